@@ -1,0 +1,66 @@
+"""Entry point: run the typer app and turn errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from migrate.errors import EXIT_BAD_INPUT, EXIT_FAILED, MigrateError
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--verbose" in args or "-v" in args:
+        args = [arg for arg in args if arg not in ("--verbose", "-v")]
+        os.environ["MIGRATE_VERBOSE"] = "1"
+    json_mode = "--json" in args
+    _configure_logging()
+
+    import click
+
+    from migrate.cli.app import build_app
+
+    command = build_app()
+    try:
+        code = command.main(args=args, prog_name="migrate", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        _fail("aborted", 130, json_mode)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
+    except MigrateError as exc:
+        _fail(str(exc), exc.exit_code, json_mode)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130, json_mode)
+    except Exception as exc:
+        if os.environ.get("MIGRATE_VERBOSE"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)",
+              EXIT_FAILED, json_mode)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int, json_mode: bool) -> None:
+    from migrate.redact import redact
+
+    message = redact(message)
+    lines = message.splitlines() or [message]
+    for line in lines:
+        sys.stderr.write(f"error: {line}\n" if not line.startswith("error:") else line + "\n")
+    if json_mode:
+        sys.stdout.write(json.dumps({"ok": False, "error": message, "exit_code": code}) + "\n")
+    sys.exit(code)
+
+
+def _configure_logging() -> None:
+    import logging
+
+    level = logging.DEBUG if os.environ.get("MIGRATE_VERBOSE") else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    from migrate.redact import install_log_filter
+
+    install_log_filter()

@@ -1,0 +1,48 @@
+"""``migrate providers``: the adapters and what each provides natively."""
+
+from __future__ import annotations
+
+import typer
+
+from migrate.cli.common import JsonOption, Output
+
+
+def register(app: typer.Typer) -> None:
+    app.command("providers")(providers)
+
+
+def providers(json_output: JsonOption = False) -> None:
+    """List hosting adapters and DNS providers, with a capability matrix."""
+    from rich.table import Table
+
+    from providers.hosting import Capability
+    from providers.registry import DNS_PROVIDERS, HOSTING_ADAPTERS, hosting_adapter
+
+    out = Output(json_output)
+    adapters = [hosting_adapter(name) for name in HOSTING_ADAPTERS]
+    document = {
+        "hosting": {
+            a.name: {
+                "company": a.company,
+                "description": a.description,
+                "capabilities": {c.value: a.capabilities.get(c, "none") for c in Capability},
+            }
+            for a in adapters
+        },
+        "dns": sorted(DNS_PROVIDERS),
+    }
+    out.emit(document)
+    table = Table(title="Hosting adapters: how each capability is covered")
+    table.add_column("capability")
+    for adapter in adapters:
+        table.add_column(adapter.name)
+    for capability in Capability:
+        cells = []
+        for adapter in adapters:
+            how = adapter.capabilities.get(capability, "none")
+            kind, _, detail = how.partition(": ")
+            style = {"native": "green", "self-run": "yellow"}.get(kind, "red")
+            cells.append(f"[{style}]{kind}[/]" + (f"\n{detail}" if detail else ""))
+        table.add_row(capability.value, *cells)
+    out.human.print(table)
+    out.human.print("DNS providers: " + ", ".join(sorted(DNS_PROVIDERS)))

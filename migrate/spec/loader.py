@@ -1,0 +1,140 @@
+"""Read a spec file and report every problem as ``FILE:LINE: field.path: message``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from migrate.errors import SpecError
+from migrate.spec.model import ServiceSpec, cross_check
+
+DEFAULT_SPEC_FILE = "migrate.yaml"
+
+Loc = tuple[str | int, ...]
+
+
+def load_spec(path: str | Path = DEFAULT_SPEC_FILE) -> ServiceSpec:
+    """Load and validate a spec; raise ``SpecError`` listing every problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([f"{path}: no such spec file (use -f/--spec to name one)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([f"{path}: cannot read: {exc}"]) from None
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, filename: str) -> ServiceSpec:
+    lines, data = _parse_yaml(text, filename)
+    if not isinstance(data, dict):
+        raise SpecError([f"{filename}:1: the spec must be a mapping of sections (service, dns, …)"])
+    try:
+        spec = ServiceSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            display, line = _locate(error["loc"], data, lines)
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(_format(filename, line, display, message))
+        raise SpecError(_unique(problems)) from None
+    except RecursionError:
+        raise SpecError([f"{filename}:1: the spec refers to itself (a recursive YAML alias)"]) from None
+    problems = []
+    for loc, message in cross_check(spec):
+        display, line = _locate(loc, data, lines)
+        problems.append(_format(filename, line, display, message))
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def _format(filename: str, line: int, display: str, message: str) -> str:
+    return f"{filename}:{line}: {display}: {message}" if display else f"{filename}:{line}: {message}"
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _parse_yaml(text: str, filename: str) -> tuple[dict[Loc, int], Any]:
+    """Parse YAML, remembering the line of every mapping key and sequence item."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError([f"{filename}:{line}: invalid YAML: {problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([f"{filename}:1: invalid YAML: {exc}"]) from None
+    lines: dict[Loc, int] = {}
+    if node is not None:
+        duplicates: list[str] = []
+        _index(node, (), lines, duplicates, filename, set())
+        if duplicates:
+            raise SpecError(duplicates)
+    return lines, data
+
+
+def _index(
+    node: yaml.Node,
+    loc: Loc,
+    lines: dict[Loc, int],
+    duplicates: list[str],
+    filename: str,
+    seen: set[int],
+) -> None:
+    if id(node) in seen:  # an alias already walked
+        return
+    seen.add(id(node))
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        keys: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None:
+                continue
+            child = (*loc, key)
+            if key in keys:
+                dotted = ".".join(str(part) for part in child)
+                duplicates.append(
+                    f"{filename}:{key_node.start_mark.line + 1}: {dotted}: duplicate key"
+                )
+            keys.add(key)
+            lines[child] = key_node.start_mark.line + 1
+            _index(value_node, child, lines, duplicates, filename, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            _index(item, (*loc, position), lines, duplicates, filename, seen)
+
+
+def _locate(loc: tuple[Any, ...], data: Any, lines: dict[Loc, int]) -> tuple[str, int]:
+    """The dotted path as the user wrote it, and the line of its deepest existing part.
+
+    Pydantic's locations include union tags ("local", "function-after[…]"); parts
+    that are not in the document are dropped, except a missing or extra last field.
+    """
+    shown: list[str | int] = []
+    cursor = data
+    for position, part in enumerate(loc):
+        last = position == len(loc) - 1
+        if isinstance(cursor, dict) and part in cursor:
+            cursor = cursor[part]
+            shown.append(part)
+        elif isinstance(cursor, list) and isinstance(part, int) and 0 <= part < len(cursor):
+            cursor = cursor[part]
+            shown.append(part)
+        elif last and isinstance(part, str) and "[" not in part and isinstance(cursor, dict):
+            shown.append(part)
+    line = 1
+    for cut in range(len(shown), -1, -1):
+        prefix = tuple(shown[:cut])
+        if prefix in lines:
+            line = lines[prefix]
+            break
+    return ".".join(str(part) for part in shown), line

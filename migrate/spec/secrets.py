@@ -1,0 +1,59 @@
+"""Secret references: the spec names where a secret lives, never the secret itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from migrate.errors import InputError
+from migrate.redact import register_secret
+
+INLINE_SECRET_MESSAGE = (
+    "secret value written inline; give a reference instead: {env: VAR_NAME} or {file: PATH}"
+)
+
+
+class SecretRef(BaseModel):
+    """Where to read a secret at run time: an environment variable or a file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_inline(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError(INLINE_SECRET_MESSAGE)
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+    def describe(self) -> str:
+        """Where the secret comes from, safe to print."""
+        return f"env:{self.env}" if self.env else f"file:{self.file}"
+
+    def resolve(self, what: str = "secret") -> str:
+        """Read the value now; a missing source is a one-line input error."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise InputError(f"{what}: environment variable {self.env} is not set")
+            register_secret(value)
+            return value
+        assert self.file is not None
+        path = self.file.expanduser()
+        try:
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise InputError(f"{what}: cannot read {path}: {exc.strerror}") from None
+        register_secret(value)
+        return value

@@ -1,0 +1,1 @@
+"""Amazon Web Services: ECS on Fargate, RDS, ElastiCache, S3, ALB."""

@@ -1,0 +1,1 @@
+"""DigitalOcean: Droplets, managed Postgres and Redis, Spaces, load balancer."""

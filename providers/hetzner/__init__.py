@@ -1,0 +1,1 @@
+"""Hetzner Cloud: servers with cloud-init, volumes, object storage, load balancer."""

@@ -1,0 +1,44 @@
+"""The small base every hosting adapter implements, and the capability vocabulary."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
+
+
+class Capability(StrEnum):
+    PROCESSES = "processes"
+    POSTGRES = "postgres"
+    REDIS = "redis"
+    OBJECT_STORAGE = "object_storage"
+    LOAD_BALANCER = "load_balancer"
+    TLS = "tls"
+    DNS = "dns"
+
+
+class HostingAdapter(ABC):
+    """Turns the one service spec into one provider's resources, inside a Pulumi program.
+
+    ``capabilities`` says, per capability, how the adapter covers it: ``native`` when
+    the provider offers it as a service, or a short description of the self-run
+    stand-in (``self-run: Postgres on a server with a volume``).
+    """
+
+    name: ClassVar[str]
+    company: ClassVar[str]
+    description: ClassVar[str]
+    capabilities: ClassVar[dict[Capability, str]]
+    # Pulumi resource provider plugins the stack needs (name, version); empty = none.
+    plugins: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @abstractmethod
+    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
+        """Declare the target's resources and ``pulumi.export`` the shared outputs."""
+
+    def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
+        """Resource types and counts the spec maps to, shown before anything is created."""
+        return []

@@ -1,0 +1,1 @@
+"""Any Kubernetes cluster from a kubeconfig."""

@@ -1,0 +1,29 @@
+"""The local hosting adapter: Real processes on this machine, one loopback address per target (sandbox)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from migrate.errors import MigrateError
+from providers.hosting import Capability, HostingAdapter
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
+
+
+class LocalAdapter(HostingAdapter):
+    name = "local"
+    company = "local"
+    description = "Real processes on this machine, one loopback address per target (sandbox)."
+    capabilities: ClassVar[dict[Capability, str]] = {
+        Capability.PROCESSES: "native: supervised processes",
+        Capability.POSTGRES: "native: a Postgres 15 cluster",
+        Capability.REDIS: "native: redis-server",
+        Capability.OBJECT_STORAGE: "native: S3-compatible server (moto)",
+        Capability.LOAD_BALANCER: "native: HTTP front on the target's port 80",
+        Capability.TLS: "none: plain HTTP on loopback",
+        Capability.DNS: "none: use a DNS provider",
+    }
+
+    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
+        raise MigrateError("the local adapter's stack is not built yet")

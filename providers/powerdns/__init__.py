@@ -1,0 +1,1 @@
+"""The PowerDNS Authoritative HTTP API."""

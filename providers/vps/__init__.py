@@ -1,0 +1,1 @@
+"""Any host reachable over SSH: no provider API at all."""
