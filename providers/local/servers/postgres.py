@@ -1,0 +1,184 @@
+"""A real PostgreSQL 15 cluster on one address and port (Debian's postgresql-15)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from migrate.errors import MigrateError
+from providers.local.servers import process
+
+PG_BIN = Path(os.environ.get("MIGRATE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+RUN_AS = "postgres"  # Postgres refuses to run as root.
+
+SETTINGS = {
+    "wal_level": "logical",
+    "max_wal_senders": "10",
+    "max_replication_slots": "10",
+    "max_connections": "100",
+    "shared_buffers": "128MB",
+    "log_min_messages": "warning",
+}
+
+
+def pg_tool(name: str) -> str:
+    path = PG_BIN / name
+    if not path.exists():
+        found = shutil.which(name)
+        if found:
+            return found
+        raise MigrateError(f"{name} not found in {PG_BIN}: install postgresql-15 (scripts/bootstrap)")
+    return str(path)
+
+
+@dataclass
+class PostgresServer:
+    """One cluster. ``superuser_password`` protects TCP logins; the socket stays in data_dir."""
+
+    data_dir: Path
+    host: str
+    port: int
+    superuser_password: str
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.data_dir
+
+    def url(self, user: str = "postgres", password: str | None = None, database: str = "postgres") -> str:
+        secret = self.superuser_password if password is None else password
+        return f"postgresql://{quote(user)}:{quote(secret, safe='')}@{self.host}:{self.port}/{database}"
+
+    @property
+    def initialized(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        """initdb with password logins over TCP; idempotent."""
+        if self.initialized:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _own(self.data_dir)
+        pwfile = self.data_dir.parent / f".{self.data_dir.name}.pw"
+        pwfile.write_text(self.superuser_password + "\n")
+        os.chmod(pwfile, 0o600)
+        _own(pwfile)
+        try:
+            _run_as_postgres(
+                [pg_tool("initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                 f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                 "-E", "UTF8", "--locale=C.UTF-8"],
+                what=f"initdb {self.data_dir}",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        conf = self.data_dir / "postgresql.conf"
+        extra = {
+            **SETTINGS,
+            "listen_addresses": f"'{self.host}'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.socket_dir}'",
+        }
+        with conf.open("a") as handle:
+            handle.write("\n# migrate local sandbox\n")
+            for key, value in extra.items():
+                handle.write(f"{key} = {value}\n")
+        with (self.data_dir / "pg_hba.conf").open("a") as handle:
+            handle.write("host replication all 127.0.0.0/8 scram-sha-256\n")
+
+    def start(self, timeout: float = 30.0) -> int:
+        """Start the postmaster detached; return its pid once it accepts connections."""
+        pid = self.pid()
+        if pid and process.alive(pid):
+            return pid
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        pid = process.spawn([pg_tool("postgres"), "-D", str(self.data_dir)], self.log_path,
+                            user=RUN_AS)
+        process.wait_until(self.ready, what=f"Postgres on {self.host}:{self.port}",
+                           timeout=timeout, pid=pid, log_path=self.log_path)
+        return pid
+
+    def ready(self) -> bool:
+        result = subprocess.run(
+            [pg_tool("pg_isready"), "-q", "-h", self.host, "-p", str(self.port)],
+            capture_output=True,
+        )
+        return result.returncode == 0
+
+    def pid(self) -> int | None:
+        return process.read_pid(self.data_dir / "postmaster.pid")
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit."""
+        pid = self.pid()
+        if pid and process.alive(pid):
+            os.kill(pid, signal.SIGINT)
+            process.stop(pid, timeout=30)
+
+    def kill(self) -> None:
+        """What a terminated host leaves: no shutdown at all."""
+        pid = self.pid()
+        if pid:
+            process.kill(pid)
+            # Backends of a killed postmaster die with it; sweep stragglers.
+            subprocess.run(["pkill", "-KILL", "-f", f"postgres: .*{self.port}"], check=False,
+                           capture_output=True)
+
+    def ensure_database(self, user: str, password: str, database: str) -> None:
+        """Create the app's role and database if absent (idempotent)."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(
+                sql.SQL(verb + " ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+                    sql.Identifier(user), sql.Literal(password)
+                )
+            )
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                (database,)).fetchone():
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(database), sql.Identifier(user)
+                    )
+                )
+
+
+def _own(path: Path) -> None:
+    if os.geteuid() == 0:
+        account = pwd.getpwnam(RUN_AS)
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+
+def _run_as_postgres(argv: list[str], what: str) -> None:
+    command = argv
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", RUN_AS, "--", *argv]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["failed"]
+        raise MigrateError(f"{what}: {detail[0]}")
+
+
+def traversable_dir(base: Path) -> Path:
+    """``base`` made reachable by the postgres user (every ancestor o+x), or an error."""
+    base.mkdir(parents=True, exist_ok=True)
+    for ancestor in [base, *base.parents]:
+        if os.geteuid() == 0 and not os.stat(ancestor).st_mode & 0o001:
+            raise MigrateError(
+                f"{ancestor} is not searchable by the postgres user (mode "
+                f"{oct(os.stat(ancestor).st_mode & 0o777)}): keep sandbox data elsewhere "
+                f"(MIGRATE_HOME) or chmod o+x it"
+            )
+    return base

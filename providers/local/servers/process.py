@@ -1,0 +1,161 @@
+"""Start, watch and stop detached server processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from migrate.errors import MigrateError
+
+
+def spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+) -> int:
+    """Start ``argv`` in its own session with output to ``log_path``; return its pid."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    preexec: Callable[[], None] | None = None
+    if user and os.geteuid() == 0:
+        account = pwd.getpwnam(user)
+
+        def preexec() -> None:
+            os.setgid(account.pw_gid)
+            os.initgroups(user, account.pw_gid)
+            os.setuid(account.pw_uid)
+
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+    return process.pid
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(ChildProcessError):
+        # Reap it if it is our own child that already exited.
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float = 30.0,
+    pid: int | None = None,
+    log_path: Path | None = None,
+) -> None:
+    """Poll ``ready`` until true; fail early, with the log's tail, if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if pid is not None and not alive(pid):
+            raise MigrateError(f"{what} exited while starting{_tail(log_path)}")
+        time.sleep(0.05)
+    raise MigrateError(f"{what} not ready after {timeout:.0f}s{_tail(log_path)}")
+
+
+def _tail(log_path: Path | None) -> str:
+    if log_path is None or not log_path.exists():
+        return ""
+    lines = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+    return (": " + " | ".join(line.strip() for line in lines)) if lines else ""
+
+
+def stop(pid: int | None, *, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Ask the process (and its session) to stop; kill it if it does not in time."""
+    if not alive(pid):
+        return
+    assert pid is not None
+    _signal_group(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return
+        time.sleep(0.05)
+    kill(pid)
+
+
+def kill(pid: int | None) -> None:
+    """SIGKILL the process and its whole session: no graceful step at all."""
+    if pid and alive(pid):
+        _signal_group(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(os.getpgid(pid), sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def free_port(host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> int:
+    """A port that is free now on ``host``, below Linux's ephemeral range."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(low, high)
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise MigrateError(f"no free port on {host} between {low} and {high}")
+
+
+def read_pid(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -1,0 +1,50 @@
+"""A real redis-server on one address and port."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate.errors import MigrateError
+from providers.local.servers import process
+
+
+@dataclass
+class RedisServer:
+    host: str
+    port: int
+    data_dir: Path
+    password: str
+    pid: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@{self.host}:{self.port}/0"
+
+    def start(self, timeout: float = 15.0) -> int:
+        if self.pid and process.alive(self.pid):
+            return self.pid
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise MigrateError("redis-server not found: install redis-server (scripts/bootstrap)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "redis.conf"
+        conf.write_text(
+            f"bind {self.host}\nport {self.port}\nrequirepass {self.password}\n"
+            f"dir {self.data_dir}\nsave \"\"\nappendonly no\ndaemonize no\n"
+            "protected-mode no\n"
+        )
+        conf.chmod(0o600)
+        log = self.data_dir / "redis.log"
+        self.pid = process.spawn([binary, str(conf)], log)
+        process.wait_until(lambda: process.port_open(self.host, self.port),
+                           what=f"Redis on {self.host}:{self.port}", timeout=timeout,
+                           pid=self.pid, log_path=log)
+        return self.pid
+
+    def stop(self) -> None:
+        process.stop(self.pid)
+
+    def kill(self) -> None:
+        process.kill(self.pid)
