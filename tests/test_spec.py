@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import CHIRP_SPEC, run_cli
+from tests.conftest import CHIRP_SPEC
 
 BASE = CHIRP_SPEC.read_text()
 

@@ -123,10 +123,9 @@ def _locate(loc: tuple[Any, ...], data: Any, lines: dict[Loc, int]) -> tuple[str
     cursor = data
     for position, part in enumerate(loc):
         last = position == len(loc) - 1
-        if isinstance(cursor, dict) and part in cursor:
-            cursor = cursor[part]
-            shown.append(part)
-        elif isinstance(cursor, list) and isinstance(part, int) and 0 <= part < len(cursor):
+        in_dict = isinstance(cursor, dict) and part in cursor
+        in_list = isinstance(cursor, list) and isinstance(part, int) and 0 <= part < len(cursor)
+        if in_dict or in_list:
             cursor = cursor[part]
             shown.append(part)
         elif last and isinstance(part, str) and "[" not in part and isinstance(cursor, dict):

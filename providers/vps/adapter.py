@@ -1,4 +1,4 @@
-"""The vps hosting adapter: Existing hosts over SSH: runtime, app, Postgres and an object store installed by pulumi-command."""
+"""The vps hosting adapter: existing hosts over SSH, everything installed by pulumi-command."""
 
 from __future__ import annotations
 
