@@ -7,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from migrate.spec.secrets import SecretRef
 from providers._base_settings import ProviderSettings
 
+Role = Literal["app", "db", "storage", "front"]
+ALL_ROLES: tuple[Role, ...] = ("app", "db", "storage", "front")
+
 
 class SshHost(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -15,9 +18,7 @@ class SshHost(BaseModel):
     port: int = Field(22, ge=1, le=65535)
     user: str = "root"
     private_key: SecretRef | None = None
-    roles: list[Literal["app", "db", "storage", "front"]] = Field(
-        default_factory=lambda: ["app", "db", "storage", "front"]
-    )
+    roles: list[Role] = Field(default_factory=lambda: list(ALL_ROLES))
 
 
 class VpsSettings(ProviderSettings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from providers.local.servers import process
 
@@ -41,7 +42,7 @@ class S3Server:
         process.kill(self.pid)
 
 
-def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1"):  # type: ignore[no-untyped-def]
+def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> Any:
     """A boto3 S3 client for an S3-compatible endpoint (path-style addressing)."""
     import boto3
     from botocore.config import Config
