@@ -1,0 +1,305 @@
+"""``migrate failover``, ``drill``, ``audit``, ``holding-page`` and ``runbook``: the product commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption
+from migrate.errors import InputError
+
+FromOption = Annotated[str, typer.Option("--from", help="The target being left (A).")]
+ToOption = Annotated[str, typer.Option("--to", help="The target taking over (B).")]
+ResumeOption = Annotated[
+    bool, typer.Option("--resume", help="Continue the latest unfinished run (or --run) where it stopped.")
+]
+RunOption = Annotated[str | None, typer.Option("--run", help="A run id (see the journal), for --resume/--rollback.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan and the runbook; change nothing.")]
+ReportsOption = Annotated[Path, typer.Option("--reports", help="Where reports are written.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("failover")(failover)
+    app.command("drill")(drill)
+    app.command("audit")(audit)
+    holding = typer.Typer(help="Put up or take down the holding page.", no_args_is_help=True)
+    holding.command("up")(holding_up)
+    holding.command("down")(holding_down)
+    app.add_typer(holding, name="holding-page")
+    runbooks = typer.Typer(help="Show or run runbooks (runbooks/*.yaml).", no_args_is_help=True)
+    runbooks.command("show")(runbook_show)
+    runbooks.command("run")(runbook_run)
+    runbooks.command("list")(runbook_list)
+    app.add_typer(runbooks, name="runbook")
+
+
+def _load_spec(path: Path) -> Any:
+    from migrate.cli.common import load
+
+    return load(path)
+
+
+def _check_targets(spec: Any, *names: str) -> None:
+    for name in names:
+        spec.target(name)
+    if len(set(names)) != len(names):
+        raise InputError("--from and --to must be different targets")
+
+
+def _finish(out: Output, outcome: Any, summary: list[str]) -> None:
+    report = outcome.report
+    out.emit(report)
+    for line in summary:
+        out.human.print(line, markup=False, soft_wrap=True)
+    out.human.print(f"report: {outcome.files['html']} (JSON {outcome.files['json']}, JUnit {outcome.files['junit']})",
+                    markup=False, soft_wrap=True)
+    if outcome.error is not None:
+        out.stderr.print(f"error: {outcome.error}", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _dry_run(out: Output, runbook_name: str, params: dict[str, Any], plan: dict[str, Any]) -> None:
+    from migrate.runbook.model import load_runbook
+    from migrate.runbook.render import to_markdown
+
+    runbook = load_runbook(runbook_name)
+    params = runbook.resolve_params(params)
+    out.emit({"dry_run": True, "runbook": runbook.name, "params": params, "plan": plan,
+              "steps": [s.model_dump(mode="json", by_alias=True) for s in runbook.steps]})
+    out.human.print(to_markdown(runbook, params), markup=False, soft_wrap=True)
+    out.human.print("## Plan\n", markup=False)
+    for key, value in plan.items():
+        out.human.print(f"- {key}: {value}", markup=False, soft_wrap=True)
+
+
+def _run(out: Output, runbook: str, params: dict[str, Any], *, spec: Any, spec_path: Path | None, resume: bool,
+         run_id: str | None, on_failure: str, reports: Path) -> Any:
+    from migrate.failover.run import start_or_resume
+
+    if on_failure not in ("stop", "rollback"):
+        raise InputError(f"--on-failure must be stop or rollback, not {on_failure!r}")
+    return start_or_resume(runbook, params, spec=spec, spec_path=spec_path,
+                           resume=(run_id or True) if resume else None,
+                           on_failure=on_failure,  # type: ignore[arg-type]
+                           console=out.stderr, reports_dir=reports)
+
+
+def failover(
+    source: FromOption = "",
+    dest: ToOption = "",
+    backup: Annotated[str | None, typer.Option("--backup", help="Backup LOCATION to restore from if A is gone.")] = None,
+    holding_on: Annotated[str | None, typer.Option("--holding-on", help="Target whose address serves the holding "
+                                                   "page (default: --from, taking over its address).")] = None,
+    on_failure: Annotated[str, typer.Option("--on-failure", help="stop (fix, then --resume) or rollback.")] = "stop",
+    rollback: Annotated[bool, typer.Option("--rollback", help="Undo the steps that ran in the last run (or --run).")]
+    = False,
+    resume: ResumeOption = False,
+    run_id: RunOption = None,
+    dry_run: DryRunOption = False,
+    reports: ReportsOption = Path("reports"),
+    spec: SpecOption = DEFAULT_SPEC,
+    json_output: JsonOption = False,
+) -> None:
+    """Move the service from A to B: holding page, provision, data, smoke, DNS swing, verify, report."""
+    out = Output(json_output)
+    loaded = _load_spec(spec)
+    if rollback:
+        from migrate.failover.run import rollback_run
+
+        outcome = rollback_run(run_id, "failover", spec=loaded, spec_path=spec, console=out.stderr,
+                               reports_dir=reports)
+        _finish(out, outcome, [f"rolled back run {outcome.journal.run_id}: {outcome.report['status']}"])
+        return
+    if not resume:
+        if not source or not dest:
+            raise InputError("give --from and --to (or --resume to continue a run)")
+        _check_targets(loaded, source, dest)
+    params = {"from": source, "to": dest, "backup": backup, "holding_on": holding_on or source}
+    if dry_run:
+        from migrate.failover.plan import failover_plan
+
+        _dry_run(out, "failover", params, failover_plan(loaded, params))
+        return
+    outcome = _run(out, "failover", params, spec=loaded, spec_path=spec, resume=resume, run_id=run_id,
+                   on_failure=on_failure, reports=reports)
+    _finish(out, outcome, [f"failover {outcome.report['params']['from']} → {outcome.report['params']['to']}: "
+                           f"{outcome.report['status']}"])
+
+
+def drill(
+    source: FromOption = "",
+    dest: ToOption = "",
+    rate: Annotated[float, typer.Option("--rate", help="Writes per second of the load against A.")] = 50.0,
+    load_seconds: Annotated[float, typer.Option("--load-seconds", help="Seconds of load before A is killed.")] = 5.0,
+    data_mode: Annotated[str, typer.Option("--data", help="replica (warm standby + replication) or restore "
+                                           "(backup of A restored on B after the kill).")] = "replica",
+    seed_mb: Annotated[int, typer.Option("--seed-mb", help="MB of ballast rows seeded into A's database.")] = 0,
+    media_mb: Annotated[int, typer.Option("--media-mb", help="MB of media objects seeded into A's bucket.")] = 0,
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the drill's stacks up for inspection.")] = False,
+    resume: ResumeOption = False,
+    run_id: RunOption = None,
+    dry_run: DryRunOption = False,
+    reports: ReportsOption = Path("reports"),
+    spec: SpecOption = DEFAULT_SPEC,
+    json_output: JsonOption = False,
+) -> None:
+    """Rehearse a failover on throwaway stacks under write load; measure RTO and RPO; report."""
+    out = Output(json_output)
+    loaded = _load_spec(spec)
+    if not resume:
+        if not source or not dest:
+            raise InputError("give --from and --to (or --resume to continue a run)")
+        _check_targets(loaded, source, dest)
+    if data_mode not in ("replica", "restore"):
+        raise InputError(f"--data must be replica or restore, not {data_mode!r}")
+    params = {"from": source, "to": dest, "rate": rate, "load_seconds": load_seconds, "data_mode": data_mode,
+              "seed_mb": seed_mb, "media_mb": media_mb, "keep": keep}
+    if dry_run:
+        from migrate.failover.plan import failover_plan
+
+        _dry_run(out, "drill", params, failover_plan(loaded, params, drill=True))
+        return
+    outcome = _run(out, "drill", params, spec=loaded, spec_path=spec, resume=resume, run_id=run_id,
+                   on_failure="rollback", reports=reports)
+    figures = outcome.report.get("figures", {})
+    lines = [f"drill {outcome.report['params']['from']} → {outcome.report['params']['to']}: "
+             f"{outcome.report['status']}"]
+    if figures.get("rto_seconds") is not None:
+        lines.append(f"RTO {figures['rto_seconds']:.2f}s (goal {figures.get('rto_goal_seconds')}s)")
+    if figures.get("rpo_writes") is not None:
+        lines.append(f"RPO {figures['rpo_writes']} acknowledged writes lost of {figures.get('acked_writes')}, "
+                     f"{figures.get('rpo_seconds', 0):.2f}s of writes (goal {figures.get('rpo_goal_seconds')}s)")
+    _finish(out, outcome, lines)
+
+
+def audit(
+    source: Annotated[str, typer.Option("--from", help="The target you may have to leave.")] = "",
+    dest: Annotated[str | None, typer.Option("--to", help="The target you would move to.")] = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    json_output: JsonOption = False,
+) -> None:
+    """Pre-flight ahead of time: state, backups and DNS reachable off the provider; TTLs low enough."""
+    from migrate.failover.preflight import findings_for
+
+    out = Output(json_output)
+    loaded = _load_spec(spec)
+    sources = [source] if source else list(loaded.targets)
+    for name in sources:
+        loaded.target(name)
+    report = {name: [f.to_json() for f in findings_for(loaded, name, dest)] for name in sources}
+    ok = all(f["ok"] or f["severity"] != "error" for fs in report.values() for f in fs)
+    out.emit({"ok": ok, "targets": report})
+    for name, found in report.items():
+        out.human.print(f"leaving {name}:", markup=False)
+        for f in found:
+            mark = "ok  " if f["ok"] else ("FAIL" if f["severity"] == "error" else "warn")
+            out.human.print(f"  {mark} {f['check']}: {f['detail']}", markup=False, soft_wrap=True)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _holding_address(spec: Any, target: str | None, bind: str | None, port: int | None) -> tuple[str, int]:
+    from migrate.failover.actions import holding_address
+
+    if bind:
+        return bind, port or 80
+    if not target:
+        raise InputError("give --on TARGET (or --bind ADDRESS)")
+    address, default_port = holding_address(spec, target)
+    return address, port or default_port
+
+
+def holding_up(
+    on: Annotated[str | None, typer.Option("--on", help="Serve on this target's address.")] = None,
+    bind: Annotated[str | None, typer.Option("--bind", help="Serve on this address instead.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: the target's HTTP port).")] = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    json_output: JsonOption = False,
+) -> None:
+    """Serve the spec's holding page (title and message) within seconds, detached."""
+    from migrate import holding_page
+
+    out = Output(json_output)
+    loaded = _load_spec(spec)
+    address, real_port = _holding_address(loaded, on, bind, port)
+    result = holding_page.up(address, real_port, loaded.holding_page.title, loaded.holding_page.message)
+    out.emit({"ok": True, **result})
+    out.human.print(f"holding page up at {result['url']} ({result['seconds']:.2f}s)", markup=False)
+
+
+def holding_down(
+    on: Annotated[str | None, typer.Option("--on", help="The target it was put up on.")] = None,
+    bind: Annotated[str | None, typer.Option("--bind", help="The address it was put up on.")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    json_output: JsonOption = False,
+) -> None:
+    """Stop the holding page."""
+    from migrate import holding_page
+
+    out = Output(json_output)
+    loaded = _load_spec(spec)
+    address, real_port = _holding_address(loaded, on, bind, port)
+    stopped = holding_page.down(address, real_port)
+    out.emit({"ok": True, "stopped": stopped, "address": address, "port": real_port})
+    out.human.print(f"holding page on {address}:{real_port}: {'stopped' if stopped else 'was not running'}",
+                    markup=False)
+
+
+def runbook_list(json_output: JsonOption = False) -> None:
+    """The runbooks migrate can find (runbooks/ here, the project's own, $MIGRATE_RUNBOOKS)."""
+    from migrate.runbook.model import load_runbook, search_path
+
+    out = Output(json_output)
+    found = {}
+    for directory in reversed(search_path()):
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.yaml")):
+                found[path.stem] = load_runbook(path)
+    out.emit([{"name": r.name, "title": r.title, "steps": len(r.steps)} for r in found.values()])
+    for runbook in found.values():
+        out.human.print(f"{runbook.name:12} {runbook.title} ({len(runbook.steps)} steps)", markup=False)
+
+
+def runbook_show(
+    name: Annotated[str, typer.Argument(help="Runbook name (failover, drill, rollback) or a file.")],
+    source: Annotated[str | None, typer.Option("--from", help="Fill in the from parameter.")] = None,
+    dest: Annotated[str | None, typer.Option("--to", help="Fill in the to parameter.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Render a runbook as Markdown for a person (the engine runs the very same file)."""
+    from migrate.runbook.model import load_runbook
+    from migrate.runbook.render import to_markdown
+
+    out = Output(json_output)
+    runbook = load_runbook(name)
+    params = {k: v for k, v in {"from": source, "to": dest}.items() if v}
+    out.emit(runbook.model_dump(mode="json", by_alias=True))
+    if not json_output:
+        typer.echo(to_markdown(runbook, params or None))
+
+
+def runbook_run(
+    name: Annotated[str, typer.Argument(help="Runbook name or file.")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE, repeatable.")] = None,
+    on_failure: Annotated[str, typer.Option("--on-failure", help="stop or rollback.")] = "stop",
+    resume: ResumeOption = False,
+    run_id: RunOption = None,
+    reports: ReportsOption = Path("reports"),
+    spec: SpecOption = DEFAULT_SPEC,
+    json_output: JsonOption = False,
+) -> None:
+    """Run any runbook with the journal, resume and rollback machinery."""
+    out = Output(json_output)
+    params: dict[str, Any] = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--param {item!r}: expected KEY=VALUE")
+        params[key] = value
+    loaded = _load_spec(spec) if spec.exists() else None
+    outcome = _run(out, name, params, spec=loaded, spec_path=spec if loaded else None, resume=resume,
+                   run_id=run_id, on_failure=on_failure, reports=reports)
+    _finish(out, outcome, [f"run {outcome.journal.run_id}: {outcome.report['status']}"])

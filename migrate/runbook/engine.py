@@ -1,0 +1,224 @@
+"""Run a runbook step by step, journaled; resume an interrupted run; roll back what ran.
+
+For each step: the precondition must hold (or the step is skipped, if the runbook says so);
+``step-start`` is made durable; the action runs (retried if the step allows); its check must
+pass; ``step-end`` with the outputs and timing is made durable. On resume, finished steps
+are not run again (their journaled outputs are handed on); the step that was under way runs
+again, which is why actions are written to be re-runnable. On failure the run stops and
+says which step failed; rolling back runs, newest first, the rollback action of only the
+steps that actually started, each recorded in the journal too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from migrate.errors import MigrateError
+from migrate.redact import redact
+from migrate.runbook import registry
+from migrate.runbook.journal import RunJournal, RunState, migrate_home
+from migrate.runbook.model import Call, Runbook, Step
+
+EventCallback = Callable[[str, dict[str, Any]], None]
+# Fault injection for the kill-at-every-boundary tests: "before:ID", "start:ID" or "after:ID".
+CRASH_ENV = "MIGRATE_CRASH_AT"
+
+
+class StepFailed(MigrateError):
+    def __init__(self, step: str, message: str, run_id: str) -> None:
+        self.step, self.run_id = step, run_id
+        super().__init__(f"step {step!r} failed: {message} (run {run_id})")
+
+
+class CheckFailed(MigrateError):
+    pass
+
+
+@dataclass
+class StepContext:
+    """What an action sees: the run's parameters, earlier steps' outputs, the journal."""
+
+    run_id: str
+    params: dict[str, Any]
+    journal: RunJournal
+    spec: Any = None
+    spec_path: Path | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    step_id: str = ""
+    on_event: EventCallback | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """A directory for this run's files (load logs, reports), kept next to the journal."""
+        path = migrate_home() / "runs" / self.run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def log(self, message: str, **data: Any) -> None:
+        """A durable note from inside a step (what it is doing, what it found)."""
+        record = self.journal.write("log", step=self.step_id, message=message, **data)
+        self._emit("log", record)
+
+    def mark(self, label: str, at: float | None = None) -> float:
+        """A moment worth a line on the report's timeline (a termination, service restored)."""
+        at = time.time() if at is None else at
+        self.journal.write("mark", step=self.step_id, label=label, mark_at=at)
+        return at
+
+    def progress(self, message: str, done: float | None = None, total: float | None = None) -> None:
+        self._emit("progress", {"step": self.step_id, "message": redact(message), "done": done, "total": total})
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, data)
+
+
+def _crash_point(point: str) -> None:
+    if os.environ.get(CRASH_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _call(call: Call, ctx: StepContext) -> Any:
+    return registry.lookup(call.do)(ctx, **call.arguments(ctx.params))
+
+
+def _verdict(result: Any) -> tuple[bool, str]:
+    if isinstance(result, tuple):
+        ok, detail = result
+        return bool(ok), str(detail)
+    if isinstance(result, dict):
+        return bool(result.get("ok")), str(result.get("detail", ""))
+    return bool(result), ""
+
+
+class Engine:
+    def __init__(self, runbook: Runbook, journal: RunJournal, ctx: StepContext) -> None:
+        self.runbook, self.journal, self.ctx = runbook, journal, ctx
+        registry.load_modules(runbook.imports)
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.ctx.on_event is not None:
+            self.ctx.on_event(kind, data)
+
+    def run(self, *, on_failure: Literal["stop", "rollback"] = "stop") -> RunState:
+        """Run (or continue) every step not finished yet; raise ``StepFailed`` on failure."""
+        state = self.journal.replay()
+        failed: tuple[str, str] | None = None
+        total = len(self.runbook.steps)
+        for index, step in enumerate(self.runbook.steps, 1):
+            done = state.steps[step.id]
+            if done.status in ("ok", "skipped"):
+                self.ctx.results[step.id] = done.outputs
+                self._emit("step-done-earlier", {"step": step.id, "index": index, "total": total,
+                                                 "title": step.title, "status": done.status})
+                continue
+            if failed is not None and not step.always:
+                continue
+            error = self._run_step(step, index, total)
+            if error is not None and failed is None:
+                failed = (step.id, error)
+        if failed is not None:
+            if on_failure == "rollback":
+                self.rollback()
+            state = self.journal.replay()
+            status = "rolled-back" if on_failure == "rollback" and self._all_rolled_back(state) else "failed"
+            self.journal.write("run-end", status=status, failed_step=failed[0], error=failed[1])
+            raise StepFailed(failed[0], failed[1], self.journal.run_id)
+        self.journal.write("run-end", status="ok")
+        return self.journal.replay()
+
+    def _run_step(self, step: Step, index: int, total: int) -> str | None:
+        ctx, journal = self.ctx, self.journal
+        ctx.step_id = step.id
+        info = {"step": step.id, "index": index, "total": total, "title": step.title}
+        _crash_point(f"before:{step.id}")
+        if step.precondition is not None:
+            try:
+                holds, detail = _verdict(_call(step.precondition, ctx))
+            except MigrateError as exc:
+                holds, detail = False, str(exc)
+            if not holds:
+                if step.when_precondition_fails == "skip":
+                    journal.write("step-skipped", step=step.id, detail=f"precondition not met: {detail}")
+                    ctx.results[step.id] = {}
+                    self._emit("step-skipped", {**info, "detail": detail})
+                    return None
+                message = f"precondition {step.precondition.do} not met: {detail}"
+                journal.write("step-end", step=step.id, status="failed", error=message, outputs={})
+                self._emit("step-failed", {**info, "error": redact(message)})
+                return message
+        self._emit("step-start", info)
+        started = time.monotonic()
+        journal.write("step-start", step=step.id, action=step.action.describe(ctx.params))
+        _crash_point(f"start:{step.id}")
+        try:
+            outputs = self._act(step)
+            if step.check is not None:
+                ok, detail = _verdict(_call(step.check, ctx))
+                if not ok:
+                    raise CheckFailed(f"check {step.check.do} failed: {detail or 'no detail'}")
+        except (MigrateError, OSError, TimeoutError) as exc:
+            message = str(exc) or type(exc).__name__
+            journal.write("step-end", step=step.id, status="failed", error=message, outputs={},
+                          seconds=round(time.monotonic() - started, 3))
+            self._emit("step-failed", {**info, "error": redact(message)})
+            return message
+        except KeyboardInterrupt:
+            journal.write("log", step=step.id, message="interrupted (Ctrl-C); resume with --resume")
+            raise
+        outputs = outputs if isinstance(outputs, dict) else ({} if outputs is None else {"result": outputs})
+        seconds = round(time.monotonic() - started, 3)
+        record = journal.write("step-end", step=step.id, status="ok", outputs=outputs, seconds=seconds)
+        ctx.results[step.id] = record["outputs"]
+        self._emit("step-ok", {**info, "seconds": seconds, "outputs": record["outputs"]})
+        _crash_point(f"after:{step.id}")
+        return None
+
+    def _act(self, step: Step) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return _call(step.action, self.ctx)
+            except (MigrateError, OSError, TimeoutError) as exc:
+                if attempt >= step.retries:
+                    raise
+                attempt += 1
+                self.ctx.log(f"attempt {attempt} failed: {exc}; retrying in {step.retry_delay:g}s")
+                time.sleep(step.retry_delay)
+
+    def rollback(self) -> list[str]:
+        """Undo, newest first, every step that started and has a rollback action."""
+        state = self.journal.replay()
+        undone: list[str] = []
+        for step in reversed(self.runbook.steps):
+            done = state.steps[step.id]
+            if not done.ran or done.status in ("rolled-back", "skipped", "pending"):
+                continue
+            if step.rollback is None:
+                self.journal.write("rollback-none", step=step.id)
+                continue
+            self.ctx.step_id = step.id
+            self.ctx.results.setdefault(step.id, done.outputs)
+            self._emit("rollback-start", {"step": step.id, "title": step.title})
+            self.journal.write("rollback-start", step=step.id, action=step.rollback.describe(self.ctx.params))
+            started = time.monotonic()
+            try:
+                _call(step.rollback, self.ctx)
+            except (MigrateError, OSError, TimeoutError) as exc:
+                self.journal.write("rollback-end", step=step.id, ok=False, error=str(exc),
+                                   seconds=round(time.monotonic() - started, 3))
+                self._emit("rollback-failed", {"step": step.id, "error": redact(str(exc))})
+                continue
+            self.journal.write("rollback-end", step=step.id, ok=True, seconds=round(time.monotonic() - started, 3))
+            self._emit("rollback-ok", {"step": step.id})
+            undone.append(step.id)
+        return undone
+
+    def _all_rolled_back(self, state: RunState) -> bool:
+        return not any(s.status == "rollback-failed" for s in state.steps.values())

@@ -1,0 +1,63 @@
+"""The step registry: the names runbooks use, mapped to Python callables.
+
+An action is ``fn(ctx, **arguments) -> dict | None``; what it returns is its outputs,
+journaled and handed to later steps as ``ctx.results[step_id]``. Actions must be safe to run
+again after an interruption (an interrupted step is re-run on resume). A check or
+precondition is ``fn(ctx, **arguments) -> bool | (bool, detail)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from migrate.errors import InputError
+
+Action = Callable[..., Any]
+_ACTIONS: dict[str, Action] = {}
+# Modules that register the product's actions; imported on first lookup (keeps --help fast).
+BUILTIN_MODULES = (
+    "migrate.failover.actions",
+    "migrate.failover.drill_actions",
+    "migrate.failover.preflight",
+)
+_loaded = False
+
+
+def action(name: str) -> Callable[[Action], Action]:
+    """Decorator: register ``fn`` under ``name`` (later registrations win, for plug-ins)."""
+
+    def decorate(fn: Action) -> Action:
+        _ACTIONS[name] = fn
+        return fn
+
+    return decorate
+
+
+def load_modules(modules: list[str] | tuple[str, ...]) -> None:
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise InputError(f"runbook imports {module!r}, which cannot be imported: {exc}") from None
+
+
+def _ensure_builtins() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        load_modules(BUILTIN_MODULES)
+
+
+def lookup(name: str) -> Action:
+    _ensure_builtins()
+    try:
+        return _ACTIONS[name]
+    except KeyError:
+        raise InputError(f"no action named {name!r} is registered") from None
+
+
+def names() -> list[str]:
+    _ensure_builtins()
+    return sorted(_ACTIONS)
