@@ -30,7 +30,7 @@ def test_every_command_has_json_and_help():
     root = build_app()
     missing = []
 
-    def walk(group, prefix):  # type: ignore[no-untyped-def]
+    def walk(group, prefix):
         for name, command in group.commands.items():
             path = f"{prefix} {name}".strip()
             if hasattr(command, "commands"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 from migrate.errors import EXIT_BAD_INPUT, EXIT_FAILED, MigrateError
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _click_exceptions():  # type: ignore[no-untyped-def]
+def _click_exceptions() -> Any:
     """Typer vendors click (typer._click) in recent versions; older ones use click."""
     try:
         from typer._click import exceptions
