@@ -68,7 +68,8 @@ def read_acked_ids(path: Path) -> list[int]:
 
 @dataclass
 class Tally:
-    """What the run did; ``max_ack_gap_s`` is the longest stretch without an ack (downtime)."""
+    """What the run did. ``max_ack_gap_s`` is the longest stretch, by send time, between two
+    acknowledged writes (or an error and an ack at the ends of the run): the write outage."""
 
     sent: int = 0
     acked: int = 0
@@ -81,6 +82,11 @@ class Tally:
 
     def summary(self) -> dict[str, Any]:
         times = sorted(self.ack_times)
+        # An outage at the start or end of the run counts too: bound it by the errors.
+        if self.first_error_at is not None and (not times or self.first_error_at < times[0]):
+            times.insert(0, self.first_error_at)
+        if self.last_error_at is not None and self.last_error_at > times[-1]:
+            times.append(self.last_error_at)
         gaps = [b - a for a, b in itertools.pairwise(times)]
         return {
             "sent": self.sent,
