@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 from migrate.errors import EXIT_BAD_INPUT, EXIT_FAILED, MigrateError
 
@@ -17,16 +18,18 @@ def main(argv: list[str] | None = None) -> None:
     json_mode = "--json" in args
     _configure_logging()
 
-    import click
+    import typer
 
     from migrate.cli.app import build_app
+
+    click = _click_exceptions()
 
     command = build_app()
     try:
         code = command.main(args=args, prog_name="migrate", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("aborted", 130, json_mode)
     except click.ClickException as exc:
         exc.show()
@@ -41,6 +44,15 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)",
               EXIT_FAILED, json_mode)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions() -> Any:
+    """Typer vendors click (typer._click) in recent versions; older ones use click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
 
 
 def _fail(message: str, code: int, json_mode: bool) -> None:
