@@ -42,8 +42,15 @@ def build_app() -> typer.core.TyperGroup:
         version: bool = typer.Option(
             False, "--version", callback=_version, is_eager=True, help="Print the version."
         ),
+        spec: str | None = typer.Option(
+            None, "--spec", "-f", help="The service spec file, for every command (same as MIGRATE_SPEC)."
+        ),
     ) -> None:
         """Global options. --verbose (anywhere) shows debug logs and tracebacks."""
+        if spec:
+            import os
+
+            os.environ["MIGRATE_SPEC"] = spec
 
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(app)

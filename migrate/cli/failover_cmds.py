@@ -89,7 +89,8 @@ def _run(out: Output, runbook: str, params: dict[str, Any], *, spec: Any, spec_p
 def failover(
     source: FromOption = "",
     dest: ToOption = "",
-    backup: Annotated[str | None, typer.Option("--backup", help="Backup LOCATION to restore from if A is gone.")] = None,
+    backup: Annotated[str | None, typer.Option("--backup", help="Backup LOCATION to restore from if A is gone.")]
+    = None,
     holding_on: Annotated[str | None, typer.Option("--holding-on", help="Target whose address serves the holding "
                                                    "page (default: --from, taking over its address).")] = None,
     on_failure: Annotated[str, typer.Option("--on-failure", help="stop (fix, then --resume) or rollback.")] = "stop",

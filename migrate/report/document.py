@@ -20,7 +20,9 @@ def iso(at: float | None) -> str | None:
 
 def build(journal: RunJournal, state: RunState | None = None) -> dict[str, Any]:
     state = state or journal.replay()
-    titles = {s["id"]: s.get("title", s["id"]) for s in state.runbook["steps"]}
+    from migrate.runbook.model import substitute
+
+    titles = {s["id"]: substitute(s.get("title", s["id"]), state.params) for s in state.runbook["steps"]}
     steps = []
     figures: dict[str, Any] = {}
     for step_id, step in state.steps.items():

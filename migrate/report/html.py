@@ -12,7 +12,7 @@ COLORS = {"ok": "#2e7d32", "failed": "#c62828", "skipped": "#9e9e9e", "running":
 
 def timeline_svg(report: dict[str, Any], width: int = 900) -> str:
     steps = [s for s in report["steps"] if s["offset_seconds"] is not None]
-    total = max([report["seconds"], *[(s["offset_seconds"] + (s["seconds"] or 0)) for s in steps]] or [1.0]) or 1.0
+    total = max([report["seconds"], *[s["offset_seconds"] + (s["seconds"] or 0) for s in steps]]) or 1.0
     label_w, row_h, top = 220, 22, 24
     scale = (width - label_w - 20) / total
     height = top + row_h * len(steps) + 30

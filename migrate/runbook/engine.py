@@ -23,7 +23,7 @@ from migrate.errors import MigrateError
 from migrate.redact import redact
 from migrate.runbook import registry
 from migrate.runbook.journal import RunJournal, RunState, migrate_home
-from migrate.runbook.model import Call, Runbook, Step
+from migrate.runbook.model import Call, Runbook, Step, substitute
 
 EventCallback = Callable[[str, dict[str, Any]], None]
 # Fault injection for the kill-at-every-boundary tests: "before:ID", "start:ID" or "after:ID".
@@ -115,8 +115,9 @@ class Engine:
             done = state.steps[step.id]
             if done.status in ("ok", "skipped"):
                 self.ctx.results[step.id] = done.outputs
+                title = substitute(step.title, self.ctx.params)
                 self._emit("step-done-earlier", {"step": step.id, "index": index, "total": total,
-                                                 "title": step.title, "status": done.status})
+                                                 "title": title, "status": done.status})
                 continue
             if failed is not None and not step.always:
                 continue
@@ -136,7 +137,7 @@ class Engine:
     def _run_step(self, step: Step, index: int, total: int) -> str | None:
         ctx, journal = self.ctx, self.journal
         ctx.step_id = step.id
-        info = {"step": step.id, "index": index, "total": total, "title": step.title}
+        info = {"step": step.id, "index": index, "total": total, "title": substitute(step.title, ctx.params)}
         _crash_point(f"before:{step.id}")
         if step.precondition is not None:
             try:
@@ -205,7 +206,7 @@ class Engine:
                 continue
             self.ctx.step_id = step.id
             self.ctx.results.setdefault(step.id, done.outputs)
-            self._emit("rollback-start", {"step": step.id, "title": step.title})
+            self._emit("rollback-start", {"step": step.id, "title": substitute(step.title, self.ctx.params)})
             self.journal.write("rollback-start", step=step.id, action=step.rollback.describe(self.ctx.params))
             started = time.monotonic()
             try:

@@ -12,6 +12,10 @@ def _call(call: Call | None, params: dict[str, Any] | None) -> str:
 
 
 def to_markdown(runbook: Runbook, params: dict[str, Any] | None = None) -> str:
+    from migrate.runbook.model import substitute
+
+    if params is not None:
+        params = {**{k: p.default for k, p in runbook.params.items()}, **params}
     lines = [f"# {runbook.title}", ""]
     if runbook.summary:
         lines += [runbook.summary.strip(), ""]
@@ -19,7 +23,8 @@ def to_markdown(runbook: Runbook, params: dict[str, Any] | None = None) -> str:
         lines += ["## Parameters", ""]
         for name, param in runbook.params.items():
             value = f" = `{params[name]}`" if params and params.get(name) is not None else ""
-            need = " (required)" if param.required else (f" (default `{param.default}`)" if param.default is not None else "")
+            default = f" (default `{param.default}`)" if param.default is not None else ""
+            need = " (required)" if param.required else default
             lines.append(f"- `{name}`{value}{need}: {param.help}")
         lines.append("")
     lines += ["## Steps", ""]
@@ -29,7 +34,8 @@ def to_markdown(runbook: Runbook, params: dict[str, Any] | None = None) -> str:
             flags.append("always runs, even after a failure")
         if step.retries:
             flags.append(f"retried up to {step.retries} times")
-        lines.append(f"### {number}. {step.title} (`{step.id}`)" + (f" — {'; '.join(flags)}" if flags else ""))
+        title = substitute(step.title, params) if params else step.title
+        lines.append(f"### {number}. {title} (`{step.id}`)" + (f" — {'; '.join(flags)}" if flags else ""))
         lines.append("")
         if step.why:
             lines += [step.why.strip(), ""]
@@ -43,8 +49,6 @@ def to_markdown(runbook: Runbook, params: dict[str, Any] | None = None) -> str:
             f"- **Undo:** {_call(step.rollback, params)}",
         ]
         if step.manual:
-            from migrate.runbook.model import substitute
-
             lines.append(f"- **By hand:** `{substitute(step.manual, params or {})}`")
         lines.append("")
     return "\n".join(lines)

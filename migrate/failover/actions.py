@@ -1,0 +1,259 @@
+"""The failover actions the runbooks name: holding page, provision, data, smoke, DNS, verify.
+
+Each is re-runnable (a resumed run repeats the step that was under way), takes target names,
+and reads secrets only from the engine's outputs at run time: the journal gets the redacted
+outputs, so nothing secret is ever handed from step to step through it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from migrate.errors import InputError, MigrateError
+from migrate.runbook.registry import action
+
+if TYPE_CHECKING:
+    from migrate.outputs import TargetOutputs
+    from migrate.runbook.engine import StepContext
+    from migrate.spec.model import ServiceSpec
+
+
+def spec_of(ctx: StepContext) -> ServiceSpec:
+    if ctx.spec is None:
+        raise InputError("this runbook needs a service spec (-f/--spec)")
+    return ctx.spec
+
+
+def outputs_of(spec: ServiceSpec, target: str) -> TargetOutputs:
+    from migrate.engine.outputs import load_outputs
+
+    return load_outputs(spec, target)
+
+
+def holding_address(spec: ServiceSpec, target: str) -> tuple[str, int]:
+    """Where the holding page for ``target`` listens: the target's own public address and port."""
+    settings = spec.target(target)
+    if settings.provider == "local":
+        if settings.address:
+            return settings.address, settings.http_port
+        out = outputs_of(spec, target)
+        return out.public_addresses[0], out.http_port
+    raise InputError(
+        f"target {target} runs on {settings.provider}: migrate cannot start a process on that provider's "
+        "addresses once it is gone; serve the holding page from a machine you control with "
+        "`migrate holding-page up --bind ADDRESS` and point DNS at it"
+    )
+
+
+def http_ok(url: str, *, host: str | None = None, timeout: float = 3.0) -> tuple[bool, str]:
+    import httpx
+
+    try:
+        response = httpx.get(url, headers={"Host": host} if host else None, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return False, f"{url}: {type(exc).__name__}: {exc}"
+    if response.headers.get("x-migrate-holding") == "1":
+        return False, f"{url}: the holding page answers, not the service"
+    return response.status_code == 200, f"{url}: HTTP {response.status_code}"
+
+
+# -- health ----------------------------------------------------------------------------------------
+@action("target.healthy")
+def target_healthy(ctx: StepContext, target: str) -> tuple[bool, str]:
+    try:
+        out = outputs_of(spec_of(ctx), target)
+    except MigrateError as exc:
+        return False, f"{target} has no outputs: {exc}"
+    return http_ok(out.health_url)
+
+
+@action("target.down")
+def target_down(ctx: StepContext, target: str) -> tuple[bool, str]:
+    """Precondition of the holding page: the old target really does not answer."""
+    spec = spec_of(ctx)
+    try:
+        address, port = holding_address(spec, target)
+        path = spec.public_process()[1].health_path
+        healthy, detail = http_ok(f"http://{address}:{port}{path}", timeout=2.0)
+    except MigrateError:
+        healthy, detail = target_healthy(ctx, target)
+    return not healthy, detail if healthy else f"{target} does not answer ({detail})"
+
+
+# -- holding page ----------------------------------------------------------------------------------
+@action("holding_page.up")
+def holding_up(ctx: StepContext, on: str) -> dict[str, Any]:
+    from migrate import holding_page
+
+    spec = spec_of(ctx)
+    address, port = holding_address(spec, on)
+    result = holding_page.up(address, port, spec.holding_page.title, spec.holding_page.message)
+    ctx.log(f"holding page up at {result['url']} in {result['seconds']:.2f}s")
+    return result
+
+
+@action("holding_page.down")
+def holding_down(ctx: StepContext, on: str) -> dict[str, Any]:
+    from migrate import holding_page
+
+    address, port = holding_address(spec_of(ctx), on)
+    return {"stopped": holding_page.down(address, port)}
+
+
+@action("holding_page.serving")
+def holding_serving(ctx: StepContext, on: str) -> tuple[bool, str]:
+    from migrate import holding_page
+
+    address, port = holding_address(spec_of(ctx), on)
+    ok = holding_page.is_serving(address, port)
+    return ok, f"http://{address}:{port}/ {'serves' if ok else 'does not serve'} the holding page"
+
+
+# -- provision ---------------------------------------------------------------------------------------
+@action("target.up")
+def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
+    """Deploy (or converge) the target's stack through the Pulumi engine; idempotent."""
+    from migrate.engine.stack import up
+
+    def on_event(event: Any) -> None:
+        ctx.progress(f"{target}: {event}")
+
+    started = time.monotonic()
+    outputs = up(spec_of(ctx), target, on_event=on_event)
+    return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
+
+
+@action("target.destroy")
+def target_destroy(ctx: StepContext, target: str) -> dict[str, Any]:
+    from migrate.engine.stack import destroy
+
+    destroy(spec_of(ctx), target)
+    return {"destroyed": target}
+
+
+# -- data ---------------------------------------------------------------------------------------------
+@action("data.move")
+def data_move(ctx: StepContext, source: str, dest: str, backup: str | None = None) -> dict[str, Any]:
+    """Get B's data current by the best route still open: promote a replica, copy from a live A,
+    or restore the latest backup (A gone)."""
+    from migrate.data import replication
+
+    spec = spec_of(ctx)
+    b = outputs_of(spec, dest)
+    try:
+        a = outputs_of(spec, source)
+    except MigrateError:
+        a = None
+    if a is not None:
+        status = replication.status(spec, a, b)
+        if getattr(status, "active", False) or getattr(status, "running", False):
+            ctx.log(f"replication {source} → {dest} is active: promoting {dest}")
+            result = replication.promote(spec, a, b)
+            return {"route": "promote", "result": _plain(result)}
+    if a is not None and target_healthy(ctx, source)[0]:
+        from migrate.data.move import sync
+
+        ctx.log(f"{source} still answers: copying its data to {dest}")
+        result = sync(spec, a, b, progress=lambda *args: ctx.progress(" ".join(str(x) for x in args)))
+        return {"route": "sync", "result": _plain(result)}
+    if backup:
+        from migrate.data import backup as backups
+
+        ctx.log(f"{source} is gone: restoring the latest backup from {backup}")
+        result = backups.restore(spec, backup, b)
+        return {"route": "restore", "location": backup, "result": _plain(result)}
+    raise MigrateError(
+        f"no way to get the data onto {dest}: {source} does not answer, no replication is active, "
+        "and no --backup LOCATION was given"
+    )
+
+
+@action("data.ready")
+def data_ready(ctx: StepContext, target: str) -> tuple[bool, str]:
+    import psycopg
+
+    out = outputs_of(spec_of(ctx), target)
+    if out.database_url is None:
+        return True, f"{target} has no database"
+    try:
+        with psycopg.connect(out.database_url.get_secret_value(), connect_timeout=5) as conn:
+            tables = conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchone()
+    except psycopg.Error as exc:
+        return False, f"{target}'s database does not answer: {type(exc).__name__}"
+    count = tables[0] if tables else 0
+    return count > 0, f"{target}'s database answers with {count} tables"
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(value)
+    return value
+
+
+# -- smoke ---------------------------------------------------------------------------------------------
+@action("smoke.check")
+def smoke_check(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str, Any]:
+    """B answers its health URL and its front page, directly (before DNS points at it)."""
+    spec = spec_of(ctx)
+    out = outputs_of(spec, target)
+    front = f"http://{out.public_addresses[0]}:{out.http_port}/"
+    deadline = time.monotonic() + timeout
+    while True:
+        health, detail = http_ok(out.health_url, host=spec.service.domain)
+        page, page_detail = http_ok(front, host=spec.service.domain)
+        if health and page:
+            return {"health": detail, "front": page_detail}
+        if time.monotonic() > deadline:
+            raise MigrateError(f"{target} fails its smoke check: {detail}; {page_detail}")
+        time.sleep(0.5)
+
+
+# -- DNS -------------------------------------------------------------------------------------------------
+@action("dns.swing")
+def dns_swing(ctx: StepContext, target: str) -> dict[str, Any]:
+    """Point the owned records at ``target`` at every provider (re-running finishes a partial swing)."""
+    from migrate.dns.swing import swing
+
+    spec = spec_of(ctx)
+    result = swing(spec, outputs_of(spec, target))
+    document = result.to_json()
+    if not result.ok:
+        failed = [p.provider for p in result.providers if p.error]
+        applied = [p.provider for p in result.providers if p.applied]
+        raise MigrateError(
+            f"DNS swing to {target} incomplete: {', '.join(failed)} did not take the change"
+            + (f" while {', '.join(applied)} did — providers differ until the swing is re-run "
+               "(migrate failover --resume) or rolled back (--rollback)" if applied else "; nothing changed")
+            + "; " + "; ".join(f"{p.provider}: {p.error}" for p in result.providers if p.error)
+        )
+    return document
+
+
+@action("dns.rollback")
+def dns_rollback(ctx: StepContext) -> dict[str, Any]:
+    from migrate.dns.swing import rollback
+
+    result = rollback(spec_of(ctx))
+    if not result.ok:
+        raise MigrateError("DNS rollback incomplete: " + "; ".join(
+            f"{p.provider}: {p.error}" for p in result.providers if p.error))
+    return result.to_json()
+
+
+@action("dns.verify")
+def dns_verify(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Every authoritative nameserver answers every owned record with ``target``'s addresses."""
+    from migrate.failover.nameservers import wait_for_addresses
+
+    spec = spec_of(ctx)
+    out = outputs_of(spec, target)
+    return wait_for_addresses(spec, out.public_addresses, timeout=timeout, progress=ctx.progress)

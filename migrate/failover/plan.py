@@ -1,0 +1,38 @@
+"""What a failover or drill would do, for ``--dry-run``: targets, DNS, data route, pre-flight."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
+
+
+def failover_plan(spec: ServiceSpec, params: dict[str, Any], drill: bool = False) -> dict[str, Any]:
+    from migrate.failover.nameservers import authoritative, followed_names
+    from migrate.failover.preflight import findings_for
+
+    source, dest = params["from"], params["to"]
+    a, b = spec.target(source), spec.target(dest)
+    def where(name: str, settings: Any) -> str:
+        address = getattr(settings, "address", None)
+        return f"{name} ({settings.provider}{', ' + address if address else ''})"
+
+    plan: dict[str, Any] = {
+        "from": where(source, a),
+        "to": where(dest, b),
+        "records": [f"{name} {rdtype}" for name, rdtype in followed_names(spec)],
+        "dns providers": ", ".join(spec.dns.providers),
+        "verified at": ", ".join(f"{label} ({addr}:{port})" for label, addr, port in authoritative(spec)),
+        "ttl": f"{spec.dns.ttl}s",
+        "recovery goal": f"RTO {spec.recovery.rto_seconds}s, RPO {spec.recovery.rpo_seconds}s",
+    }
+    if drill:
+        plan["data"] = params.get("data_mode")
+        plan["load"] = f"{params.get('rate')} writes/s for {params.get('load_seconds')}s before {source} is killed"
+    else:
+        plan["data"] = ("promote the replica if replication is active, else copy from a live "
+                        f"{source}, else restore {params.get('backup') or '(no --backup given)'}")
+    plan["pre-flight"] = [f"{'ok' if f.ok else ('FAIL' if f.severity == 'error' else 'warn')} {f.check}: {f.detail}"
+                          for f in findings_for(spec, source, dest, params.get("backup"))]
+    return plan
