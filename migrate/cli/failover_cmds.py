@@ -117,7 +117,7 @@ def failover(
         if not source or not dest:
             raise InputError("give --from and --to (or --resume to continue a run)")
         _check_targets(loaded, source, dest)
-    params = {"from": source, "to": dest, "backup": backup, "holding_on": holding_on or source}
+    params = {"from": source, "to": dest, "backup": backup, "holding_on": holding_on}
     if dry_run:
         from migrate.failover.plan import failover_plan
 

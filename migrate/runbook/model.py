@@ -100,7 +100,8 @@ class Runbook(Strict):
                 if param.required:
                     raise InputError(f"runbook {self.name}: parameter {name!r} is required ({param.help})")
                 resolved[name] = param.default
-        return resolved
+        # A default may name another parameter: holding_on defaults to "${from}".
+        return {k: substitute(v, resolved) if k not in given or given[k] is None else v for k, v in resolved.items()}
 
 
 _WHOLE = re.compile(r"^\$\{(\w+)\}$")

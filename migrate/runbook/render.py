@@ -15,7 +15,8 @@ def to_markdown(runbook: Runbook, params: dict[str, Any] | None = None) -> str:
     from migrate.runbook.model import substitute
 
     if params is not None:
-        params = {**{k: p.default for k, p in runbook.params.items()}, **params}
+        defaults = {k: p.default for k, p in runbook.params.items()}
+        params = {k: substitute(v, {**defaults, **params}) for k, v in defaults.items()} | params
     lines = [f"# {runbook.title}", ""]
     if runbook.summary:
         lines += [runbook.summary.strip(), ""]

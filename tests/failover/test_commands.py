@@ -1,0 +1,95 @@
+"""The product commands that need no stack: holding page, audit, runbook show, dry-run, reports."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import CHIRP_SPEC, run_cli
+
+
+def _spec_with_target(tmp_path: Path, address: str, port: int, ttl: int = 30) -> Path:
+    text = CHIRP_SPEC.read_text().replace("address: 127.10.0.1", f"address: {address}\n    http_port: {port}")
+    text = text.replace("ttl: 30", f"ttl: {ttl}")
+    spec = tmp_path / "migrate.yaml"
+    spec.write_text(text)
+    return spec
+
+
+def test_holding_page_serves_the_spec_title_and_message_on_the_old_address(tmp_path: Path) -> None:
+    address, port = f"127.{random.randint(100, 200)}.{random.randint(1, 250)}.7", random.randint(20000, 30000)
+    spec = _spec_with_target(tmp_path, address, port)
+    env = {"MIGRATE_HOME": str(tmp_path / "home")}
+    up = run_cli("-f", str(spec), "holding-page", "up", "--on", "local-a", "--json", env=env, timeout=30)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert json.loads(up.stdout)["seconds"] < 5
+        page = httpx.get(f"http://{address}:{port}/any/path", headers={"Host": "chirp.test"})
+        assert page.status_code == 503 and page.headers["retry-after"]
+        assert "chirp is moving" in page.text and "Posts are safe" in page.text
+    finally:
+        down = run_cli("-f", str(spec), "holding-page", "down", "--on", "local-a", env=env, timeout=30)
+    assert down.returncode == 0, down.stderr
+    try:
+        httpx.get(f"http://{address}:{port}/", timeout=1)
+        raise AssertionError("the holding page still answers")
+    except httpx.ConnectError:
+        pass
+
+
+def test_audit_fails_when_the_ttl_exceeds_the_recovery_goal(tmp_path: Path) -> None:
+    spec = _spec_with_target(tmp_path, "127.10.0.1", 80, ttl=3600)
+    result = run_cli("-f", str(spec), "audit", "--from", "local-a", "--json")
+    assert result.returncode == 1
+    findings = {f["check"]: f for f in json.loads(result.stdout)["targets"]["local-a"]}
+    assert not findings["TTL"]["ok"] and "3600s" in findings["TTL"]["detail"]
+    assert findings["DNS zone"]["ok"]
+
+
+def test_audit_flags_route53_as_the_only_dns_when_leaving_aws(tmp_path: Path) -> None:
+    text = CHIRP_SPEC.read_text().replace("providers: [sandbox-bind, sandbox-knot]", "providers: [route53]")
+    spec = tmp_path / "migrate.yaml"
+    spec.write_text(text)
+    result = run_cli("-f", str(spec), "audit", "--from", "aws-prod", "--json",
+                     env={"PULUMI_BACKEND_URL": "s3://chirp-pulumi-state"})
+    assert result.returncode == 1
+    findings = {f["check"]: f for f in json.loads(result.stdout)["targets"]["aws-prod"]}
+    assert not findings["DNS zone"]["ok"] and not findings["state backend"]["ok"]
+
+
+def test_runbook_show_renders_every_step_for_a_person() -> None:
+    result = run_cli("runbook", "show", "failover", "--from", "local-a", "--to", "local-b")
+    assert result.returncode == 0, result.stderr
+    for step in ("preflight", "holding-page", "provision", "data", "smoke", "dns-swing", "dns-verify"):
+        assert f"(`{step}`)" in result.stdout
+    assert "migrate holding-page up --on local-a" in result.stdout
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
+    result = run_cli("-f", str(CHIRP_SPEC), "failover", "--from", "local-a", "--to", "local-b", "--dry-run",
+                     "--json", env={"MIGRATE_HOME": str(tmp_path / "home")})
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["dry_run"] and document["steps"][0]["id"] == "preflight"
+    assert "127.0.53.1" in document["plan"]["verified at"]
+    assert not (tmp_path / "home").exists()
+
+
+def test_unknown_target_is_bad_input() -> None:
+    result = run_cli("-f", str(CHIRP_SPEC), "drill", "--from", "local-a", "--to", "nowhere")
+    assert result.returncode == 2 and "unknown target 'nowhere'" in result.stderr
+
+
+def test_html_report_has_a_timeline_of_the_steps(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "data.bin").write_bytes(b"x" * 1000)
+    runbook = Path(__file__).parent / "runbooks" / "mini.yaml"
+    result = run_cli("runbook", "run", str(runbook), "-p", f"workdir={tmp_path}", "-f", str(tmp_path / "none"),
+                     "--reports", str(tmp_path / "reports"), "--json", env={"MIGRATE_HOME": str(tmp_path / "h")})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    html = Path(report["files"]["html"]).read_text()
+    assert "<svg" in html and html.count("<rect") == 4 and "<script" not in html
