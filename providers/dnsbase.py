@@ -56,7 +56,8 @@ def normalise_value(rtype: str, value: str, zone: str) -> str:
     origin = dns.name.from_text(zone.rstrip(".") + ".")
     try:
         rdata = dns.rdata.from_text(
-            dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value, origin=origin
+            dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value, origin=origin,
+            relativize=False,
         )
     except Exception as exc:
         raise DnsProviderError(f"bad {rtype} value {value!r}: {exc}") from None

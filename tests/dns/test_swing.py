@@ -68,7 +68,7 @@ def test_plan_swing_verify_rollback_on_bind_and_knot(cluster, health_base, home,
     for p in doc["providers"]:
         rows = {(c["name"], c["type"], c["action"]) for c in p["plan"]["changes"]}
         assert rows == {(f"{ZONE}.", "A", "update"), (f"www.{ZONE}.", "A", "update")}
-    assert doc["old_ttl"] if "old_ttl" in doc else True
+    assert doc["old_ttl"] == 300
     assert both(cluster, f"www.{ZONE}") == {(OLD,)}, "plan must change nothing"
 
     swung = run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(out), "--json", env=env)
