@@ -118,6 +118,8 @@ class Route53Provider(DnsProvider):
                 for item in page["ResourceRecordSets"]:
                     if "AliasTarget" in item or "SetIdentifier" in item:
                         continue  # aliases and routing policies are Route 53's own
+                    if item["Type"] == "SOA":
+                        continue  # Route 53 manages its SOA
                     name = item["Name"].replace("\\052", "*")
                     values = [r["Value"] for r in item.get("ResourceRecords", [])]
                     rrset = RRset.make(name, item["Type"], item.get("TTL", 300), values, zone)

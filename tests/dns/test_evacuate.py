@@ -61,7 +61,8 @@ def evac(tmp_path_factory: pytest.TempPathFactory):
     knot.zone = ZoneSeed(ZONE, [("ns2", knot.address)])
     knot.start()
     address = free_loopback_address()
-    pdns = PowerDnsServer(directory=directory / "pdns", zone=ZoneSeed("other.test", [("ns1", address)]),
+    pdns = PowerDnsServer(directory=directory / "pdns",
+                          zone=ZoneSeed("other.test", [("ns1", address)]),
                           tsig=cluster.tsig, address=address, port=53, api_port=8081)
     pdns.start()
     (directory / "pdns.key").write_text(pdns.api_key)
@@ -69,7 +70,8 @@ def evac(tmp_path_factory: pytest.TempPathFactory):
     parent = launcher("bind")(
         directory=directory / "parent", tsig=cluster.tsig, address=parent_address,
         zone=ZoneSeed("test", [("a.nic", parent_address)],
-                      extra=f"chirp 300 IN NS ns2.chirp.test.\nns2.chirp 300 IN A {knot.address}\n"),
+                      extra=f"chirp 300 IN NS ns2.chirp.test.\n"
+                            f"ns2.chirp 300 IN A {knot.address}\n"),
     )
     parent.start()
     extra = f"""  pdns:
