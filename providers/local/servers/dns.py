@@ -68,7 +68,8 @@ def port_free(address: str, port: int) -> bool:
 def free_loopback_address(port: int = 53) -> str:
     """A random 127.x.y.z where ``port`` is free on UDP and TCP (parallel runs don't collide)."""
     for _ in range(200):
-        address = f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.{random.randint(2, 254)}"
+        octets = (random.randint(100, 199), random.randint(0, 255), random.randint(2, 254))
+        address = "127.{}.{}.{}".format(*octets)
         if port_free(address, port):
             return address
     raise MigrateError(f"no free loopback address for port {port}")
@@ -109,6 +110,7 @@ class DnsServer:
         return [self.zone, *self.extra_zones]
 
     def start(self, timeout: float = 15.0) -> DnsServer:
+        self.directory = self.directory.resolve()  # the daemon runs with cwd=directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o700)
         if self.running():
