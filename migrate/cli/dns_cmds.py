@@ -50,7 +50,7 @@ def target_outputs(
     from migrate.outputs import TargetOutputs
 
     if addresses:
-        return TargetOutputs(target=to or "manual", provider="manual",
+        return TargetOutputs(target=to or "manual", provider="manual", public_hostname=None,
                              public_addresses=addresses, health_url=health_url or "")
     if outputs_file is not None:
         try:
@@ -68,7 +68,7 @@ def target_outputs(
             raise InputError("give --to TARGET (or --address IP, or --outputs FILE)")
         spec.target(to)
         try:
-            from migrate.engine.outputs import load_outputs  # type: ignore[import-not-found]
+            from migrate.engine.outputs import load_outputs
         except ImportError:
             raise InputError(
                 f"no outputs for target {to!r}: deploy it first, or give --outputs FILE or "
@@ -137,7 +137,8 @@ def swing_cmd(
     outputs_file: OutputsOption = None,
     address: AddressOption = None,
     health_url: HealthOption = None,
-    prepare: Annotated[bool, typer.Option(help="Lower TTLs first and wait out the old TTL.")] = False,
+    prepare: Annotated[
+        bool, typer.Option(help="Lower TTLs first and wait out the old TTL.")] = False,
     prepare_ttl: Annotated[int | None, typer.Option(help="TTL for --prepare.")] = None,
     force: Annotated[bool, typer.Option(help="Swing even if the target's health check fails.")]
     = False,

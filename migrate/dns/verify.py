@@ -253,7 +253,9 @@ def _check(zone: str, result: ServerResult, want: dict[Key, tuple[str, ...]],
     result.ok = not result.mismatches
 
 
-def _by_transfer(zone: str, server: Server, keys: Sequence[Any]) -> dict[Key, tuple[str, ...]] | None:
+def _by_transfer(
+    zone: str, server: Server, keys: Sequence[Any]
+) -> dict[Key, tuple[str, ...]] | None:
     from providers.rfc2136.wire import axfr
 
     for key in [*keys, None]:

@@ -123,11 +123,13 @@ def _rdataset(
     rrset: RRset, origin: dns.name.Name, ttl: int | None = None
 ) -> dns.rdataset.Rdataset:
     rdtype = dns.rdatatype.from_text(rrset.type)
-    rdatas = [dns.rdata.from_text(dns.rdataclass.IN, rdtype, v, origin=origin) for v in rrset.values]
+    rdatas = [
+        dns.rdata.from_text(dns.rdataclass.IN, rdtype, v, origin=origin) for v in rrset.values
+    ]
     return dns.rdataset.from_rdata_list(rrset.ttl if ttl is None else ttl, rdatas)
 
 
-def _rcode_message(rcode: int, zone: str, where: str, batch: Sequence[Change]) -> str:
+def _rcode_message(rcode: dns.rcode.Rcode, zone: str, where: str, batch: Sequence[Change]) -> str:
     text = dns.rcode.to_text(rcode)
     first = batch[0].key if batch else ("", "")
     if rcode in (dns.rcode.NXRRSET, dns.rcode.YXRRSET, dns.rcode.NXDOMAIN):

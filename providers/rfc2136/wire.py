@@ -36,7 +36,8 @@ def tsig_key(name: str, secret: str, algorithm: str = "hmac-sha256") -> dns.tsig
     try:
         return dns.tsig.Key(name, secret, algorithm)
     except Exception as exc:  # bad base64 and the like
-        raise DnsProviderError(f"TSIG key {name!r}: unusable secret ({type(exc).__name__})") from None
+        raise DnsProviderError(
+            f"TSIG key {name!r}: unusable secret ({type(exc).__name__})") from None
 
 
 def explain(exc: BaseException, server: str, what: str) -> DnsProviderError:
