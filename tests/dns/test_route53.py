@@ -89,7 +89,8 @@ def test_batches_respect_route53_limits(r53, moto):
     assert [len(b) for b in provider.batches(upserts)] == [500, 100]  # UPSERT counts twice
     big = [Change(None, RRset.make(f"t{i}", "TXT", 60, ['"' + "x" * 250 + '"'], ZONE))
            for i in range(200)]
-    assert all(sum(len(c.new.values[0]) for c in b) <= 32_000 for b in provider.batches(big))
+    sizes = [sum(len(c.new.values[0]) for c in b if c.new is not None) for b in provider.batches(big)]
+    assert len(sizes) > 1 and max(sizes) <= 32_000
     provider.apply(ZONE, creates)  # two real batches, each polled until INSYNC
     assert len(provider.records(ZONE)) >= 1500
 
