@@ -267,3 +267,36 @@ def resolved_env(env: AppEnvironment) -> pulumi.Output[dict[str, str]]:
     return pulumi.Output.all(*[merged[k] for k in keys]).apply(
         lambda values: {k: str(v) for k, v in zip(keys, values, strict=True)}
     )
+
+
+def placement(spec: ServiceSpec) -> list[list[str]]:
+    """Processes per app server: as many servers as the largest replica count, so each
+    process runs exactly ``replicas`` containers, one per server."""
+    servers = max(1, *(p.replicas for p in spec.processes.values()))
+    return [[n for n, p in spec.processes.items() if p.replicas > i] for i in range(servers)]
+
+
+def app_cloud_init(spec: ServiceSpec, processes: list[str], envs: dict[str, dict[str, str]]) -> str:
+    """cloud-init for a server that runs the given processes' containers under Docker."""
+    files = {f"/etc/migrate/{p}.env": env_file_text(envs[p]) for p in processes}
+    lines = ["set -eu",
+             "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq docker.io"]
+    for p in processes:
+        lines.append(docker_run_script(spec.service.name, p, spec.processes[p],
+                                              f"/etc/migrate/{p}.env").rstrip())
+    return cloud_config(files, lines)
+
+
+def cloud_config(files: dict[str, str], script_lines: list[str]) -> str:
+    """A cloud-config writing root-only files, then running one setup script once."""
+    import yaml
+
+    document = {
+        "write_files": [
+            {"path": path, "permissions": "0600", "owner": "root:root", "content": content}
+            for path, content in files.items()
+        ] + [{"path": "/usr/local/sbin/migrate-setup", "permissions": "0700",
+              "content": "#!/bin/sh\n" + "\n".join(script_lines) + "\n"}],
+        "runcmd": [["/usr/local/sbin/migrate-setup"]],
+    }
+    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False)

@@ -53,13 +53,6 @@ def addresses(settings: HetznerSettings, app_servers: int) -> tuple[str, str, li
     return str(base + 2), str(base + 10), [str(base + 20 + i) for i in range(app_servers)]
 
 
-def placement(spec: ServiceSpec) -> list[list[str]]:
-    """Processes per app server: as many servers as the largest replica count, so each
-    process runs exactly ``replicas`` containers, one per server."""
-    servers = max(1, *(p.replicas for p in spec.processes.values()))
-    return [[n for n, p in spec.processes.items() if p.replicas > i] for i in range(servers)]
-
-
 def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
     check(spec, target, settings)
     name = common.base_name(spec, target)
@@ -69,7 +62,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
     spec_secrets = common.resolve_spec_secrets(spec)
     web_name, web = common.public_process(spec)
     assert web.port is not None
-    layout = placement(spec)
+    layout = common.placement(spec)
     lb_ip, db_ip, app_ips = addresses(settings, len(layout))
 
     network = hcloud.Network(f"{name}-net", ip_range=settings.network_cidr, labels=labels, opts=opts)
@@ -142,7 +135,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
         envs = {p: common.resolved_env(common.app_environment(spec, p, links, spec_secrets))
                 for p in processes}
         user_data = pulumi.Output.all(**envs).apply(
-            lambda e, procs=processes: _app_cloud_init(spec, procs, e))
+            lambda e, procs=processes: common.app_cloud_init(spec, procs, e))
         app_servers.append(hcloud.Server(
             f"{name}-app-{index}", server_type=settings.server_type, image=settings.image,
             location=settings.location, labels={**labels, "role": "app"},
@@ -229,31 +222,7 @@ def _db_cloud_init(spec: ServiceSpec, volume_id: Any, db_ip: str, app_ips: list[
         for ip in app_ips:
             lines.append(
                 f"iptables -I DOCKER-USER -p tcp -s {ip} -m conntrack --ctorigdstport {port} -j RETURN")
-    return _cloud_config(files, lines)
-
-
-def _app_cloud_init(spec: ServiceSpec, processes: list[str], envs: dict[str, dict[str, str]]) -> str:
-    files = {f"/etc/migrate/{p}.env": common.env_file_text(envs[p]) for p in processes}
-    lines = ["set -eu",
-             "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq docker.io"]
-    for p in processes:
-        lines.append(common.docker_run_script(spec.service.name, p, spec.processes[p],
-                                              f"/etc/migrate/{p}.env").rstrip())
-    return _cloud_config(files, lines)
-
-
-def _cloud_config(files: dict[str, str], script_lines: list[str]) -> str:
-    import yaml
-
-    document = {
-        "write_files": [
-            {"path": path, "permissions": "0600", "owner": "root:root", "content": content}
-            for path, content in files.items()
-        ] + [{"path": "/usr/local/sbin/migrate-setup", "permissions": "0700",
-              "content": "#!/bin/sh\n" + "\n".join(script_lines) + "\n"}],
-        "runcmd": [["/usr/local/sbin/migrate-setup"]],
-    }
-    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False)
+    return common.cloud_config(files, lines)
 
 
 def _public_read_policy(bucket: str) -> str:
