@@ -299,4 +299,12 @@ def cloud_config(files: dict[str, str], script_lines: list[str]) -> str:
               "content": "#!/bin/sh\n" + "\n".join(script_lines) + "\n"}],
         "runcmd": [["/usr/local/sbin/migrate-setup"]],
     }
-    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False)
+    class Dumper(yaml.SafeDumper):
+        """Multi-line strings as literal blocks: files and scripts stay readable, unfolded."""
+
+    def literal(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+        style = "|" if "\n" in data else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+    Dumper.add_representer(str, literal)
+    return "#cloud-config\n" + yaml.dump(document, Dumper=Dumper, sort_keys=False, width=1 << 16)

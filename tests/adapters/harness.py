@@ -58,12 +58,14 @@ class Deployment:
         return found[0]
 
     def by_id(self, resource_id: Any) -> Recorded:
+        if isinstance(resource_id, float) and resource_id.is_integer():
+            resource_id = int(resource_id)  # numbers cross the mock monitor as floats
         found = [r for r in self.resources if r.id == str(resource_id)]
         assert found, f"no resource has id {resource_id!r}"
         return found[0]
 
-    def named(self, name: str) -> Recorded:
-        found = [r for r in self.resources if r.name == name]
+    def named(self, name: str, typ: str | None = None) -> Recorded:
+        found = [r for r in self.resources if r.name == name and typ in (None, r.typ)]
         assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
         return found[0]
 
