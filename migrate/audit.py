@@ -17,7 +17,12 @@ if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
 
 # The company behind each DNS provider when the spec does not say (``operator:``).
-DNS_COMPANIES = {"route53": "aws", "cloudflare": "cloudflare", "powerdns": "self", "rfc2136": "self"}
+DNS_COMPANIES = {
+    "route53": "aws",
+    "cloudflare": "cloudflare",
+    "powerdns": "self",
+    "rfc2136": "self",
+}
 
 
 class Severity(StrEnum):
@@ -48,8 +53,12 @@ class TargetAudit:
         return None
 
     def as_dict(self) -> dict[str, object]:
-        return {"target": self.target, "provider": self.provider, "operator": self.operator,
-                "findings": [{**asdict(f), "severity": f.severity.value} for f in self.findings]}
+        return {
+            "target": self.target,
+            "provider": self.provider,
+            "operator": self.operator,
+            "findings": [{**asdict(f), "severity": f.severity.value} for f in self.findings],
+        }
 
 
 def target_operator(spec: ServiceSpec, target: str) -> str:
@@ -87,11 +96,15 @@ def audit_target(spec: ServiceSpec, target: str) -> TargetAudit:
     findings += _data(spec, target, operator)
     findings += _provider_only(spec, target, operator)
     if operator == "self" and settings.provider in ("vps", "kubernetes"):
-        findings.append(Finding(
-            Severity.WARNING, "operator",
-            f"{target} runs on machines of an unnamed company, so the audit cannot tell what "
-            "else that company operates",
-            f"set targets.{target}.operator to the company renting the hosts or the cluster"))
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "operator",
+                f"{target} runs on machines of an unnamed company, so the audit cannot tell what "
+                "else that company operates",
+                f"set targets.{target}.operator to the company renting the hosts or the cluster",
+            )
+        )
     return TargetAudit(target, settings.provider, operator, findings)
 
 
@@ -101,41 +114,68 @@ def _dns(spec: ServiceSpec, operator: str) -> list[Finding]:
     if not same:
         return []
     if len(same) == len(spec.dns.providers):
-        return [Finding(
-            Severity.CRITICAL, "dns",
-            f"every DNS provider of {zone} ({', '.join(same)}) is run by {operator}: its "
-            "termination takes the nameservers too, so no DNS swing can point users elsewhere",
-            "add a DNS provider run by another company to dns.providers (and its NS records)")]
-    return [Finding(
-        Severity.WARNING, "dns",
-        f"{', '.join(same)} (DNS for {zone}) is run by {operator}: after its termination the "
-        "zone is served by the other providers only",
-        "make sure the registrar lists the other providers' nameservers too")]
+        return [
+            Finding(
+                Severity.CRITICAL,
+                "dns",
+                f"every DNS provider of {zone} ({', '.join(same)}) is run by {operator}: its "
+                "termination takes the nameservers too, so no DNS swing can point users elsewhere",
+                "add a DNS provider run by another company to dns.providers (and its NS records)",
+            )
+        ]
+    return [
+        Finding(
+            Severity.WARNING,
+            "dns",
+            f"{', '.join(same)} (DNS for {zone}) is run by {operator}: after its termination the "
+            "zone is served by the other providers only",
+            "make sure the registrar lists the other providers' nameservers too",
+        )
+    ]
 
 
 def _data(spec: ServiceSpec, target: str, operator: str) -> list[Finding]:
     findings: list[Finding] = []
     elsewhere = [t for t in spec.targets if t != target and target_operator(spec, t) != operator]
-    kinds = [k for k, present in (("Postgres data", spec.postgres is not None),
-                                  ("media buckets", spec.media is not None)) if present]
+    kinds = [
+        k
+        for k, present in (
+            ("Postgres data", spec.postgres is not None),
+            ("media buckets", spec.media is not None),
+        )
+        if present
+    ]
     if kinds and not elsewhere:
-        findings.append(Finding(
-            Severity.CRITICAL, "data",
-            f"no other target is run by another company: when {target} is the active target, "
-            f"its {' and '.join(kinds)} exist only at {operator}",
-            "add a target at another company and keep it warm (migrate moves the data)"))
+        findings.append(
+            Finding(
+                Severity.CRITICAL,
+                "data",
+                f"no other target is run by another company: when {target} is the active target, "
+                f"its {' and '.join(kinds)} exist only at {operator}",
+                "add a target at another company and keep it warm (migrate moves the data)",
+            )
+        )
     provider = spec.targets[target].provider
     if spec.postgres is not None and provider in ("aws", "digitalocean"):
-        findings.append(Finding(
-            Severity.WARNING, "backups",
-            f"the managed database's automated backups{' and final snapshot' if provider == 'aws' else ''} "
-            f"are kept by {operator} only and go with the account",
-            "keep logical dumps or a replica at another company (migrate data copy)"))
+        snapshot = " and final snapshot" if provider == "aws" else ""
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "backups",
+                f"the managed database's automated backups{snapshot} "
+                f"are kept by {operator} only and go with the account",
+                "keep logical dumps or a replica at another company (migrate data copy)",
+            )
+        )
     if spec.postgres is not None and provider in ("hetzner", "vps", "kubernetes"):
-        findings.append(Finding(
-            Severity.WARNING, "backups",
-            f"Postgres is self-run on {_whose(operator)} storage with no backup elsewhere",
-            "schedule dumps to another company's object storage, or keep a replica elsewhere"))
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "backups",
+                f"Postgres is self-run on {_whose(operator)} storage with no backup elsewhere",
+                "schedule dumps to another company's object storage, or keep a replica elsewhere",
+            )
+        )
     return findings
 
 
@@ -148,32 +188,57 @@ def _provider_only(spec: ServiceSpec, target: str, operator: str) -> list[Findin
     findings: list[Finding] = []
     apex = [r for r in spec.dns.records if r.name == "@" and r.value is None]
     if provider == "aws" and apex:
-        route53_elsewhere = [p for p in spec.dns.providers if spec.dns_providers[p].provider != "route53"]
-        findings.append(Finding(
-            Severity.WARNING if route53_elsewhere else Severity.INFO, "provider-only",
-            "the ALB has no fixed address: the zone apex can follow it only through a Route53 "
-            "ALIAS (other DNS providers need their own apex-CNAME flattening)",
-            "keep the apex on a DNS provider that flattens CNAMEs, or front the ALB with fixed IPs"))
+        route53_elsewhere = [
+            p for p in spec.dns.providers if spec.dns_providers[p].provider != "route53"
+        ]
+        findings.append(
+            Finding(
+                Severity.WARNING if route53_elsewhere else Severity.INFO,
+                "provider-only",
+                "the ALB has no fixed address: the zone apex can follow it only through a Route53 "
+                "ALIAS (other DNS providers need their own apex-CNAME flattening)",
+                "keep the apex on a DNS provider that flattens CNAMEs, "
+                "or front the ALB with fixed IPs",
+            )
+        )
     if provider == "aws" and getattr(spec.targets[target], "certificate_arn", None):
-        findings.append(Finding(
-            Severity.INFO, "provider-only",
-            "the TLS certificate is an ACM certificate and cannot be exported",
-            "the other targets must have their own certificates ready"))
+        findings.append(
+            Finding(
+                Severity.INFO,
+                "provider-only",
+                "the TLS certificate is an ACM certificate and cannot be exported",
+                "the other targets must have their own certificates ready",
+            )
+        )
     if provider == "digitalocean" and spec.redis is not None:
-        findings.append(Finding(
-            Severity.INFO, "provider-only",
-            "DigitalOcean serves Redis as Valkey 8; Redis-only commands or modules will not survive a "
-            "move back and forth unnoticed",
-            "test the app against Valkey and Redis both"))
+        findings.append(
+            Finding(
+                Severity.INFO,
+                "provider-only",
+                "DigitalOcean serves Redis as Valkey 8; Redis-only commands or modules "
+                "will not survive a "
+                "move back and forth unnoticed",
+                "test the app against Valkey and Redis both",
+            )
+        )
     if provider == "hetzner":
-        findings.append(Finding(
-            Severity.INFO, "provider-only",
-            "Hetzner keeps the app's secrets in servers' user data (cloud-init)",
-            "rotate the spec's secrets after the account ends"))
+        findings.append(
+            Finding(
+                Severity.INFO,
+                "provider-only",
+                "Hetzner keeps the app's secrets in servers' user data (cloud-init)",
+                "rotate the spec's secrets after the account ends",
+            )
+        )
     if provider == "aws" and spec.secrets:
-        findings.append(Finding(
-            Severity.INFO, "secrets",
-            "the app's secrets are copied into AWS Secrets Manager; the spec's sources stay with "
-            "you, so nothing is lost, but rotate them after the account ends",
-            "rotate secrets after a termination"))
+        findings.append(
+            Finding(
+                Severity.INFO,
+                "secrets",
+                "the app's secrets are copied into AWS Secrets Manager; "
+                "the spec's sources stay with "
+                "you, so nothing is lost, but rotate them after the account ends",
+                "rotate secrets after a termination",
+            )
+        )
     return findings

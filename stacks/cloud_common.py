@@ -158,7 +158,9 @@ def postgres_url(
         url = f"postgresql://{quote(str(u), safe='')}:{quote(str(pw), safe='')}@{h}:{p}/{db}"
         return url + (f"?sslmode={sslmode}" if sslmode else "")
 
-    return pulumi.Output.secret(pulumi.Output.all(user, password, host, port, database).apply(build))
+    return pulumi.Output.secret(
+        pulumi.Output.all(user, password, host, port, database).apply(build)
+    )
 
 
 def redis_url(
@@ -180,13 +182,17 @@ def redis_url(
     return pulumi.Output.secret(pulumi.Output.all(password, host, port).apply(build))
 
 
-def health_url(host: pulumi.Input[str], port: int, path: str, scheme: str = "http") -> pulumi.Output[str]:
+def health_url(
+    host: pulumi.Input[str], port: int, path: str, scheme: str = "http"
+) -> pulumi.Output[str]:
     default = {"http": 80, "https": 443}[scheme]
     suffix = "" if port == default else f":{port}"
     return pulumi.Output.from_input(host).apply(lambda h: f"{scheme}://{h}{suffix}{path}")
 
 
-def random_password(name: str, length: int = 32, opts: pulumi.ResourceOptions | None = None) -> pulumi.Output[str]:
+def random_password(
+    name: str, length: int = 32, opts: pulumi.ResourceOptions | None = None
+) -> pulumi.Output[str]:
     """A password kept in the stack's state (stable across runs), never printed."""
     import pulumi_random
 
@@ -200,7 +206,7 @@ def export_outputs(
     provider: str,
     public_addresses: pulumi.Input[list[str]],
     health_url: pulumi.Input[str],
-    public_hostname: pulumi.Input[str] | None = None,
+    public_hostname: pulumi.Input[str | None] = None,
     http_port: int = 80,
     database_url: pulumi.Input[str] | None = None,
     s3_endpoint: pulumi.Input[str] | None = None,
@@ -279,11 +285,16 @@ def placement(spec: ServiceSpec) -> list[list[str]]:
 def app_cloud_init(spec: ServiceSpec, processes: list[str], envs: dict[str, dict[str, str]]) -> str:
     """cloud-init for a server that runs the given processes' containers under Docker."""
     files = {f"/etc/migrate/{p}.env": env_file_text(envs[p]) for p in processes}
-    lines = ["set -eu",
-             "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq docker.io"]
+    lines = [
+        "set -eu",
+        "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq docker.io",
+    ]
     for p in processes:
-        lines.append(docker_run_script(spec.service.name, p, spec.processes[p],
-                                              f"/etc/migrate/{p}.env").rstrip())
+        lines.append(
+            docker_run_script(
+                spec.service.name, p, spec.processes[p], f"/etc/migrate/{p}.env"
+            ).rstrip()
+        )
     return cloud_config(files, lines)
 
 
@@ -295,10 +306,17 @@ def cloud_config(files: dict[str, str], script_lines: list[str]) -> str:
         "write_files": [
             {"path": path, "permissions": "0600", "owner": "root:root", "content": content}
             for path, content in files.items()
-        ] + [{"path": "/usr/local/sbin/migrate-setup", "permissions": "0700",
-              "content": "#!/bin/sh\n" + "\n".join(script_lines) + "\n"}],
+        ]
+        + [
+            {
+                "path": "/usr/local/sbin/migrate-setup",
+                "permissions": "0700",
+                "content": "#!/bin/sh\n" + "\n".join(script_lines) + "\n",
+            }
+        ],
         "runcmd": [["/usr/local/sbin/migrate-setup"]],
     }
+
     class Dumper(yaml.SafeDumper):
         """Multi-line strings as literal blocks: files and scripts stay readable, unfolded."""
 

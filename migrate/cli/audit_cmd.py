@@ -32,12 +32,14 @@ def audit(
     out = Output(json_output)
     results = run_audit(load(spec), target or None)
     critical = sum(1 for r in results for f in r.findings if f.severity is Severity.CRITICAL)
-    out.emit({"ok": critical == 0, "critical": critical,
-              "targets": [r.as_dict() for r in results]})
+    out.emit({"ok": critical == 0, "critical": critical, "targets": [r.as_dict() for r in results]})
     style = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
     for result in results:
-        table = Table(title=f"{result.target} ({result.provider}, run by {result.operator})",
-                      show_lines=True, expand=True)
+        table = Table(
+            title=f"{result.target} ({result.provider}, run by {result.operator})",
+            show_lines=True,
+            expand=True,
+        )
         table.add_column("severity", no_wrap=True)
         table.add_column("area", no_wrap=True)
         table.add_column("what would be lost")

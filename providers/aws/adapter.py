@@ -34,8 +34,12 @@ class AwsAdapter(HostingAdapter):
         processes = len(spec.processes)
         buckets = len(spec.media.buckets) if spec.media else 0
         public_buckets = sum(1 for b in spec.media.buckets if b.public) if spec.media else 0
-        secrets = len(spec.secrets) + (spec.postgres is not None) + (spec.redis is not None) + (
-            2 if buckets else 0)
+        secrets = (
+            len(spec.secrets)
+            + (spec.postgres is not None)
+            + (spec.redis is not None)
+            + (2 if buckets else 0)
+        )
         tls = settings.certificate_arn is not None
         plan = [
             ("pulumi:providers:aws", 1),
@@ -44,10 +48,14 @@ class AwsAdapter(HostingAdapter):
             ("aws:ec2/routeTable:RouteTable", 1),
             ("aws:ec2/subnet:Subnet", 4),
             ("aws:ec2/routeTableAssociation:RouteTableAssociation", 2),
-            ("aws:ec2/securityGroup:SecurityGroup",
-             2 + (spec.postgres is not None) + (spec.redis is not None)),
-            ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-             (2 if tls else 1) + 1 + (spec.postgres is not None) + (spec.redis is not None)),
+            (
+                "aws:ec2/securityGroup:SecurityGroup",
+                2 + (spec.postgres is not None) + (spec.redis is not None),
+            ),
+            (
+                "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                (2 if tls else 1) + 1 + (spec.postgres is not None) + (spec.redis is not None),
+            ),
             ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", 2),
             ("aws:lb/loadBalancer:LoadBalancer", 1),
             ("aws:lb/targetGroup:TargetGroup", 1),
@@ -65,15 +73,21 @@ class AwsAdapter(HostingAdapter):
         if spec.postgres is not None:
             plan += [("aws:rds/subnetGroup:SubnetGroup", 1), ("aws:rds/instance:Instance", 1)]
         if spec.redis is not None:
-            plan += [("aws:elasticache/subnetGroup:SubnetGroup", 1),
-                     ("aws:elasticache/replicationGroup:ReplicationGroup", 1)]
+            plan += [
+                ("aws:elasticache/subnetGroup:SubnetGroup", 1),
+                ("aws:elasticache/replicationGroup:ReplicationGroup", 1),
+            ]
         if buckets:
             plan += [
                 ("aws:s3/bucket:Bucket", buckets),
                 ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", buckets),
-                ("aws:s3/bucketServerSideEncryptionConfiguration:"
-                 "BucketServerSideEncryptionConfiguration", buckets),
-                ("aws:iam/user:User", 1), ("aws:iam/userPolicy:UserPolicy", 1),
+                (
+                    "aws:s3/bucketServerSideEncryptionConfiguration:"
+                    "BucketServerSideEncryptionConfiguration",
+                    buckets,
+                ),
+                ("aws:iam/user:User", 1),
+                ("aws:iam/userPolicy:UserPolicy", 1),
                 ("aws:iam/accessKey:AccessKey", 1),
             ]
             if public_buckets:

@@ -43,12 +43,18 @@ class DigitalOceanAdapter(HostingAdapter):
             ("digitalocean:index/firewall:Firewall", 1),
         ]
         if data:
-            plan += [("digitalocean:index/databaseCluster:DatabaseCluster", data),
-                     ("digitalocean:index/databaseFirewall:DatabaseFirewall", data)]
+            plan += [
+                ("digitalocean:index/databaseCluster:DatabaseCluster", data),
+                ("digitalocean:index/databaseFirewall:DatabaseFirewall", data),
+            ]
         if spec.postgres is not None:
-            plan += [("digitalocean:index/databaseDb:DatabaseDb", 1),
-                     ("digitalocean:index/databaseUser:DatabaseUser", 1)]
+            plan += [
+                ("digitalocean:index/databaseDb:DatabaseDb", 1),
+                ("digitalocean:index/databaseUser:DatabaseUser", 1),
+            ]
         if buckets:
-            plan += [("digitalocean:index/spacesBucket:SpacesBucket", buckets),
-                     ("digitalocean:index/spacesKey:SpacesKey", 1)]
+            plan += [
+                ("digitalocean:index/spacesBucket:SpacesBucket", buckets),
+                ("digitalocean:index/spacesKey:SpacesKey", 1),
+            ]
         return plan

@@ -1,4 +1,4 @@
-"""The hetzner hosting adapter: Servers with cloud-init, self-run Postgres/Redis on a volume, Object Storage, LB."""
+"""The hetzner hosting adapter: servers, self-run Postgres/Redis, Object Storage, LB."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 class HetznerAdapter(HostingAdapter):
     name = "hetzner"
     company = "hetzner"
-    description = "Servers with cloud-init, self-run Postgres/Redis on a volume, Object Storage, LB."
+    description = (
+        "Servers with cloud-init, self-run Postgres/Redis on a volume, Object Storage, LB."
+    )
     capabilities: ClassVar[dict[Capability, str]] = {
         Capability.PROCESSES: "native: servers running the containers (cloud-init)",
         Capability.POSTGRES: "self-run: Postgres container on a server with a volume",
@@ -24,7 +26,10 @@ class HetznerAdapter(HostingAdapter):
         Capability.DNS: "none: use a DNS provider",
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("hcloud", "1.43.3"), ("aws", "7.51.1"), ("random", "4.21.4"))
+        ("hcloud", "1.43.3"),
+        ("aws", "7.51.1"),
+        ("random", "4.21.4"),
+    )
 
     def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
         from stacks import hetzner
@@ -45,14 +50,20 @@ class HetznerAdapter(HostingAdapter):
             ("hcloud:index/loadBalancer:LoadBalancer", 1),
             ("hcloud:index/loadBalancerNetwork:LoadBalancerNetwork", 1),
             ("hcloud:index/loadBalancerTarget:LoadBalancerTarget", web.replicas),
-            ("hcloud:index/loadBalancerService:LoadBalancerService",
-             1 + (settings.certificate_id is not None)),
+            (
+                "hcloud:index/loadBalancerService:LoadBalancerService",
+                1 + (settings.certificate_id is not None),
+            ),
         ]
         if data:
-            plan += [("hcloud:index/volume:Volume", 1),
-                     ("hcloud:index/volumeAttachment:VolumeAttachment", 1),
-                     ("random:index/randomPassword:RandomPassword",
-                      (spec.postgres is not None) + (spec.redis is not None))]
+            plan += [
+                ("hcloud:index/volume:Volume", 1),
+                ("hcloud:index/volumeAttachment:VolumeAttachment", 1),
+                (
+                    "random:index/randomPassword:RandomPassword",
+                    (spec.postgres is not None) + (spec.redis is not None),
+                ),
+            ]
         if buckets:
             plan += [("pulumi:providers:aws", 1), ("aws:s3/bucket:Bucket", len(buckets))]
             public = sum(1 for b in buckets if b.public)

@@ -1,4 +1,4 @@
-"""The kubernetes hosting adapter: Deployments, Services, Ingress; Postgres and object store as StatefulSets."""
+"""The kubernetes hosting adapter: Deployments, Ingress, data as StatefulSets."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ class KubernetesAdapter(HostingAdapter):
         Capability.TLS: "native: Ingress TLS secret (tls_secret or cert-manager)",
         Capability.DNS: "none: use a DNS provider",
     }
-    plugins: ClassVar[tuple[tuple[str, str], ...]] = (("kubernetes", "4.34.2"), ("random", "4.21.4"))
+    plugins: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("kubernetes", "4.34.2"),
+        ("random", "4.21.4"),
+    )
 
     def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
         from stacks import kubernetes
@@ -32,11 +35,15 @@ class KubernetesAdapter(HostingAdapter):
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         cnpg = spec.postgres is not None and settings.postgres == "cloudnative-pg"
-        stateful = (spec.postgres is not None and not cnpg) + (spec.redis is not None) + (
-            spec.media is not None)
+        stateful = (
+            (spec.postgres is not None and not cnpg)
+            + (spec.redis is not None)
+            + (spec.media is not None)
+        )
         guarded = stateful + cnpg
-        passwords = (spec.postgres is not None) + (spec.redis is not None) + 2 * (
-            spec.media is not None)
+        passwords = (
+            (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
+        )
         plan = [
             ("pulumi:providers:kubernetes", 1),
             ("kubernetes:core/v1:Secret", 1 + stateful + cnpg + (spec.media is not None)),

@@ -16,7 +16,8 @@ class KubernetesSettings(ProviderSettings):
     ingress_class: str = "nginx"
     storage_class: str | None = None
     tls_secret: str | None = Field(
-        None, description="Secret holding the TLS certificate for the Ingress (e.g. cert-manager's)."
+        None,
+        description="Secret holding the TLS certificate for the Ingress (e.g. cert-manager's).",
     )
     cluster_issuer: str | None = Field(
         None, description="cert-manager ClusterIssuer to request the certificate from."

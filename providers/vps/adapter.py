@@ -1,4 +1,4 @@
-"""The vps hosting adapter: Existing hosts over SSH: runtime, app, Postgres and an object store installed by pulumi-command."""
+"""The vps hosting adapter: existing hosts over SSH, everything installed by pulumi-command."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ if TYPE_CHECKING:
 class VpsAdapter(HostingAdapter):
     name = "vps"
     company = "self"
-    description = "Existing hosts over SSH: runtime, app, Postgres and an object store installed by pulumi-command."
+    description = (
+        "Existing hosts over SSH: runtime, app, Postgres and an object store "
+        "installed by pulumi-command."
+    )
     capabilities: ClassVar[dict[Capability, str]] = {
         Capability.PROCESSES: "self-run: Docker containers over SSH",
         Capability.POSTGRES: "self-run: Postgres container over SSH",
@@ -33,14 +36,21 @@ class VpsAdapter(HostingAdapter):
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         app_hosts = [h for h in settings.hosts if "app" in h.roles]
         replicas = sum(p.replicas for p in spec.processes.values())
-        used_app_hosts = min(len(app_hosts), max((p.replicas for p in spec.processes.values()),
-                                                  default=0)) if app_hosts else 0
+        used_app_hosts = (
+            min(len(app_hosts), max((p.replicas for p in spec.processes.values()), default=0))
+            if app_hosts
+            else 0
+        )
         fronts = sum(1 for h in settings.hosts if "front" in h.roles)
         data = spec.postgres is not None or spec.redis is not None
         commands = len(settings.hosts) + used_app_hosts + fronts + data + (spec.media is not None)
-        passwords = (spec.postgres is not None) + (spec.redis is not None) + 2 * (
-            spec.media is not None)
-        plan = [("command:remote:Command", commands), ("docker containers (app replicas)", replicas)]
+        passwords = (
+            (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
+        )
+        plan = [
+            ("command:remote:Command", commands),
+            ("docker containers (app replicas)", replicas),
+        ]
         if passwords:
             plan.append(("random:index/randomPassword:RandomPassword", passwords))
         return plan

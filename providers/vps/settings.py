@@ -7,6 +7,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from migrate.spec.secrets import SecretRef
 from providers._base_settings import ProviderSettings
 
+Role = Literal["app", "db", "storage", "front"]
+
+
+def _all_roles() -> list[Role]:
+    return ["app", "db", "storage", "front"]
+
 
 class SshHost(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -19,9 +25,7 @@ class SshHost(BaseModel):
         None, description="Address the other hosts reach this one on; defaults to address."
     )
     host_key: str | None = Field(None, description="Expected SSH host key (known_hosts line).")
-    roles: list[Literal["app", "db", "storage", "front"]] = Field(
-        default_factory=lambda: ["app", "db", "storage", "front"]
-    )
+    roles: list[Role] = Field(default_factory=_all_roles)
 
 
 class VpsSettings(ProviderSettings):

@@ -8,6 +8,7 @@ import pytest
 
 from migrate.spec.loader import load_spec
 from migrate.spec.model import ServiceSpec
+from providers.vps.settings import VpsSettings
 from tests.conftest import CHIRP_SPEC
 
 SECRET_VALUES = {
@@ -29,7 +30,13 @@ def chirp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ServiceSpec:
     key_file.write_text("ssh-private-key-value\n")
     spec = load_spec(CHIRP_SPEC)
     vps = spec.targets["vps-epik"]
-    hosts = [h.model_copy(update={"private_key": h.private_key.model_copy(
-        update={"file": key_file})}) if h.private_key else h for h in vps.hosts]
+    assert isinstance(vps, VpsSettings)
+    hosts = [
+        h.model_copy(update={"private_key": h.private_key.model_copy(update={"file": key_file})})
+        if h.private_key
+        else h
+        for h in vps.hosts
+    ]
+
     targets = {**spec.targets, "vps-epik": vps.model_copy(update={"hosts": hosts})}
     return spec.model_copy(update={"targets": targets})

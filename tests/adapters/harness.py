@@ -126,26 +126,40 @@ def computed_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any
     """Attributes the provider computes; shaped like the real provider's."""
     table: dict[str, dict[str, Any]] = {
         "random:index/randomPassword:RandomPassword": {"result": f"pw-{name}-0123456789"},
-        "aws:lb/loadBalancer:LoadBalancer": {"dnsName": f"{name}.us-west-2.elb.amazonaws.com",
-                                              "arn": f"arn:aws:elasticloadbalancing:::{name}"},
+        "aws:lb/loadBalancer:LoadBalancer": {
+            "dnsName": f"{name}.us-west-2.elb.amazonaws.com",
+            "arn": f"arn:aws:elasticloadbalancing:::{name}",
+        },
         "aws:rds/instance:Instance": {"address": f"{name}.rds.amazonaws.com", "port": 5432},
         "aws:elasticache/replicationGroup:ReplicationGroup": {
-            "primaryEndpointAddress": f"{name}.cache.amazonaws.com"},
+            "primaryEndpointAddress": f"{name}.cache.amazonaws.com"
+        },
         "aws:iam/accessKey:AccessKey": {"secret": f"secret-{name}"},
-        "aws:s3/bucket:Bucket": {"bucket": inputs.get("bucket") or f"{inputs.get('bucketPrefix', name)}abc123",
-                                  "arn": f"arn:aws:s3:::{name}"},
+        "aws:s3/bucket:Bucket": {
+            "bucket": inputs.get("bucket") or f"{inputs.get('bucketPrefix', name)}abc123",
+            "arn": f"arn:aws:s3:::{name}",
+        },
         "hcloud:index/server:Server": {"ipv4Address": "198.51.100.10"},
         "hcloud:index/loadBalancer:LoadBalancer": {"ipv4": "198.51.100.2"},
         "digitalocean:index/loadBalancer:LoadBalancer": {"ip": "198.51.100.3"},
         "digitalocean:index/databaseCluster:DatabaseCluster": {
-            "privateHost": f"private-{name}.db.ondigitalocean.com", "port": 25060,
-            "host": f"{name}.db.ondigitalocean.com", "password": "cluster-pw"},
+            "privateHost": f"private-{name}.db.ondigitalocean.com",
+            "port": 25060,
+            "host": f"{name}.db.ondigitalocean.com",
+            "password": "cluster-pw",
+        },
         "digitalocean:index/databaseUser:DatabaseUser": {"password": f"pw-{name}"},
-        "digitalocean:index/spacesKey:SpacesKey": {"accessKey": "DO00KEY", "secretKey": "do-secret"},
+        "digitalocean:index/spacesKey:SpacesKey": {
+            "accessKey": "DO00KEY",
+            "secretKey": "do-secret",
+        },
         "digitalocean:index/spacesBucket:SpacesBucket": {"bucketDomainName": "x"},
-        "kubernetes:core/v1:Service": {"status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.4"}]}}},
+        "kubernetes:core/v1:Service": {
+            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.4"}]}}
+        },
         "kubernetes:networking.k8s.io/v1:Ingress": {
-            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.5"}]}}},
+            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.5"}]}}
+        },
     }
     state = dict(table.get(typ, {}))
     state.setdefault("name", inputs.get("name") or name)  # what auto-naming gives
@@ -160,7 +174,9 @@ _ROOT_STACK_READY = False
 def run_program(program: typing.Callable[[], None]) -> Deployment:
     """Run ``program`` under mocks; return what it created and what it exported."""
     deployment = Deployment()
-    pulumi.runtime.set_mocks(RecordingMocks(deployment), project="migrate", stack="test", preview=False)
+    pulumi.runtime.set_mocks(
+        RecordingMocks(deployment), project="migrate", stack="test", preview=False
+    )
     root = pulumi.runtime.get_root_resource()
     outputs = root.outputs  # type: ignore[union-attr]
     outputs.clear()
@@ -204,8 +220,8 @@ def _args_class_for(typ: str) -> type | None:
     resource_cls = getattr(importlib.import_module(module_path), cls)
     # The resource's own module: a package may reuse the name for a nested input type.
     # (then its resource args are named ``<Class>InitArgs``).
-    module = importlib.import_module(resource_cls.__module__)
-    return getattr(module, f"{cls}InitArgs", None) or getattr(module, f"{cls}Args", None)
+    home = importlib.import_module(resource_cls.__module__)
+    return getattr(home, f"{cls}InitArgs", None) or getattr(home, f"{cls}Args", None)
 
 
 def _wire_names(args_cls: type) -> dict[str, tuple[str, Any]]:
@@ -223,7 +239,8 @@ def _wire_names(args_cls: type) -> dict[str, tuple[str, Any]]:
 def _required(args_cls: type) -> set[str]:
     sig = inspect.signature(args_cls.__init__)  # type: ignore[misc]
     return {
-        p.name for p in list(sig.parameters.values())[1:]
+        p.name
+        for p in list(sig.parameters.values())[1:]
         if p.default is inspect.Parameter.empty and p.kind is p.KEYWORD_ONLY
     }
 
@@ -270,7 +287,10 @@ def _check(value: Any, args_cls: type, path: str, problems: list[str]) -> None:
         if isinstance(item, list):
             for i, element in enumerate(item):
                 _check(element, nested, f"{path}.{key}[{i}]", problems)
-        elif isinstance(item, dict) and set(item) <= set(_wire_names(nested)) | {SECRET_KEY, "value"}:
+        elif isinstance(item, dict) and set(item) <= set(_wire_names(nested)) | {
+            SECRET_KEY,
+            "value",
+        }:
             _check(item, nested, f"{path}.{key}", problems)
         elif isinstance(item, dict):
             # A map of input types (e.g. labels are plain maps): check as one object only

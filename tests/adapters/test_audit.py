@@ -33,11 +33,22 @@ def test_chirp_audit_lists_every_target() -> None:
     code, document = audit_json("-f", str(CHIRP_SPEC))
     assert code == 0  # findings are reported, not failed on, without --strict
     assert {t["target"] for t in document["targets"]} == {
-        "local-a", "local-b", "aws-prod", "hetzner-fsn", "do-ams", "vps-epik", "k8s"}
+        "local-a",
+        "local-b",
+        "aws-prod",
+        "hetzner-fsn",
+        "do-ams",
+        "vps-epik",
+        "k8s",
+    }
     # The sandbox's nameservers run on the same machine as the sandbox targets: true, and
     # the only critical findings; the cloud targets' DNS is elsewhere.
-    critical = [(t["target"], f["area"]) for t in document["targets"] for f in t["findings"]
-                if f["severity"] == "critical"]
+    critical = [
+        (t["target"], f["area"])
+        for t in document["targets"]
+        for f in t["findings"]
+        if f["severity"] == "critical"
+    ]
     assert critical == [("local-a", "dns"), ("local-b", "dns")]
     assert document["critical"] == 2 and document["ok"] is False
     aws = findings(document, "aws-prod")
@@ -65,7 +76,7 @@ def test_data_only_at_one_company_is_critical(tmp_path: Path) -> None:
     def one_target(doc: dict[str, Any]) -> None:
         doc["targets"] = {"do-ams": doc["targets"]["do-ams"]}
 
-    code, document = audit_json("-f", str(variant(tmp_path, one_target)))
+    _, document = audit_json("-f", str(variant(tmp_path, one_target)))
     (data,) = [f for f in findings(document, "do-ams") if f["area"] == "data"]
     assert data["severity"] == "critical"
     assert "Postgres data and media buckets exist only at digitalocean" in data["message"]
@@ -76,7 +87,7 @@ def test_operator_names_the_company(tmp_path: Path) -> None:
         doc["targets"]["vps-epik"]["operator"] = "aws"
         doc["dns"]["providers"] = ["route53", "sandbox-bind"]
 
-    code, document = audit_json("-f", str(variant(tmp_path, vps_at_aws)), "-t", "vps-epik")
+    _, document = audit_json("-f", str(variant(tmp_path, vps_at_aws)), "-t", "vps-epik")
     (entry,) = document["targets"]
     assert entry["operator"] == "aws"
     (dns,) = [f for f in entry["findings"] if f["area"] == "dns"]

@@ -17,6 +17,7 @@ from migrate.errors import InputError
 from migrate.outputs import SECRET_OUTPUTS, TargetOutputs
 from migrate.spec.model import ServiceSpec
 from providers.registry import hosting_adapter
+from providers.vps.settings import VpsSettings
 from tests.adapters.conftest import SECRET_VALUES
 from tests.adapters.harness import Deployment, run_program, sdk_problems
 
@@ -106,8 +107,14 @@ def test_no_secret_value_in_plain_inputs(chirp: ServiceSpec, provider: str) -> N
     d = deploy(chirp, provider)
     text = all_text(d)
     # the real secrets, and the values the mocks give generated passwords and keys
-    for value in [*SECRET_VALUES.values(), "ssh-private-key-value", "pw-chirp", "secret-chirp",
-                  "do-secret", "cluster-pw"]:
+    for value in [
+        *SECRET_VALUES.values(),
+        "ssh-private-key-value",
+        "pw-chirp",
+        "secret-chirp",
+        "do-secret",
+        "cluster-pw",
+    ]:
         assert value not in text, f"{value!r} appears in an input not marked secret"
 
 
@@ -126,8 +133,11 @@ def test_aws_database_reachable_only_from_the_app(chirp: ServiceSpec) -> None:
     db = d.one("aws:rds/instance:Instance").plain
     assert db["publiclyAccessible"] is False
     (db_sg_id,) = db["vpcSecurityGroupIds"]
-    rules = [r.plain for r in d.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-             if r.plain["securityGroupId"] == db_sg_id]
+    rules = [
+        r.plain
+        for r in d.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.plain["securityGroupId"] == db_sg_id
+    ]
     assert len(rules) == 1
     app_sg = d.by_id(rules[0]["referencedSecurityGroupId"])
     assert app_sg.name.endswith("-app")
@@ -154,8 +164,13 @@ def test_aws_replicas_health_check_and_secrets(chirp: ServiceSpec) -> None:
     (container,) = json.loads(web_task["containerDefinitions"])
     env = {e["name"]: e["value"] for e in container["environment"]}
     secrets = {s["name"] for s in container["secrets"]}
-    assert {"DATABASE_URL", "REDIS_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY",
-            "CHIRP_SESSION_KEY"} <= secrets
+    assert {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "S3_ACCESS_KEY",
+        "S3_SECRET_KEY",
+        "CHIRP_SESSION_KEY",
+    } <= secrets
     assert not secrets & set(env)
     assert env["S3_BUCKET"].startswith("chirp-media") and env["CHIRP_LOG_LEVEL"] == "info"
     assert container["command"][-1] == "8080" and "0.0.0.0" in container["command"]
@@ -167,7 +182,8 @@ def test_aws_tls_listener_only_with_a_certificate(chirp: ServiceSpec) -> None:
     listeners = deploy(chirp, "aws").of_type("aws:lb/listener:Listener")
     assert [r.plain["port"] for r in listeners] == [80]
     settings = chirp.targets["aws-prod"].model_copy(
-        update={"certificate_arn": "arn:aws:acm:us-west-2:1:certificate/x"})
+        update={"certificate_arn": "arn:aws:acm:us-west-2:1:certificate/x"}
+    )
     spec = chirp.model_copy(update={"targets": {**chirp.targets, "aws-prod": settings}})
     listeners = deploy(spec, "aws").of_type("aws:lb/listener:Listener")
     https = [r.plain for r in listeners if r.plain["port"] == 443]
@@ -192,8 +208,11 @@ def _setup_script(user_data: str) -> str:
 
     assert user_data.startswith("#cloud-config\n")
     document = yaml.safe_load(user_data)
-    (script,) = [f["content"] for f in document["write_files"]
-                 if f["path"] == "/usr/local/sbin/migrate-setup"]
+    (script,) = [
+        f["content"]
+        for f in document["write_files"]
+        if f["path"] == "/usr/local/sbin/migrate-setup"
+    ]
     assert document["runcmd"] == [["/usr/local/sbin/migrate-setup"]]
     return str(script)
 
@@ -256,9 +275,11 @@ def test_digitalocean_databases_trust_only_the_app_droplets(chirp: ServiceSpec) 
     for droplet in d.of_type("digitalocean:index/droplet:Droplet"):
         assert app_tag in droplet.plain["tags"]
         assert "userData" in droplet.secret_paths()
-    firewall = d.one("digitalocean:index/firewall:Firewall").plain
-    (inbound,) = firewall["inboundRules"]
-    assert inbound["sourceLoadBalancerUids"] == [d.one("digitalocean:index/loadBalancer:LoadBalancer").id]
+    droplet_firewall = d.one("digitalocean:index/firewall:Firewall").plain
+    (inbound,) = droplet_firewall["inboundRules"]
+    assert inbound["sourceLoadBalancerUids"] == [
+        d.one("digitalocean:index/loadBalancer:LoadBalancer").id
+    ]
     assert "sourceAddresses" not in inbound
 
 
@@ -267,8 +288,11 @@ def test_digitalocean_replicas_health_and_version_check(chirp: ServiceSpec) -> N
     lb = d.one("digitalocean:index/loadBalancer:LoadBalancer").plain
     assert lb["healthcheck"]["path"] == "/healthz" and lb["healthcheck"]["port"] == 8080
     assert len(lb["dropletIds"]) == 2
+    assert chirp.postgres is not None
     spec = chirp.model_copy(update={"postgres": chirp.postgres.model_copy(update={"version": 13})})
-    with pytest.raises(InputError, match="postgres.version: DigitalOcean managed Postgres offers"):
+    with pytest.raises(
+        InputError, match=r"postgres\.version: DigitalOcean managed Postgres offers"
+    ):
         deploy(spec, "digitalocean")
 
 
@@ -288,8 +312,10 @@ def test_kubernetes_data_reachable_only_from_app_pods(chirp: ServiceSpec) -> Non
     for dep in deployments.values():
         assert dep["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "app"
     for secret in d.of_type("kubernetes:core/v1:Secret"):
-        assert secret.secret_paths() & {"stringData", *(f"stringData.{k}" for k in
-                                                        secret.plain["stringData"])}
+        assert secret.secret_paths() & {
+            "stringData",
+            *(f"stringData.{k}" for k in secret.plain["stringData"]),
+        }
 
 
 def test_kubernetes_replicas_probes_and_ingress(chirp: ServiceSpec) -> None:
@@ -303,7 +329,11 @@ def test_kubernetes_replicas_probes_and_ingress(chirp: ServiceSpec) -> None:
     assert "DATABASE_URL" not in {e["name"] for e in container["env"]}
     ingress = d.one("kubernetes:networking.k8s.io/v1:Ingress").plain
     assert ingress["spec"]["ingressClassName"] == "nginx"
-    assert {r.get("host") for r in ingress["spec"]["rules"]} == {"chirp.test", "www.chirp.test", None}
+    assert {r.get("host") for r in ingress["spec"]["rules"]} == {
+        "chirp.test",
+        "www.chirp.test",
+        None,
+    }
 
 
 def test_kubernetes_cloudnative_pg_when_asked(chirp: ServiceSpec) -> None:
@@ -312,7 +342,10 @@ def test_kubernetes_cloudnative_pg_when_asked(chirp: ServiceSpec) -> None:
     d = deploy(spec, "kubernetes")
     cluster = d.one("kubernetes:postgresql.cnpg.io/v1:Cluster").plain
     assert cluster["spec"]["bootstrap"]["initdb"]["owner"] == "chirp"
-    assert {r.name for r in d.of_type("kubernetes:apps/v1:StatefulSet")} == {"chirp-redis", "chirp-s3"}
+    assert {r.name for r in d.of_type("kubernetes:apps/v1:StatefulSet")} == {
+        "chirp-redis",
+        "chirp-s3",
+    }
     assert "chirp-postgres-rw.chirp.svc" in d.outputs["database_url"]
     plan = dict(hosting_adapter("kubernetes").resource_plan(spec, settings))
     assert plan == d.types()
@@ -324,8 +357,10 @@ def test_kubernetes_cloudnative_pg_when_asked(chirp: ServiceSpec) -> None:
 def test_vps_runs_everything_over_ssh_with_secrets_on_stdin(chirp: ServiceSpec) -> None:
     d = deploy(chirp, "vps")
     commands = d.of_type("command:remote:Command")
-    assert {c.typ for c in d.resources} <= {"command:remote:Command",
-                                             "random:index/randomPassword:RandomPassword"}
+    assert {c.typ for c in d.resources} <= {
+        "command:remote:Command",
+        "random:index/randomPassword:RandomPassword",
+    }
     for c in commands:
         assert c.plain["connection"]["host"] == "203.0.113.10"
         assert c.plain["connection"]["user"] == "deploy"
@@ -344,8 +379,12 @@ def test_vps_runs_everything_over_ssh_with_secrets_on_stdin(chirp: ServiceSpec) 
 
 def test_vps_refuses_hosts_without_a_needed_role(chirp: ServiceSpec) -> None:
     settings = chirp.targets["vps-epik"]
+    assert isinstance(settings, VpsSettings)
     hosts = [settings.hosts[0].model_copy(update={"roles": ["app", "front"]})]
-    spec = chirp.model_copy(update={"targets": {
-        **chirp.targets, "vps-epik": settings.model_copy(update={"hosts": hosts})}})
+    spec = chirp.model_copy(
+        update={
+            "targets": {**chirp.targets, "vps-epik": settings.model_copy(update={"hosts": hosts})}
+        }
+    )
     with pytest.raises(InputError, match=r"targets\.vps-epik\.hosts: no host has the 'db' role"):
         deploy(spec, "vps")

@@ -50,13 +50,26 @@ def test_outputs_are_resolved_and_secrets_noticed() -> None:
 def test_unknown_and_missing_sdk_arguments_are_reported() -> None:
     # Recorded as the mock monitor would see them (wire names), with mistakes the SDK's
     # constructors would not catch because they arrive inside plain dicts.
-    d = Deployment(resources=[
-        Recorded("aws:rds/instance:Instance", "db", {"engine": "postgres", "instanceClas": "x"}),
-        Recorded("kubernetes:apps/v1:Deployment", "d", {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "spec": {"replicas": 1, "selectr": {"matchLabels": {"a": "b"}},
-                     "template": {"spec": {"containers": [{"image": "x"}]}}}}),
-    ])
+    d = Deployment(
+        resources=[
+            Recorded(
+                "aws:rds/instance:Instance", "db", {"engine": "postgres", "instanceClas": "x"}
+            ),
+            Recorded(
+                "kubernetes:apps/v1:Deployment",
+                "d",
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "spec": {
+                        "replicas": 1,
+                        "selectr": {"matchLabels": {"a": "b"}},
+                        "template": {"spec": {"containers": [{"image": "x"}]}},
+                    },
+                },
+            ),
+        ]
+    )
     problems = "\n".join(sdk_problems(d))
     assert "unknown argument 'instanceClas'" in problems
     assert "missing required argument 'instanceClass'" in problems
@@ -67,7 +80,17 @@ def test_unknown_and_missing_sdk_arguments_are_reported() -> None:
 
 
 def test_a_correct_resource_has_no_problems() -> None:
-    d = Deployment(resources=[Recorded("aws:rds/instance:Instance", "db", {
-        "engine": "postgres", "instanceClass": "db.t4g.small",
-        "password": {SECRET_KEY: SECRET_SIG, "value": "x"}})])
+    d = Deployment(
+        resources=[
+            Recorded(
+                "aws:rds/instance:Instance",
+                "db",
+                {
+                    "engine": "postgres",
+                    "instanceClass": "db.t4g.small",
+                    "password": {SECRET_KEY: SECRET_SIG, "value": "x"},
+                },
+            )
+        ]
+    )
     assert sdk_problems(d) == []
