@@ -388,3 +388,27 @@ def test_vps_refuses_hosts_without_a_needed_role(chirp: ServiceSpec) -> None:
     )
     with pytest.raises(InputError, match=r"targets\.vps-epik\.hosts: no host has the 'db' role"):
         deploy(spec, "vps")
+
+
+# ------------------------------------------------------------------------------ scripts
+
+
+@pytest.mark.parametrize("provider", ["vps", "hetzner", "digitalocean"])
+def test_generated_shell_scripts_parse(chirp: ServiceSpec, provider: str, tmp_path: Any) -> None:
+    """Every script the hosts run is valid POSIX shell (``sh -n``), heredocs included."""
+    import subprocess
+
+    d = deploy(chirp, provider)
+    scripts = []
+    for r in d.resources:
+        plain = r.plain
+        if r.typ == "command:remote:Command":
+            scripts.append(plain["stdin"])
+        elif "userData" in plain:
+            scripts.append(_setup_script(plain["userData"]))
+    assert len(scripts) >= 2
+    for index, script in enumerate(scripts):
+        path = tmp_path / f"script-{index}.sh"
+        path.write_text(script)
+        result = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
