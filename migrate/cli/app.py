@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "migrate.cli.providers_cmd",
     "migrate.cli.dns_cmds",
     "migrate.cli.failover_cmds",
+    "migrate.cli.audit_cmd",
 ]
 
 HELP = (

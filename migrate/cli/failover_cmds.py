@@ -23,7 +23,8 @@ ReportsOption = Annotated[Path, typer.Option("--reports", help="Where reports ar
 def register(app: typer.Typer) -> None:
     app.command("failover")(failover)
     app.command("drill")(drill)
-    app.command("audit")(audit)
+    app.command("preflight")(audit)
+
     holding = typer.Typer(help="Put up or take down the holding page.", no_args_is_help=True)
     holding.command("up")(holding_up)
     holding.command("down")(holding_down)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from migrate.errors import MigrateError
 from providers.hosting import Capability, HostingAdapter
 
 if TYPE_CHECKING:
@@ -21,9 +20,79 @@ class AwsAdapter(HostingAdapter):
         Capability.REDIS: "native: ElastiCache",
         Capability.OBJECT_STORAGE: "native: S3",
         Capability.LOAD_BALANCER: "native: ALB",
-        Capability.TLS: "native: ACM certificate",
+        Capability.TLS: "native: ACM certificate (certificate_arn)",
         Capability.DNS: "native: Route53 (keep a second DNS operator)",
     }
+    plugins: ClassVar[tuple[tuple[str, str], ...]] = (("aws", "7.51.1"), ("random", "4.21.4"))
 
     def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        raise MigrateError("the aws adapter's stack is not built yet")
+        from stacks import aws
+
+        aws.build(spec, target, settings)
+
+    def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
+        processes = len(spec.processes)
+        buckets = len(spec.media.buckets) if spec.media else 0
+        public_buckets = sum(1 for b in spec.media.buckets if b.public) if spec.media else 0
+        secrets = (
+            len(spec.secrets)
+            + (spec.postgres is not None)
+            + (spec.redis is not None)
+            + (2 if buckets else 0)
+        )
+        tls = settings.certificate_arn is not None
+        plan = [
+            ("pulumi:providers:aws", 1),
+            ("aws:ec2/vpc:Vpc", 1),
+            ("aws:ec2/internetGateway:InternetGateway", 1),
+            ("aws:ec2/routeTable:RouteTable", 1),
+            ("aws:ec2/subnet:Subnet", 4),
+            ("aws:ec2/routeTableAssociation:RouteTableAssociation", 2),
+            (
+                "aws:ec2/securityGroup:SecurityGroup",
+                2 + (spec.postgres is not None) + (spec.redis is not None),
+            ),
+            (
+                "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                (2 if tls else 1) + 1 + (spec.postgres is not None) + (spec.redis is not None),
+            ),
+            ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", 2),
+            ("aws:lb/loadBalancer:LoadBalancer", 1),
+            ("aws:lb/targetGroup:TargetGroup", 1),
+            ("aws:lb/listener:Listener", 2 if tls else 1),
+            ("aws:ecs/cluster:Cluster", 1),
+            ("aws:cloudwatch/logGroup:LogGroup", 1),
+            ("aws:iam/role:Role", 1),
+            ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", 1),
+            ("aws:iam/rolePolicy:RolePolicy", 1),
+            ("aws:secretsmanager/secret:Secret", secrets),
+            ("aws:secretsmanager/secretVersion:SecretVersion", secrets),
+            ("aws:ecs/taskDefinition:TaskDefinition", processes),
+            ("aws:ecs/service:Service", processes),
+        ]
+        if spec.postgres is not None:
+            plan += [("aws:rds/subnetGroup:SubnetGroup", 1), ("aws:rds/instance:Instance", 1)]
+        if spec.redis is not None:
+            plan += [
+                ("aws:elasticache/subnetGroup:SubnetGroup", 1),
+                ("aws:elasticache/replicationGroup:ReplicationGroup", 1),
+            ]
+        if buckets:
+            plan += [
+                ("aws:s3/bucket:Bucket", buckets),
+                ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", buckets),
+                (
+                    "aws:s3/bucketServerSideEncryptionConfiguration:"
+                    "BucketServerSideEncryptionConfiguration",
+                    buckets,
+                ),
+                ("aws:iam/user:User", 1),
+                ("aws:iam/userPolicy:UserPolicy", 1),
+                ("aws:iam/accessKey:AccessKey", 1),
+            ]
+            if public_buckets:
+                plan.append(("aws:s3/bucketPolicy:BucketPolicy", public_buckets))
+        passwords = (spec.postgres is not None) + (spec.redis is not None)
+        if passwords:
+            plan.append(("random:index/randomPassword:RandomPassword", passwords))
+        return plan

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from migrate.errors import MigrateError
 from providers.hosting import Capability, HostingAdapter
 
 if TYPE_CHECKING:
@@ -17,13 +16,45 @@ class DigitalOceanAdapter(HostingAdapter):
     description = "Droplets, managed Postgres and Redis, Spaces, LB, firewalls."
     capabilities: ClassVar[dict[Capability, str]] = {
         Capability.PROCESSES: "native: Droplets running the containers",
-        Capability.POSTGRES: "native: managed Postgres",
-        Capability.REDIS: "native: managed Redis (Valkey)",
+        Capability.POSTGRES: "native: managed Postgres (14-17)",
+        Capability.REDIS: "native: managed Valkey 8 (Redis-compatible)",
         Capability.OBJECT_STORAGE: "native: Spaces (S3)",
         Capability.LOAD_BALANCER: "native: DO Load Balancer",
-        Capability.TLS: "native: Let's Encrypt certificate",
+        Capability.TLS: "native: certificate on the LB (certificate_name)",
         Capability.DNS: "none: use a DNS provider",
     }
+    plugins: ClassVar[tuple[tuple[str, str], ...]] = (("digitalocean", "4.84.1"),)
 
     def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        raise MigrateError("the digitalocean adapter's stack is not built yet")
+        from stacks import digitalocean
+
+        digitalocean.build(spec, target, settings)
+
+    def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
+        servers = max(1, *(p.replicas for p in spec.processes.values()))
+        buckets = len(spec.media.buckets) if spec.media else 0
+        data = (spec.postgres is not None) + (spec.redis is not None)
+        plan = [
+            ("pulumi:providers:digitalocean", 1),
+            ("digitalocean:index/tag:Tag", 4),
+            ("digitalocean:index/vpc:Vpc", 1),
+            ("digitalocean:index/droplet:Droplet", servers),
+            ("digitalocean:index/loadBalancer:LoadBalancer", 1),
+            ("digitalocean:index/firewall:Firewall", 1),
+        ]
+        if data:
+            plan += [
+                ("digitalocean:index/databaseCluster:DatabaseCluster", data),
+                ("digitalocean:index/databaseFirewall:DatabaseFirewall", data),
+            ]
+        if spec.postgres is not None:
+            plan += [
+                ("digitalocean:index/databaseDb:DatabaseDb", 1),
+                ("digitalocean:index/databaseUser:DatabaseUser", 1),
+            ]
+        if buckets:
+            plan += [
+                ("digitalocean:index/spacesBucket:SpacesBucket", buckets),
+                ("digitalocean:index/spacesKey:SpacesKey", 1),
+            ]
+        return plan

@@ -1,10 +1,9 @@
-"""The hetzner hosting adapter: Servers with cloud-init, self-run Postgres/Redis on a volume, Object Storage, LB."""
+"""The hetzner hosting adapter: servers, self-run Postgres/Redis, Object Storage, LB."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from migrate.errors import MigrateError
 from providers.hosting import Capability, HostingAdapter
 
 if TYPE_CHECKING:
@@ -14,16 +13,60 @@ if TYPE_CHECKING:
 class HetznerAdapter(HostingAdapter):
     name = "hetzner"
     company = "hetzner"
-    description = "Servers with cloud-init, self-run Postgres/Redis on a volume, Object Storage, LB."
+    description = (
+        "Servers with cloud-init, self-run Postgres/Redis on a volume, Object Storage, LB."
+    )
     capabilities: ClassVar[dict[Capability, str]] = {
         Capability.PROCESSES: "native: servers running the containers (cloud-init)",
-        Capability.POSTGRES: "self-run: Postgres on a server with a volume",
-        Capability.REDIS: "self-run: Redis on the database server",
-        Capability.OBJECT_STORAGE: "native: Hetzner Object Storage (S3)",
+        Capability.POSTGRES: "self-run: Postgres container on a server with a volume",
+        Capability.REDIS: "self-run: Redis container on the database server",
+        Capability.OBJECT_STORAGE: "native: Hetzner Object Storage (S3; keys made in the console)",
         Capability.LOAD_BALANCER: "native: Hetzner Load Balancer",
-        Capability.TLS: "native: managed certificate on the LB",
+        Capability.TLS: "native: certificate on the LB (certificate_id)",
         Capability.DNS: "none: use a DNS provider",
     }
+    plugins: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("hcloud", "1.43.3"),
+        ("aws", "7.51.1"),
+        ("random", "4.21.4"),
+    )
 
     def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        raise MigrateError("the hetzner adapter's stack is not built yet")
+        from stacks import hetzner
+
+        hetzner.build(spec, target, settings)
+
+    def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
+        servers = max(1, *(p.replicas for p in spec.processes.values()))
+        web = next(p for p in spec.processes.values() if p.public)
+        data = spec.postgres is not None or spec.redis is not None
+        buckets = spec.media.buckets if spec.media else []
+        plan = [
+            ("pulumi:providers:hcloud", 1),
+            ("hcloud:index/network:Network", 1),
+            ("hcloud:index/networkSubnet:NetworkSubnet", 1),
+            ("hcloud:index/firewall:Firewall", 1),
+            ("hcloud:index/server:Server", servers + data),
+            ("hcloud:index/loadBalancer:LoadBalancer", 1),
+            ("hcloud:index/loadBalancerNetwork:LoadBalancerNetwork", 1),
+            ("hcloud:index/loadBalancerTarget:LoadBalancerTarget", web.replicas),
+            (
+                "hcloud:index/loadBalancerService:LoadBalancerService",
+                1 + (settings.certificate_id is not None),
+            ),
+        ]
+        if data:
+            plan += [
+                ("hcloud:index/volume:Volume", 1),
+                ("hcloud:index/volumeAttachment:VolumeAttachment", 1),
+                (
+                    "random:index/randomPassword:RandomPassword",
+                    (spec.postgres is not None) + (spec.redis is not None),
+                ),
+            ]
+        if buckets:
+            plan += [("pulumi:providers:aws", 1), ("aws:s3/bucket:Bucket", len(buckets))]
+            public = sum(1 for b in buckets if b.public)
+            if public:
+                plan.append(("aws:s3/bucketPolicy:BucketPolicy", public))
+        return plan

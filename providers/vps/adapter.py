@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from migrate.errors import MigrateError
 from providers.hosting import Capability, HostingAdapter
 
 if TYPE_CHECKING:
@@ -14,16 +13,44 @@ if TYPE_CHECKING:
 class VpsAdapter(HostingAdapter):
     name = "vps"
     company = "self"
-    description = "Existing hosts over SSH: runtime, app, Postgres and an object store installed by pulumi-command."
+    description = (
+        "Existing hosts over SSH: runtime, app, Postgres and an object store "
+        "installed by pulumi-command."
+    )
     capabilities: ClassVar[dict[Capability, str]] = {
-        Capability.PROCESSES: "self-run: systemd units over SSH",
-        Capability.POSTGRES: "self-run: Debian postgresql over SSH",
-        Capability.REDIS: "self-run: redis-server over SSH",
-        Capability.OBJECT_STORAGE: "self-run: S3-compatible server over SSH",
+        Capability.PROCESSES: "self-run: Docker containers over SSH",
+        Capability.POSTGRES: "self-run: Postgres container over SSH",
+        Capability.REDIS: "self-run: Redis container over SSH",
+        Capability.OBJECT_STORAGE: "self-run: MinIO over SSH",
         Capability.LOAD_BALANCER: "self-run: nginx on the front host",
-        Capability.TLS: "self-run: certificate on nginx",
+        Capability.TLS: "self-run: certificate on nginx (tls_certificate)",
         Capability.DNS: "none: use a DNS provider",
     }
+    plugins: ClassVar[tuple[tuple[str, str], ...]] = (("command", "1.2.1"), ("random", "4.21.4"))
 
     def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        raise MigrateError("the vps adapter's stack is not built yet")
+        from stacks import vps
+
+        vps.build(spec, target, settings)
+
+    def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
+        app_hosts = [h for h in settings.hosts if "app" in h.roles]
+        replicas = sum(p.replicas for p in spec.processes.values())
+        used_app_hosts = (
+            min(len(app_hosts), max((p.replicas for p in spec.processes.values()), default=0))
+            if app_hosts
+            else 0
+        )
+        fronts = sum(1 for h in settings.hosts if "front" in h.roles)
+        data = spec.postgres is not None or spec.redis is not None
+        commands = len(settings.hosts) + used_app_hosts + fronts + data + (spec.media is not None)
+        passwords = (
+            (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
+        )
+        plan = [
+            ("command:remote:Command", commands),
+            ("docker containers (app replicas)", replicas),
+        ]
+        if passwords:
+            plan.append(("random:index/randomPassword:RandomPassword", passwords))
+        return plan

@@ -8,7 +8,10 @@ from migrate.spec.secrets import SecretRef
 from providers._base_settings import ProviderSettings
 
 Role = Literal["app", "db", "storage", "front"]
-ALL_ROLES: tuple[Role, ...] = ("app", "db", "storage", "front")
+
+
+def _all_roles() -> list[Role]:
+    return ["app", "db", "storage", "front"]
 
 
 class SshHost(BaseModel):
@@ -18,9 +21,19 @@ class SshHost(BaseModel):
     port: int = Field(22, ge=1, le=65535)
     user: str = "root"
     private_key: SecretRef | None = None
-    roles: list[Role] = Field(default_factory=lambda: list(ALL_ROLES))
+    private_address: str | None = Field(
+        None, description="Address the other hosts reach this one on; defaults to address."
+    )
+    host_key: str | None = Field(None, description="Expected SSH host key (known_hosts line).")
+    roles: list[Role] = Field(default_factory=_all_roles)
 
 
 class VpsSettings(ProviderSettings):
     provider: Literal["vps"]
     hosts: list[SshHost] = Field(min_length=1)
+    base_dir: str = Field("/srv/migrate", description="Where data and config live on the hosts.")
+    http_port: int = Field(80, ge=1, le=65535, description="Port nginx listens on (front hosts).")
+    object_store_image: str = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
+    object_store_client_image: str = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"
+    tls_certificate: SecretRef | None = Field(None, description="PEM chain for nginx (HTTPS).")
+    tls_private_key: SecretRef | None = None

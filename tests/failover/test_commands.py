@@ -42,7 +42,7 @@ def test_holding_page_serves_the_spec_title_and_message_on_the_old_address(tmp_p
 
 def test_audit_fails_when_the_ttl_exceeds_the_recovery_goal(tmp_path: Path) -> None:
     spec = _spec_with_target(tmp_path, "127.10.0.1", 80, ttl=3600)
-    result = run_cli("-f", str(spec), "audit", "--from", "local-a", "--json")
+    result = run_cli("-f", str(spec), "preflight", "--from", "local-a", "--json")
     assert result.returncode == 1
     findings = {f["check"]: f for f in json.loads(result.stdout)["targets"]["local-a"]}
     assert not findings["TTL"]["ok"] and "3600s" in findings["TTL"]["detail"]
@@ -53,7 +53,7 @@ def test_audit_flags_route53_as_the_only_dns_when_leaving_aws(tmp_path: Path) ->
     text = CHIRP_SPEC.read_text().replace("providers: [sandbox-bind, sandbox-knot]", "providers: [route53]")
     spec = tmp_path / "migrate.yaml"
     spec.write_text(text)
-    result = run_cli("-f", str(spec), "audit", "--from", "aws-prod", "--json",
+    result = run_cli("-f", str(spec), "preflight", "--from", "aws-prod", "--json",
                      env={"PULUMI_BACKEND_URL": "s3://chirp-pulumi-state"})
     assert result.returncode == 1
     findings = {f["check"]: f for f in json.loads(result.stdout)["targets"]["aws-prod"]}

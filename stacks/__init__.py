@@ -1,0 +1,1 @@
+"""Pulumi programs: one module per hosting adapter, plus shared helpers."""

@@ -1,0 +1,232 @@
+"""The digitalocean stack: Droplets running the containers, managed Postgres and Valkey,
+Spaces, a load balancer and firewalls.
+
+Droplets accept web traffic only from the load balancer (a cloud firewall); the managed
+databases' trusted sources are the app droplets' tag only. DigitalOcean's managed Redis
+is now Valkey (Redis-compatible); the app gets a ``rediss://`` URL. The app's Spaces key
+is scoped to its buckets (read-write), separate from the key the provider runs with.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import pulumi
+import pulumi_digitalocean as do
+
+from migrate.errors import InputError
+from stacks import cloud_common as common
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
+    from providers.digitalocean.settings import DigitalOceanSettings
+
+POSTGRES_VERSIONS = (14, 15, 16, 17)
+DB_SIZES = {"small": "db-s-1vcpu-2gb", "medium": "db-s-2vcpu-4gb", "large": "db-s-4vcpu-8gb"}
+VALKEY_VERSION = "8"
+
+
+def check(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> None:
+    common.require_images(spec, "digitalocean")
+    common.public_process(spec)
+    if spec.postgres is not None and spec.postgres.version not in POSTGRES_VERSIONS:
+        raise InputError(
+            f"postgres.version: DigitalOcean managed Postgres offers "
+            f"{', '.join(map(str, POSTGRES_VERSIONS))}, not {spec.postgres.version}"
+        )
+    if spec.media is not None and (
+        settings.spaces_access_key is None or settings.spaces_secret_key is None
+    ):
+        raise InputError(
+            f"targets.{target}.spaces_access_key: media needs a Spaces key for the provider "
+            "(and spaces_secret_key)"
+        )
+
+
+def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> None:
+    check(spec, target, settings)
+    name = common.base_name(spec, target)
+    spaces_id = spaces_secret = None
+    if settings.spaces_access_key and settings.spaces_secret_key:
+        spaces_id = pulumi.Output.secret(settings.spaces_access_key.resolve("spaces_access_key"))
+        spaces_secret = pulumi.Output.secret(
+            settings.spaces_secret_key.resolve("spaces_secret_key")
+        )
+    provider = do.Provider(
+        "digitalocean",
+        token=pulumi.Output.secret(settings.token.resolve("token")),
+        spaces_access_id=spaces_id,
+        spaces_secret_key=spaces_secret,
+    )
+    opts = pulumi.ResourceOptions(provider=provider)
+    spec_secrets = common.resolve_spec_secrets(spec)
+    web_name, web = common.public_process(spec)
+    assert web.port is not None
+    tag_names = [f"{k}:{v}" for k, v in common.labels(spec, target).items()]
+    tags = [
+        do.Tag(f"{name}-{i}", name=t.replace(":", "-"), opts=opts) for i, t in enumerate(tag_names)
+    ]
+    app_tag = do.Tag(f"{name}-app", name=f"{name}-app", opts=opts)
+    vpc = do.Vpc(f"{name}-vpc", region=settings.region, ip_range=settings.vpc_cidr, opts=opts)
+    links = common.ServiceLinks(s3_region=settings.region)
+    trusted = [do.DatabaseFirewallRuleArgs(type="tag", value=app_tag.name)]
+
+    if spec.postgres is not None:
+        pg = spec.postgres
+        cluster = do.DatabaseCluster(
+            f"{name}-pg",
+            engine="pg",
+            version=str(pg.version),
+            size=DB_SIZES[pg.size],
+            node_count=1,
+            region=settings.region,
+            private_network_uuid=vpc.id,
+            storage_size_mib=str(pg.storage_gb * 1024) if pg.storage_gb > 10 else None,
+            tags=[t.name for t in tags],
+            opts=opts,
+        )
+        database = do.DatabaseDb(
+            f"{name}-pg-db", cluster_id=cluster.id, name=pg.database, opts=opts
+        )
+        user = do.DatabaseUser(f"{name}-pg-user", cluster_id=cluster.id, name=pg.user, opts=opts)
+        do.DatabaseFirewall(f"{name}-pg", cluster_id=cluster.id, rules=trusted, opts=opts)
+        links.database_url = common.postgres_url(
+            user.name,
+            user.password,
+            cluster.private_host,
+            cluster.port,
+            database.name,
+            sslmode="require",
+        )
+
+    if spec.redis is not None:
+        cache = do.DatabaseCluster(
+            f"{name}-valkey",
+            engine="valkey",
+            version=VALKEY_VERSION,
+            size=DB_SIZES[spec.redis.size],
+            node_count=1,
+            region=settings.region,
+            private_network_uuid=vpc.id,
+            tags=[t.name for t in tags],
+            opts=opts,
+        )
+        do.DatabaseFirewall(f"{name}-valkey", cluster_id=cache.id, rules=trusted, opts=opts)
+        links.redis_url = common.redis_url(
+            cache.password, cache.private_host, cache.port, tls=True, user="default"
+        )
+
+    if spec.media is not None:
+        buckets = {}
+        grants = []
+        for b in spec.media.buckets:
+            bucket = do.SpacesBucket(
+                f"{name}-{b.name}",
+                name=common.bucket_name(spec, target, b.name),
+                region=settings.region,
+                acl="public-read" if b.public else "private",
+                opts=opts,
+            )
+            buckets[b.name] = bucket.name
+            grants.append(do.SpacesKeyGrantArgs(bucket=bucket.name, permission="readwrite"))
+        key = do.SpacesKey(f"{name}-app", name=f"{name}-app", grants=grants, opts=opts)
+        links.s3_endpoint = f"https://{settings.region}.digitaloceanspaces.com"
+        links.s3_buckets = buckets
+        links.s3_access_key = pulumi.Output.secret(key.access_key)
+        links.s3_secret_key = pulumi.Output.secret(key.secret_key)
+
+    droplets = []
+    layout = common.placement(spec)
+    for index, processes in enumerate(layout):
+        envs = {
+            p: common.resolved_env(common.app_environment(spec, p, links, spec_secrets))
+            for p in processes
+        }
+        user_data = pulumi.Output.all(**envs).apply(
+            functools.partial(common.app_cloud_init, spec, processes)
+        )
+        droplets.append(
+            do.Droplet(
+                f"{name}-app-{index}",
+                image=settings.image,
+                size=settings.droplet_size,
+                region=settings.region,
+                vpc_uuid=vpc.id,
+                monitoring=True,
+                ssh_keys=settings.ssh_keys or None,
+                tags=[app_tag.name, *[t.name for t in tags]],
+                user_data=common.secret_input(user_data),
+                opts=opts,
+            )
+        )
+    web_droplets = [d for d, procs in zip(droplets, layout, strict=True) if web_name in procs]
+
+    rules = [
+        do.LoadBalancerForwardingRuleArgs(
+            entry_port=80, entry_protocol="http", target_port=web.port, target_protocol="http"
+        )
+    ]
+    if settings.certificate_name:
+        rules.append(
+            do.LoadBalancerForwardingRuleArgs(
+                entry_port=443,
+                entry_protocol="https",
+                target_port=web.port,
+                target_protocol="http",
+                certificate_name=settings.certificate_name,
+            )
+        )
+    lb = do.LoadBalancer(
+        f"{name}-lb",
+        region=settings.region,
+        vpc_uuid=vpc.id,
+        droplet_ids=[d.id.apply(int) for d in web_droplets],
+        forwarding_rules=rules,
+        healthcheck=do.LoadBalancerHealthcheckArgs(
+            protocol="http",
+            port=web.port,
+            path=web.health_path,
+            check_interval_seconds=10,
+            response_timeout_seconds=5,
+            healthy_threshold=2,
+            unhealthy_threshold=3,
+        ),
+        opts=opts,
+    )
+    do.Firewall(
+        f"{name}-app",
+        droplet_ids=[d.id.apply(int) for d in droplets],
+        inbound_rules=[
+            do.FirewallInboundRuleArgs(
+                protocol="tcp", port_range=str(web.port), source_load_balancer_uids=[lb.id]
+            )
+        ],
+        outbound_rules=[
+            do.FirewallOutboundRuleArgs(
+                protocol=proto, port_range="1-65535", destination_addresses=["0.0.0.0/0", "::/0"]
+            )
+            for proto in ("tcp", "udp")
+        ]
+        + [
+            do.FirewallOutboundRuleArgs(
+                protocol="icmp", destination_addresses=["0.0.0.0/0", "::/0"]
+            )
+        ],
+        opts=opts,
+    )
+
+    common.export_outputs(
+        target=target,
+        provider="digitalocean",
+        public_addresses=lb.ip.apply(lambda ip: [ip]),
+        http_port=80,
+        health_url=common.health_url(lb.ip, 80, web.health_path),
+        database_url=links.database_url,
+        s3_endpoint=links.s3_endpoint,
+        s3_region=settings.region,
+        s3_buckets=links.s3_buckets,
+        s3_access_key=links.s3_access_key,
+        s3_secret_key=links.s3_secret_key,
+        redis_url=links.redis_url,
+    )

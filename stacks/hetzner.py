@@ -1,0 +1,364 @@
+"""The hetzner stack: servers running the app's containers, self-run data, Object Storage, LB.
+
+Hetzner has no managed Postgres or Redis: a database server runs both as containers
+with their data on an attached volume. Every server sits on a private network; the
+public firewalls admit nothing (the load balancer reaches the app over the private
+network, the app reaches the data the same way), and on the database server only the
+app servers' private addresses may open Postgres or Redis connections. Buckets live in
+Hetzner Object Storage, managed through its S3 API with the aws provider pointed at it
+(Hetzner's API has no buckets). Secrets reach servers in cloud-init, which Pulumi keeps
+as a secret and Hetzner keeps as server user data: note this in an audit.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_hcloud as hcloud
+
+from migrate.errors import InputError
+from stacks import cloud_common as common
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
+    from providers.hetzner.settings import HetznerSettings
+
+DATA_MOUNT = "/srv/data"
+
+
+def check(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
+    from providers.hetzner.settings import OBJECT_STORAGE_LOCATIONS
+
+    common.require_images(spec, "hetzner")
+    common.public_process(spec)
+    if spec.media is not None:
+        if (
+            settings.location not in OBJECT_STORAGE_LOCATIONS
+            and not settings.object_storage_endpoint
+        ):
+            raise InputError(
+                f"targets.{target}.location: Hetzner Object Storage is offered only in "
+                f"{', '.join(OBJECT_STORAGE_LOCATIONS)}; pick one or set object_storage_endpoint"
+            )
+        if settings.s3_access_key is None or settings.s3_secret_key is None:
+            raise InputError(
+                f"targets.{target}.s3_access_key: media needs Object Storage credentials "
+                "(create them in the Hetzner console; its API cannot) and s3_secret_key"
+            )
+
+
+def addresses(settings: HetznerSettings, app_servers: int) -> tuple[str, str, list[str]]:
+    """Private addresses: (load balancer, database server, app servers)."""
+    hosts = list(ipaddress.IPv4Network(settings.network_cidr).subnets(new_prefix=24))[1]
+    base = hosts.network_address
+    return str(base + 2), str(base + 10), [str(base + 20 + i) for i in range(app_servers)]
+
+
+def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
+    check(spec, target, settings)
+    name = common.base_name(spec, target)
+    labels = common.labels(spec, target)
+    provider = hcloud.Provider(
+        "hcloud", token=pulumi.Output.secret(settings.token.resolve("token"))
+    )
+    opts = pulumi.ResourceOptions(provider=provider)
+    spec_secrets = common.resolve_spec_secrets(spec)
+    web_name, web = common.public_process(spec)
+    assert web.port is not None
+    layout = common.placement(spec)
+    lb_ip, db_ip, app_ips = addresses(settings, len(layout))
+
+    network = hcloud.Network(
+        f"{name}-net", ip_range=settings.network_cidr, labels=labels, opts=opts
+    )
+    subnet = hcloud.NetworkSubnet(
+        f"{name}-subnet",
+        network_id=network.id.apply(int),
+        type="cloud",
+        network_zone=_zone(settings.location),
+        ip_range=str(list(ipaddress.ip_network(settings.network_cidr).subnets(new_prefix=24))[1]),
+        opts=opts,
+    )
+    # Public interfaces admit nothing: traffic arrives through the LB over the private network.
+    closed = hcloud.Firewall(
+        f"{name}-closed",
+        labels=labels,
+        rules=[
+            hcloud.FirewallRuleArgs(
+                direction="in", protocol="icmp", source_ips=["0.0.0.0/0", "::/0"]
+            ),
+        ],
+        opts=opts,
+    )
+    server_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[subnet]))
+    links = common.ServiceLinks(s3_region=settings.location)
+
+    # --- the database server: Postgres and Redis on a volume
+    if spec.postgres is not None or spec.redis is not None:
+        storage = spec.postgres.storage_gb if spec.postgres else 10
+        volume = hcloud.Volume(
+            f"{name}-data",
+            size=storage,
+            location=settings.location,
+            format="ext4",
+            labels=labels,
+            opts=opts,
+        )
+        pg_password = common.random_password(f"{name}-db-password") if spec.postgres else None
+        redis_password = common.random_password(f"{name}-redis-password") if spec.redis else None
+        user_data = pulumi.Output.all(volume.id, pg_password, redis_password).apply(
+            lambda a: _db_cloud_init(spec, a[0], db_ip, app_ips, a[1], a[2])
+        )
+        db_server = hcloud.Server(
+            f"{name}-db",
+            server_type=settings.database_server_type,
+            image=settings.image,
+            location=settings.location,
+            labels={**labels, "role": "db"},
+            ssh_keys=settings.ssh_keys or None,
+            firewall_ids=[closed.id.apply(int)],
+            networks=[hcloud.ServerNetworkArgs(network_id=network.id.apply(int), ip=db_ip)],
+            user_data=common.secret_input(user_data),
+            opts=server_opts,
+        )
+        hcloud.VolumeAttachment(
+            f"{name}-data",
+            server_id=db_server.id.apply(int),
+            volume_id=volume.id.apply(int),
+            automount=False,
+            opts=opts,
+        )
+        if spec.postgres is not None and pg_password is not None:
+            links.database_url = common.postgres_url(
+                spec.postgres.user, pg_password, db_ip, 5432, spec.postgres.database
+            )
+        if redis_password is not None:
+            links.redis_url = common.redis_url(redis_password, db_ip, 6379)
+
+    # --- Object Storage buckets, through its S3 API
+    if spec.media is not None:
+        import pulumi_aws as aws
+
+        assert settings.s3_access_key is not None and settings.s3_secret_key is not None
+        endpoint = settings.object_storage_endpoint or (
+            f"https://{settings.location}.your-objectstorage.com"
+        )
+        access = pulumi.Output.secret(settings.s3_access_key.resolve("s3_access_key"))
+        secret = pulumi.Output.secret(settings.s3_secret_key.resolve("s3_secret_key"))
+        s3 = aws.Provider(
+            "hetzner-object-storage",
+            region=settings.location,
+            access_key=access,
+            secret_key=secret,
+            endpoints=[aws.ProviderEndpointArgs(s3=endpoint)],
+            s3_use_path_style=True,
+            skip_credentials_validation=True,
+            skip_region_validation=True,
+            skip_requesting_account_id=True,
+            skip_metadata_api_check=True,
+        )
+        buckets = {}
+        for b in spec.media.buckets:
+            bucket = aws.s3.Bucket(
+                f"{name}-{b.name}",
+                bucket=common.bucket_name(spec, target, b.name),
+                force_destroy=False,
+                opts=pulumi.ResourceOptions(provider=s3),
+            )
+            if b.public:
+                aws.s3.BucketPolicy(
+                    f"{name}-{b.name}-public-read",
+                    bucket=bucket.id,
+                    policy=bucket.bucket.apply(_public_read_policy),
+                    opts=pulumi.ResourceOptions(provider=s3),
+                )
+            buckets[b.name] = bucket.bucket
+        links.s3_endpoint = endpoint
+        links.s3_buckets = buckets
+        links.s3_access_key = access
+        links.s3_secret_key = secret
+
+    # --- app servers, each running its share of the processes' containers
+    app_servers = []
+    for index, processes in enumerate(layout):
+        envs = {
+            p: common.resolved_env(common.app_environment(spec, p, links, spec_secrets))
+            for p in processes
+        }
+        user_data = pulumi.Output.all(**envs).apply(
+            functools.partial(common.app_cloud_init, spec, processes)
+        )
+        app_servers.append(
+            hcloud.Server(
+                f"{name}-app-{index}",
+                server_type=settings.server_type,
+                image=settings.image,
+                location=settings.location,
+                labels={**labels, "role": "app"},
+                ssh_keys=settings.ssh_keys or None,
+                firewall_ids=[closed.id.apply(int)],
+                networks=[
+                    hcloud.ServerNetworkArgs(network_id=network.id.apply(int), ip=app_ips[index])
+                ],
+                user_data=common.secret_input(user_data),
+                opts=server_opts,
+            )
+        )
+
+    # --- load balancer -> servers running the public process, over the private network
+    lb = hcloud.LoadBalancer(
+        f"{name}-lb",
+        load_balancer_type=settings.load_balancer_type,
+        location=settings.location,
+        labels=labels,
+        opts=opts,
+    )
+    lb_net = hcloud.LoadBalancerNetwork(
+        f"{name}-lb",
+        load_balancer_id=lb.id.apply(int),
+        network_id=network.id.apply(int),
+        ip=lb_ip,
+        opts=server_opts,
+    )
+    for index, processes in enumerate(layout):
+        if web_name in processes:
+            hcloud.LoadBalancerTarget(
+                f"{name}-lb-app-{index}",
+                load_balancer_id=lb.id.apply(int),
+                type="server",
+                server_id=app_servers[index].id.apply(int),
+                use_private_ip=True,
+                opts=pulumi.ResourceOptions.merge(
+                    opts, pulumi.ResourceOptions(depends_on=[lb_net])
+                ),
+            )
+    health = hcloud.LoadBalancerServiceHealthCheckArgs(
+        protocol="http",
+        port=web.port,
+        interval=10,
+        timeout=5,
+        retries=3,
+        http=hcloud.LoadBalancerServiceHealthCheckHttpArgs(
+            path=web.health_path, status_codes=["2??", "3??"]
+        ),
+    )
+    hcloud.LoadBalancerService(
+        f"{name}-http",
+        load_balancer_id=lb.id,
+        protocol="http",
+        listen_port=80,
+        destination_port=web.port,
+        health_check=health,
+        opts=opts,
+    )
+    if settings.certificate_id is not None:
+        hcloud.LoadBalancerService(
+            f"{name}-https",
+            load_balancer_id=lb.id,
+            protocol="https",
+            listen_port=443,
+            destination_port=web.port,
+            health_check=health,
+            http=hcloud.LoadBalancerServiceHttpArgs(certificates=[settings.certificate_id]),
+            opts=opts,
+        )
+
+    common.export_outputs(
+        target=target,
+        provider="hetzner",
+        public_addresses=lb.ipv4.apply(lambda ip: [ip]),
+        http_port=80,
+        health_url=common.health_url(lb.ipv4, 80, web.health_path),
+        database_url=links.database_url,
+        s3_endpoint=links.s3_endpoint,
+        s3_region=settings.location,
+        s3_buckets=links.s3_buckets,
+        s3_access_key=links.s3_access_key,
+        s3_secret_key=links.s3_secret_key,
+        redis_url=links.redis_url,
+    )
+
+
+def _zone(location: str) -> str:
+    return {"ash": "us-east", "hil": "us-west", "sin": "ap-southeast"}.get(location, "eu-central")
+
+
+def _db_cloud_init(
+    spec: ServiceSpec,
+    volume_id: Any,
+    db_ip: str,
+    app_ips: list[str],
+    pg_password: str | None,
+    redis_password: str | None,
+) -> str:
+    """Mount the volume, run Postgres/Redis bound to the private address, admit only the app."""
+    device = f"/dev/disk/by-id/scsi-0HC_Volume_{volume_id}"
+    lines = [
+        "set -eu",
+        "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq docker.io",
+        f"while [ ! -e {device} ]; do sleep 2; done",
+        f"mkdir -p {DATA_MOUNT}",
+        f"grep -q {DATA_MOUNT} /etc/fstab || "
+        f"echo '{device} {DATA_MOUNT} ext4 discard,nofail,defaults 0 0' >> /etc/fstab",
+        f"mountpoint -q {DATA_MOUNT} || mount {DATA_MOUNT}",
+    ]
+    files: dict[str, str] = {}
+    ports = []
+    if spec.postgres is not None and pg_password is not None:
+        pg = spec.postgres
+        files["/etc/migrate/postgres.env"] = common.env_file_text(
+            {
+                "POSTGRES_USER": pg.user,
+                "POSTGRES_PASSWORD": pg_password,
+                "POSTGRES_DB": pg.database,
+                "PGDATA": "/var/lib/postgresql/data/pgdata",
+            }
+        )
+        lines.append(
+            "docker rm -f postgres >/dev/null 2>&1 || true; docker run -d --name postgres "
+            f"--restart unless-stopped --env-file /etc/migrate/postgres.env "
+            f"-v {DATA_MOUNT}/postgres:/var/lib/postgresql/data -p {db_ip}:5432:5432 "
+            f"postgres:{pg.version}"
+        )
+        ports.append(5432)
+    if spec.redis is not None and redis_password is not None:
+        files["/etc/migrate/redis.conf"] = (
+            f"requirepass {redis_password}\nappendonly yes\ndir /data\n"
+        )
+        lines.append(
+            "docker rm -f redis >/dev/null 2>&1 || true; docker run -d --name redis "
+            f"--restart unless-stopped -v {DATA_MOUNT}/redis:/data "
+            f"-v /etc/migrate/redis.conf:/usr/local/etc/redis/redis.conf:ro -p {db_ip}:6379:6379 "
+            f"redis:{spec.redis.version} redis-server /usr/local/etc/redis/redis.conf"
+        )
+        ports.append(6379)
+    for port in ports:
+        # Docker's own chain, consulted before its DNAT rules: the app servers only.
+        lines.append(f"iptables -I DOCKER-USER -p tcp -m conntrack --ctorigdstport {port} -j DROP")
+        for ip in app_ips:
+            lines.append(
+                f"iptables -I DOCKER-USER -p tcp -s {ip} "
+                f"-m conntrack --ctorigdstport {port} -j RETURN"
+            )
+    return common.cloud_config(files, lines)
+
+
+def _public_read_policy(bucket: str) -> str:
+    import json
+
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+    )

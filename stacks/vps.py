@@ -1,0 +1,362 @@
+"""The vps stack: hosts that already exist, reached over SSH; no provider API at all.
+
+pulumi-command runs idempotent shell scripts on each host, fed on stdin (so secrets
+never appear on a command line, in the environment or in the process list): Docker as
+the runtime, the app's containers (replica ``i`` of a process listens on ``port + i``),
+Postgres and Redis containers bound to the db host and admitted only from app hosts
+(Docker's DOCKER-USER chain), a MinIO object store, and nginx on the front host(s)
+balancing over every replica. Scripts use ``sudo -n`` when the SSH user is not root.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
+
+import pulumi
+import pulumi_command as command
+
+from migrate.errors import InputError
+from stacks import cloud_common as common
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
+    from providers.vps.settings import SshHost, VpsSettings
+
+INSTALL_DOCKER = (
+    "command -v docker >/dev/null 2>&1 || "
+    "(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq docker.io)"
+)
+
+
+def hosts_with(settings: VpsSettings, role: str, target: str) -> list[SshHost]:
+    found = [h for h in settings.hosts if role in h.roles]
+    if not found:
+        raise InputError(f"targets.{target}.hosts: no host has the {role!r} role")
+    return found
+
+
+def check(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
+    common.require_images(spec, "vps")
+    common.public_process(spec)
+    hosts_with(settings, "app", target)
+    hosts_with(settings, "front", target)
+    if spec.postgres is not None or spec.redis is not None:
+        hosts_with(settings, "db", target)
+    if spec.media is not None:
+        hosts_with(settings, "storage", target)
+    if (settings.tls_certificate is None) != (settings.tls_private_key is None):
+        raise InputError(f"targets.{target}.tls_private_key: give both tls_certificate and it")
+
+
+def replica_layout(spec: ServiceSpec, app_hosts: int) -> list[list[tuple[str, int]]]:
+    """(process, replica index) per app host: replicas spread round-robin over the hosts."""
+    layout: list[list[tuple[str, int]]] = [[] for _ in range(app_hosts)]
+    for name, process in spec.processes.items():
+        for replica in range(process.replicas):
+            layout[replica % app_hosts].append((name, replica))
+    return layout
+
+
+def build(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
+    check(spec, target, settings)
+    name = common.base_name(spec, target)
+    svc = common.slug(spec.service.name, 40)
+    base = settings.base_dir.rstrip("/") + "/" + svc
+    spec_secrets = common.resolve_spec_secrets(spec)
+    web_name, web = common.public_process(spec)
+    assert web.port is not None
+    app_hosts = hosts_with(settings, "app", target)
+    links = common.ServiceLinks()
+    runtime: dict[str, command.remote.Command] = {}
+    keys = {
+        h.address: pulumi.Output.secret(
+            h.private_key.resolve(f"targets.{target}.hosts[{i}].private_key")
+        )
+        for i, h in enumerate(settings.hosts)
+        if h.private_key is not None
+    }
+
+    def connection(host: SshHost) -> command.remote.ConnectionArgs:
+        key = keys.get(host.address)
+        return command.remote.ConnectionArgs(
+            host=host.address,
+            port=host.port,
+            user=host.user,
+            private_key=key,
+            host_key=host.host_key,
+        )
+
+    def run(
+        label: str,
+        host: SshHost,
+        script: pulumi.Input[str],
+        delete: str | None = None,
+        after: list[pulumi.Resource] | None = None,
+    ) -> command.remote.Command:
+        sudo = "" if host.user == "root" else "sudo -n "
+        return command.remote.Command(
+            f"{name}-{label}",
+            connection=connection(host),
+            create=f"{sudo}sh -es",
+            update=f"{sudo}sh -es",
+            stdin=script,
+            delete=f"{sudo}sh -ec {shlex.quote(delete)}" if delete else None,
+            opts=pulumi.ResourceOptions(depends_on=after or []),
+        )
+
+    def private(host: SshHost) -> str:
+        return host.private_address or host.address
+
+    for host in settings.hosts:
+        runtime[host.address] = run(
+            f"runtime-{common.slug(host.address)}",
+            host,
+            f"{INSTALL_DOCKER}\nmkdir -p {base}\nchmod 700 {base}\n",
+        )
+
+    app_addresses = sorted({private(h) for h in app_hosts})
+
+    # --- Postgres and Redis on the db host
+    if spec.postgres is not None or spec.redis is not None:
+        db = hosts_with(settings, "db", target)[0]
+        bind = private(db)
+        lines: list[pulumi.Input[str]] = []
+        if spec.postgres is not None:
+            pg = spec.postgres
+            password = common.random_password(f"{name}-db-password")
+            owner = {
+                "POSTGRES_USER": pg.user,
+                "POSTGRES_DB": pg.database,
+                "PGDATA": "/var/lib/postgresql/data/pgdata",
+            }
+            env = password.apply(
+                lambda pw: common.env_file_text({**owner, "POSTGRES_PASSWORD": pw})
+            )
+            lines += [
+                _write_file(f"{base}/postgres.env", env),
+                _container_line(
+                    f"{svc}-postgres",
+                    f"{base}/postgres.env",
+                    f"-v {base}/postgres:/var/lib/postgresql/data -p {bind}:5432:5432",
+                    f"postgres:{pg.version}",
+                ),
+                _admit_only(5432, app_addresses),
+            ]
+            links.database_url = common.postgres_url(pg.user, password, bind, 5432, pg.database)
+        if spec.redis is not None:
+            redis_password = common.random_password(f"{name}-redis-password")
+            conf = redis_password.apply(lambda pw: f"requirepass {pw}\nappendonly yes\ndir /data\n")
+            lines += [
+                _write_file(f"{base}/redis.conf", conf),
+                f"docker rm -f {svc}-redis >/dev/null 2>&1 || true\n"
+                f"docker run -d --name {svc}-redis --restart unless-stopped -v {base}/redis:/data "
+                f"-v {base}/redis.conf:/etc/redis.conf:ro -p {bind}:6379:6379 "
+                f"redis:{spec.redis.version} redis-server /etc/redis.conf\n",
+                _admit_only(6379, app_addresses),
+            ]
+            links.redis_url = common.redis_url(redis_password, bind, 6379)
+        run(
+            "data",
+            db,
+            pulumi.Output.secret(pulumi.Output.concat(*lines)),
+            delete=f"docker rm -f {svc}-postgres {svc}-redis >/dev/null 2>&1 || true",
+            after=[runtime[db.address]],
+        )
+
+    # --- MinIO on the storage host, and the buckets
+    if spec.media is not None:
+        store = hosts_with(settings, "storage", target)[0]
+        access = common.random_password(f"{name}-s3-access-key", length=20)
+        secret = common.random_password(f"{name}-s3-secret-key", length=40)
+        buckets = {b.name: common.bucket_name(spec, target, b.name) for b in spec.media.buckets}
+        env = pulumi.Output.all(access, secret).apply(
+            lambda a: common.env_file_text({"MINIO_ROOT_USER": a[0], "MINIO_ROOT_PASSWORD": a[1]})
+        )
+        mc = " && ".join(
+            [
+                f"mc alias set store http://{private(store)}:9000 "
+                '"$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"'
+            ]
+            + [f"mc mb --ignore-existing store/{real}" for real in buckets.values()]
+            + [
+                f"mc anonymous set download store/{buckets[b.name]}"
+                for b in spec.media.buckets
+                if b.public
+            ]
+        )
+        script = pulumi.Output.concat(
+            _write_file(f"{base}/s3.env", env),
+            _container_line(
+                f"{svc}-s3",
+                f"{base}/s3.env",
+                f"-v {base}/s3:/data -p 9000:9000",
+                settings.object_store_image,
+                "server /data",
+            ),
+            f"for i in $(seq 60); do curl -fsS http://{private(store)}:9000/minio/health/ready "
+            ">/dev/null 2>&1 && break; sleep 1; done\n",
+            f"docker run --rm --network host --env-file {base}/s3.env --entrypoint sh "
+            f"{settings.object_store_client_image} -c {shlex.quote(mc)}\n",
+        )
+        run(
+            "object-store",
+            store,
+            pulumi.Output.secret(script),
+            delete=f"docker rm -f {svc}-s3 >/dev/null 2>&1 || true",
+            after=[runtime[store.address]],
+        )
+        links.s3_endpoint = f"http://{store.address}:9000"
+        links.s3_buckets = buckets
+        links.s3_access_key = access
+        links.s3_secret_key = secret
+
+    # --- the app's containers
+    layout = replica_layout(spec, len(app_hosts))
+    upstream: list[str] = []
+    app_commands = []
+    envs = {
+        p: common.resolved_env(common.app_environment(spec, p, links, spec_secrets))
+        for p in spec.processes
+    }
+    for host, replicas in zip(app_hosts, layout, strict=True):
+        if not replicas:
+            continue
+        parts: list[pulumi.Input[str]] = []
+        names = []
+        for process_name, replica in replicas:
+            process = spec.processes[process_name]
+            container = f"{svc}-{process_name}-{replica}"
+            names.append(container)
+            env_path = f"{base}/{process_name}.env"
+            parts.append(_write_file(env_path, envs[process_name].apply(common.env_file_text)))
+            publish = ""
+            if process.port:
+                host_port = process.port + replica
+                publish = f"-p {host_port}:{process.port}"
+                if process_name == web_name:
+                    upstream.append(f"{private(host)}:{host_port}")
+            argv = " ".join(shlex.quote(a) for a in common.container_command(process) or [])
+            assert process.image is not None
+            parts.append(_container_line(container, env_path, publish, process.image, argv))
+        app_commands.append(
+            run(
+                f"app-{common.slug(host.address)}",
+                host,
+                pulumi.Output.secret(pulumi.Output.concat(*parts)),
+                delete=f"docker rm -f {' '.join(names)} >/dev/null 2>&1 || true",
+                after=[runtime[host.address]],
+            )
+        )
+
+    # --- nginx on the front host(s)
+    fronts = hosts_with(settings, "front", target)
+    tls = settings.tls_certificate is not None
+    for host in fronts:
+        parts = [
+            "command -v nginx >/dev/null 2>&1 || (apt-get update -q && "
+            "DEBIAN_FRONTEND=noninteractive apt-get install -yq nginx)\n",
+        ]
+        if tls:
+            assert settings.tls_certificate is not None and settings.tls_private_key is not None
+            parts += [
+                _write_file(
+                    f"{base}/tls.crt",
+                    pulumi.Output.secret(
+                        settings.tls_certificate.resolve("tls_certificate") + "\n"
+                    ),
+                ),
+                _write_file(
+                    f"{base}/tls.key",
+                    pulumi.Output.secret(
+                        settings.tls_private_key.resolve("tls_private_key") + "\n"
+                    ),
+                ),
+            ]
+        site = _nginx_site(
+            svc, spec.service.domain, upstream, settings.http_port, f"{base}/tls" if tls else None
+        )
+        parts += [
+            _write_file(f"/etc/nginx/conf.d/{svc}.conf", site),
+            "rm -f /etc/nginx/sites-enabled/default\n",
+            "nginx -t\n",
+            "(systemctl reload nginx 2>/dev/null || nginx -s reload 2>/dev/null || nginx)\n",
+        ]
+        run(
+            f"front-{common.slug(host.address)}",
+            host,
+            pulumi.Output.secret(pulumi.Output.concat(*parts)),
+            delete=f"rm -f /etc/nginx/conf.d/{svc}.conf; nginx -s reload 2>/dev/null || true",
+            after=[runtime[host.address], *app_commands],
+        )
+
+    front = fronts[0].address
+    common.export_outputs(
+        target=target,
+        provider="vps",
+        public_addresses=[h.address for h in fronts],
+        http_port=settings.http_port,
+        health_url=common.health_url(front, settings.http_port, web.health_path),
+        database_url=links.database_url,
+        s3_endpoint=links.s3_endpoint,
+        s3_region=links.s3_region,
+        s3_buckets=links.s3_buckets,
+        s3_access_key=links.s3_access_key,
+        s3_secret_key=links.s3_secret_key,
+        redis_url=links.redis_url,
+    )
+
+
+def _write_file(path: str, content: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Shell that writes a root-only file through a quoted heredoc (no expansion)."""
+    marker = "MIGRATE_EOF_7f3a"
+    return pulumi.Output.concat(
+        f"umask 077; mkdir -p $(dirname {path}); cat > {path} <<'{marker}'\n",
+        content,
+        f"{marker}\n",
+    )
+
+
+def _container_line(name: str, env_file: str, extra: str, image: str, argv: str = "") -> str:
+    return (
+        f"docker rm -f {name} >/dev/null 2>&1 || true\n"
+        f"docker run -d --name {name} --restart unless-stopped --env-file {env_file} "
+        f"{extra} {shlex.quote(image)} {argv}".rstrip()
+        + "\n"
+    )
+
+
+def _admit_only(port: int, sources: list[str]) -> str:
+    """Docker-published port reachable from the app hosts (and the host itself) only."""
+    rules = [
+        f"iptables -D DOCKER-USER -p tcp -m conntrack --ctorigdstport {port} -j DROP "
+        "2>/dev/null || true",
+        f"iptables -I DOCKER-USER -p tcp -m conntrack --ctorigdstport {port} -j DROP",
+    ]
+    for source in [*sources, "127.0.0.1"]:
+        rules.append(
+            f"iptables -C DOCKER-USER -p tcp -s {source} -m conntrack --ctorigdstport "
+            f"{port} -j RETURN 2>/dev/null || iptables -I DOCKER-USER -p tcp -s {source} "
+            f"-m conntrack --ctorigdstport {port} -j RETURN"
+        )
+    return "\n".join(rules) + "\n"
+
+
+def _nginx_site(svc: str, domain: str, upstream: list[str], port: int, tls: str | None) -> str:
+    servers = "".join(f"    server {u} max_fails=2 fail_timeout=10s;\n" for u in upstream)
+    proxy = (
+        f"    location / {{\n        proxy_pass http://{svc}_app;\n"
+        "        proxy_set_header Host $host;\n"
+        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "        proxy_set_header X-Forwarded-Proto $scheme;\n    }\n"
+    )
+    site = (
+        f"upstream {svc}_app {{\n{servers}}}\n"
+        f"server {{\n    listen {port} default_server;\n{proxy}}}\n"
+    )
+    if tls:
+        site += (
+            f"server {{\n    listen 443 ssl;\n    server_name {domain} www.{domain};\n"
+            f"    ssl_certificate {tls}.crt;\n    ssl_certificate_key {tls}.key;\n{proxy}}}\n"
+        )
+    return site
