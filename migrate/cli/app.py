@@ -12,6 +12,7 @@ import migrate
 COMMAND_MODULES = [
     "migrate.cli.spec_cmds",
     "migrate.cli.providers_cmd",
+    "migrate.cli.data_cmds",
 ]
 
 HELP = (
