@@ -1,12 +1,13 @@
 """Object stores the media engine copies between: any S3-compatible bucket or a local directory.
 
+Integrity in transit: we compare the ETag the server returns with the MD5 we computed
+(rather than sending Content-MD5, which would make the server hash everything twice).
 Every object we write carries the sha256 of its content in metadata (``x-amz-meta-sha256``
 on S3, a sidecar JSON file in a directory), because a multipart ETag is not a content hash.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
@@ -169,7 +170,7 @@ class S3Store(ObjectStore):
         md5 = hashlib.md5(data).digest()
         response = self._call(
             "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
-            ContentMD5=base64.b64encode(md5).decode(), Metadata={"sha256": sha256, **(meta or {})},
+            Metadata={"sha256": sha256, **(meta or {})},
         )
         etag = str(response["ETag"]).strip('"')
         if etag != md5.hex():
@@ -214,8 +215,9 @@ class S3Store(ObjectStore):
                     response = self._call(
                         "upload part", self.client.upload_part, Bucket=self.bucket, Key=full_key,
                         UploadId=upload_id, PartNumber=number, Body=data,
-                        ContentMD5=base64.b64encode(md5).decode(),
                     )
+                    if str(response["ETag"]).strip('"') != md5.hex():
+                        raise MigrateError(f"{self.label}/{key}: part {number} stored with a different MD5 than sent")
                     return number, str(response["ETag"]), md5
 
                 parts = list(pool.map(send, range(1, -(-size // step) + 1)))
