@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "migrate.cli.dns_cmds",
     "migrate.cli.failover_cmds",
     "migrate.cli.audit_cmd",
+    "migrate.cli.data_cmds",
 ]
 
 HELP = (

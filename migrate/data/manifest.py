@@ -1,0 +1,119 @@
+"""A durable record of what a copy has done, so a killed run resumes without copying twice.
+
+SQLite in WAL mode under ``$MIGRATE_HOME/data/manifests/``: one row per object, committed
+as soon as the object is at the destination. A killed process loses nothing committed
+(synchronous=NORMAL: only an OS crash can drop the last few rows, and then the listing
+comparison still recognises those objects as present).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate.data.stores import ObjectInfo
+
+
+def migrate_home() -> Path:
+    return Path(os.environ.get("MIGRATE_HOME") or Path.cwd() / ".migrate")
+
+
+def data_dir() -> Path:
+    path = migrate_home() / "data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str
+    src_size: int
+    src_etag: str
+    dst_size: int
+    dst_etag: str
+    sha256: str
+    copied_by: int | None
+
+    def matches(self, src: ObjectInfo, dst: ObjectInfo | None) -> bool:
+        """True if both sides still hold exactly what this record saw."""
+        return (dst is not None and src.size == self.src_size and src.etag == self.src_etag
+                and dst.size == self.dst_size and dst.etag == self.dst_etag)
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY, src_size INTEGER, src_etag TEXT, dst_size INTEGER, dst_etag TEXT,
+    sha256 TEXT, copied_by INTEGER, updated_at REAL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL, finished_at REAL,
+    copied INTEGER DEFAULT 0, skipped INTEGER DEFAULT 0, bytes INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS about (name TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+class Manifest:
+    def __init__(self, path: Path, source: str, dest: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO about VALUES ('source', ?), ('dest', ?)", (source, dest))
+        self.run_id = 0
+
+    @classmethod
+    def for_pair(cls, source: str, dest: str) -> Manifest:
+        """The manifest of copies from ``source`` to ``dest`` (labels without secrets)."""
+        name = hashlib.sha256(f"{source}\n{dest}".encode()).hexdigest()[:20]
+        return cls(data_dir() / "manifests" / f"{name}.sqlite", source, dest)
+
+    def records(self) -> dict[str, Record]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, src_size, src_etag, dst_size, dst_etag, sha256, copied_by FROM objects").fetchall()
+        return {row[0]: Record(*row) for row in rows}
+
+    def start_run(self) -> int:
+        with self._lock:
+            cursor = self._db.execute("INSERT INTO runs (started_at) VALUES (?)", (time.time(),))
+            self.run_id = int(cursor.lastrowid or 0)
+        return self.run_id
+
+    def finish_run(self, copied: int, skipped: int, nbytes: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE runs SET finished_at=?, copied=?, skipped=?, bytes=? WHERE id=?",
+                             (time.time(), copied, skipped, nbytes, self.run_id))
+
+    def record(self, src: ObjectInfo, dst_size: int, dst_etag: str, sha256: str, copied: bool) -> None:
+        with self._lock:
+            if copied:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (src.key, src.size, src.etag, dst_size, dst_etag, sha256, self.run_id, time.time()))
+            else:  # present already: keep who copied it
+                self._db.execute(
+                    "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(key) DO UPDATE SET "
+                    "src_size=excluded.src_size, src_etag=excluded.src_etag, dst_size=excluded.dst_size, "
+                    "dst_etag=excluded.dst_etag, sha256=excluded.sha256, updated_at=excluded.updated_at",
+                    (src.key, src.size, src.etag, dst_size, dst_etag, sha256, time.time()))
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM objects WHERE key=?", (key,))
+
+    def copies_per_run(self) -> dict[int, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT copied_by, count(*) FROM objects WHERE copied_by IS NOT NULL GROUP BY copied_by").fetchall()
+        return {int(run): int(count) for run, count in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

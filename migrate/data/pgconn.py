@@ -1,0 +1,63 @@
+"""Connecting to Postgres and running its client tools without leaking the password."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from migrate.data.endpoints import PgEndpoint
+from migrate.errors import MigrateError
+from migrate.redact import redact
+
+
+def connect(endpoint: PgEndpoint, *, autocommit: bool = True, what: str = "connect") -> Any:
+    """A psycopg connection, or one clear line naming the host when it cannot be had."""
+    import psycopg
+
+    try:
+        return psycopg.connect(endpoint.dsn, autocommit=autocommit, connect_timeout=10,
+                               application_name="migrate-data")
+    except psycopg.OperationalError as exc:
+        detail = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
+        raise MigrateError(f"cannot {what} to Postgres at {endpoint.label} ({endpoint.name}): {detail}") from None
+
+
+def tool_env(endpoint: PgEndpoint) -> tuple[str, dict[str, str]]:
+    """A conninfo without the password (it goes in PGPASSWORD: argv is world-readable)."""
+    parts = urlsplit(endpoint.dsn)
+    env = {**os.environ, "PGAPPNAME": "migrate-data", "PGCONNECT_TIMEOUT": "10"}
+    if parts.password:
+        env["PGPASSWORD"] = unquote(parts.password)
+    host = parts.hostname or "localhost"
+    netloc = f"{parts.username}@" if parts.username else ""
+    netloc += f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    conninfo = f"postgresql://{netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+    return conninfo, env
+
+
+def _die_with_parent() -> None:
+    # A killed migrate must not leave pg_dump/pg_restore writing behind a re-run's back.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def run_tool(argv: list[str], env: dict[str, str], what: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_die_with_parent)
+
+
+def finish_tool(process: subprocess.Popen[str], what: str, allowed_errors: int = 0) -> str:
+    """Wait; fail with the tool's last meaningful line, redacted."""
+    _, err = process.communicate()
+    if process.returncode != 0:
+        lines = [line for line in err.strip().splitlines() if line.strip()]
+        interesting = [line for line in lines if "error" in line.lower()] or lines
+        last = interesting[-1] if interesting else f"exit {process.returncode}"
+        raise MigrateError(f"{what} failed: {redact(last)}")
+    return err

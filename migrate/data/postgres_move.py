@@ -1,0 +1,199 @@
+"""One-shot Postgres move: parallel directory-format dump and restore, then proof.
+
+The dump runs in an exported snapshot that stays open until the destination is
+fingerprinted, so verification compares the destination with exactly what was dumped,
+even while the source keeps taking writes. A killed move is re-run from the start:
+``--clean --if-exists`` makes the restore replace whatever a half-done run left behind.
+
+Privileges: the source user must be able to read every table (the app user owns them);
+the destination user must own the database (it creates and replaces objects there) and,
+if the source has roles the destination lacks, hold CREATEROLE (see ``roles``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migrate.data.endpoints import PgEndpoint
+from migrate.data.fingerprint import DbFingerprint, compare, fingerprint
+from migrate.data.pgconn import connect, finish_tool, run_tool, tool_env
+from migrate.data.progress import ProgressCallback, Reporter
+from migrate.data.report import VerifyReport
+from migrate.data.roles import ensure_roles
+from migrate.errors import MigrateError
+
+DEFAULT_JOBS = 4
+# TOC entries a database owner cannot (and need not) replay at a destination it does not superuse.
+SKIPPED_TOC = (" COMMENT - EXTENSION ", " SCHEMA - public ", " COMMENT - SCHEMA public ")
+
+
+@dataclass
+class PgMoveResult:
+    source: str
+    dest: str
+    tables: int = 0
+    rows: int = 0
+    dump_seconds: float = 0.0
+    restore_seconds: float = 0.0
+    verify_seconds: float = 0.0
+    roles_created: list[str] = field(default_factory=list)
+    dump_bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def _pg_tool(name: str) -> str:
+    from providers.local.servers.postgres import pg_tool
+
+    return pg_tool(name)
+
+
+class Snapshot:
+    """An exported snapshot, held open by one transaction until closed."""
+
+    def __init__(self, endpoint: PgEndpoint) -> None:
+        self.conn = connect(endpoint, autocommit=False, what="dump from")
+        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self.name: str = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        self.estimated_rows = int(self.conn.execute(
+            "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema')").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def dump(source: PgEndpoint, directory: Path, *, jobs: int = DEFAULT_JOBS, snapshot: str | None = None,
+         compress: int = 1, schema_only: bool = False, progress: ProgressCallback | None = None) -> int:
+    """pg_dump -Fd -j into ``directory`` (must not exist); return its size in bytes."""
+    conninfo, env = tool_env(source)
+    argv = [_pg_tool("pg_dump"), "-Fd", "-f", str(directory), "-Z", str(compress), "--no-sync", "-d", conninfo]
+    argv += ["-j", str(jobs)] if not schema_only else ["--schema-only"]
+    argv += [f"--snapshot={snapshot}"] if snapshot else []
+    reporter = Reporter(progress, "postgres dump", "bytes")
+    reporter.start()
+    process = run_tool(argv, env, "pg_dump")
+    seen = 0
+    while process.poll() is None:
+        time.sleep(0.25)
+        size = _dir_size(directory)
+        reporter.advance(0, size - seen)
+        seen = size
+    finish_tool(process, f"pg_dump of {source.label}")
+    size = _dir_size(directory)
+    reporter.advance(0, size - seen)
+    return size
+
+
+def _dir_size(directory: Path) -> int:
+    try:
+        return sum(p.stat().st_size for p in directory.iterdir())
+    except OSError:
+        return 0
+
+
+def restore(dest: PgEndpoint, directory: Path, *, jobs: int = DEFAULT_JOBS, no_owner: bool = False,
+            expected_rows: int | None = None, progress: ProgressCallback | None = None) -> None:
+    """pg_restore -j from a directory dump, replacing objects of the same names."""
+    conninfo, env = tool_env(dest)
+    listing = run_tool([_pg_tool("pg_restore"), "-l", str(directory)], env, "pg_restore -l")
+    toc, _ = listing.communicate()
+    if listing.returncode != 0:
+        raise MigrateError(f"{directory} is not a readable Postgres directory dump")
+    kept = [line for line in toc.splitlines() if not any(skip in line for skip in SKIPPED_TOC)]
+    list_file = directory.parent / f"{directory.name}.toc"
+    list_file.write_text("\n".join(kept) + "\n")
+    argv = [_pg_tool("pg_restore"), "-j", str(jobs), "--clean", "--if-exists", "--exit-on-error",
+            "-L", str(list_file), "-d", conninfo, str(directory)]
+    argv += ["--no-owner"] if no_owner else []
+    reporter = Reporter(progress, "postgres restore", "rows")
+    reporter.start(total=expected_rows or None)
+    process = run_tool(argv, env, "pg_restore")
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_copy, args=(dest, reporter, stop, process), daemon=True)
+    watcher.start()
+    try:
+        finish_tool(process, f"pg_restore into {dest.label}")
+    finally:
+        stop.set()
+        watcher.join(timeout=2)
+        list_file.unlink(missing_ok=True)
+
+
+def _watch_copy(dest: PgEndpoint, reporter: Reporter, stop: threading.Event, process: Any) -> None:
+    """Rows/s from pg_stat_progress_copy while COPYs run (best effort, display only)."""
+    try:
+        conn = connect(dest, what="watch")
+    except MigrateError:
+        return
+    finished = 0
+    reported = 0
+    live: dict[int, int] = {}
+    try:
+        while not stop.wait(0.5):
+            rows = {int(pid): int(count) for pid, count in
+                    conn.execute("SELECT pid, tuples_processed FROM pg_stat_progress_copy").fetchall()}
+            finished += sum(count for pid, count in live.items() if pid not in rows)
+            live = rows
+            total = finished + sum(live.values())
+            if total > reported:
+                reporter.advance(total - reported)
+                reported = total
+    except Exception:  # display only: never fail a restore over its progress bar
+        pass
+    finally:
+        conn.close()
+
+
+def move(source: PgEndpoint, dest: PgEndpoint, workdir: Path, *, jobs: int = DEFAULT_JOBS, verify: bool = True,
+         no_owner: bool = False, admin: PgEndpoint | None = None, compress: int = 0,
+         progress: ProgressCallback | None = None) -> tuple[PgMoveResult, VerifyReport | None]:
+    """Dump ``source`` and restore into ``dest``; fingerprint both (same snapshot) when ``verify``."""
+    result = PgMoveResult(source.label, dest.label)
+    connect(dest, what="restore into").close()  # fail fast, before a long dump
+    if not no_owner:
+        result.roles_created = ensure_roles(source, dest, admin)
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    snapshot = Snapshot(source)
+    try:
+        started = time.monotonic()
+        result.dump_bytes = dump(source, workdir / "dump", jobs=jobs, snapshot=snapshot.name, compress=compress,
+                                 progress=progress)
+        result.dump_seconds = time.monotonic() - started
+        started = time.monotonic()
+        restore(dest, workdir / "dump", jobs=jobs, no_owner=no_owner, expected_rows=snapshot.estimated_rows,
+                progress=progress)
+        result.restore_seconds = time.monotonic() - started
+        report = None
+        if verify:
+            report = verify_against(source, dest, snapshot=snapshot.name, workers=max(1, jobs // 2),
+                                    progress=progress)
+            result.verify_seconds = report.seconds
+            result.tables = report.sections[0].items
+            result.rows = report.sections[0].units
+    finally:
+        snapshot.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result, report
+
+
+def verify_against(source: PgEndpoint | DbFingerprint, dest: PgEndpoint, *, snapshot: str | None = None,
+                   workers: int = 2, progress: ProgressCallback | None = None) -> VerifyReport:
+    """Fingerprint both sides at once (or use a stored source fingerprint) and compare."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if isinstance(source, DbFingerprint):
+        return compare(source, fingerprint(dest, workers=workers, progress=progress, task="verify destination"))
+    with ThreadPoolExecutor(2) as pool:
+        theirs = pool.submit(fingerprint, source, snapshot=snapshot, workers=workers, progress=progress,
+                             task="verify source")
+        ours = pool.submit(fingerprint, dest, workers=workers, progress=progress, task="verify destination")
+        return compare(theirs.result(), ours.result())

@@ -1,0 +1,62 @@
+"""What a move or a verification found: per table and per bucket, with every difference named."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One difference: ``kind`` is missing / size / checksum / rows / content / sequence / extension..."""
+
+    area: str  # "postgres" or "media:<bucket>"
+    item: str  # table, sequence or object key
+    kind: str
+    source: str = ""
+    dest: str = ""
+
+    def describe(self) -> str:
+        detail = f" (source {self.source}, destination {self.dest})" if self.source or self.dest else ""
+        return f"{self.area}: {self.item}: {self.kind}{detail}"
+
+
+@dataclass
+class SectionSummary:
+    """One line of the summary table: a database or a bucket."""
+
+    area: str
+    items: int = 0
+    matched: int = 0
+    units: int = 0  # rows or bytes
+    unit: str = "rows"
+    extra: int = 0
+    seconds: float = 0.0
+
+    @property
+    def mismatched(self) -> int:
+        return self.items - self.matched
+
+
+@dataclass
+class VerifyReport:
+    sections: list[SectionSummary] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def extend(self, other: VerifyReport) -> None:
+        self.sections.extend(other.sections)
+        self.mismatches.extend(other.mismatches)
+        self.seconds += other.seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "sections": [{**asdict(s), "mismatched": s.mismatched} for s in self.sections],
+            "mismatches": [{**asdict(m), "message": m.describe()} for m in self.mismatches],
+        }

@@ -1,0 +1,357 @@
+"""Object stores the media engine copies between: any S3-compatible bucket or a local directory.
+
+Integrity in transit: we compare the ETag the server returns with the MD5 we computed
+(rather than sending Content-MD5, which would make the server hash everything twice).
+Every object we write carries the sha256 of its content in metadata (``x-amz-meta-sha256``
+on S3, a sidecar JSON file in a directory), because a multipart ETag is not a content hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from abc import ABC, abstractmethod
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrate.errors import InputError, MigrateError
+
+if TYPE_CHECKING:
+    from migrate.data.endpoints import S3Endpoint
+
+MIB = 1024 * 1024
+PART_SIZE = 8 * MIB
+MULTIPART_THRESHOLD = 16 * MIB
+MAX_PARTS = 10_000
+_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing or a HEAD says about an object. ``sha256`` only comes from HEAD."""
+
+    key: str
+    size: int
+    etag: str
+    sha256: str | None = None
+
+    @property
+    def md5(self) -> str | None:
+        """The content MD5 when the ETag is one (single-part upload, no encryption)."""
+        return self.etag if _PLAIN_MD5.match(self.etag) else None
+
+
+def part_size_for(size: int) -> int:
+    """8 MiB parts, larger when an object would need more than S3's 10,000 parts."""
+    return max(PART_SIZE, -(-size // (MAX_PARTS - 1)))
+
+
+def multipart_etag(part_md5s: list[bytes]) -> str:
+    """The ETag S3 gives a multipart upload: md5 of the parts' binary md5s, dash, count."""
+    return f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ObjectStore(ABC):
+    """One bucket (with an optional key prefix) or one directory."""
+
+    label: str
+    encrypted = False
+
+    @abstractmethod
+    def check(self, create: bool = False) -> None:
+        """Fail with one clear line if unreachable or missing; ``create`` makes it exist."""
+
+    @abstractmethod
+    def list(self) -> dict[str, ObjectInfo]: ...
+
+    @abstractmethod
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    @abstractmethod
+    def get(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None) -> str:
+        """Store ``data``; return the new ETag."""
+
+    @abstractmethod
+    def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None: ...
+
+    @abstractmethod
+    def upload_file(self, key: str, path: Path, *, sha256: str, pool: Executor,
+                    meta: dict[str, str] | None = None) -> str:
+        """Store the file's content (multipart when large); return the new ETag."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+
+class S3Store(ObjectStore):
+    def __init__(self, endpoint: S3Endpoint, bucket: str, prefix: str = "", max_connections: int = 64) -> None:
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.label = f"{endpoint.label}/{bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self.client = endpoint.client(max_connections)
+
+    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+        try:
+            return fn(**kwargs)
+        except EndpointConnectionError:
+            raise MigrateError(f"cannot reach S3 endpoint {self.endpoint.label} ({what} {self.label})") from None
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            if code in ("NoSuchBucket",):
+                raise MigrateError(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
+                raise MigrateError(f"access denied by {self.endpoint.label} ({what} {self.label}): {code}") from None
+            raise MigrateError(f"S3 {what} {self.label}: {code}: {exc}") from None
+        except BotoCoreError as exc:
+            raise MigrateError(f"S3 {what} {self.label}: {exc}") from None
+
+    def check(self, create: bool = False) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call("check", self.client.head_bucket, Bucket=self.bucket)
+        except MigrateError:
+            if not create:
+                raise
+            try:
+                self.client.create_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                raise MigrateError(f"cannot create bucket {self.bucket} at {self.endpoint.label}: {exc}") from None
+
+    def list(self) -> dict[str, ObjectInfo]:
+        found: dict[str, ObjectInfo] = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = self._call("list", lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)))
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item["Key"][len(self.prefix):]
+                found[key] = ObjectInfo(key, int(item["Size"]), item["ETag"].strip('"'))
+        return found
+
+    def head(self, key: str) -> ObjectInfo | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise MigrateError(f"S3 head {self.label}/{key}: {exc}") from None
+        meta = response.get("Metadata", {})
+        size = int(meta.get("plain-size", response["ContentLength"]))
+        return ObjectInfo(key, size, response["ETag"].strip('"'), meta.get("sha256"))
+
+    def get(self, key: str) -> bytes:
+        response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
+        data: bytes = response["Body"].read()
+        return data
+
+    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None) -> str:
+        md5 = hashlib.md5(data).digest()
+        response = self._call(
+            "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
+            Metadata={"sha256": sha256, **(meta or {})},
+        )
+        etag = str(response["ETag"]).strip('"')
+        if etag != md5.hex():
+            raise MigrateError(f"{self.label}/{key}: server stored a different MD5 than sent")
+        return etag
+
+    def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None:
+        step = part_size_for(size)
+        with path.open("wb") as handle:
+            handle.truncate(size)
+            fd = handle.fileno()
+
+            def fetch(start: int) -> None:
+                end = min(start + step, size) - 1
+                response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key,
+                                      Range=f"bytes={start}-{end}")
+                data = response["Body"].read()
+                if len(data) != end - start + 1:
+                    raise MigrateError(f"{self.label}/{key}: short read at byte {start}")
+                os.pwrite(fd, data, start)
+
+            for _ in pool.map(fetch, range(0, size, step)):
+                pass
+
+    def upload_file(self, key: str, path: Path, *, sha256: str, pool: Executor,
+                    meta: dict[str, str] | None = None) -> str:
+        size = path.stat().st_size
+        if size < MULTIPART_THRESHOLD:
+            return self.put(key, path.read_bytes(), sha256=sha256, meta=meta)
+        step = part_size_for(size)
+        full_key = self.prefix + key
+        upload = self._call("start upload", self.client.create_multipart_upload, Bucket=self.bucket, Key=full_key,
+                            Metadata={"sha256": sha256, **(meta or {})})
+        upload_id = upload["UploadId"]
+        try:
+            with path.open("rb") as handle:
+                fd = handle.fileno()
+
+                def send(number: int) -> tuple[int, str, bytes]:
+                    data = os.pread(fd, step, (number - 1) * step)
+                    md5 = hashlib.md5(data).digest()
+                    response = self._call(
+                        "upload part", self.client.upload_part, Bucket=self.bucket, Key=full_key,
+                        UploadId=upload_id, PartNumber=number, Body=data,
+                    )
+                    if str(response["ETag"]).strip('"') != md5.hex():
+                        raise MigrateError(f"{self.label}/{key}: part {number} stored with a different MD5 than sent")
+                    return number, str(response["ETag"]), md5
+
+                parts = list(pool.map(send, range(1, -(-size // step) + 1)))
+            response = self._call(
+                "complete upload", self.client.complete_multipart_upload, Bucket=self.bucket, Key=full_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": n} for n, etag, _ in parts]},
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):  # best effort; the original error matters
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
+            raise
+        etag = str(response["ETag"]).strip('"')
+        expected = multipart_etag([md5 for _, _, md5 in parts])
+        if etag != expected:
+            raise MigrateError(f"{self.label}/{key}: multipart ETag {etag} differs from the parts sent ({expected})")
+        return etag
+
+    def delete(self, key: str) -> None:
+        self._call("delete", self.client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
+
+
+META_DIR = ".migrate-meta"
+
+
+class DirStore(ObjectStore):
+    """Objects as files under a directory; their ETag (MD5) and sha256 in sidecar JSON files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.label = str(root)
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or parts[0] == META_DIR:
+            raise InputError(f"object key {key!r} cannot be stored as a file under {self.root}")
+        return self.root.joinpath(*parts)
+
+    def _meta_path(self, key: str) -> Path:
+        return self.root / META_DIR / (key + ".json")
+
+    def check(self, create: bool = False) -> None:
+        if create:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise MigrateError(f"cannot create {self.root}: {exc.strerror}") from None
+        if not self.root.is_dir():
+            raise MigrateError(f"{self.root} is not a directory")
+
+    def list(self) -> dict[str, ObjectInfo]:
+        found: dict[str, ObjectInfo] = {}
+        if not self.root.is_dir():
+            return found
+        for directory, dirs, files in os.walk(self.root):
+            if Path(directory) == self.root and META_DIR in dirs:
+                dirs.remove(META_DIR)
+            for name in files:
+                if name.startswith(".migrate-tmp-"):
+                    continue
+                path = Path(directory) / name
+                key = path.relative_to(self.root).as_posix()
+                meta = self._read_meta(key)
+                size = path.stat().st_size
+                etag = meta.get("etag", "") if meta.get("size") == size else ""
+                found[key] = ObjectInfo(key, size, etag)
+        return found
+
+    def _read_meta(self, key: str) -> dict[str, Any]:
+        try:
+            loaded: dict[str, Any] = json.loads(self._meta_path(key).read_text())
+            return loaded
+        except (OSError, ValueError):
+            return {}
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        if not path.exists():
+            return None
+        meta = self._read_meta(key)
+        size = path.stat().st_size
+        if meta.get("size") != size:
+            meta = {}
+        return ObjectInfo(key, int(meta.get("plain-size", size)), meta.get("etag", ""), meta.get("sha256"))
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except OSError as exc:
+            raise MigrateError(f"cannot read {self._path(key)}: {exc.strerror}") from None
+
+    def _commit(self, key: str, tmp: Path, etag: str, sha256: str, meta: dict[str, str] | None) -> str:
+        path = self._path(key)
+        size = tmp.stat().st_size
+        os.replace(tmp, path)
+        meta_path = self._meta_path(key)
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_meta = meta_path.with_name(".migrate-tmp-" + meta_path.name)
+        tmp_meta.write_text(json.dumps({"size": size, "etag": etag, "sha256": sha256, **(meta or {})}))
+        os.replace(tmp_meta, meta_path)
+        return etag
+
+    def _tmp(self, key: str) -> Path:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".migrate-tmp-", dir=path.parent)
+        os.close(fd)
+        return Path(name)
+
+    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None) -> str:
+        tmp = self._tmp(key)
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return self._commit(key, tmp, hashlib.md5(data).hexdigest(), sha256, meta)
+
+    def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None:
+        import shutil
+
+        shutil.copyfile(self._path(key), path)
+
+    def upload_file(self, key: str, path: Path, *, sha256: str, pool: Executor,
+                    meta: dict[str, str] | None = None) -> str:
+        tmp = self._tmp(key)
+        md5 = hashlib.md5()
+        with path.open("rb") as source, tmp.open("wb") as handle:
+            while chunk := source.read(4 * MIB):
+                md5.update(chunk)
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return self._commit(key, tmp, md5.hexdigest(), sha256, meta)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+        self._meta_path(key).unlink(missing_ok=True)

@@ -1,0 +1,139 @@
+"""Two real Postgres 15 clusters and two S3-compatible (moto) servers on loopback, per module."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from providers.local.servers.postgres import PostgresServer
+from providers.local.servers.process import free_port
+from providers.local.servers.s3 import S3Server, s3_client
+
+APP_USER = "chirp"
+APP_PASSWORD = "chirp-app-pw-123"
+KEYS = ("test-access", "test-secret-key-xyz")
+_counter = itertools.count()
+
+
+@dataclass
+class Side:
+    name: str
+    pg: PostgresServer
+    s3_server: S3Server
+    database: str
+    bucket: str
+
+    @property
+    def app_url(self) -> str:
+        return self.pg.url(APP_USER, APP_PASSWORD, self.database)
+
+    @property
+    def admin_url(self) -> str:
+        return self.pg.url(database=self.database)
+
+    def s3(self) -> Any:
+        return s3_client(self.s3_server.endpoint, *KEYS)
+
+    def sql(self, query: str, *, admin: bool = False) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.admin_url if admin else self.app_url, autocommit=True) as conn:
+            cursor = conn.execute(query)
+            return cursor.fetchall() if cursor.description else []
+
+    def outputs(self) -> dict[str, Any]:
+        return {"target": self.name, "provider": "local", "public_addresses": ["127.0.0.1"],
+                "health_url": "http://127.0.0.1/healthz", "database_url": self.app_url,
+                "s3_endpoint": self.s3_server.endpoint, "s3_access_key": KEYS[0], "s3_secret_key": KEYS[1],
+                "s3_buckets": {"chirp-media": self.bucket}}
+
+    def write_outputs(self, directory: Path) -> Path:
+        path = directory / f"{self.name}.json"
+        path.write_text(json.dumps(self.outputs()))
+        path.chmod(0o600)
+        return path
+
+
+@dataclass
+class Servers:
+    base: Path
+    pg_a: PostgresServer
+    pg_b: PostgresServer
+    s3_a: S3Server
+    s3_b: S3Server
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Servers]:
+    base = Path(tempfile.mkdtemp(prefix="migrate-data-", dir="/tmp"))
+    base.chmod(0o755)
+    pg_a = PostgresServer(base / "pg-a", "127.0.0.1", free_port(), "super-a-pw")
+    pg_b = PostgresServer(base / "pg-b", "127.0.0.1", free_port(), "super-b-pw")
+    s3_a = S3Server("127.0.0.1", free_port(), base / "s3-a.log")
+    s3_b = S3Server("127.0.0.1", free_port(), base / "s3-b.log")
+    started: list[Any] = []
+    try:
+        for server in (pg_a, pg_b):
+            server.init()
+            server.start()
+            started.append(server)
+        for s3 in (s3_a, s3_b):
+            s3.start()
+            started.append(s3)
+        yield Servers(base, pg_a, pg_b, s3_a, s3_b)
+    finally:
+        for server in started:
+            server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class Pair:
+    a: Side
+    b: Side
+    work: Path
+
+    @property
+    def files(self) -> tuple[Path, Path]:
+        return self.a.write_outputs(self.work), self.b.write_outputs(self.work)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"MIGRATE_HOME": str(self.work / "home"), "MIGRATE_TO_ADMIN_URL": self.b.admin_url, **extra}
+
+    def cli_args(self) -> list[str]:
+        a, b = self.files
+        return ["--from-outputs", str(a), "--to-outputs", str(b)]
+
+
+@pytest.fixture
+def pair(servers: Servers, tmp_path: Path) -> Pair:
+    """Fresh databases and buckets on both sides (servers are shared by the module)."""
+    n = next(_counter)
+    sides = []
+    for name, pg, s3 in (("site-a", servers.pg_a, servers.s3_a), ("site-b", servers.pg_b, servers.s3_b)):
+        database, bucket = f"chirp{n}", f"media-{name}-{n}"
+        pg.ensure_database(APP_USER, APP_PASSWORD, database)
+        s3_client(s3.endpoint, *KEYS).create_bucket(Bucket=bucket)
+        side = Side(name, pg, s3, database, bucket)
+        sides.append(side)
+    return Pair(sides[0], sides[1], tmp_path)
+
+
+def put_objects(side: Side, count: int, size: int, prefix: str = "img/") -> dict[str, bytes]:
+    client = s3_client(side.s3_server.endpoint, *KEYS)
+    made = {}
+    for index in range(count):
+        body = os.urandom(size)
+        key = f"{prefix}{index:05d}.bin"
+        client.put_object(Bucket=side.bucket, Key=key, Body=body)
+        made[key] = body
+    return made
