@@ -12,6 +12,8 @@ import migrate
 COMMAND_MODULES = [
     "migrate.cli.spec_cmds",
     "migrate.cli.providers_cmd",
+    "migrate.cli.stack_cmds",
+    "migrate.cli.chaos_cmd",
 ]
 
 HELP = (

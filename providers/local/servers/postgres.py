@@ -98,7 +98,7 @@ class PostgresServer:
     def start(self, timeout: float = 30.0) -> int:
         """Start the postmaster detached; return its pid once it accepts connections."""
         pid = self.pid()
-        if pid and process.alive(pid):
+        if pid and process.alive(pid) and self.ready():
             return pid
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         pid = process.spawn([pg_tool("postgres"), "-D", str(self.data_dir)], self.log_path,
@@ -128,10 +128,9 @@ class PostgresServer:
         """What a terminated host leaves: no shutdown at all."""
         pid = self.pid()
         if pid:
+            # Backends share the postmaster's process group (its own session): killing the
+            # group kills them all, and nothing of another cluster on the same port number.
             process.kill(pid)
-            # Backends of a killed postmaster die with it; sweep stragglers.
-            subprocess.run(["pkill", "-KILL", "-f", f"postgres: .*{self.port}"], check=False,
-                           capture_output=True)
 
     def ensure_database(self, user: str, password: str, database: str) -> None:
         """Create the app's role and database if absent (idempotent)."""
