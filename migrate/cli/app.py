@@ -12,6 +12,7 @@ import migrate
 COMMAND_MODULES = [
     "migrate.cli.spec_cmds",
     "migrate.cli.providers_cmd",
+    "migrate.cli.dns_cmds",
     "migrate.cli.stack_cmds",
     "migrate.cli.chaos_cmd",
 ]

@@ -13,3 +13,8 @@ class PowerDnsSettings(ProviderSettings):
     api_url: str = Field(description="e.g. http://127.0.0.1:8081")
     api_key: SecretRef
     server_id: str = "localhost"
+    nameservers: list[str] = Field(
+        default_factory=list,
+        description="NS names for a zone migrate creates here (zone evacuation).",
+    )
+    timeout: float = Field(10.0, gt=0)

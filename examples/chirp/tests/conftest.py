@@ -1,0 +1,56 @@
+"""Session fixtures for chirp: one Postgres, one moto S3, one Redis, one web + worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import NamedTuple
+
+import pytest
+from chirp_servers import ChirpWeb, ChirpWorker, MotoS3, Postgres, Redis, chirp_env
+
+
+class Backends(NamedTuple):
+    postgres: Postgres
+    moto_s3: MotoS3
+    redis: Redis
+
+
+@pytest.fixture(scope="session")
+def backends() -> Iterator[Backends]:
+    """Start moto first and let it boot (~1 s of imports) while Postgres runs initdb."""
+    with ExitStack() as stack:
+        s3 = MotoS3()
+        stack.callback(s3.cleanup)
+        s3.start()
+        pg = stack.enter_context(Postgres())
+        redis = stack.enter_context(Redis())
+        s3.wait_ready()
+        yield Backends(pg, s3, redis)
+
+
+@pytest.fixture(scope="session")
+def postgres(backends: Backends) -> Postgres:
+    return backends.postgres
+
+
+@pytest.fixture(scope="session")
+def moto_s3(backends: Backends) -> MotoS3:
+    return backends.moto_s3
+
+
+@pytest.fixture(scope="session")
+def env(backends: Backends) -> dict[str, str]:
+    return chirp_env(backends.postgres.url, backends.moto_s3.endpoint, backends.redis.url)
+
+
+@pytest.fixture(scope="session")
+def web(env: dict[str, str]) -> Iterator[ChirpWeb]:
+    with ChirpWeb(env) as w:
+        yield w
+
+
+@pytest.fixture(scope="session")
+def worker(env: dict[str, str], web: ChirpWeb) -> Iterator[ChirpWorker]:
+    with ChirpWorker(env) as w:  # after web: web applies the schema first
+        yield w

@@ -1,0 +1,62 @@
+"""The drill load generator against a running chirp: every acknowledged write is stored."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from chirp.load import count_missing, read_acked_ids
+from chirp_servers import ChirpWeb, Process
+
+
+def run_load(web: ChirpWeb, env: dict[str, str], out: Path, *extra: str) -> Process:
+    proc = Process("load", [sys.executable, "-m", "chirp.load", "--url", web.url,
+                            "--out", str(out), "--timeout", "2", *extra], env)
+    proc.start()
+    return proc
+
+
+def summary(proc: Process) -> dict:
+    lines = [ln for ln in proc.output().splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1])
+
+
+def test_every_acknowledged_write_is_in_the_database(web: ChirpWeb, env: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    out = tmp_path / "acks.jsonl"
+    with run_load(web, env, out, "--rate", "20", "--duration", "2") as load:
+        assert load.proc is not None
+        assert load.proc.wait(20) == 0, load.output()
+        stats = summary(load)
+    acked = read_acked_ids(out)
+    assert 35 <= len(acked) <= 41, stats
+    assert stats["acked"] == len(acked) and stats["errors"] == 0
+    assert count_missing(acked, env["DATABASE_URL"]) == []
+    assert count_missing([*acked, 10**12], env["DATABASE_URL"]) == [10**12]
+    check = subprocess.run([sys.executable, "-m", "chirp.load", "--check", str(out)], env=env,
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    assert json.loads(check.stdout)["missing"] == 0
+
+
+def test_load_survives_the_target_dying_and_flushes_on_sigterm(env: dict[str, str],
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "acks.jsonl"
+    with ChirpWeb(env) as web, run_load(web, env, out, "--rate", "20") as load:
+        time.sleep(1.0)
+        assert web.proc is not None
+        web.proc.kill()  # the target dies mid-run
+        time.sleep(1.0)
+        load.signal(signal.SIGTERM)
+        assert load.proc is not None
+        assert load.proc.wait(10) == 0, load.output()
+        stats = summary(load)
+    acked = read_acked_ids(out)
+    assert acked and stats["acked"] == len(acked)
+    assert stats["errors"] >= 5, stats  # ~1 s of refused connections at 20/s
+    assert stats["max_ack_gap_s"] is not None
+    assert count_missing(acked, env["DATABASE_URL"]) == []

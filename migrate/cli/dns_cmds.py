@@ -1,0 +1,382 @@
+"""``migrate dns``: plan, swing, verify, roll back, evacuate a zone, check delegation.
+
+A thin layer over ``migrate.dns``: parse options, call the API, print tables or --json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption, load
+from migrate.errors import EXIT_FAILED, InputError
+
+if TYPE_CHECKING:
+    from migrate.outputs import TargetOutputs
+    from migrate.spec.model import ServiceSpec
+
+dns_app = typer.Typer(help="Swing DNS to a target, verify it at every nameserver, roll back, "
+                      "evacuate a zone.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The local sandbox's DNS servers (dns_providers with sandbox:).",
+                          no_args_is_help=True)
+dns_app.add_typer(sandbox_app, name="sandbox")
+
+ToOption = Annotated[str | None, typer.Option("--to", help="Target to point the records at.")]
+OutputsOption = Annotated[
+    Path | None,
+    typer.Option("--outputs", help="JSON file of the target's outputs (instead of its stack)."),
+]
+AddressOption = Annotated[
+    list[str] | None,
+    typer.Option("--address", help="Manual swing: the address(es) to point at (repeatable)."),
+]
+HealthOption = Annotated[
+    str | None, typer.Option("--health-url", help="Health URL to check (overrides outputs).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dns_app, name="dns")
+
+
+def target_outputs(
+    spec: ServiceSpec, to: str | None, outputs_file: Path | None, addresses: list[str] | None,
+    health_url: str | None = None,
+) -> TargetOutputs:
+    """The target's outputs: --address, --outputs FILE, or the deployed stack."""
+    from migrate.outputs import TargetOutputs
+
+    if addresses:
+        return TargetOutputs(target=to or "manual", provider="manual", public_hostname=None,
+                             public_addresses=addresses, health_url=health_url or "")
+    if outputs_file is not None:
+        try:
+            data = json.loads(outputs_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{outputs_file}: cannot read target outputs: {exc}") from None
+        if to:
+            data.setdefault("target", to)
+        try:
+            outputs = TargetOutputs.model_validate(data)
+        except ValueError as exc:
+            raise InputError(f"{outputs_file}: not target outputs: {exc}") from None
+    else:
+        if not to:
+            raise InputError("give --to TARGET (or --address IP, or --outputs FILE)")
+        spec.target(to)
+        try:
+            from migrate.engine.outputs import load_outputs
+        except ImportError:
+            raise InputError(
+                f"no outputs for target {to!r}: deploy it first, or give --outputs FILE or "
+                "--address IP"
+            ) from None
+        outputs = load_outputs(spec, to)
+    if health_url is not None:
+        outputs = outputs.model_copy(update={"health_url": health_url})
+    return outputs
+
+
+def _progress(out: Output) -> Any:
+    progress = out.progress()
+    tasks: dict[str, Any] = {}
+
+    def callback(what: str, done: int, total: int) -> None:
+        if what not in tasks:
+            tasks[what] = progress.add_task(what, total=total)
+        progress.update(tasks[what], completed=done, total=total)
+
+    return progress, callback
+
+
+def _plan_table(out: Output, result: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"DNS changes for {result.zone} -> {result.target}")
+    for column in ("provider", "name", "type", "old", "new", "ttl"):
+        table.add_column(column)
+    for p in result.providers:
+        if p.plan is None:
+            table.add_row(p.provider, "-", "-", "-", f"[red]{p.error}[/]", "-")
+        elif not p.plan.changes:
+            table.add_row(p.provider, "(no change)", "", "", "", "")
+        for row in p.plan.rows() if p.plan else []:
+            table.add_row(*row)
+    out.human.print(table)
+    out.human.print(f"Resolvers may keep the old answers for up to {result.old_ttl}s after "
+                    "the change (the old TTL).")
+
+
+@dns_app.command("plan")
+def plan_cmd(
+    spec_path: SpecOption = DEFAULT_SPEC,
+    to: ToOption = None,
+    outputs_file: OutputsOption = None,
+    address: AddressOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show the record changes a swing to TARGET would make at each DNS provider."""
+    from migrate.dns.swing import plan
+
+    out = Output(json_output)
+    spec = load(spec_path)
+    result = plan(spec, target_outputs(spec, to, outputs_file, address))
+    out.emit(result.to_json())
+    _plan_table(out, result)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@dns_app.command("swing")
+def swing_cmd(
+    spec_path: SpecOption = DEFAULT_SPEC,
+    to: ToOption = None,
+    outputs_file: OutputsOption = None,
+    address: AddressOption = None,
+    health_url: HealthOption = None,
+    prepare: Annotated[
+        bool, typer.Option(help="Lower TTLs first and wait out the old TTL.")] = False,
+    prepare_ttl: Annotated[int | None, typer.Option(help="TTL for --prepare.")] = None,
+    force: Annotated[bool, typer.Option(help="Swing even if the target's health check fails.")]
+    = False,
+    allow_unexpected: Annotated[
+        bool, typer.Option(help="Apply changes outside the expected swing set.")] = False,
+    max_share: Annotated[
+        float, typer.Option(help="Largest share of the zone unexpected changes may touch.")
+    ] = 0.1,
+    json_output: JsonOption = False,
+) -> None:
+    """Point the owned records at TARGET at every DNS provider (journaled first)."""
+    from migrate.dns.swing import swing
+
+    out = Output(json_output)
+    spec = load(spec_path)
+    outputs = target_outputs(spec, to, outputs_file, address, health_url)
+    progress, callback = _progress(out)
+    with progress:
+        result = swing(spec, outputs, prepare=prepare, prepare_ttl=prepare_ttl, force=force,
+                       allow_unexpected=allow_unexpected, max_share=max_share, progress=callback)
+    out.emit(result.to_json())
+    _plan_table(out, result)
+    for p in result.providers:
+        mark = "[green]applied[/]" if p.applied else f"[red]FAILED: {p.error}[/]"
+        out.human.print(f"{p.provider}: {mark}")
+    out.human.print(f"swing {result.swing_id}{' (resumed)' if result.resumed else ''}: "
+                    f"{result.changes} change(s) in {result.elapsed_seconds:.2f}s")
+    if not result.ok:
+        out.stderr.print("[red]error:[/] some DNS providers did not get the change (see above); "
+                         "the journal records which did. Re-run the same swing to finish it, "
+                         "or `migrate dns rollback`.")
+        raise typer.Exit(EXIT_FAILED)
+
+
+@dns_app.command("verify")
+def verify_cmd(
+    spec_path: SpecOption = DEFAULT_SPEC,
+    to: ToOption = None,
+    outputs_file: OutputsOption = None,
+    address: AddressOption = None,
+    nameserver: Annotated[
+        list[str] | None, typer.Option("--nameserver", help="Extra server HOST[:PORT].")] = None,
+    resolver: Annotated[
+        list[str] | None, typer.Option("--resolver", help="Resolver HOST[:PORT] to check too.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for all to agree.")] = 60.0,
+    ns_port: Annotated[int, typer.Option(help="Port of nameservers found by NS records.")] = 53,
+    json_output: JsonOption = False,
+) -> None:
+    """Ask every authoritative nameserver until all serve the new records (exit 1 if not)."""
+    from rich.table import Table
+
+    from migrate.dns.verify import verify
+
+    out = Output(json_output)
+    spec = load(spec_path)
+    outputs = target_outputs(spec, to, outputs_file, address) if (to or outputs_file or address) \
+        else None
+    progress, callback = _progress(out)
+    with progress:
+        result = verify(spec, outputs=outputs, nameservers=nameserver or [],
+                        resolvers=resolver or [], timeout=timeout, ns_port=ns_port,
+                        progress=callback)
+    out.emit(result.to_json())
+    table = Table(title=f"{spec.zone}: what each nameserver serves")
+    for column in ("server", "found by", "result", "after", "detail"):
+        table.add_column(column)
+    for s in result.servers:
+        status = "[green]ok[/]" if s.ok else "[red]DISAGREES[/]"
+        after = f"{s.matched_after:.2f}s" if s.matched_after is not None else "-"
+        detail = s.error or "; ".join(s.mismatches[:3]) or f"{s.checked} record(s) by {s.method}"
+        table.add_row(s.server.where, s.server.source, status, after, detail)
+    out.human.print(table)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@dns_app.command("rollback")
+def rollback_cmd(
+    spec_path: SpecOption = DEFAULT_SPEC,
+    swing_id: Annotated[str | None, typer.Option("--swing", help="Swing id to undo.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Restore the records each DNS provider served before the last swing."""
+    from migrate.dns.swing import rollback
+
+    out = Output(json_output)
+    spec = load(spec_path)
+    progress, callback = _progress(out)
+    with progress:
+        result = rollback(spec, swing_id=swing_id, progress=callback)
+    out.emit(result.to_json())
+    _plan_table(out, result)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@dns_app.command("status")
+def status_cmd(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = False) -> None:
+    """What each DNS provider serves now for the owned records, and which target that is."""
+    from rich.table import Table
+
+    from migrate.dns.swing import status
+
+    out = Output(json_output)
+    spec = load(spec_path)
+    known = []
+    try:
+        from migrate.engine.outputs import load_outputs
+
+        for name in spec.targets:
+            try:
+                known.append(load_outputs(spec, name))
+            except Exception:
+                continue
+    except ImportError:
+        pass
+    rows = status(spec, known_outputs=known)
+    out.emit({"ok": all(r.error is None for r in rows), "zone": spec.zone,
+              "providers": [r.to_json() for r in rows]})
+    table = Table(title=f"{spec.zone} at each DNS provider")
+    for column in ("provider", "points at", "records"):
+        table.add_column(column)
+    for r in rows:
+        records = "\n".join(f"{x.name} {x.type} {x.ttl} {', '.join(x.values)}" for x in r.records)
+        table.add_row(r.provider, r.points_at or ("[red]unreachable[/]" if r.error else "unknown"),
+                      r.error or records)
+    out.human.print(table)
+    if any(r.error for r in rows):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@dns_app.command("evacuate")
+def evacuate_cmd(
+    source: Annotated[str, typer.Option("--from", help="DNS provider to copy from.")],
+    destination: Annotated[str, typer.Option("--to", help="DNS provider to copy to.")],
+    spec_path: SpecOption = DEFAULT_SPEC,
+    prune: Annotated[bool, typer.Option(help="Delete records the source does not have.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Show what would be copied; change nothing.")]
+    = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Copy the whole zone to another DNS provider, verify it, print the registrar change."""
+    from migrate.dns.evacuate import evacuate
+
+    out = Output(json_output)
+    spec = load(spec_path)
+    progress, callback = _progress(out)
+    with progress:
+        result = evacuate(spec, source, destination, prune=prune, dry_run=dry_run,
+                          progress=callback)
+    out.emit(result.to_json())
+    assert result.plan is not None
+    out.human.print(f"{result.copied} RRsets to copy from {source} to {destination}; "
+                    f"{len(result.plan.changes)} change(s) "
+                    f"{'planned' if dry_run else 'applied'} in {result.elapsed_seconds:.2f}s")
+    for line in result.skipped:
+        out.human.print(f"  not copied: {line}")
+    if dry_run:
+        out.human.print(str(result.plan))
+        return
+    if result.mismatches:
+        for line in result.mismatches[:20]:
+            out.human.print(f"[red]  mismatch:[/] {line}")
+        raise typer.Exit(EXIT_FAILED)
+    out.human.print(f"[green]verified:[/] all {result.copied} RRsets served by {destination}")
+    out.human.print(f"At the registrar, set the nameservers of {spec.zone} to: "
+                    + ", ".join(n.rstrip(".") for n in result.nameservers))
+    out.human.print(f"Then check: migrate dns delegation --to {destination}")
+
+
+@dns_app.command("delegation")
+def delegation_cmd(
+    spec_path: SpecOption = DEFAULT_SPEC,
+    to: Annotated[
+        str | None, typer.Option("--to", help="DNS provider whose nameservers should be "
+                                 "delegated to (default: the apex NS it serves).")] = None,
+    ns: Annotated[list[str] | None, typer.Option("--ns", help="Expected nameserver name.")] = None,
+    parent: Annotated[
+        list[str] | None, typer.Option("--parent", help="Parent zone server HOST[:PORT].")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check which nameservers the parent zone delegates the zone to."""
+    from migrate.dns.delegation import check_delegation
+    from migrate.dns.swing import providers_for
+
+    out = Output(json_output)
+    spec = load(spec_path)
+    expected = list(ns or [])
+    if not expected:
+        provider = providers_for(spec, [to] if to else spec.dns.providers[:1])[0]
+        apex = provider.records(spec.zone).get((spec.zone + ".", "NS"))
+        expected = list(apex.values) if apex else []
+    if not expected:
+        raise InputError("no expected nameservers: give --ns NAME or --to DNSPROVIDER")
+    result = check_delegation(spec.zone, expected, parent or [])
+    out.emit(result.to_json())
+    for server, names in result.parents.items():
+        good = sorted(names) == result.expected
+        mark = "[green]ok[/]" if good else "[red]DIFFERS[/]"
+        out.human.print(f"{server}: {mark} delegates to {', '.join(names) or 'nothing'}")
+    for server, error in result.errors.items():
+        out.human.print(f"{server}: [red]error[/] {error}")
+    out.human.print(f"expected: {', '.join(result.expected)}")
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _sandbox_print(out: Output, rows: list[Any]) -> None:
+    out.emit({"ok": True, "servers": [r.to_json() for r in rows]})
+    for r in rows:
+        state = "[green]running[/]" if r.running else "stopped"
+        out.human.print(f"{r.provider}: {r.kind} on {r.address}:{r.port} {state}")
+
+
+@sandbox_app.command("up")
+def sandbox_up(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = False) -> None:
+    """Start the sandbox DNS servers (idempotent)."""
+    from migrate.dns import sandbox
+
+    out = Output(json_output)
+    _sandbox_print(out, sandbox.up(load(spec_path)))
+
+
+@sandbox_app.command("down")
+def sandbox_down(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = False) -> None:
+    """Stop the sandbox DNS servers."""
+    from migrate.dns import sandbox
+
+    out = Output(json_output)
+    _sandbox_print(out, sandbox.down(load(spec_path)))
+
+
+@sandbox_app.command("status")
+def sandbox_status(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = False) -> None:
+    """Which sandbox DNS servers run and answer."""
+    from migrate.dns import sandbox
+
+    out = Output(json_output)
+    _sandbox_print(out, sandbox.status(load(spec_path)))

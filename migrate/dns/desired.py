@@ -1,0 +1,56 @@
+"""What the zone should hold for the records the spec owns, from a target's outputs."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from migrate.errors import InputError
+from providers.dnsbase import Key, RRset, absolute
+
+if TYPE_CHECKING:
+    from migrate.outputs import TargetOutputs
+    from migrate.spec.model import ServiceSpec
+
+
+def owned_keys(spec: ServiceSpec) -> list[Key]:
+    """(name, type) of every RRset the spec owns: the only ones a swing may touch."""
+    return sorted({(absolute(r.name, spec.zone), r.type) for r in spec.dns.records})
+
+
+def desired_rrsets(spec: ServiceSpec, outputs: TargetOutputs) -> list[RRset]:
+    """RRsets pointing the owned records at ``outputs``; an owned type with no value is absent."""
+    zone = spec.zone
+    v4 = [a for a in outputs.public_addresses if _version(a) == 4]
+    v6 = [a for a in outputs.public_addresses if _version(a) == 6]
+    grouped: dict[Key, tuple[int, list[str]]] = {}
+    for record in spec.dns.records:
+        ttl = record.ttl or spec.dns.ttl
+        if record.value is not None:
+            values = [record.value]
+        elif record.type == "A":
+            values = v4
+        elif record.type == "AAAA":
+            values = v6
+        elif record.type == "CNAME":
+            values = [outputs.public_hostname.rstrip(".") + "."] if outputs.public_hostname else []
+        else:
+            raise InputError(
+                f"dns.records: {record.name} {record.type} needs a value (only A, AAAA and "
+                f"CNAME records can follow the target)"
+            )
+        key = (absolute(record.name, zone), record.type)
+        old_ttl, old_values = grouped.get(key, (ttl, []))
+        grouped[key] = (min(old_ttl, ttl), old_values + values)
+    return [
+        RRset.make(name, rtype, ttl, values, zone)
+        for (name, rtype), (ttl, values) in sorted(grouped.items())
+        if values
+    ]
+
+
+def _version(address: str) -> int:
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        raise InputError(f"target outputs: public_addresses has {address!r}, not an IP") from None

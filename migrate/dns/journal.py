@@ -1,0 +1,114 @@
+"""The DNS journal: what each provider served before a swing, durable before any change.
+
+JSON lines, fsync'd after every entry, under ``$MIGRATE_HOME/journal/dns/<zone>.jsonl``
+(``MIGRATE_HOME`` defaults to ``.migrate`` in the working directory). Entries hold only
+record data and provider names, never credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migrate.redact import redact
+from providers.dnsbase import Key, RRset
+
+
+def migrate_home() -> Path:
+    return Path(os.environ.get("MIGRATE_HOME", ".migrate"))
+
+
+def journal_path(zone: str, home: Path | None = None) -> Path:
+    return (home or migrate_home()) / "journal" / "dns" / f"{zone.rstrip('.')}.jsonl"
+
+
+@dataclass
+class SwingRecord:
+    """One swing (or rollback) as read back from the journal."""
+
+    id: str
+    kind: str
+    target: str
+    started: float
+    desired: list[RRset] = field(default_factory=list)
+    owned: list[Key] = field(default_factory=list)
+    before: dict[str, list[RRset]] = field(default_factory=dict)  # first "before" per provider
+    applied: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+    done: bool = False
+    ok: bool = False
+    rolls_back: str | None = None
+
+    @property
+    def pending(self) -> list[str]:
+        """Providers journaled before the change that did not (yet) get it."""
+        return [p for p in self.before if p not in self.applied]
+
+
+class Journal:
+    def __init__(self, zone: str, home: Path | None = None) -> None:
+        self.zone = zone
+        self.path = journal_path(zone, home)
+
+    def new_id(self) -> str:
+        return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+    def write(self, swing_id: str, event: str, **data: Any) -> None:
+        entry = {"ts": round(time.time(), 3), "swing": swing_id, "event": event, **data}
+        line = redact(json.dumps(entry, sort_keys=True)) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text().splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line after a crash: everything before it stands
+        return out
+
+    def swings(self) -> list[SwingRecord]:
+        records: dict[str, SwingRecord] = {}
+        for e in self.entries():
+            sid, event = e["swing"], e["event"]
+            if event == "start":
+                records[sid] = SwingRecord(
+                    sid, e.get("kind", "swing"), e.get("target", "?"), e["ts"],
+                    [RRset.from_json(r) for r in e.get("desired", [])],
+                    [(k[0], k[1]) for k in e.get("owned", [])],
+                    rolls_back=e.get("rolls_back"),
+                )
+                continue
+            record = records.get(sid)
+            if record is None:
+                continue
+            if event == "before":
+                record.before.setdefault(e["provider"], [RRset.from_json(r) for r in e["rrsets"]])
+            elif event == "applied":
+                record.applied.add(e["provider"])
+                record.failed.pop(e["provider"], None)
+            elif event == "failed":
+                record.failed[e["provider"]] = e.get("error", "")
+            elif event == "done":
+                record.done, record.ok = True, bool(e.get("ok"))
+        return sorted(records.values(), key=lambda r: r.started)
+
+    def last(self, kind: str | None = None) -> SwingRecord | None:
+        swings = [s for s in self.swings() if kind is None or s.kind == kind]
+        return swings[-1] if swings else None

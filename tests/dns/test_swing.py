@@ -1,0 +1,210 @@
+"""Swing, verify, roll back on real BIND and Knot servers at once (port 53 on random 127.x)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dns.message
+import dns.query
+import pytest
+
+from migrate.dns import rail
+from migrate.dns.journal import Journal
+from migrate.dns.swing import plan, providers_for, rollback, swing
+from migrate.dns.verify import verify
+from migrate.errors import MigrateError
+from migrate.outputs import TargetOutputs
+from tests.conftest import run_cli
+from tests.dns.conftest import NEW, OLD, ZONE, Cluster, outputs_file
+
+pytestmark = pytest.mark.slow
+
+
+def served(cluster: Cluster, server: str, name: str, rtype: str = "A") -> list[str]:
+    s = cluster.servers[server]
+    answer = dns.query.udp(dns.message.make_query(name, rtype), s.address, port=s.port, timeout=2)
+    return sorted(r.to_text() for rrset in answer.answer for r in rrset if rrset.rdtype ==
+                  dns.rdatatype.from_text(rtype))
+
+
+def both(cluster: Cluster, name: str, rtype: str = "A") -> set[tuple[str, ...]]:
+    return {tuple(served(cluster, s, name, rtype)) for s in cluster.servers}
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MIGRATE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def reset(cluster: Cluster):
+    """Put the owned records back to the old target after each test."""
+    yield
+    spec = cluster.spec()
+    outputs = TargetOutputs(target="local-a", provider="local", public_addresses=[OLD],
+                            health_url="")
+    for p in providers_for(spec):
+        p.apply(ZONE, p.plan(ZONE, [r for r in _old(spec, outputs)], None).changes)
+
+
+def _old(spec, outputs):
+    from migrate.dns.desired import desired_rrsets
+    from providers.dnsbase import RRset
+
+    return [RRset(r.name, r.type, 300, r.values) for r in desired_rrsets(spec, outputs)]
+
+
+def test_plan_swing_verify_rollback_on_bind_and_knot(cluster, health_base, home, tmp_path, reset):
+    spec_file = cluster.write_spec(tmp_path / "migrate.yaml")
+    out = outputs_file(tmp_path / "b.json", NEW, f"{health_base}/healthz")
+    env = {"MIGRATE_HOME": str(home)}
+
+    planned = run_cli("dns", "plan", "-f", str(spec_file), "--outputs", str(out), "--json", env=env)
+    assert planned.returncode == 0, planned.stderr
+    doc = json.loads(planned.stdout)
+    assert {p["provider"] for p in doc["providers"]} == {"bind", "knot"}
+    for p in doc["providers"]:
+        rows = {(c["name"], c["type"], c["action"]) for c in p["plan"]["changes"]}
+        assert rows == {(f"{ZONE}.", "A", "update"), (f"www.{ZONE}.", "A", "update")}
+    assert doc["old_ttl"] == 300
+    assert both(cluster, f"www.{ZONE}") == {(OLD,)}, "plan must change nothing"
+
+    swung = run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(out), "--json", env=env)
+    assert swung.returncode == 0, swung.stderr
+    result = json.loads(swung.stdout)
+    assert result["ok"] and result["old_ttl"] == 300 and result["changes"] == 4
+    assert both(cluster, f"www.{ZONE}") == {(NEW,)}
+    assert both(cluster, f"{ZONE}") == {(NEW,)}
+    # Records the spec does not own are untouched.
+    assert both(cluster, f"mail.{ZONE}") == {("127.30.0.1",)}
+    assert both(cluster, ZONE, "MX") == {(f"10 mail.{ZONE}.",)}
+
+    verified = run_cli("dns", "verify", "-f", str(spec_file), "--outputs", str(out),
+                       "--timeout", "5", "--json", env=env)
+    assert verified.returncode == 0, verified.stderr
+    vdoc = json.loads(verified.stdout)
+    assert vdoc["ok"] and len(vdoc["servers"]) == 2
+    assert all(s["ok"] and s["checked"] == 3 for s in vdoc["servers"])
+
+    journal = Journal(ZONE, home).entries()
+    assert [e["event"] for e in journal][:3] == ["start", "before", "before"]
+    assert cluster.tsig.secret not in Journal(ZONE, home).path.read_text()
+
+    status = run_cli("dns", "status", "-f", str(spec_file), "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    assert {p["points_at"] for p in json.loads(status.stdout)["providers"]} == {"local-b"}
+
+    rolled = run_cli("dns", "rollback", "-f", str(spec_file), "--json", env=env)
+    assert rolled.returncode == 0, rolled.stderr
+    assert both(cluster, f"www.{ZONE}") == {(OLD,)}
+    assert both(cluster, ZONE) == {(OLD,)}
+    # After rollback, verifying the new target fails: exit 1, each server named.
+    bad = run_cli("dns", "verify", "-f", str(spec_file), "--outputs", str(out),
+                  "--timeout", "0.5", "--json", env=env)
+    assert bad.returncode == 1
+    assert all(not s["ok"] and s["mismatches"] for s in json.loads(bad.stdout)["servers"])
+
+
+def test_unhealthy_target_is_refused(cluster, health_base, home, tmp_path, reset):
+    spec_file = cluster.write_spec(tmp_path / "migrate.yaml")
+    out = outputs_file(tmp_path / "b.json", NEW, f"{health_base}/broken")
+    refused = run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(out),
+                      env={"MIGRATE_HOME": str(home)})
+    assert refused.returncode == 1
+    assert "health check" in refused.stderr and "503" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert both(cluster, f"www.{ZONE}") == {(OLD,)}
+    forced = run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(out), "--force",
+                     env={"MIGRATE_HOME": str(home)})
+    assert forced.returncode == 0, forced.stderr
+    assert both(cluster, f"www.{ZONE}") == {(NEW,)}
+
+
+def test_safety_rail(cluster, home):
+    spec = cluster.spec()
+    owned = [(f"www.{ZONE}.", "A")]
+    provider = providers_for(spec, ["bind"])[0]
+    from providers.dnsbase import RRset
+
+    surprise = RRset.make("mail", "A", 300, ["127.99.0.1"], ZONE)
+    wanted = [RRset.make("www", "A", 30, [NEW], ZONE), surprise]
+    p = provider.plan(ZONE, wanted, owned)
+    with pytest.raises(rail.SafetyRailError, match="outside the expected set"):
+        rail.check(p, owned)
+    with pytest.raises(rail.SafetyRailError, match="over the limit"):
+        rail.check(p, owned, allow_unexpected=True, max_share=0.01)
+    rail.check(p, owned, allow_unexpected=True, max_share=0.5)
+    # Every owned record changing is expected: no trip.
+    rail.check(provider.plan(ZONE, [wanted[0]], owned), owned)
+    # A target without addresses would delete every owned address record: refused, unchanged.
+    empty = TargetOutputs(target="x", provider="local", public_addresses=[], health_url="")
+    with pytest.raises(rail.SafetyRailError, match="without an address"):
+        swing(spec, empty)
+    assert both(cluster, f"www.{ZONE}") == {(OLD,)}
+
+
+def test_wrong_tsig_key_is_a_clear_error_and_changes_nothing(cluster, home, tmp_path):
+    spec_text = cluster.spec_text().replace(str(cluster.secret_file), str(tmp_path / "wrong"))
+    (tmp_path / "wrong").write_text("b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC1vdGhlci1zZWNyZXQ=\n")
+    spec_file = tmp_path / "migrate.yaml"
+    spec_file.write_text(spec_text)
+    result = run_cli("dns", "swing", "-f", str(spec_file), "--address", NEW,
+                     env={"MIGRATE_HOME": str(home)})
+    assert result.returncode == 1
+    assert "TSIG" in result.stderr and "nothing was changed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert both(cluster, f"www.{ZONE}") == {(OLD,)}
+
+
+def test_server_down_mid_swing_then_rerun_finishes(cluster, home, reset):
+    spec = cluster.spec()
+    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW],
+                            health_url="")
+    providers = providers_for(spec)
+    knot = next(p for p in providers if p.name == "knot")
+    real_apply = knot.apply
+
+    def dies_then_apply(zone, changes, progress=None):
+        cluster.servers["knot"].kill()  # the server dies after the plan was read
+        real_apply(zone, changes, progress)
+
+    knot.apply = dies_then_apply  # type: ignore[method-assign]
+    first = swing(spec, outputs, providers=providers)
+    assert not first.ok
+    failed = {p.provider: p.error for p in first.providers}
+    assert failed["bind"] is None and "refused" in (failed["knot"] or "")
+    record = Journal(ZONE).last()
+    assert record is not None and record.applied == {"bind"} and set(record.failed) == {"knot"}
+    assert served(cluster, "bind", f"www.{ZONE}") == [NEW]
+
+    # Verify names the server that is down; exit 1 through the API's ok flag.
+    check = verify(spec, outputs=outputs, timeout=0.5)
+    assert not check.ok
+    assert [s.ok for s in check.servers].count(True) == 1
+
+    cluster.servers["knot"].start()
+    second = swing(spec, outputs)
+    assert second.ok and second.resumed and second.swing_id == first.swing_id
+    changes = {p.provider: len(p.plan.changes) for p in second.providers if p.plan}
+    assert changes == {"bind": 0, "knot": 2}
+    assert both(cluster, f"www.{ZONE}") == {(NEW,)}
+    assert verify(spec, outputs=outputs, timeout=5).ok
+    # Rollback restores the state before the *first* attempt at both servers.
+    back = rollback(spec)
+    assert back.ok
+    assert both(cluster, f"www.{ZONE}") == {(OLD,)}
+
+
+def test_prepare_lowers_ttl_and_waits(cluster, home, reset):
+    spec = cluster.spec()
+    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW],
+                            health_url="")
+    waited: list[float] = []
+    result = swing(spec, outputs, prepare=True, prepare_ttl=5, sleep=waited.append)
+    assert result.ok and result.prepared and waited == [300]
+    assert both(cluster, f"www.{ZONE}") == {(NEW,)}
+    assert plan(spec, outputs).changes == 0
+    with pytest.raises(MigrateError):
+        verify(spec, nameservers=[], discover_ns=False)
