@@ -10,7 +10,9 @@ shares). Secrets in state are encrypted with a passphrase: ``PULUMI_CONFIG_PASSP
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import os
 import secrets
 import sys
@@ -78,6 +80,7 @@ def passphrase_env() -> dict[str, str]:
     return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(path)}
 
 
+@functools.cache
 def pulumi_command() -> auto.PulumiCommand:
     """The Pulumi CLI: ``$MIGRATE_PULUMI_ROOT/bin/pulumi``, the bootstrapped one, or ``pulumi`` on PATH."""
     from pulumi import automation as auto
@@ -138,6 +141,10 @@ def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.L
 
     options = options or EngineOptions()
     backend = backend_url(options.backend)
+    if not os.environ.get("MIGRATE_VERBOSE"):
+        # The inline program's gRPC server logs a traceback when the engine stops first
+        # (after a failed resource): noise on top of the real error, which we report.
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     settings = auto.ProjectSettings(
         name=spec.service.name, runtime="python",
         description=f"migrate: the {spec.service.name} service, one stack per target",

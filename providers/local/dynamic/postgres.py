@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
+from migrate.errors import MigrateError
 from providers.local.dynamic.base import SandboxProvider, alive, clean_errors, inputs_of, remove_tree, spawned
 from providers.local.servers import process
 from providers.local.servers.postgres import PostgresServer
@@ -34,8 +36,19 @@ class PostgresProvider(SandboxProvider):
         admin_password = secrets.token_urlsafe(24)
         password = secrets.token_urlsafe(24)
         server = _server(inputs, admin_password)
-        server.init()
-        outs = self._serve(server, inputs, password)
+        if server.data_dir.exists():
+            raise RuntimeError(
+                f"{server.data_dir} exists but no stack resource owns it (left by a lost state?): "
+                "restore the state, or remove the directory to start with an empty database"
+            )
+        try:
+            server.init()
+            outs = self._serve(server, inputs, password)
+        except BaseException:
+            # Create is all or nothing: a half-made cluster would be found by the next create.
+            server.kill()
+            remove_tree(server.data_dir.parent)
+            raise
         return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
 
     @clean_errors
@@ -45,7 +58,12 @@ class PostgresProvider(SandboxProvider):
         return UpdateResult(self._serve(server, inputs, olds["password"]))
 
     def _serve(self, server: PostgresServer, inputs: dict[str, Any], password: str) -> dict[str, Any]:
-        pid = server.start()
+        try:
+            pid = server.start()
+        except MigrateError as first:
+            # Rare on a loaded machine: the postmaster dies before writing a line. Once more.
+            logging.getLogger(__name__).warning("retrying Postgres start: %s", first)
+            pid = server.start()
         server.ensure_database(inputs["user"], password, inputs["database"])
         return {
             **inputs,

@@ -76,7 +76,9 @@ class PostgresServer:
             _run_as_postgres(
                 [pg_tool("initdb"), "-D", str(self.data_dir), "-U", "postgres",
                  f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                 "-E", "UTF8", "--locale=C.UTF-8"],
+                 "-E", "UTF8", "--locale=C.UTF-8",
+                 # A new cluster holds nothing worth an fsync yet: saves seconds per cluster.
+                 "--no-sync", "--no-instructions"],
                 what=f"initdb {self.data_dir}",
             )
         finally:
