@@ -142,7 +142,7 @@ def test_secrets_are_encrypted_in_state_and_absent_from_output(
     box: Sandbox, deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     revealed = _reveal_outputs(box, monkeypatch)
-    assert revealed["database_url"].startswith(f"postgresql://chirp:")
+    assert revealed["database_url"].startswith("postgresql://chirp:")
     state_text = "\n".join(path.read_text(errors="replace") for path in box.home.rglob("*")
                            if path.is_file() and "sandbox" not in path.parts)
     printed = json.dumps(deployed)
