@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
+from providers.local import sandbox
 from providers.local.dynamic.base import (
     SandboxProvider,
     alive,
@@ -39,7 +40,16 @@ class AppProvider(SandboxProvider):
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_of(props)
-        pids = self._converge(inputs, [], restart=False)
+        try:
+            pids = self._converge(inputs, [], restart=False)
+        except BaseException:
+            # All or nothing: replicas that did start must not outlive the failed create.
+            directory = Path(inputs["sandbox_dir"])
+            for name, pid in sandbox.recorded_pids(directory).items():
+                if name.rpartition("-")[0] == inputs["name"]:
+                    process.stop(pid, timeout=5)
+                    sandbox.remove_pid(directory, name)
+            raise
         return CreateResult(f"{inputs['name']}@{inputs['host']}", {**inputs, "pids": pids})
 
     @clean_errors

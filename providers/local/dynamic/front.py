@@ -35,7 +35,12 @@ class FrontProvider(SandboxProvider):
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_of(props)
-        return CreateResult(f"{inputs['host']}:{inputs['port']}", self._serve(inputs, None))
+        try:
+            outs = self._serve(inputs, None)
+        except BaseException:
+            self.delete("", inputs)  # all or nothing
+            raise
+        return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
 
     @clean_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -60,8 +65,12 @@ class FrontProvider(SandboxProvider):
                  "--backends", str(backends)],
                 log, env=clean_env({"PYTHONPATH": str(REPO_ROOT)}),
             )
-            process.wait_until(lambda: process.port_open(host, port), what=f"HTTP front on {host}:{port}",
-                               timeout=15, pid=pid, log_path=log)
+            try:
+                process.wait_until(lambda: process.port_open(host, port), what=f"HTTP front on {host}:{port}",
+                                   timeout=15, pid=pid, log_path=log)
+            except Exception:
+                process.kill(pid)
+                raise
             entry = spawned(Path(inputs["sandbox_dir"]), "front", pid)
         return {**inputs, "pid": entry}
 

@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
+from providers.local import sandbox
 from providers.local.dynamic.base import SandboxProvider, alive, clean_errors, inputs_of, remove_tree, spawned, stop
 from providers.local.servers import process
 from providers.local.servers.s3 import S3Server, s3_client
@@ -28,7 +29,11 @@ class ObjectStoreProvider(SandboxProvider):
         inputs = inputs_of(props)
         # moto accepts any key pair; real providers will not, so every adapter issues one.
         keys = {"access_key": "AK" + secrets.token_hex(9).upper(), "secret_key": secrets.token_urlsafe(30)}
-        outs = self._serve(inputs, keys, None)
+        try:
+            outs = self._serve(inputs, keys, None)
+        except BaseException:
+            self.delete("", inputs)  # all or nothing: no server left behind by a failed create
+            raise
         return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
 
     @clean_errors
@@ -47,6 +52,7 @@ class ObjectStoreProvider(SandboxProvider):
             server.start()
         assert server.pid is not None
         client = s3_client(server.endpoint, keys["access_key"], keys["secret_key"], inputs["region"])
+        sandbox.write_pid(directory, "s3", server.pid)
         existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
         for bucket in inputs["buckets"]:
             if bucket not in existing:
@@ -56,7 +62,8 @@ class ObjectStoreProvider(SandboxProvider):
     @clean_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         directory = Path(props["sandbox_dir"])
-        stop(directory, "s3", props.get("pid"), timeout=5)
+        entry = props.get("pid") or _recorded(directory, "s3")
+        stop(directory, "s3", entry, timeout=5)
         remove_tree(directory / "s3")
 
 
@@ -71,3 +78,9 @@ class ObjectStore(Resource, module="local", name="ObjectStore"):
                  "endpoint": None, "access_key": None, "secret_key": None}
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRETS))
         super().__init__(ObjectStoreProvider(), name, props, opts)
+
+
+def _recorded(directory: Path, name: str) -> list[int] | None:
+    """The ``[pid, start_time]`` of a process only its pid file knows (a create that failed)."""
+    pid = sandbox.recorded_pids(directory).get(name)
+    return [pid, sandbox.start_time(pid) or 0] if pid else None

@@ -25,7 +25,11 @@ class RedisProvider(SandboxProvider):
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_of(props)
-        outs = self._serve(inputs, secrets.token_urlsafe(24), None)
+        try:
+            outs = self._serve(inputs, secrets.token_urlsafe(24), None)
+        except BaseException:
+            self.delete("", inputs)  # all or nothing
+            raise
         return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
 
     @clean_errors

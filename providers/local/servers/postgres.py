@@ -105,8 +105,12 @@ class PostgresServer:
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         pid = process.spawn([pg_tool("postgres"), "-D", str(self.data_dir)], self.log_path,
                             user=RUN_AS)
-        process.wait_until(self.ready, what=f"Postgres on {self.host}:{self.port}",
-                           timeout=timeout, pid=pid, log_path=self.log_path)
+        try:
+            process.wait_until(self.ready, what=f"Postgres on {self.host}:{self.port}",
+                               timeout=timeout, pid=pid, log_path=self.log_path)
+        except Exception:
+            process.kill(pid)  # never leave a half-started server behind
+            raise
         return pid
 
     def ready(self) -> bool:
