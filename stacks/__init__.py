@@ -1,1 +1,1 @@
-"""Pulumi programs: one module per hosting adapter, plus shared helpers."""
+"""Pulumi programs: the inline program (program.py) and one module per hosting adapter."""

@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "migrate.cli.failover_cmds",
     "migrate.cli.audit_cmd",
     "migrate.cli.data_cmds",
+    "migrate.cli.stack_cmds",
+    "migrate.cli.chaos_cmd",
 ]
 
 HELP = (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from migrate.errors import MigrateError
 from providers.hosting import Capability, HostingAdapter
 
 if TYPE_CHECKING:
@@ -26,4 +25,14 @@ class LocalAdapter(HostingAdapter):
     }
 
     def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        raise MigrateError("the local adapter's stack is not built yet")
+        from stacks.local import build
+
+        build(spec, target, settings)
+
+    def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
+        plan = [("local:Host", 1)]
+        plan += [("local:Postgres", 1)] if spec.postgres else []
+        plan += [("local:ObjectStore", 1)] if spec.media else []
+        plan += [("local:Redis", 1)] if spec.redis else []
+        plan += [("local:Process", len(spec.processes)), ("local:Front", 1)]
+        return plan

@@ -76,7 +76,9 @@ class PostgresServer:
             _run_as_postgres(
                 [pg_tool("initdb"), "-D", str(self.data_dir), "-U", "postgres",
                  f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                 "-E", "UTF8", "--locale=C.UTF-8"],
+                 "-E", "UTF8", "--locale=C.UTF-8",
+                 # A new cluster holds nothing worth an fsync yet: saves seconds per cluster.
+                 "--no-sync", "--no-instructions"],
                 what=f"initdb {self.data_dir}",
             )
         finally:
@@ -98,13 +100,17 @@ class PostgresServer:
     def start(self, timeout: float = 30.0) -> int:
         """Start the postmaster detached; return its pid once it accepts connections."""
         pid = self.pid()
-        if pid and process.alive(pid):
+        if pid and process.alive(pid) and self.ready():
             return pid
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         pid = process.spawn([pg_tool("postgres"), "-D", str(self.data_dir)], self.log_path,
                             user=RUN_AS)
-        process.wait_until(self.ready, what=f"Postgres on {self.host}:{self.port}",
-                           timeout=timeout, pid=pid, log_path=self.log_path)
+        try:
+            process.wait_until(self.ready, what=f"Postgres on {self.host}:{self.port}",
+                               timeout=timeout, pid=pid, log_path=self.log_path)
+        except Exception:
+            process.kill(pid)  # never leave a half-started server behind
+            raise
         return pid
 
     def ready(self) -> bool:
@@ -128,10 +134,9 @@ class PostgresServer:
         """What a terminated host leaves: no shutdown at all."""
         pid = self.pid()
         if pid:
+            # Backends share the postmaster's process group (its own session): killing the
+            # group kills them all, and nothing of another cluster on the same port number.
             process.kill(pid)
-            # Backends of a killed postmaster die with it; sweep stragglers.
-            subprocess.run(["pkill", "-KILL", "-f", f"postgres: .*{self.port}"], check=False,
-                           capture_output=True)
 
     def ensure_database(self, user: str, password: str, database: str) -> None:
         """Create the app's role and database if absent (idempotent)."""

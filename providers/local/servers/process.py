@@ -59,10 +59,24 @@ def alive(pid: int | None) -> bool:
         return True
     with contextlib.suppress(ChildProcessError):
         # Reap it if it is our own child that already exited.
-        done, _ = os.waitpid(pid, os.WNOHANG)
+        done, status = os.waitpid(pid, os.WNOHANG)
         if done == pid:
+            _EXIT_STATUS[pid] = status
             return False
     return not _is_zombie(pid)
+
+
+_EXIT_STATUS: dict[int, int] = {}
+
+
+def exit_description(pid: int | None) -> str:
+    """How our child ``pid`` ended, if we reaped it: "exit status 1", "killed by SIGKILL"."""
+    status = _EXIT_STATUS.get(pid or -1)
+    if status is None:
+        return "ended"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"
 
 
 def _is_zombie(pid: int) -> bool:
@@ -95,7 +109,7 @@ def wait_until(
         if ready():
             return
         if pid is not None and not alive(pid):
-            raise MigrateError(f"{what} exited while starting{_tail(log_path)}")
+            raise MigrateError(f"{what} exited while starting ({exit_description(pid)}){_tail(log_path)}")
         time.sleep(0.05)
     raise MigrateError(f"{what} not ready after {timeout:.0f}s{_tail(log_path)}")
 

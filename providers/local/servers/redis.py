@@ -38,9 +38,13 @@ class RedisServer:
         conf.chmod(0o600)
         log = self.data_dir / "redis.log"
         self.pid = process.spawn([binary, str(conf)], log)
-        process.wait_until(lambda: process.port_open(self.host, self.port),
-                           what=f"Redis on {self.host}:{self.port}", timeout=timeout,
-                           pid=self.pid, log_path=log)
+        try:
+            process.wait_until(lambda: process.port_open(self.host, self.port),
+                               what=f"Redis on {self.host}:{self.port}", timeout=timeout,
+                               pid=self.pid, log_path=log)
+        except Exception:
+            process.kill(self.pid)  # never leave a half-started server behind
+            raise
         return self.pid
 
     def stop(self) -> None:

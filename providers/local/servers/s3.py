@@ -30,9 +30,13 @@ class S3Server:
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
             self.log_path,
         )
-        process.wait_until(lambda: process.port_open(self.host, self.port),
-                           what=f"S3 server on {self.host}:{self.port}", timeout=timeout,
-                           pid=self.pid, log_path=self.log_path)
+        try:
+            process.wait_until(lambda: process.port_open(self.host, self.port),
+                               what=f"S3 server on {self.host}:{self.port}", timeout=timeout,
+                               pid=self.pid, log_path=self.log_path)
+        except Exception:
+            process.kill(self.pid)  # never leave a half-started server behind
+            raise
         return self.pid
 
     def stop(self) -> None:

@@ -1,0 +1,169 @@
+"""``migrate plan | up | destroy | status | unlock``: targets through the real Pulumi engine."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption, load
+
+if TYPE_CHECKING:
+    from migrate.engine.workspace import EngineOptions
+
+BackendOption = Annotated[
+    str | None,
+    typer.Option("--backend", help="State backend URL (default: PULUMI_BACKEND_URL, else file://$MIGRATE_HOME/state)."),
+]
+RefreshOption = Annotated[
+    bool, typer.Option("--refresh", help="Reconcile the state with what really runs first (after a crash).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
+    app.command("up")(up)
+    app.command("destroy")(destroy)
+    app.command("status")(status)
+    app.command("unlock")(unlock)
+
+
+def _options(spec_path: Path, backend: str | None) -> EngineOptions:
+    from migrate.engine.workspace import EngineOptions
+
+    # The app's code sits beside its spec: local processes run there.
+    return EngineOptions(backend=backend, app_dir=spec_path.resolve().parent)
+
+
+def plan(
+    to: Annotated[str, typer.Option("--to", help="The target to plan for.")],
+    spec: SpecOption = DEFAULT_SPEC,
+    backend: BackendOption = None,
+    refresh: RefreshOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Preview what `up` would create, update or delete on a target (changes nothing)."""
+    from migrate.engine import stack
+
+    out = Output(json_output)
+    loaded = load(spec)
+    result = stack.preview(loaded, to, refresh=refresh, options=_options(spec, backend))
+    out.emit({"ok": True, **result.to_dict()})
+    changing = [step for step in result.steps if step.op != "same"]
+    for step in changing:
+        out.human.print(f"  {_SYMBOL.get(step.op, '?')} {step.op:<8} {step.name} ({step.type})", markup=False)
+    summary = ", ".join(f"{count} to {op}" for op, count in sorted(result.changes.items()) if op != "same")
+    unchanged = result.changes.get("same", 0)
+    out.human.print(f"plan {to}: {summary or 'no changes'}" + (f" ({unchanged} unchanged)" if unchanged else ""),
+                    markup=False)
+
+
+_SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "±", "create-replacement": "±",
+           "delete-replaced": "-", "read": ">", "refresh": "~"}
+
+
+def up(
+    to: Annotated[str, typer.Option("--to", help="The target to deploy.")],
+    spec: SpecOption = DEFAULT_SPEC,
+    backend: BackendOption = None,
+    refresh: RefreshOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Create or update every resource of a target; print its outputs (secrets hidden)."""
+    from migrate.engine import stack
+    from migrate.engine.events import EventLog, ProgressDisplay
+
+    out = Output(json_output)
+    loaded = load(spec)
+    started = time.monotonic()
+    with ProgressDisplay(out.stderr, f"up {to}") as display:
+        events = EventLog(forward=display)
+        outputs = stack.up(loaded, to, on_event=events, refresh=refresh, options=_options(spec, backend))
+    seconds = time.monotonic() - started
+    changes = {op: n for op, n in events.changes().items() if op != "same"}
+    out.emit({"ok": True, "target": to, "changes": changes, "seconds": round(seconds, 2),
+              "outputs": outputs.public_view()})
+    done = ", ".join(f"{n} {op}" for op, n in sorted(changes.items())) or "no changes"
+    out.human.print(f"up {to}: {done} in {seconds:.1f}s", markup=False)
+    _print_outputs(out, outputs.public_view())
+
+
+def _print_outputs(out: Output, view: dict[str, Any]) -> None:
+    for key, value in view.items():
+        if value not in (None, {}, []) and key not in ("target", "provider"):
+            out.human.print(f"  {key}: {value}", markup=False)
+
+
+def destroy(
+    target: Annotated[str, typer.Option("--target", "-t", help="The target to tear down.")],
+    spec: SpecOption = DEFAULT_SPEC,
+    backend: BackendOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete every resource of a target and its stack (local targets leave nothing behind)."""
+    from migrate.engine import stack
+    from migrate.engine.events import EventLog, ProgressDisplay
+    from migrate.errors import InputError
+
+    out = Output(json_output)
+    loaded = load(spec)
+    provider = loaded.target(target).provider
+    if not yes:
+        if sys.stdin.isatty():
+            typer.confirm(f"destroy every resource of {target} ({provider})?", abort=True, err=True)
+        elif provider != "local":
+            raise InputError(f"destroying {target} ({provider}) needs --yes when not run interactively")
+    started = time.monotonic()
+    with ProgressDisplay(out.stderr, f"destroy {target}") as display:
+        events = EventLog(forward=display)
+        existed = stack.destroy(loaded, target, on_event=events, options=_options(spec, backend))
+    seconds = time.monotonic() - started
+    deleted = events.changes().get("delete", 0)
+    out.emit({"ok": True, "target": target, "was_deployed": existed, "deleted": deleted,
+              "seconds": round(seconds, 2)})
+    if existed:
+        out.human.print(f"destroy {target}: {deleted} deleted in {seconds:.1f}s; stack removed", markup=False)
+    else:
+        out.human.print(f"destroy {target}: not deployed, nothing to do", markup=False)
+
+
+def status(
+    spec: SpecOption = DEFAULT_SPEC,
+    backend: BackendOption = None,
+    health: Annotated[bool, typer.Option("--health/--no-health", help="GET each health URL.")] = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Every target: deployed or not, its addresses and health."""
+    from rich.table import Table
+
+    from migrate.engine import stack
+
+    out = Output(json_output)
+    loaded = load(spec)
+    report = stack.status(loaded, options=_options(spec, backend), check_health=health)
+    out.emit({"ok": True, "targets": [entry.to_dict() for entry in report]})
+    table = Table("target", "provider", "deployed", "resources", "address", "health", box=None)
+    for entry in report:
+        address = ", ".join(entry.outputs.public_addresses) if entry.outputs else ""
+        table.add_row(entry.target, entry.provider, "yes" if entry.deployed else "no", str(entry.resources or ""),
+                      address, entry.error or entry.health or "")
+    out.human.print(table)
+
+
+def unlock(
+    target: Annotated[str, typer.Option("--target", "-t", help="The target whose stack is locked.")],
+    spec: SpecOption = DEFAULT_SPEC,
+    backend: BackendOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Clear a stale stack lock left by a killed run (only when no run is active)."""
+    from migrate.engine import stack
+
+    out = Output(json_output)
+    stack.unlock(load(spec), target, options=_options(spec, backend))
+    out.emit({"ok": True, "target": target})
+    out.human.print(f"unlocked the stack of {target}", markup=False)

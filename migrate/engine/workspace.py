@@ -1,0 +1,191 @@
+"""Where the engine runs: the Pulumi CLI, the state backend, the passphrase, the stack.
+
+One Pulumi project per service, one stack per target (``organization/<service>/<target>``).
+State goes to a local ``file://`` backend under ``$MIGRATE_HOME/state`` unless
+``--backend URL`` / ``PULUMI_BACKEND_URL`` names another (an ``s3://`` bucket a team
+shares). Secrets in state are encrypted with a passphrase: ``PULUMI_CONFIG_PASSPHRASE``,
+``PULUMI_CONFIG_PASSPHRASE_FILE``, or else ``$MIGRATE_HOME/passphrase`` (created once,
+0600). Nothing phones home: no update check, no plugin download.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrate.errors import InputError, MigrateError
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+
+    from migrate.spec.model import ServiceSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOLS_ROOT = REPO_ROOT / ".tools"
+ORGANIZATION = "organization"  # the file backend's fixed organization name
+
+
+def migrate_home() -> Path:
+    return Path(os.environ.get("MIGRATE_HOME") or ".migrate").expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """What a command may override: the backend URL and the app's directory."""
+
+    backend: str | None = None
+    app_dir: Path | None = None
+
+
+def backend_url(override: str | None = None) -> str:
+    """``--backend``, else ``PULUMI_BACKEND_URL``, else ``file://$MIGRATE_HOME/state``."""
+    url = override or os.environ.get("PULUMI_BACKEND_URL")
+    if url:
+        if url.startswith("file://"):
+            path = Path(url.removeprefix("file://")).expanduser().resolve()
+            path.mkdir(parents=True, exist_ok=True)
+            return f"file://{path}"
+        return url
+    state = migrate_home() / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    return f"file://{state}"
+
+
+def passphrase_env() -> dict[str, str]:
+    """The passphrase the stack's secrets are encrypted with, as Pulumi's env variables."""
+    if os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None:
+        return {"PULUMI_CONFIG_PASSPHRASE": os.environ["PULUMI_CONFIG_PASSPHRASE"]}
+    if os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        path = Path(os.environ["PULUMI_CONFIG_PASSPHRASE_FILE"]).expanduser()
+        if not path.is_file():
+            raise InputError(f"PULUMI_CONFIG_PASSPHRASE_FILE: no such file {path}")
+        return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(path.resolve())}
+    path = migrate_home() / "passphrase"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        sys.stderr.write(
+            f"migrate: created {path} (0600): the passphrase that encrypts secrets in the stack state. "
+            "Keep it (or set PULUMI_CONFIG_PASSPHRASE / PULUMI_CONFIG_PASSPHRASE_FILE) to read them again.\n"
+        )
+    return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(path)}
+
+
+@functools.cache
+def pulumi_command() -> auto.PulumiCommand:
+    """The Pulumi CLI: ``$MIGRATE_PULUMI_ROOT/bin/pulumi``, the bootstrapped one, or ``pulumi`` on PATH."""
+    from pulumi import automation as auto
+
+    root = os.environ.get("MIGRATE_PULUMI_ROOT")
+    if root and not (Path(root) / "bin" / "pulumi").exists():
+        raise InputError(f"MIGRATE_PULUMI_ROOT={root}: no bin/pulumi there")
+    if not root and (TOOLS_ROOT / "bin" / "pulumi").exists():
+        root = str(TOOLS_ROOT)
+    try:
+        return auto.PulumiCommand(root=root, skip_version_check=True)
+    except (OSError, Exception) as exc:
+        raise MigrateError(
+            f"the Pulumi CLI is not available ({exc}): run scripts/bootstrap, or point "
+            "MIGRATE_PULUMI_ROOT at an installation (a directory with bin/pulumi)"
+        ) from None
+
+
+def engine_env(backend: str) -> dict[str, str]:
+    """Environment of every Pulumi CLI run (and, through it, of the dynamic providers)."""
+    path_parts = [str(TOOLS_ROOT / "bin")]
+    if os.environ.get("MIGRATE_PULUMI_ROOT"):
+        path_parts.insert(0, str(Path(os.environ["MIGRATE_PULUMI_ROOT"]) / "bin"))
+    path_parts.append(os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
+    pythonpath = [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]
+    return {
+        "PULUMI_BACKEND_URL": backend,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+        "PULUMI_SELF_MANAGED_STATE_NO_LEGACY_WARNING": "true",
+        # Dynamic providers run in a Python the shim .tools/bin/pulumi-resource-pulumi-python starts:
+        # this one, so they import this checkout's providers package.
+        "PULUMI_PYTHON_CMD": sys.executable,
+        "PYTHONPATH": ":".join(dict.fromkeys(pythonpath)),
+        "PATH": ":".join(path_parts),
+        "MIGRATE_HOME": str(migrate_home()),
+        **passphrase_env(),
+    }
+
+
+def stack_name(spec: ServiceSpec, target: str) -> str:
+    return f"{ORGANIZATION}/{spec.service.name}/{target}"
+
+
+def _work_dir(spec: ServiceSpec, backend: str) -> Path:
+    """Per service and backend: Pulumi.yaml and each stack's encryption salt live here."""
+    digest = hashlib.sha256(backend.encode()).hexdigest()[:10]
+    directory = migrate_home() / "pulumi" / f"{spec.service.name}-{digest}"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.LocalWorkspace:
+    """The service's Pulumi workspace (no stack selected)."""
+    from pulumi import automation as auto
+
+    options = options or EngineOptions()
+    backend = backend_url(options.backend)
+    if not os.environ.get("MIGRATE_VERBOSE"):
+        # The inline program's gRPC server logs a traceback when the engine stops first
+        # (after a failed resource): noise on top of the real error, which we report.
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    settings = auto.ProjectSettings(
+        name=spec.service.name, runtime="python",
+        description=f"migrate: the {spec.service.name} service, one stack per target",
+    )
+    return auto.LocalWorkspace(
+        work_dir=str(_work_dir(spec, backend)),
+        project_settings=settings,
+        env_vars=engine_env(backend),
+        secrets_provider="passphrase",
+        pulumi_command=pulumi_command(),
+    )
+
+
+def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = None, *,
+               create: bool) -> auto.Stack:
+    """Select (or, with ``create``, create) the target's stack with its inline program."""
+    from pulumi import automation as auto
+
+    from migrate.engine.errors import engine_error
+    from stacks.program import RunContext, make_program
+
+    spec.target(target)  # an unknown target is bad input before anything runs
+    options = options or EngineOptions()
+    app_dir = (options.app_dir or Path.cwd()).resolve()
+    ws = workspace(spec, options)
+    ws.program = make_program(spec, target, RunContext(app_dir=app_dir))
+    name = stack_name(spec, target)
+    try:
+        if create:
+            return auto.Stack.create_or_select(name, ws)
+        return auto.Stack.select(name, ws)
+    except auto.StackNotFoundError:
+        raise NotDeployedError(spec, target, ws) from None
+    except auto.CommandError as exc:
+        raise engine_error(exc, spec, target) from None
+
+
+class NotDeployedError(MigrateError):
+    def __init__(self, spec: ServiceSpec, target: str, ws: auto.LocalWorkspace | None = None) -> None:
+        backend = (ws.env_vars or {}).get("PULUMI_BACKEND_URL", "the state backend") if ws else "the state backend"
+        super().__init__(
+            f"target {target!r} is not deployed (no stack {stack_name(spec, target)} in {backend}): "
+            f"run migrate up --to {target}"
+        )

@@ -1,0 +1,127 @@
+"""One process kind of the app (``web``, ``worker``): its replicas as real processes.
+
+Replica ``i`` of a kind with a port listens on ``host:ports[i]``. Changing the
+replica count starts or stops only the difference; changing the command or the
+environment restarts the replicas one at a time (the front skips a restarting one).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, Resource, UpdateResult
+
+from providers.local import sandbox
+from providers.local.dynamic.base import (
+    SandboxProvider,
+    alive,
+    clean_env,
+    clean_errors,
+    inputs_of,
+    python_argv,
+    spawned,
+    stop,
+)
+from providers.local.servers import process
+
+START_TIMEOUT = 30.0
+
+
+class AppProvider(SandboxProvider):
+    update_on = ("command", "env", "cwd", "replicas", "ports")
+    replace_on = ("sandbox_dir", "name", "host")
+
+    def running(self, outs: dict[str, Any]) -> bool:
+        pids = outs.get("pids") or []
+        return len(pids) == int(outs["replicas"]) and all(alive(entry) for entry in pids)
+
+    @clean_errors
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = inputs_of(props)
+        try:
+            pids = self._converge(inputs, [], restart=False)
+        except BaseException:
+            # All or nothing: replicas that did start must not outlive the failed create.
+            directory = Path(inputs["sandbox_dir"])
+            for name, pid in sandbox.recorded_pids(directory).items():
+                if name.rpartition("-")[0] == inputs["name"]:
+                    process.stop(pid, timeout=5)
+                    sandbox.remove_pid(directory, name)
+            raise
+        return CreateResult(f"{inputs['name']}@{inputs['host']}", {**inputs, "pids": pids})
+
+    @clean_errors
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        inputs = inputs_of(news)
+        restart = any(olds.get(key) != inputs.get(key) for key in ("command", "env", "cwd", "ports"))
+        pids = self._converge(inputs, list(olds.get("pids") or []), restart=restart)
+        return UpdateResult({**inputs, "pids": pids})
+
+    def _converge(self, inputs: dict[str, Any], pids: list[Any], *, restart: bool) -> list[list[int]]:
+        """Make replicas ``0..replicas-1`` run the wanted command; stop the rest."""
+        directory = Path(inputs["sandbox_dir"])
+        name, replicas = inputs["name"], int(inputs["replicas"])
+        ports: list[int] = [int(port) for port in inputs.get("ports") or []]
+        for index in range(replicas, len(pids)):
+            stop(directory, f"{name}-{index}", pids[index])
+        result: list[list[int]] = []
+        waiting: list[tuple[int, int | None, Path]] = []
+        for index in range(replicas):
+            entry = pids[index] if index < len(pids) else None
+            if entry and alive(entry) and not restart:
+                result.append(list(entry))
+                continue
+            stop(directory, f"{name}-{index}", entry)
+            port = ports[index] if index < len(ports) else None
+            pid, log = self._spawn(inputs, index, port)
+            result.append(spawned(directory, f"{name}-{index}", pid))
+            waiting.append((pid, port, log))
+            if restart and port is not None:
+                # Rolling: the next replica goes down only once this one serves.
+                self._wait(inputs["host"], pid, port, log, name)
+                waiting.pop()
+        for pid, port, log in waiting:
+            self._wait(inputs["host"], pid, port, log, name)
+        return result
+
+    def _spawn(self, inputs: dict[str, Any], index: int, port: int | None) -> tuple[int, Path]:
+        host = inputs["host"]
+        argv = python_argv(inputs["command"], host=host, port=port if port is not None else "")
+        extra = {**inputs.get("env", {}), "HOST": host, "REPLICA": str(index)}
+        if port is not None:
+            extra["PORT"] = str(port)
+        cwd = Path(inputs["cwd"])
+        extra["PYTHONPATH"] = ":".join(filter(None, [str(cwd), extra.get("PYTHONPATH", "")]))
+        log = Path(inputs["sandbox_dir"]) / "logs" / f"{inputs['name']}-{index}.log"
+        pid = process.spawn(argv, log, env=clean_env(extra), cwd=cwd)
+        return pid, log
+
+    def _wait(self, host: str, pid: int, port: int | None, log: Path, name: str) -> None:
+        if port is None:
+            # No port to watch: alive after a moment is as good as it gets.
+            process.wait_until(lambda: True, what=name, timeout=1, pid=pid, log_path=log)
+            if not process.alive(pid):
+                raise RuntimeError(f"process {name} exited at start{process._tail(log)}")
+            return
+        process.wait_until(lambda: process.port_open(host, port), what=f"process {name} on {host}:{port}",
+                           timeout=START_TIMEOUT, pid=pid, log_path=log)
+
+    @clean_errors
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        directory = Path(props["sandbox_dir"])
+        for index, entry in enumerate(props.get("pids") or []):
+            stop(directory, f"{props['name']}-{index}", entry)
+            (directory / "logs" / f"{props['name']}-{index}.log").unlink(missing_ok=True)
+
+
+class AppProcesses(Resource, module="local", name="Process"):
+    pids: pulumi.Output[list[list[int]]]
+
+    def __init__(self, name: str, *, sandbox_dir: pulumi.Input[str], process_name: str, host: str,
+                 command: str, replicas: int, ports: list[int], cwd: str,
+                 env: pulumi.Input[dict[str, str]], opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {"sandbox_dir": sandbox_dir, "name": process_name, "host": host, "command": command,
+                 "replicas": replicas, "ports": ports, "cwd": cwd, "env": env, "pids": None}
+        super().__init__(AppProvider(), name, props, opts)

@@ -1,0 +1,130 @@
+"""What every sandbox resource shares: diffs that notice dead processes, clean errors."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pulumi.dynamic import DiffResult, ResourceProvider
+
+from providers.local import sandbox
+from providers.local.servers import process
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: not known in a preview
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ResourceError(Exception):
+    """A failure the user can act on; its text is what the engine shows, not a traceback."""
+
+
+def clean_errors(method: F) -> F:
+    """Turn any failure into a one-line ``ResourceError`` (the engine prints its message)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except ResourceError:
+            raise
+        except Exception as exc:
+            raise ResourceError(f"{type(exc).__name__}: {exc}" if not str(exc).strip() else str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class SandboxProvider(ResourceProvider):
+    """Base provider: diff = changed inputs, plus "not running" when a process died."""
+
+    # The pickle is a reference to the class and an empty instance: nothing secret in it.
+    serialize_as_secret_always = False
+    # Inputs whose change is an update in place; and those that need a new resource.
+    update_on: ClassVar[tuple[str, ...]] = ()
+    replace_on: ClassVar[tuple[str, ...]] = ()
+
+    def running(self, outs: dict[str, Any]) -> bool:
+        """Whether everything the resource started is alive and serving."""
+        return True
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        keys = (*self.update_on, *self.replace_on)
+        changed = [key for key in keys if _differs(olds.get(key), news.get(key))]
+        replaces = [key for key in changed if key in self.replace_on]
+        if not changed and not self.running(olds):
+            # A dead process (a terminated host, a crash): the update restarts it.
+            changed = ["running"]
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+
+
+def _differs(old: Any, new: Any) -> bool:
+    if _has_unknown(new):
+        return True
+    return bool(old != new)
+
+
+def _has_unknown(value: Any) -> bool:
+    if value == UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(_has_unknown(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_unknown(item) for item in value)
+    return False
+
+
+def inputs_of(props: dict[str, Any]) -> dict[str, Any]:
+    """The resource's inputs, without the engine's private keys."""
+    return {key: value for key, value in props.items() if not key.startswith("__")}
+
+
+def alive(entry: list[int] | tuple[int, int] | None) -> bool:
+    """``entry`` is ``[pid, start_time]`` as recorded at spawn."""
+    if not entry:
+        return False
+    pid, started = int(entry[0]), int(entry[1])
+    return sandbox.same_process(pid, started)
+
+
+def spawned(sandbox_dir: Path, name: str, pid: int) -> list[int]:
+    """Record a started process in the target's run directory; return ``[pid, start_time]``."""
+    sandbox.write_pid(sandbox_dir, name, pid)
+    return [pid, sandbox.start_time(pid) or 0]
+
+
+def stop(sandbox_dir: Path, name: str, entry: list[int] | None, timeout: float = 10.0) -> None:
+    """Stop a process we started (SIGTERM to its session, SIGKILL after ``timeout``)."""
+    if entry and alive(entry):
+        process.stop(int(entry[0]), timeout=timeout)
+    sandbox.remove_pid(sandbox_dir, name)
+
+
+def python_argv(command: str, **placeholders: str | int) -> list[str]:
+    """Split a spec command; ``python`` runs with the current interpreter."""
+    import shlex
+
+    argv = [part.format(**placeholders) for part in shlex.split(command)]
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    """A process environment without the engine's (passphrase, backend) variables."""
+    env = {key: os.environ[key] for key in BASE_ENV_KEYS if key in os.environ}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

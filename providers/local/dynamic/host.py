@@ -1,0 +1,69 @@
+"""The sandbox host: the target's directory and its claim on a loopback address."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, Resource, UpdateResult
+
+from providers.local import sandbox
+from providers.local.dynamic.base import SandboxProvider, clean_errors, inputs_of, remove_tree
+from providers.local.servers import postgres as pg
+from providers.local.servers import process
+
+MARKER = ".migrate-sandbox"
+
+
+class HostProvider(SandboxProvider):
+    update_on = ("http_port",)
+    replace_on = ("address", "sandbox_dir")
+
+    def running(self, outs: dict[str, Any]) -> bool:
+        return (Path(outs["sandbox_dir"]) / MARKER).exists()
+
+    @clean_errors
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = inputs_of(props)
+        self._prepare(inputs)
+        return CreateResult(inputs["target"], inputs)
+
+    @clean_errors
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        inputs = inputs_of(news)
+        self._prepare(inputs)
+        return UpdateResult(inputs)
+
+    def _prepare(self, inputs: dict[str, Any]) -> None:
+        directory = Path(inputs["sandbox_dir"])
+        fresh = not (directory / MARKER).exists()
+        pg.traversable_dir(directory)
+        directory.chmod(0o755)
+        address, port = inputs["address"], int(inputs["http_port"])
+        if fresh and not sandbox.recorded_pids(directory) and process.port_open(address, port):
+            raise RuntimeError(
+                f"{address}:{port} is already in use by something else: give target "
+                f"{inputs['target']!r} another address in the spec"
+            )
+        (directory / MARKER).write_text(f"{inputs['target']}\n")
+        sandbox.run_dir(directory).mkdir(exist_ok=True)
+
+    @clean_errors
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        directory = Path(props["sandbox_dir"])
+        # Anything still recorded (a resource whose delete was skipped) goes too.
+        for pid in sandbox.recorded_pids(directory).values():
+            process.kill(pid)
+        if (directory / MARKER).exists():
+            remove_tree(directory)
+
+
+class Host(Resource, module="local", name="Host"):
+    sandbox_dir: pulumi.Output[str]
+    address: pulumi.Output[str]
+
+    def __init__(self, name: str, *, target: str, address: str, http_port: int, sandbox_dir: str,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {"target": target, "address": address, "http_port": http_port, "sandbox_dir": sandbox_dir}
+        super().__init__(HostProvider(), name, props, opts)

@@ -1,0 +1,86 @@
+"""An S3-compatible object store (moto server) on the target's address, with its buckets."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, Resource, UpdateResult
+
+from providers.local import sandbox
+from providers.local.dynamic.base import SandboxProvider, alive, clean_errors, inputs_of, remove_tree, spawned, stop
+from providers.local.servers import process
+from providers.local.servers.s3 import S3Server, s3_client
+
+SECRETS = ["access_key", "secret_key"]
+
+
+class ObjectStoreProvider(SandboxProvider):
+    update_on = ("buckets", "region")
+    replace_on = ("sandbox_dir", "host", "port")
+
+    def running(self, outs: dict[str, Any]) -> bool:
+        return alive(outs.get("pid")) and process.port_open(outs["host"], int(outs["port"]))
+
+    @clean_errors
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = inputs_of(props)
+        # moto accepts any key pair; real providers will not, so every adapter issues one.
+        keys = {"access_key": "AK" + secrets.token_hex(9).upper(), "secret_key": secrets.token_urlsafe(30)}
+        try:
+            outs = self._serve(inputs, keys, None)
+        except BaseException:
+            self.delete("", inputs)  # all or nothing: no server left behind by a failed create
+            raise
+        return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
+
+    @clean_errors
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        inputs = inputs_of(news)
+        keys = {"access_key": olds["access_key"], "secret_key": olds["secret_key"]}
+        return UpdateResult(self._serve(inputs, keys, olds.get("pid")))
+
+    def _serve(self, inputs: dict[str, Any], keys: dict[str, str], pid_entry: list[int] | None) -> dict[str, Any]:
+        directory = Path(inputs["sandbox_dir"])
+        server = S3Server(inputs["host"], int(inputs["port"]), directory / "s3" / "moto.log")
+        if pid_entry and alive(pid_entry) and process.port_open(server.host, server.port):
+            server.pid = int(pid_entry[0])
+        else:
+            stop(directory, "s3", pid_entry)
+            server.start()
+        assert server.pid is not None
+        client = s3_client(server.endpoint, keys["access_key"], keys["secret_key"], inputs["region"])
+        sandbox.write_pid(directory, "s3", server.pid)
+        existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+        for bucket in inputs["buckets"]:
+            if bucket not in existing:
+                client.create_bucket(Bucket=bucket)
+        return {**inputs, **keys, "endpoint": server.endpoint, "pid": spawned(directory, "s3", server.pid)}
+
+    @clean_errors
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        directory = Path(props["sandbox_dir"])
+        entry = props.get("pid") or _recorded(directory, "s3")
+        stop(directory, "s3", entry, timeout=5)
+        remove_tree(directory / "s3")
+
+
+class ObjectStore(Resource, module="local", name="ObjectStore"):
+    endpoint: pulumi.Output[str]
+    access_key: pulumi.Output[str]
+    secret_key: pulumi.Output[str]
+
+    def __init__(self, name: str, *, sandbox_dir: pulumi.Input[str], host: str, port: int, region: str,
+                 buckets: list[str], opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {"sandbox_dir": sandbox_dir, "host": host, "port": port, "region": region, "buckets": buckets,
+                 "endpoint": None, "access_key": None, "secret_key": None}
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRETS))
+        super().__init__(ObjectStoreProvider(), name, props, opts)
+
+
+def _recorded(directory: Path, name: str) -> list[int] | None:
+    """The ``[pid, start_time]`` of a process only its pid file knows (a create that failed)."""
+    pid = sandbox.recorded_pids(directory).get(name)
+    return [pid, sandbox.start_time(pid) or 0] if pid else None

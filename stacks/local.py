@@ -1,0 +1,93 @@
+"""The local sandbox target as Pulumi resources: Postgres, S3, Redis, app processes, HTTP front.
+
+Independent resources (Postgres, the object store, Redis, the front) only depend on the
+host, so the engine creates them in parallel; the app processes wait for the URLs and
+keys they are given in their environment.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+
+from providers.local import sandbox
+from providers.local.dynamic.app import AppProcesses
+from providers.local.dynamic.front import Front
+from providers.local.dynamic.host import Host
+from providers.local.dynamic.objectstore import ObjectStore
+from providers.local.dynamic.postgres import Postgres
+from providers.local.dynamic.redis import Redis
+from stacks.program import current_context
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
+    from providers.local.settings import LocalSettings
+
+S3_REGION = "us-east-1"
+PORT_BLOCK = 100  # each process kind with a port gets FIRST_APP_PORT + k*100 + replica
+
+
+def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
+    address = sandbox.target_address(target, settings.address)
+    directory = str(sandbox.sandbox_dir(target, settings.base_dir))
+    host = Host("host", target=target, address=address, http_port=settings.http_port, sandbox_dir=directory)
+    on_host = pulumi.ResourceOptions(depends_on=[host])
+    sandbox_dir = host.sandbox_dir
+
+    service_env: dict[str, Any] = dict(spec.env)
+    for key, ref in spec.secrets.items():
+        service_env[key] = pulumi.Output.secret(ref.resolve(f"secrets.{key}"))
+    exports: dict[str, Any] = {}
+
+    if spec.postgres:
+        database = Postgres("postgres", sandbox_dir=sandbox_dir, host=address, port=sandbox.POSTGRES_PORT,
+                            database=spec.postgres.database, user=spec.postgres.user, opts=on_host)
+        service_env["DATABASE_URL"] = database.url
+        exports["database_url"] = database.url
+        exports["database_admin_url"] = database.admin_url
+    if spec.media:
+        buckets = [bucket.name for bucket in spec.media.buckets]
+        store = ObjectStore("object-store", sandbox_dir=sandbox_dir, host=address, port=sandbox.S3_PORT,
+                            region=S3_REGION, buckets=buckets, opts=on_host)
+        service_env.update({
+            "S3_ENDPOINT": store.endpoint, "S3_REGION": S3_REGION, "S3_BUCKET": buckets[0],
+            "S3_ACCESS_KEY": store.access_key, "S3_SECRET_KEY": store.secret_key,
+        })
+        for bucket in buckets:
+            service_env[f"S3_BUCKET_{bucket.upper().replace('-', '_')}"] = bucket
+        exports.update({
+            "s3_endpoint": store.endpoint, "s3_region": S3_REGION, "s3_buckets": {b: b for b in buckets},
+            "s3_access_key": store.access_key, "s3_secret_key": store.secret_key,
+        })
+    if spec.redis:
+        cache = Redis("redis", sandbox_dir=sandbox_dir, host=address, port=sandbox.REDIS_PORT, opts=on_host)
+        service_env["REDIS_URL"] = cache.url
+        exports["redis_url"] = cache.url
+
+    public_name, public = spec.public_process()
+    backends: list[str] = []
+    app_dir = str(current_context().app_dir.resolve())
+    ported = 0
+    for name, proc in spec.processes.items():
+        ports: list[int] = []
+        if proc.port is not None:
+            first = sandbox.FIRST_APP_PORT + PORT_BLOCK * ported
+            ports = [first + index for index in range(proc.replicas)]
+            ported += 1
+        if name == public_name:
+            backends = [f"{address}:{port}" for port in ports]
+        env = pulumi.Output.all(**{**service_env, **proc.env}).apply(lambda values: dict(values))
+        assert proc.command, f"process {name} has no command: the local adapter runs commands"
+        AppProcesses(f"process-{name}", sandbox_dir=sandbox_dir, process_name=name, host=address,
+                     command=proc.command, replicas=proc.replicas, ports=ports, cwd=app_dir, env=env, opts=on_host)
+
+    Front("front", sandbox_dir=sandbox_dir, host=address, port=settings.http_port, backends=backends, opts=on_host)
+
+    pulumi.export("public_addresses", [address])
+    pulumi.export("http_port", settings.http_port)
+    pulumi.export("health_url", f"http://{address}:{settings.http_port}{public.health_path}")
+    pulumi.export("address", address)
+    pulumi.export("sandbox_dir", sandbox_dir)
+    for key, value in exports.items():
+        pulumi.export(key, value)

@@ -1,0 +1,228 @@
+"""chirp on the local sandbox, deployed by the real Pulumi engine through the real CLI.
+
+One deployed stack is shared by the module's tests, which run in order: up, use,
+plan, update in place, error paths, termination and recovery, destroy. Each run has
+its own MIGRATE_HOME and loopback address, so parallel runs do not clash; teardown
+destroys whatever is left and the last test proves nothing is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from providers.local import sandbox
+from tests.conftest import CHIRP_SPEC, run_cli
+from tests.engine.helpers import answers, free_loopback_address, listening_ports, png
+
+pytestmark = pytest.mark.slow
+TARGET = "local-a"
+
+
+@dataclass
+class Sandbox:
+    base: Path
+    spec: Path
+    address: str
+    env: dict[str, str]
+
+    @property
+    def home(self) -> Path:
+        return self.base / "home"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        return run_cli(*args, "-f", str(self.spec), env={**self.env, **(env or {})})
+
+    def cli_json(self, *args: str, expect: int = 0) -> dict[str, Any]:
+        result = self.cli(*args, "--json")
+        assert result.returncode == expect, f"{args}: exit {result.returncode}\n{result.stderr[-3000:]}"
+        document: dict[str, Any] = json.loads(result.stdout)
+        return document
+
+    def write_spec(self, **web_changes: Any) -> None:
+        document = yaml.safe_load(CHIRP_SPEC.read_text())
+        document["targets"] = {TARGET: {"provider": "local", "address": self.address}}
+        document["processes"]["web"].update(web_changes.pop("web", {}))
+        document["env"].update(web_changes.pop("env", {}))
+        self.spec.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def box() -> Iterator[Sandbox]:
+    # Under /tmp with o+x: the postgres user must traverse to its data directory.
+    base = Path(tempfile.mkdtemp(prefix="migrate-engine-", dir="/tmp"))
+    base.chmod(0o755)
+    (base / "chirp").symlink_to(CHIRP_SPEC.parent / "chirp")  # the app's code beside its spec
+    env = {"MIGRATE_HOME": str(base / "home"), "CHIRP_SESSION_KEY": secrets.token_urlsafe(24)}
+    box = Sandbox(base=base, spec=base / "migrate.yaml", address=free_loopback_address(), env=env)
+    box.write_spec()
+    yield box
+    if (box.home / "sandbox" / TARGET).exists():
+        box.cli("destroy", "--target", TARGET, "--yes")
+    for pid in sandbox.recorded_pids(box.home / "sandbox" / TARGET).values():  # last resort
+        os.killpg(os.getpgid(pid), 9)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def deployed(box: Sandbox) -> dict[str, Any]:
+    return box.cli_json("up", "--to", TARGET)
+
+
+def _reveal_outputs(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    from migrate.engine.outputs import load_outputs
+    from migrate.spec.loader import load_spec
+
+    for key, value in box.env.items():
+        monkeypatch.setenv(key, value)
+    outputs = load_outputs(load_spec(box.spec), TARGET)
+    found = {}
+    for key in ("database_url", "s3_access_key", "s3_secret_key", "redis_url"):
+        secret = getattr(outputs, key)
+        assert secret is not None, key
+        found[key] = secret.get_secret_value()
+    return found
+
+
+def test_up_deploys_chirp_through_the_engine(box: Sandbox, deployed: dict[str, Any]) -> None:
+    assert deployed["ok"] is True
+    assert deployed["changes"] == {"create": 7}  # host, postgres, s3, redis, web, worker, front
+    outputs = deployed["outputs"]
+    assert outputs["public_addresses"] == [box.address]
+    assert outputs["health_url"] == f"http://{box.address}:80/healthz"
+    assert outputs["s3_endpoint"] == f"http://{box.address}:9000"
+    assert outputs["s3_buckets"] == {"chirp-media": "chirp-media"}
+    for key in ("database_url", "s3_access_key", "s3_secret_key", "redis_url"):
+        assert outputs[key] == "[secret]"
+    assert listening_ports(box.address) == [80, 5432, 6379, 8001, 8002, 9000]
+    passphrase = box.home / "passphrase"
+    assert passphrase.stat().st_mode & 0o777 == 0o600
+
+
+def test_chirp_answers_on_the_target_address_and_an_image_round_trips(box: Sandbox, deployed: dict[str, Any]) -> None:
+    health = httpx.get(f"{box.url}/healthz", timeout=10)
+    assert health.status_code == 200, health.text
+    assert health.json()["checks"] == {"database": "ok", "media": "ok", "redis": "ok"}
+    assert httpx.post(f"{box.url}/users", json={"name": "alice"}, timeout=10).status_code == 201
+    image = png(300, 300)  # ~270 KB through the front's streaming path, both ways
+    created = httpx.post(f"{box.url}/posts", data={"user": "alice", "text": "hello from local-a"},
+                         files={"image": ("cat.png", image, "image/png")}, timeout=30)
+    assert created.status_code == 201, created.text
+    post = httpx.get(f"{box.url}/posts/{created.json()['id']}", timeout=10).json()
+    assert post["text"] == "hello from local-a"
+    media = httpx.get(f"{box.url}/media/{post['media_key']}", timeout=30)
+    assert media.status_code == 200
+    assert media.content == image
+
+
+def test_plan_after_up_shows_no_changes(box: Sandbox, deployed: dict[str, Any]) -> None:
+    plan = box.cli_json("plan", "--to", TARGET)
+    assert plan["has_changes"] is False, plan
+    assert set(plan["changes"]) == {"same"}
+    assert plan["steps"] == []
+
+
+def test_secrets_are_encrypted_in_state_and_absent_from_output(
+    box: Sandbox, deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    revealed = _reveal_outputs(box, monkeypatch)
+    assert revealed["database_url"].startswith("postgresql://chirp:")
+    state_text = "\n".join(path.read_text(errors="replace") for path in box.home.rglob("*")
+                           if path.is_file() and "sandbox" not in path.parts)
+    printed = json.dumps(deployed)
+    for key, value in {**revealed, "CHIRP_SESSION_KEY": box.env["CHIRP_SESSION_KEY"]}.items():
+        assert value not in state_text, f"{key} in plain text in the state"
+        assert value not in printed, f"{key} printed"
+
+
+def test_status_reports_the_target_deployed_and_healthy(box: Sandbox, deployed: dict[str, Any]) -> None:
+    status = box.cli_json("status")
+    (entry,) = [t for t in status["targets"] if t["target"] == TARGET]
+    assert entry["deployed"] is True
+    assert entry["health"] == "healthy"
+    assert entry["outputs"]["public_addresses"] == [box.address]
+
+
+def test_changing_replicas_and_environment_updates_in_place(box: Sandbox, deployed: dict[str, Any]) -> None:
+    box.write_spec(web={"replicas": 3}, env={"CHIRP_LOG_LEVEL": "debug"})
+    try:
+        updated = box.cli_json("up", "--to", TARGET)
+        # The two process kinds (both see the environment) and the front's backend list
+        # change in place; nothing is created, replaced or deleted.
+        assert updated["changes"] == {"update": 3}, updated
+        assert 8003 in listening_ports(box.address)
+        assert httpx.get(f"{box.url}/users/alice", timeout=10).status_code == 200  # same database
+        assert box.cli_json("plan", "--to", TARGET)["has_changes"] is False
+    finally:
+        box.write_spec()
+    back = box.cli_json("up", "--to", TARGET)
+    assert back["changes"] == {"update": 3}
+    assert 8003 not in listening_ports(box.address)
+
+
+def test_a_stale_lock_is_reported_with_the_way_to_clear_it(box: Sandbox, deployed: dict[str, Any]) -> None:
+    locks = box.home / "state" / ".pulumi" / "locks" / "organization" / "chirp" / TARGET
+    locks.mkdir(parents=True, exist_ok=True)
+    (locks / f"{uuid.uuid4()}.json").write_text(json.dumps(
+        {"pid": 999999, "username": "ops", "hostname": "gone", "timestamp": "2024-01-01T00:00:00Z"}))
+    result = box.cli("up", "--to", TARGET)
+    assert result.returncode == 1
+    assert "locked" in result.stderr and f"migrate unlock --target {TARGET}" in result.stderr
+    assert "Traceback" not in result.stderr
+    box.cli_json("unlock", "--target", TARGET)
+    assert list(locks.iterdir()) == []
+
+
+def test_a_wrong_passphrase_is_one_clear_line(box: Sandbox, deployed: dict[str, Any]) -> None:
+    result = box.cli("plan", "--to", TARGET, env={"PULUMI_CONFIG_PASSPHRASE": "not-the-passphrase"})
+    assert result.returncode == 2, result.stderr
+    assert "passphrase" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_terminate_kills_everything_at_once_and_up_recovers(box: Sandbox, deployed: dict[str, Any]) -> None:
+    recorded = sandbox.recorded_pids(box.home / "sandbox" / TARGET)
+    terminated = box.cli_json("chaos", "terminate", "--target", TARGET)
+    assert set(terminated["killed"]) == {"front", "postgres", "s3", "redis", "web-0", "web-1", "worker-0"}
+    assert not any(sandbox.start_time(pid) for pid in recorded.values())
+    for port in (80, 5432, 9000, 6379):
+        assert not answers(box.address, port), port
+    assert listening_ports(box.address) == []
+    # State was not touched: the engine finds the dead processes and restarts them.
+    plan = box.cli_json("plan", "--to", TARGET)
+    assert plan["has_changes"] is True
+    assert set(plan["changes"]) <= {"update", "same"}
+    recovered = box.cli_json("up", "--to", TARGET)
+    assert set(recovered["changes"]) == {"update"}
+    assert httpx.get(f"{box.url}/healthz", timeout=10).status_code == 200
+    assert httpx.get(f"{box.url}/users/alice", timeout=10).status_code == 200  # the disk survived
+
+
+def test_destroy_leaves_nothing_behind(box: Sandbox, deployed: dict[str, Any]) -> None:
+    recorded = sandbox.recorded_pids(box.home / "sandbox" / TARGET)
+    assert len(recorded) == 7
+    destroyed = box.cli_json("destroy", "--target", TARGET)
+    assert destroyed["was_deployed"] is True
+    assert not any(sandbox.start_time(pid) for pid in recorded.values())
+    assert listening_ports(box.address) == []
+    assert not (box.home / "sandbox" / TARGET).exists()
+    assert not list((box.home / "state" / ".pulumi" / "stacks").rglob(f"{TARGET}.json"))
+    status = box.cli_json("status")
+    assert [t["deployed"] for t in status["targets"]] == [False]
+    again = box.cli_json("destroy", "--target", TARGET)
+    assert again["was_deployed"] is False
