@@ -8,6 +8,7 @@ record of what we wrote). Nothing at the destination is deleted unless ``delete=
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 import threading
 import time
@@ -25,6 +26,7 @@ from migrate.data.stores import IN_MEMORY_MAX, Fetched, ObjectInfo, ObjectStore,
 from migrate.errors import MigrateError
 
 DEFAULT_WORKERS = 16
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # Bytes of large objects held in memory at once by one copy.
 MEMORY_BUDGET = 512 * 1024 * 1024
 
@@ -241,12 +243,13 @@ def _check_read(source: ObjectStore, src: ObjectInfo, fetched: Fetched, sha: str
 
     The ETag of every ranged read must equal the listed one (no change since listing or between
     parts), and the content must equal the sha256 in the object's metadata when it has one
-    (objects we wrote do). Needs no request beyond the reads themselves.
+    (objects we wrote do; a value that is not a hex SHA-256 is some other tool's and is ignored).
+    Needs no request beyond the reads themselves.
     """
     where = f"{source.label}/{src.key}"
     if fetched.etag is not None and fetched.etag != src.etag:
         raise MigrateError(f"{where}: changed since it was listed (ETag {fetched.etag}, listed {src.etag})")
-    if fetched.sha256 and fetched.sha256 != sha:
+    if fetched.sha256 and _SHA256_HEX.match(fetched.sha256) and fetched.sha256 != sha:
         raise MigrateError(f"{where}: content read does not match its sha256 metadata")
 
 
