@@ -71,10 +71,16 @@ class ObjectSyncResult:
                                                "bytes_copied", "manifest")} | {"seconds": round(self.seconds, 3)}
 
 
-def _listings(source: ObjectStore, dest: ObjectStore) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
+def _listings(source: ObjectStore, dest: ObjectStore,
+              create_dest: bool = False) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
+    """Check and list both sides at once: each side's check and listing go to its own server."""
+    def check_and_list(store: ObjectStore, create: bool) -> dict[str, ObjectInfo]:
+        store.check(create=create)
+        return store.list()
+
     with ThreadPoolExecutor(2) as pool:
-        src = pool.submit(source.list)
-        dst = pool.submit(dest.list)
+        src = pool.submit(check_and_list, source, False)
+        dst = pool.submit(check_and_list, dest, create_dest)
         return src.result(), dst.result()
 
 
@@ -116,13 +122,11 @@ def sync_objects(
 ) -> ObjectSyncResult:
     """Make ``dest`` hold every object of ``source``; return what was copied and skipped."""
     started = time.monotonic()
-    source.check()
-    dest.check(create=create_dest)
     manifest = Manifest.for_pair(source.label, dest.label)
     result = ObjectSyncResult(source.label, dest.label, manifest=str(manifest.path))
     reporter = Reporter(progress, task, "objects")
     try:
-        src_list, dst_list = _listings(source, dest)
+        src_list, dst_list = _listings(source, dest, create_dest)
         records = manifest.records()
         manifest.start_run()
         result.objects = len(src_list)
@@ -272,8 +276,6 @@ def verify_objects(
     """Every source object at the destination with equal size and checksum."""
     started = time.monotonic()
     if source_listing is None or dest_listing is None:
-        source.check()
-        dest.check()
         source_listing, dest_listing = _listings(source, dest)
     manifest = Manifest.for_pair(source.label, dest.label)
     try:
