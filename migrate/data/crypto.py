@@ -152,7 +152,8 @@ class EncryptedStore(ObjectStore):
     def get(self, key: str) -> bytes:
         return self.key.decrypt(self.inner.get(key), what=key)
 
-    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None) -> str:
+    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
+            md5: bytes | None = None) -> str:
         sealed = self.key.encrypt(data)
         meta = {**(meta or {}), "plain-size": str(len(data))}
         return "enc:" + self.inner.put(key, sealed, sha256=sha256, meta=meta)

@@ -1,9 +1,10 @@
 """A durable record of what a copy has done, so a killed run resumes without copying twice.
 
-SQLite in WAL mode under ``$MIGRATE_HOME/data/manifests/``: one row per object, committed
-as soon as the object is at the destination. A killed process loses nothing committed
-(synchronous=NORMAL: only an OS crash can drop the last few rows, and then the listing
-comparison still recognises those objects as present).
+SQLite in WAL mode under ``$MIGRATE_HOME/data/manifests/``: one row per object, written once
+the object is at the destination and committed in batches (every ``BATCH`` rows or
+``BATCH_SECONDS``, and at the end), so thousands of small objects do not cost thousands of
+commits. A killed process loses at most the last batch (synchronous=NORMAL: an OS crash the
+same), and then the listing comparison still recognises those objects as present.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ class Record:
                 and dst.size == self.dst_size and dst.etag == self.dst_etag)
 
 
+BATCH = 500
+BATCH_SECONDS = 1.0
+_UPSERT_COPIED = "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_UPSERT_PRESENT = (  # present already: keep who copied it
+    "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(key) DO UPDATE SET "
+    "src_size=excluded.src_size, src_etag=excluded.src_etag, dst_size=excluded.dst_size, "
+    "dst_etag=excluded.dst_etag, sha256=excluded.sha256, updated_at=excluded.updated_at")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY, src_size INTEGER, src_etag TEXT, dst_size INTEGER, dst_etag TEXT,
@@ -67,6 +76,8 @@ class Manifest:
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO about VALUES ('source', ?), ('dest', ?)", (source, dest))
         self.run_id = 0
+        self._pending: list[tuple[str, tuple[object, ...]]] = []
+        self._flushed_at = time.monotonic()
 
     @classmethod
     def for_pair(cls, source: str, dest: str) -> Manifest:
@@ -76,6 +87,7 @@ class Manifest:
 
     def records(self) -> dict[str, Record]:
         with self._lock:
+            self._flush()
             rows = self._db.execute(
                 "SELECT key, src_size, src_etag, dst_size, dst_etag, sha256, copied_by FROM objects").fetchall()
         return {row[0]: Record(*row) for row in rows}
@@ -88,32 +100,50 @@ class Manifest:
 
     def finish_run(self, copied: int, skipped: int, nbytes: int) -> None:
         with self._lock:
+            self._flush()
             self._db.execute("UPDATE runs SET finished_at=?, copied=?, skipped=?, bytes=? WHERE id=?",
                              (time.time(), copied, skipped, nbytes, self.run_id))
 
     def record(self, src: ObjectInfo, dst_size: int, dst_etag: str, sha256: str, copied: bool) -> None:
+        row: tuple[object, ...] = (src.key, src.size, src.etag, dst_size, dst_etag, sha256)
         with self._lock:
             if copied:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (src.key, src.size, src.etag, dst_size, dst_etag, sha256, self.run_id, time.time()))
-            else:  # present already: keep who copied it
-                self._db.execute(
-                    "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(key) DO UPDATE SET "
-                    "src_size=excluded.src_size, src_etag=excluded.src_etag, dst_size=excluded.dst_size, "
-                    "dst_etag=excluded.dst_etag, sha256=excluded.sha256, updated_at=excluded.updated_at",
-                    (src.key, src.size, src.etag, dst_size, dst_etag, sha256, time.time()))
+                self._pending.append((_UPSERT_COPIED, (*row, self.run_id, time.time())))
+            else:
+                self._pending.append((_UPSERT_PRESENT, (*row, time.time())))
+            if len(self._pending) >= BATCH or time.monotonic() - self._flushed_at >= BATCH_SECONDS:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Commit the pending rows in one transaction (caller holds the lock)."""
+        self._flushed_at = time.monotonic()
+        if not self._pending:
+            return
+        with self._db:  # one transaction
+            self._db.execute("BEGIN")
+            for sql, row in self._pending:
+                self._db.execute(sql, row)
+        self._pending.clear()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
 
     def forget(self, key: str) -> None:
         with self._lock:
+            self._flush()
             self._db.execute("DELETE FROM objects WHERE key=?", (key,))
 
     def copies_per_run(self) -> dict[int, int]:
         with self._lock:
+            self._flush()
             rows = self._db.execute(
                 "SELECT copied_by, count(*) FROM objects WHERE copied_by IS NOT NULL GROUP BY copied_by").fetchall()
         return {int(run): int(count) for run, count in rows}
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            try:
+                self._flush()  # what was copied before a failure stays recorded
+            finally:
+                self._db.close()

@@ -8,19 +8,48 @@ record of what we wrote). Nothing at the destination is deleted unless ``delete=
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrate.data import stores
 from migrate.data.manifest import Manifest, Record, data_dir
 from migrate.data.progress import ProgressCallback, Reporter
 from migrate.data.report import Mismatch, SectionSummary, VerifyReport
-from migrate.data.stores import MULTIPART_THRESHOLD, ObjectInfo, ObjectStore, sha256_file
+from migrate.data.stores import IN_MEMORY_MAX, Fetched, ObjectInfo, ObjectStore, sha256_file
 from migrate.errors import MigrateError
 
 DEFAULT_WORKERS = 16
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# Bytes of large objects held in memory at once by one copy.
+MEMORY_BUDGET = 512 * 1024 * 1024
+
+
+class MemoryBudget:
+    """Lets copies hold at most ``limit`` bytes at once (one object at a time may exceed it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, nbytes: int) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: self.used == 0 or self.used + nbytes <= self.limit)
+            self.used += nbytes
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= nbytes
+                self._cond.notify_all()
 
 
 @dataclass
@@ -42,10 +71,16 @@ class ObjectSyncResult:
                                                "bytes_copied", "manifest")} | {"seconds": round(self.seconds, 3)}
 
 
-def _listings(source: ObjectStore, dest: ObjectStore) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
+def _listings(source: ObjectStore, dest: ObjectStore,
+              create_dest: bool = False) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
+    """Check and list both sides at once: each side's check and listing go to its own server."""
+    def check_and_list(store: ObjectStore, create: bool) -> dict[str, ObjectInfo]:
+        store.check(create=create)
+        return store.list()
+
     with ThreadPoolExecutor(2) as pool:
-        src = pool.submit(source.list)
-        dst = pool.submit(dest.list)
+        src = pool.submit(check_and_list, source, False)
+        dst = pool.submit(check_and_list, dest, create_dest)
         return src.result(), dst.result()
 
 
@@ -67,7 +102,7 @@ def _content_sha256(store: ObjectStore, info: ObjectInfo, pool: ThreadPoolExecut
     head = store.head(info.key)
     if head is not None and head.sha256:
         return head.sha256
-    if info.size < MULTIPART_THRESHOLD:
+    if info.size < stores.MULTIPART_THRESHOLD:
         return hashlib.sha256(store.get(info.key)).hexdigest()
     with tempfile.TemporaryDirectory(dir=data_dir()) as scratch:
         path = Path(scratch) / "object"
@@ -87,13 +122,11 @@ def sync_objects(
 ) -> ObjectSyncResult:
     """Make ``dest`` hold every object of ``source``; return what was copied and skipped."""
     started = time.monotonic()
-    source.check()
-    dest.check(create=create_dest)
     manifest = Manifest.for_pair(source.label, dest.label)
     result = ObjectSyncResult(source.label, dest.label, manifest=str(manifest.path))
     reporter = Reporter(progress, task, "objects")
     try:
-        src_list, dst_list = _listings(source, dest)
+        src_list, dst_list = _listings(source, dest, create_dest)
         records = manifest.records()
         manifest.start_run()
         result.objects = len(src_list)
@@ -132,8 +165,10 @@ def sync_objects(
                     else:
                         to_copy.append(src)
 
+            memory = MemoryBudget(MEMORY_BUDGET)
+
             def copy(src: ObjectInfo) -> int:
-                size, etag, sha = _copy_one(source, dest, src, parts)
+                size, etag, sha = _copy_one(source, dest, src, parts, memory)
                 manifest.record(src, size, etag, sha, copied=True)
                 reporter.advance(1, src.size)
                 return src.size
@@ -164,16 +199,38 @@ def sync_objects(
     return result
 
 
-def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo,
-              parts: ThreadPoolExecutor) -> tuple[int, str, str]:
-    """Copy one object; return (stored size at dest, dest ETag, content sha256)."""
-    if src.size < MULTIPART_THRESHOLD:
-        data = source.get(src.key)
-        if src.md5 and hashlib.md5(data).hexdigest() != src.md5:
-            raise MigrateError(f"{source.label}/{src.key}: content read does not match its ETag (changed mid-copy?)")
-        sha = hashlib.sha256(data).hexdigest()
-        etag = dest.put(src.key, data, sha256=sha)
-        return _stored_size(dest, len(data)), etag, sha
+def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: ThreadPoolExecutor,
+              memory: MemoryBudget) -> tuple[int, str, str]:
+    """Copy one object; return (stored size at dest, dest ETag, content sha256).
+
+    Each byte is read once and hashed once for MD5 (the ETag check at both ends) and once
+    for SHA-256 (kept in the destination's metadata). Below ``MULTIPART_THRESHOLD``: one GET,
+    one PUT. Up to ``IN_MEMORY_MAX``: parallel ranged GETs and a multipart upload from memory.
+    Larger: through a temporary file. ``memory`` bounds the bytes held at once.
+    """
+    if src.size < stores.MULTIPART_THRESHOLD:
+        with memory.hold(src.size) if src.size >= stores.MIB else nullcontext():
+            fetched = source.read(src.key)
+            data = fetched.parts[0]
+            md5 = hashlib.md5(data).digest()
+            if src.md5 and md5.hex() != src.md5:
+                raise MigrateError(f"{source.label}/{src.key}: content read does not match its ETag "
+                                   "(changed mid-copy?)")
+            sha = hashlib.sha256(data).hexdigest()
+            _check_read(source, src, fetched, sha)
+            etag = dest.put(src.key, data, sha256=sha, md5=md5)
+            return _stored_size(dest, len(data)), etag, sha
+    if src.size <= IN_MEMORY_MAX:
+        with memory.hold(src.size):
+            fetched = source.get_parts(src.key, src.size, parts)
+            md5s = [hashlib.md5(part).digest() for part in fetched.parts]
+            digest = hashlib.sha256()
+            for part in fetched.parts:
+                digest.update(part)
+            sha = digest.hexdigest()
+            _check_read(source, src, fetched, sha)
+            etag = dest.put_parts(src.key, fetched.parts, md5s, sha256=sha, pool=parts)
+            return _stored_size(dest, sum(len(part) for part in fetched.parts)), etag, sha
     with tempfile.TemporaryDirectory(dir=data_dir()) as scratch:
         path = Path(scratch) / "object"
         source.download_to_file(src.key, src.size, path, parts)
@@ -183,6 +240,21 @@ def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo,
             raise MigrateError(f"{source.label}/{src.key}: content read does not match its sha256 metadata")
         etag = dest.upload_file(src.key, path, sha256=sha, pool=parts)
         return _stored_size(dest, path.stat().st_size), etag, sha
+
+
+def _check_read(source: ObjectStore, src: ObjectInfo, fetched: Fetched, sha: str) -> None:
+    """Fail if what was read is not the object the listing named, by every check the source allows.
+
+    The ETag of every ranged read must equal the listed one (no change since listing or between
+    parts), and the content must equal the sha256 in the object's metadata when it has one
+    (objects we wrote do; a value that is not a hex SHA-256 is some other tool's and is ignored).
+    Needs no request beyond the reads themselves.
+    """
+    where = f"{source.label}/{src.key}"
+    if fetched.etag is not None and fetched.etag != src.etag:
+        raise MigrateError(f"{where}: changed since it was listed (ETag {fetched.etag}, listed {src.etag})")
+    if fetched.sha256 and _SHA256_HEX.match(fetched.sha256) and fetched.sha256 != sha:
+        raise MigrateError(f"{where}: content read does not match its sha256 metadata")
 
 
 def _stored_size(dest: ObjectStore, plain: int) -> int:
@@ -204,8 +276,6 @@ def verify_objects(
     """Every source object at the destination with equal size and checksum."""
     started = time.monotonic()
     if source_listing is None or dest_listing is None:
-        source.check()
-        dest.check()
         source_listing, dest_listing = _listings(source, dest)
     manifest = Manifest.for_pair(source.label, dest.label)
     try:

@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,12 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 PART_SIZE = 8 * MIB
-MULTIPART_THRESHOLD = 16 * MIB
+# Below this an object goes in one PUT (as rclone's 200 MiB cutoff): each request costs the
+# server far more than bytes do, and the ETag stays the content MD5, verifiable from a listing.
+MULTIPART_THRESHOLD = 64 * MIB
 MAX_PARTS = 10_000
+# Objects up to this size are copied through memory (no temporary file).
+IN_MEMORY_MAX = 256 * MIB
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -55,6 +60,15 @@ def part_size_for(size: int) -> int:
 def multipart_etag(part_md5s: list[bytes]) -> str:
     """The ETag S3 gives a multipart upload: md5 of the parts' binary md5s, dash, count."""
     return f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
+
+
+@dataclass
+class Fetched:
+    """An object read into memory part by part, with what the server said about it while reading."""
+
+    parts: list[bytes]
+    etag: str | None = None
+    sha256: str | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -85,8 +99,23 @@ class ObjectStore(ABC):
     def get(self, key: str) -> bytes: ...
 
     @abstractmethod
-    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None) -> str:
-        """Store ``data``; return the new ETag."""
+    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
+            md5: bytes | None = None) -> str:
+        """Store ``data``; return the new ETag. ``md5``: the data's MD5 when the caller has it already."""
+
+    def read(self, key: str) -> Fetched:
+        """The whole object in one piece, with its ETag and sha256 metadata where the store has them."""
+        return Fetched([self.get(key)])
+
+    def get_parts(self, key: str, size: int, pool: Executor) -> Fetched:
+        """The whole object in memory, cut at ``part_size_for(size)`` boundaries."""
+        data = self.get(key)
+        step = part_size_for(len(data))
+        return Fetched([data[i:i + step] for i in range(0, len(data), step)] or [b""])
+
+    def put_parts(self, key: str, parts: Sequence[bytes], md5s: Sequence[bytes], *, sha256: str, pool: Executor) -> str:
+        """Store the concatenation of ``parts`` (their MD5s given); return the new ETag."""
+        return self.put(key, b"".join(parts), sha256=sha256, md5=md5s[0] if len(parts) == 1 else None)
 
     @abstractmethod
     def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None: ...
@@ -166,8 +195,9 @@ class S3Store(ObjectStore):
         data: bytes = response["Body"].read()
         return data
 
-    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None) -> str:
-        md5 = hashlib.md5(data).digest()
+    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
+            md5: bytes | None = None) -> str:
+        md5 = md5 or hashlib.md5(data).digest()
         response = self._call(
             "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
             Metadata={"sha256": sha256, **(meta or {})},
@@ -195,32 +225,69 @@ class S3Store(ObjectStore):
             for _ in pool.map(fetch, range(0, size, step)):
                 pass
 
+    def read(self, key: str) -> Fetched:
+        response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
+        return Fetched([response["Body"].read()], str(response["ETag"]).strip('"'),
+                       response.get("Metadata", {}).get("sha256"))
+
+    def get_parts(self, key: str, size: int, pool: Executor) -> Fetched:
+        """Ranged GETs in parallel; every response must name the same ETag (no change mid-read)."""
+        step = part_size_for(size)
+
+        def fetch(start: int) -> tuple[bytes, str, str | None]:
+            end = min(start + step, size) - 1
+            response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key,
+                                  Range=f"bytes={start}-{end}")
+            data: bytes = response["Body"].read()
+            if len(data) != end - start + 1:
+                raise MigrateError(f"{self.label}/{key}: short read at byte {start}")
+            return data, str(response["ETag"]).strip('"'), response.get("Metadata", {}).get("sha256")
+
+        fetched = list(pool.map(fetch, range(0, size, step))) if size else [(self.get(key), "", None)]
+        etags = {etag for _, etag, _ in fetched}
+        if len(etags) != 1:
+            raise MigrateError(f"{self.label}/{key}: object changed while being read (ETags {sorted(etags)})")
+        return Fetched([data for data, _, _ in fetched], etags.pop(), fetched[0][2])
+
+    def put_parts(self, key: str, parts: Sequence[bytes], md5s: Sequence[bytes], *, sha256: str, pool: Executor) -> str:
+        if len(parts) == 1:
+            return self.put(key, parts[0], sha256=sha256, md5=md5s[0])
+        return self._multipart(key, len(parts), lambda n: (parts[n - 1], md5s[n - 1]), sha256=sha256, pool=pool)
+
     def upload_file(self, key: str, path: Path, *, sha256: str, pool: Executor,
                     meta: dict[str, str] | None = None) -> str:
         size = path.stat().st_size
         if size < MULTIPART_THRESHOLD:
             return self.put(key, path.read_bytes(), sha256=sha256, meta=meta)
         step = part_size_for(size)
+        with path.open("rb") as handle:
+            fd = handle.fileno()
+
+            def read(number: int) -> tuple[bytes, bytes]:
+                data = os.pread(fd, step, (number - 1) * step)
+                return data, hashlib.md5(data).digest()
+
+            return self._multipart(key, -(-size // step), read, sha256=sha256, pool=pool, meta=meta)
+
+    def _multipart(self, key: str, count: int, read: Callable[[int], tuple[bytes, bytes]], *, sha256: str,
+                   pool: Executor, meta: dict[str, str] | None = None) -> str:
+        """Upload parts 1..count (``read(n)`` gives a part and its MD5); check every ETag the server returns."""
         full_key = self.prefix + key
         upload = self._call("start upload", self.client.create_multipart_upload, Bucket=self.bucket, Key=full_key,
                             Metadata={"sha256": sha256, **(meta or {})})
         upload_id = upload["UploadId"]
         try:
-            with path.open("rb") as handle:
-                fd = handle.fileno()
+            def send(number: int) -> tuple[int, str, bytes]:
+                data, md5 = read(number)
+                response = self._call(
+                    "upload part", self.client.upload_part, Bucket=self.bucket, Key=full_key,
+                    UploadId=upload_id, PartNumber=number, Body=data,
+                )
+                if str(response["ETag"]).strip('"') != md5.hex():
+                    raise MigrateError(f"{self.label}/{key}: part {number} stored with a different MD5 than sent")
+                return number, str(response["ETag"]), md5
 
-                def send(number: int) -> tuple[int, str, bytes]:
-                    data = os.pread(fd, step, (number - 1) * step)
-                    md5 = hashlib.md5(data).digest()
-                    response = self._call(
-                        "upload part", self.client.upload_part, Bucket=self.bucket, Key=full_key,
-                        UploadId=upload_id, PartNumber=number, Body=data,
-                    )
-                    if str(response["ETag"]).strip('"') != md5.hex():
-                        raise MigrateError(f"{self.label}/{key}: part {number} stored with a different MD5 than sent")
-                    return number, str(response["ETag"]), md5
-
-                parts = list(pool.map(send, range(1, -(-size // step) + 1)))
+            parts = list(pool.map(send, range(1, count + 1)))
             response = self._call(
                 "complete upload", self.client.complete_multipart_upload, Bucket=self.bucket, Key=full_key,
                 UploadId=upload_id,
@@ -327,13 +394,14 @@ class DirStore(ObjectStore):
         os.close(fd)
         return Path(name)
 
-    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None) -> str:
+    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
+            md5: bytes | None = None) -> str:
         tmp = self._tmp(key)
         with tmp.open("wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        return self._commit(key, tmp, hashlib.md5(data).hexdigest(), sha256, meta)
+        return self._commit(key, tmp, (md5 or hashlib.md5(data).digest()).hex(), sha256, meta)
 
     def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None:
         import shutil
