@@ -152,6 +152,9 @@ class EncryptedStore(ObjectStore):
     def get(self, key: str) -> bytes:
         return self.key.decrypt(self.inner.get(key), what=key)
 
+    def object_meta(self, key: str) -> dict[str, str]:
+        return self.inner.object_meta(key)
+
     def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
             md5: bytes | None = None) -> str:
         sealed = self.key.encrypt(data)

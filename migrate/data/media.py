@@ -218,7 +218,7 @@ def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: Th
                                    "(changed mid-copy?)")
             sha = hashlib.sha256(data).hexdigest()
             _check_read(source, src, fetched, sha)
-            etag = dest.put(src.key, data, sha256=sha, md5=md5)
+            etag = dest.put(src.key, data, sha256=sha, md5=md5, meta=_carried(source, src, fetched))
             return _stored_size(dest, len(data)), etag, sha
     if src.size <= IN_MEMORY_MAX:
         with memory.hold(src.size):
@@ -229,7 +229,8 @@ def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: Th
                 digest.update(part)
             sha = digest.hexdigest()
             _check_read(source, src, fetched, sha)
-            etag = dest.put_parts(src.key, fetched.parts, md5s, sha256=sha, pool=parts)
+            etag = dest.put_parts(src.key, fetched.parts, md5s, sha256=sha, pool=parts,
+                                  meta=_carried(source, src, fetched))
             return _stored_size(dest, sum(len(part) for part in fetched.parts)), etag, sha
     with tempfile.TemporaryDirectory(dir=data_dir()) as scratch:
         path = Path(scratch) / "object"
@@ -238,8 +239,13 @@ def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: Th
         head = source.head(src.key)
         if head is not None and head.sha256 and head.sha256 != sha:
             raise MigrateError(f"{source.label}/{src.key}: content read does not match its sha256 metadata")
-        etag = dest.upload_file(src.key, path, sha256=sha, pool=parts)
+        etag = dest.upload_file(src.key, path, sha256=sha, pool=parts, meta=source.object_meta(src.key))
         return _stored_size(dest, path.stat().st_size), etag, sha
+
+
+def _carried(source: ObjectStore, src: ObjectInfo, fetched: Fetched) -> dict[str, str]:
+    """Headers and user metadata to keep: from the read itself, or asked for when the read hid them."""
+    return fetched.meta if fetched.meta or not source.encrypted else source.object_meta(src.key)
 
 
 def _check_read(source: ObjectStore, src: ObjectInfo, fetched: Fetched, sha: str) -> None:

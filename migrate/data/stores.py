@@ -17,7 +17,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +69,41 @@ class Fetched:
     parts: list[bytes]
     etag: str | None = None
     sha256: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+# HTTP headers an object is served with, kept across a copy like its user metadata:
+# a media object must come back with its Content-Type, not as application/octet-stream.
+HEADER_PARAMS = {
+    "content-type": "ContentType",
+    "cache-control": "CacheControl",
+    "content-disposition": "ContentDisposition",
+    "content-encoding": "ContentEncoding",
+    "content-language": "ContentLanguage",
+}
+# Metadata migrate itself writes; never carried over from a source object.
+OWN_META = frozenset({"sha256", "plain-size"})
+
+
+def carried_meta(response: dict[str, Any]) -> dict[str, str]:
+    """The headers and user metadata of an S3 GET/HEAD response that a copy must keep."""
+    meta = {k: str(v) for k, v in response.get("Metadata", {}).items() if k not in OWN_META}
+    for header, param in HEADER_PARAMS.items():
+        if response.get(param):
+            meta[header] = str(response[param])
+    return meta
+
+
+def split_meta(meta: dict[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(boto3 header parameters, x-amz-meta user metadata) from one ``meta`` mapping."""
+    headers: dict[str, str] = {}
+    user: dict[str, str] = {}
+    for key, value in (meta or {}).items():
+        if key in HEADER_PARAMS:
+            headers[HEADER_PARAMS[key]] = value
+        else:
+            user[key] = value
+    return headers, user
 
 
 def sha256_file(path: Path) -> str:
@@ -113,9 +148,14 @@ class ObjectStore(ABC):
         step = part_size_for(len(data))
         return Fetched([data[i:i + step] for i in range(0, len(data), step)] or [b""])
 
-    def put_parts(self, key: str, parts: Sequence[bytes], md5s: Sequence[bytes], *, sha256: str, pool: Executor) -> str:
+    def put_parts(self, key: str, parts: Sequence[bytes], md5s: Sequence[bytes], *, sha256: str, pool: Executor,
+                  meta: dict[str, str] | None = None) -> str:
         """Store the concatenation of ``parts`` (their MD5s given); return the new ETag."""
-        return self.put(key, b"".join(parts), sha256=sha256, md5=md5s[0] if len(parts) == 1 else None)
+        return self.put(key, b"".join(parts), sha256=sha256, md5=md5s[0] if len(parts) == 1 else None, meta=meta)
+
+    def object_meta(self, key: str) -> dict[str, str]:
+        """The headers and user metadata a copy of ``key`` must keep (see ``carried_meta``)."""
+        return {}
 
     @abstractmethod
     def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None: ...
@@ -198,9 +238,10 @@ class S3Store(ObjectStore):
     def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
             md5: bytes | None = None) -> str:
         md5 = md5 or hashlib.md5(data).digest()
+        headers, user = split_meta(meta)
         response = self._call(
             "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
-            Metadata={"sha256": sha256, **(meta or {})},
+            Metadata={"sha256": sha256, **user}, **headers,
         )
         etag = str(response["ETag"]).strip('"')
         if etag != md5.hex():
@@ -228,31 +269,41 @@ class S3Store(ObjectStore):
     def read(self, key: str) -> Fetched:
         response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
         return Fetched([response["Body"].read()], str(response["ETag"]).strip('"'),
-                       response.get("Metadata", {}).get("sha256"))
+                       response.get("Metadata", {}).get("sha256"), carried_meta(response))
+
+    def object_meta(self, key: str) -> dict[str, str]:
+        response = self._call("head", self.client.head_object, Bucket=self.bucket, Key=self.prefix + key)
+        return carried_meta(response)
 
     def get_parts(self, key: str, size: int, pool: Executor) -> Fetched:
         """Ranged GETs in parallel; every response must name the same ETag (no change mid-read)."""
         step = part_size_for(size)
 
-        def fetch(start: int) -> tuple[bytes, str, str | None]:
+        def fetch(start: int) -> tuple[bytes, str, dict[str, Any]]:
             end = min(start + step, size) - 1
             response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key,
                                   Range=f"bytes={start}-{end}")
             data: bytes = response["Body"].read()
             if len(data) != end - start + 1:
                 raise MigrateError(f"{self.label}/{key}: short read at byte {start}")
-            return data, str(response["ETag"]).strip('"'), response.get("Metadata", {}).get("sha256")
+            return data, str(response["ETag"]).strip('"'), response
 
-        fetched = list(pool.map(fetch, range(0, size, step))) if size else [(self.get(key), "", None)]
+        if not size:
+            return self.read(key)
+        fetched = list(pool.map(fetch, range(0, size, step)))
         etags = {etag for _, etag, _ in fetched}
         if len(etags) != 1:
             raise MigrateError(f"{self.label}/{key}: object changed while being read (ETags {sorted(etags)})")
-        return Fetched([data for data, _, _ in fetched], etags.pop(), fetched[0][2])
+        first = fetched[0][2]
+        return Fetched([data for data, _, _ in fetched], etags.pop(), first.get("Metadata", {}).get("sha256"),
+                       carried_meta(first))
 
-    def put_parts(self, key: str, parts: Sequence[bytes], md5s: Sequence[bytes], *, sha256: str, pool: Executor) -> str:
+    def put_parts(self, key: str, parts: Sequence[bytes], md5s: Sequence[bytes], *, sha256: str, pool: Executor,
+                  meta: dict[str, str] | None = None) -> str:
         if len(parts) == 1:
-            return self.put(key, parts[0], sha256=sha256, md5=md5s[0])
-        return self._multipart(key, len(parts), lambda n: (parts[n - 1], md5s[n - 1]), sha256=sha256, pool=pool)
+            return self.put(key, parts[0], sha256=sha256, md5=md5s[0], meta=meta)
+        return self._multipart(key, len(parts), lambda n: (parts[n - 1], md5s[n - 1]), sha256=sha256, pool=pool,
+                               meta=meta)
 
     def upload_file(self, key: str, path: Path, *, sha256: str, pool: Executor,
                     meta: dict[str, str] | None = None) -> str:
@@ -273,8 +324,9 @@ class S3Store(ObjectStore):
                    pool: Executor, meta: dict[str, str] | None = None) -> str:
         """Upload parts 1..count (``read(n)`` gives a part and its MD5); check every ETag the server returns."""
         full_key = self.prefix + key
+        headers, user = split_meta(meta)
         upload = self._call("start upload", self.client.create_multipart_upload, Bucket=self.bucket, Key=full_key,
-                            Metadata={"sha256": sha256, **(meta or {})})
+                            Metadata={"sha256": sha256, **user}, **headers)
         upload_id = upload["UploadId"]
         try:
             def send(number: int) -> tuple[int, str, bytes]:
@@ -369,6 +421,13 @@ class DirStore(ObjectStore):
         if meta.get("size") != size:
             meta = {}
         return ObjectInfo(key, int(meta.get("plain-size", size)), meta.get("etag", ""), meta.get("sha256"))
+
+    def object_meta(self, key: str) -> dict[str, str]:
+        stored = self._read_meta(key)
+        return {k: str(v) for k, v in stored.items() if k not in OWN_META | {"size", "etag"}}
+
+    def read(self, key: str) -> Fetched:
+        return Fetched([self.get(key)], meta=self.object_meta(key))
 
     def get(self, key: str) -> bytes:
         try:

@@ -33,7 +33,8 @@ def test_large_object_multipart_paths(pair: Pair, monkeypatch: pytest.MonkeyPatc
     if through == "file":
         monkeypatch.setattr(media, "IN_MEMORY_MAX", 0)
     big = os.urandom(17 * stores.MIB)
-    pair.a.s3().put_object(Bucket=pair.a.bucket, Key="video/big.mp4", Body=big)
+    pair.a.s3().put_object(Bucket=pair.a.bucket, Key="video/big.mp4", Body=big, ContentType="video/mp4",
+                           CacheControl="max-age=86400", Metadata={"owner": "alice"})
     source = _store(pair.a.s3_server.endpoint, pair.a.bucket)
     dest = _store(pair.b.s3_server.endpoint, pair.b.bucket)
 
@@ -42,6 +43,8 @@ def test_large_object_multipart_paths(pair: Pair, monkeypatch: pytest.MonkeyPatc
     stored = pair.b.s3().get_object(Bucket=pair.b.bucket, Key="video/big.mp4")
     assert stored["ETag"].strip('"').endswith("-3")
     assert stored["Metadata"]["sha256"] == hashlib.sha256(big).hexdigest()
+    assert (stored["ContentType"], stored["CacheControl"]) == ("video/mp4", "max-age=86400")
+    assert stored["Metadata"]["owner"] == "alice"
     assert hashlib.sha256(stored["Body"].read()).digest() == hashlib.sha256(big).digest()
     report = media.verify_objects(source, dest, area="media", source_listing=first.source_listing,
                                   dest_listing=first.dest_listing)
@@ -60,3 +63,20 @@ def test_source_with_lying_sha256_metadata_is_refused(pair: Pair, monkeypatch: p
     dest = _store(pair.b.s3_server.endpoint, pair.b.bucket)
     with pytest.raises(MigrateError, match="sha256 metadata"):
         media.sync_objects(source, dest, workers=2)
+
+
+@pytest.mark.parametrize("size", [5_000, 17 * 1024 * 1024])
+def test_headers_and_metadata_survive_the_copy(pair: Pair, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """An image must come back as an image: Content-Type, Cache-Control and user metadata are kept."""
+    monkeypatch.setenv("MIGRATE_HOME", str(pair.work / "home"))
+    pair.a.s3().put_object(Bucket=pair.a.bucket, Key="img/cat.png", Body=os.urandom(size),
+                           ContentType="image/png", CacheControl="public, max-age=31536000",
+                           ContentDisposition='inline; filename="cat.png"', Metadata={"uploader": "42"})
+    source = _store(pair.a.s3_server.endpoint, pair.a.bucket)
+    dest = _store(pair.b.s3_server.endpoint, pair.b.bucket)
+    assert media.sync_objects(source, dest, workers=4).copied == 1
+    stored = pair.b.s3().head_object(Bucket=pair.b.bucket, Key="img/cat.png")
+    assert stored["ContentType"] == "image/png"
+    assert stored["CacheControl"] == "public, max-age=31536000"
+    assert stored["ContentDisposition"] == 'inline; filename="cat.png"'
+    assert stored["Metadata"]["uploader"] == "42"
