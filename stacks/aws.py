@@ -419,17 +419,11 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
     common.export_outputs(
         target=target,
         provider="aws",
+        links=links,
         public_addresses=[],
         public_hostname=alb.dns_name,
         http_port=80,
         health_url=common.health_url(alb.dns_name, 80, web.health_path),
-        database_url=links.database_url,
-        s3_endpoint=links.s3_endpoint,
-        s3_region=settings.region,
-        s3_buckets=links.s3_buckets,
-        s3_access_key=links.s3_access_key,
-        s3_secret_key=links.s3_secret_key,
-        redis_url=links.redis_url,
     )
 
 
