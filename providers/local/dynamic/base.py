@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pulumi.dynamic import DiffResult, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
 from providers.local import sandbox
 from providers.local.servers import process
@@ -61,6 +61,29 @@ class SandboxProvider(ResourceProvider):
             # A dead process (a terminated host, a crash): the update restarts it.
             changed = ["running"]
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+
+
+class ServerProvider(SandboxProvider):
+    """A resource that is one server process listening on its ``host:port``."""
+
+    replace_on: ClassVar[tuple[str, ...]] = ("sandbox_dir", "host", "port")
+
+    def running(self, outs: dict[str, Any]) -> bool:
+        return serving(outs.get("pid"), outs["host"], int(outs["port"]))
+
+    def created(self, inputs: dict[str, Any], serve: Callable[[], dict[str, Any]]) -> CreateResult:
+        """Create is all or nothing: when ``serve`` fails, ``delete`` removes what it began."""
+        try:
+            outs = serve()
+        except BaseException:
+            self.delete("", inputs)
+            raise
+        return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
+
+
+def serving(entry: list[int] | None, host: str, port: int) -> bool:
+    """The process we recorded is still ours, alive, and accepting connections."""
+    return alive(entry) and process.port_open(host, port)
 
 
 def _differs(old: Any, new: Any) -> bool:

@@ -114,6 +114,27 @@ def wait_until(
     raise MigrateError(f"{what} not ready after {timeout:.0f}s{_tail(log_path)}")
 
 
+def start_server(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+) -> int:
+    """Spawn a server and wait until ``ready``; one that does not come up is killed, never
+    left half-started. Returns its pid."""
+    pid = spawn(argv, log_path, env=env, user=user)
+    try:
+        wait_until(ready, what=what, timeout=timeout, pid=pid, log_path=log_path)
+    except Exception:
+        kill(pid)
+        raise
+    return pid
+
+
 def _tail(log_path: Path | None) -> str:
     if log_path is None or not log_path.exists():
         return ""

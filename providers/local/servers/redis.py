@@ -37,15 +37,12 @@ class RedisServer:
         )
         conf.chmod(0o600)
         log = self.data_dir / "redis.log"
-        self.pid = process.spawn([binary, str(conf)], log)
-        try:
-            process.wait_until(lambda: process.port_open(self.host, self.port),
-                               what=f"Redis on {self.host}:{self.port}", timeout=timeout,
-                               pid=self.pid, log_path=log)
-        except Exception:
-            process.kill(self.pid)  # never leave a half-started server behind
-            raise
+        self.pid = process.start_server([binary, str(conf)], log, ready=self.listening,
+                                        what=f"Redis on {self.host}:{self.port}", timeout=timeout)
         return self.pid
+
+    def listening(self) -> bool:
+        return process.port_open(self.host, self.port)
 
     def stop(self) -> None:
         process.stop(self.pid)

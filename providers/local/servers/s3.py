@@ -26,18 +26,15 @@ class S3Server:
     def start(self, timeout: float = 30.0) -> int:
         if self.pid and process.alive(self.pid):
             return self.pid
-        self.pid = process.spawn(
+        self.pid = process.start_server(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-            self.log_path,
+            self.log_path, ready=self.listening,
+            what=f"S3 server on {self.host}:{self.port}", timeout=timeout,
         )
-        try:
-            process.wait_until(lambda: process.port_open(self.host, self.port),
-                               what=f"S3 server on {self.host}:{self.port}", timeout=timeout,
-                               pid=self.pid, log_path=self.log_path)
-        except Exception:
-            process.kill(self.pid)  # never leave a half-started server behind
-            raise
         return self.pid
+
+    def listening(self) -> bool:
+        return process.port_open(self.host, self.port)
 
     def stop(self) -> None:
         process.stop(self.pid)
