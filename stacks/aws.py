@@ -264,7 +264,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
                 aws.s3.BucketPolicy(
                     f"{name}-{b.name}-public-read",
                     bucket=bucket.id,
-                    policy=bucket.arn.apply(_public_read_policy),
+                    policy=bucket.arn.apply(common.public_read_policy),
                     opts=opts,
                 )
             buckets[b.name] = bucket
@@ -511,22 +511,6 @@ def _bucket_access_policy(arns: list[str]) -> str:
                     "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                     "Resource": [f"{a}/*" for a in arns],
                 },
-            ],
-        }
-    )
-
-
-def _public_read_policy(arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": "*",
-                    "Action": "s3:GetObject",
-                    "Resource": f"{arn}/*",
-                }
             ],
         }
     )

@@ -200,6 +200,20 @@ def random_password(
     return pulumi.Output.secret(password.result)
 
 
+def public_read_policy(bucket_arn: str) -> str:
+    """An S3 bucket policy letting anyone GET the bucket's objects (public media)."""
+    import json
+
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/*"}
+            ],
+        }
+    )
+
+
 def export_outputs(
     *,
     target: str,

@@ -178,7 +178,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
                 aws.s3.BucketPolicy(
                     f"{name}-{b.name}-public-read",
                     bucket=bucket.id,
-                    policy=bucket.bucket.apply(_public_read_policy),
+                    policy=bucket.bucket.apply(lambda b: common.public_read_policy(f"arn:aws:s3:::{b}")),
                     opts=pulumi.ResourceOptions(provider=s3),
                 )
             buckets[b.name] = bucket.bucket
@@ -323,21 +323,3 @@ def _db_cloud_init(
                 f"-m conntrack --ctorigdstport {port} -j RETURN"
             )
     return common.cloud_config(files, lines)
-
-
-def _public_read_policy(bucket: str) -> str:
-    import json
-
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": "*",
-                    "Action": "s3:GetObject",
-                    "Resource": f"arn:aws:s3:::{bucket}/*",
-                }
-            ],
-        }
-    )
