@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import httpx
 
@@ -52,7 +52,37 @@ def scratch_dir(name: str) -> Path:
     return directory
 
 
-class Postgres:
+class Throwaway:
+    """A server as a context manager: started on enter; stopped, its directory removed, on exit.
+
+    Mixed in after a launcher class, whose ``start``/``stop`` it calls.
+    """
+
+    dir: Path
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.cleanup()
+
+
+class Postgres(Throwaway):
     """A throwaway Postgres 15 cluster; chirp logs in with its own role over TCP."""
 
     def __init__(self, user: str = "chirp", database: str = "chirp") -> None:
@@ -66,68 +96,29 @@ class Postgres:
     def url(self) -> str:
         return self.server.url(self.user, self.password, self.database)
 
-    def __enter__(self) -> Postgres:
-        try:
-            self.server.init()
-            with (self.server.data_dir / "postgresql.conf").open("a") as conf:
-                conf.write("fsync = off\n")  # throwaway data: writes as fast as the load test needs
-            self.server.start()
-            self.server.ensure_database(self.user, self.password, self.database)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def start(self) -> None:
+        self.server.init()
+        with (self.server.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("fsync = off\n")  # throwaway data: writes as fast as the load test needs
+        self.server.start()
+        self.server.ensure_database(self.user, self.password, self.database)
 
     def stop(self) -> None:
         self.server.kill()  # a throwaway cluster: no clean shutdown needed
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
 
-class MotoS3(S3Server):
+class MotoS3(S3Server, Throwaway):
     """moto's S3-compatible server (in-memory)."""
 
     def __init__(self) -> None:
         self.dir = scratch_dir("moto")
         super().__init__(HOST, free_port(HOST), self.dir / "moto.log")
 
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> MotoS3:
-        try:
-            self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.cleanup()
-
-
-class Redis(RedisServer):
+class Redis(RedisServer, Throwaway):
     def __init__(self) -> None:
         self.dir = scratch_dir("redis")
         super().__init__(HOST, free_port(HOST), self.dir / "data", secrets.token_urlsafe(16))
-
-    def __enter__(self) -> Redis:
-        try:
-            self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __exit__(self, *_exc: object) -> None:
-        self.cleanup()
 
 
 class Process:

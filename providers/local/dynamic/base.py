@@ -67,6 +67,8 @@ class ServerProvider(SandboxProvider):
     """A resource that is one server process listening on its ``host:port``."""
 
     replace_on: ClassVar[tuple[str, ...]] = ("sandbox_dir", "host", "port")
+    # Its name in the sandbox: the pid file's name and its directory under sandbox_dir.
+    component: ClassVar[str]
 
     def running(self, outs: dict[str, Any]) -> bool:
         return serving(outs.get("pid"), outs["host"], int(outs["port"]))
@@ -79,6 +81,12 @@ class ServerProvider(SandboxProvider):
             self.delete("", inputs)
             raise
         return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
+
+    @clean_errors
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        directory = Path(props["sandbox_dir"])
+        stop(directory, self.component, props.get("pid"), timeout=5)
+        remove_tree(directory / self.component)
 
 
 def serving(entry: list[int] | None, host: str, port: int) -> bool:

@@ -17,7 +17,6 @@ from providers.local.dynamic.base import (
     clean_env,
     clean_errors,
     inputs_of,
-    remove_tree,
     serving,
     spawned,
     stop,
@@ -26,6 +25,7 @@ from providers.local.servers import process
 
 
 class FrontProvider(ServerProvider):
+    component = "front"
     update_on = ("backends",)
 
     @clean_errors
@@ -58,12 +58,6 @@ class FrontProvider(ServerProvider):
             )
             entry = spawned(Path(inputs["sandbox_dir"]), "front", pid)
         return {**inputs, "pid": entry}
-
-    @clean_errors
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        directory = Path(props["sandbox_dir"])
-        stop(directory, "front", props.get("pid"), timeout=5)
-        remove_tree(directory / "front")
 
 
 class Front(Resource, module="local", name="Front"):

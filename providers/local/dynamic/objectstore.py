@@ -17,6 +17,7 @@ SECRETS = ["access_key", "secret_key"]
 
 
 class ObjectStoreProvider(ServerProvider):
+    component = "s3"
     update_on = ("buckets", "region")
 
     @clean_errors

@@ -23,6 +23,7 @@ def _server(props: dict[str, Any], admin_password: str) -> PostgresServer:
 
 
 class PostgresProvider(ServerProvider):
+    component = "postgres"
     update_on = ("database", "user")
 
     @clean_errors

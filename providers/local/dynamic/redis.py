@@ -9,13 +9,14 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
-from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, remove_tree, serving, spawned, stop
+from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, serving, spawned, stop
 from providers.local.servers.redis import RedisServer
 
 SECRETS = ["password", "url"]
 
 
 class RedisProvider(ServerProvider):
+    component = "redis"
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_of(props)
@@ -36,12 +37,6 @@ class RedisProvider(ServerProvider):
         assert server.pid is not None
         return {**inputs, "password": password, "url": server.url,
                 "pid": spawned(directory, "redis", server.pid)}
-
-    @clean_errors
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        directory = Path(props["sandbox_dir"])
-        stop(directory, "redis", props.get("pid"), timeout=5)
-        remove_tree(directory / "redis")
 
 
 class Redis(Resource, module="local", name="Redis"):

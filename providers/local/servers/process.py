@@ -173,6 +173,23 @@ def _signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
 
 
+class ListeningServer:
+    """A server we started, known by ``pid``, serving on ``host:port``."""
+
+    host: str
+    port: int
+    pid: int | None
+
+    def listening(self) -> bool:
+        return port_open(self.host, self.port)
+
+    def stop(self) -> None:
+        stop(self.pid)  # the module's stop(): SIGTERM, then SIGKILL after a while
+
+    def kill(self) -> None:
+        kill(self.pid)
+
+
 def free_port(host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> int:
     """A port that is free now on ``host``, below Linux's ephemeral range."""
     import random

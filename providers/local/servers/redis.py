@@ -11,7 +11,7 @@ from providers.local.servers import process
 
 
 @dataclass
-class RedisServer:
+class RedisServer(process.ListeningServer):
     host: str
     port: int
     data_dir: Path
@@ -40,12 +40,3 @@ class RedisServer:
         self.pid = process.start_server([binary, str(conf)], log, ready=self.listening,
                                         what=f"Redis on {self.host}:{self.port}", timeout=timeout)
         return self.pid
-
-    def listening(self) -> bool:
-        return process.port_open(self.host, self.port)
-
-    def stop(self) -> None:
-        process.stop(self.pid)
-
-    def kill(self) -> None:
-        process.kill(self.pid)

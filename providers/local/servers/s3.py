@@ -11,7 +11,7 @@ from providers.local.servers import process
 
 
 @dataclass
-class S3Server:
+class S3Server(process.ListeningServer):
     """moto keeps objects in memory: a killed server loses them, as a dead host would."""
 
     host: str
@@ -32,15 +32,6 @@ class S3Server:
             what=f"S3 server on {self.host}:{self.port}", timeout=timeout,
         )
         return self.pid
-
-    def listening(self) -> bool:
-        return process.port_open(self.host, self.port)
-
-    def stop(self) -> None:
-        process.stop(self.pid)
-
-    def kill(self) -> None:
-        process.kill(self.pid)
 
 
 def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> Any:
