@@ -8,12 +8,16 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
 from providers.local import sandbox
 from providers.local.servers import process
+
+if TYPE_CHECKING:
+    from providers.local.servers.redis import RedisServer
+    from providers.local.servers.s3 import S3Server
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: not known in a preview
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -81,6 +85,14 @@ class ServerProvider(SandboxProvider):
             self.delete("", inputs)
             raise
         return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
+
+    def resume_or_start(self, sandbox_dir: Path, server: RedisServer | S3Server, pid_entry: list[int] | None) -> int:
+        """The server's pid: the recorded process while it still serves, else a fresh start."""
+        if pid_entry and serving(pid_entry, server.host, server.port):
+            server.pid = int(pid_entry[0])
+            return server.pid
+        stop(sandbox_dir, self.component, pid_entry)
+        return server.start()
 
     @clean_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
 from providers.local import sandbox
-from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, remove_tree, serving, spawned, stop
+from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, remove_tree, spawned, stop
 from providers.local.servers.s3 import S3Server, s3_client
 
 SECRETS = ["access_key", "secret_key"]
@@ -36,19 +36,14 @@ class ObjectStoreProvider(ServerProvider):
     def _serve(self, inputs: dict[str, Any], keys: dict[str, str], pid_entry: list[int] | None) -> dict[str, Any]:
         directory = Path(inputs["sandbox_dir"])
         server = S3Server(inputs["host"], int(inputs["port"]), directory / "s3" / "moto.log")
-        if pid_entry and serving(pid_entry, server.host, server.port):
-            server.pid = int(pid_entry[0])
-        else:
-            stop(directory, "s3", pid_entry)
-            server.start()
-        assert server.pid is not None
+        pid = self.resume_or_start(directory, server, pid_entry)
         client = s3_client(server.endpoint, keys["access_key"], keys["secret_key"], inputs["region"])
-        sandbox.write_pid(directory, "s3", server.pid)
+        sandbox.write_pid(directory, "s3", pid)
         existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
         for bucket in inputs["buckets"]:
             if bucket not in existing:
                 client.create_bucket(Bucket=bucket)
-        return {**inputs, **keys, "endpoint": server.endpoint, "pid": spawned(directory, "s3", server.pid)}
+        return {**inputs, **keys, "endpoint": server.endpoint, "pid": spawned(directory, "s3", pid)}
 
     @clean_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:

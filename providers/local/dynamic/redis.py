@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
-from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, serving, spawned, stop
+from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, spawned
 from providers.local.servers.redis import RedisServer
 
 SECRETS = ["password", "url"]
@@ -29,14 +29,8 @@ class RedisProvider(ServerProvider):
     def _serve(self, inputs: dict[str, Any], password: str, pid_entry: list[int] | None) -> dict[str, Any]:
         directory = Path(inputs["sandbox_dir"])
         server = RedisServer(inputs["host"], int(inputs["port"]), directory / "redis", password)
-        if pid_entry and serving(pid_entry, server.host, server.port):
-            server.pid = int(pid_entry[0])
-        else:
-            stop(directory, "redis", pid_entry)
-            server.start()
-        assert server.pid is not None
-        return {**inputs, "password": password, "url": server.url,
-                "pid": spawned(directory, "redis", server.pid)}
+        pid = self.resume_or_start(directory, server, pid_entry)
+        return {**inputs, "password": password, "url": server.url, "pid": spawned(directory, "redis", pid)}
 
 
 class Redis(Resource, module="local", name="Redis"):
