@@ -285,9 +285,14 @@ class DnsProvider(abc.ABC):
     def supported(self, rrset: RRset) -> bool:
         return rrset.type in self.capabilities.record_types
 
+    @property
+    def max_batch_records(self) -> int | None:
+        """Records per batch: the API's limit, unless the provider's settings say otherwise."""
+        return self.capabilities.max_batch_records
+
     def batches(self, changes: Sequence[Change]) -> list[list[Change]]:
         """Split changes so that each batch fits the provider's limits."""
-        limit_n = self.capabilities.max_batch_records
+        limit_n = self.max_batch_records
         limit_c = self.capabilities.max_batch_chars
         batches: list[list[Change]] = []
         current: list[Change] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,9 +35,15 @@ class HostingAdapter(ABC):
     # Pulumi resource provider plugins the stack needs (name, version); empty = none.
     plugins: ClassVar[tuple[tuple[str, str], ...]] = ()
 
-    @abstractmethod
     def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        """Declare the target's resources and ``pulumi.export`` the shared outputs."""
+        """Declare the target's resources and ``pulumi.export`` the shared outputs.
+
+        The resources live in ``stacks.<name>``; it is imported here, inside the Pulumi
+        program, so listing or planning adapters never loads the provider SDKs.
+        """
+        import importlib
+
+        importlib.import_module(f"stacks.{self.name}").build(spec, target, settings)
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         """Resource types and counts the spec maps to, shown before anything is created."""

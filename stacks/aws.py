@@ -264,7 +264,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
                 aws.s3.BucketPolicy(
                     f"{name}-{b.name}-public-read",
                     bucket=bucket.id,
-                    policy=bucket.arn.apply(_public_read_policy),
+                    policy=bucket.arn.apply(common.public_read_policy),
                     opts=opts,
                 )
             buckets[b.name] = bucket
@@ -419,17 +419,11 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
     common.export_outputs(
         target=target,
         provider="aws",
+        links=links,
         public_addresses=[],
         public_hostname=alb.dns_name,
         http_port=80,
         health_url=common.health_url(alb.dns_name, 80, web.health_path),
-        database_url=links.database_url,
-        s3_endpoint=links.s3_endpoint,
-        s3_region=settings.region,
-        s3_buckets=links.s3_buckets,
-        s3_access_key=links.s3_access_key,
-        s3_secret_key=links.s3_secret_key,
-        redis_url=links.redis_url,
     )
 
 
@@ -517,22 +511,6 @@ def _bucket_access_policy(arns: list[str]) -> str:
                     "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                     "Resource": [f"{a}/*" for a in arns],
                 },
-            ],
-        }
-    )
-
-
-def _public_read_policy(arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": "*",
-                    "Action": "s3:GetObject",
-                    "Resource": f"{arn}/*",
-                }
             ],
         }
     )

@@ -200,23 +200,35 @@ def random_password(
     return pulumi.Output.secret(password.result)
 
 
+def public_read_policy(bucket_arn: str) -> str:
+    """An S3 bucket policy letting anyone GET the bucket's objects (public media)."""
+    import json
+
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/*"}
+            ],
+        }
+    )
+
+
 def export_outputs(
     *,
     target: str,
     provider: str,
+    links: ServiceLinks,
     public_addresses: pulumi.Input[list[str]],
     health_url: pulumi.Input[str],
     public_hostname: pulumi.Input[str | None] = None,
     http_port: int = 80,
-    database_url: pulumi.Input[str] | None = None,
-    s3_endpoint: pulumi.Input[str] | None = None,
-    s3_region: str = "us-east-1",
-    s3_buckets: Mapping[str, pulumi.Input[str]] | None = None,
-    s3_access_key: pulumi.Input[str] | None = None,
-    s3_secret_key: pulumi.Input[str] | None = None,
-    redis_url: pulumi.Input[str] | None = None,
 ) -> None:
-    """Export exactly the ``TargetOutputs`` fields; the secret ones as Pulumi secrets."""
+    """Export exactly the ``TargetOutputs`` fields; the secret ones as Pulumi secrets.
+
+    The backing-service fields are the ``links`` the app itself was given, so what later
+    steps read is what the app uses.
+    """
 
     def secret(value: pulumi.Input[str] | None) -> pulumi.Output[str] | None:
         return None if value is None else pulumi.Output.secret(value)
@@ -227,13 +239,13 @@ def export_outputs(
     pulumi.export("public_hostname", public_hostname)
     pulumi.export("http_port", http_port)
     pulumi.export("health_url", health_url)
-    pulumi.export("database_url", secret(database_url))
-    pulumi.export("s3_endpoint", s3_endpoint)
-    pulumi.export("s3_region", s3_region)
-    pulumi.export("s3_buckets", dict(s3_buckets or {}))
-    pulumi.export("s3_access_key", secret(s3_access_key))
-    pulumi.export("s3_secret_key", secret(s3_secret_key))
-    pulumi.export("redis_url", secret(redis_url))
+    pulumi.export("database_url", secret(links.database_url))
+    pulumi.export("s3_endpoint", links.s3_endpoint)
+    pulumi.export("s3_region", links.s3_region)
+    pulumi.export("s3_buckets", dict(links.s3_buckets))
+    pulumi.export("s3_access_key", secret(links.s3_access_key))
+    pulumi.export("s3_secret_key", secret(links.s3_secret_key))
+    pulumi.export("redis_url", secret(links.redis_url))
 
 
 def docker_run_script(
@@ -296,6 +308,20 @@ def app_cloud_init(spec: ServiceSpec, processes: list[str], envs: dict[str, dict
             ).rstrip()
         )
     return cloud_config(files, lines)
+
+
+def app_user_data(
+    spec: ServiceSpec,
+    processes: list[str],
+    links: ServiceLinks,
+    spec_secrets: Mapping[str, pulumi.Output[str]],
+) -> pulumi.Output[str]:
+    """The (secret) cloud-init of one app server running ``processes``, env files included."""
+    import functools
+
+    envs = {p: resolved_env(app_environment(spec, p, links, spec_secrets)) for p in processes}
+    user_data = pulumi.Output.all(**envs).apply(functools.partial(app_cloud_init, spec, processes))
+    return secret_input(user_data)
 
 
 def cloud_config(files: dict[str, str], script_lines: list[str]) -> str:

@@ -9,7 +9,6 @@ is scoped to its buckets (read-write), separate from the key the provider runs w
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -139,13 +138,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
     droplets = []
     layout = common.placement(spec)
     for index, processes in enumerate(layout):
-        envs = {
-            p: common.resolved_env(common.app_environment(spec, p, links, spec_secrets))
-            for p in processes
-        }
-        user_data = pulumi.Output.all(**envs).apply(
-            functools.partial(common.app_cloud_init, spec, processes)
-        )
+        user_data = common.app_user_data(spec, processes, links, spec_secrets)
         droplets.append(
             do.Droplet(
                 f"{name}-app-{index}",
@@ -156,7 +149,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
                 monitoring=True,
                 ssh_keys=settings.ssh_keys or None,
                 tags=[app_tag.name, *[t.name for t in tags]],
-                user_data=common.secret_input(user_data),
+                user_data=user_data,
                 opts=opts,
             )
         )
@@ -219,14 +212,8 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
     common.export_outputs(
         target=target,
         provider="digitalocean",
+        links=links,
         public_addresses=lb.ip.apply(lambda ip: [ip]),
         http_port=80,
         health_url=common.health_url(lb.ip, 80, web.health_path),
-        database_url=links.database_url,
-        s3_endpoint=links.s3_endpoint,
-        s3_region=settings.region,
-        s3_buckets=links.s3_buckets,
-        s3_access_key=links.s3_access_key,
-        s3_secret_key=links.s3_secret_key,
-        redis_url=links.redis_url,
     )

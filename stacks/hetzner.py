@@ -12,7 +12,6 @@ as a secret and Hetzner keeps as server user data: note this in an audit.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +93,24 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
         opts=opts,
     )
     server_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[subnet]))
+
+    def server(
+        key: str, role: str, server_type: str, ip: str, user_data: pulumi.Input[str]
+    ) -> hcloud.Server:
+        """A server reached only over the private network (its public side is ``closed``)."""
+        return hcloud.Server(
+            f"{name}-{key}",
+            server_type=server_type,
+            image=settings.image,
+            location=settings.location,
+            labels={**labels, "role": role},
+            ssh_keys=settings.ssh_keys or None,
+            firewall_ids=[closed.id.apply(int)],
+            networks=[hcloud.ServerNetworkArgs(network_id=network.id.apply(int), ip=ip)],
+            user_data=user_data,
+            opts=server_opts,
+        )
+
     links = common.ServiceLinks(s3_region=settings.location)
 
     # --- the database server: Postgres and Redis on a volume
@@ -112,18 +129,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
         user_data = pulumi.Output.all(volume.id, pg_password, redis_password).apply(
             lambda a: _db_cloud_init(spec, a[0], db_ip, app_ips, a[1], a[2])
         )
-        db_server = hcloud.Server(
-            f"{name}-db",
-            server_type=settings.database_server_type,
-            image=settings.image,
-            location=settings.location,
-            labels={**labels, "role": "db"},
-            ssh_keys=settings.ssh_keys or None,
-            firewall_ids=[closed.id.apply(int)],
-            networks=[hcloud.ServerNetworkArgs(network_id=network.id.apply(int), ip=db_ip)],
-            user_data=common.secret_input(user_data),
-            opts=server_opts,
-        )
+        db_server = server("db", "db", settings.database_server_type, db_ip, common.secret_input(user_data))
         hcloud.VolumeAttachment(
             f"{name}-data",
             server_id=db_server.id.apply(int),
@@ -172,7 +178,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
                 aws.s3.BucketPolicy(
                     f"{name}-{b.name}-public-read",
                     bucket=bucket.id,
-                    policy=bucket.bucket.apply(_public_read_policy),
+                    policy=bucket.bucket.apply(lambda b: common.public_read_policy(f"arn:aws:s3:::{b}")),
                     opts=pulumi.ResourceOptions(provider=s3),
                 )
             buckets[b.name] = bucket.bucket
@@ -184,29 +190,8 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
     # --- app servers, each running its share of the processes' containers
     app_servers = []
     for index, processes in enumerate(layout):
-        envs = {
-            p: common.resolved_env(common.app_environment(spec, p, links, spec_secrets))
-            for p in processes
-        }
-        user_data = pulumi.Output.all(**envs).apply(
-            functools.partial(common.app_cloud_init, spec, processes)
-        )
-        app_servers.append(
-            hcloud.Server(
-                f"{name}-app-{index}",
-                server_type=settings.server_type,
-                image=settings.image,
-                location=settings.location,
-                labels={**labels, "role": "app"},
-                ssh_keys=settings.ssh_keys or None,
-                firewall_ids=[closed.id.apply(int)],
-                networks=[
-                    hcloud.ServerNetworkArgs(network_id=network.id.apply(int), ip=app_ips[index])
-                ],
-                user_data=common.secret_input(user_data),
-                opts=server_opts,
-            )
-        )
+        user_data = common.app_user_data(spec, processes, links, spec_secrets)
+        app_servers.append(server(f"app-{index}", "app", settings.server_type, app_ips[index], user_data))
 
     # --- load balancer -> servers running the public process, over the private network
     lb = hcloud.LoadBalancer(
@@ -269,16 +254,10 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
     common.export_outputs(
         target=target,
         provider="hetzner",
+        links=links,
         public_addresses=lb.ipv4.apply(lambda ip: [ip]),
         http_port=80,
         health_url=common.health_url(lb.ipv4, 80, web.health_path),
-        database_url=links.database_url,
-        s3_endpoint=links.s3_endpoint,
-        s3_region=settings.location,
-        s3_buckets=links.s3_buckets,
-        s3_access_key=links.s3_access_key,
-        s3_secret_key=links.s3_secret_key,
-        redis_url=links.redis_url,
     )
 
 
@@ -344,21 +323,3 @@ def _db_cloud_init(
                 f"-m conntrack --ctorigdstport {port} -j RETURN"
             )
     return common.cloud_config(files, lines)
-
-
-def _public_read_policy(bucket: str) -> str:
-    import json
-
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": "*",
-                    "Action": "s3:GetObject",
-                    "Resource": f"arn:aws:s3:::{bucket}/*",
-                }
-            ],
-        }
-    )

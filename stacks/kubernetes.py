@@ -309,17 +309,11 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
     common.export_outputs(
         target=target,
         provider="kubernetes",
+        links=links,
         public_addresses=lb.apply(lambda a: [a[0]] if a[0] else []),
         public_hostname=lb.apply(lambda a: a[1]),
         http_port=80,
         health_url=common.health_url(address, 80, web.health_path),
-        database_url=links.database_url,
-        s3_endpoint=links.s3_endpoint,
-        s3_region=links.s3_region,
-        s3_buckets=links.s3_buckets,
-        s3_access_key=links.s3_access_key,
-        s3_secret_key=links.s3_secret_key,
-        redis_url=links.redis_url,
     )
 
 

@@ -294,16 +294,10 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
     common.export_outputs(
         target=target,
         provider="vps",
+        links=links,
         public_addresses=[h.address for h in fronts],
         http_port=settings.http_port,
         health_url=common.health_url(front, settings.http_port, web.health_path),
-        database_url=links.database_url,
-        s3_endpoint=links.s3_endpoint,
-        s3_region=links.s3_region,
-        s3_buckets=links.s3_buckets,
-        s3_access_key=links.s3_access_key,
-        s3_secret_key=links.s3_secret_key,
-        redis_url=links.redis_url,
     )
 
 

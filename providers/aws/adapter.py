@@ -25,11 +25,6 @@ class AwsAdapter(HostingAdapter):
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (("aws", "7.51.1"), ("random", "4.21.4"))
 
-    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        from stacks import aws
-
-        aws.build(spec, target, settings)
-
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         processes = len(spec.processes)
         buckets = len(spec.media.buckets) if spec.media else 0

@@ -48,19 +48,9 @@ class CloudflareProvider(DnsProvider):
         self._ids: dict[tuple[str, str, str], str] = {}  # (name, type, value) -> record id
         self.max_retries = 6
 
-    def batches(self, changes: Sequence[Change]) -> list[list[Change]]:
-        limit = self.settings.batch_size
-        out: list[list[Change]] = []
-        current: list[Change] = []
-        count = 0
-        for change in changes:
-            n = self.batch_weight(change)
-            if current and count + n > limit:
-                out.append(current)
-                current, count = [], 0
-            current.append(change)
-            count += n
-        return [*out, current] if current else out
+    @property
+    def max_batch_records(self) -> int:
+        return int(self.settings.batch_size)  # the plan's limit: 200 on most, more on some
 
     @property
     def client(self) -> httpx.Client:

@@ -25,11 +25,6 @@ class DigitalOceanAdapter(HostingAdapter):
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (("digitalocean", "4.84.1"),)
 
-    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        from stacks import digitalocean
-
-        digitalocean.build(spec, target, settings)
-
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         servers = max(1, *(p.replicas for p in spec.processes.values()))
         buckets = len(spec.media.buckets) if spec.media else 0

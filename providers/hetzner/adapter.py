@@ -31,11 +31,6 @@ class HetznerAdapter(HostingAdapter):
         ("random", "4.21.4"),
     )
 
-    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        from stacks import hetzner
-
-        hetzner.build(spec, target, settings)
-
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         servers = max(1, *(p.replicas for p in spec.processes.values()))
         web = next(p for p in spec.processes.values() if p.public)

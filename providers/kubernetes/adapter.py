@@ -28,11 +28,6 @@ class KubernetesAdapter(HostingAdapter):
         ("random", "4.21.4"),
     )
 
-    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        from stacks import kubernetes
-
-        kubernetes.build(spec, target, settings)
-
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         cnpg = spec.postgres is not None and settings.postgres == "cloudnative-pg"
         stateful = (

@@ -24,11 +24,6 @@ class LocalAdapter(HostingAdapter):
         Capability.DNS: "none: use a DNS provider",
     }
 
-    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        from stacks.local import build
-
-        build(spec, target, settings)
-
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         plan = [("local:Host", 1)]
         plan += [("local:Postgres", 1)] if spec.postgres else []

@@ -28,11 +28,6 @@ class VpsAdapter(HostingAdapter):
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (("command", "1.2.1"), ("random", "4.21.4"))
 
-    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
-        from stacks import vps
-
-        vps.build(spec, target, settings)
-
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         app_hosts = [h for h in settings.hosts if "app" in h.roles]
         replicas = sum(p.replicas for p in spec.processes.values())

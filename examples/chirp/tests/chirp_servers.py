@@ -1,42 +1,32 @@
 """Real servers for chirp's tests, on loopback: Postgres 15, moto's S3 server, Redis, and
 chirp's own processes. Each is a context manager that cleans up after itself.
 
-Kept small and local on purpose; the project may swap these for shared launchers.
+The backing servers are the project's own launchers (providers/local/servers), each given a
+throwaway directory; chirp's processes stay plain child processes the tests can signal.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import httpx
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+from providers.local.servers.postgres import PostgresServer
+from providers.local.servers.process import free_port
+from providers.local.servers.redis import RedisServer
+from providers.local.servers.s3 import S3Server
+
 CHIRP_ROOT = Path(__file__).resolve().parents[1]  # examples/chirp
-PG_USER = "postgres"  # Postgres refuses to run as root
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 below Linux's ephemeral range (32768+)."""
-    for _ in range(200):
-        port = random.randint(10_000, 32_000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below 32768")
+HOST = "127.0.0.1"
 
 
 def wait_until(check: Any, timeout: float, what: str, proc: subprocess.Popen[Any] | None = None,
@@ -55,81 +45,80 @@ def wait_until(check: Any, timeout: float, what: str, proc: subprocess.Popen[Any
     raise RuntimeError(f"{what} did not become ready in {timeout}s\n{tail}")
 
 
-def _as_postgres() -> dict[str, Any]:
-    if os.geteuid() == 0:
-        return {"user": PG_USER, "group": PG_USER, "extra_groups": []}
-    return {}
+def scratch_dir(name: str) -> Path:
+    """A throwaway directory under /tmp the postgres user can reach (pytest's tmp is 0700)."""
+    directory = Path(tempfile.mkdtemp(prefix=f"chirp-{name}-", dir="/tmp"))
+    directory.chmod(0o755)
+    return directory
 
 
-class Postgres:
-    """A throwaway Postgres 15 cluster with password auth over TCP on 127.0.0.1."""
+class Throwaway:
+    """A server as a context manager: started on enter; stopped, its directory removed, on exit.
+
+    Mixed in after a launcher class, whose ``start``/``stop`` it calls.
+    """
+
+    dir: Path
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.cleanup()
+
+
+class Postgres(Throwaway):
+    """A throwaway Postgres 15 cluster; chirp logs in with its own role over TCP."""
 
     def __init__(self, user: str = "chirp", database: str = "chirp") -> None:
         self.user, self.database = user, database
         self.password = secrets.token_urlsafe(16)
-        self.dir = Path(tempfile.mkdtemp(prefix="chirp-pg-", dir="/tmp"))
-        self.dir.chmod(0o755)
-        self.data = self.dir / "data"
-        self.port = 0
+        self.dir = scratch_dir("pg")
+        self.server = PostgresServer(data_dir=self.dir / "data", host=HOST, port=free_port(HOST),
+                                     superuser_password=secrets.token_urlsafe(16))
 
     @property
     def url(self) -> str:
-        return (f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}"
-                f"/{self.database}")
-
-    def _run(self, *cmd: str | Path) -> None:
-        subprocess.run([str(c) for c in cmd], check=True, cwd=self.dir, capture_output=True,
-                       timeout=60, **_as_postgres())
-
-    def __enter__(self) -> Postgres:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.server.url(self.user, self.password, self.database)
 
     def start(self) -> None:
-        import psycopg
-
-        pwfile = self.dir / "pw"
-        pwfile.write_text(self.password + "\n")
-        pwfile.chmod(0o600)
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, PG_USER, PG_USER)
-            shutil.chown(pwfile, PG_USER, PG_USER)
-        self._run(PG_BIN / "initdb", "-D", self.data, "-U", self.user, "--pwfile", pwfile,
-                  "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync")
-        pwfile.unlink()
-        for _attempt in range(3):  # a port can be taken between picking and binding
-            self.port = free_port()
-            opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                    f"-c unix_socket_directories={self.dir} -c fsync=off")
-            try:
-                self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "log", "-w",
-                          "-t", "30", "-o", opts, "start")
-                break
-            except subprocess.CalledProcessError:
-                continue
-        else:
-            raise RuntimeError("postgres would not start:\n" + self.log_tail())
-        with psycopg.connect(self.url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{self.database}"')
-
-    def log_tail(self) -> str:
-        log = self.dir / "log"
-        return log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        self.server.init()
+        with (self.server.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("fsync = off\n")  # throwaway data: writes as fast as the load test needs
+        self.server.start()
+        self.server.ensure_database(self.user, self.password, self.database)
 
     def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                            "-w", "stop"], cwd=self.dir, capture_output=True, timeout=30,
-                           **_as_postgres())
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.server.kill()  # a throwaway cluster: no clean shutdown needed
 
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+
+class MotoS3(S3Server, Throwaway):
+    """moto's S3-compatible server (in-memory)."""
+
+    def __init__(self) -> None:
+        self.dir = scratch_dir("moto")
+        super().__init__(HOST, free_port(HOST), self.dir / "moto.log")
+
+
+class Redis(RedisServer, Throwaway):
+    def __init__(self) -> None:
+        self.dir = scratch_dir("redis")
+        super().__init__(HOST, free_port(HOST), self.dir / "data", secrets.token_urlsafe(16))
 
 
 class Process:
@@ -179,57 +168,6 @@ class Process:
 
     def __exit__(self, *_exc: object) -> None:
         self.cleanup()
-
-
-class MotoS3(Process):
-    """moto's S3-compatible server (in-memory)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        super().__init__("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                  "-p", str(self.port)])
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self) -> None:
-        wait_until(lambda: httpx.get(self.endpoint + "/moto-api/", timeout=1).is_success,
-                   30, "moto server", self.proc, self.log)
-
-    def __enter__(self) -> MotoS3:
-        self.start()
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-
-class Redis(Process):
-    def __init__(self) -> None:
-        self.port = free_port()
-        super().__init__("redis", ["redis-server", "--bind", "127.0.0.1", "--port",
-                                   str(self.port), "--save", "", "--appendonly", "no"])
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def __enter__(self) -> Redis:
-        import redis
-
-        self.start()
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        try:
-            wait_until(client.ping, 10, "redis", self.proc, self.log)
-        except BaseException:
-            self.cleanup()
-            raise
-        finally:
-            client.close()
-        return self
 
 
 def chirp_env(database_url: str, s3_endpoint: str, redis_url: str | None = None,

@@ -18,14 +18,10 @@ class Backends(NamedTuple):
 
 @pytest.fixture(scope="session")
 def backends() -> Iterator[Backends]:
-    """Start moto first and let it boot (~1 s of imports) while Postgres runs initdb."""
     with ExitStack() as stack:
-        s3 = MotoS3()
-        stack.callback(s3.cleanup)
-        s3.start()
+        s3 = stack.enter_context(MotoS3())
         pg = stack.enter_context(Postgres())
         redis = stack.enter_context(Redis())
-        s3.wait_ready()
         yield Backends(pg, s3, redis)
 
 

@@ -8,12 +8,16 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pulumi.dynamic import DiffResult, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
 from providers.local import sandbox
 from providers.local.servers import process
+
+if TYPE_CHECKING:
+    from providers.local.servers.redis import RedisServer
+    from providers.local.servers.s3 import S3Server
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: not known in a preview
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -61,6 +65,45 @@ class SandboxProvider(ResourceProvider):
             # A dead process (a terminated host, a crash): the update restarts it.
             changed = ["running"]
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+
+
+class ServerProvider(SandboxProvider):
+    """A resource that is one server process listening on its ``host:port``."""
+
+    replace_on: ClassVar[tuple[str, ...]] = ("sandbox_dir", "host", "port")
+    # Its name in the sandbox: the pid file's name and its directory under sandbox_dir.
+    component: ClassVar[str]
+
+    def running(self, outs: dict[str, Any]) -> bool:
+        return serving(outs.get("pid"), outs["host"], int(outs["port"]))
+
+    def created(self, inputs: dict[str, Any], serve: Callable[[], dict[str, Any]]) -> CreateResult:
+        """Create is all or nothing: when ``serve`` fails, ``delete`` removes what it began."""
+        try:
+            outs = serve()
+        except BaseException:
+            self.delete("", inputs)
+            raise
+        return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
+
+    def resume_or_start(self, sandbox_dir: Path, server: RedisServer | S3Server, pid_entry: list[int] | None) -> int:
+        """The server's pid: the recorded process while it still serves, else a fresh start."""
+        if pid_entry and serving(pid_entry, server.host, server.port):
+            server.pid = int(pid_entry[0])
+            return server.pid
+        stop(sandbox_dir, self.component, pid_entry)
+        return server.start()
+
+    @clean_errors
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        directory = Path(props["sandbox_dir"])
+        stop(directory, self.component, props.get("pid"), timeout=5)
+        remove_tree(directory / self.component)
+
+
+def serving(entry: list[int] | None, host: str, port: int) -> bool:
+    """The process we recorded is still ours, alive, and accepting connections."""
+    return alive(entry) and process.port_open(host, port)
 
 
 def _differs(old: Any, new: Any) -> bool:

@@ -13,34 +13,25 @@ from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
 from providers.local.dynamic.base import (
     REPO_ROOT,
-    SandboxProvider,
-    alive,
+    ServerProvider,
     clean_env,
     clean_errors,
     inputs_of,
-    remove_tree,
+    serving,
     spawned,
     stop,
 )
 from providers.local.servers import process
 
 
-class FrontProvider(SandboxProvider):
+class FrontProvider(ServerProvider):
+    component = "front"
     update_on = ("backends",)
-    replace_on = ("sandbox_dir", "host", "port")
-
-    def running(self, outs: dict[str, Any]) -> bool:
-        return alive(outs.get("pid")) and process.port_open(outs["host"], int(outs["port"]))
 
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_of(props)
-        try:
-            outs = self._serve(inputs, None)
-        except BaseException:
-            self.delete("", inputs)  # all or nothing
-            raise
-        return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
+        return self.created(inputs, lambda: self._serve(inputs, None))
 
     @clean_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -55,30 +46,18 @@ class FrontProvider(SandboxProvider):
         temporary.write_text(json.dumps({"backends": inputs["backends"]}))
         os.replace(temporary, backends)
         host, port = inputs["host"], int(inputs["port"])
-        if pid_entry and alive(pid_entry) and process.port_open(host, port):
+        if pid_entry and serving(pid_entry, host, port):
             entry = list(pid_entry)
         else:
             stop(Path(inputs["sandbox_dir"]), "front", pid_entry)
-            log = directory / "front.log"
-            pid = process.spawn(
+            pid = process.start_server(
                 [sys.executable, "-m", "providers.local.front", "--listen", f"{host}:{port}",
                  "--backends", str(backends)],
-                log, env=clean_env({"PYTHONPATH": str(REPO_ROOT)}),
+                directory / "front.log", env=clean_env({"PYTHONPATH": str(REPO_ROOT)}),
+                ready=lambda: process.port_open(host, port), what=f"HTTP front on {host}:{port}", timeout=15,
             )
-            try:
-                process.wait_until(lambda: process.port_open(host, port), what=f"HTTP front on {host}:{port}",
-                                   timeout=15, pid=pid, log_path=log)
-            except Exception:
-                process.kill(pid)
-                raise
             entry = spawned(Path(inputs["sandbox_dir"]), "front", pid)
         return {**inputs, "pid": entry}
-
-    @clean_errors
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        directory = Path(props["sandbox_dir"])
-        stop(directory, "front", props.get("pid"), timeout=5)
-        remove_tree(directory / "front")
 
 
 class Front(Resource, module="local", name="Front"):

@@ -10,31 +10,22 @@ import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
 from providers.local import sandbox
-from providers.local.dynamic.base import SandboxProvider, alive, clean_errors, inputs_of, remove_tree, spawned, stop
-from providers.local.servers import process
+from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, remove_tree, spawned, stop
 from providers.local.servers.s3 import S3Server, s3_client
 
 SECRETS = ["access_key", "secret_key"]
 
 
-class ObjectStoreProvider(SandboxProvider):
+class ObjectStoreProvider(ServerProvider):
+    component = "s3"
     update_on = ("buckets", "region")
-    replace_on = ("sandbox_dir", "host", "port")
-
-    def running(self, outs: dict[str, Any]) -> bool:
-        return alive(outs.get("pid")) and process.port_open(outs["host"], int(outs["port"]))
 
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_of(props)
         # moto accepts any key pair; real providers will not, so every adapter issues one.
         keys = {"access_key": "AK" + secrets.token_hex(9).upper(), "secret_key": secrets.token_urlsafe(30)}
-        try:
-            outs = self._serve(inputs, keys, None)
-        except BaseException:
-            self.delete("", inputs)  # all or nothing: no server left behind by a failed create
-            raise
-        return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
+        return self.created(inputs, lambda: self._serve(inputs, keys, None))
 
     @clean_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -45,19 +36,14 @@ class ObjectStoreProvider(SandboxProvider):
     def _serve(self, inputs: dict[str, Any], keys: dict[str, str], pid_entry: list[int] | None) -> dict[str, Any]:
         directory = Path(inputs["sandbox_dir"])
         server = S3Server(inputs["host"], int(inputs["port"]), directory / "s3" / "moto.log")
-        if pid_entry and alive(pid_entry) and process.port_open(server.host, server.port):
-            server.pid = int(pid_entry[0])
-        else:
-            stop(directory, "s3", pid_entry)
-            server.start()
-        assert server.pid is not None
+        pid = self.resume_or_start(directory, server, pid_entry)
         client = s3_client(server.endpoint, keys["access_key"], keys["secret_key"], inputs["region"])
-        sandbox.write_pid(directory, "s3", server.pid)
+        sandbox.write_pid(directory, "s3", pid)
         existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
         for bucket in inputs["buckets"]:
             if bucket not in existing:
                 client.create_bucket(Bucket=bucket)
-        return {**inputs, **keys, "endpoint": server.endpoint, "pid": spawned(directory, "s3", server.pid)}
+        return {**inputs, **keys, "endpoint": server.endpoint, "pid": spawned(directory, "s3", pid)}
 
     @clean_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:

@@ -11,8 +11,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
 from migrate.errors import MigrateError
-from providers.local.dynamic.base import SandboxProvider, alive, clean_errors, inputs_of, remove_tree, spawned
-from providers.local.servers import process
+from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, remove_tree, spawned
 from providers.local.servers.postgres import PostgresServer
 
 SECRETS = ["admin_password", "password", "url", "admin_url"]
@@ -23,12 +22,9 @@ def _server(props: dict[str, Any], admin_password: str) -> PostgresServer:
                           host=props["host"], port=int(props["port"]), superuser_password=admin_password)
 
 
-class PostgresProvider(SandboxProvider):
+class PostgresProvider(ServerProvider):
+    component = "postgres"
     update_on = ("database", "user")
-    replace_on = ("sandbox_dir", "host", "port")
-
-    def running(self, outs: dict[str, Any]) -> bool:
-        return alive(outs.get("pid")) and process.port_open(outs["host"], int(outs["port"]))
 
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:

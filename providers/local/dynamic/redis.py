@@ -9,28 +9,18 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
-from providers.local.dynamic.base import SandboxProvider, alive, clean_errors, inputs_of, remove_tree, spawned, stop
-from providers.local.servers import process
+from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, spawned
 from providers.local.servers.redis import RedisServer
 
 SECRETS = ["password", "url"]
 
 
-class RedisProvider(SandboxProvider):
-    replace_on = ("sandbox_dir", "host", "port")
-
-    def running(self, outs: dict[str, Any]) -> bool:
-        return alive(outs.get("pid")) and process.port_open(outs["host"], int(outs["port"]))
-
+class RedisProvider(ServerProvider):
+    component = "redis"
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_of(props)
-        try:
-            outs = self._serve(inputs, secrets.token_urlsafe(24), None)
-        except BaseException:
-            self.delete("", inputs)  # all or nothing
-            raise
-        return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
+        return self.created(inputs, lambda: self._serve(inputs, secrets.token_urlsafe(24), None))
 
     @clean_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -39,20 +29,8 @@ class RedisProvider(SandboxProvider):
     def _serve(self, inputs: dict[str, Any], password: str, pid_entry: list[int] | None) -> dict[str, Any]:
         directory = Path(inputs["sandbox_dir"])
         server = RedisServer(inputs["host"], int(inputs["port"]), directory / "redis", password)
-        if pid_entry and alive(pid_entry) and process.port_open(server.host, server.port):
-            server.pid = int(pid_entry[0])
-        else:
-            stop(directory, "redis", pid_entry)
-            server.start()
-        assert server.pid is not None
-        return {**inputs, "password": password, "url": server.url,
-                "pid": spawned(directory, "redis", server.pid)}
-
-    @clean_errors
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        directory = Path(props["sandbox_dir"])
-        stop(directory, "redis", props.get("pid"), timeout=5)
-        remove_tree(directory / "redis")
+        pid = self.resume_or_start(directory, server, pid_entry)
+        return {**inputs, "password": password, "url": server.url, "pid": spawned(directory, "redis", pid)}
 
 
 class Redis(Resource, module="local", name="Redis"):

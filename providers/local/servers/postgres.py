@@ -103,15 +103,9 @@ class PostgresServer:
         if pid and process.alive(pid) and self.ready():
             return pid
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
-        pid = process.spawn([pg_tool("postgres"), "-D", str(self.data_dir)], self.log_path,
-                            user=RUN_AS)
-        try:
-            process.wait_until(self.ready, what=f"Postgres on {self.host}:{self.port}",
-                               timeout=timeout, pid=pid, log_path=self.log_path)
-        except Exception:
-            process.kill(pid)  # never leave a half-started server behind
-            raise
-        return pid
+        return process.start_server([pg_tool("postgres"), "-D", str(self.data_dir)], self.log_path,
+                                    ready=self.ready, what=f"Postgres on {self.host}:{self.port}",
+                                    timeout=timeout, user=RUN_AS)
 
     def ready(self) -> bool:
         result = subprocess.run(

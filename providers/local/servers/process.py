@@ -114,6 +114,27 @@ def wait_until(
     raise MigrateError(f"{what} not ready after {timeout:.0f}s{_tail(log_path)}")
 
 
+def start_server(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+) -> int:
+    """Spawn a server and wait until ``ready``; one that does not come up is killed, never
+    left half-started. Returns its pid."""
+    pid = spawn(argv, log_path, env=env, user=user)
+    try:
+        wait_until(ready, what=what, timeout=timeout, pid=pid, log_path=log_path)
+    except Exception:
+        kill(pid)
+        raise
+    return pid
+
+
 def _tail(log_path: Path | None) -> str:
     if log_path is None or not log_path.exists():
         return ""
@@ -150,6 +171,23 @@ def _signal_group(pid: int, sig: int) -> None:
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+
+class ListeningServer:
+    """A server we started, known by ``pid``, serving on ``host:port``."""
+
+    host: str
+    port: int
+    pid: int | None
+
+    def listening(self) -> bool:
+        return port_open(self.host, self.port)
+
+    def stop(self) -> None:
+        stop(self.pid)  # the module's stop(): SIGTERM, then SIGKILL after a while
+
+    def kill(self) -> None:
+        kill(self.pid)
 
 
 def free_port(host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> int:

@@ -11,7 +11,7 @@ from providers.local.servers import process
 
 
 @dataclass
-class RedisServer:
+class RedisServer(process.ListeningServer):
     host: str
     port: int
     data_dir: Path
@@ -37,18 +37,6 @@ class RedisServer:
         )
         conf.chmod(0o600)
         log = self.data_dir / "redis.log"
-        self.pid = process.spawn([binary, str(conf)], log)
-        try:
-            process.wait_until(lambda: process.port_open(self.host, self.port),
-                               what=f"Redis on {self.host}:{self.port}", timeout=timeout,
-                               pid=self.pid, log_path=log)
-        except Exception:
-            process.kill(self.pid)  # never leave a half-started server behind
-            raise
+        self.pid = process.start_server([binary, str(conf)], log, ready=self.listening,
+                                        what=f"Redis on {self.host}:{self.port}", timeout=timeout)
         return self.pid
-
-    def stop(self) -> None:
-        process.stop(self.pid)
-
-    def kill(self) -> None:
-        process.kill(self.pid)

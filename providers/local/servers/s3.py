@@ -11,7 +11,7 @@ from providers.local.servers import process
 
 
 @dataclass
-class S3Server:
+class S3Server(process.ListeningServer):
     """moto keeps objects in memory: a killed server loses them, as a dead host would."""
 
     host: str
@@ -26,24 +26,12 @@ class S3Server:
     def start(self, timeout: float = 30.0) -> int:
         if self.pid and process.alive(self.pid):
             return self.pid
-        self.pid = process.spawn(
+        self.pid = process.start_server(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-            self.log_path,
+            self.log_path, ready=self.listening,
+            what=f"S3 server on {self.host}:{self.port}", timeout=timeout,
         )
-        try:
-            process.wait_until(lambda: process.port_open(self.host, self.port),
-                               what=f"S3 server on {self.host}:{self.port}", timeout=timeout,
-                               pid=self.pid, log_path=self.log_path)
-        except Exception:
-            process.kill(self.pid)  # never leave a half-started server behind
-            raise
         return self.pid
-
-    def stop(self) -> None:
-        process.stop(self.pid)
-
-    def kill(self) -> None:
-        process.kill(self.pid)
 
 
 def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> Any:
