@@ -93,13 +93,18 @@ def _wire(item: dns.name.Name | dns.rdata.Rdata, origin: dns.name.Name | None = 
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _zone(origin: bytes) -> tuple[dns.name.Name, str]:
+    zone = dns.name.from_wire(origin, 0)[0]
+    return zone, zone.to_text().lower()
+
+
 @functools.lru_cache(maxsize=65536)
 def _relative_labels(name: str, origin: bytes) -> bytes | None:
     """``name``'s labels below the zone in wire form (b"" for the apex); None if outside it."""
-    zone = dns.name.from_wire(origin, 0)[0]
+    zone, suffix = _zone(origin)
     if name.isascii() and "\\" not in name:
         text = name.lower()
-        suffix = zone.to_text().lower()
         if text == suffix:
             return b""
         if text.endswith("." + suffix):
@@ -120,7 +125,7 @@ def _type_code(rtype: str) -> int:
 @functools.lru_cache(maxsize=65536)
 def _rdata(rtype: str, value: str, origin: bytes) -> bytes:
     """``value`` in wire form, uncompressed; parsed by dnspython once per distinct value."""
-    zone = dns.name.from_wire(origin, 0)[0]
+    zone = _zone(origin)[0]
     try:
         rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value,
                                     origin=zone)
