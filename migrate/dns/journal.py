@@ -1,6 +1,7 @@
 """The DNS journal: what each provider served before a swing, durable before any change.
 
-JSON lines, fsync'd after every entry, under ``$MIGRATE_HOME/journal/dns/<zone>.jsonl``
+JSON lines (compact), fsync'd after every append of one or several entries, under
+``$MIGRATE_HOME/journal/dns/<zone>.jsonl``
 (``MIGRATE_HOME`` defaults to ``.migrate`` in the working directory). Entries hold only
 record data and provider names, never credentials.
 """
@@ -11,6 +12,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,12 +61,21 @@ class Journal:
         return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
     def write(self, swing_id: str, event: str, **data: Any) -> None:
-        entry = {"ts": round(time.time(), 3), "swing": swing_id, "event": event, **data}
-        line = redact(json.dumps(entry, sort_keys=True)) + "\n"
+        self.write_many(swing_id, [(event, data)])
+
+    def write_many(self, swing_id: str, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Append entries with one write and one fsync: durable together before we go on."""
+        ts = round(time.time(), 3)
+        text = "".join(
+            json.dumps({"ts": ts, "swing": swing_id, "event": event, **data},
+                       sort_keys=True, separators=(",", ":")) + "\n"
+            for event, data in events)
+        pending = redact(text).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.write(fd, line.encode())
+            while pending:
+                pending = pending[os.write(fd, pending):]
             os.fsync(fd)
         finally:
             os.close(fd)
