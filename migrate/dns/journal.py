@@ -68,7 +68,7 @@ class Journal:
         ts = round(time.time(), 3)
         text = "".join(
             json.dumps({"ts": ts, "swing": swing_id, "event": event, **data},
-                       sort_keys=True, separators=(",", ":")) + "\n"
+                       separators=(",", ":")) + "\n"
             for event, data in events)
         pending = redact(text).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
