@@ -29,6 +29,20 @@ def journal_path(zone: str, home: Path | None = None) -> Path:
     return (home or migrate_home()) / "journal" / "dns" / f"{zone.rstrip('.')}.jsonl"
 
 
+def rrset_row(rrset: RRset) -> list[Any]:
+    """An RRset as the journal stores it: ``[name, type, ttl, [values]]`` (compact: a swing
+    journals every owned RRset of every provider, thousands of them, before changing any)."""
+    return [rrset.name, rrset.type, rrset.ttl, list(rrset.values)]
+
+
+def rrset_from_row(row: list[Any] | dict[str, Any]) -> RRset:
+    """Read a journaled RRset: a row, or the ``{name, type, ttl, values}`` of older journals."""
+    if isinstance(row, dict):
+        return RRset.from_json(row)
+    name, rtype, ttl, values = row
+    return RRset(name, rtype, int(ttl), tuple(values))
+
+
 @dataclass
 class SwingRecord:
     """One swing (or rollback) as read back from the journal."""
@@ -101,7 +115,7 @@ class Journal:
             if event == "start":
                 records[sid] = SwingRecord(
                     sid, e.get("kind", "swing"), e.get("target", "?"), e["ts"],
-                    [RRset.from_json(r) for r in e.get("desired", [])],
+                    [rrset_from_row(r) for r in e.get("desired", [])],
                     [(k[0], k[1]) for k in e.get("owned", [])],
                     rolls_back=e.get("rolls_back"),
                 )
@@ -110,7 +124,7 @@ class Journal:
             if record is None:
                 continue
             if event == "before":
-                record.before.setdefault(e["provider"], [RRset.from_json(r) for r in e["rrsets"]])
+                record.before.setdefault(e["provider"], [rrset_from_row(r) for r in e["rrsets"]])
             elif event == "applied":
                 record.applied.add(e["provider"])
                 record.failed.pop(e["provider"], None)

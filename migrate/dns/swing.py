@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from migrate.dns import rail
 from migrate.dns.desired import desired_rrsets, owned_keys
-from migrate.dns.journal import Journal, SwingRecord
+from migrate.dns.journal import Journal, SwingRecord, rrset_row
 from migrate.errors import InputError, MigrateError
 from providers.dnsbase import (
     Change,
@@ -245,7 +245,7 @@ def _befores(result: SwingResult, owned: list[Key]) -> list[dict[str, Any]]:
         assert p.plan is not None
         current = p.plan.current
         out.append({"provider": p.provider,
-                    "rrsets": [current[k].to_json() for k in owned if k in current]})
+                    "rrsets": [rrset_row(current[k]) for k in owned if k in current]})
     return out
 
 
@@ -267,7 +267,7 @@ def _open_swing(
         return last.id, True
     swing_id = journal.new_id()
     start = {"kind": kind, "target": target, "rolls_back": rolls_back,
-             "desired": [r.to_json() for r in desired], "owned": [list(k) for k in owned]}
+             "desired": [rrset_row(r) for r in desired], "owned": [list(k) for k in owned]}
     journal.write_many(swing_id, [("start", start), *(("before", b) for b in befores)])
     return swing_id, False
 
