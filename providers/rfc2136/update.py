@@ -60,6 +60,10 @@ def updates(zone: str, changes: Sequence[Change], limit: int = MESSAGE_LIMIT) ->
     size = HEADER + len(origin) + 4
     for change in changes:
         need = _size_bound(change, origin)
+        if HEADER + len(origin) + 4 + need > limit:
+            raise DnsProviderError(
+                f"{change.key[0]} {change.key[1]}: the change alone needs {need} bytes, more "
+                f"than one DNS UPDATE message holds ({limit}); split the RRset")
         if batch and size + need > limit:
             yield Update(_render(origin, batch), batch)
             batch, size = [], HEADER + len(origin) + 4
