@@ -45,8 +45,7 @@ class Rfc2136Provider(DnsProvider):
     company = "self"
     capabilities = Capabilities(
         record_types=RECORD_TYPES,
-        max_batch_records=1000,
-        max_batch_chars=40_000,
+        # No record-count limit: apply() packs changes into UPDATE messages by size (64 KiB).
         atomic_batches=True,
     )
 
