@@ -129,12 +129,15 @@ class Change:
         return rrset.key
 
     def to_json(self) -> dict[str, Any]:
+        old, new = self.old, self.new  # no property calls: a big swing has 10,000s of these
+        rrset = new or old
+        assert rrset is not None
         return {
-            "action": self.action,
-            "name": self.key[0],
-            "type": self.key[1],
-            "old": self.old.to_json() if self.old else None,
-            "new": self.new.to_json() if self.new else None,
+            "action": "create" if old is None else "delete" if new is None else "update",
+            "name": rrset.name,
+            "type": rrset.type,
+            "old": old.to_json() if old else None,
+            "new": new.to_json() if new else None,
         }
 
     @classmethod

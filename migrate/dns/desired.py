@@ -6,7 +6,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from migrate.errors import InputError
-from providers.dnsbase import Key, RRset, absolute
+from providers.dnsbase import Key, RRset, absolute, normalise_value
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 def owned_keys(spec: ServiceSpec) -> list[Key]:
     """(name, type) of every RRset the spec owns: the only ones a swing may touch."""
-    return sorted({(absolute(r.name, spec.zone), r.type) for r in spec.dns.records})
+    zone = spec.zone
+    return sorted({(absolute(r.name, zone), r.type) for r in spec.dns.records})
 
 
 def desired_rrsets(spec: ServiceSpec, outputs: TargetOutputs) -> list[RRset]:
@@ -42,11 +43,21 @@ def desired_rrsets(spec: ServiceSpec, outputs: TargetOutputs) -> list[RRset]:
         key = (absolute(record.name, zone), record.type)
         old_ttl, old_values = grouped.get(key, (ttl, []))
         grouped[key] = (min(old_ttl, ttl), old_values + values)
-    return [
-        RRset.make(name, rtype, ttl, values, zone)
-        for (name, rtype), (ttl, values) in sorted(grouped.items())
-        if values
-    ]
+    # Thousands of records share a few value lists (the target's addresses): normalise each
+    # list once. Names in ``grouped`` are absolute already.
+    normalised: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+    out = []
+    for (name, rtype), (ttl, values) in sorted(grouped.items()):
+        if not values:
+            continue
+        rtype = rtype.upper()
+        wanted = (rtype, tuple(values))
+        texts = normalised.get(wanted)
+        if texts is None:
+            texts = normalised[wanted] = tuple(sorted({normalise_value(rtype, v, zone)
+                                                       for v in values}))
+        out.append(RRset(name, rtype, int(ttl), texts))
+    return out
 
 
 def _version(address: str) -> int:

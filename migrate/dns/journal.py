@@ -1,6 +1,7 @@
 """The DNS journal: what each provider served before a swing, durable before any change.
 
-JSON lines, fsync'd after every entry, under ``$MIGRATE_HOME/journal/dns/<zone>.jsonl``
+JSON lines (compact), fsync'd after every append of one or several entries, under
+``$MIGRATE_HOME/journal/dns/<zone>.jsonl``
 (``MIGRATE_HOME`` defaults to ``.migrate`` in the working directory). Entries hold only
 record data and provider names, never credentials.
 """
@@ -11,6 +12,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,20 @@ def migrate_home() -> Path:
 
 def journal_path(zone: str, home: Path | None = None) -> Path:
     return (home or migrate_home()) / "journal" / "dns" / f"{zone.rstrip('.')}.jsonl"
+
+
+def rrset_row(rrset: RRset) -> list[Any]:
+    """An RRset as the journal stores it: ``[name, type, ttl, [values]]`` (compact: a swing
+    journals every owned RRset of every provider, thousands of them, before changing any)."""
+    return [rrset.name, rrset.type, rrset.ttl, list(rrset.values)]
+
+
+def rrset_from_row(row: list[Any] | dict[str, Any]) -> RRset:
+    """Read a journaled RRset: a row, or the ``{name, type, ttl, values}`` of older journals."""
+    if isinstance(row, dict):
+        return RRset.from_json(row)
+    name, rtype, ttl, values = row
+    return RRset(name, rtype, int(ttl), tuple(values))
 
 
 @dataclass
@@ -59,12 +75,21 @@ class Journal:
         return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
     def write(self, swing_id: str, event: str, **data: Any) -> None:
-        entry = {"ts": round(time.time(), 3), "swing": swing_id, "event": event, **data}
-        line = redact(json.dumps(entry, sort_keys=True)) + "\n"
+        self.write_many(swing_id, [(event, data)])
+
+    def write_many(self, swing_id: str, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Append entries with one write and one fsync: durable together before we go on."""
+        ts = round(time.time(), 3)
+        text = "".join(
+            json.dumps({"ts": ts, "swing": swing_id, "event": event, **data},
+                       separators=(",", ":")) + "\n"
+            for event, data in events)
+        pending = redact(text).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.write(fd, line.encode())
+            while pending:
+                pending = pending[os.write(fd, pending):]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -90,7 +115,7 @@ class Journal:
             if event == "start":
                 records[sid] = SwingRecord(
                     sid, e.get("kind", "swing"), e.get("target", "?"), e["ts"],
-                    [RRset.from_json(r) for r in e.get("desired", [])],
+                    [rrset_from_row(r) for r in e.get("desired", [])],
                     [(k[0], k[1]) for k in e.get("owned", [])],
                     rolls_back=e.get("rolls_back"),
                 )
@@ -99,7 +124,7 @@ class Journal:
             if record is None:
                 continue
             if event == "before":
-                record.before.setdefault(e["provider"], [RRset.from_json(r) for r in e["rrsets"]])
+                record.before.setdefault(e["provider"], [rrset_from_row(r) for r in e["rrsets"]])
             elif event == "applied":
                 record.applied.add(e["provider"])
                 record.failed.pop(e["provider"], None)

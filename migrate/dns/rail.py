@@ -47,6 +47,8 @@ def check(
             )
     address_keys = {k for k in expected if k[1] in ("A", "AAAA", "CNAME")}
     deleted = {c.key for c in plan.changes if c.new is None and c.key in address_keys}
+    if not deleted:
+        return
     remaining = {
         k for k in address_keys if k in plan.current and k not in deleted
     } | {c.key for c in plan.changes if c.new is not None and c.key in address_keys}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from migrate.dns import rail
 from migrate.dns.desired import desired_rrsets, owned_keys
-from migrate.dns.journal import Journal, SwingRecord
+from migrate.dns.journal import Journal, SwingRecord, rrset_row
 from migrate.errors import InputError, MigrateError
 from providers.dnsbase import (
     Change,
@@ -144,10 +144,14 @@ def plan(
     outputs: TargetOutputs,
     *,
     providers: Sequence[DnsProvider] | None = None,
+    wanted: tuple[list[RRset], list[Key]] | None = None,
 ) -> SwingResult:
-    """What a swing to ``outputs`` would change at each provider; changes nothing."""
+    """What a swing to ``outputs`` would change at each provider; changes nothing.
+
+    ``wanted``: the (desired RRsets, owned keys) when the caller has them already.
+    """
     providers = list(providers) if providers is not None else providers_for(spec)
-    desired, owned = desired_rrsets(spec, outputs), owned_keys(spec)
+    desired, owned = wanted or (desired_rrsets(spec, outputs), owned_keys(spec))
     result = SwingResult(None, outputs.target, spec.zone)
     plans = parallel(providers, lambda p: p.plan(spec.zone, desired, owned))
     for provider, planned in zip(providers, plans, strict=True):
@@ -185,7 +189,7 @@ def swing(
     providers = list(providers) if providers is not None else providers_for(spec)
     journal = journal or Journal(spec.zone)
     desired, owned = desired_rrsets(spec, outputs), owned_keys(spec)
-    result = plan(spec, outputs, providers=providers)
+    result = plan(spec, outputs, providers=providers, wanted=(desired, owned))
     unreadable = [p for p in result.providers if p.error]
     if unreadable:
         raise MigrateError(
@@ -197,12 +201,9 @@ def swing(
         assert p.plan is not None
         rail.check(p.plan, owned, allow_unexpected=allow_unexpected, max_share=max_share)
 
-    swing_id, resumed = _open_swing(journal, "swing", outputs.target, desired, owned)
+    swing_id, resumed = _open_swing(journal, "swing", outputs.target, desired, owned,
+                                    befores=_befores(result, owned))
     result.swing_id, result.resumed = swing_id, resumed
-    for p in result.providers:
-        assert p.plan is not None
-        before = [p.plan.current[k] for k in owned if k in p.plan.current]
-        journal.write(swing_id, "before", provider=p.provider, rrsets=[r.to_json() for r in before])
 
     by_name = {p.name: p for p in providers}
     if prepare:
@@ -218,22 +219,42 @@ def swing(
     for p, outcome in zip(applying, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             p.error = str(outcome)
-            journal.write(swing_id, "failed", provider=p.provider, error=p.error)
-    for p in result.providers:
-        if p.error is None:
-            p.applied = True
-            journal.write(swing_id, "applied", provider=p.provider,
-                          changes=len(p.plan.changes) if p.plan else 0)
-    journal.write(swing_id, "done", ok=result.ok)
+    _journal_outcome(journal, swing_id, result)
     result.elapsed_seconds = time.monotonic() - started
     return result
 
 
+def _journal_outcome(journal: Journal, swing_id: str, result: SwingResult) -> None:
+    """Which providers got the change and which failed, and that the run ended: one append."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    for p in result.providers:
+        if p.error is None:
+            p.applied = True
+            events.append(("applied", {"provider": p.provider,
+                                       "changes": len(p.plan.changes) if p.plan else 0}))
+        else:
+            events.append(("failed", {"provider": p.provider, "error": p.error}))
+    events.append(("done", {"ok": result.ok}))
+    journal.write_many(swing_id, events)
+
+
+def _befores(result: SwingResult, owned: list[Key]) -> list[dict[str, Any]]:
+    """One "before" entry per provider: the owned RRsets it serves now (what rollback restores)."""
+    out = []
+    for p in result.providers:
+        assert p.plan is not None
+        current = p.plan.current
+        out.append({"provider": p.provider,
+                    "rrsets": [rrset_row(current[k]) for k in owned if k in current]})
+    return out
+
+
 def _open_swing(
     journal: Journal, kind: str, target: str, desired: list[RRset], owned: list[Key],
-    rolls_back: str | None = None,
+    rolls_back: str | None = None, befores: Sequence[dict[str, Any]] = (),
 ) -> tuple[str, bool]:
-    """A new journal entry, or the unfinished swing to the same records (a re-run)."""
+    """A new journal entry, or the unfinished swing to the same records (a re-run), with
+    what each provider serves now: all in one durable append, before anything changes."""
     last = journal.last()
     if (
         last is not None
@@ -242,13 +263,12 @@ def _open_swing(
         and last.desired == desired
         and last.rolls_back == rolls_back
     ):
-        journal.write(last.id, "resume")
+        journal.write_many(last.id, [("resume", {}), *(("before", b) for b in befores)])
         return last.id, True
     swing_id = journal.new_id()
-    journal.write(
-        swing_id, "start", kind=kind, target=target, rolls_back=rolls_back,
-        desired=[r.to_json() for r in desired], owned=[list(k) for k in owned],
-    )
+    start = {"kind": kind, "target": target, "rolls_back": rolls_back,
+             "desired": [rrset_row(r) for r in desired], "owned": [list(k) for k in owned]}
+    journal.write_many(swing_id, [("start", start), *(("before", b) for b in befores)])
     return swing_id, False
 
 
@@ -315,12 +335,8 @@ def rollback(
         rail.check(p.plan, owned)
     all_before = sorted({r for rs in record.before.values() for r in rs})
     rid, resumed = _open_swing(journal, "rollback", result.target, all_before, owned,
-                               rolls_back=record.id)
+                               rolls_back=record.id, befores=_befores(result, owned))
     result.swing_id, result.resumed = rid, resumed
-    for p in result.providers:
-        assert p.plan is not None
-        before = [p.plan.current[k] for k in owned if k in p.plan.current]
-        journal.write(rid, "before", provider=p.provider, rrsets=[r.to_json() for r in before])
     applying = [p for p in result.providers if p.plan and p.plan.changes]
 
     def apply_one(p: ProviderResult) -> None:
@@ -330,13 +346,7 @@ def rollback(
     for p, outcome in zip(applying, parallel(applying, apply_one), strict=True):
         if isinstance(outcome, BaseException):
             p.error = str(outcome)
-            journal.write(rid, "failed", provider=p.provider, error=p.error)
-    for p in result.providers:
-        if p.error is None:
-            p.applied = True
-            journal.write(rid, "applied", provider=p.provider,
-                          changes=len(p.plan.changes) if p.plan else 0)
-    journal.write(rid, "done", ok=result.ok)
+    _journal_outcome(journal, rid, result)
     return result
 
 

@@ -1,25 +1,23 @@
 """RFC 2136 dynamic update signed with TSIG; reads by AXFR.
 
 One adapter serves BIND, Knot and PowerDNS alike. Changes go out in as few UPDATE
-messages as fit in 64 KiB, each with prerequisites: a record is replaced only if the
+messages as fit in 64 KiB (written by ``update.py``), each with prerequisites: a record is replaced only if the
 server still holds exactly the value we planned from, so a concurrent edit is never
 silently overwritten.
 """
 
 from __future__ import annotations
 
-import functools
+import socket
+import struct
+import time
 from collections.abc import Sequence
 from typing import Any
 
-import dns.name
+import dns.flags
+import dns.opcode
 import dns.query
 import dns.rcode
-import dns.rdata
-import dns.rdataclass
-import dns.rdataset
-import dns.rdatatype
-import dns.update
 
 from providers.dnsbase import (
     Capabilities,
@@ -33,6 +31,7 @@ from providers.dnsbase import (
     relative,
 )
 from providers.rfc2136.settings import Rfc2136Settings
+from providers.rfc2136.update import Update, sign, updates
 from providers.rfc2136.wire import axfr, explain, query_rrset, tsig_key
 
 RECORD_TYPES = frozenset(
@@ -46,8 +45,7 @@ class Rfc2136Provider(DnsProvider):
     company = "self"
     capabilities = Capabilities(
         record_types=RECORD_TYPES,
-        max_batch_records=1000,
-        max_batch_chars=40_000,
+        # No record-count limit: apply() packs changes into UPDATE messages by size (64 KiB).
         atomic_batches=True,
     )
 
@@ -104,51 +102,44 @@ class Rfc2136Provider(DnsProvider):
     def apply(
         self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None
     ) -> None:
+        """Send the changes as few UPDATE messages as fit in 64 KiB, one after the other on
+        one TCP connection; stop at the first the server refuses (each is all or nothing)."""
         done = 0
-        for batch in self.batches(changes):
-            self._send(zone, batch)
-            done += len(batch)
-            if progress:
-                progress(f"{self.name}: update", done, len(changes))
-
-    def _send(self, zone: str, batch: Sequence[Change]) -> None:
-        origin = dns.name.from_text(zone.rstrip(".") + ".")
-        update = dns.update.UpdateMessage(origin)
-        if self.key is not None:
-            update.use_tsig(self.key)
-        for change in batch:
-            name = dns.name.from_text(change.key[0])
-            rdtype = dns.rdatatype.from_text(change.key[1])
-            if change.old is not None:
-                # Prerequisites carry TTL 0 (RFC 2136 section 2.4.2).
-                update.present(name, _rdataset(change.old, origin, ttl=0))
-            elif change.key[1] != "SOA":
-                update.absent(name, rdtype)
-            if change.new is None:
-                update.delete(name, rdtype)
-            else:
-                update.replace(name, _rdataset(change.new, origin))
+        sock = None
         try:
-            response = dns.query.tcp(update, self.host, port=self.port, timeout=self.timeout)
+            for update in updates(zone, changes):
+                if sock is None:
+                    sock = self._connect(zone)
+                self._send(zone, sock, update)
+                done += len(update.changes)
+                if progress:
+                    progress(f"{self.name}: update", done, len(changes))
+        finally:
+            if sock is not None:
+                sock.close()
+
+    def _connect(self, zone: str) -> socket.socket:
+        try:
+            return socket.create_connection((self.host, self.port), timeout=self.timeout)
         except Exception as exc:
             raise explain(exc, self.where, f"update of {zone}") from None
+
+    def _send(self, zone: str, sock: socket.socket, update: Update) -> None:
+        wire, mac = (update.wire, b"") if self.key is None else sign(update.wire, self.key)
+        try:
+            dns.query.send_tcp(sock, wire, time.time() + self.timeout)
+            response, _ = dns.query.receive_tcp(
+                sock, time.time() + self.timeout, keyring=self.key, request_mac=mac)
+        except Exception as exc:
+            raise explain(exc, self.where, f"update of {zone}") from None
+        if (response.id != struct.unpack_from("!H", wire)[0]
+                or not response.flags & dns.flags.QR
+                or response.opcode() != dns.opcode.UPDATE):
+            raise DnsProviderError(f"update of {zone} at {self.where}: the answer does not "
+                                   "match our update (wrong id or opcode)")
         rcode = response.rcode()
         if rcode != dns.rcode.NOERROR:
-            raise DnsProviderError(_rcode_message(rcode, zone, self.where, batch))
-
-
-def _rdataset(
-    rrset: RRset, origin: dns.name.Name, ttl: int | None = None
-) -> dns.rdataset.Rdataset:
-    rdatas = [_rdata(rrset.type, v, origin) for v in rrset.values]
-    return dns.rdataset.from_rdata_list(rrset.ttl if ttl is None else ttl, rdatas)
-
-
-@functools.lru_cache(maxsize=65536)
-def _rdata(rtype: str, value: str, origin: dns.name.Name) -> dns.rdata.Rdata:
-    """Parsed once per value (rdata are immutable): a swing repeats the same few addresses."""
-    return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value,
-                               origin=origin)
+            raise DnsProviderError(_rcode_message(rcode, zone, self.where, update.changes))
 
 
 def _rcode_message(rcode: dns.rcode.Rcode, zone: str, where: str, batch: Sequence[Change]) -> str:

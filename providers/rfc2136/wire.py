@@ -307,22 +307,29 @@ def _walk(wire: bytes, names: dict[int, str]
 def rrsets_from_records(records: list[Record], origin: dns.name.Name) -> dict[Key, RRset]:
     """The zone's RRsets from a transfer's records (the closing SOA repeats the first)."""
     origin_text = origin.to_text().lower()
-    values: dict[tuple[str, int], set[str]] = {}
-    ttls: dict[tuple[str, int], int] = {}
+    soa = int(dns.rdatatype.SOA)
+    groups: dict[tuple[str, int], tuple[int, list[str]]] = {}
     soa_seen = False
     for name, rdtype, ttl, value in records:
-        if rdtype == dns.rdatatype.SOA and name == origin_text:
+        if rdtype == soa and name == origin_text:
             if soa_seen:
                 continue
             soa_seen = True
-        key = (name, rdtype)
-        values.setdefault(key, set()).add(value)
-        ttls[key] = min(ttls.get(key, ttl), ttl)
+        group = groups.get((name, rdtype))
+        if group is None:
+            groups[(name, rdtype)] = (ttl, [value])
+        else:
+            group[1].append(value)
+            if ttl < group[0]:
+                groups[(name, rdtype)] = (ttl, group[1])
+    type_text: dict[int, str] = {}
     out: dict[Key, RRset] = {}
-    for (name, rdtype), texts in values.items():
-        rrset = RRset(name, dns.rdatatype.to_text(dns.rdatatype.RdataType(rdtype)), ttls[(name, rdtype)],
-                      tuple(sorted(texts)))
-        out[rrset.key] = rrset
+    for (name, rdtype), (ttl, values) in groups.items():
+        text = type_text.get(rdtype)
+        if text is None:
+            text = type_text[rdtype] = dns.rdatatype.to_text(dns.rdatatype.RdataType(rdtype))
+        out[(name, text)] = RRset(name, text, ttl, tuple(values) if len(values) == 1
+                                  else tuple(sorted(set(values))))
     return out
 
 
