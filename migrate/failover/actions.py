@@ -27,10 +27,19 @@ def spec_of(ctx: StepContext) -> ServiceSpec:
     return ctx.spec
 
 
+# Outputs read from the state backend, per target, for this process: reading them runs the Pulumi
+# CLI (seconds), and every step needs them. ``target.up`` refreshes an entry, ``target.destroy``
+# drops it; a resumed run is a new process and reads them afresh. Kept in memory only.
+_OUTPUTS: dict[str, TargetOutputs] = {}
+
+
 def outputs_of(spec: ServiceSpec, target: str) -> TargetOutputs:
     from migrate.engine.outputs import load_outputs
 
-    return load_outputs(spec, target)
+    key = f"{spec.service.name}/{target}"
+    if key not in _OUTPUTS:
+        _OUTPUTS[key] = load_outputs(spec, target)
+    return _OUTPUTS[key]
 
 
 def holding_address(spec: ServiceSpec, target: str) -> tuple[str, int]:
@@ -119,7 +128,10 @@ def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
     from migrate.engine.stack import up
 
     started = time.monotonic()
-    outputs = up(spec_of(ctx), target, on_event=engine_progress(ctx, target))
+    spec = spec_of(ctx)
+    _OUTPUTS.pop(f"{spec.service.name}/{target}", None)
+    outputs = up(spec, target, on_event=engine_progress(ctx, target))
+    _OUTPUTS[f"{spec.service.name}/{target}"] = outputs
     return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
 
 
@@ -145,7 +157,9 @@ def engine_progress(ctx: StepContext, target: str) -> Callable[[Any], None]:
 def target_destroy(ctx: StepContext, target: str) -> dict[str, Any]:
     from migrate.engine.stack import destroy
 
-    destroy(spec_of(ctx), target)
+    spec = spec_of(ctx)
+    _OUTPUTS.pop(f"{spec.service.name}/{target}", None)
+    destroy(spec, target)
     return {"destroyed": target}
 
 
