@@ -280,22 +280,50 @@ def smoke_check(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[st
 # -- DNS -------------------------------------------------------------------------------------------------
 @action("dns.swing")
 def dns_swing(ctx: StepContext, target: str) -> dict[str, Any]:
-    """Point the owned records at ``target`` at every provider (re-running finishes a partial swing)."""
+    """Point the owned records at ``target`` at every provider (re-running finishes a partial swing).
+
+    A failure always says what each provider serves now, read back from it: an earlier attempt
+    may have changed some providers, and they must never be left different without saying so.
+    """
     from migrate.dns.swing import swing
 
     spec = spec_of(ctx)
-    result = swing(spec, outputs_of(spec, target))
+    try:
+        result = swing(spec, outputs_of(spec, target))
+    except MigrateError as exc:
+        raise MigrateError(f"DNS swing to {target} failed: {exc}; {_served_now(spec, target)}") from None
     document = result.to_json()
     if not result.ok:
         failed = [p.provider for p in result.providers if p.error]
-        applied = [p.provider for p in result.providers if p.applied]
         raise MigrateError(
-            f"DNS swing to {target} incomplete: {', '.join(failed)} did not take the change"
-            + (f" while {', '.join(applied)} did — providers differ until the swing is re-run "
-               "(migrate failover --resume) or rolled back (--rollback)" if applied else "; nothing changed")
-            + "; " + "; ".join(f"{p.provider}: {p.error}" for p in result.providers if p.error)
+            f"DNS swing to {target} incomplete: {', '.join(failed)} did not take the change ("
+            + "; ".join(f"{p.provider}: {p.error}" for p in result.providers if p.error)
+            + f"); {_served_now(spec, target)}"
         )
     return document
+
+
+def _served_now(spec: ServiceSpec, target: str) -> str:
+    """Each provider's records as read back now: which target they point at, or why unreadable."""
+    from migrate.dns.swing import status
+
+    known = [out for name in spec.targets if (out := _known_outputs(spec, name)) is not None]
+    states = status(spec, known_outputs=known)
+    points = {s.points_at for s in states if s.error is None}
+    parts = [f"{s.provider} cannot be read ({s.error})" if s.error
+             else f"{s.provider} points at {s.points_at or 'something else'}" for s in states]
+    if any(s.error for s in states):
+        verdict = "providers may DIFFER (not every one can be read)"
+    else:
+        verdict = "providers DIFFER" if len(points) > 1 else "providers agree"
+    return (f"{verdict}: " + ", ".join(parts)
+            + f" — fix the cause, then re-run the swing (migrate failover --resume) to point all at {target}, "
+            "or migrate failover --rollback")
+
+
+def _known_outputs(spec: ServiceSpec, target: str) -> TargetOutputs | None:
+    key = f"{spec.service.name}/{target}"
+    return _OUTPUTS.get(key)
 
 
 @action("dns.rollback")

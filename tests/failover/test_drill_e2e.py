@@ -12,87 +12,29 @@ sandbox directory, no loopback address.
 from __future__ import annotations
 
 import json
-import secrets
-import shutil
-import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.conftest import CHIRP_SPEC, run_cli
-from tests.engine.helpers import free_loopback_address, listening_ports
+from tests.failover.sandbox import private_sandbox
 
 pytestmark = pytest.mark.slow
 
 
-def _free_dns_address(taken: set[str]) -> str:
-    for _ in range(100):
-        address = free_loopback_address()[:-1] + "53"
-        if address not in taken and not listening_ports(address):
-            return address
-    raise RuntimeError("no free loopback address for a DNS server")
-
-
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in argv:
-            found.append(f"{cmdline.parent.name}: {argv[:200]}")
-    return found
-
-
-def _on_lo(address: str) -> bool:
-    shown = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=False)
-    return f" {address}/" in shown.stdout
-
-
 @pytest.fixture(scope="module")
-def drill() -> Any:
-    # Under /tmp with o+x: the postgres user must traverse to its data directory.
-    base = Path(tempfile.mkdtemp(prefix="migrate-drill-", dir="/tmp"))
-    base.chmod(0o755)
-    (base / "chirp").symlink_to(CHIRP_SPEC.parent / "chirp")  # the app's code beside its spec
-    a, b = free_loopback_address(), free_loopback_address()
-    while b == a:
-        b = free_loopback_address()
-    bind_ns = _free_dns_address({a, b})
-    knot_ns = _free_dns_address({a, b, bind_ns})
-    document = yaml.safe_load(CHIRP_SPEC.read_text())
-    document["targets"] = {"local-a": {"provider": "local", "address": a},
-                           "local-b": {"provider": "local", "address": b}}
-    tsig = {"name": "drill-test", "secret": {"file": str(base / "tsig.secret")}}
-    document["dns_providers"] = {
-        "sandbox-bind": {"provider": "rfc2136", "sandbox": "bind", "server": bind_ns, "tsig": tsig},
-        "sandbox-knot": {"provider": "rfc2136", "sandbox": "knot", "server": knot_ns, "tsig": tsig},
-    }
-    spec = base / "migrate.yaml"
-    spec.write_text(yaml.safe_dump(document, sort_keys=False))
-    env = {"MIGRATE_HOME": str(base / "home"), "CHIRP_SESSION_KEY": secrets.token_urlsafe(24)}
-    result = run_cli("-f", str(spec), "drill", "--from", "local-a", "--to", "local-b", "--load-seconds", "3",
-                     "--rate", "40", "--seed-mb", "1", "--media-mb", "4", "--reports", str(base / "reports"),
-                     "--json", env=env, cwd=base, timeout=900)
-    leftovers = {
-        "listeners": {addr: listening_ports(addr) for addr in (a, b, bind_ns, knot_ns) if listening_ports(addr)},
-        "processes": _processes_mentioning(str(base)),
-        "sandbox dirs": [str(p) for p in (base / "home" / "sandbox").glob("local-*")],
-        "loopback addresses": [addr for addr in (bind_ns, knot_ns) if _on_lo(addr)],
-    }
-    yield {"result": result, "a": a, "b": b, "nameservers": {bind_ns, knot_ns}, "base": base,
-           "leftovers": leftovers}
-    # Last resort, so a failed run does not leave servers behind for the next test.
-    if leftovers["processes"] or leftovers["sandbox dirs"]:
-        for target in ("local-a", "local-b"):
-            run_cli("-f", str(spec), "destroy", "--target", target, "--yes", env=env, cwd=base, timeout=300)
-        run_cli("-f", str(spec), "dns", "sandbox", "down", env=env, cwd=base, timeout=60)
-    shutil.rmtree(base, ignore_errors=True)
+def drill() -> Iterator[dict[str, Any]]:
+    sb = private_sandbox("migrate-drill-")
+    try:
+        result = sb.cli("drill", "--from", "local-a", "--to", "local-b", "--load-seconds", "3", "--rate", "40",
+                        "--seed-mb", "1", "--media-mb", "4", "--reports", str(sb.base / "reports"), "--json",
+                        timeout=900)
+        yield {"result": result, "a": sb.a, "b": sb.b, "nameservers": set(sb.nameservers),
+               "leftovers": sb.leftovers()}
+    finally:
+        sb.clean_up()
 
 
 @pytest.fixture(scope="module")
