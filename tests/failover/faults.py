@@ -55,6 +55,6 @@ if __name__ == "__main__":
     if command == "kill-dns":
         kill_dns(*args)
     elif command == "terminate-while-restoring":
-        terminate_while_restoring(*args)
+        terminate_while_restoring(args[0], args[1], args[2])
     else:
         raise SystemExit(f"unknown fault {command!r}")
