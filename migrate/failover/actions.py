@@ -312,10 +312,12 @@ def _served_now(spec: ServiceSpec, target: str) -> str:
     points = {s.points_at for s in states if s.error is None}
     parts = [f"{s.provider} cannot be read ({s.error})" if s.error
              else f"{s.provider} points at {s.points_at or 'something else'}" for s in states]
-    if any(s.error for s in states):
-        verdict = "providers may DIFFER (not every one can be read)"
+    if len(points) > 1:
+        verdict = "providers DIFFER"
+    elif any(s.error for s in states):
+        verdict = "not every provider can be read"
     else:
-        verdict = "providers DIFFER" if len(points) > 1 else "providers agree"
+        verdict = "providers agree"
     return (f"{verdict}: " + ", ".join(parts)
             + f" — fix the cause, then re-run the swing (migrate failover --resume) to point all at {target}, "
             "or migrate failover --rollback")
