@@ -190,7 +190,20 @@ def raise_unverified(what: str, result: SyncResult) -> None:
 @action("data.move")
 def data_move(ctx: StepContext, source: str, dest: str, backup: str | None = None) -> dict[str, Any]:
     """Get B's data current by the best route still open: promote a replica, copy from a live A,
-    or restore the latest backup (A gone). The journal records which route was taken."""
+    or restore the latest backup (A gone). The journal records which route was taken.
+
+    Re-runnable: a resumed run repeats the whole move (restores replace what is there)."""
+    try:
+        return _move_data(ctx, source, dest, backup)
+    except MigrateError as exc:
+        healthy, detail = target_healthy(ctx, dest)
+        if healthy:
+            raise
+        raise MigrateError(f"{exc} — {dest} itself is down ({detail}): bring it back with "
+                           f"`migrate up --to {dest}`, then `migrate failover --resume` repeats this step") from None
+
+
+def _move_data(ctx: StepContext, source: str, dest: str, backup: str | None) -> dict[str, Any]:
     from migrate.data import replication
     from migrate.data.move import restore, sync
 

@@ -141,7 +141,7 @@ def test_the_target_terminated_while_restoring_fails_clearly_and_up_then_resume_
     assert report["failed_step"] == "data"
     error = failed.stderr.strip().splitlines()[-1]
     assert error.startswith("error: step 'data' failed") and "Traceback" not in failed.stderr
-    assert sb.a in error or "local-a" in error, error
+    assert sb.a in error and "local-a itself is down" in error and "migrate up --to local-a" in error, error
     journal = _journal(sb, report["run_id"])
     data_events = [e for e in journal if e.get("step") == "data"]
     assert [e["event"] for e in data_events if e["event"].startswith("step-")] == ["step-start", "step-end"]
