@@ -322,6 +322,16 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
     return {"figures": figures, "missing_ids": missing[:100], "restored": evidence}
 
 
+def _remove_own_backup(ctx: StepContext) -> None:
+    """The backup the drill took into its run directory holds the data unencrypted: remove it."""
+    import shutil
+
+    location = ctx.results.get("backup", {}).get("location")
+    run_dir = ctx.run_dir.resolve()
+    if location and Path(location).resolve().is_relative_to(run_dir):
+        shutil.rmtree(location, ignore_errors=True)
+
+
 @action("drill.teardown")
 def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> dict[str, Any]:
     """Remove everything the drill created; each part is attempted even if another fails."""
@@ -336,6 +346,7 @@ def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> di
         (f"stack {dest}", lambda: target_destroy(ctx, dest)),
         (f"stack {source}", lambda: target_destroy(ctx, source)),
         ("sandbox DNS", lambda: sandbox_dns_down(ctx)),
+        ("the drill's backup", lambda: _remove_own_backup(ctx)),
     ):
         try:
             undo()
