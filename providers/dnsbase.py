@@ -10,6 +10,7 @@ that spell the same data differently compare equal.
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -46,8 +47,13 @@ def relative(name: str, zone: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise_value(rtype: str, value: str, zone: str) -> str:
-    """Presentation format as dnspython writes it, names made absolute."""
+    """Presentation format as dnspython writes it, names made absolute.
+
+    Cached: a swing gives thousands of records the same few target addresses, and parsing
+    each with dnspython cost more than the rest of planning.
+    """
     import dns.name
     import dns.rdata
     import dns.rdataclass
@@ -165,10 +171,11 @@ class Plan:
             "changes": [c.to_json() for c in self.changes],
         }
 
-    def rows(self) -> list[tuple[str, str, str, str, str, str]]:
-        """(provider, name, type, old, new, ttl) for a table."""
+    def rows(self, changes: Sequence[Change] | None = None
+             ) -> list[tuple[str, str, str, str, str, str]]:
+        """(provider, name, type, old, new, ttl) for a table (all changes, or those given)."""
         rows = []
-        for c in self.changes:
+        for c in self.changes if changes is None else changes:
             old = ", ".join(c.old.values) if c.old else "-"
             new = ", ".join(c.new.values) if c.new else "(deleted)"
             ttl_old = c.old.ttl if c.old else None
@@ -252,6 +259,18 @@ class DnsProvider(abc.ABC):
     def nameservers(self) -> list[str]:
         """``host:port`` of servers this provider answers on directly, if it knows them."""
         return []
+
+    def delegation(self, zone: str) -> dict[Key, RRset]:
+        """The apex NS RRset and the addresses of in-zone nameservers: what discovery needs.
+
+        Default: picked out of a full read; providers that can ask for just these override it.
+        """
+        records = self.records(zone)
+        apex = records.get((absolute("@", zone), "NS"))
+        names = set(apex.values) if apex else set()
+        return {k: r for k, r in records.items()
+                if (k[1] == "NS" and k[0] == absolute("@", zone))
+                or (k[1] in ("A", "AAAA") and k[0] in names)}
 
     def ensure_zone(self, zone: str) -> None:  # noqa: B027 - optional hook
         """Create ``zone`` if the provider needs it to exist before records go in."""

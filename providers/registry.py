@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from migrate.errors import InputError
 
 if TYPE_CHECKING:
+    from providers.dnsbase import DnsProvider
     from providers.hosting import HostingAdapter
 
 # name -> "module:Class"; the module is imported only when the adapter is used.
@@ -45,5 +46,6 @@ def hosting_adapter(name: str) -> HostingAdapter:
     return adapter
 
 
-def dns_provider_class(name: str) -> type:
-    return _load(DNS_PROVIDERS, name, "DNS provider")
+def dns_provider_class(name: str) -> type[DnsProvider]:
+    cls: type[DnsProvider] = _load(DNS_PROVIDERS, name, "DNS provider")
+    return cls

@@ -1,16 +1,27 @@
-"""``migrate audit``: what would not survive the termination of each target's provider."""
+"""``migrate audit`` (every target, ahead of time) and ``migrate preflight`` (the failover's
+first step, by hand): what would not survive the termination of a target's provider."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption, load
 
+if TYPE_CHECKING:
+    from migrate.audit.findings import Finding, Report
+
+BackupOption = Annotated[
+    str | None,
+    typer.Option("--backup", help="Where the latest backups are (directory or s3://bucket); "
+                 "default $MIGRATE_BACKUP."),
+]
+
 
 def register(app: typer.Typer) -> None:
     app.command("audit")(audit)
+    app.command("preflight")(preflight)
 
 
 def audit(
@@ -20,35 +31,61 @@ def audit(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when any critical finding is reported.")
     ] = False,
+    backup: BackupOption = None,
     spec: SpecOption = DEFAULT_SPEC,
     json_output: JsonOption = False,
 ) -> None:
     """List what in the spec would not survive each target's provider ending the account."""
-    from rich.table import Table
-
-    from migrate.audit import Severity
-    from migrate.audit import audit as run_audit
+    from migrate.audit.report import audit as run_audit
 
     out = Output(json_output)
-    results = run_audit(load(spec), target or None)
-    critical = sum(1 for r in results for f in r.findings if f.severity is Severity.CRITICAL)
-    out.emit({"ok": critical == 0, "critical": critical, "targets": [r.as_dict() for r in results]})
-    style = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
-    for result in results:
-        table = Table(
-            title=f"{result.target} ({result.provider}, run by {result.operator})",
-            show_lines=True,
-            expand=True,
-        )
+    report = run_audit(load(spec), target or None, backup)
+    _show(out, report, "what would be lost")
+    if strict and report.blocking:
+        raise typer.Exit(1)
+
+
+def preflight(
+    source: Annotated[str, typer.Option("--from", help="The target you may have to leave.")],
+    dest: Annotated[str | None, typer.Option("--to", help="The target you would move to.")] = None,
+    backup: BackupOption = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    json_output: JsonOption = False,
+) -> None:
+    """The failover's pre-flight: state, backups and DNS reachable off --from; TTLs low enough.
+
+    Exits 1 on what would stop a failover from --from.
+    """
+    from migrate.audit.report import preflight as run_preflight
+
+    out = Output(json_output)
+    report = run_preflight(load(spec), source, dest, backup)
+    _show(out, report, "finding")
+    if report.blocking:
+        raise typer.Exit(1)
+
+
+def _show(out: Output, report: Report, what: str) -> None:
+    from rich.table import Table
+
+    out.emit(report.as_dict())
+    sections = [(f"zone ({len(report.zone)} finding(s))", report.zone)] if report.zone else []
+    sections += [(f"{t.target} ({t.provider}, run by {t.operator})", t.findings) for t in report.targets]
+    for title, findings in sections:
+        table = Table(title=title, show_lines=True, expand=True)
         table.add_column("severity", no_wrap=True)
         table.add_column("area", no_wrap=True)
-        table.add_column("what would be lost")
+        table.add_column(what)
         table.add_column("fix")
-        for f in result.findings:
-            table.add_row(f"[{style[f.severity]}]{f.severity.value}[/]", f.area, f.message, f.fix)
-        if not result.findings:
+        for f in findings:
+            table.add_row(_severity(f), f.area, f.message, f.fix)
+        if not findings:
             table.add_row("[green]ok[/]", "", "nothing found", "")
         out.human.print(table)
-    out.human.print(f"{critical} critical finding(s) across {len(results)} target(s)")
-    if strict and critical:
-        raise typer.Exit(1)
+    out.human.print(f"{report.critical()} critical finding(s) across {len(report.targets)} target(s)"
+                    + (f"; {len(report.blocking)} blocking" if report.blocking else ""))
+
+
+def _severity(finding: Finding) -> str:
+    style = {"critical": "bold red", "warning": "yellow", "info": "dim", "ok": "green"}[finding.severity.value]
+    return f"[{style}]{finding.severity.value}[/]"

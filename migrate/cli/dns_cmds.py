@@ -92,6 +92,9 @@ def _progress(out: Output) -> Any:
     return progress, callback
 
 
+TABLE_ROWS = 40  # per provider; a swing of thousands of records is summarised, --json has all
+
+
 def _plan_table(out: Output, result: Any) -> None:
     from rich.table import Table
 
@@ -101,10 +104,15 @@ def _plan_table(out: Output, result: Any) -> None:
     for p in result.providers:
         if p.plan is None:
             table.add_row(p.provider, "-", "-", "-", f"[red]{p.error}[/]", "-")
-        elif not p.plan.changes:
+            continue
+        if not p.plan.changes:
             table.add_row(p.provider, "(no change)", "", "", "", "")
-        for row in p.plan.rows() if p.plan else []:
+        shown = p.plan.changes[:TABLE_ROWS]
+        for row in p.plan.rows(shown):
             table.add_row(*row)
+        if len(p.plan.changes) > len(shown):
+            table.add_row(p.provider, f"… {len(p.plan.changes) - len(shown)} more change(s)",
+                          "", "", "", "", end_section=True)
     out.human.print(table)
     out.human.print(f"Resolvers may keep the old answers for up to {result.old_ttl}s after "
                     "the change (the old TTL).")

@@ -1,4 +1,4 @@
-"""``migrate failover``, ``drill``, ``audit``, ``holding-page`` and ``runbook``: the product commands."""
+"""``migrate failover``, ``drill``, ``holding-page`` and ``runbook``: the product commands."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ ReportsOption = Annotated[Path, typer.Option("--reports", help="Where reports ar
 def register(app: typer.Typer) -> None:
     app.command("failover")(failover)
     app.command("drill")(drill)
-    app.command("preflight")(audit)
 
     holding = typer.Typer(help="Put up or take down the holding page.", no_args_is_help=True)
     holding.command("up")(holding_up)
@@ -194,32 +193,6 @@ def _throwaway_secrets(spec: Any) -> list[str]:
             notes.append(f"drill: secrets.{name}: {ref.env} is not set; the drill's throwaway stacks get a random "
                          "value (set it to rehearse with the real one)")
     return notes
-
-
-def audit(
-    source: Annotated[str, typer.Option("--from", help="The target you may have to leave.")] = "",
-    dest: Annotated[str | None, typer.Option("--to", help="The target you would move to.")] = None,
-    spec: SpecOption = DEFAULT_SPEC,
-    json_output: JsonOption = False,
-) -> None:
-    """Pre-flight ahead of time: state, backups and DNS reachable off the provider; TTLs low enough."""
-    from migrate.failover.preflight import findings_for
-
-    out = Output(json_output)
-    loaded = _load_spec(spec)
-    sources = [source] if source else list(loaded.targets)
-    for name in sources:
-        loaded.target(name)
-    report = {name: [f.to_json() for f in findings_for(loaded, name, dest)] for name in sources}
-    ok = all(f["ok"] or f["severity"] != "error" for fs in report.values() for f in fs)
-    out.emit({"ok": ok, "targets": report})
-    for name, found in report.items():
-        out.human.print(f"leaving {name}:", markup=False)
-        for f in found:
-            mark = "ok  " if f["ok"] else ("FAIL" if f["severity"] == "error" else "warn")
-            out.human.print(f"  {mark} {f['check']}: {f['detail']}", markup=False, soft_wrap=True)
-    if not ok:
-        raise typer.Exit(1)
 
 
 def _holding_address(spec: Any, target: str | None, bind: str | None, port: int | None) -> tuple[str, int]:

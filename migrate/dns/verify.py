@@ -135,7 +135,7 @@ def discover(
         for value in provider.nameservers():
             host, port = split(value)
             add(host, port, f"{provider.name} primary")
-    reads = parallel(list(providers), lambda p: p.records(zone))
+    reads = parallel(list(providers), lambda p: p.delegation(zone))
     ns_names: dict[str, str] = {}
     glue: dict[str, list[str]] = {}
     for provider, read in zip(providers, reads, strict=True):

@@ -9,9 +9,9 @@ if TYPE_CHECKING:
 
 
 def failover_plan(spec: ServiceSpec, params: dict[str, Any], drill: bool = False) -> dict[str, Any]:
+    from migrate.audit.report import preflight
     from migrate.dns.desired import owned_keys
     from migrate.dns.swing import providers_for
-    from migrate.failover.preflight import findings_for
 
     source, dest = params["from"], params["to"]
     a, b = spec.target(source), spec.target(dest)
@@ -36,6 +36,6 @@ def failover_plan(spec: ServiceSpec, params: dict[str, Any], drill: bool = False
     else:
         plan["data"] = ("promote the replica if replication is active, else copy from a live "
                         f"{source}, else restore {params.get('backup') or '(no --backup given)'}")
-    plan["pre-flight"] = [f"{'ok' if f.ok else ('FAIL' if f.severity == 'error' else 'warn')} {f.check}: {f.detail}"
-                          for f in findings_for(spec, source, dest, params.get("backup"))]
+    report = preflight(spec, source, dest, params.get("backup") or None, drill)
+    plan["pre-flight"] = [f"{f.severity} {f.area}: {f.message}" for f in report.all()]
     return plan

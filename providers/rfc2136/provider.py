@@ -8,6 +8,7 @@ silently overwritten.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,10 +29,11 @@ from providers.dnsbase import (
     Key,
     ProgressCallback,
     RRset,
+    absolute,
     relative,
 )
 from providers.rfc2136.settings import Rfc2136Settings
-from providers.rfc2136.wire import axfr, explain, tsig_key
+from providers.rfc2136.wire import axfr, explain, query_rrset, tsig_key
 
 RECORD_TYPES = frozenset(
     {"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR", "SSHFP", "TLSA", "DS",
@@ -83,6 +85,22 @@ class Rfc2136Provider(DnsProvider):
     def records(self, zone: str) -> dict[Key, RRset]:
         return axfr(self.host, self.port, zone, self.key, self.timeout)
 
+    def delegation(self, zone: str) -> dict[Key, RRset]:
+        """Apex NS and in-zone nameserver addresses by a few queries, not a whole transfer."""
+        origin = absolute("@", zone)
+        out: dict[Key, RRset] = {}
+        apex = query_rrset(self.host, self.port, origin, "NS", self.timeout)
+        if apex is None:
+            return out
+        out[apex.key] = apex
+        for name in apex.values:
+            if name == origin or name.endswith("." + origin):
+                for rtype in ("A", "AAAA"):
+                    found = query_rrset(self.host, self.port, name, rtype, self.timeout)
+                    if found is not None:
+                        out[found.key] = found
+        return out
+
     def apply(
         self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None
     ) -> None:
@@ -122,11 +140,15 @@ class Rfc2136Provider(DnsProvider):
 def _rdataset(
     rrset: RRset, origin: dns.name.Name, ttl: int | None = None
 ) -> dns.rdataset.Rdataset:
-    rdtype = dns.rdatatype.from_text(rrset.type)
-    rdatas = [
-        dns.rdata.from_text(dns.rdataclass.IN, rdtype, v, origin=origin) for v in rrset.values
-    ]
+    rdatas = [_rdata(rrset.type, v, origin) for v in rrset.values]
     return dns.rdataset.from_rdata_list(rrset.ttl if ttl is None else ttl, rdatas)
+
+
+@functools.lru_cache(maxsize=65536)
+def _rdata(rtype: str, value: str, origin: dns.name.Name) -> dns.rdata.Rdata:
+    """Parsed once per value (rdata are immutable): a swing repeats the same few addresses."""
+    return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value,
+                               origin=origin)
 
 
 def _rcode_message(rcode: dns.rcode.Rcode, zone: str, where: str, batch: Sequence[Change]) -> str:

@@ -99,3 +99,15 @@ def test_unknown_target_is_bad_input() -> None:
     assert result.returncode == 2
     assert "unknown target 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_zone_findings_single_operator_and_ttl_over_the_recovery_goal(tmp_path: Path) -> None:
+    def slow_ttl(doc: dict[str, Any]) -> None:
+        doc["dns"]["records"][1]["ttl"] = 600  # www A, over chirp's rto_seconds of 300
+
+    code, document = audit_json("-f", str(variant(tmp_path, slow_ttl)), "-t", "aws-prod")
+    assert code == 0
+    zone = {f["area"]: f for f in document["zone"]}
+    assert zone["dns"]["severity"] == "warning" and "served only by local" in zone["dns"]["message"]
+    assert zone["ttl"]["severity"] == "critical" and "600s (www A)" in zone["ttl"]["message"]
+    assert document["critical"] == 1 and [f["area"] for f in document["blocking"]] == ["ttl"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -44,9 +45,12 @@ def test_audit_fails_when_the_ttl_exceeds_the_recovery_goal(tmp_path: Path) -> N
     spec = _spec_with_target(tmp_path, "127.10.0.1", 80, ttl=3600)
     result = run_cli("-f", str(spec), "preflight", "--from", "local-a", "--json")
     assert result.returncode == 1
-    findings = {f["check"]: f for f in json.loads(result.stdout)["targets"]["local-a"]}
-    assert not findings["TTL"]["ok"] and "3600s" in findings["TTL"]["detail"]
-    assert findings["DNS zone"]["ok"]
+    document = json.loads(result.stdout)
+    (ttl,) = document["zone"]
+    assert ttl["area"] == "ttl" and ttl["severity"] == "critical" and "3600s" in ttl["message"]
+    assert [f["area"] for f in document["blocking"]] == ["ttl"]
+    dns = {f["area"]: f for f in _findings(document, "local-a")}["dns"]
+    assert dns["severity"] != "critical"  # the sandbox's nameservers outlive local-a's processes
 
 
 def test_audit_flags_route53_as_the_only_dns_when_leaving_aws(tmp_path: Path) -> None:
@@ -56,8 +60,13 @@ def test_audit_flags_route53_as_the_only_dns_when_leaving_aws(tmp_path: Path) ->
     result = run_cli("-f", str(spec), "preflight", "--from", "aws-prod", "--json",
                      env={"PULUMI_BACKEND_URL": "s3://chirp-pulumi-state"})
     assert result.returncode == 1
-    findings = {f["check"]: f for f in json.loads(result.stdout)["targets"]["aws-prod"]}
-    assert not findings["DNS zone"]["ok"] and not findings["state backend"]["ok"]
+    findings = {f["area"]: f for f in _findings(json.loads(result.stdout), "aws-prod")}
+    assert findings["dns"]["severity"] == "critical" and findings["state"]["severity"] == "critical"
+
+
+def _findings(document: dict[str, Any], target: str) -> list[dict[str, str]]:
+    (entry,) = [t for t in document["targets"] if t["target"] == target]
+    return list(entry["findings"])
 
 
 def test_runbook_show_renders_every_step_for_a_person() -> None:
