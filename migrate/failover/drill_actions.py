@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,13 +35,6 @@ if TYPE_CHECKING:
 CHIRP_DIR = Path(__file__).resolve().parents[2] / "examples" / "chirp"
 
 
-def _cli(ctx: StepContext, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "migrate"]
-    if ctx.spec_path is not None:
-        argv += ["--spec", str(ctx.spec_path)]
-    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout)
-
-
 def _uses_sandbox_dns(ctx: StepContext) -> bool:
     spec = spec_of(ctx)
     return any(getattr(spec.dns_providers[n], "sandbox", None) for n in spec.dns.providers)
@@ -50,20 +42,36 @@ def _uses_sandbox_dns(ctx: StepContext) -> bool:
 
 @action("sandbox.dns_up")
 def sandbox_dns_up(ctx: StepContext) -> dict[str, Any]:
+    """Start the spec's sandbox DNS servers; remember which this run started (only those are
+    stopped and removed at teardown: servers already running belong to someone else)."""
+    from migrate.dns import sandbox
+
     if not _uses_sandbox_dns(ctx):
         return {"sandbox": False}
-    done = _cli(ctx, "dns", "sandbox", "up")
-    if done.returncode != 0:
-        raise MigrateError(f"sandbox DNS servers did not start: {done.stderr.strip()[-300:]}")
-    return {"sandbox": True}
+    spec = spec_of(ctx)
+    earlier = ctx.results.get(ctx.step_id, {}).get("started")  # a resumed run keeps its list
+    running = {name for name, server in sandbox.servers(spec) if server.running()}
+    started = sorted(set(earlier or []) | {s.provider for s in sandbox.up(spec)} - running)
+    return {"sandbox": True, "started": started, "already_running": sorted(running - set(earlier or []))}
 
 
 @action("sandbox.dns_down")
 def sandbox_dns_down(ctx: StepContext) -> dict[str, Any]:
+    """Stop the sandbox DNS servers this run started and remove their directories."""
+    import shutil
+
+    from migrate.dns import sandbox
+
     if not _uses_sandbox_dns(ctx):
         return {"sandbox": False}
-    done = _cli(ctx, "dns", "sandbox", "down")
-    return {"sandbox": True, "stopped": done.returncode == 0}
+    started = set(ctx.results.get("sandbox-dns", {}).get("started", []))
+    stopped = []
+    for name, server in sandbox.servers(spec_of(ctx)):
+        if name in started:
+            server.stop()
+            shutil.rmtree(server.directory, ignore_errors=True)
+            stopped.append(name)
+    return {"sandbox": True, "stopped": stopped}
 
 
 @action("drill.seed")

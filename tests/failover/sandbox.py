@@ -35,19 +35,21 @@ class PrivateSandbox:
         return run_cli("-f", str(self.spec), *args, env={**self.env, **(env or {})}, cwd=self.base,
                        timeout=timeout)
 
-    def leftovers(self) -> dict[str, Any]:
-        """What of this sandbox still exists: listeners, processes, target directories, lo addresses."""
+    def leftovers(self, dns_dirs: bool = True) -> dict[str, Any]:
+        """What of this sandbox still exists: listeners, processes, directories, lo addresses.
+        (``migrate dns sandbox down`` keeps the servers' zones on disk: ``dns_dirs=False``.)"""
         addresses = (self.a, self.b, *self.nameservers)
         return {
             "listeners": {addr: ports for addr in addresses if (ports := listening_ports(addr))},
             "processes": processes_mentioning(str(self.base)),
-            "sandbox dirs": [str(p) for p in (self.home / "sandbox").glob("local-*")],
+            "sandbox dirs": [str(p) for p in [*(self.home / "sandbox").glob("local-*"),
+                                              *((self.home / "sandbox" / "dns").glob("*") if dns_dirs else [])]],
             "loopback addresses": [addr for addr in self.nameservers if on_lo(addr)],
         }
 
     def clean_up(self) -> None:
         """Last resort after a failed test: destroy both stacks, stop the DNS servers, remove all."""
-        if self.leftovers() != {"listeners": {}, "processes": [], "sandbox dirs": [], "loopback addresses": []}:
+        if self.leftovers(dns_dirs=False) != {"listeners": {}, "processes": [], "sandbox dirs": [], "loopback addresses": []}:
             run_cli("-f", str(self.spec), "holding-page", "down", "--on", "local-a", env=self.env, cwd=self.base)
             run_cli("-f", str(self.spec), "holding-page", "down", "--on", "local-b", env=self.env, cwd=self.base)
             for target in ("local-a", "local-b"):
