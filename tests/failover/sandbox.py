@@ -18,6 +18,9 @@ from tests.conftest import CHIRP_SPEC, run_cli
 from tests.engine.helpers import free_loopback_address, listening_ports
 
 
+NOTHING_LEFT: dict[str, Any] = {"listeners": {}, "processes": [], "sandbox dirs": [], "loopback addresses": []}
+
+
 @dataclass
 class PrivateSandbox:
     base: Path
@@ -49,7 +52,7 @@ class PrivateSandbox:
 
     def clean_up(self) -> None:
         """Last resort after a failed test: destroy both stacks, stop the DNS servers, remove all."""
-        if self.leftovers(dns_dirs=False) != {"listeners": {}, "processes": [], "sandbox dirs": [], "loopback addresses": []}:
+        if self.leftovers(dns_dirs=False) != NOTHING_LEFT:
             run_cli("-f", str(self.spec), "holding-page", "down", "--on", "local-a", env=self.env, cwd=self.base)
             run_cli("-f", str(self.spec), "holding-page", "down", "--on", "local-b", env=self.env, cwd=self.base)
             for target in ("local-a", "local-b"):

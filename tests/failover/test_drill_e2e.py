@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.failover.sandbox import private_sandbox
+from tests.failover.sandbox import NOTHING_LEFT, private_sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -99,4 +99,4 @@ def test_every_authoritative_nameserver_served_b_before_teardown(drill: dict[str
 
 def test_nothing_of_the_drill_is_left(drill: dict[str, Any], report: dict[str, Any]) -> None:
     assert _step(report, "teardown")["status"] == "ok"
-    assert drill["leftovers"] == {"listeners": {}, "processes": [], "sandbox dirs": [], "loopback addresses": []}
+    assert drill["leftovers"] == NOTHING_LEFT

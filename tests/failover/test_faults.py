@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from migrate.runbook.journal import RunJournal
-from tests.failover.sandbox import PrivateSandbox, private_sandbox
+from tests.failover.sandbox import NOTHING_LEFT, PrivateSandbox, private_sandbox
 
 pytestmark = pytest.mark.slow
 BALLAST_ROWS = 40_000  # ~40 MB: pg_restore runs long enough to be cut in the middle
@@ -88,7 +88,7 @@ def pair() -> Iterator[PrivateSandbox]:
             sb.cli("holding-page", "down", "--on", target)
             _ok(sb.cli("destroy", "--target", target, "--yes", "--json"))
         _ok(sb.cli("dns", "sandbox", "down", "--json"))
-        assert sb.leftovers(dns_dirs=False) == {"listeners": {}, "processes": [], "sandbox dirs": [], "loopback addresses": []}
+        assert sb.leftovers(dns_dirs=False) == NOTHING_LEFT
     finally:
         sb.clean_up()
 
