@@ -17,7 +17,6 @@ import yaml
 from tests.conftest import CHIRP_SPEC, run_cli
 from tests.engine.helpers import free_loopback_address, listening_ports
 
-
 NOTHING_LEFT: dict[str, Any] = {"listeners": {}, "processes": [], "sandbox dirs": [], "loopback addresses": []}
 
 
