@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import shutil
 import signal
 import subprocess
 from typing import Any
@@ -52,6 +53,13 @@ _GRPC_LOG = re.compile(r"^[EWID]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]")
 
 
 def run_tool(argv: list[str], env: dict[str, str], what: str) -> subprocess.Popen[str]:
+    """Start a Postgres tool that dies with us. Through ``setpriv --pdeathsig`` when there is one:
+    a ``preexec_fn`` runs Python in a child forked from a process with threads, and with the
+    Pulumi engine's gRPC threads alive (drills, failovers) that child can abort before exec."""
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return subprocess.Popen([setpriv, "--pdeathsig", "KILL", "--", *argv], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_die_with_parent)
 
