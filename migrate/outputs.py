@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+# Exported only where the provider hands out a superuser (the local sandbox); managed databases don't.
+OPTIONAL_OUTPUTS = frozenset({"database_admin_url"})
 SECRET_OUTPUTS = frozenset({"database_url", "database_admin_url", "s3_access_key", "s3_secret_key", "redis_url"})
 
 
