@@ -8,6 +8,7 @@ against A that are missing on B, as a count and as the span of time they cover.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,6 +71,8 @@ def sandbox_dns_down(ctx: StepContext) -> dict[str, Any]:
         if name in started:
             server.stop()
             shutil.rmtree(server.directory, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the sandbox's dns/ directory, once empty
+                server.directory.parent.rmdir()
             stopped.append(name)
     return {"sandbox": True, "stopped": stopped}
 
