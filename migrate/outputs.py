@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-SECRET_OUTPUTS = frozenset({"database_url", "s3_access_key", "s3_secret_key", "redis_url"})
+# Exported only where the provider hands out a superuser (the local sandbox); managed databases don't.
+OPTIONAL_OUTPUTS = frozenset({"database_admin_url"})
+SECRET_OUTPUTS = frozenset({"database_url", "database_admin_url", "s3_access_key", "s3_secret_key", "redis_url"})
 
 
 class TargetOutputs(BaseModel):
@@ -24,6 +26,9 @@ class TargetOutputs(BaseModel):
     http_port: int = 80
     health_url: str
     database_url: SecretStr | None = None
+    database_admin_url: SecretStr | None = Field(
+        None, description="A superuser's URL (where the provider gives one): subscriptions on Postgres 15 need it."
+    )
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
     s3_buckets: dict[str, str] = Field(

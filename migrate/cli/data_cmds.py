@@ -97,11 +97,19 @@ def _outputs(spec: ServiceSpec | None, target: str | None, file: Path | None, si
     return loaded
 
 
+def _admin_url(dest: TargetOutputs) -> str | None:
+    """MIGRATE_TO_ADMIN_URL, else the superuser URL the destination's stack exports (if any)."""
+    if os.environ.get(ADMIN_ENV):
+        return os.environ[ADMIN_ENV]
+    return dest.database_admin_url.get_secret_value() if dest.database_admin_url is not None else None
+
+
 def _register_secrets(*outputs: TargetOutputs) -> None:
     from migrate.redact import register_secret
 
     for item in outputs:
-        for value in (item.database_url, item.s3_access_key, item.s3_secret_key, item.redis_url):
+        for value in (item.database_url, item.database_admin_url, item.s3_access_key, item.s3_secret_key,
+                      item.redis_url):
             if value is not None:
                 register_secret(value.get_secret_value())
 
@@ -232,7 +240,7 @@ def sync(
     with ProgressView(out) as view:
         result = move.sync(loaded, a, b, postgres=not no_postgres, media_too=not no_media, redis=redis,
                            delete=delete, workers=workers, jobs=jobs, verify=not no_verify, no_owner=no_owner,
-                           admin_url=os.environ.get(ADMIN_ENV), progress=view)
+                           admin_url=_admin_url(b), progress=view)
     _summary_lines(out, result)
     _finish(out, result.to_dict(), result.verify)
 
@@ -308,7 +316,7 @@ def restore(
     with ProgressView(out) as view:
         result = move.restore(loaded, parse_location(location), b, backup_id=backup_id, service=service,
                               postgres=not no_postgres, media_too=not no_media, workers=workers, jobs=jobs,
-                              no_owner=no_owner, admin_url=os.environ.get(ADMIN_ENV), progress=view)
+                              no_owner=no_owner, admin_url=_admin_url(b), progress=view)
     _summary_lines(out, result)
     _finish(out, result.to_dict(), result.verify)
 
@@ -357,7 +365,7 @@ def replicate(
     a = _outputs(loaded, source, from_outputs, "from")
     b = _outputs(loaded, dest, to_outputs, "to")
     _register_secrets(a, b)
-    admin = os.environ.get(ADMIN_ENV)
+    admin = _admin_url(b)
     if action == "start":
         state = replication.start(loaded, a, b, admin_url=admin, timeout=timeout)
     elif action == "status":

@@ -162,6 +162,8 @@ def drill(
 
         _dry_run(out, "drill", params, failover_plan(loaded, params, drill=True))
         return
+    for note in _throwaway_secrets(loaded):
+        out.stderr.print(note, markup=False, soft_wrap=True)
     outcome = _run(out, "drill", params, spec=loaded, spec_path=spec, resume=resume, run_id=run_id,
                    on_failure="rollback", reports=reports)
     figures = outcome.report.get("figures", {})
@@ -173,6 +175,24 @@ def drill(
         lines.append(f"RPO {figures['rpo_writes']} acknowledged writes lost of {figures.get('acked_writes')}, "
                      f"{figures.get('rpo_seconds', 0):.2f}s of writes (goal {figures.get('rpo_goal_seconds')}s)")
     _finish(out, outcome, lines)
+
+
+def _throwaway_secrets(spec: Any) -> list[str]:
+    """The app's secrets given as ``{env: VAR}`` and not set: a drill's stacks are throwaway, so
+    they get a random value (never printed) rather than failing the rehearsal; say so."""
+    import os
+    import secrets
+
+    from migrate.redact import register_secret
+
+    notes = []
+    for name, ref in spec.secrets.items():
+        if ref.env is not None and os.environ.get(ref.env) is None:
+            os.environ[ref.env] = secrets.token_urlsafe(32)
+            register_secret(os.environ[ref.env])
+            notes.append(f"drill: secrets.{name}: {ref.env} is not set; the drill's throwaway stacks get a random "
+                         "value (set it to rehearse with the real one)")
+    return notes
 
 
 def _holding_address(spec: Any, target: str | None, bind: str | None, port: int | None) -> tuple[str, int]:

@@ -168,7 +168,8 @@ def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = N
 
     spec.target(target)  # an unknown target is bad input before anything runs
     options = options or EngineOptions()
-    app_dir = (options.app_dir or Path.cwd()).resolve()
+    source = spec.source_path
+    app_dir = (options.app_dir or (source.parent if source else None) or Path.cwd()).resolve()
     ws = workspace(spec, options)
     ws.program = make_program(spec, target, RunContext(app_dir=app_dir))
     name = stack_name(spec, target)

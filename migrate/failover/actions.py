@@ -8,12 +8,14 @@ outputs, so nothing secret is ever handed from step to step through it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from migrate.errors import InputError, MigrateError
 from migrate.runbook.registry import action
 
 if TYPE_CHECKING:
+    from migrate.data.move import SyncResult
     from migrate.outputs import TargetOutputs
     from migrate.runbook.engine import StepContext
     from migrate.spec.model import ServiceSpec
@@ -25,10 +27,19 @@ def spec_of(ctx: StepContext) -> ServiceSpec:
     return ctx.spec
 
 
+# Outputs read from the state backend, per target, for this process: reading them runs the Pulumi
+# CLI (seconds), and every step needs them. ``target.up`` refreshes an entry, ``target.destroy``
+# drops it; a resumed run is a new process and reads them afresh. Kept in memory only.
+_OUTPUTS: dict[str, TargetOutputs] = {}
+
+
 def outputs_of(spec: ServiceSpec, target: str) -> TargetOutputs:
     from migrate.engine.outputs import load_outputs
 
-    return load_outputs(spec, target)
+    key = f"{spec.service.name}/{target}"
+    if key not in _OUTPUTS:
+        _OUTPUTS[key] = load_outputs(spec, target)
+    return _OUTPUTS[key]
 
 
 def holding_address(spec: ServiceSpec, target: str) -> tuple[str, int]:
@@ -116,53 +127,115 @@ def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
     """Deploy (or converge) the target's stack through the Pulumi engine; idempotent."""
     from migrate.engine.stack import up
 
-    def on_event(event: Any) -> None:
-        ctx.progress(f"{target}: {event}")
-
     started = time.monotonic()
-    outputs = up(spec_of(ctx), target, on_event=on_event)
+    spec = spec_of(ctx)
+    _OUTPUTS.pop(f"{spec.service.name}/{target}", None)
+    outputs = up(spec, target, on_event=engine_progress(ctx, target))
+    _OUTPUTS[f"{spec.service.name}/{target}"] = outputs
     return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
+
+
+def engine_progress(ctx: StepContext, target: str) -> Callable[[Any], None]:
+    """One line per resource the engine finished (or failed), not the raw event stream."""
+    from migrate.engine.events import DONE_VERB, resource_name, resource_type
+
+    def on_event(event: Any) -> None:
+        for meta, failed in ((getattr(event.res_outputs_event, "metadata", None), False),
+                             (getattr(event.res_op_failed_event, "metadata", None), True)):
+            if meta is None or meta.type.startswith(("pulumi:pulumi:Stack", "pulumi:providers:")):
+                continue
+            op = str(getattr(meta.op, "value", meta.op))
+            if op == "same":
+                continue
+            verb = "FAILED" if failed else DONE_VERB.get(op, op)
+            ctx.progress(f"{target}: {verb} {resource_name(meta.urn)} ({resource_type(meta.type)})")
+
+    return on_event
 
 
 @action("target.destroy")
 def target_destroy(ctx: StepContext, target: str) -> dict[str, Any]:
     from migrate.engine.stack import destroy
 
-    destroy(spec_of(ctx), target)
+    spec = spec_of(ctx)
+    _OUTPUTS.pop(f"{spec.service.name}/{target}", None)
+    destroy(spec, target)
     return {"destroyed": target}
 
 
 # -- data ---------------------------------------------------------------------------------------------
+def admin_url(out: TargetOutputs) -> str | None:
+    """The destination's superuser URL, if its stack exports one (subscriptions need it on PG 15)."""
+    return out.database_admin_url.get_secret_value() if out.database_admin_url is not None else None
+
+
+def data_progress(ctx: StepContext) -> Callable[[Any], None]:
+    """Data-move progress as step lines: the notes (phase changes), not every object."""
+
+    def progress(update: Any) -> None:
+        if getattr(update, "note", None):
+            ctx.progress(f"{update.task}: {update.note}")
+
+    return progress
+
+
+def raise_unverified(what: str, result: SyncResult) -> None:
+    """A move whose verification found differences fails its step, naming the first few."""
+    if not result.ok and result.verify is not None:
+        found = result.verify.mismatches
+        detail = "; ".join(m.describe() for m in found[:5]) + (f" (+{len(found) - 5} more)" if len(found) > 5 else "")
+        raise MigrateError(f"{what}: the data on the destination does not match: {detail}")
+
+
 @action("data.move")
 def data_move(ctx: StepContext, source: str, dest: str, backup: str | None = None) -> dict[str, Any]:
     """Get B's data current by the best route still open: promote a replica, copy from a live A,
-    or restore the latest backup (A gone)."""
+    or restore the latest backup (A gone). The journal records which route was taken.
+
+    Re-runnable: a resumed run repeats the whole move (restores replace what is there)."""
+    try:
+        return _move_data(ctx, source, dest, backup)
+    except MigrateError as exc:
+        healthy, detail = target_healthy(ctx, dest)
+        if healthy:
+            raise
+        raise MigrateError(f"{exc} — {dest} itself is down ({detail}): bring it back with "
+                           f"`migrate up --to {dest}`, then `migrate failover --resume` repeats this step") from None
+
+
+def _move_data(ctx: StepContext, source: str, dest: str, backup: str | None) -> dict[str, Any]:
     from migrate.data import replication
+    from migrate.data.move import restore, sync
 
     spec = spec_of(ctx)
+    backup = backup or ctx.results.get("backup", {}).get("location")  # one taken earlier in this run
     b = outputs_of(spec, dest)
+    admin = admin_url(b)
     try:
-        a = outputs_of(spec, source)
+        a: TargetOutputs | None = outputs_of(spec, source)
     except MigrateError:
         a = None
-    if a is not None:
-        status = replication.status(spec, a, b)
-        if getattr(status, "active", False) or getattr(status, "running", False):
-            ctx.log(f"replication {source} → {dest} is active: promoting {dest}")
-            result = replication.promote(spec, a, b)
-            return {"route": "promote", "result": _plain(result)}
+    if a is not None and spec.postgres is not None:
+        state = replication.status(spec, a, b, admin_url=admin)
+        if state.state in ("streaming", "initializing", "disabled"):
+            ctx.log(f"replication {source} → {dest} is {state.state} "
+                    f"({'source reachable' if state.source_reachable else 'source unreachable'}): promoting {dest}")
+            promoted = replication.promote(spec, a, b, admin_url=admin)
+            if not promoted.ok or promoted.state != "promoted":
+                raise MigrateError(f"promoting {dest} failed: {promoted.describe()}")
+            return {"route": "promote", "replication": promoted.to_dict()}
     if a is not None and target_healthy(ctx, source)[0]:
-        from migrate.data.move import sync
-
         ctx.log(f"{source} still answers: copying its data to {dest}")
-        result = sync(spec, a, b, progress=lambda *args: ctx.progress(" ".join(str(x) for x in args)))
-        return {"route": "sync", "result": _plain(result)}
+        result = sync(spec, a, b, admin_url=admin, progress=data_progress(ctx))
+        raise_unverified(f"copy {source} → {dest}", result)
+        return {"route": "sync", "result": result.to_dict()}
     if backup:
-        from migrate.data import backup as backups
+        from migrate.data.locations import parse_location
 
         ctx.log(f"{source} is gone: restoring the latest backup from {backup}")
-        result = backups.restore(spec, backup, b)
-        return {"route": "restore", "location": backup, "result": _plain(result)}
+        result = restore(spec, parse_location(backup), b, admin_url=admin, progress=data_progress(ctx))
+        raise_unverified(f"restore {backup} → {dest}", result)
+        return {"route": "restore", "location": backup, "result": result.to_dict()}
     raise MigrateError(
         f"no way to get the data onto {dest}: {source} does not answer, no replication is active, "
         "and no --backup LOCATION was given"
@@ -220,22 +293,52 @@ def smoke_check(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[st
 # -- DNS -------------------------------------------------------------------------------------------------
 @action("dns.swing")
 def dns_swing(ctx: StepContext, target: str) -> dict[str, Any]:
-    """Point the owned records at ``target`` at every provider (re-running finishes a partial swing)."""
+    """Point the owned records at ``target`` at every provider (re-running finishes a partial swing).
+
+    A failure always says what each provider serves now, read back from it: an earlier attempt
+    may have changed some providers, and they must never be left different without saying so.
+    """
     from migrate.dns.swing import swing
 
     spec = spec_of(ctx)
-    result = swing(spec, outputs_of(spec, target))
+    try:
+        result = swing(spec, outputs_of(spec, target))
+    except MigrateError as exc:
+        raise MigrateError(f"DNS swing to {target} failed: {exc}; {_served_now(spec, target)}") from None
     document = result.to_json()
     if not result.ok:
         failed = [p.provider for p in result.providers if p.error]
-        applied = [p.provider for p in result.providers if p.applied]
         raise MigrateError(
-            f"DNS swing to {target} incomplete: {', '.join(failed)} did not take the change"
-            + (f" while {', '.join(applied)} did — providers differ until the swing is re-run "
-               "(migrate failover --resume) or rolled back (--rollback)" if applied else "; nothing changed")
-            + "; " + "; ".join(f"{p.provider}: {p.error}" for p in result.providers if p.error)
+            f"DNS swing to {target} incomplete: {', '.join(failed)} did not take the change ("
+            + "; ".join(f"{p.provider}: {p.error}" for p in result.providers if p.error)
+            + f"); {_served_now(spec, target)}"
         )
     return document
+
+
+def _served_now(spec: ServiceSpec, target: str) -> str:
+    """Each provider's records as read back now: which target they point at, or why unreadable."""
+    from migrate.dns.swing import status
+
+    known = [out for name in spec.targets if (out := _known_outputs(spec, name)) is not None]
+    states = status(spec, known_outputs=known)
+    points = {s.points_at for s in states if s.error is None}
+    parts = [f"{s.provider} cannot be read ({s.error})" if s.error
+             else f"{s.provider} points at {s.points_at or 'something else'}" for s in states]
+    if len(points) > 1:
+        verdict = "providers DIFFER"
+    elif any(s.error for s in states):
+        verdict = "not every provider can be read"
+    else:
+        verdict = "providers agree"
+    return (f"{verdict}: " + ", ".join(parts)
+            + f" — fix the cause, then re-run the swing (migrate failover --resume) to point all at {target}, "
+            "or migrate failover --rollback")
+
+
+def _known_outputs(spec: ServiceSpec, target: str) -> TargetOutputs | None:
+    key = f"{spec.service.name}/{target}"
+    return _OUTPUTS.get(key)
 
 
 @action("dns.rollback")
@@ -252,8 +355,15 @@ def dns_rollback(ctx: StepContext) -> dict[str, Any]:
 @action("dns.verify")
 def dns_verify(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str, Any]:
     """Every authoritative nameserver answers every owned record with ``target``'s addresses."""
-    from migrate.failover.nameservers import wait_for_addresses
+    from migrate.dns.verify import verify
 
     spec = spec_of(ctx)
     out = outputs_of(spec, target)
-    return wait_for_addresses(spec, out.public_addresses, timeout=timeout, progress=ctx.progress)
+    result = verify(spec, outputs=out, timeout=timeout,
+                    progress=lambda what, done, total: ctx.progress(f"{what}: {done}/{total}"))
+    document = result.to_json()
+    if not result.ok:
+        wrong = [f"{s.server.where}: {s.error or '; '.join(s.mismatches[:3])}" for s in result.servers if not s.ok]
+        raise MigrateError(f"after {timeout:.0f}s not every authoritative nameserver serves {target}'s records: "
+                           + ("; ".join(wrong) or "no nameserver found"))
+    return document

@@ -8,30 +8,32 @@ against A that are missing on B, as a count and as the span of time they cover.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrate.errors import MigrateError
-from migrate.failover.actions import http_ok, outputs_of, spec_of
+from migrate.failover.actions import (
+    admin_url,
+    data_progress,
+    http_ok,
+    outputs_of,
+    raise_unverified,
+    spec_of,
+)
 from migrate.runbook.registry import action
 
 if TYPE_CHECKING:
+    from migrate.outputs import TargetOutputs
     from migrate.runbook.engine import StepContext
+    from migrate.spec.model import ServiceSpec
 
 CHIRP_DIR = Path(__file__).resolve().parents[2] / "examples" / "chirp"
-
-
-def _cli(ctx: StepContext, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "migrate"]
-    if ctx.spec_path is not None:
-        argv += ["--spec", str(ctx.spec_path)]
-    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def _uses_sandbox_dns(ctx: StepContext) -> bool:
@@ -41,20 +43,38 @@ def _uses_sandbox_dns(ctx: StepContext) -> bool:
 
 @action("sandbox.dns_up")
 def sandbox_dns_up(ctx: StepContext) -> dict[str, Any]:
+    """Start the spec's sandbox DNS servers; remember which this run started (only those are
+    stopped and removed at teardown: servers already running belong to someone else)."""
+    from migrate.dns import sandbox
+
     if not _uses_sandbox_dns(ctx):
         return {"sandbox": False}
-    done = _cli(ctx, "dns", "sandbox", "up")
-    if done.returncode != 0:
-        raise MigrateError(f"sandbox DNS servers did not start: {done.stderr.strip()[-300:]}")
-    return {"sandbox": True}
+    spec = spec_of(ctx)
+    earlier = ctx.results.get(ctx.step_id, {}).get("started")  # a resumed run keeps its list
+    running = {name for name, server in sandbox.servers(spec) if server.running()}
+    started = sorted(set(earlier or []) | {s.provider for s in sandbox.up(spec)} - running)
+    return {"sandbox": True, "started": started, "already_running": sorted(running - set(earlier or []))}
 
 
 @action("sandbox.dns_down")
 def sandbox_dns_down(ctx: StepContext) -> dict[str, Any]:
+    """Stop the sandbox DNS servers this run started and remove their directories."""
+    import shutil
+
+    from migrate.dns import sandbox
+
     if not _uses_sandbox_dns(ctx):
         return {"sandbox": False}
-    done = _cli(ctx, "dns", "sandbox", "down")
-    return {"sandbox": True, "stopped": done.returncode == 0}
+    started = set(ctx.results.get("sandbox-dns", {}).get("started", []))
+    stopped = []
+    for name, server in sandbox.servers(spec_of(ctx)):
+        if name in started:
+            server.stop()
+            shutil.rmtree(server.directory, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the sandbox's dns/ directory, once empty
+                server.directory.parent.rmdir()
+            stopped.append(name)
+    return {"sandbox": True, "stopped": stopped}
 
 
 @action("drill.seed")
@@ -95,13 +115,15 @@ def seed(ctx: StepContext, target: str, db_mb: int = 0, media_mb: int = 0) -> di
 
 @action("data.replicate")
 def replicate(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
+    """Warm standby: logical replication A → B, waited on until every table is streaming."""
     from migrate.data import replication
 
     spec = spec_of(ctx)
-    result = replication.start(spec, outputs_of(spec, source), outputs_of(spec, dest))
-    from migrate.failover.actions import _plain
-
-    return {"replication": _plain(result)}
+    b = outputs_of(spec, dest)
+    state = replication.start(spec, outputs_of(spec, source), b, admin_url=admin_url(b))
+    if not state.ok or state.state != "streaming":
+        raise MigrateError(f"replication {source} → {dest} is not streaming: {state.describe()}")
+    return {"replication": state.to_dict()}
 
 
 @action("data.replication_stop")
@@ -110,20 +132,43 @@ def replication_stop(ctx: StepContext, source: str, dest: str) -> dict[str, Any]
 
     spec = spec_of(ctx)
     try:
-        replication.stop(spec, outputs_of(spec, source), outputs_of(spec, dest))
+        b = outputs_of(spec, dest)
+        replication.stop(spec, outputs_of(spec, source), b, admin_url=admin_url(b))
     except MigrateError as exc:
         return {"stopped": False, "detail": str(exc)}
     return {"stopped": True}
 
 
+@action("data.media_copy")
+def media_copy(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
+    """Copy A's media to B while A lives, verified object by object.
+
+    Logical replication carries rows only; media written after this copy and before A dies is
+    lost with A (the sandbox's object store is in memory): ``drill.terminate`` counts it and
+    the report adds it to the RPO as ``media_objects_lost``.
+    """
+    from migrate.data.move import sync
+
+    spec = spec_of(ctx)
+    if spec.media is None:
+        return {"media": False}
+    result = sync(spec, outputs_of(spec, source), outputs_of(spec, dest), postgres=False,
+                  progress=data_progress(ctx))
+    raise_unverified(f"media copy {source} → {dest}", result)
+    return {"result": result.to_dict()}
+
+
 @action("data.backup")
 def backup(ctx: StepContext, source: str, location: str = "") -> dict[str, Any]:
-    from migrate.data import backup as backups
-    from migrate.failover.actions import _plain
+    """A backup off A (default: a directory of this run, on the machine running the drill)."""
+    from migrate.data.locations import parse_location
+    from migrate.data.move import backup as take_backup
 
-    where = location or str(ctx.run_dir / "backup")
-    result = backups.backup(spec_of(ctx), outputs_of(spec_of(ctx), source), where)
-    return {"location": where, "result": _plain(result)}
+    spec = spec_of(ctx)
+    where = location or str((ctx.run_dir / "backup").resolve())
+    result = take_backup(spec, outputs_of(spec, source), parse_location(where), progress=data_progress(ctx))
+    raise_unverified(f"backup of {source} to {where}", result)
+    return {"location": where, "backup_id": result.backup_id, "result": result.to_dict()}
 
 
 @action("drill.mode_is")
@@ -181,70 +226,121 @@ def load_stop(ctx: StepContext) -> dict[str, Any]:
     return {"stopped": False}
 
 
+def media_keys(spec: ServiceSpec, out: TargetOutputs) -> dict[str, list[str]]:
+    """Spec bucket → object keys stored there now (empty when the service keeps no media)."""
+    from migrate.data.endpoints import s3_endpoint
+    from migrate.data.stores import S3Store
+
+    if spec.media is None or not out.s3_endpoint:
+        return {}
+    endpoint = s3_endpoint(out)
+    return {b.name: sorted(S3Store(endpoint, out.s3_buckets.get(b.name, b.name)).list()) for b in spec.media.buckets}
+
+
 @action("drill.terminate")
 def terminate(ctx: StepContext, target: str) -> dict[str, Any]:
-    """Kill A outright (no graceful shutdown, no Pulumi call): the provider just vanished."""
+    """Kill A outright (no graceful shutdown, no Pulumi call): the provider just vanished.
+
+    Just before, A's media listing is saved: after recovery, objects A held that B lacks are
+    media lost with A (the sandbox's object store lives in memory and dies with it).
+    """
     from migrate.chaos import terminate as chaos_terminate
 
     previous = ctx.results.get(ctx.step_id, {}).get("terminated_at")
     if previous:
         return {"terminated_at": previous}
+    spec = spec_of(ctx)
+    listing = ctx.run_dir / "media-at-termination.json"
+    try:
+        listing.write_text(json.dumps(media_keys(spec, outputs_of(spec, target))))
+    except MigrateError as exc:
+        ctx.log(f"could not list {target}'s media before the kill: {exc}")
     at = time.time()
-    chaos_terminate(spec_of(ctx), target)
+    killed = chaos_terminate(spec, target)
     ctx.mark(f"{target} terminated", at)
-    return {"terminated_at": at}
+    return {"terminated_at": at, "processes_killed": len(killed.killed)}
+
+
+def _wait_restored(ctx: StepContext, dest: str, timeout: float) -> tuple[float, dict[str, Any]]:
+    """The first moment every authoritative nameserver serves B's addresses for every owned
+    record and the service answers at each of them for its domain (not the holding page)."""
+    from migrate.dns.verify import verify
+
+    spec = spec_of(ctx)
+    b = outputs_of(spec, dest)
+    path = spec.public_process()[1].health_path
+    deadline = time.monotonic() + timeout
+    while True:
+        dns = verify(spec, outputs=b, timeout=0.1)
+        checks = [http_ok(f"http://{a}:{b.http_port}{path}", host=spec.service.domain) for a in b.public_addresses]
+        if dns.ok and all(ok for ok, _ in checks):
+            return time.time(), {"nameservers": [s.server.where for s in dns.servers],
+                                 "answers": [detail for _, detail in checks]}
+        if time.monotonic() > deadline:
+            wrong = [s.server.where for s in dns.servers if not s.ok]
+            raise MigrateError(f"{spec.service.domain} did not answer from {dest} within {timeout:.0f}s "
+                               f"(nameservers not serving {dest}: {', '.join(wrong) or 'none'}; "
+                               f"service: {'; '.join(d for _, d in checks)})")
+        time.sleep(0.1)
+
+
+def _media_lost(ctx: StepContext, spec: ServiceSpec, b: TargetOutputs) -> int | None:
+    listing = ctx.run_dir / "media-at-termination.json"
+    if not listing.exists():
+        return None
+    before: dict[str, list[str]] = json.loads(listing.read_text())
+    after = media_keys(spec, b)
+    return sum(len(set(keys) - set(after.get(bucket, []))) for bucket, keys in before.items())
 
 
 @action("drill.measure")
 def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) -> dict[str, Any]:
     """RTO: until the domain, resolved at every nameserver, answers correctly on B. RPO: acked writes lost."""
-    from migrate.failover.nameservers import snapshot
-
     spec = spec_of(ctx)
     b = outputs_of(spec, dest)
     terminated_at = float(ctx.results["terminate"]["terminated_at"])
-    path = spec.public_process()[1].health_path
-    deadline = time.monotonic() + timeout
-    restored_at = None
-    while time.monotonic() < deadline:
-        answers = snapshot(spec)
-        addresses = {a for names in answers.values() for got in names.values() if isinstance(got, list) for a in got}
-        complete = all(isinstance(got, list) and got for names in answers.values() for got in names.values())
-        if complete and addresses and addresses <= set(b.public_addresses):
-            checks = [http_ok(f"http://{a}:{b.http_port}{path}", host=spec.service.domain) for a in sorted(addresses)]
-            if all(ok for ok, _ in checks):
-                restored_at = time.time()
-                break
-        time.sleep(0.1)
-    if restored_at is None:
-        raise MigrateError(f"{spec.service.domain} did not answer from {dest} within {timeout:.0f}s of the swing")
+    restored_at, evidence = _wait_restored(ctx, dest, timeout)
     ctx.mark("service restored", restored_at)
     load_stop(ctx)
     acked = _acked(Path(ctx.results["load"]["file"]))
     missing: list[int] = []
     if b.database_url is not None and acked:
-        sys.path.insert(0, str(CHIRP_DIR))
+        if str(CHIRP_DIR) not in sys.path:
+            sys.path.insert(0, str(CHIRP_DIR))
         from chirp.load import count_missing
 
         missing = count_missing([int(r["id"]) for r in acked], b.database_url.get_secret_value())
-    lost = [r for r in acked if int(r["id"]) in set(missing)]
+    lost_ids = set(missing)
+    lost = [r for r in acked if int(r["id"]) in lost_ids]
     last_ack = max((float(r["acked_at"]) for r in acked), default=terminated_at)
     rpo_seconds = (last_ack - min(float(r["acked_at"]) for r in lost)) if lost else 0.0
-    ttl = spec.dns.ttl
+    data_step = ctx.results.get("data", {})
     figures = {
         "rto_seconds": round(restored_at - terminated_at, 3),
-        "rto_with_ttl_seconds": round(restored_at - terminated_at + ttl, 3),
-        "dns_ttl_seconds": ttl,
+        "rto_with_ttl_seconds": round(restored_at - terminated_at + spec.dns.ttl, 3),
+        "dns_ttl_seconds": spec.dns.ttl,
         "rto_goal_seconds": spec.recovery.rto_seconds,
         "rpo_writes": len(missing),
         "rpo_seconds": round(rpo_seconds, 3),
         "rpo_goal_seconds": spec.recovery.rpo_seconds,
+        "media_objects_lost": _media_lost(ctx, spec, b),
         "acked_writes": len(acked),
         "acked_after_termination": sum(1 for r in acked if float(r["acked_at"]) > terminated_at),
+        "data_route": data_step.get("route"),
         "terminated_at": terminated_at,
         "restored_at": restored_at,
     }
-    return {"figures": figures, "missing_ids": missing[:100]}
+    return {"figures": figures, "missing_ids": missing[:100], "restored": evidence}
+
+
+def _remove_own_backup(ctx: StepContext) -> None:
+    """The backup the drill took into its run directory holds the data unencrypted: remove it."""
+    import shutil
+
+    location = ctx.results.get("backup", {}).get("location")
+    run_dir = ctx.run_dir.resolve()
+    if location and Path(location).resolve().is_relative_to(run_dir):
+        shutil.rmtree(location, ignore_errors=True)
 
 
 @action("drill.teardown")
@@ -261,6 +357,7 @@ def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> di
         (f"stack {dest}", lambda: target_destroy(ctx, dest)),
         (f"stack {source}", lambda: target_destroy(ctx, source)),
         ("sandbox DNS", lambda: sandbox_dns_down(ctx)),
+        ("the drill's backup", lambda: _remove_own_backup(ctx)),
     ):
         try:
             undo()

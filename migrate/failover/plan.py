@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 def failover_plan(spec: ServiceSpec, params: dict[str, Any], drill: bool = False) -> dict[str, Any]:
     from migrate.audit.report import preflight
-    from migrate.failover.nameservers import authoritative, followed_names
+    from migrate.dns.desired import owned_keys
+    from migrate.dns.swing import providers_for
 
     source, dest = params["from"], params["to"]
     a, b = spec.target(source), spec.target(dest)
@@ -21,9 +22,11 @@ def failover_plan(spec: ServiceSpec, params: dict[str, Any], drill: bool = False
     plan: dict[str, Any] = {
         "from": where(source, a),
         "to": where(dest, b),
-        "records": [f"{name} {rdtype}" for name, rdtype in followed_names(spec)],
+        "records": [f"{name} {rdtype}" for name, rdtype in owned_keys(spec)],
         "dns providers": ", ".join(spec.dns.providers),
-        "verified at": ", ".join(f"{label} ({addr}:{port})" for label, addr, port in authoritative(spec)),
+        "verified at": ", ".join([*spec.dns.nameservers, *(f"{p.name} ({', '.join(p.nameservers())})"
+                                                          for p in providers_for(spec))])
+        + " and every nameserver the zone's NS records name",
         "ttl": f"{spec.dns.ttl}s",
         "recovery goal": f"RTO {spec.recovery.rto_seconds}s, RPO {spec.recovery.rpo_seconds}s",
     }

@@ -94,7 +94,7 @@ def start_or_resume(
         params = runbook.resolve_params(params)
         journal = RunJournal.create(runbook.model_dump(mode="json", by_alias=True), params,
                                     spec=str(spec_path) if spec_path else None)
-        console.print(f"run {journal.run_id}: journal {journal.path}", markup=False)
+        console.print(f"run {journal.run_id}: journal {journal.path}", markup=False, soft_wrap=True)
     ctx = StepContext(journal.run_id, params, journal, spec=spec, spec_path=spec_path, on_event=Printer(console))
     engine = Engine(runbook, journal, ctx)
     error: StepFailed | None = None

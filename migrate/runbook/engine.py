@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ from migrate.runbook.model import Call, Runbook, Step, substitute
 EventCallback = Callable[[str, dict[str, Any]], None]
 # Fault injection for the kill-at-every-boundary tests: "before:ID", "start:ID" or "after:ID".
 CRASH_ENV = "MIGRATE_CRASH_AT"
+# Fault injection with real parts: at the point MIGRATE_FAULT_AT names (same forms), run the
+# shell command MIGRATE_FAULT_RUN and wait for it (it may background work of its own), e.g.
+# stop a DNS server before the swing or terminate the target while its data is restoring.
+FAULT_ENV, FAULT_RUN_ENV = "MIGRATE_FAULT_AT", "MIGRATE_FAULT_RUN"
 
 
 class StepFailed(MigrateError):
@@ -80,6 +85,8 @@ class StepContext:
 
 
 def _crash_point(point: str) -> None:
+    if os.environ.get(FAULT_ENV) == point and os.environ.get(FAULT_RUN_ENV):
+        subprocess.run(os.environ[FAULT_RUN_ENV], shell=True, check=False, stdin=subprocess.DEVNULL)
     if os.environ.get(CRASH_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
 

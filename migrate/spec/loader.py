@@ -25,7 +25,9 @@ def load_spec(path: str | Path = DEFAULT_SPEC_FILE) -> ServiceSpec:
         raise SpecError([f"{path}: no such spec file (use -f/--spec to name one)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([f"{path}: cannot read: {exc}"]) from None
-    return parse_spec(text, str(path))
+    spec = parse_spec(text, str(path))
+    spec.source_path = path.resolve()
+    return spec
 
 
 def parse_spec(text: str, filename: str) -> ServiceSpec:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from migrate.spec.secrets import SecretRef
 from providers.settings import DnsProviderSettings, TargetSettings
@@ -134,6 +135,17 @@ class ServiceSpec(StrictModel):
     recovery: Recovery = Field(default_factory=Recovery)
     targets: dict[Name, TargetSettings] = Field(min_length=1)
     dns_providers: dict[Name, DnsProviderSettings] = Field(default_factory=dict)
+    # The file it was loaded from (set by ``load_spec``): the app's code sits beside it, so the
+    # engine runs local processes there unless told otherwise.
+    _source_path: Path | None = PrivateAttr(None)
+
+    @property
+    def source_path(self) -> Path | None:
+        return self._source_path
+
+    @source_path.setter
+    def source_path(self, path: Path | None) -> None:
+        self._source_path = path
 
     @property
     def zone(self) -> str:

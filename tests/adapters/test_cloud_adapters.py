@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from migrate.errors import InputError
-from migrate.outputs import SECRET_OUTPUTS, TargetOutputs
+from migrate.outputs import OPTIONAL_OUTPUTS, SECRET_OUTPUTS, TargetOutputs
 from migrate.spec.model import ServiceSpec
 from providers.registry import hosting_adapter
 from providers.vps.settings import VpsSettings
@@ -69,7 +69,7 @@ def _strip_secrets(value: Any) -> Any:
 @pytest.mark.parametrize("provider", sorted(CLOUD_TARGETS))
 def test_outputs_fit_the_shared_contract(chirp: ServiceSpec, provider: str) -> None:
     d = deploy(chirp, provider)
-    assert set(d.outputs) == set(TargetOutputs.model_fields), "exports exactly the contract"
+    assert set(d.outputs) == set(TargetOutputs.model_fields) - OPTIONAL_OUTPUTS, "exports exactly the contract"
     outputs = TargetOutputs.from_stack(d.outputs["target"], d.outputs["provider"], d.outputs)
     assert outputs.provider == provider
     assert outputs.target == CLOUD_TARGETS[provider]
@@ -83,7 +83,7 @@ def test_outputs_fit_the_shared_contract(chirp: ServiceSpec, provider: str) -> N
     assert outputs.s3_endpoint and outputs.s3_access_key and outputs.s3_secret_key
     # every secret field of the contract is a Pulumi secret in the stack
     present = {k for k in SECRET_OUTPUTS if d.outputs.get(k) is not None}
-    assert present == set(SECRET_OUTPUTS)
+    assert present == SECRET_OUTPUTS - OPTIONAL_OUTPUTS
     assert present <= d.secret_outputs
 
 

@@ -1,0 +1,116 @@
+"""A private copy of chirp's spec for the failover tests: random loopback addresses for both
+targets and both sandbox DNS servers, its own MIGRATE_HOME, so nothing collides with anyone."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import CHIRP_SPEC, run_cli
+from tests.engine.helpers import free_loopback_address, listening_ports
+
+NOTHING_LEFT: dict[str, Any] = {"listeners": {}, "processes": [], "sandbox dirs": [], "loopback addresses": []}
+
+
+@dataclass
+class PrivateSandbox:
+    base: Path
+    spec: Path
+    env: dict[str, str]
+    a: str
+    b: str
+    nameservers: tuple[str, str]  # BIND's, Knot's
+
+    @property
+    def home(self) -> Path:
+        return self.base / "home"
+
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> Any:
+        return run_cli("-f", str(self.spec), *args, env={**self.env, **(env or {})}, cwd=self.base,
+                       timeout=timeout)
+
+    def leftovers(self, dns_dirs: bool = True) -> dict[str, Any]:
+        """What of this sandbox still exists: listeners, processes, directories, lo addresses.
+        (``migrate dns sandbox down`` keeps the servers' zones on disk: ``dns_dirs=False``.)"""
+        addresses = (self.a, self.b, *self.nameservers)
+        return {
+            "listeners": {addr: ports for addr in addresses if (ports := listening_ports(addr))},
+            "processes": processes_mentioning(str(self.base)),
+            "sandbox dirs": [str(p) for p in [*(self.home / "sandbox").glob("local-*"),
+                                              *((self.home / "sandbox" / "dns").glob("*") if dns_dirs else [])]],
+            "loopback addresses": [addr for addr in self.nameservers if on_lo(addr)],
+        }
+
+    def clean_up(self) -> None:
+        """Last resort after a failed test: destroy both stacks, stop the DNS servers, remove all."""
+        if self.leftovers(dns_dirs=False) != NOTHING_LEFT:
+            run_cli("-f", str(self.spec), "holding-page", "down", "--on", "local-a", env=self.env, cwd=self.base)
+            run_cli("-f", str(self.spec), "holding-page", "down", "--on", "local-b", env=self.env, cwd=self.base)
+            for target in ("local-a", "local-b"):
+                self.cli("destroy", "--target", target, "--yes", timeout=300)
+            self.cli("dns", "sandbox", "down", timeout=60)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def private_sandbox(prefix: str) -> PrivateSandbox:
+    # Under /tmp with o+x: the postgres user must traverse to its data directory.
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    base.chmod(0o755)
+    (base / "chirp").symlink_to(CHIRP_SPEC.parent / "chirp")  # the app's code beside its spec
+    a = free_loopback_address()
+    b = _other(a)
+    bind_ns = _dns_address({a, b})
+    knot_ns = _dns_address({a, b, bind_ns})
+    document = yaml.safe_load(CHIRP_SPEC.read_text())
+    document["targets"] = {"local-a": {"provider": "local", "address": a},
+                           "local-b": {"provider": "local", "address": b}}
+    tsig = {"name": "drill-test", "secret": {"file": str(base / "tsig.secret")}}
+    document["dns_providers"] = {
+        "sandbox-bind": {"provider": "rfc2136", "sandbox": "bind", "server": bind_ns, "tsig": tsig},
+        "sandbox-knot": {"provider": "rfc2136", "sandbox": "knot", "server": knot_ns, "tsig": tsig},
+    }
+    spec = base / "migrate.yaml"
+    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    env = {"MIGRATE_HOME": str(base / "home"), "CHIRP_SESSION_KEY": secrets.token_urlsafe(24)}
+    return PrivateSandbox(base, spec, env, a, b, (bind_ns, knot_ns))
+
+
+def _other(taken: str) -> str:
+    while (address := free_loopback_address()) == taken:
+        pass
+    return address
+
+
+def _dns_address(taken: set[str]) -> str:
+    for _ in range(100):
+        address = free_loopback_address()[:-1] + "53"
+        if address not in taken and not listening_ports(address):
+            return address
+    raise RuntimeError("no free loopback address for a DNS server")
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        if cmdline.parent.name == str(os.getpid()):
+            continue
+        try:
+            argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in argv:
+            found.append(f"{cmdline.parent.name}: {argv[:200]}")
+    return found
+
+
+def on_lo(address: str) -> bool:
+    shown = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=False)
+    return f" {address}/" in shown.stdout
