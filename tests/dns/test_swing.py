@@ -208,3 +208,36 @@ def test_prepare_lowers_ttl_and_waits(cluster, home, reset):
     assert plan(spec, outputs).changes == 0
     with pytest.raises(MigrateError):
         verify(spec, nameservers=[], discover_ns=False)
+
+
+def test_concurrent_edit_between_plan_and_apply_is_never_overwritten(cluster, home, reset):
+    """Someone else changes www after the plan was read: that server refuses the stale update.
+
+    Each update carries "exists with exactly these values" prerequisites, so BIND and Knot
+    answer NXRRSET and apply nothing of it; the other edit survives, and a fresh swing
+    (a new plan) then applies cleanly.
+    """
+    from providers.dnsbase import Change, RRset
+
+    spec = cluster.spec()
+    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW], health_url="")
+    providers = providers_for(spec, ["bind"])
+    bind = providers[0]
+    real_apply = bind.apply
+    intruder = "127.77.0.9"
+
+    def someone_edits_then_apply(zone, changes, progress=None):
+        old = bind.records(zone)[(f"www.{ZONE}.", "A")]
+        real_apply(zone, [Change(old, RRset.make("www", "A", old.ttl, [intruder], ZONE))])
+        real_apply(zone, changes, progress)
+
+    bind.apply = someone_edits_then_apply  # type: ignore[method-assign]
+    first = swing(spec, outputs, providers=providers)
+    assert not first.ok, first
+    assert first.providers[0].error and "NXRRSET" in first.providers[0].error, first.providers[0].error
+    assert served(cluster, "bind", f"www.{ZONE}") == [intruder]  # the other edit survives
+    assert served(cluster, "bind", ZONE) == [OLD]  # nothing of the stale update was applied
+
+    second = swing(spec, outputs, providers=providers_for(spec, ["bind"]))
+    assert second.ok
+    assert served(cluster, "bind", f"www.{ZONE}") == [NEW] and served(cluster, "bind", ZONE) == [NEW]
