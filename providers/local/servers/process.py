@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import signal
@@ -23,16 +24,20 @@ def spawn(
     cwd: Path | None = None,
     user: str | None = None,
 ) -> int:
-    """Start ``argv`` in its own session with output to ``log_path``; return its pid."""
+    """Start ``argv`` in its own session with output to ``log_path``; return its pid.
+
+    No ``preexec_fn``: callers (Pulumi dynamic providers) have gRPC threads running, and
+    Python code in a child forked from a threaded process can deadlock or abort before
+    exec. Popen's own ``user``/``group``/``extra_groups`` switch identity in C instead.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    preexec: Callable[[], None] | None = None
+    uid: int | None = None
+    gid: int | None = None
+    groups: list[int] | None = None
     if user and os.geteuid() == 0:
         account = pwd.getpwnam(user)
-
-        def preexec() -> None:
-            os.setgid(account.pw_gid)
-            os.initgroups(user, account.pw_gid)
-            os.setuid(account.pw_uid)
+        uid, gid = account.pw_uid, account.pw_gid
+        groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
 
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
@@ -43,7 +48,9 @@ def spawn(
             env=env,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=preexec,
+            user=uid,
+            group=gid,
+            extra_groups=groups,
         )
     return process.pid
 
