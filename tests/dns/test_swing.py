@@ -40,8 +40,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def reset(cluster: Cluster):
-    """Put the owned records back to the old target after each test."""
+    """Put the owned records back to the old target after each test (restarting a server a
+    failed test left down, so one failure does not cascade into the next tests)."""
     yield
+    for server in cluster.servers.values():
+        if not server.running():
+            server.start()
     spec = cluster.spec()
     outputs = TargetOutputs(target="local-a", provider="local", public_addresses=[OLD],
                             health_url="")
