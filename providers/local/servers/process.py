@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,33 +26,37 @@ def spawn(
 ) -> int:
     """Start ``argv`` in its own session with output to ``log_path``; return its pid.
 
-    No ``preexec_fn``: callers (Pulumi dynamic providers) have gRPC threads running, and
-    Python code in a child forked from a threaded process can deadlock or abort before
-    exec. Popen's own ``user``/``group``/``extra_groups`` switch identity in C instead.
+    Callers (Pulumi dynamic providers) have gRPC threads running. Python only uses vfork()
+    when no preexec_fn, user or group is asked for; a plain fork() runs gRPC's atfork
+    handlers in the child, which can abort it before exec (seen: "ev_epoll1_linux.cc Check
+    failed" in a Postgres log, and a postmaster that never started). So another user is
+    taken by exec'ing through ``setpriv`` (util-linux), not by Popen.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    uid: int | None = None
-    gid: int | None = None
-    groups: list[int] | None = None
+    command = list(argv)
     if user and os.geteuid() == 0:
         account = pwd.getpwnam(user)
-        uid, gid = account.pw_uid, account.pw_gid
-        groups = [g.gr_gid for g in grp.getgrall() if user in g.gr_mem]
+        command = [_setpriv(), f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups",
+                   "--", *command]
 
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            list(argv),
+            command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=cwd,
             start_new_session=True,
-            user=uid,
-            group=gid,
-            extra_groups=groups,
         )
     return process.pid
+
+
+def _setpriv() -> str:
+    found = shutil.which("setpriv")
+    if not found:
+        raise MigrateError("setpriv not found: install util-linux (scripts/bootstrap)")
+    return found
 
 
 def alive(pid: int | None) -> bool:
