@@ -44,7 +44,9 @@ def floor_seconds(db_mb: int, media_mb: int, ttl: int) -> dict[str, float]:
     from providers.local.servers.process import free_port
     from providers.local.servers.s3 import S3Server
 
-    work = traversable_dir(Path(tempfile.mkdtemp(prefix="migrate-bench-", dir="/var/tmp")))
+    work = Path(tempfile.mkdtemp(prefix="migrate-bench-", dir="/var/tmp"))
+    work.chmod(0o755)  # mkdtemp makes it 0700; Postgres runs as its own user
+    traversable_dir(work)
     password = token.token_hex(12)
     servers = [PostgresServer(work / f"pg-{n}", "127.0.0.1", free_port(), password) for n in "ab"]
     stores = [S3Server("127.0.0.1", free_port(), work / f"s3-{n}.log") for n in "ab"]
