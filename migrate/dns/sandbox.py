@@ -76,21 +76,20 @@ def servers(spec: ServiceSpec) -> list[tuple[str, DnsServer]]:
 
 
 def up(spec: ServiceSpec) -> list[SandboxServer]:
-    result = []
-    for name, server in servers(spec):
-        server.start()
-        result.append(SandboxServer(name, server.kind, server.address, server.port, True,
-                                    server.directory))
-    return result
+    return [_started(name, server, True) for name, server in servers(spec)]
 
 
 def down(spec: ServiceSpec) -> list[SandboxServer]:
-    result = []
-    for name, server in servers(spec):
+    return [_started(name, server, False) for name, server in servers(spec)]
+
+
+def _started(name: str, server: DnsServer, running: bool) -> SandboxServer:
+    """Start (or stop) one sandbox server and describe it."""
+    if running:
+        server.start()
+    else:
         server.stop()
-        result.append(SandboxServer(name, server.kind, server.address, server.port, False,
-                                    server.directory))
-    return result
+    return SandboxServer(name, server.kind, server.address, server.port, running, server.directory)
 
 
 def status(spec: ServiceSpec) -> list[SandboxServer]:
