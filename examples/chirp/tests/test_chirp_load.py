@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -42,6 +43,24 @@ def test_every_acknowledged_write_is_in_the_database(web: ChirpWeb, env: dict[st
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
     assert json.loads(check.stdout)["missing"] == 0
+
+
+def test_image_posts_store_a_unique_object_per_acked_write(web: ChirpWeb, env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    import boto3
+
+    out = tmp_path / "acks.jsonl"
+    with run_load(web, env, out, "--rate", "20", "--duration", "1", "--image-every", "2") as load:
+        assert load.proc is not None
+        assert load.proc.wait(20) == 0, load.output()
+    acks = [json.loads(line) for line in out.read_text().splitlines() if '"ack"' in line]
+    keys = [a["media_key"] for a in acks if "media_key" in a]
+    assert len(keys) >= len(acks) // 2 - 1 and len(set(keys)) == len(keys), acks
+    s3 = boto3.client("s3", endpoint_url=env["S3_ENDPOINT"], region_name=env["S3_REGION"],
+                      aws_access_key_id=env["S3_ACCESS_KEY"], aws_secret_access_key=env["S3_SECRET_KEY"])
+    for key in keys:
+        body = s3.get_object(Bucket=env["S3_BUCKET"], Key=key)["Body"].read()
+        assert body.startswith(b"\x89PNG") and key.endswith(hashlib.sha256(body).hexdigest())
 
 
 def test_load_survives_the_target_dying_and_flushes_on_sigterm(env: dict[str, str],
