@@ -174,7 +174,7 @@ def test_evacuate_srv_and_caa_from_bind_to_cloudflare(bind_zone, monkeypatch, tm
     api_token: {env: CF_TOKEN}
 """)
     bind = providers_for(spec, ["bind"])[0]
-    cf = CloudflareProvider("cf", spec.dns_providers["cf"],  # type: ignore[arg-type]
+    cf = CloudflareProvider("cf", spec.dns_providers["cf"],
                             transport=httpx.MockTransport(fake.handler))
     result = evacuate(spec, "bind", "cf", providers=[bind, cf])
     assert result.ok, result.mismatches  # read back from the fake and compared record by record
