@@ -233,3 +233,13 @@ def test_wrong_token_is_one_line_and_changes_nothing(world, tmp_path: Path) -> N
     assert sum(method == "PUT" for method, _ in fake.requests) == puts
     assert parent_ns(parent) == sorted(n.rstrip(".") + "." for n in before)
     assert not (tmp_path / "home" / "journal").exists()
+
+
+def test_registrar_token_must_be_a_reference() -> None:
+    from migrate.errors import SpecError
+    from migrate.spec.loader import parse_spec
+
+    text = (Path(__file__).parents[2] / "examples" / "chirp" / "migrate.yaml").read_text()
+    assert parse_spec(text, "chirp.yaml").registrars["gandi"].provider == "gandi"
+    with pytest.raises(SpecError, match=r"registrars\.gandi\.token: secret value written inline"):
+        parse_spec(text.replace("token: {env: GANDI_PAT}", "token: abc123"), "chirp.yaml")
