@@ -86,6 +86,6 @@ def test_verify_waits_for_the_resolver_cache(resolved, tmp_path: Path,
     env = {"MIGRATE_HOME": str(tmp_path / "home")}
     later = run_cli(*base, "--timeout", str(TTL + 6), env=env)
     assert later.returncode == 0, later.stdout + later.stderr
-    rows = {s["server"]: s for s in json.loads(later.stdout)["servers"]}
-    assert rows[unbound.where]["ok"]
+    served = {s["server"]: s for s in json.loads(later.stdout)["servers"]}
+    assert served[unbound.where]["ok"] and served[unbound.where]["recursive"]
     assert ask(unbound, f"www.{ZONE}") == [NEW]
