@@ -96,6 +96,14 @@ class CloudflareProvider(DnsProvider):
             self._zone_ids[name] = found[0]["id"]
         return self._zone_ids[name]
 
+    def delegation(self, zone: str) -> dict[Key, RRset]:
+        """Cloudflare assigns the zone's nameservers itself (``name_servers`` of the zone
+        object) and lists no apex NS records: those are what the registrar must point at."""
+        info = self._request("GET", f"/zones/{self.zone_id(zone)}")["result"]
+        names = [str(n).rstrip(".") + "." for n in info.get("name_servers") or []]
+        apex = zone.rstrip(".").lower() + "."
+        return {(apex, "NS"): RRset.make(apex, "NS", 86400, names, zone)} if names else {}
+
     def records(self, zone: str) -> dict[Key, RRset]:
         zone_id = self.zone_id(zone)
         grouped: dict[Key, tuple[int, list[str]]] = {}

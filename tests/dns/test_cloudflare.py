@@ -1,7 +1,8 @@
 """Cloudflare against a fake of its documented v4 API shape (Cloudflare cannot run here).
 
-The fake follows the API docs: ``GET /zones?name=``, ``GET /zones/{id}/dns_records``
-(paginated, ``result_info.total_pages``), ``POST /zones/{id}/dns_records/batch`` with
+The fake follows the API docs: ``GET /zones?name=``, ``GET /zones/{id}`` (its assigned
+``name_servers``), ``GET /zones/{id}/dns_records`` (paginated, ``result_info.total_pages``),
+``POST /zones/{id}/dns_records/batch`` with
 ``deletes``/``patches``/``puts``/``posts`` applied in that order, Bearer token auth, the
 ``{"success", "errors", "result"}`` envelope, and 429 with ``Retry-After`` when rate-limited.
 SRV and CAA records are written as a structured ``data`` object (SRV: priority, weight, port,
@@ -58,6 +59,9 @@ class FakeCloudflare:
         if path == "/zones":
             return self.ok([{"id": "z1", "name": ZONE}] if request.url.params["name"] == ZONE
                            else [])
+        if path == "/zones/z1" and request.method == "GET":
+            return self.ok({"id": "z1", "name": ZONE, "status": "active",
+                            "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]})
         if path == "/zones/z1/dns_records" and request.method == "GET":
             page, per = int(request.url.params["page"]), 2  # tiny pages: pagination is exercised
             items = list(self.records.values())
@@ -138,6 +142,13 @@ def test_swing_uses_one_batch_request_and_rides_out_rate_limits(cf):
     batches = [r for r in fake.requests if r[1].endswith("/batch")]
     assert len(batches) == 1  # three RRsets, five records: one request
     assert provider.records(ZONE)[(f"www.{ZONE}.", "A")].ttl == 30
+
+
+def test_delegation_is_the_zones_assigned_nameservers(cf):
+    """What `migrate dns delegate --to cf` and verify's NS discovery read from Cloudflare."""
+    _, _spec, provider = cf
+    ns = provider.delegation(ZONE)[(f"{ZONE}.", "NS")]
+    assert ns.values == ("ada.ns.cloudflare.com.", "bob.ns.cloudflare.com.")
 
 
 def test_bad_token_is_a_clear_error(cf, monkeypatch: pytest.MonkeyPatch):
