@@ -30,16 +30,20 @@ def _names(nameservers: list[object]) -> str:
 
 
 def _print_plan(out: Output, plan: DelegatePlan) -> None:
+    from rich.markup import escape
+
     out.human.print(f"registrar {plan.registrar.name} ({plan.registrar.kind}), {plan.zone}:")
     out.human.print(f"  now:   {_names(list(plan.before))}")
-    out.human.print(f"  after: {_names(list(plan.wanted))}  [{plan.source}]")
+    out.human.print(f"  after: {_names(list(plan.wanted))}  ({escape(plan.source)})")
     for line in plan.warnings:
-        out.human.print(f"  [yellow]warning:[/] {line}")
+        out.human.print(f"  [yellow]warning:[/] {escape(line)}")
     if not plan.needed:
         out.human.print("  (already delegated there: no change)")
 
 
 def _print_result(out: Output, result: DelegateResult, to: str | None) -> None:
+    from rich.markup import escape
+
     if result.changed:
         op = f" (operation {result.operation})" if result.operation else ""
         out.human.print(f"[green]changed[/] at {result.plan.registrar.name}{op}; previous "
@@ -53,13 +57,14 @@ def _print_result(out: Output, result: DelegateResult, to: str | None) -> None:
             mark = "[green]ok[/]" if good else "[yellow]not yet[/]"
             out.human.print(f"parent {server}: {mark} delegates to {', '.join(names) or 'nothing'}")
         for server, error in d.errors.items():
-            out.human.print(f"parent {server}: [red]error[/] {error}")
+            out.human.print(f"parent {server}: [red]error[/] {escape(error)}")
     if result.delegation_error:
-        out.human.print(f"[yellow]parent zone not checked:[/] {result.delegation_error}")
+        out.human.print(f"[yellow]parent zone not checked:[/] {escape(result.delegation_error)}")
     if d is not None and d.ok:
         out.human.print("[green]delegated:[/] the parent zone hands out the new nameservers")
     elif result.delegation is not None or result.delegation_error:
-        again = f"--to {to}" if to else "--ns NAME"
+        again = f"--to {to}" if to else " ".join(
+            f"--ns {n.name.rstrip('.')}" for n in result.plan.wanted)
         out.human.print("The parent zone does not show the change yet (registries publish "
                         f"within minutes to hours); re-check: migrate dns delegation {again}")
 
@@ -95,6 +100,7 @@ def delegate_cmd(
     _print_plan(out, plan)
     if dry_run:
         plan.registrar.close()
+        out.human.print("dry run: nothing changed")
         out.emit(DelegateResult(plan, dry_run=True).to_json())
         return
     with out.stderr.status("changing the delegation") as spinner:

@@ -166,6 +166,8 @@ def plan_delegation(
     if not caps.min_nameservers <= len(wanted) <= caps.max_nameservers:
         raise InputError(f"registrar {registrar_name} takes {caps.min_nameservers} to "
                          f"{caps.max_nameservers} nameservers; {source} gives {len(wanted)}")
+    if not caps.glue:  # what the registrar will hold: names only
+        wanted = [Nameserver(n.name) for n in wanted]
     warnings = []
     for ns in wanted:
         if not in_zone(ns.name, zone):
@@ -174,7 +176,8 @@ def plan_delegation(
             raise InputError(f"{ns.name} is inside {zone} and needs glue addresses, but "
                              f"{source} gives none (serve its A/AAAA record in the zone)")
         if not caps.glue:
-            warnings.append(f"{ns.name} is inside {zone}: its glue (host object) must already "
+            warnings.append(f"{ns.name.rstrip('.')} is inside {zone}: its glue (host object) "
+                            "must already "
                             f"exist at {registrar_name}; this adapter does not create it")
     return DelegatePlan(zone, registrar, source, before, wanted, warnings)
 
