@@ -8,6 +8,7 @@ one IPv4 and one IPv6 each, as the API allows). The API lives in us-east-1 only.
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from typing import Any
 
@@ -65,16 +66,15 @@ class Route53DomainsRegistrar(Registrar):
             try:
                 return getattr(self.client, method)(**kwargs)
             except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code = error.get("Code", "")
+                code, message, status = _error(exc)
                 if code in THROTTLED and attempt < 5:
                     time.sleep(delay)
                     delay = min(delay * 2, 10)
                     continue
-                hint = " (check the registrar's AWS credentials)" if code in AUTH else ""
+                hint = (" (check the registrar's AWS credentials)"
+                        if code in AUTH or status in (401, 403) else "")
                 raise RegistrarError(
-                    f"registrar {self.name}: {method}: {code}: "
-                    f"{' '.join(str(error.get('Message', exc)).split())}{hint}") from None
+                    f"registrar {self.name}: {method}: {code}: {message}{hint}") from None
             except BotoCoreError as exc:
                 raise RegistrarError(f"registrar {self.name}: {method}: {exc}") from None
         raise AssertionError("unreachable")
@@ -112,6 +112,20 @@ class Route53DomainsRegistrar(Registrar):
                     f"{self.settings.operation_timeout:.0f}s; check it with `aws route53domains "
                     f"get-operation-detail --operation-id {operation}`")
             time.sleep(self.settings.poll_interval)
+
+
+def _error(exc: Any) -> tuple[str, str, int | None]:
+    """(code, one-line message, HTTP status) of a ClientError.
+
+    An XML error body on this JSON API (moto answers auth failures so) is unpacked too.
+    """
+    error = exc.response.get("Error", {})
+    code, message = str(error.get("Code", "")), " ".join(str(error.get("Message", exc)).split())
+    if message.startswith("<?xml"):
+        found = re.search(r"<Code>(.*?)</Code>.*?<Message>(.*?)</Message>", message)
+        if found:
+            code, message = found.group(1), found.group(2)
+    return code, message, exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
 
 
 def _body(ns: Nameserver, domain: str) -> dict[str, Any]:

@@ -4,18 +4,22 @@ moto (a real HTTP server on loopback) registers the domain, keeps its nameserver
 validates them as AWS does (glue required for a nameserver inside the domain) and reports
 operations SUCCESSFUL at once (AWS starts IN_PROGRESS). moto refuses any second
 UpdateDomainNameservers for a domain (DuplicateRequest, even after the first finished), so
-the rollback path is exercised in the Gandi test; moto checks no credentials, so the
-wrong-token path is too. The AWS API lives in us-east-1 only, as the settings insist.
+the rollback path is exercised in the Gandi test. Credentials are checked only by a second
+moto started with IAM authentication on (``INITIAL_NO_AUTH_ACTION_COUNT=0``). The AWS API
+lives in us-east-1 only, as the settings insist.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
+from providers.local.servers import process
 from providers.local.servers.process import free_port
 from providers.local.servers.s3 import S3Server
 from tests.conftest import run_cli
@@ -131,3 +135,45 @@ registrars:
     assert result.returncode == 2
     assert "needs glue" in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert domains.get_domain_detail(DomainName=OTHER)["Nameservers"] == before
+
+
+def test_rejected_credentials_are_one_line_and_change_nothing(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "moto-iam.log"
+    pid = process.start_server(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log,
+        ready=lambda: process.port_open("127.0.0.1", port), what="moto with IAM auth",
+        timeout=30, env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    try:
+        spec = tmp_path / "migrate.yaml"
+        spec.write_text(f"""version: 1
+service: {{name: chirp, domain: {DOMAIN}}}
+processes:
+  web: {{command: "true", port: 8080, public: true}}
+dns:
+  records: [{{name: www}}]
+  providers: [r53]
+targets:
+  local-a: {{provider: local, address: 127.10.0.1}}
+dns_providers:
+  r53: {{provider: route53, endpoint_url: "http://127.0.0.1:{port}"}}
+registrars:
+  aws-domains:
+    provider: route53domains
+    endpoint_url: "http://127.0.0.1:{port}"
+    access_key_id: {{env: R53D_KEY}}
+    secret_access_key: {{env: R53D_SECRET}}
+""")
+        result = run_cli("dns", "delegate", "-f", str(spec), "--registrar", "aws-domains",
+                         "--ns", "ns1.example.net", "--ns", "ns2.example.net", "--no-check",
+                         env={"MIGRATE_HOME": str(tmp_path / "home"), "R53D_KEY": "AKIAWRONG",
+                              "R53D_SECRET": "wrong-secret-value"})
+    finally:
+        process.stop(pid)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "registrar aws-domains" in lines[0] and "InvalidClientTokenId" in lines[0]
+    assert "check the registrar's AWS credentials" in lines[0]
+    assert "wrong-secret-value" not in result.stderr + result.stdout
+    assert not (tmp_path / "home" / "journal").exists()  # nothing was about to change
