@@ -19,6 +19,7 @@ from migrate.errors import InputError, MigrateError
 from providers.registrarbase import (
     Nameserver,
     Registrar,
+    RegistrarError,
     StatusCallback,
     in_zone,
     make_registrar,
@@ -37,17 +38,24 @@ class DelegationJournal(Journal):
         super().__init__(zone, home)
         self.path = (home or migrate_home()) / "journal" / "registrar" / f"{zone.rstrip('.')}.jsonl"
 
-    def last_applied(self, registrar: str) -> tuple[str, list[Nameserver]] | None:
-        """(change id, nameservers before it) of the last change the registrar took."""
-        starts: dict[str, dict[str, Any]] = {}
-        last: tuple[str, list[Nameserver]] | None = None
+    def last_change(self, registrar: str) -> tuple[str, list[Nameserver]] | None:
+        """(change id, nameservers before it) of the last change the registrar may have made.
+
+        Applied, or cut short (a crash, an operation still running at the timeout): its
+        "before" is what the domain was delegated to until then. A change the registrar
+        refused outright changed nothing and is passed over.
+        """
+        starts: dict[str, list[Nameserver]] = {}
         for entry in self.entries():
             if entry["event"] == "start" and entry.get("registrar") == registrar:
-                starts[entry["swing"]] = entry
-            elif entry["event"] == "applied" and entry["swing"] in starts:
-                before = starts[entry["swing"]].get("before", [])
-                last = (entry["swing"], [Nameserver.from_json(n) for n in before])
-        return last
+                starts[entry["swing"]] = [Nameserver.from_json(n) for n in entry["before"]]
+            elif (entry["event"] == "failed" and entry["swing"] in starts
+                  and not entry.get("maybe_applied", True)):
+                del starts[entry["swing"]]
+        if not starts:
+            return None
+        change_id = list(starts)[-1]
+        return change_id, starts[change_id]
 
 
 @dataclass
@@ -151,7 +159,7 @@ def plan_delegation(
     zone = spec.zone
     registrar = registrar_for(spec, registrar_name)
     if rollback:
-        found = DelegationJournal(zone, home).last_applied(registrar_name)
+        found = DelegationJournal(zone, home).last_change(registrar_name)
         if found is None:
             raise InputError(f"no journaled nameserver change at registrar {registrar_name} "
                              f"for {zone}: nothing to roll back")
@@ -204,7 +212,8 @@ def apply_delegation(
         try:
             result.operation = plan.registrar.set_nameservers(plan.zone, plan.wanted, status)
         except Exception as exc:
-            journal.write(change_id, "failed", error=str(exc))
+            maybe = not isinstance(exc, RegistrarError) or exc.maybe_applied
+            journal.write(change_id, "failed", error=str(exc), maybe_applied=maybe)
             plan.registrar.close()
             raise
         journal.write(change_id, "applied", operation=result.operation)

@@ -90,7 +90,8 @@ class GandiRegistrar(Registrar):
             if time.monotonic() > deadline:
                 raise RegistrarError(
                     f"registrar {self.name}: accepted the change but still reports "
-                    f"{', '.join(n.name for n in now)} after {self.settings.timeout:.0f}s")
+                    f"{', '.join(n.name for n in now)} after {self.settings.timeout:.0f}s",
+                    maybe_applied=True)
             if status:
                 status(f"{self.name}: waiting for the new nameservers to show")
             time.sleep(self.poll_interval)

@@ -110,7 +110,7 @@ class Route53DomainsRegistrar(Registrar):
                 raise RegistrarError(
                     f"registrar {self.name}: operation {operation} still {state} after "
                     f"{self.settings.operation_timeout:.0f}s; check it with `aws route53domains "
-                    f"get-operation-detail --operation-id {operation}`")
+                    f"get-operation-detail --operation-id {operation}`", maybe_applied=True)
             time.sleep(self.settings.poll_interval)
 
 

@@ -102,10 +102,11 @@ class FakeGandi:
                     return
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 names = body.get("nameservers")
-                if not isinstance(names, list) or not names:
+                if not isinstance(names, list) or not names or any(
+                        str(n).endswith(".invalid") for n in names):
                     self._send(400, {"status": "error", "errors": [
                         {"location": "body", "name": "nameservers",
-                         "description": "at least one nameserver is required"}]})
+                         "description": "nameservers must be resolvable host names"}]})
                     return
                 fake.nameservers[fqdn] = names
                 fake.publish(names)
@@ -233,6 +234,31 @@ def test_wrong_token_is_one_line_and_changes_nothing(world, tmp_path: Path) -> N
     assert sum(method == "PUT" for method, _ in fake.requests) == puts
     assert parent_ns(parent) == sorted(n.rstrip(".") + "." for n in before)
     assert not (tmp_path / "home" / "journal").exists()
+
+
+def test_rollback_passes_over_a_refused_change(world, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change the registrar refused changed nothing: rollback undoes the one before it."""
+    from migrate.dns.delegate import apply_delegation, plan_delegation
+    from migrate.spec.loader import load_spec
+    from providers.registrarbase import RegistrarError
+
+    directory, _tsig, parent, knot, fake = world
+    monkeypatch.setenv("GANDI_PAT", TOKEN)
+    home = tmp_path / "home"
+    spec = load_spec(write_spec(tmp_path / "migrate.yaml", directory, knot, fake))
+    start = list(fake.nameservers[ZONE])
+    apply_delegation(plan_delegation(spec, "gandi", to="knot", home=home), check=False,
+                     home=home)
+    assert fake.nameservers[ZONE] == ["ns2.chirp.test"]
+    with pytest.raises(RegistrarError, match=r"registrar gandi: PUT .*HTTP 400: .*resolvable"):
+        apply_delegation(plan_delegation(spec, "gandi", names=["ns.chirp.invalid"], home=home),
+                         check=False, home=home)
+    assert fake.nameservers[ZONE] == ["ns2.chirp.test"]
+    back = apply_delegation(plan_delegation(spec, "gandi", rollback=True, home=home),
+                            parents=[parent.address], wait=10, home=home)
+    assert back.changed and back.delegated
+    assert fake.nameservers[ZONE] == start
 
 
 def test_registrar_token_must_be_a_reference() -> None:
