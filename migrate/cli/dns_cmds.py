@@ -317,6 +317,9 @@ def evacuate_cmd(
     out.human.print(f"[green]verified:[/] all {result.copied} RRsets served by {destination}")
     out.human.print(f"At the registrar, set the nameservers of {spec.zone} to: "
                     + ", ".join(n.rstrip(".") for n in result.nameservers))
+    for registrar in spec.registrars:
+        out.human.print(f"Or let migrate do it: migrate dns delegate --registrar {registrar} "
+                        f"--to {destination}")
     out.human.print(f"Then check: migrate dns delegation --to {destination}")
 
 
