@@ -350,6 +350,14 @@ def _media_lost(ctx: StepContext, after: dict[str, list[str]]) -> int | None:
     return sum(len(set(keys) - set(after.get(bucket, []))) for bucket, keys in before.items())
 
 
+def _achieved_rate(acks: list[dict[str, Any]], until: float) -> float | None:
+    """Acknowledged writes per second from the first one to the kill: was the asked rate really carried?"""
+    before = [float(r["sent_at"]) for r in acks if float(r["acked_at"]) <= until]
+    if len(before) < 2 or until <= min(before):
+        return None
+    return round(len(before) / (until - min(before)), 1)
+
+
 def _span(acks: list[dict[str, Any]], lost: list[dict[str, Any]], default: float) -> float:
     """The RPO as time: from the oldest lost acknowledgement to the last acknowledgement."""
     if not lost:
@@ -400,6 +408,8 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
         "media_follower_slowest_pass_seconds": follower.get("slowest_pass_seconds"),
         "acked_writes": len(acked),
         "acked_after_termination": sum(1 for r in acked if float(r["acked_at"]) > terminated_at),
+        "load_rate_asked": float(ctx.results.get("load", {}).get("rate") or 0),
+        "load_rate_achieved": _achieved_rate(acked, terminated_at),
         "data_route": data_step.get("route"),
         "terminated_at": terminated_at,
         "restored_at": restored_at,
