@@ -12,6 +12,7 @@ import re
 import time
 from typing import Any
 
+from providers.aws_client import aws_client, call_with_backoff
 from providers.registrarbase import (
     Nameserver,
     Registrar,
@@ -22,8 +23,6 @@ from providers.registrarbase import (
 )
 from providers.route53domains.settings import Route53DomainsSettings
 
-THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException",
-             "RequestLimitExceeded"}
 AUTH = {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException",
         "AccessDeniedException", "AccessDenied", "ExpiredTokenException", "SignatureDoesNotMatch"}
 DONE, BAD = "SUCCESSFUL", {"FAILED", "ERROR"}
@@ -42,42 +41,21 @@ class Route53DomainsRegistrar(Registrar):
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            s = self.settings
-            kwargs: dict[str, Any] = {}
-            if s.access_key_id is not None and s.secret_access_key is not None:
-                kwargs["aws_access_key_id"] = s.access_key_id.resolve(
-                    f"registrars.{self.name}.access_key_id")
-                kwargs["aws_secret_access_key"] = s.secret_access_key.resolve(
-                    f"registrars.{self.name}.secret_access_key")
-            session = boto3.session.Session(profile_name=s.profile) if s.profile else boto3
-            self._client = session.client(
-                "route53domains", region_name=s.region, endpoint_url=s.endpoint_url,
-                config=Config(retries={"max_attempts": 5, "mode": "adaptive"}), **kwargs)
+            self._client = aws_client("route53domains", self.settings, secret_label=f"registrars.{self.name}",
+                                      max_attempts=5)
         return self._client
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        delay = 0.5
-        for attempt in range(6):
-            try:
-                return getattr(self.client, method)(**kwargs)
-            except ClientError as exc:
-                code, message, status = _error(exc)
-                if code in THROTTLED and attempt < 5:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 10)
-                    continue
-                hint = (" (check the registrar's AWS credentials)"
-                        if code in AUTH or status in (401, 403) else "")
-                raise RegistrarError(
-                    f"registrar {self.name}: {method}: {code}: {message}{hint}") from None
-            except BotoCoreError as exc:
-                raise RegistrarError(f"registrar {self.name}: {method}: {exc}") from None
-        raise AssertionError("unreachable")
+        try:
+            return call_with_backoff(self.client, method, kwargs, attempts=6)
+        except ClientError as exc:
+            code, message, status = _error(exc)
+            hint = " (check the registrar's AWS credentials)" if code in AUTH or status in (401, 403) else ""
+            raise RegistrarError(f"registrar {self.name}: {method}: {code}: {message}{hint}") from None
+        except BotoCoreError as exc:
+            raise RegistrarError(f"registrar {self.name}: {method}: {exc}") from None
 
     def nameservers(self, domain: str) -> list[Nameserver]:
         detail = self._call("get_domain_detail", DomainName=domain.rstrip("."))
