@@ -10,11 +10,12 @@ every nameserver, holding page down.
 One run, chained to stay cheap: the ``migrate failover`` process is killed with SIGKILL at the
 first boundary (MIGRATE_FAULT_AT, the fault command kills ``$PPID``: the engine runs it through
 ``sh -c`` from the migrate process), ``migrate failover --resume`` is killed at the next one, and
-so on through every boundary; once more, mid-step, while pg_restore is writing into B; then a
-last ``--resume`` finishes. Between kills: nothing a killed process started in its own session
-(pg_restore, the Pulumi CLI) is left running, the run's lock is free, the journal only grew.
-At the end: DNS serves B at every nameserver, B's rows and media equal what A had, and no
-finished step was ever started again.
+so on through every boundary; twice more mid-step, while B's Pulumi update runs (it must go on
+to its end, not be cut: it runs in a session of its own) and while pg_restore writes into B;
+then a last ``--resume`` finishes. Between kills: nothing a killed process started in its own
+session (pg_restore, ...) is left running, the run's lock is free, the journal only grew.
+At the end: DNS serves B at every nameserver, B's rows and media equal what A had, no finished
+step was ever started again, and no stack lock or update process is left.
 """
 
 from __future__ import annotations
@@ -35,14 +36,15 @@ import pytest
 from migrate.runbook.journal import RunJournal
 from migrate.runbook.model import load_runbook
 from tests.failover.faults import stat_of
-from tests.failover.sandbox import NOTHING_LEFT, PrivateSandbox, private_sandbox
+from tests.failover.sandbox import NOTHING_LEFT, PrivateSandbox, private_sandbox, processes_mentioning
 from tests.failover.test_faults import _ok, _served
 
 pytestmark = pytest.mark.slow
 BALLAST_ROWS = 8_000  # ~8 MB: pg_restore runs long enough to be killed in the middle
 MEDIA_OBJECTS = 24
 STEPS = [step.id for step in load_runbook("failover").steps]
-MID_RESTORE = "during:data"  # not a boundary: killed while pg_restore writes into B
+# Not boundaries: killed mid-step, while B's Pulumi update runs and while pg_restore writes into B.
+MID_PROVISION, MID_RESTORE = "during:provision", "during:data"
 
 
 def _outputs(sb: PrivateSandbox, target: str) -> Any:
@@ -133,17 +135,18 @@ def _boundaries() -> list[str]:
         if step.precondition is not None and step.id != STEPS[0]:
             points.append(f"before:{step.id}")
         points += [f"start:{step.id}", f"after:{step.id}"]
-        if step.id == "data":
-            points.insert(-1, MID_RESTORE)
+        if f"during:{step.id}" in (MID_PROVISION, MID_RESTORE):
+            points.insert(-1, f"during:{step.id}")
     return points
 
 
 def _fault(sb: PrivateSandbox, point: str, record: Path) -> dict[str, str]:
     python = sys.executable
-    if point == MID_RESTORE:  # in the background: the engine goes on into the action
-        return {"MIGRATE_FAULT_AT": "start:data",
-                "MIGRATE_FAULT_RUN": f"{python} -m tests.failover.faults kill-migrate-while-restoring $PPID {sb.b} "
-                                     f"{record} >/dev/null 2>&1 &"}
+    if point in (MID_PROVISION, MID_RESTORE):  # in the background: the engine goes on into the action
+        fault = "kill-migrate-while-provisioning" if point == MID_PROVISION else "kill-migrate-while-restoring"
+        return {"MIGRATE_FAULT_AT": point.replace("during:", "start:"),
+                "MIGRATE_FAULT_RUN": f"{python} -m tests.failover.faults {fault} $PPID {sb.b} {record} "
+                                     ">/dev/null 2>&1 &"}
     return {"MIGRATE_FAULT_AT": point,
             "MIGRATE_FAULT_RUN": f"{python} -m tests.failover.faults kill-migrate $PPID {record}"}
 
@@ -161,6 +164,18 @@ def _still_running(helpers: list[dict[str, Any]], wait: float = 5.0) -> list[str
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.1)
+
+
+def _update_not_cut(sb: PrivateSandbox) -> bool:
+    """B's update, started by the killed failover in a session of its own, runs on (or is done)."""
+    state = sb.home / "updates" / "chirp-local-b.json"
+    if not state.exists():
+        return False
+    recorded = json.loads(state.read_text())
+    found = stat_of(int(recorded["pid"]))
+    if found is not None and found[2] == recorded["start"] and found[3] != "Z":
+        return True
+    return '"ok": true' in (sb.home / "updates" / "chirp-local-b.log").read_text().splitlines()[-1]
 
 
 def _lock_is_free(journal: Path) -> bool:
@@ -206,6 +221,8 @@ def test_killed_at_every_step_boundary_the_failover_resumes_to_completion(
         assert _still_running(helpers) == [], f"{point}: orphans of the killed migrate still run"
         if point == MID_RESTORE:
             assert any("pg_restore" in h["argv"] for h in helpers)
+        if point == MID_PROVISION:
+            assert _update_not_cut(sb), "killing the failover cut B's Pulumi update"
         entries = RunJournal(journal).entries()
         assert entries[:len(seen)] == seen, f"{point}: the journal lost or changed entries"
         _expect_state(entries, point)
@@ -242,3 +259,6 @@ def test_killed_at_every_step_boundary_the_failover_resumes_to_completion(
 
     # Nothing lost: B holds exactly A's rows and media objects.
     assert _fingerprint(_outputs(sb, "local-b")) == before
+    # Nothing left behind: no stack lock, no update process.
+    assert list((sb.home / "state" / ".pulumi" / "locks").rglob("*.json")) == []
+    assert [p for p in processes_mentioning("migrate.engine.detached") if str(sb.spec) in p] == []
