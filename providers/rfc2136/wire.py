@@ -25,6 +25,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.tsig
 
+from migrate.gcpause import paused_gc
 from providers.dnsbase import DnsProviderError, Key, RRset
 
 
@@ -79,16 +80,17 @@ def axfr(
     """Transfer ``zone`` from host:port (TSIG-signed when a key is given) into RRsets."""
     origin = dns.name.from_text(zone.rstrip(".") + ".")
     where = f"{host}:{port}"
-    try:
-        records = transfer(host, port, origin, key, timeout)
-    except TransferRefused as exc:
-        rcode = dns.rcode.to_text(exc.rcode)
-        hint = " (is our TSIG key allowed to transfer the zone?)" if rcode in (
-            "REFUSED", "NOTAUTH") else ""
-        raise DnsProviderError(f"zone transfer of {zone} at {where}: {rcode}{hint}") from None
-    except Exception as exc:
-        raise explain(exc, where, f"zone transfer of {zone}") from None
-    return rrsets_from_records(records, origin)
+    with paused_gc():  # a tuple per record, an RRset per name: nothing for the GC to find
+        try:
+            records = transfer(host, port, origin, key, timeout)
+        except TransferRefused as exc:
+            rcode = dns.rcode.to_text(exc.rcode)
+            hint = " (is our TSIG key allowed to transfer the zone?)" if rcode in (
+                "REFUSED", "NOTAUTH") else ""
+            raise DnsProviderError(f"zone transfer of {zone} at {where}: {rcode}{hint}") from None
+        except Exception as exc:
+            raise explain(exc, where, f"zone transfer of {zone}") from None
+        return rrsets_from_records(records, origin)
 
 
 class BadTransfer(Exception):
