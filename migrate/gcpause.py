@@ -18,6 +18,16 @@ from contextlib import contextmanager
 _lock = threading.Lock()
 _depth = 0
 _was_enabled = False
+_freeze = False
+
+
+def freeze_after_pauses() -> None:
+    """For a short-lived process (the CLI): when a pause ends, move what was built to the
+    permanent generation (``gc.freeze``) instead of letting the next collection scan it all
+    once more. Only for processes that end soon: frozen objects are never scanned again,
+    so a reference cycle among them would never be freed."""
+    global _freeze
+    _freeze = True
 
 
 @contextmanager
@@ -34,5 +44,8 @@ def paused_gc() -> Iterator[None]:
     finally:
         with _lock:
             _depth -= 1
-            if _depth == 0 and _was_enabled:
-                gc.enable()
+            if _depth == 0:
+                if _freeze:
+                    gc.freeze()
+                if _was_enabled:
+                    gc.enable()
