@@ -217,6 +217,16 @@ def _name(wire: bytes, pos: int, names: dict[int, str]) -> tuple[str, int]:
     Plain labels are decoded here (the zone's 10,000 owner names); anything needing
     escapes goes to dnspython. ``names`` caches suffixes by offset, as pointers reuse them.
     """
+    # Most owners in a zone transfer are one plain label and a pointer to a name seen before.
+    length = wire[pos]
+    if 0 < length < 64 and wire[pos + 1 + length] >= 0xC0:
+        after = pos + 1 + length
+        suffix = names.get(((wire[after] & 0x3F) << 8) | wire[after + 1])
+        raw = wire[pos + 1:after]
+        if suffix is not None and suffix != "." and _PLAIN.issuperset(raw):
+            text = f"{raw.decode('ascii').lower()}.{suffix}"
+            names[pos] = text
+            return text, after + 2
     labels: list[str] = []
     starts: list[int] = []
     end = -1
