@@ -72,3 +72,23 @@ def test_no_colour_when_piped():
     result = run_cli("providers", env={"NO_COLOR": "1"})
     assert result.returncode == 0
     assert "\x1b[" not in result.stdout
+
+
+def test_command_table_names_what_each_module_registers():
+    """`migrate NAME …` loads only COMMANDS[NAME]: the table must match the modules."""
+    import importlib
+
+    import typer
+
+    from migrate.cli.app import COMMAND_MODULES, COMMANDS, build_app, command_name
+
+    for module_name in COMMAND_MODULES:
+        app = typer.Typer()
+        importlib.import_module(module_name).register(app)
+        registered = set(typer.main.get_group(app).commands)
+        assert registered == {n for n, m in COMMANDS.items() if m == module_name}, module_name
+    assert set(COMMANDS.values()) == set(COMMAND_MODULES)
+    assert set(build_app().commands) == set(COMMANDS)
+    assert set(build_app(["-f", "x.yaml", "dns", "swing"]).commands) == {"dns"}
+    assert command_name(["--spec", "dns", "validate"]) == "validate"
+    assert command_name(["--help", "dns"]) is None

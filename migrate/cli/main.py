@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["MIGRATE_VERBOSE"] = "1"
     json_mode = "--json" in args
     _configure_logging()
+    from migrate.gcpause import freeze_after_pauses
+
+    freeze_after_pauses()  # a CLI run ends soon: what bulk work built need not be scanned
 
     import typer
 
@@ -24,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
 
     click = _click_exceptions()
 
-    command = build_app()
+    command = build_app(args)
     try:
         code = command.main(args=args, prog_name="migrate", standalone_mode=False)
     except typer.Exit as exc:
