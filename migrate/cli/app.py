@@ -14,7 +14,6 @@ COMMAND_MODULES = [
     "migrate.cli.spec_cmds",
     "migrate.cli.providers_cmd",
     "migrate.cli.dns_cmds",
-    "migrate.cli.dns_delegate_cmd",
     "migrate.cli.failover_cmds",
     "migrate.cli.audit_cmd",
     "migrate.cli.data_cmds",

@@ -40,6 +40,9 @@ HealthOption = Annotated[
 
 
 def register(app: typer.Typer) -> None:
+    from migrate.cli import dns_delegate_cmd
+
+    dns_delegate_cmd.add_to(dns_app)
     app.add_typer(dns_app, name="dns")
 
 

@@ -17,9 +17,8 @@ if TYPE_CHECKING:
     from migrate.dns.delegate import DelegatePlan, DelegateResult
 
 
-def register(app: typer.Typer) -> None:
-    from migrate.cli.dns_cmds import dns_app
-
+def add_to(dns_app: typer.Typer) -> None:
+    """``migrate dns delegate``: registered by dns_cmds, so building `dns` alone includes it."""
     dns_app.command("delegate")(delegate_cmd)
 
 
