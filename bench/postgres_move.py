@@ -1,9 +1,18 @@
 """Postgres move benchmark: migrate vs plain pg_dump -Fd -j N + pg_restore -j N, two local clusters.
 
-    python bench/postgres_move.py [--scale 70] [--jobs 2]
+    python bench/postgres_move.py [--scale 70] [--jobs 2] [--reps 1]
 
 pgbench -i -s 70 makes about 1 GB. Prints the baseline, migrate's move without verification
 (the goal: within 1.1 times the baseline), and migrate's verification time on its own.
+
+Like with like: both restore into a fresh database on the same destination cluster (same
+server settings), both dump from the same source, and before every timed run both clusters
+take a CHECKPOINT so neither pays for writing out the other's restore. An untimed baseline run
+goes first, so every timed restore recycles WAL segments instead of the first one creating
+them (and the source's tables are in the page cache for all). With ``--reps`` > 1
+the order alternates (baseline first, then migrate first, ...) and medians are compared.
+Migrate's figure is the wall-clock time of the whole CLI (Python start-up, roles, the dump to
+a local directory, the restore, cleaning up); the baseline's is the two tools' run times.
 """
 
 from __future__ import annotations
@@ -12,11 +21,13 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,7 +50,7 @@ def outputs(work: Path, name: str, server: PostgresServer, database: str) -> Pat
     return path
 
 
-def migrate(work: Path, *args: str) -> tuple[float, dict]:
+def migrate(work: Path, *args: str) -> tuple[float, dict[str, Any]]:
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "migrate", "data", *args, "--json"], cwd=work,
                             env={**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(work / "home")},
@@ -47,55 +58,117 @@ def migrate(work: Path, *args: str) -> tuple[float, dict]:
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"migrate {args[0]} failed: {result.stderr}")
-    return elapsed, json.loads(result.stdout)
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return elapsed, doc
+
+
+def superuser_sql(server: PostgresServer, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def fresh(server: PostgresServer, database: str) -> None:
+    """An empty destination database owned by the app user, and a clean slate on disk."""
+    superuser_sql(server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    server.ensure_database(USER, PASSWORD, database)
+
+
+def checkpoint(*servers: PostgresServer) -> None:
+    for server in servers:
+        superuser_sql(server, "CHECKPOINT")
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=int, default=70)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=1, help="runs of each, in alternating order; medians")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-pg-", dir="/tmp"))
     work.chmod(0o755)
     a = PostgresServer(work / "a", "127.0.0.1", free_port(), "bench-super-a")
     b = PostgresServer(work / "b", "127.0.0.1", free_port(), "bench-super-b")
+    env = {"PGPASSWORD": PASSWORD}
+    started: list[PostgresServer] = []
     try:
         for server in (a, b):
             server.init()
             server.start()
+            started.append(server)
         a.ensure_database(USER, PASSWORD, "chirp")
-        b.ensure_database(USER, PASSWORD, "baseline")
-        b.ensure_database(USER, PASSWORD, "chirp")
-        env = {"PGPASSWORD": PASSWORD}
         init = run([pg_tool("pgbench"), "-i", "-q", "-s", str(args.scale), "-h", a.host, "-p", str(a.port),
                     "-U", USER, "chirp"], env)
-        dump_dir = work / "baseline.dump"
-        dump_s = run([pg_tool("pg_dump"), "-Fd", "-j", str(args.jobs), "-f", str(dump_dir), "-h", a.host, "-p",
-                      str(a.port), "-U", USER, "chirp"], env)
-        restore_s = run([pg_tool("pg_restore"), "-j", str(args.jobs), "-h", b.host, "-p", str(b.port), "-U", USER,
-                         "-d", "baseline", str(dump_dir)], env)
-        shutil.rmtree(dump_dir)
-        baseline = dump_s + restore_s
         src, dst = outputs(work, "a", a, "chirp"), outputs(work, "b", b, "chirp")
-        move_s, doc = migrate(work, "sync", "--from-outputs", str(src), "--to-outputs", str(dst), "--no-media",
-                              "--no-verify", "--jobs", str(args.jobs))
-        verify_s, report = migrate(work, "verify", "--from-outputs", str(src), "--to-outputs", str(dst), "--no-media")
+        loads = [load()]
+
+        def baseline() -> tuple[float, float]:
+            fresh(b, "baseline")
+            dump_dir = work / "baseline.dump"
+            shutil.rmtree(dump_dir, ignore_errors=True)
+            checkpoint(a, b)
+            dump_s = run([pg_tool("pg_dump"), "-Fd", "-j", str(args.jobs), "-f", str(dump_dir), "-h", a.host,
+                          "-p", str(a.port), "-U", USER, "chirp"], env)
+            restore_s = run([pg_tool("pg_restore"), "-j", str(args.jobs), "-h", b.host, "-p", str(b.port), "-U",
+                             USER, "-d", "baseline", str(dump_dir)], env)
+            shutil.rmtree(dump_dir)
+            return dump_s, restore_s
+
+        def ours() -> tuple[float, dict[str, Any]]:
+            fresh(b, "chirp")
+            checkpoint(a, b)
+            return migrate(work, "sync", "--from-outputs", str(src), "--to-outputs", str(dst), "--no-media",
+                           "--no-verify", "--jobs", str(args.jobs))
+
+        # Untimed: the first restore into a new cluster creates (zero-fills) its WAL segments, the
+        # later ones recycle them; without this whoever runs first pays ~1 GB of extra writes.
+        warmup = baseline()
+        base_runs: list[tuple[float, float]] = []
+        our_runs: list[tuple[float, dict[str, Any]]] = []
+        for rep in range(args.reps):
+            if rep % 2 == 0:
+                base_runs.append(baseline())
+                our_runs.append(ours())
+            else:
+                our_runs.append(ours())
+                base_runs.append(baseline())
+        checkpoint(a, b)
+        verify_s, report = migrate(work, "verify", "--from-outputs", str(src), "--to-outputs", str(dst),
+                                   "--no-media")
         assert report["ok"], report
+        loads.append(load())
         size = subprocess.run([pg_tool("psql"), "-Atc", "SELECT pg_size_pretty(pg_database_size('chirp'))", "-h",
                                a.host, "-p", str(a.port), "-U", USER, "chirp"], env={**os.environ, **env},
                               capture_output=True, text=True).stdout.strip()
-        print(f"database: pgbench scale {args.scale} ({size}, init {init:.1f} s), jobs {args.jobs}")
+        dump_s = statistics.median(d for d, _ in base_runs)
+        restore_s = statistics.median(r for _, r in base_runs)
+        base = statistics.median(d + r for d, r in base_runs)
+        move_s = statistics.median(m for m, _ in our_runs)
+        pg_dump_s = statistics.median(doc["postgres"]["dump_seconds"] for _, doc in our_runs)
+        pg_restore_s = statistics.median(doc["postgres"]["restore_seconds"] for _, doc in our_runs)
+        reps = f", median of {args.reps}" if args.reps > 1 else ""
+        print(f"database: pgbench scale {args.scale} ({size}, init {init:.1f} s), jobs {args.jobs}{reps}; "
+              f"load average (1/5/15 min) {loads[0]} before, {loads[1]} after")
+        print(f"(untimed warm-up: baseline {sum(warmup):.2f} s)")
         print(f"baseline pg_dump -Fd -j {args.jobs}        {dump_s:7.2f} s")
         print(f"baseline pg_restore -j {args.jobs}         {restore_s:7.2f} s")
-        print(f"baseline total                  {baseline:7.2f} s")
-        pg = doc["postgres"]
-        print(f"migrate data sync --no-verify   {move_s:7.2f} s  (dump {pg['dump_seconds']:.2f} s, "
-              f"restore {pg['restore_seconds']:.2f} s)")
+        print(f"baseline total                  {base:7.2f} s")
+        print(f"migrate data sync --no-verify   {move_s:7.2f} s  (dump {pg_dump_s:.2f} s, restore {pg_restore_s:.2f} s,"
+              f" the rest {move_s - pg_dump_s - pg_restore_s:.2f} s: start-up, clean-up)")
         print(f"migrate data verify             {verify_s:7.2f} s  ({report['sections'][0]['units']:,} rows)")
-        print(f"ratio migrate / baseline = {move_s / baseline:.2f} (goal <= 1.10)")
+        if args.reps > 1:
+            print("runs (baseline, migrate): " + ", ".join(f"{d + r:.2f}/{m:.2f}"
+                                                          for (d, r), (m, _) in zip(base_runs, our_runs, strict=True)))
+        print(f"ratio migrate / baseline = {move_s / base:.2f} (goal <= 1.10)")
     finally:
-        a.stop()
-        b.stop()
+        for server in started:
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -211,8 +211,11 @@ def _summary_lines(out: Output, result: Any) -> None:
     for m in result.media:
         out.human.print(f"media {m.source} -> {m.dest}: {m.copied} copied ({_human_bytes(m.bytes_copied)}), "
                         f"{m.skipped} already there, {m.deleted} deleted, {m.seconds:.1f}s", markup=False)
-    if result.redis is not None:
-        out.human.print(f"redis snapshot: {result.redis['keys']} keys", markup=False)
+    if result.redis is not None and result.redis.get("copied"):
+        out.human.print(f"redis snapshot: {result.redis['keys']} keys ({_human_bytes(result.redis['bytes'])}), "
+                        f"{result.redis['seconds']:.1f}s", markup=False)
+    elif result.redis is not None:
+        out.human.print(result.redis["note"], markup=False)
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -221,7 +224,9 @@ def sync(
     source: FromOption = None, dest: ToOption = None, from_outputs: FromOutputs = None, to_outputs: ToOutputs = None,
     spec: SpecOption = DEFAULT_SPEC, workers: Workers = 16, jobs: Jobs = 4, no_postgres: NoPostgres = False,
     no_media: NoMedia = False, no_owner: NoOwner = False,
-    redis: Annotated[bool, typer.Option("--redis", help="Also copy a snapshot of Redis (a cache).")] = False,
+    redis: Annotated[bool, typer.Option(
+        "--redis", help="Also copy a snapshot of Redis (a cache, so not moved by default): every key, TTLs kept; "
+        "keys the source has are replaced, others left alone.")] = False,
     delete: Annotated[bool, typer.Option("--delete", help="Delete destination objects absent at the source.")] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the verification (not advised).")] = False,
     json_output: JsonOption = False,

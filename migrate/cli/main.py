@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)",
               EXIT_FAILED, json_mode)
+    # The interpreter's last garbage collection at exit walks every object the imports made
+    # (pydantic, psycopg, rich...) only to free memory the OS takes back anyway: ~0.15 s per
+    # command. Frozen objects are skipped; atexit handlers and stream flushes still run.
+    gc.freeze()
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -100,6 +100,10 @@ def sync(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *
                                                    dest_listing=copied.dest_listing, workers=workers))
     if redis:
         result.redis = _copy_redis(source, dest, progress)
+    elif source.redis_url is not None:
+        from migrate.data.redis_copy import NOTE
+
+        result.redis = {"copied": False, "note": NOTE}
     result.verify = report
     result.seconds = time.monotonic() - started
     return result
@@ -118,7 +122,7 @@ def _copy_redis(source: TargetOutputs, dest: TargetOutputs, progress: ProgressCa
         raise InputError("--redis: both targets' outputs need a redis_url")
     copied = copy_snapshot(source.redis_url.get_secret_value(), dest.redis_url.get_secret_value(),
                            progress=progress)
-    return {"keys": copied.keys, "seconds": round(copied.seconds, 3)}
+    return copied.to_dict()
 
 
 def verify(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, postgres: bool = True,

@@ -52,26 +52,30 @@ def _die_with_parent() -> None:
 _GRPC_LOG = re.compile(r"^[EWID]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]")
 
 
-def run_tool(argv: list[str], env: dict[str, str], what: str) -> subprocess.Popen[str]:
+def run_tool(argv: list[str], env: dict[str, str], what: str, *, stdin: bool = False) -> subprocess.Popen[str]:
     """Start a Postgres tool that dies with us. Through ``setpriv --pdeathsig`` when there is one:
     a ``preexec_fn`` runs Python in a child forked from a process with threads, and with the
     Pulumi engine's gRPC threads alive (drills, failovers) that child can abort before exec."""
+    pipes: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE,
+                             "stdin": subprocess.PIPE if stdin else subprocess.DEVNULL}
     setpriv = shutil.which("setpriv")
     if setpriv:
-        return subprocess.Popen([setpriv, "--pdeathsig", "KILL", "--", *argv], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_die_with_parent)
+        return subprocess.Popen([setpriv, "--pdeathsig", "KILL", "--", *argv], env=env, text=True, **pipes)
+    return subprocess.Popen(argv, env=env, text=True, preexec_fn=_die_with_parent, **pipes)
 
 
 def finish_tool(process: subprocess.Popen[str], what: str, allowed_errors: int = 0) -> str:
     """Wait; fail with the tool's last meaningful line, redacted."""
     _, err = process.communicate()
     if process.returncode != 0:
-        # Not the log lines gRPC (loaded by the Pulumi engine in this process) may print in the
-        # forked child before exec: the tool's own last error is the one that explains.
-        lines = [line for line in err.strip().splitlines() if line.strip() and not _GRPC_LOG.match(line)]
-        interesting = [line for line in lines if "error" in line.lower()] or lines
-        last = interesting[-1] if interesting else f"exit {process.returncode}"
-        raise MigrateError(f"{what} failed: {redact(last)}")
+        raise MigrateError(f"{what} failed: {tool_error(err, process.returncode)}")
     return err
+
+
+def tool_error(stderr: str, returncode: int | None) -> str:
+    """The line of a tool's stderr that explains its failure, redacted."""
+    # Not the log lines gRPC (loaded by the Pulumi engine in this process) may print in the
+    # forked child before exec: the tool's own last error is the one that explains.
+    lines = [line for line in stderr.strip().splitlines() if line.strip() and not _GRPC_LOG.match(line)]
+    interesting = [line for line in lines if "error" in line.lower()] or lines
+    return redact(interesting[-1] if interesting else f"exit {returncode}")

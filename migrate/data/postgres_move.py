@@ -13,15 +13,17 @@ if the source has roles the destination lacks, hold CREATEROLE (see ``roles``).
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migrate.data.endpoints import PgEndpoint
 from migrate.data.fingerprint import DbFingerprint, compare, fingerprint
-from migrate.data.pgconn import connect, finish_tool, run_tool, tool_env
+from migrate.data.pgconn import connect, finish_tool, run_tool, tool_env, tool_error
 from migrate.data.progress import ProgressCallback, Reporter
 from migrate.data.report import VerifyReport
 from migrate.data.roles import ensure_roles
@@ -54,25 +56,64 @@ def _pg_tool(name: str) -> str:
     return pg_tool(name)
 
 
+ESTIMATED_ROWS_SQL = (
+    "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema')")
+
+
 class Snapshot:
-    """An exported snapshot, held open by one transaction until closed."""
+    """An exported snapshot, held open by one transaction until closed.
+
+    The transaction lives in a ``psql`` session rather than a psycopg connection so that the
+    dump can start before Python has loaded psycopg (0.3-1 s): that import, the destination
+    check and the roles then overlap the dump instead of preceding it.
+    """
 
     def __init__(self, endpoint: PgEndpoint) -> None:
-        self.conn = connect(endpoint, autocommit=False, what="dump from")
-        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        self.name: str = self.conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-        self.estimated_rows = int(self.conn.execute(
-            "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
-            "AND n.nspname NOT IN ('pg_catalog', 'information_schema')").fetchone()[0])
+        conninfo, env = tool_env(endpoint)
+        self.process = run_tool([_pg_tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                 "-d", conninfo], env, "psql", stdin=True)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n"
+                                     f"SELECT pg_export_snapshot(), ({ESTIMATED_ROWS_SQL});\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # psql is gone: its stderr says why
+        line = self.process.stdout.readline().strip()
+        if "|" not in line:
+            self.process.kill()
+            _, err = self.process.communicate()
+            raise MigrateError(f"cannot dump from Postgres at {endpoint.label} ({endpoint.name}): "
+                               f"{tool_error(err, self.process.returncode)}")
+        name, rows = line.split("|", 1)
+        self.name: str = name
+        self.estimated_rows = int(rows)
 
     def close(self) -> None:
-        self.conn.close()
+        """End the transaction (read-only: nothing to commit) by closing the session."""
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            try:
+                self.process.stdin.close()
+                self.process.wait(timeout=10)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def dump(source: PgEndpoint, directory: Path, *, jobs: int = DEFAULT_JOBS, snapshot: str | None = None,
-         compress: int = 1, schema_only: bool = False, progress: ProgressCallback | None = None) -> int:
-    """pg_dump -Fd -j into ``directory`` (must not exist); return its size in bytes."""
+         compress: int = 1, schema_only: bool = False, progress: ProgressCallback | None = None,
+         meanwhile: Callable[[], None] | None = None) -> int:
+    """pg_dump -Fd -j into ``directory`` (must not exist); return its size in bytes.
+
+    ``meanwhile`` runs once pg_dump has started (work the dump does not need); if it raises,
+    the dump is stopped and the error goes on.
+    """
     conninfo, env = tool_env(source)
     argv = [_pg_tool("pg_dump"), "-Fd", "-f", str(directory), "-Z", str(compress), "--no-sync", "-d", conninfo]
     argv += ["-j", str(jobs)] if not schema_only else ["--schema-only"]
@@ -81,11 +122,21 @@ def dump(source: PgEndpoint, directory: Path, *, jobs: int = DEFAULT_JOBS, snaps
     reporter.start()
     process = run_tool(argv, env, "pg_dump")
     seen = 0
-    while process.poll() is None:
-        time.sleep(0.25)
-        size = _dir_size(directory)
-        reporter.advance(0, size - seen)
-        seen = size
+    try:
+        if meanwhile is not None:
+            meanwhile()
+        while True:
+            try:
+                process.wait(timeout=0.25)  # returns as soon as pg_dump exits, not at the next tick
+                break
+            except subprocess.TimeoutExpired:
+                size = _dir_size(directory)
+                reporter.advance(0, size - seen)
+                seen = size
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
     finish_tool(process, f"pg_dump of {source.label}")
     size = _dir_size(directory)
     reporter.advance(0, size - seen)
@@ -153,20 +204,29 @@ def _watch_copy(dest: PgEndpoint, reporter: Reporter, stop: threading.Event, pro
 
 
 def move(source: PgEndpoint, dest: PgEndpoint, workdir: Path, *, jobs: int = DEFAULT_JOBS, verify: bool = True,
-         no_owner: bool = False, admin: PgEndpoint | None = None, compress: int = 0,
+         no_owner: bool = False, admin: PgEndpoint | None = None, compress: int = 1,
          progress: ProgressCallback | None = None) -> tuple[PgMoveResult, VerifyReport | None]:
-    """Dump ``source`` and restore into ``dest``; fingerprint both (same snapshot) when ``verify``."""
+    """Dump ``source`` and restore into ``dest``; fingerprint both (same snapshot) when ``verify``.
+
+    The staging dump is gzip level 1 (as backups): the cheapest level, yet it cuts the bytes
+    written to and read back from the staging disk several-fold, bytes that otherwise compete
+    with the destination's own writes when both share a disk (-Z0 was no faster at any scale
+    measured, and slower at pgbench scale 20 on a loaded machine: bench/README.md).
+    """
     result = PgMoveResult(source.label, dest.label)
-    connect(dest, what="restore into").close()  # fail fast, before a long dump
-    if not no_owner:
-        result.roles_created = ensure_roles(source, dest, admin)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
+
+    def prepare_dest() -> None:  # while pg_dump runs: fails fast, but costs the move no time
+        connect(dest, what="restore into").close()
+        if not no_owner:
+            result.roles_created = ensure_roles(source, dest, admin)
+
+    started = time.monotonic()
     snapshot = Snapshot(source)
     try:
-        started = time.monotonic()
         result.dump_bytes = dump(source, workdir / "dump", jobs=jobs, snapshot=snapshot.name, compress=compress,
-                                 progress=progress)
+                                 progress=progress, meanwhile=prepare_dest)
         result.dump_seconds = time.monotonic() - started
         started = time.monotonic()
         restore(dest, workdir / "dump", jobs=jobs, no_owner=no_owner, expected_rows=snapshot.estimated_rows,
