@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
 
     click = _click_exceptions()
 
-    command = build_app()
+    command = build_app(args)
     try:
         code = command.main(args=args, prog_name="migrate", standalone_mode=False)
     except typer.Exit as exc:

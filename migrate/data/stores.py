@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -114,6 +115,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class MissingBucket(MigrateError):
+    """The bucket (or directory) an operation names does not exist."""
+
+
 class ObjectStore(ABC):
     """One bucket (with an optional key prefix) or one directory."""
 
@@ -126,6 +131,11 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def list(self) -> dict[str, ObjectInfo]: ...
+
+    def list_or_create(self, create: bool = False) -> dict[str, ObjectInfo]:
+        """Check (creating when ``create``), then list."""
+        self.check(create=create)
+        return self.list()
 
     @abstractmethod
     def head(self, key: str) -> ObjectInfo | None: ...
@@ -175,7 +185,18 @@ class S3Store(ObjectStore):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.label = f"{endpoint.label}/{bucket}" + (f"/{self.prefix}" if self.prefix else "")
-        self.client = endpoint.client(max_connections)
+        self._max_connections = max_connections
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The botocore client, built on first use: an unchanged re-sync never needs one."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self.endpoint.client(self._max_connections)
+        return self._client
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -187,7 +208,7 @@ class S3Store(ObjectStore):
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             if code in ("NoSuchBucket",):
-                raise MigrateError(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
+                raise MissingBucket(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
             if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
                 raise MigrateError(f"access denied by {self.endpoint.label} ({what} {self.label}): {code}") from None
             raise MigrateError(f"S3 {what} {self.label}: {code}: {exc}") from None
@@ -208,6 +229,9 @@ class S3Store(ObjectStore):
                 raise MigrateError(f"cannot create bucket {self.bucket} at {self.endpoint.label}: {exc}") from None
 
     def list(self) -> dict[str, ObjectInfo]:
+        lean = self._lean_list()
+        if lean is not None:
+            return lean
         found: dict[str, ObjectInfo] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         pages = self._call("list", lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)))
@@ -216,6 +240,35 @@ class S3Store(ObjectStore):
                 key = item["Key"][len(self.prefix):]
                 found[key] = ObjectInfo(key, int(item["Size"]), item["ETag"].strip('"'))
         return found
+
+    def _lean_list(self) -> dict[str, ObjectInfo] | None:
+        """The listing without botocore (see ``s3_listing``), or None when botocore must do it."""
+        from migrate.data import s3_listing
+
+        ep = self.endpoint
+        if ep.url is None or ep.access_key is None or ep.secret_key is None:
+            return None  # AWS itself or the default credential chain: botocore's job
+        skip = len(self.prefix)
+        try:
+            return {key[skip:]: ObjectInfo(key[skip:], size, etag) for key, size, etag in s3_listing.list_bucket(
+                ep.url, self.bucket, self.prefix, region=ep.region, access_key=ep.access_key.get_secret_value(),
+                secret_key=ep.secret_key.get_secret_value())}
+        except s3_listing.BucketMissing:
+            raise MissingBucket(f"bucket {self.bucket} does not exist at {ep.label}") from None
+        except OSError as exc:
+            raise MigrateError(f"cannot reach S3 endpoint {ep.label} (list {self.label}): {exc}") from None
+        except s3_listing.LeanListingUnsupported:
+            return None
+
+    def list_or_create(self, create: bool = False) -> dict[str, ObjectInfo]:
+        """The listing; a missing bucket is created (and empty) when ``create``, else an error."""
+        try:
+            return self.list()
+        except MissingBucket:
+            if not create:
+                raise
+            self.check(create=True)
+            return {}
 
     def head(self, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
