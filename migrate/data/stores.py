@@ -188,6 +188,7 @@ class S3Store(ObjectStore):
         self._max_connections = max_connections
         self._client: Any = None
         self._client_lock = threading.Lock()
+        self._lean_endpoint: Any = False  # not decided yet
 
     @property
     def client(self) -> Any:
@@ -241,23 +242,35 @@ class S3Store(ObjectStore):
                 found[key] = ObjectInfo(key, int(item["Size"]), item["ETag"].strip('"'))
         return found
 
-    def _lean_list(self) -> dict[str, ObjectInfo] | None:
-        """The listing without botocore (see ``s3_listing``), or None when botocore must do it."""
-        from migrate.data import s3_listing
+    def _lean(self) -> Any:
+        """The botocore-free GET path (``s3_http``) for this endpoint, or None when botocore must serve it."""
+        if self._lean_endpoint is False:
+            from migrate.data import s3_http
 
-        ep = self.endpoint
-        if ep.url is None or ep.access_key is None or ep.secret_key is None:
-            return None  # AWS itself or the default credential chain: botocore's job
+            ep = self.endpoint
+            try:
+                if ep.url is None or ep.access_key is None or ep.secret_key is None:
+                    raise s3_http.LeanUnsupported("AWS itself or the default credential chain")
+                self._lean_endpoint = s3_http.Endpoint(ep.url, ep.region, ep.access_key.get_secret_value(),
+                                                       ep.secret_key.get_secret_value())
+            except s3_http.LeanUnsupported:
+                self._lean_endpoint = None
+        return self._lean_endpoint
+
+    def _lean_list(self) -> dict[str, ObjectInfo] | None:
+        """The listing without botocore, or None when botocore must do it."""
+        from migrate.data import s3_http
+
+        lean = self._lean()
+        if lean is None:
+            return None
         skip = len(self.prefix)
         try:
-            return {key[skip:]: ObjectInfo(key[skip:], size, etag) for key, size, etag in s3_listing.list_bucket(
-                ep.url, self.bucket, self.prefix, region=ep.region, access_key=ep.access_key.get_secret_value(),
-                secret_key=ep.secret_key.get_secret_value())}
-        except s3_listing.BucketMissing:
-            raise MissingBucket(f"bucket {self.bucket} does not exist at {ep.label}") from None
-        except OSError as exc:
-            raise MigrateError(f"cannot reach S3 endpoint {ep.label} (list {self.label}): {exc}") from None
-        except s3_listing.LeanListingUnsupported:
+            return {key[skip:]: ObjectInfo(key[skip:], size, etag)
+                    for key, size, etag in s3_http.list_bucket(lean, self.bucket, self.prefix)}
+        except s3_http.BucketMissing:
+            raise MissingBucket(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
+        except s3_http.LeanUnsupported:
             return None
 
     def list_or_create(self, create: bool = False) -> dict[str, ObjectInfo]:
@@ -284,22 +297,36 @@ class S3Store(ObjectStore):
         return ObjectInfo(key, size, response["ETag"].strip('"'), meta.get("sha256"))
 
     def get(self, key: str) -> bytes:
-        response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
-        data: bytes = response["Body"].read()
-        return data
+        return self.read(key).parts[0]
 
     def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
             md5: bytes | None = None) -> str:
         md5 = md5 or hashlib.md5(data).digest()
         headers, user = split_meta(meta)
-        response = self._call(
-            "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
-            Metadata={"sha256": sha256, **user}, **headers,
-        )
-        etag = str(response["ETag"]).strip('"')
+        etag = self._lean_put(key, data, {"sha256": sha256, **user}, meta or {})
+        if etag is None:
+            response = self._call(
+                "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
+                Metadata={"sha256": sha256, **user}, **headers,
+            )
+            etag = str(response["ETag"]).strip('"')
         if etag != md5.hex():
             raise MigrateError(f"{self.label}/{key}: server stored a different MD5 than sent")
         return etag
+
+    def _lean_put(self, key: str, data: bytes, user: dict[str, str], meta: dict[str, str]) -> str | None:
+        """PUT without botocore; the new ETag, or None when botocore must do it (it re-sends)."""
+        lean = self._lean()
+        if lean is None:
+            return None
+        from migrate.data import s3_http
+
+        headers = {name: value for name, value in meta.items() if name in HEADER_PARAMS}
+        headers |= {f"x-amz-meta-{name}": value for name, value in user.items()}
+        try:
+            return s3_http.put_object(lean, self.bucket, self.prefix + key, data, headers)
+        except s3_http.LeanUnsupported:
+            return None
 
     def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None:
         step = part_size_for(size)
@@ -320,6 +347,17 @@ class S3Store(ObjectStore):
                 pass
 
     def read(self, key: str) -> Fetched:
+        lean = self._lean()
+        if lean is not None:
+            from migrate.data import s3_http
+
+            try:
+                body, fields = s3_http.get_object(lean, self.bucket, self.prefix + key)
+            except s3_http.LeanUnsupported:
+                pass  # botocore repeats the request, with its retries and error reports
+            else:
+                return Fetched([body], fields["ETag"].strip('"'), fields["Metadata"].get("sha256"),
+                               carried_meta(fields))
         response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
         return Fetched([response["Body"].read()], str(response["ETag"]).strip('"'),
                        response.get("Metadata", {}).get("sha256"), carried_meta(response))
