@@ -72,3 +72,15 @@ def test_no_colour_when_piped():
     result = run_cli("providers", env={"NO_COLOR": "1"})
     assert result.returncode == 0
     assert "\x1b[" not in result.stdout
+
+
+def test_app_builds_only_the_branch_a_command_runs():
+    """`migrate data sync` builds the `data` group alone; anything else (help, typos) sees every command."""
+    from migrate.cli.app import build_app
+
+    full = set(build_app().commands)
+    assert {"data", "dns", "validate"} <= full
+    assert set(build_app(["data", "sync", "--json"]).commands) == {"data"}
+    assert set(build_app(["validate"]).commands) == {"validate"}
+    assert set(build_app(["--spec", "x.yaml", "data"]).commands) == full
+    assert set(build_app(["no-such-command"]).commands) == full

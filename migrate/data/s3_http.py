@@ -84,14 +84,16 @@ def sign(method: str, url: str, query: dict[str, str], headers: dict[str, str], 
 class Endpoint:
     """Where and as whom to send GETs: an S3-compatible endpoint URL with static keys, path-style."""
 
-    def __init__(self, url: str, region: str, access_key: str, secret_key: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, region: str, access_key: str, secret_key: str, *, connect_timeout: float = 5.0,
+                 read_timeout: float = 120.0) -> None:  # botocore's settings in ``endpoints.S3Endpoint.client``
         parts = urlsplit(url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
             raise LeanUnsupported(url)
         self.scheme, self.host, self.port = parts.scheme, parts.hostname, parts.port
         self.base = f"{parts.scheme}://{parts.netloc}{parts.path}"
         self.base_path = parts.path
-        self.region, self.access_key, self.secret_key, self.timeout = region, access_key, secret_key, timeout
+        self.region, self.access_key, self.secret_key = region, access_key, secret_key
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
 
     def get(self, path: str, query: dict[str, str] | None = None) -> tuple[int, bytes, http.client.HTTPMessage]:
         """One signed GET of ``path`` (below the endpoint's base path, not encoded)."""
@@ -113,10 +115,14 @@ class Endpoint:
         for attempt in (1, 2):
             conn = self._connection()
             try:
+                if conn.sock is None:
+                    conn.connect()  # under the connect timeout, then reads and writes get theirs
+                    opened: Any = conn.sock
+                    opened.settimeout(self.read_timeout)
                 conn.request(method, target, body=body, headers=signed)
                 response = conn.getresponse()
                 data = response.read()
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a header http refuses
                 self._drop()
                 if attempt == 2 or not isinstance(exc, (http.client.RemoteDisconnected, BrokenPipeError,
                                                         ConnectionResetError)):
@@ -132,13 +138,14 @@ class Endpoint:
         conn = pool.get((self.scheme, self.host, self.port))
         if conn is None:
             if self.scheme == "http":
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
             else:
                 import os
                 import ssl
 
                 context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
-                conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=context)
+                conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout,
+                                                   context=context)
             pool[(self.scheme, self.host, self.port)] = conn
         return conn
 
