@@ -208,19 +208,26 @@ def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: Th
               memory: MemoryBudget) -> tuple[int, str, str]:
     """Copy one object; return (stored size at dest, dest ETag, content sha256).
 
-    Each byte is read once and hashed once for MD5 (the ETag check at both ends) and once
-    for SHA-256 (kept in the destination's metadata). Below ``MULTIPART_THRESHOLD``: one GET,
-    one PUT. Up to ``IN_MEMORY_MAX``: parallel ranged GETs and a multipart upload from memory.
-    Larger: through a temporary file. ``memory`` bounds the bytes held at once.
+    Each byte is read once and hashed once for SHA-256 (kept in the destination's metadata) and,
+    unless the destination checks it for us, once for MD5 (the ETag check at both ends). Below
+    ``MULTIPART_THRESHOLD``: one GET, one PUT; when the source's ETag is the content's MD5 and the
+    destination is S3, that MD5 goes with the PUT as Content-MD5 and must come back as the new
+    ETag, so the destination itself proves it stored exactly the source's bytes (S3 refuses a body
+    that does not match; any S3-compatible server's ETag is the MD5 of what it stored). Up to
+    ``IN_MEMORY_MAX``: parallel ranged GETs and a multipart upload from memory. Larger: through
+    a temporary file. ``memory`` bounds the bytes held at once.
     """
     if src.size < stores.MULTIPART_THRESHOLD:
         with memory.hold(src.size) if src.size >= stores.MIB else nullcontext():
             fetched = source.read(src.key)
             data = fetched.parts[0]
-            md5 = hashlib.md5(data).digest()
-            if src.md5 and md5.hex() != src.md5:
-                raise MigrateError(f"{source.label}/{src.key}: content read does not match its ETag "
-                                   "(changed mid-copy?)")
+            if src.md5 and dest.checks_content_md5:
+                md5 = bytes.fromhex(src.md5)  # checked by the destination against what it receives
+            else:
+                md5 = hashlib.md5(data).digest()
+                if src.md5 and md5.hex() != src.md5:
+                    raise MigrateError(f"{source.label}/{src.key}: content read does not match its ETag "
+                                       "(changed mid-copy?)")
             sha = hashlib.sha256(data).hexdigest()
             _check_read(source, src, fetched, sha)
             etag = dest.put(src.key, data, sha256=sha, md5=md5, meta=_carried(source, src, fetched))

@@ -124,6 +124,10 @@ class ObjectStore(ABC):
 
     label: str
     encrypted = False
+    # True when ``put(..., md5=M)`` makes the store itself check the bytes against M (so M may
+    # come from the source's ETag instead of hashing here): the returned ETag is the MD5 of
+    # what the store received and ``put`` fails unless it equals M.
+    checks_content_md5 = False
 
     @abstractmethod
     def check(self, create: bool = False) -> None:
@@ -180,6 +184,7 @@ class ObjectStore(ABC):
 
 
 class S3Store(ObjectStore):
+    checks_content_md5 = True
     def __init__(self, endpoint: S3Endpoint, bucket: str, prefix: str = "", max_connections: int = 64) -> None:
         self.endpoint = endpoint
         self.bucket = bucket
@@ -301,20 +306,24 @@ class S3Store(ObjectStore):
 
     def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
             md5: bytes | None = None) -> str:
+        import base64
+
         md5 = md5 or hashlib.md5(data).digest()
+        content_md5 = base64.b64encode(md5).decode()  # S3 refuses the body unless it matches
         headers, user = split_meta(meta)
-        etag = self._lean_put(key, data, {"sha256": sha256, **user}, meta or {})
+        etag = self._lean_put(key, data, {"sha256": sha256, **user}, meta or {}, content_md5)
         if etag is None:
             response = self._call(
                 "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
-                Metadata={"sha256": sha256, **user}, **headers,
+                ContentMD5=content_md5, Metadata={"sha256": sha256, **user}, **headers,
             )
             etag = str(response["ETag"]).strip('"')
         if etag != md5.hex():
             raise MigrateError(f"{self.label}/{key}: server stored a different MD5 than sent")
         return etag
 
-    def _lean_put(self, key: str, data: bytes, user: dict[str, str], meta: dict[str, str]) -> str | None:
+    def _lean_put(self, key: str, data: bytes, user: dict[str, str], meta: dict[str, str],
+                  content_md5: str) -> str | None:
         """PUT without botocore; the new ETag, or None when botocore must do it (it re-sends)."""
         lean = self._lean()
         if lean is None:
@@ -323,6 +332,7 @@ class S3Store(ObjectStore):
 
         headers = {name: value for name, value in meta.items() if name in HEADER_PARAMS}
         headers |= {f"x-amz-meta-{name}": value for name, value in user.items()}
+        headers["Content-MD5"] = content_md5
         try:
             return s3_http.put_object(lean, self.bucket, self.prefix + key, data, headers)
         except s3_http.LeanUnsupported:

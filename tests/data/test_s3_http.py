@@ -184,3 +184,30 @@ def test_unreachable_endpoint_is_one_clear_error() -> None:
                                secret_key=SecretStr(KEYS[1])), "media")
     with pytest.raises(MigrateError, match="cannot reach S3 endpoint"):
         store.list()
+
+
+def test_bytes_altered_between_source_and_destination_fail_the_copy(server: S3Server, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MD5 is computed here when both ends are S3: the source's ETag goes as Content-MD5 and must come back."""
+    from migrate.data import media
+    from migrate.errors import MigrateError
+
+    monkeypatch.setenv("MIGRATE_HOME", str(tmp_path))
+    client = s3_client(server.endpoint, *KEYS)
+    for bucket in ("alter-src", "alter-dst"):
+        client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket="alter-src", Key="photo.jpg", Body=b"the real bytes")
+    source, dest = _store(server, "alter-src"), _store(server, "alter-dst")
+    real_read = S3Store.read
+
+    def flipped(self: S3Store, key: str) -> stores.Fetched:
+        fetched = real_read(self, key)
+        return stores.Fetched([b"the r3al bytes"], fetched.etag, fetched.sha256, fetched.meta)
+
+    monkeypatch.setattr(S3Store, "read", flipped)
+    with pytest.raises(MigrateError, match="different MD5 than sent"):
+        media.sync_objects(source, dest, workers=1)
+    monkeypatch.setattr(S3Store, "read", real_read)
+    again = media.sync_objects(source, dest, workers=1)  # what was stored is not taken for the source's
+    assert again.copied == 1
+    assert client.get_object(Bucket="alter-dst", Key="photo.jpg")["Body"].read() == b"the real bytes"
