@@ -111,7 +111,11 @@ def main() -> None:
     print(json.dumps({"drill": figures, "floor": floor, "rto_over_floor": round(ratio, 3)}, indent=2))
     print(f"RTO {figures['rto_with_ttl_seconds']:.1f}s (incl. one TTL) vs floor {floor['total']:.1f}s: "
           f"{ratio:.2f}x (goal <= 1.3x); RPO {figures['rpo_seconds']:.2f}s, {figures['rpo_writes']} writes "
-          f"(goal <= 1 s at {args.rate:g}/s)")
+          f"(goal <= 1 s at {args.rate:g}/s; the load carried {figures.get('load_rate_achieved')}/s)")
+    if figures.get("media_writes"):
+        print(f"media: {figures['media_writes_lost']} of {figures['media_writes']} acknowledged uploads lost "
+              f"({figures['media_rpo_seconds']:.2f}s of uploads; the follower's slowest pass "
+              f"{figures.get('media_follower_slowest_pass_seconds')}s)")
 
 
 if __name__ == "__main__":

@@ -26,15 +26,25 @@ class DnsProviderError(MigrateError):
 
 def absolute(name: str, zone: str) -> str:
     """``@``/``www``/``www.zone.`` -> ``www.zone.``; lower-case, with the trailing dot."""
-    zone = zone.rstrip(".").lower() + "."
-    name = name.strip().lower()
-    if name in ("@", "", zone):
-        return zone
-    if name.endswith("."):
-        return name
-    if name.endswith(zone.rstrip(".")):
-        return name + "."
-    return f"{name}.{zone}"
+    return absolute_names([name], zone)[0]
+
+
+def absolute_names(names: Iterable[str], zone: str) -> list[str]:
+    """``absolute`` of many names in one zone (a spec may own 10,000s of records)."""
+    bare = zone.rstrip(".").lower()
+    apex = bare + "."
+    out = []
+    for name in names:
+        name = name.strip().lower()
+        if name in ("@", "", apex):
+            out.append(apex)
+        elif name.endswith("."):
+            out.append(name)
+        elif name.endswith(bare):
+            out.append(name + ".")
+        else:
+            out.append(f"{name}.{apex}")
+    return out
 
 
 def relative(name: str, zone: str) -> str:
@@ -129,22 +139,30 @@ class Change:
         return rrset.key
 
     def to_json(self) -> dict[str, Any]:
-        old, new = self.old, self.new  # no property calls: a big swing has 10,000s of these
+        """One flat object: name, type, and the TTL and values before and after (null when
+        the RRset is created or deleted). Flat because a big swing lists 10,000s of them."""
+        old, new = self.old, self.new  # no property calls
         rrset = new or old
         assert rrset is not None
         return {
             "action": "create" if old is None else "delete" if new is None else "update",
             "name": rrset.name,
             "type": rrset.type,
-            "old": old.to_json() if old else None,
-            "new": new.to_json() if new else None,
+            "old_ttl": old.ttl if old else None,
+            "old_values": old.values if old else None,
+            "new_ttl": new.ttl if new else None,
+            "new_values": new.values if new else None,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Change:
-        old = RRset.from_json(data["old"]) if data.get("old") else None
-        new = RRset.from_json(data["new"]) if data.get("new") else None
-        return cls(old, new)
+        def side(which: str) -> RRset | None:
+            values = data.get(f"{which}_values")
+            if values is None:
+                return None
+            return RRset(data["name"], data["type"], int(data[f"{which}_ttl"]), tuple(values))
+
+        return cls(side("old"), side("new"))
 
     def inverse(self) -> Change:
         return Change(self.new, self.old)

@@ -10,6 +10,7 @@ from migrate.errors import InputError
 if TYPE_CHECKING:
     from providers.dnsbase import DnsProvider
     from providers.hosting import HostingAdapter
+    from providers.registrarbase import Registrar
 
 # name -> "module:Class"; the module is imported only when the adapter is used.
 HOSTING_ADAPTERS: dict[str, str] = {
@@ -26,6 +27,11 @@ DNS_PROVIDERS: dict[str, str] = {
     "powerdns": "providers.powerdns.provider:PowerDnsProvider",
     "route53": "providers.route53.provider:Route53Provider",
     "cloudflare": "providers.cloudflare.provider:CloudflareProvider",
+}
+
+REGISTRARS: dict[str, str] = {
+    "route53domains": "providers.route53domains.registrar:Route53DomainsRegistrar",
+    "gandi": "providers.gandi.registrar:GandiRegistrar",
 }
 
 
@@ -48,4 +54,9 @@ def hosting_adapter(name: str) -> HostingAdapter:
 
 def dns_provider_class(name: str) -> type[DnsProvider]:
     cls: type[DnsProvider] = _load(DNS_PROVIDERS, name, "DNS provider")
+    return cls
+
+
+def registrar_class(name: str) -> type[Registrar]:
+    cls: type[Registrar] = _load(REGISTRARS, name, "registrar")
     return cls

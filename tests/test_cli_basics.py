@@ -74,13 +74,21 @@ def test_no_colour_when_piped():
     assert "\x1b[" not in result.stdout
 
 
-def test_app_builds_only_the_branch_a_command_runs():
-    """`migrate data sync` builds the `data` group alone; anything else (help, typos) sees every command."""
-    from migrate.cli.app import build_app
+def test_command_table_names_what_each_module_registers():
+    """`migrate NAME …` loads only COMMANDS[NAME]: the table must match the modules."""
+    import importlib
 
-    full = set(build_app().commands)
-    assert {"data", "dns", "validate"} <= full
-    assert set(build_app(["data", "sync", "--json"]).commands) == {"data"}
-    assert set(build_app(["validate"]).commands) == {"validate"}
-    assert set(build_app(["--spec", "x.yaml", "data"]).commands) == full
-    assert set(build_app(["no-such-command"]).commands) == full
+    import typer
+
+    from migrate.cli.app import COMMAND_MODULES, COMMANDS, build_app, command_name
+
+    for module_name in COMMAND_MODULES:
+        app = typer.Typer()
+        importlib.import_module(module_name).register(app)
+        registered = set(typer.main.get_group(app).commands)
+        assert registered == {n for n, m in COMMANDS.items() if m == module_name}, module_name
+    assert set(COMMANDS.values()) == set(COMMAND_MODULES)
+    assert set(build_app().commands) == set(COMMANDS)
+    assert set(build_app(["-f", "x.yaml", "dns", "swing"]).commands) == {"dns"}
+    assert command_name(["--spec", "dns", "validate"]) == "validate"
+    assert command_name(["--help", "dns"]) is None

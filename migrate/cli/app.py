@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Sequence
 
 import typer
 
@@ -21,6 +21,29 @@ COMMAND_MODULES = [
     "migrate.cli.chaos_cmd",
 ]
 
+# The top-level command each module registers: `migrate dns swing` imports and builds only
+# dns_cmds (typer works out every command's parameters when the app is built: for all of
+# them, a tenth of a second of every run). tests/test_cli_basics.py keeps this in step.
+COMMANDS: dict[str, str] = {
+    "validate": "migrate.cli.spec_cmds",
+    "schema": "migrate.cli.spec_cmds",
+    "providers": "migrate.cli.providers_cmd",
+    "dns": "migrate.cli.dns_cmds",
+    "failover": "migrate.cli.failover_cmds",
+    "drill": "migrate.cli.failover_cmds",
+    "holding-page": "migrate.cli.failover_cmds",
+    "runbook": "migrate.cli.failover_cmds",
+    "audit": "migrate.cli.audit_cmd",
+    "preflight": "migrate.cli.audit_cmd",
+    "data": "migrate.cli.data_cmds",
+    "plan": "migrate.cli.stack_cmds",
+    "up": "migrate.cli.stack_cmds",
+    "destroy": "migrate.cli.stack_cmds",
+    "status": "migrate.cli.stack_cmds",
+    "unlock": "migrate.cli.stack_cmds",
+    "chaos": "migrate.cli.chaos_cmd",
+}
+
 HELP = (
     "Leave a hosting provider in minutes: redeploy the service elsewhere, move its data "
     "with proof, swing DNS and verify it at every nameserver."
@@ -33,13 +56,23 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app(args: list[str] | None = None) -> typer.core.TyperGroup:
-    """The whole command tree; with ``args`` whose first word names a command, only that branch.
+def command_name(args: Sequence[str]) -> str | None:
+    """The top-level command ``args`` run, or None (help, version, or nothing given)."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--spec", "-f"):
+            skip = True
+        elif arg in ("-h", "--help", "--version"):
+            return None
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
-    Turning typer's command descriptions into click commands costs ~0.1 s of CPU for the whole
-    tree (type hints of every option of every command): a quick command should not pay it for
-    the others. Help and usage errors for the root still see every command.
-    """
+
+def build_app(args: Sequence[str] | None = None) -> typer.core.TyperGroup:
+    """The CLI; given the command line, only the module of the command it runs is loaded."""
     app = typer.Typer(
         name="migrate",
         help=HELP,
@@ -64,25 +97,9 @@ def build_app(args: list[str] | None = None) -> typer.core.TyperGroup:
 
             os.environ["MIGRATE_SPEC"] = spec
 
-    for module_name in COMMAND_MODULES:
+    name = command_name(args) if args is not None else None
+    for module_name in [COMMANDS[name]] if name in COMMANDS else COMMAND_MODULES:
         importlib.import_module(module_name).register(app)
-    if args and not args[0].startswith("-"):
-        _keep_only(app, args[0])
     command = typer.main.get_command(app)
     assert isinstance(command, typer.core.TyperGroup)
     return command
-
-
-def _keep_only(app: typer.Typer, word: str) -> None:
-    """Drop every top-level command and group but ``word``, if ``word`` is one of them."""
-    def name(value: Any) -> str | None:
-        value = getattr(value, "value", value)  # typer wraps unset settings in DefaultPlaceholder
-        return value if isinstance(value, str) else None
-
-    commands = {name(info.name): info for info in app.registered_commands}
-    groups = {name(info.name) or name(info.typer_instance.info.name if info.typer_instance else None): info
-              for info in app.registered_groups}
-    if None in commands or None in groups or word not in commands.keys() | groups.keys():
-        return
-    app.registered_commands = [info for key, info in commands.items() if key == word]
-    app.registered_groups = [info for key, info in groups.items() if key == word]

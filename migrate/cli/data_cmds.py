@@ -50,6 +50,7 @@ def register(app: typer.Typer) -> None:
     data.command("restore")(restore)
     data.command("backups")(backups)
     data.command("replicate")(replicate)
+    data.command("follow")(follow)
     app.add_typer(data)
 
 
@@ -377,4 +378,59 @@ def replicate(
     out.emit(state.to_dict())
     out.human.print(state.describe(), markup=False)
     if not state.ok:
+        raise typer.Exit(1)
+
+
+def follow(
+    source: FromOption = None, dest: ToOption = None, from_outputs: FromOutputs = None, to_outputs: ToOutputs = None,
+    spec: SpecOption = DEFAULT_SPEC, workers: Workers = 16,
+    interval: Annotated[float, typer.Option("--interval", min=0.0, help="Seconds from one pass's start to the "
+                                                                        "next.")] = 1.0,
+    passes: Annotated[int | None, typer.Option("--passes", min=1, help="Stop after this many passes (default: "
+                                                                       "until SIGTERM or Ctrl-C).")] = None,
+    status: Annotated[Path | None, typer.Option("--status", help="Write the follower's state (JSON) here after "
+                                                                "every pass.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Keep the destination's media in step with the source, pass after pass, for a warm standby.
+
+    Pairs with `data replicate` (which carries rows only): media uploaded at the source reaches
+    the destination within one pass. Never deletes at the destination. Exit 1 if the last pass
+    failed.
+    """
+    import signal
+    import threading
+
+    from migrate.data.follow import FollowState, follow_media, write_state
+
+    out = Output(json_output)
+    loaded = _spec(spec, required=source is not None and from_outputs is None)
+    a = _outputs(loaded, source, from_outputs, "from")
+    b = _outputs(loaded, dest, to_outputs, "to")
+    _register_secrets(a, b)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn())
+    with out.progress(*columns) as progress:
+        task = progress.add_task(f"media {a.target} -> {b.target}: first pass", total=passes)
+
+        def on_pass(state: FollowState) -> None:
+            if status is not None:
+                write_state(status, state)
+            lag = "" if state.last_pass_seconds is None else f", last pass {state.last_pass_seconds:.2f}s"
+            failing = f", failing: {state.last_error}" if state.last_error else ""
+            progress.update(task, advance=1, description=f"media {a.target} -> {b.target}: {state.passes} passes, "
+                            f"{state.objects_copied} objects copied{lag}{failing}")
+
+        state = follow_media(loaded, a, b, interval=interval, stop=stop, max_passes=passes, workers=workers,
+                             on_pass=on_pass)
+    out.emit(state.to_dict())
+    out.human.print(f"media {a.target} -> {b.target}: {state.passes} passes ({state.failed_passes} failed), "
+                    f"{state.objects_copied} objects / {_human_bytes(state.bytes_copied)} copied", markup=False)
+    if state.last_error:
+        out.human.print(f"last pass failed: {state.last_error}", markup=False)
         raise typer.Exit(1)

@@ -13,6 +13,7 @@ import typer
 
 from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption, load
 from migrate.errors import EXIT_FAILED, InputError
+from migrate.gcpause import paused_gc
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
@@ -39,6 +40,9 @@ HealthOption = Annotated[
 
 
 def register(app: typer.Typer) -> None:
+    from migrate.cli import dns_delegate_cmd
+
+    dns_delegate_cmd.add_to(dns_app)
     app.add_typer(dns_app, name="dns")
 
 
@@ -78,6 +82,14 @@ def target_outputs(
     if health_url is not None:
         outputs = outputs.model_copy(update={"health_url": health_url})
     return outputs
+
+
+def _emit(out: Output, result: Any) -> None:
+    """The --json document of a result (built only in --json mode: it can list 10,000s of
+    changes)."""
+    if out.json_mode:
+        with paused_gc():
+            out.emit(result.to_json())
 
 
 def _progress(out: Output) -> Any:
@@ -134,7 +146,7 @@ def plan_cmd(
     out = Output(json_output)
     spec = load(spec_path)
     result = plan(spec, target_outputs(spec, to, outputs_file, address))
-    out.emit(result.to_json())
+    _emit(out, result)
     _plan_table(out, result)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
@@ -169,7 +181,7 @@ def swing_cmd(
     with progress:
         result = swing(spec, outputs, prepare=prepare, prepare_ttl=prepare_ttl, force=force,
                        allow_unexpected=allow_unexpected, max_share=max_share, progress=callback)
-    out.emit(result.to_json())
+    _emit(out, result)
     _plan_table(out, result)
     for p in result.providers:
         mark = "[green]applied[/]" if p.applied else f"[red]FAILED: {p.error}[/]"
@@ -212,7 +224,7 @@ def verify_cmd(
         result = verify(spec, outputs=outputs, nameservers=nameserver or [],
                         resolvers=resolver or [], timeout=timeout, ns_port=ns_port,
                         progress=callback)
-    out.emit(result.to_json())
+    _emit(out, result)
     table = Table(title=f"{spec.zone}: what each nameserver serves")
     for column in ("server", "found by", "result", "after", "detail"):
         table.add_column(column)
@@ -240,7 +252,7 @@ def rollback_cmd(
     progress, callback = _progress(out)
     with progress:
         result = rollback(spec, swing_id=swing_id, progress=callback)
-    out.emit(result.to_json())
+    _emit(out, result)
     _plan_table(out, result)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
@@ -300,7 +312,7 @@ def evacuate_cmd(
     with progress:
         result = evacuate(spec, source, destination, prune=prune, dry_run=dry_run,
                           progress=callback)
-    out.emit(result.to_json())
+    _emit(out, result)
     assert result.plan is not None
     out.human.print(f"{result.copied} RRsets to copy from {source} to {destination}; "
                     f"{len(result.plan.changes)} change(s) "
@@ -317,6 +329,9 @@ def evacuate_cmd(
     out.human.print(f"[green]verified:[/] all {result.copied} RRsets served by {destination}")
     out.human.print(f"At the registrar, set the nameservers of {spec.zone} to: "
                     + ", ".join(n.rstrip(".") for n in result.nameservers))
+    for registrar in spec.registrars:
+        out.human.print(f"Or let migrate do it: migrate dns delegate --registrar {registrar} "
+                        f"--to {destination}")
     out.human.print(f"Then check: migrate dns delegation --to {destination}")
 
 
@@ -346,7 +361,7 @@ def delegation_cmd(
     if not expected:
         raise InputError("no expected nameservers: give --ns NAME or --to DNSPROVIDER")
     result = check_delegation(spec.zone, expected, parent or [])
-    out.emit(result.to_json())
+    _emit(out, result)
     for server, names in result.parents.items():
         good = sorted(names) == result.expected
         mark = "[green]ok[/]" if good else "[red]DIFFERS[/]"

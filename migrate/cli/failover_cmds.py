@@ -134,6 +134,8 @@ def drill(
     dest: ToOption = "",
     rate: Annotated[float, typer.Option("--rate", help="Writes per second of the load against A.")] = 50.0,
     load_seconds: Annotated[float, typer.Option("--load-seconds", help="Seconds of load before A is killed.")] = 5.0,
+    image_every: Annotated[int, typer.Option("--image-every", min=0, help="Every K-th write of the load uploads an "
+                                             "image, to measure media loss too (0: text only).")] = 20,
     data_mode: Annotated[str, typer.Option("--data", help="replica (warm standby + replication) or restore "
                                            "(backup of A restored on B after the kill).")] = "replica",
     seed_mb: Annotated[int, typer.Option("--seed-mb", help="MB of ballast rows seeded into A's database.")] = 0,
@@ -155,8 +157,8 @@ def drill(
         _check_targets(loaded, source, dest)
     if data_mode not in ("replica", "restore"):
         raise InputError(f"--data must be replica or restore, not {data_mode!r}")
-    params = {"from": source, "to": dest, "rate": rate, "load_seconds": load_seconds, "data_mode": data_mode,
-              "seed_mb": seed_mb, "media_mb": media_mb, "keep": keep}
+    params = {"from": source, "to": dest, "rate": rate, "load_seconds": load_seconds, "image_every": image_every,
+              "data_mode": data_mode, "seed_mb": seed_mb, "media_mb": media_mb, "keep": keep}
     if dry_run:
         from migrate.failover.plan import failover_plan
 
@@ -174,6 +176,9 @@ def drill(
     if figures.get("rpo_writes") is not None:
         lines.append(f"RPO {figures['rpo_writes']} acknowledged writes lost of {figures.get('acked_writes')}, "
                      f"{figures.get('rpo_seconds', 0):.2f}s of writes (goal {figures.get('rpo_goal_seconds')}s)")
+    if figures.get("media_writes"):
+        lines.append(f"media: {figures['media_writes_lost']} acknowledged uploads lost of {figures['media_writes']}, "
+                     f"{figures.get('media_rpo_seconds', 0):.2f}s of uploads")
     _finish(out, outcome, lines)
 
 

@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["MIGRATE_VERBOSE"] = "1"
     json_mode = "--json" in args
     _configure_logging()
+    from migrate.gcpause import freeze_after_pauses
+
+    freeze_after_pauses()  # a CLI run ends soon: what bulk work built need not be scanned
 
     import typer
 

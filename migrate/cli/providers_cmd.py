@@ -12,11 +12,11 @@ def register(app: typer.Typer) -> None:
 
 
 def providers(json_output: JsonOption = False) -> None:
-    """List hosting adapters and DNS providers, with a capability matrix."""
+    """List hosting adapters, DNS providers and registrars, with a capability matrix."""
     from rich.table import Table
 
     from providers.hosting import Capability
-    from providers.registry import DNS_PROVIDERS, HOSTING_ADAPTERS, hosting_adapter
+    from providers.registry import DNS_PROVIDERS, HOSTING_ADAPTERS, REGISTRARS, hosting_adapter
 
     out = Output(json_output)
     adapters = [hosting_adapter(name) for name in HOSTING_ADAPTERS]
@@ -30,6 +30,7 @@ def providers(json_output: JsonOption = False) -> None:
             for a in adapters
         },
         "dns": sorted(DNS_PROVIDERS),
+        "registrars": sorted(REGISTRARS),
     }
     out.emit(document)
     table = Table(title="Hosting adapters: how each capability is covered")
@@ -46,3 +47,4 @@ def providers(json_output: JsonOption = False) -> None:
         table.add_row(capability.value, *cells)
     out.human.print(table)
     out.human.print("DNS providers: " + ", ".join(sorted(DNS_PROVIDERS)))
+    out.human.print("Registrars: " + ", ".join(sorted(REGISTRARS)))

@@ -6,7 +6,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from migrate.errors import InputError
-from providers.dnsbase import Key, RRset, absolute, normalise_value
+from providers.dnsbase import Key, RRset, absolute_names, normalise_value
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 
 def owned_keys(spec: ServiceSpec) -> list[Key]:
     """(name, type) of every RRset the spec owns: the only ones a swing may touch."""
-    zone = spec.zone
-    return sorted({(absolute(r.name, zone), r.type) for r in spec.dns.records})
+    return sorted(set(zip(_absolute_names(spec), (r.type for r in spec.dns.records),
+                          strict=True)))
+
+
+def _absolute_names(spec: ServiceSpec) -> list[str]:
+    return absolute_names((r.name for r in spec.dns.records), spec.zone)
 
 
 def desired_rrsets(spec: ServiceSpec, outputs: TargetOutputs) -> list[RRset]:
@@ -25,7 +29,7 @@ def desired_rrsets(spec: ServiceSpec, outputs: TargetOutputs) -> list[RRset]:
     v4 = [a for a in outputs.public_addresses if _version(a) == 4]
     v6 = [a for a in outputs.public_addresses if _version(a) == 6]
     grouped: dict[Key, tuple[int, list[str]]] = {}
-    for record in spec.dns.records:
+    for record, name in zip(spec.dns.records, _absolute_names(spec), strict=True):
         ttl = record.ttl or spec.dns.ttl
         if record.value is not None:
             values = [record.value]
@@ -40,9 +44,9 @@ def desired_rrsets(spec: ServiceSpec, outputs: TargetOutputs) -> list[RRset]:
                 f"dns.records: {record.name} {record.type} needs a value (only A, AAAA and "
                 f"CNAME records can follow the target)"
             )
-        key = (absolute(record.name, zone), record.type)
-        old_ttl, old_values = grouped.get(key, (ttl, []))
-        grouped[key] = (min(old_ttl, ttl), old_values + values)
+        key = (name, record.type)
+        seen = grouped.get(key)
+        grouped[key] = (ttl, values) if seen is None else (min(seen[0], ttl), seen[1] + values)
     # Thousands of records share a few value lists (the target's addresses): normalise each
     # list once. Names in ``grouped`` are absolute already.
     normalised: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}

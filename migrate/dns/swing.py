@@ -17,6 +17,7 @@ from migrate.dns import rail
 from migrate.dns.desired import desired_rrsets, owned_keys
 from migrate.dns.journal import Journal, SwingRecord, rrset_row
 from migrate.errors import InputError, MigrateError
+from migrate.gcpause import paused_gc
 from providers.dnsbase import (
     Change,
     DnsProvider,
@@ -139,6 +140,7 @@ class SwingResult:
         }
 
 
+@paused_gc()
 def plan(
     spec: ServiceSpec,
     outputs: TargetOutputs,
@@ -162,6 +164,7 @@ def plan(
     return result
 
 
+@paused_gc()
 def swing(
     spec: ServiceSpec,
     outputs: TargetOutputs,
@@ -304,6 +307,7 @@ def _prepare(
     return float(wait)
 
 
+@paused_gc()
 def rollback(
     spec: ServiceSpec,
     *,
@@ -380,6 +384,7 @@ class ProviderStatus:
         }
 
 
+@paused_gc()
 def status(
     spec: ServiceSpec,
     *,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from migrate.dns.desired import desired_rrsets, owned_keys
 from migrate.dns.journal import Journal
 from migrate.errors import InputError
+from migrate.gcpause import paused_gc
 from providers.dnsbase import DnsProvider, DnsProviderError, Key, ProgressCallback, RRset, relative
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ def _resolve(name: str, notes: list[str]) -> list[str]:
     return out
 
 
+@paused_gc()
 def verify(
     spec: ServiceSpec,
     *,

@@ -124,31 +124,35 @@ def holding_serving(ctx: StepContext, on: str) -> tuple[bool, str]:
 # -- provision ---------------------------------------------------------------------------------------
 @action("target.up")
 def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
-    """Deploy (or converge) the target's stack through the Pulumi engine; idempotent."""
+    """Deploy (or converge) the target's stack through the Pulumi engine; idempotent.
+
+    The update runs in a process of its own (``migrate.engine.detached``): a failover killed
+    while provisioning leaves it to finish rather than cutting it halfway, and the resumed
+    step waits for it, then converges. Without a spec file to hand on, it runs in-process.
+    """
+    from migrate.engine.detached import up_detached
     from migrate.engine.stack import up
 
     started = time.monotonic()
     spec = spec_of(ctx)
     _OUTPUTS.pop(f"{spec.service.name}/{target}", None)
-    outputs = up(spec, target, on_event=engine_progress(ctx, target))
+    if ctx.spec_path is None:
+        outputs = up(spec, target, on_event=engine_progress(ctx, target))
+        _OUTPUTS[f"{spec.service.name}/{target}"] = outputs
+        return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
+    outputs, _ = up_detached(spec, ctx.spec_path, target, ctx.progress)
     _OUTPUTS[f"{spec.service.name}/{target}"] = outputs
     return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
 
 
 def engine_progress(ctx: StepContext, target: str) -> Callable[[Any], None]:
     """One line per resource the engine finished (or failed), not the raw event stream."""
-    from migrate.engine.events import DONE_VERB, resource_name, resource_type
+    from migrate.engine.detached import event_line
 
     def on_event(event: Any) -> None:
-        for meta, failed in ((getattr(event.res_outputs_event, "metadata", None), False),
-                             (getattr(event.res_op_failed_event, "metadata", None), True)):
-            if meta is None or meta.type.startswith(("pulumi:pulumi:Stack", "pulumi:providers:")):
-                continue
-            op = str(getattr(meta.op, "value", meta.op))
-            if op == "same":
-                continue
-            verb = "FAILED" if failed else DONE_VERB.get(op, op)
-            ctx.progress(f"{target}: {verb} {resource_name(meta.urn)} ({resource_type(meta.type)})")
+        line = event_line(event, target)
+        if line:
+            ctx.progress(line)
 
     return on_event
 

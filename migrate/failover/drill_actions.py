@@ -158,6 +158,58 @@ def media_copy(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
     return {"result": result.to_dict()}
 
 
+@action("data.follow_start")
+def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5) -> dict[str, Any]:
+    """Run ``migrate data follow`` detached: B's media stays within one pass of A's until A dies.
+
+    The same command an operator runs beside ``data replicate`` for a warm standby; its state
+    file gives the lag at the kill.
+    """
+    from providers.local.servers.process import alive, spawn
+
+    spec = spec_of(ctx)
+    if spec.media is None:
+        return {"media": False}
+    if ctx.spec_path is None:
+        raise MigrateError("the media follower needs the spec's path (-f/--spec)")
+    state = ctx.run_dir / "follow.pid"
+    status = ctx.run_dir / "follow.json"
+    pid = int(state.read_text()) if state.exists() else None
+    if pid is None or not alive(pid):
+        pid = spawn([sys.executable, "-m", "migrate", "-f", str(ctx.spec_path), "data", "follow", "--from", source,
+                     "--to", dest, "--interval", str(interval), "--status", str(status), "--json"],
+                    ctx.run_dir / "follow.log", env=dict(os.environ))
+        state.write_text(str(pid))
+    deadline = time.monotonic() + 60
+    while not _follow_state(ctx).get("passes"):  # one good pass: the follower works
+        if not alive(pid) or time.monotonic() > deadline:
+            raise MigrateError(f"the media follower {source} → {dest} made no good pass "
+                               f"(see {ctx.run_dir / 'follow.log'})")
+        time.sleep(0.1)
+    return {"pid": pid, "status": str(status), "interval": float(interval)}
+
+
+def _follow_state(ctx: StepContext) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads((ctx.run_dir / "follow.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return state
+
+
+@action("data.follow_stop")
+def follow_stop(ctx: StepContext) -> dict[str, Any]:
+    """Stop the media follower; report how far behind A it was when it stopped."""
+    from providers.local.servers.process import stop
+
+    state = ctx.run_dir / "follow.pid"
+    if not state.exists():
+        return {"stopped": False}
+    stop(int(state.read_text()), sig=signal.SIGTERM)
+    state.unlink()
+    return {"stopped": True, **{k: v for k, v in _follow_state(ctx).items() if k != "last_error"}}
+
+
 @action("data.backup")
 def backup(ctx: StepContext, source: str, location: str = "") -> dict[str, Any]:
     """A backup off A (default: a directory of this run, on the machine running the drill)."""
@@ -178,7 +230,8 @@ def mode_is(ctx: StepContext, mode: str) -> tuple[bool, str]:
 
 
 @action("drill.load_start")
-def load_start(ctx: StepContext, target: str, rate: float = 50.0, seconds: float = 5.0) -> dict[str, Any]:
+def load_start(ctx: StepContext, target: str, rate: float = 50.0, seconds: float = 5.0,
+               image_every: int = 0) -> dict[str, Any]:
     """Start the chirp write load against A's HTTP front, detached, and let it run ``seconds``."""
     from providers.local.servers.process import alive, spawn
 
@@ -190,7 +243,8 @@ def load_start(ctx: StepContext, target: str, rate: float = 50.0, seconds: float
     if pid is None or not alive(pid):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHIRP_DIR), *sys.path])}
         pid = spawn([sys.executable, "-m", "chirp.load", "--url", f"http://{out.public_addresses[0]}:{out.http_port}",
-                     "--host-header", spec.service.domain, "--rate", str(rate), "--out", str(log)],
+                     "--host-header", spec.service.domain, "--rate", str(rate), "--out", str(log),
+                     "--image-every", str(int(image_every))],
                     ctx.run_dir / "load.log", env=env)
         state.write_text(str(pid))
     time.sleep(float(seconds))
@@ -258,7 +312,11 @@ def terminate(ctx: StepContext, target: str) -> dict[str, Any]:
     at = time.time()
     killed = chaos_terminate(spec, target)
     ctx.mark(f"{target} terminated", at)
-    return {"terminated_at": at, "processes_killed": len(killed.killed)}
+    follower = follow_stop(ctx)  # its source is gone; its last good pass bounds the media lost
+    if follower.get("stopped"):
+        ctx.log(f"media follower stopped: {follower.get('passes')} passes, last good pass began "
+                f"{max(0.0, at - float(follower.get('synced_as_of') or at)):.2f}s before the kill")
+    return {"terminated_at": at, "processes_killed": len(killed.killed), "media_follower": follower}
 
 
 def _wait_restored(ctx: StepContext, dest: str, timeout: float) -> tuple[float, dict[str, Any]]:
@@ -284,13 +342,28 @@ def _wait_restored(ctx: StepContext, dest: str, timeout: float) -> tuple[float, 
         time.sleep(0.1)
 
 
-def _media_lost(ctx: StepContext, spec: ServiceSpec, b: TargetOutputs) -> int | None:
+def _media_lost(ctx: StepContext, after: dict[str, list[str]]) -> int | None:
     listing = ctx.run_dir / "media-at-termination.json"
     if not listing.exists():
         return None
     before: dict[str, list[str]] = json.loads(listing.read_text())
-    after = media_keys(spec, b)
     return sum(len(set(keys) - set(after.get(bucket, []))) for bucket, keys in before.items())
+
+
+def _achieved_rate(acks: list[dict[str, Any]], until: float) -> float | None:
+    """Acknowledged writes per second from the first one to the kill: was the asked rate really carried?"""
+    before = [float(r["sent_at"]) for r in acks if float(r["acked_at"]) <= until]
+    if len(before) < 2 or until <= min(before):
+        return None
+    return round(len(before) / (until - min(before)), 1)
+
+
+def _span(acks: list[dict[str, Any]], lost: list[dict[str, Any]], default: float) -> float:
+    """The RPO as time: from the oldest lost acknowledgement to the last acknowledgement."""
+    if not lost:
+        return 0.0
+    last_ack = max((float(r["acked_at"]) for r in acks), default=default)
+    return last_ack - min(float(r["acked_at"]) for r in lost)
 
 
 @action("drill.measure")
@@ -312,8 +385,11 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
         missing = count_missing([int(r["id"]) for r in acked], b.database_url.get_secret_value())
     lost_ids = set(missing)
     lost = [r for r in acked if int(r["id"]) in lost_ids]
-    last_ack = max((float(r["acked_at"]) for r in acked), default=terminated_at)
-    rpo_seconds = (last_ack - min(float(r["acked_at"]) for r in lost)) if lost else 0.0
+    media_on_b = media_keys(spec, b)
+    stored = {key for keys in media_on_b.values() for key in keys}
+    media_acks = [r for r in acked if r.get("media_key")]
+    media_lost = [r for r in media_acks if r["media_key"] not in stored]
+    follower = ctx.results.get("terminate", {}).get("media_follower") or {}
     data_step = ctx.results.get("data", {})
     figures = {
         "rto_seconds": round(restored_at - terminated_at, 3),
@@ -321,11 +397,19 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
         "dns_ttl_seconds": spec.dns.ttl,
         "rto_goal_seconds": spec.recovery.rto_seconds,
         "rpo_writes": len(missing),
-        "rpo_seconds": round(rpo_seconds, 3),
+        "rpo_seconds": round(_span(acked, lost, terminated_at), 3),
         "rpo_goal_seconds": spec.recovery.rpo_seconds,
-        "media_objects_lost": _media_lost(ctx, spec, b),
+        "media_objects_lost": _media_lost(ctx, media_on_b),
+        "media_writes": len(media_acks),
+        "media_writes_lost": len(media_lost),
+        "media_rpo_seconds": round(_span(acked, media_lost, terminated_at), 3),
+        "posts_missing_their_media": sum(1 for r in media_lost if int(r["id"]) not in lost_ids),
+        "media_follower_passes": follower.get("passes"),
+        "media_follower_slowest_pass_seconds": follower.get("slowest_pass_seconds"),
         "acked_writes": len(acked),
         "acked_after_termination": sum(1 for r in acked if float(r["acked_at"]) > terminated_at),
+        "load_rate_asked": float(ctx.results.get("load", {}).get("rate") or 0),
+        "load_rate_achieved": _achieved_rate(acked, terminated_at),
         "data_route": data_step.get("route"),
         "terminated_at": terminated_at,
         "restored_at": restored_at,
@@ -349,6 +433,7 @@ def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> di
     from migrate.failover.actions import holding_down, target_destroy
 
     load_stop(ctx)
+    follow_stop(ctx)
     if keep:
         return {"kept": [source, dest]}
     problems: list[str] = []

@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from migrate.errors import SpecError
+from migrate.gcpause import paused_gc
 from migrate.spec.model import ServiceSpec, cross_check
 
 DEFAULT_SPEC_FILE = "migrate.yaml"
@@ -31,7 +32,13 @@ def load_spec(path: str | Path = DEFAULT_SPEC_FILE) -> ServiceSpec:
 
 
 def parse_spec(text: str, filename: str) -> ServiceSpec:
-    lines, data = _parse_yaml(text, filename)
+    with paused_gc():  # tens of thousands of nodes, dicts and models, none of them garbage
+        return _parse_spec(text, filename)
+
+
+def _parse_spec(text: str, filename: str) -> ServiceSpec:
+    document = _parse_yaml(text, filename)
+    data = document.data
     if not isinstance(data, dict):
         raise SpecError([f"{filename}:1: the spec must be a mapping of sections (service, dns, …)"])
     try:
@@ -39,7 +46,7 @@ def parse_spec(text: str, filename: str) -> ServiceSpec:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            display, line = _locate(error["loc"], data, lines)
+            display, line = _locate(error["loc"], data, document.lines)
             message = error["msg"].removeprefix("Value error, ")
             problems.append(_format(filename, line, display, message))
         raise SpecError(_unique(problems)) from None
@@ -47,7 +54,7 @@ def parse_spec(text: str, filename: str) -> ServiceSpec:
         raise SpecError([f"{filename}:1: the spec refers to itself (a recursive YAML alias)"]) from None
     problems = []
     for loc, message in cross_check(spec):
-        display, line = _locate(loc, data, lines)
+        display, line = _locate(loc, data, document.lines)
         problems.append(_format(filename, line, display, message))
     if problems:
         raise SpecError(problems)
@@ -62,16 +69,37 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _parse_yaml(text: str, filename: str) -> tuple[dict[Loc, int], Any]:
-    """Parse YAML once (libyaml when PyYAML has it), remembering the line of every key and item.
+class _Document:
+    """The parsed data, and the line of every key and item, worked out only when an error
+    needs one: a spec that owns thousands of DNS records is a big document, and indexing
+    its lines cost as much as constructing it."""
 
-    A spec that owns thousands of DNS records is a big document: the pure-Python parser,
-    run twice, took seconds before every DNS command.
+    def __init__(self, node: yaml.Node | None, data: Any) -> None:
+        self.node = node
+        self.data = data
+        self._lines: dict[Loc, int] | None = None
+
+    @property
+    def lines(self) -> dict[Loc, int]:
+        if self._lines is None:
+            self._lines = {}
+            if self.node is not None:
+                _index(self.node, (), self._lines, [], "", set())
+        return self._lines
+
+
+def _parse_yaml(text: str, filename: str) -> _Document:
+    """Parse YAML once (libyaml when PyYAML has it); duplicate keys are errors.
+
+    The C parser builds the node tree; ``_Constructor`` turns it into Python data faster than
+    PyYAML's constructor (which runs in Python whatever the parser) for the plain shapes a
+    spec is made of, and hands anything else (tags, merge keys) to it.
     """
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    loader = _SpecLoader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        constructor = _Constructor(loader)
+        data = constructor.construct(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -79,15 +107,99 @@ def _parse_yaml(text: str, filename: str) -> tuple[dict[Loc, int], Any]:
         raise SpecError([f"{filename}:{line}: invalid YAML: {problem}"]) from None
     except yaml.YAMLError as exc:
         raise SpecError([f"{filename}:1: invalid YAML: {exc}"]) from None
+    except RecursionError:
+        raise SpecError([f"{filename}:1: the spec refers to itself (a recursive YAML alias)"]) from None
     finally:
         loader.dispose()
-    lines: dict[Loc, int] = {}
-    if node is not None:
+    if node is not None and constructor.duplicates:
         duplicates: list[str] = []
-        _index(node, (), lines, duplicates, filename, set())
+        _index(node, (), {}, duplicates, filename, set())
         if duplicates:
             raise SpecError(duplicates)
-    return lines, data
+    return _Document(node, data)
+
+
+class _SpecLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's safe loader (libyaml's parser when built with it), resolving each distinct
+    plain scalar once: a spec owning 9,000 records repeats ``name``, ``type`` and ``A``
+    9,000 times, and the parser asks the (Python) resolver about every one."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._resolved: dict[str, str] = {}
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = self._resolved.get(value)
+            if tag is None:
+                tag = self._resolved[value] = super().resolve(kind, value, implicit)
+            return tag
+        return str(super().resolve(kind, value, implicit))
+
+    # The safe loader has no path resolvers: nothing to track while descending.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+# Scalars whose value PyYAML's constructor works out (ints, booleans, nulls, floats): few in a
+# spec, so they go to it. Other tags (binary, timestamp, sets, merge keys …) take its whole path.
+_PLAIN_SCALARS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
+                            "tag:yaml.org,2002:null", "tag:yaml.org,2002:float"})
+
+
+class _Constructor:
+    """Node tree -> dicts, lists and scalars, as ``SafeConstructor`` makes them.
+
+    An alias yields the same object as its anchor, as with PyYAML; an alias inside itself
+    is a ``RecursionError`` (the loader reports it). ``duplicates`` is set when a mapping
+    repeats a key: the caller then names them with their lines.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.done: dict[int, Any] = {}
+        self.building: set[int] = set()
+        self.duplicates = False
+
+    def construct(self, node: yaml.Node) -> Any:
+        cls = node.__class__
+        tag = node.tag
+        if cls is yaml.ScalarNode:
+            if tag == _STR:
+                return node.value
+            if tag in _PLAIN_SCALARS:
+                return self.loader.construct_object(node, deep=True)
+            return self._fallback(node)
+        key = id(node)
+        if key in self.done:
+            return self.done[key]
+        if key in self.building:
+            raise RecursionError("a YAML alias refers to a node containing it")
+        self.building.add(key)
+        if cls is yaml.MappingNode and tag == _MAP and all(
+            k.__class__ is yaml.ScalarNode and (k.tag == _STR or k.tag in _PLAIN_SCALARS)
+            for k, _ in node.value
+        ):
+            construct = self.construct
+            value: Any = {construct(k): construct(v) for k, v in node.value}
+            if len(value) != len(node.value):
+                self.duplicates = True
+        elif cls is yaml.SequenceNode and tag == _SEQ:
+            value = [self.construct(item) for item in node.value]
+        else:
+            value = self._fallback(node)
+        self.building.discard(key)
+        self.done[key] = value
+        return value
+
+    def _fallback(self, node: yaml.Node) -> Any:
+        return self.loader.construct_object(node, deep=True)
 
 
 def _index(

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from migrate.spec.secrets import SecretRef
-from providers.settings import DnsProviderSettings, TargetSettings
+from providers.settings import DnsProviderSettings, RegistrarSettings, TargetSettings
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -135,6 +135,9 @@ class ServiceSpec(StrictModel):
     recovery: Recovery = Field(default_factory=Recovery)
     targets: dict[Name, TargetSettings] = Field(min_length=1)
     dns_providers: dict[Name, DnsProviderSettings] = Field(default_factory=dict)
+    registrars: dict[Name, RegistrarSettings] = Field(
+        default_factory=dict, description="Where the domain is registered: lets "
+        "`migrate dns delegate` move its nameservers.")
     # The file it was loaded from (set by ``load_spec``): the app's code sits beside it, so the
     # engine runs local processes there unless told otherwise.
     _source_path: Path | None = PrivateAttr(None)

@@ -4,7 +4,8 @@ Changes go through the batch endpoint (``POST /zones/{id}/dns_records/batch``: d
 patches, puts, posts, applied in that order in one transaction) rather than one request
 per record; 429 answers are retried after ``Retry-After``. Cloudflare stores each value of
 an RRset as its own record with an id, so an update patches records in place and posts or
-deletes the difference.
+deletes the difference. SRV and CAA travel as a structured ``data`` object (SRV: priority,
+weight, port, target; CAA: flags, tag, value), converted to and from presentation format.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class CloudflareProvider(DnsProvider):
     kind = "cloudflare"
     company = "cloudflare"
     capabilities = Capabilities(
-        record_types=frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "NS"}),
+        record_types=frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"}),
         max_batch_records=200,
         atomic_batches=True,
     )
@@ -95,6 +96,14 @@ class CloudflareProvider(DnsProvider):
             self._zone_ids[name] = found[0]["id"]
         return self._zone_ids[name]
 
+    def delegation(self, zone: str) -> dict[Key, RRset]:
+        """Cloudflare assigns the zone's nameservers itself (``name_servers`` of the zone
+        object) and lists no apex NS records: those are what the registrar must point at."""
+        info = self._request("GET", f"/zones/{self.zone_id(zone)}")["result"]
+        names = [str(n).rstrip(".") + "." for n in info.get("name_servers") or []]
+        apex = zone.rstrip(".").lower() + "."
+        return {(apex, "NS"): RRset.make(apex, "NS", 86400, names, zone)} if names else {}
+
     def records(self, zone: str) -> dict[Key, RRset]:
         zone_id = self.zone_id(zone)
         grouped: dict[Key, tuple[int, list[str]]] = {}
@@ -107,10 +116,8 @@ class CloudflareProvider(DnsProvider):
                 rtype = item["type"]
                 if rtype not in self.capabilities.record_types:
                     continue
-                content = item["content"]
-                if rtype == "MX":
-                    content = f"{item.get('priority', 0)} {content}"
-                value = RRset.make(item["name"], rtype, 1, [_dotted(rtype, content)], zone)
+                content = _presentation(item)
+                value = RRset.make(item["name"], rtype, 1, [content], zone)
                 ttl = AUTO_TTL if item.get("ttl", 1) == 1 else int(item["ttl"])
                 _, values = grouped.get(value.key, (ttl, []))
                 grouped[value.key] = (ttl, values + list(value.values))
@@ -180,10 +187,43 @@ class CloudflareProvider(DnsProvider):
             self._client.close()
 
 
+def _presentation(item: dict[str, Any]) -> str:
+    """A Cloudflare record's value in DNS presentation format (names absolute)."""
+    rtype, content, data = item["type"], item.get("content", ""), item.get("data") or {}
+    if rtype == "SRV":
+        if data:
+            target = str(data["target"]).rstrip(".") + "."
+            return f"{data['priority']} {data['weight']} {data['port']} {target}"
+        return f"{item.get('priority', 0)} {_dotted('SRV', content)}"
+    if rtype == "CAA" and data:
+        value = str(data["value"]).replace("\\", "\\\\").replace('"', '\\"')
+        return f'{int(data["flags"])} {data["tag"]} "{value}"'
+    if rtype == "MX":
+        content = f"{item.get('priority', 0)} {content}"
+    return _dotted(rtype, content)
+
+
+def _structured(rtype: str, value: str) -> dict[str, Any]:
+    """SRV/CAA presentation format -> the ``data`` object Cloudflare's API takes."""
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
+    rdata: Any = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value)
+    if rtype == "SRV":
+        target = str(rdata.target)
+        return {"priority": rdata.priority, "weight": rdata.weight, "port": rdata.port,
+                "target": target if target == "." else target.rstrip(".")}
+    return {"flags": rdata.flags, "tag": rdata.tag.decode(), "value": rdata.value.decode()}
+
+
 def _dotted(rtype: str, content: str) -> str:
     """Cloudflare writes names without the final dot; make them absolute."""
     if rtype in ("CNAME", "NS") and not content.endswith("."):
         return content + "."
+    if rtype == "SRV":  # content is "weight port target" (priority apart)
+        weight, port, target = content.split()
+        return f"{weight} {port} {target.rstrip('.')}."
     if rtype == "MX":
         priority, _, host = content.partition(" ")
         return f"{priority} {host if host.endswith('.') else host + '.'}"
@@ -196,6 +236,8 @@ def _record(name: str, rtype: str, value: str, rrset: RRset | None) -> dict[str,
     if rtype == "MX":
         priority, _, host = value.partition(" ")
         record.update(priority=int(priority), content=host.rstrip("."))
+    elif rtype in ("SRV", "CAA"):
+        record["data"] = _structured(rtype, value)
     elif rtype in ("CNAME", "NS"):
         record["content"] = value.rstrip(".")
     else:

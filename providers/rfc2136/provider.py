@@ -103,17 +103,32 @@ class Rfc2136Provider(DnsProvider):
         self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None
     ) -> None:
         """Send the changes as few UPDATE messages as fit in 64 KiB, one after the other on
-        one TCP connection; stop at the first the server refuses (each is all or nothing)."""
+        one TCP connection; stop at the first the server refuses (each is all or nothing).
+
+        The next message is written while the server applies the current one: the server
+        never waits for us, and still no message is sent before the previous one succeeded.
+        """
         done = 0
         sock = None
+        batches = updates(zone, changes)
         try:
-            for update in updates(zone, changes):
+            update = next(batches, None)
+            while update is not None:
                 if sock is None:
                     sock = self._connect(zone)
-                self._send(zone, sock, update)
+                mac = self._send(zone, sock, update)
+                problem: DnsProviderError | None = None
+                try:
+                    following = next(batches, None)
+                except DnsProviderError as exc:  # raised once this message is answered
+                    following, problem = None, exc
+                self._receive(zone, sock, update, mac)
                 done += len(update.changes)
                 if progress:
                     progress(f"{self.name}: update", done, len(changes))
+                if problem is not None:
+                    raise problem
+                update = following
         finally:
             if sock is not None:
                 sock.close()
@@ -124,15 +139,23 @@ class Rfc2136Provider(DnsProvider):
         except Exception as exc:
             raise explain(exc, self.where, f"update of {zone}") from None
 
-    def _send(self, zone: str, sock: socket.socket, update: Update) -> None:
+    def _send(self, zone: str, sock: socket.socket, update: Update) -> bytes:
+        """Send one message (signed when we have a key); its request MAC, for the answer."""
         wire, mac = (update.wire, b"") if self.key is None else sign(update.wire, self.key)
         try:
             dns.query.send_tcp(sock, wire, time.time() + self.timeout)
+        except Exception as exc:
+            raise explain(exc, self.where, f"update of {zone}") from None
+        return mac
+
+    def _receive(self, zone: str, sock: socket.socket, update: Update, mac: bytes) -> None:
+        """Read the answer to ``update``; raise unless it says the update was applied."""
+        try:
             response, _ = dns.query.receive_tcp(
                 sock, time.time() + self.timeout, keyring=self.key, request_mac=mac)
         except Exception as exc:
             raise explain(exc, self.where, f"update of {zone}") from None
-        if (response.id != struct.unpack_from("!H", wire)[0]
+        if (response.id != struct.unpack_from("!H", update.wire)[0]
                 or not response.flags & dns.flags.QR
                 or response.opcode() != dns.opcode.UPDATE):
             raise DnsProviderError(f"update of {zone} at {self.where}: the answer does not "

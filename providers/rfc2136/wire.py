@@ -25,6 +25,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.tsig
 
+from migrate.gcpause import paused_gc
 from providers.dnsbase import DnsProviderError, Key, RRset
 
 
@@ -79,16 +80,17 @@ def axfr(
     """Transfer ``zone`` from host:port (TSIG-signed when a key is given) into RRsets."""
     origin = dns.name.from_text(zone.rstrip(".") + ".")
     where = f"{host}:{port}"
-    try:
-        records = transfer(host, port, origin, key, timeout)
-    except TransferRefused as exc:
-        rcode = dns.rcode.to_text(exc.rcode)
-        hint = " (is our TSIG key allowed to transfer the zone?)" if rcode in (
-            "REFUSED", "NOTAUTH") else ""
-        raise DnsProviderError(f"zone transfer of {zone} at {where}: {rcode}{hint}") from None
-    except Exception as exc:
-        raise explain(exc, where, f"zone transfer of {zone}") from None
-    return rrsets_from_records(records, origin)
+    with paused_gc():  # a tuple per record, an RRset per name: nothing for the GC to find
+        try:
+            records = transfer(host, port, origin, key, timeout)
+        except TransferRefused as exc:
+            rcode = dns.rcode.to_text(exc.rcode)
+            hint = " (is our TSIG key allowed to transfer the zone?)" if rcode in (
+                "REFUSED", "NOTAUTH") else ""
+            raise DnsProviderError(f"zone transfer of {zone} at {where}: {rcode}{hint}") from None
+        except Exception as exc:
+            raise explain(exc, where, f"zone transfer of {zone}") from None
+        return rrsets_from_records(records, origin)
 
 
 class BadTransfer(Exception):
@@ -215,6 +217,16 @@ def _name(wire: bytes, pos: int, names: dict[int, str]) -> tuple[str, int]:
     Plain labels are decoded here (the zone's 10,000 owner names); anything needing
     escapes goes to dnspython. ``names`` caches suffixes by offset, as pointers reuse them.
     """
+    # Most owners in a zone transfer are one plain label and a pointer to a name seen before.
+    length = wire[pos]
+    if 0 < length < 64 and wire[pos + 1 + length] >= 0xC0:
+        after = pos + 1 + length
+        suffix = names.get(((wire[after] & 0x3F) << 8) | wire[after + 1])
+        raw = wire[pos + 1:after]
+        if suffix is not None and suffix != "." and _PLAIN.issuperset(raw):
+            text = f"{raw.decode('ascii').lower()}.{suffix}"
+            names[pos] = text
+            return text, after + 2
     labels: list[str] = []
     starts: list[int] = []
     end = -1

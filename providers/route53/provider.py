@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from providers.aws_client import aws_client, call_with_backoff
 from providers.dnsbase import (
     Capabilities,
     Change,
@@ -23,8 +24,6 @@ from providers.dnsbase import (
     relative,
 )
 from providers.route53.settings import Route53Settings
-
-THROTTLED = {"Throttling", "ThrottlingException", "PriorRequestNotComplete", "RequestLimitExceeded"}
 
 
 class Route53Provider(DnsProvider):
@@ -48,38 +47,17 @@ class Route53Provider(DnsProvider):
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            s = self.settings
-            kwargs: dict[str, Any] = {}
-            if s.access_key_id is not None and s.secret_access_key is not None:
-                kwargs["aws_access_key_id"] = s.access_key_id.resolve("route53 access key")
-                kwargs["aws_secret_access_key"] = s.secret_access_key.resolve(
-                    "route53 secret key")
-            session = boto3.session.Session(profile_name=s.profile) if s.profile else boto3
-            self._client = session.client(
-                "route53", region_name=s.region, endpoint_url=s.endpoint_url,
-                config=Config(retries={"max_attempts": 10, "mode": "adaptive"}), **kwargs)
+            self._client = aws_client("route53", self.settings, secret_label=f"dns_providers.{self.name}",
+                                      max_attempts=10)
         return self._client
 
     def _call(self, method: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError
 
-        delay = 0.5
-        for attempt in range(8):
-            try:
-                return getattr(self.client, method)(**kwargs)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code in THROTTLED and attempt < 7:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 10)
-                    continue
-                raise
-            except BotoCoreError as exc:
-                raise DnsProviderError(f"{self.name}: {method}: {exc}") from None
-        raise AssertionError("unreachable")
+        try:
+            return call_with_backoff(self.client, method, kwargs, attempts=8)
+        except BotoCoreError as exc:
+            raise DnsProviderError(f"{self.name}: {method}: {exc}") from None
 
     def zone_id(self, zone: str) -> str:
         from botocore.exceptions import ClientError

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from .cache import TimelineCache
 from .config import Settings
-from .db import connect, first_line
+from .db import connect, connection_pool, first_line
 from .media import MediaStore, sniff_content_type
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,11 @@ def create_app(settings: Settings, media: MediaStore | None = None) -> Flask:
     store = media or MediaStore(settings)
     health_store = MediaStore(settings, timeout_s=2, attempts=1)
     cache = TimelineCache(settings.redis_url)
+    pool = connection_pool(settings.database_url)
 
     def db() -> psycopg.Connection[dict]:
         if "db" not in g:
-            g.db = connect(settings.database_url)
+            g.db = pool.getconn()
         conn: psycopg.Connection[dict] = g.db
         return conn
 
@@ -91,7 +92,9 @@ def create_app(settings: Settings, media: MediaStore | None = None) -> Flask:
     def close_db(_exc: BaseException | None) -> None:
         conn = g.pop("db", None)
         if conn is not None:
-            conn.close()
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                conn.rollback()  # a read left its transaction open; writes commit themselves
+            pool.putconn(conn)  # a broken connection is discarded there, not reused
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> tuple[Response, int]:

@@ -1,7 +1,9 @@
 """Postgres access with psycopg 3.
 
-One short-lived connection per request or job: no pool (psycopg_pool is not a dependency),
-and nothing stale to evict when the database is restored or moved under a running app.
+Web requests borrow connections from a pool: opening one costs a Postgres fork plus a SCRAM
+handshake (~5 ms idle, 50 ms on a busy 2-core host), which capped the app far below the drill's
+200 writes/s. Each borrowed connection is checked first, so after a restore or promotion under
+a running app the broken ones are replaced, not served. Jobs and health checks connect afresh.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from importlib import resources
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 3
+POOL_MAX = 16
+POOL_WAIT_S = 5.0
 # Serialises concurrent schema application (two web replicas starting at once).
 SCHEMA_LOCK_KEY = 0x636869727001
 
@@ -27,6 +32,23 @@ def connect(database_url: str, *, autocommit: bool = False) -> psycopg.Connectio
         row_factory=dict_row,
         connect_timeout=CONNECT_TIMEOUT_S,
         application_name="chirp",
+    )
+
+
+def connection_pool(database_url: str) -> ConnectionPool[psycopg.Connection[dict]]:
+    """A pool of up to POOL_MAX connections, opened in the background (the database may still be
+    restoring when the app starts); a request waits at most POOL_WAIT_S for one, then gets a 503."""
+    return ConnectionPool(
+        database_url,
+        connection_class=psycopg.Connection[dict],
+        kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "chirp"},
+        min_size=2,
+        max_size=POOL_MAX,
+        timeout=POOL_WAIT_S,
+        max_idle=60,
+        check=ConnectionPool.check_connection,
+        open=True,
+        name="chirp",
     )
 
 

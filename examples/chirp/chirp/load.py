@@ -1,11 +1,13 @@
 """Write load for drills, and the check that no acknowledged write was lost.
 
-    python -m chirp.load --url http://HOST:PORT --rate N [--duration S]
+    python -m chirp.load --url http://HOST:PORT --rate N [--duration S] [--image-every K]
                          [--host-header NAME] [--out FILE] [--user NAME]
     python -m chirp.load --check FILE        # uses DATABASE_URL; exit 1 if any ack is missing
 
-Creates posts at N writes/s from a pool of threads (httpx). Every write becomes one JSON
-line: ``{"event": "ack", "seq", "id", "sent_at", "acked_at", "latency_ms"}`` when the app
+Creates posts at N writes/s from a pool of threads (httpx); with --image-every K, every K-th
+post carries a small unique PNG, stored by the app in its media bucket (so a drill can count
+lost media too). Every write becomes one JSON line:
+``{"event": "ack", "seq", "id", "sent_at", "acked_at", "latency_ms"[, "media_key"]}`` when the app
 answered 201 (the post was committed), or ``{"event": "error", "seq", "sent_at", "error"}``.
 Lines go to --out (flushed line by line, so a killed generator loses nothing it acked) or to
 stdout. The target dying is expected: errors are counted and the schedule keeps going until
@@ -108,10 +110,12 @@ class Recorder:
         self.lock = threading.Lock()
         self.tally = Tally()
 
-    def ack(self, seq: int, post_id: int, sent_at: float, acked_at: float) -> None:
-        record = {"event": "ack", "seq": seq, "id": post_id, "sent_at": round(sent_at, 6),
-                  "acked_at": round(acked_at, 6),
-                  "latency_ms": round((acked_at - sent_at) * 1000, 1)}
+    def ack(self, seq: int, post_id: int, sent_at: float, acked_at: float, media_key: str | None = None) -> None:
+        record: dict[str, Any] = {"event": "ack", "seq": seq, "id": post_id, "sent_at": round(sent_at, 6),
+                                  "acked_at": round(acked_at, 6),
+                                  "latency_ms": round((acked_at - sent_at) * 1000, 1)}
+        if media_key:
+            record["media_key"] = media_key
         with self.lock:
             self.tally.sent += 1
             self.tally.acked += 1
@@ -138,8 +142,22 @@ class Recorder:
         self.out.flush()
 
 
+def tiny_png(seed: str) -> bytes:
+    """A valid 1x1 PNG whose bytes are unique to ``seed`` (a tEXt chunk), so no two uploads dedupe."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x80\x00")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"tEXt", b"seed\x00" + seed.encode())
+            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+
+
 def send_one(client: httpx.Client, recorder: Recorder, user: str, run: str, seq: int,
-             user_ready: threading.Event) -> None:
+             user_ready: threading.Event, image_every: int = 0) -> None:
     """One write. Until the posting user exists, the attempt creates it (409 = already there)
     instead, so a target that is down from the start still shows as errors, not silence."""
     sent_at = time.time()
@@ -153,25 +171,31 @@ def send_one(client: httpx.Client, recorder: Recorder, user: str, run: str, seq:
             recorder.error(seq, sent_at, f"HTTP {response.status_code} creating user")
             return
         user_ready.set()
+    text = f"load {run} #{seq}"
     try:
-        response = client.post("/posts", json={"user": user, "text": f"load {run} #{seq}"})
+        if image_every and seq % image_every == image_every - 1:
+            response = client.post("/posts", data={"user": user, "text": text},
+                                   files={"image": (f"{run}-{seq}.png", tiny_png(f"{run}-{seq}"), "image/png")})
+        else:
+            response = client.post("/posts", json={"user": user, "text": text})
     except httpx.HTTPError as exc:
         recorder.error(seq, sent_at, type(exc).__name__)
         return
     if response.status_code == 201:
         try:
-            post_id = int(response.json()["id"])
+            document = response.json()
+            post_id = int(document["id"])
         except (ValueError, KeyError, TypeError):
             recorder.error(seq, sent_at, "bad 201 body")
             return
-        recorder.ack(seq, post_id, sent_at, time.time())
+        recorder.ack(seq, post_id, sent_at, time.time(), document.get("media_key"))
     else:
         recorder.error(seq, sent_at, f"HTTP {response.status_code}")
 
 
 def run_load(url: str, rate: float, duration: float | None, out: IO[str], *,
              host_header: str | None = None, user: str = "loadgen", timeout: float = 5.0,
-             threads: int | None = None, stop: threading.Event | None = None) -> Tally:
+             threads: int | None = None, stop: threading.Event | None = None, image_every: int = 0) -> Tally:
     """Send ``rate`` posts per second until ``duration`` ends or ``stop`` is set."""
     stop = stop or threading.Event()
     deadline = time.monotonic() + duration if duration else float("inf")
@@ -186,7 +210,7 @@ def run_load(url: str, rate: float, duration: float | None, out: IO[str], *,
 
         def worker() -> None:
             while (seq := ticks.get()) is not None:
-                send_one(client, recorder, user, run, seq, user_ready)
+                send_one(client, recorder, user, run, seq, user_ready, image_every)
 
         pool = [threading.Thread(target=worker, daemon=True) for _ in range(n_threads)]
         for t in pool:
@@ -222,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="loadgen", help="user that posts (default loadgen)")
     parser.add_argument("--timeout", type=float, default=5.0, help="per request (default 5 s)")
     parser.add_argument("--threads", type=int, help="concurrent requests (default ~rate)")
+    parser.add_argument("--image-every", type=int, default=0, metavar="K",
+                        help="every K-th post uploads a small PNG (default 0: text only)")
     parser.add_argument("--check", type=Path, metavar="FILE",
                         help="count acked ids of FILE missing from DATABASE_URL, then exit")
     args = parser.parse_args(argv)
@@ -250,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         tally = run_load(args.url, args.rate, args.duration, out, host_header=args.host_header,
-                         user=args.user, timeout=args.timeout, threads=args.threads, stop=stop)
+                         user=args.user, timeout=args.timeout, threads=args.threads, stop=stop,
+                         image_every=args.image_every)
     finally:
         if out is not sys.stdout:
             out.close()

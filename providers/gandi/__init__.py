@@ -1,0 +1,1 @@
+"""Gandi (the registrar), through its v5 HTTP API."""

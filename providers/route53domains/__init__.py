@@ -1,0 +1,1 @@
+"""Amazon Route 53 Domains (the registrar)."""
