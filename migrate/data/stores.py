@@ -8,6 +8,7 @@ on S3, a sidecar JSON file in a directory), because a multipart ETag is not a co
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -185,6 +186,7 @@ class ObjectStore(ABC):
 
 class S3Store(ObjectStore):
     checks_content_md5 = True
+
     def __init__(self, endpoint: S3Endpoint, bucket: str, prefix: str = "", max_connections: int = 64) -> None:
         self.endpoint = endpoint
         self.bucket = bucket
@@ -248,7 +250,7 @@ class S3Store(ObjectStore):
         return found
 
     def _lean(self) -> Any:
-        """The botocore-free GET path (``s3_http``) for this endpoint, or None when botocore must serve it."""
+        """The botocore-free requests (``s3_http``) for this endpoint, or None when botocore must serve it."""
         if self._lean_endpoint is False:
             from migrate.data import s3_http
 
@@ -306,8 +308,6 @@ class S3Store(ObjectStore):
 
     def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
             md5: bytes | None = None) -> str:
-        import base64
-
         md5 = md5 or hashlib.md5(data).digest()
         content_md5 = base64.b64encode(md5).decode()  # S3 refuses the body unless it matches
         headers, user = split_meta(meta)
