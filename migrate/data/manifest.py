@@ -14,8 +14,8 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from migrate.data.stores import ObjectInfo
 
@@ -30,8 +30,9 @@ def data_dir() -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """One object's row (a tuple: thousands are loaded per run)."""
+
     key: str
     src_size: int
     src_etag: str
@@ -90,7 +91,7 @@ class Manifest:
             self._flush()
             rows = self._db.execute(
                 "SELECT key, src_size, src_etag, dst_size, dst_etag, sha256, copied_by FROM objects").fetchall()
-        return {row[0]: Record(*row) for row in rows}
+        return {row[0]: Record._make(row) for row in rows}
 
     def start_run(self) -> int:
         with self._lock:

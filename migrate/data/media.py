@@ -65,6 +65,8 @@ class ObjectSyncResult:
     manifest: str = ""
     source_listing: dict[str, ObjectInfo] = field(default_factory=dict, repr=False)
     dest_listing: dict[str, ObjectInfo] = field(default_factory=dict, repr=False)
+    # The manifest's rows as they stand after the run, when the run wrote none (else None: re-read).
+    records: dict[str, Record] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in ("source", "dest", "objects", "copied", "skipped", "deleted",
@@ -73,14 +75,10 @@ class ObjectSyncResult:
 
 def _listings(source: ObjectStore, dest: ObjectStore,
               create_dest: bool = False) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
-    """Check and list both sides at once: each side's check and listing go to its own server."""
-    def check_and_list(store: ObjectStore, create: bool) -> dict[str, ObjectInfo]:
-        store.check(create=create)
-        return store.list()
-
+    """List both sides at once, each on its own server (a missing bucket fails the listing itself)."""
     with ThreadPoolExecutor(2) as pool:
-        src = pool.submit(check_and_list, source, False)
-        dst = pool.submit(check_and_list, dest, create_dest)
+        src = pool.submit(source.list_or_create, False)
+        dst = pool.submit(dest.list_or_create, create_dest)
         return src.result(), dst.result()
 
 
@@ -133,19 +131,24 @@ def sync_objects(
         reporter.start(total=len(src_list), total_bytes=sum(o.size for o in src_list.values()))
         to_copy: list[ObjectInfo] = []
         undecided: list[ObjectInfo] = []
+        written = 0
+        present_bytes = 0
         for key, src in src_list.items():
             dst = dst_list.get(key)
-            same = _same(src, dst, records.get(key))
+            record = records.get(key)
+            same = _same(src, dst, record)
             if same is None:
                 undecided.append(src)
             elif same:
-                if key not in records or not records[key].matches(src, dst):
+                if record is None or not record.matches(src, dst):
                     assert dst is not None
                     manifest.record(src, dst.size, dst.etag, "", copied=False)
+                    written += 1
                 result.skipped += 1
-                reporter.advance(1, src.size)
+                present_bytes += src.size
             else:
                 to_copy.append(src)
+        reporter.advance(result.skipped, present_bytes)  # one update, not one per object
 
         with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(workers) as parts:
             if undecided:
@@ -192,6 +195,8 @@ def sync_objects(
                 result.deleted = len(extras)
         result.source_listing = src_list
         result.dest_listing = dest.list() if result.copied or result.deleted else dst_list
+        if not (written or undecided or to_copy or result.deleted):
+            result.records = records
         manifest.finish_run(result.copied, result.skipped, result.bytes_copied)
     finally:
         manifest.close()
@@ -203,19 +208,26 @@ def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: Th
               memory: MemoryBudget) -> tuple[int, str, str]:
     """Copy one object; return (stored size at dest, dest ETag, content sha256).
 
-    Each byte is read once and hashed once for MD5 (the ETag check at both ends) and once
-    for SHA-256 (kept in the destination's metadata). Below ``MULTIPART_THRESHOLD``: one GET,
-    one PUT. Up to ``IN_MEMORY_MAX``: parallel ranged GETs and a multipart upload from memory.
-    Larger: through a temporary file. ``memory`` bounds the bytes held at once.
+    Each byte is read once and hashed once for SHA-256 (kept in the destination's metadata) and,
+    unless the destination checks it for us, once for MD5 (the ETag check at both ends). Below
+    ``MULTIPART_THRESHOLD``: one GET, one PUT; when the source's ETag is the content's MD5 and the
+    destination is S3, that MD5 goes with the PUT as Content-MD5 and must come back as the new
+    ETag, so the destination itself proves it stored exactly the source's bytes (S3 refuses a body
+    that does not match; any S3-compatible server's ETag is the MD5 of what it stored). Up to
+    ``IN_MEMORY_MAX``: parallel ranged GETs and a multipart upload from memory. Larger: through
+    a temporary file. ``memory`` bounds the bytes held at once.
     """
     if src.size < stores.MULTIPART_THRESHOLD:
         with memory.hold(src.size) if src.size >= stores.MIB else nullcontext():
             fetched = source.read(src.key)
             data = fetched.parts[0]
-            md5 = hashlib.md5(data).digest()
-            if src.md5 and md5.hex() != src.md5:
-                raise MigrateError(f"{source.label}/{src.key}: content read does not match its ETag "
-                                   "(changed mid-copy?)")
+            if src.md5 and dest.checks_content_md5:
+                md5 = bytes.fromhex(src.md5)  # checked by the destination against what it receives
+            else:
+                md5 = hashlib.md5(data).digest()
+                if src.md5 and md5.hex() != src.md5:
+                    raise MigrateError(f"{source.label}/{src.key}: content read does not match its ETag "
+                                       "(changed mid-copy?)")
             sha = hashlib.sha256(data).hexdigest()
             _check_read(source, src, fetched, sha)
             etag = dest.put(src.key, data, sha256=sha, md5=md5, meta=_carried(source, src, fetched))
@@ -276,18 +288,24 @@ def verify_objects(
     area: str,
     source_listing: dict[str, ObjectInfo] | None = None,
     dest_listing: dict[str, ObjectInfo] | None = None,
+    records: dict[str, Record] | None = None,
     workers: int = DEFAULT_WORKERS,
     progress: ProgressCallback | None = None,
 ) -> VerifyReport:
-    """Every source object at the destination with equal size and checksum."""
+    """Every source object at the destination with equal size and checksum.
+
+    ``source_listing``/``dest_listing``: listings taken after a sync (else both sides are listed);
+    ``records``: the manifest's rows when the caller has them current (else they are read).
+    """
     started = time.monotonic()
     if source_listing is None or dest_listing is None:
         source_listing, dest_listing = _listings(source, dest)
-    manifest = Manifest.for_pair(source.label, dest.label)
-    try:
-        records = manifest.records()
-    finally:
-        manifest.close()
+    if records is None:
+        manifest = Manifest.for_pair(source.label, dest.label)
+        try:
+            records = manifest.records()
+        finally:
+            manifest.close()
     reporter = Reporter(progress, f"verify {area}", "objects")
     reporter.start(total=len(source_listing))
     report = VerifyReport()
@@ -295,6 +313,7 @@ def verify_objects(
                              units=sum(o.size for o in source_listing.values()),
                              extra=sum(1 for k in dest_listing if k not in source_listing))
     undecided: list[ObjectInfo] = []
+    decided = decided_bytes = 0
     for key, src in sorted(source_listing.items()):
         dst = dest_listing.get(key)
         same = _same(src, dst, records.get(key))
@@ -309,7 +328,9 @@ def verify_objects(
             report.mismatches.append(Mismatch(area, key, kind, str(shown[0]), str(shown[1])))
         else:
             summary.matched += 1
-        reporter.advance(1, src.size)
+        decided += 1
+        decided_bytes += src.size
+    reporter.advance(decided, decided_bytes)
     if undecided:
         with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(workers) as parts:
             def compare(src: ObjectInfo) -> Mismatch | None:

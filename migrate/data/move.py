@@ -97,7 +97,8 @@ def sync(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *
             if report is not None:
                 report.extend(media.verify_objects(src_store, dst_store, area=f"media:{name}",
                                                    source_listing=copied.source_listing,
-                                                   dest_listing=copied.dest_listing, workers=workers))
+                                                   dest_listing=copied.dest_listing, records=copied.records,
+                                                   workers=workers))
     if redis:
         result.redis = _copy_redis(source, dest, progress)
     elif source.redis_url is not None:

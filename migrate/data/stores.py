@@ -8,12 +8,14 @@ on S3, a sidecar JSON file in a directory), because a multipart ETag is not a co
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
 import os
 import re
 import tempfile
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -114,11 +116,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class MissingBucket(MigrateError):
+    """The bucket (or directory) an operation names does not exist."""
+
+
 class ObjectStore(ABC):
     """One bucket (with an optional key prefix) or one directory."""
 
     label: str
     encrypted = False
+    # True when ``put(..., md5=M)`` makes the store itself check the bytes against M (so M may
+    # come from the source's ETag instead of hashing here): the returned ETag is the MD5 of
+    # what the store received and ``put`` fails unless it equals M.
+    checks_content_md5 = False
 
     @abstractmethod
     def check(self, create: bool = False) -> None:
@@ -126,6 +136,11 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def list(self) -> dict[str, ObjectInfo]: ...
+
+    def list_or_create(self, create: bool = False) -> dict[str, ObjectInfo]:
+        """Check (creating when ``create``), then list."""
+        self.check(create=create)
+        return self.list()
 
     @abstractmethod
     def head(self, key: str) -> ObjectInfo | None: ...
@@ -170,12 +185,26 @@ class ObjectStore(ABC):
 
 
 class S3Store(ObjectStore):
+    checks_content_md5 = True
+
     def __init__(self, endpoint: S3Endpoint, bucket: str, prefix: str = "", max_connections: int = 64) -> None:
         self.endpoint = endpoint
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.label = f"{endpoint.label}/{bucket}" + (f"/{self.prefix}" if self.prefix else "")
-        self.client = endpoint.client(max_connections)
+        self._max_connections = max_connections
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._lean_endpoint: Any = False  # not decided yet
+
+    @property
+    def client(self) -> Any:
+        """The botocore client, built on first use: an unchanged re-sync never needs one."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self.endpoint.client(self._max_connections)
+        return self._client
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -187,7 +216,7 @@ class S3Store(ObjectStore):
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             if code in ("NoSuchBucket",):
-                raise MigrateError(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
+                raise MissingBucket(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
             if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
                 raise MigrateError(f"access denied by {self.endpoint.label} ({what} {self.label}): {code}") from None
             raise MigrateError(f"S3 {what} {self.label}: {code}: {exc}") from None
@@ -208,6 +237,9 @@ class S3Store(ObjectStore):
                 raise MigrateError(f"cannot create bucket {self.bucket} at {self.endpoint.label}: {exc}") from None
 
     def list(self) -> dict[str, ObjectInfo]:
+        lean = self._lean_list()
+        if lean is not None:
+            return lean
         found: dict[str, ObjectInfo] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         pages = self._call("list", lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)))
@@ -216,6 +248,47 @@ class S3Store(ObjectStore):
                 key = item["Key"][len(self.prefix):]
                 found[key] = ObjectInfo(key, int(item["Size"]), item["ETag"].strip('"'))
         return found
+
+    def _lean(self) -> Any:
+        """The botocore-free requests (``s3_http``) for this endpoint, or None when botocore must serve it."""
+        if self._lean_endpoint is False:
+            from migrate.data import s3_http
+
+            ep = self.endpoint
+            try:
+                if ep.url is None or ep.access_key is None or ep.secret_key is None:
+                    raise s3_http.LeanUnsupported("AWS itself or the default credential chain")
+                self._lean_endpoint = s3_http.Endpoint(ep.url, ep.region, ep.access_key.get_secret_value(),
+                                                       ep.secret_key.get_secret_value())
+            except s3_http.LeanUnsupported:
+                self._lean_endpoint = None
+        return self._lean_endpoint
+
+    def _lean_list(self) -> dict[str, ObjectInfo] | None:
+        """The listing without botocore, or None when botocore must do it."""
+        from migrate.data import s3_http
+
+        lean = self._lean()
+        if lean is None:
+            return None
+        skip = len(self.prefix)
+        try:
+            return {key[skip:]: ObjectInfo(key[skip:], size, etag)
+                    for key, size, etag in s3_http.list_bucket(lean, self.bucket, self.prefix)}
+        except s3_http.BucketMissing:
+            raise MissingBucket(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
+        except s3_http.LeanUnsupported:
+            return None
+
+    def list_or_create(self, create: bool = False) -> dict[str, ObjectInfo]:
+        """The listing; a missing bucket is created (and empty) when ``create``, else an error."""
+        try:
+            return self.list()
+        except MissingBucket:
+            if not create:
+                raise
+            self.check(create=True)
+            return {}
 
     def head(self, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
@@ -231,22 +304,39 @@ class S3Store(ObjectStore):
         return ObjectInfo(key, size, response["ETag"].strip('"'), meta.get("sha256"))
 
     def get(self, key: str) -> bytes:
-        response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
-        data: bytes = response["Body"].read()
-        return data
+        return self.read(key).parts[0]
 
     def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
             md5: bytes | None = None) -> str:
         md5 = md5 or hashlib.md5(data).digest()
+        content_md5 = base64.b64encode(md5).decode()  # S3 refuses the body unless it matches
         headers, user = split_meta(meta)
-        response = self._call(
-            "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
-            Metadata={"sha256": sha256, **user}, **headers,
-        )
-        etag = str(response["ETag"]).strip('"')
+        etag = self._lean_put(key, data, {"sha256": sha256, **user}, meta or {}, content_md5)
+        if etag is None:
+            response = self._call(
+                "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
+                ContentMD5=content_md5, Metadata={"sha256": sha256, **user}, **headers,
+            )
+            etag = str(response["ETag"]).strip('"')
         if etag != md5.hex():
             raise MigrateError(f"{self.label}/{key}: server stored a different MD5 than sent")
         return etag
+
+    def _lean_put(self, key: str, data: bytes, user: dict[str, str], meta: dict[str, str],
+                  content_md5: str) -> str | None:
+        """PUT without botocore; the new ETag, or None when botocore must do it (it re-sends)."""
+        lean = self._lean()
+        if lean is None:
+            return None
+        from migrate.data import s3_http
+
+        headers = {name: value for name, value in meta.items() if name in HEADER_PARAMS}
+        headers |= {f"x-amz-meta-{name}": value for name, value in user.items()}
+        headers["Content-MD5"] = content_md5
+        try:
+            return s3_http.put_object(lean, self.bucket, self.prefix + key, data, headers)
+        except s3_http.LeanUnsupported:
+            return None
 
     def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None:
         step = part_size_for(size)
@@ -267,6 +357,17 @@ class S3Store(ObjectStore):
                 pass
 
     def read(self, key: str) -> Fetched:
+        lean = self._lean()
+        if lean is not None:
+            from migrate.data import s3_http
+
+            try:
+                body, fields = s3_http.get_object(lean, self.bucket, self.prefix + key)
+            except s3_http.LeanUnsupported:
+                pass  # botocore repeats the request, with its retries and error reports
+            else:
+                return Fetched([body], fields["ETag"].strip('"'), fields["Metadata"].get("sha256"),
+                               carried_meta(fields))
         response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
         return Fetched([response["Body"].read()], str(response["ETag"]).strip('"'),
                        response.get("Metadata", {}).get("sha256"), carried_meta(response))
