@@ -1,4 +1,5 @@
-"""The botocore-free GETs: signatures equal botocore's; listings and reads equal botocore's on a real moto server."""
+"""The lean S3 requests (botocore's signer, no botocore client): signed as botocore's client signs them;
+listings and reads equal botocore's on a real moto server."""
 
 from __future__ import annotations
 
@@ -41,14 +42,24 @@ def _botocore_headers(url: str, region: str, method: str = "GET", headers: dict[
     return dict(request.headers.items())
 
 
+def _ours(method: str, url: str, query: dict[str, str], headers: dict[str, str], *, region: str,
+          payload: str = s3_http.EMPTY_SHA256) -> dict[str, str]:
+    """What s3_http sends for the request at ``NOW``."""
+    from unittest import mock
+
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
+        return s3_http.sign(method, url, query, headers, region=region, access_key=KEYS[0], secret_key=KEYS[1],
+                            payload=payload)
+
+
 def test_put_signature_equals_botocore() -> None:
     from urllib.parse import quote
 
     headers = {"Content-Type": "image/jpeg", "Cache-Control": "max-age=60,  public",
                "x-amz-meta-sha256": "ab" * 32, "x-amz-meta-owner": "Alice"}
     path = "/bucket-1/pics/a b+é.jpg"
-    ours = s3_http.sign("PUT", "http://127.0.0.1:9000" + path, {}, headers, region="us-east-1",
-                        access_key=KEYS[0], secret_key=KEYS[1], payload=s3_http.UNSIGNED_PAYLOAD, now=NOW)
+    ours = _ours("PUT", "http://127.0.0.1:9000" + path, {}, headers, region="us-east-1",
+                 payload=s3_http.UNSIGNED_PAYLOAD)
     theirs = _botocore_headers("http://127.0.0.1:9000" + quote(path, safe="/~"), "us-east-1", "PUT", headers,
                                b"body")
     assert theirs["X-Amz-Content-SHA256"] == s3_http.UNSIGNED_PAYLOAD
@@ -69,8 +80,7 @@ def test_signature_equals_botocore(endpoint: str, path: str, query: dict[str, st
 
     from botocore.utils import percent_encode_sequence
 
-    ours = s3_http.sign("GET", endpoint + path, query, {}, region=region, access_key=KEYS[0], secret_key=KEYS[1],
-                        now=NOW)
+    ours = _ours("GET", endpoint + path, query, {}, region=region)
     # The URL as botocore's serializer writes it: key percent-encoded (keeping "/" and "~"), query likewise.
     url = endpoint + quote(path, safe="/~") + (f"?{percent_encode_sequence(query)}" if query else "")
     theirs = _botocore_headers(url, region)
