@@ -169,6 +169,11 @@ def swing_cmd(
     max_share: Annotated[
         float, typer.Option(help="Largest share of the zone unexpected changes may touch.")
     ] = 0.1,
+    then_verify: Annotated[
+        bool, typer.Option("--verify", help="Then verify at every authoritative nameserver, as "
+                                            "`dns verify` does (exit 1 if one disagrees).")] = False,
+    verify_timeout: Annotated[
+        float, typer.Option(help="With --verify: seconds to wait for all to agree.")] = 60.0,
     json_output: JsonOption = False,
 ) -> None:
     """Point the owned records at TARGET at every DNS provider (journaled first)."""
@@ -181,7 +186,19 @@ def swing_cmd(
     with progress:
         result = swing(spec, outputs, prepare=prepare, prepare_ttl=prepare_ttl, force=force,
                        allow_unexpected=allow_unexpected, max_share=max_share, progress=callback)
-    _emit(out, result)
+    verified = None
+    if then_verify and result.ok:
+        from migrate.dns.verify import verify
+
+        progress, callback = _progress(out)
+        with progress:
+            verified = verify(spec, outputs=outputs, timeout=verify_timeout, progress=callback)
+    if out.json_mode:
+        with paused_gc():
+            document = result.to_json()
+            if verified is not None:
+                document["verify"] = verified.to_json()
+            out.emit(document)
     _plan_table(out, result)
     for p in result.providers:
         mark = "[green]applied[/]" if p.applied else f"[red]FAILED: {p.error}[/]"
@@ -193,6 +210,10 @@ def swing_cmd(
                          "the journal records which did. Re-run the same swing to finish it, "
                          "or `migrate dns rollback`.")
         raise typer.Exit(EXIT_FAILED)
+    if verified is not None:
+        _verify_table(out, spec.zone, verified)
+        if not verified.ok:
+            raise typer.Exit(EXIT_FAILED)
 
 
 @dns_app.command("verify")
@@ -211,7 +232,6 @@ def verify_cmd(
     json_output: JsonOption = False,
 ) -> None:
     """Ask every authoritative nameserver until all serve the new records (exit 1 if not)."""
-    from rich.table import Table
 
     from migrate.dns.verify import verify
 
@@ -225,7 +245,15 @@ def verify_cmd(
                         resolvers=resolver or [], timeout=timeout, ns_port=ns_port,
                         progress=callback)
     _emit(out, result)
-    table = Table(title=f"{spec.zone}: what each nameserver serves")
+    _verify_table(out, spec.zone, result)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _verify_table(out: Output, zone: str, result: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{zone}: what each nameserver serves")
     for column in ("server", "found by", "result", "after", "detail"):
         table.add_column(column)
     for s in result.servers:
@@ -234,8 +262,6 @@ def verify_cmd(
         detail = s.error or "; ".join(s.mismatches[:3]) or f"{s.checked} record(s) by {s.method}"
         table.add_row(s.server.where, s.server.source, status, after, detail)
     out.human.print(table)
-    if not result.ok:
-        raise typer.Exit(EXIT_FAILED)
 
 
 @dns_app.command("rollback")

@@ -110,6 +110,14 @@ def test_plan_swing_verify_rollback_on_bind_and_knot(cluster, health_base, home,
     assert bad.returncode == 1
     assert all(not s["ok"] and s["mismatches"] for s in json.loads(bad.stdout)["servers"])
 
+    # Swing and prove it in one command: the verification is the same, at both servers.
+    again = run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(out), "--verify", "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    adoc = json.loads(again.stdout)
+    assert adoc["ok"] and adoc["changes"] == 4 and adoc["verify"]["ok"]
+    assert sorted(s["checked"] for s in adoc["verify"]["servers"] if s["ok"]) == [3, 3]
+    assert both(cluster, f"www.{ZONE}") == {(NEW,)}
+
 
 def test_unhealthy_target_is_refused(cluster, health_base, home, tmp_path, reset):
     spec_file = cluster.write_spec(tmp_path / "migrate.yaml")
