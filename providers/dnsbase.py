@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from migrate.errors import MigrateError
+from providers.account import ProviderAccount
 
 Key = tuple[str, str]  # (absolute name, type)
 
@@ -251,21 +252,10 @@ ProgressCallback = Callable[[str, int, int], None]
 """(what, done, total) — called by long operations; printing is the caller's business."""
 
 
-class DnsProvider(abc.ABC):
+class DnsProvider(ProviderAccount, abc.ABC):
     """One DNS provider serving a zone. Subclasses read RRsets and apply changes."""
 
-    kind: ClassVar[str]
-    company: ClassVar[str]
     capabilities: ClassVar[Capabilities]
-
-    def __init__(self, name: str, settings: Any) -> None:
-        self.name = name
-        self.settings = settings
-
-    @property
-    def operator(self) -> str:
-        """The company running this provider (settings.operator overrides)."""
-        return str(getattr(self.settings, "operator", None) or self.company)
 
     @abc.abstractmethod
     def records(self, zone: str) -> dict[Key, RRset]:
@@ -293,10 +283,10 @@ class DnsProvider(abc.ABC):
                 if (k[1] == "NS" and k[0] == absolute("@", zone))
                 or (k[1] in ("A", "AAAA") and k[0] in names)}
 
-    def ensure_zone(self, zone: str) -> None:  # noqa: B027 - optional hook
+    def ensure_zone(self, zone: str) -> None:
         """Create ``zone`` if the provider needs it to exist before records go in."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""
 
     def plan(self, zone: str, desired: Iterable[RRset], owned: Iterable[Key] | None = None) -> Plan:

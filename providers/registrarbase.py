@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from migrate.errors import MigrateError
+from providers.account import ProviderAccount
 
 
 class RegistrarError(MigrateError):
@@ -78,20 +79,10 @@ StatusCallback = Callable[[str], None]
 """Called with a short status line while a change is in progress (printing is the caller's)."""
 
 
-class Registrar(abc.ABC):
+class Registrar(ProviderAccount, abc.ABC):
     """One registrar account holding the domain."""
 
-    kind: ClassVar[str]
-    company: ClassVar[str]
     capabilities: ClassVar[RegistrarCapabilities]
-
-    def __init__(self, name: str, settings: Any) -> None:
-        self.name = name
-        self.settings = settings
-
-    @property
-    def operator(self) -> str:
-        return str(getattr(self.settings, "operator", None) or self.company)
 
     @abc.abstractmethod
     def nameservers(self, domain: str) -> list[Nameserver]:
@@ -106,7 +97,7 @@ class Registrar(abc.ABC):
         Returns only when the registrar reports the change done; raises ``RegistrarError``.
         """
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""
 
 

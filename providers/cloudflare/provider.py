@@ -10,7 +10,6 @@ weight, port, target; CAA: flags, tag, value), converted to and from presentatio
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from providers.dnsbase import (
     RRset,
     relative,
 )
+from providers.http_retry import request_rate_limited
 
 AUTO_TTL = 300  # Cloudflare's ttl=1 ("automatic") is 300 s
 
@@ -63,27 +63,24 @@ class CloudflareProvider(DnsProvider):
         return self._client
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self.client.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
-                raise DnsProviderError(f"{self.name}: {method} {path}: {exc}") from None
-            if response.status_code == 429 and attempt < self.max_retries:
-                time.sleep(min(float(response.headers.get("Retry-After", "1")), 60.0))
-                continue
-            try:
-                body = response.json()
-            except ValueError:
-                body = {"success": False, "errors": [{"message": response.text[:200]}]}
-            if response.status_code >= 400 or not body.get("success", False):
-                errors = "; ".join(
-                    f"{e.get('code', '')} {e.get('message', '')}".strip()
-                    for e in body.get("errors", [])) or f"HTTP {response.status_code}"
-                hint = " (check api_token)" if response.status_code in (401, 403) else ""
-                raise DnsProviderError(f"{self.name}: {method} {path}: {errors}{hint}")
-            return body
-        raise DnsProviderError(f"{self.name}: {method} {path}: still rate-limited after "
-                               f"{self.max_retries} retries")
+        try:
+            response = request_rate_limited(self.client, method, path, retries=self.max_retries, **kwargs)
+        except httpx.HTTPError as exc:
+            raise DnsProviderError(f"{self.name}: {method} {path}: {exc}") from None
+        if response.status_code == 429:
+            raise DnsProviderError(f"{self.name}: {method} {path}: still rate-limited after "
+                                   f"{self.max_retries} retries")
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"success": False, "errors": [{"message": response.text[:200]}]}
+        if response.status_code >= 400 or not body.get("success", False):
+            errors = "; ".join(
+                f"{e.get('code', '')} {e.get('message', '')}".strip()
+                for e in body.get("errors", [])) or f"HTTP {response.status_code}"
+            hint = " (check api_token)" if response.status_code in (401, 403) else ""
+            raise DnsProviderError(f"{self.name}: {method} {path}: {errors}{hint}")
+        return body
 
     def zone_id(self, zone: str) -> str:
         if self.settings.zone_id:

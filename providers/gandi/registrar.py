@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from providers.gandi.settings import GandiSettings
+from providers.http_retry import request_rate_limited
 from providers.registrarbase import (
     Nameserver,
     Registrar,
@@ -52,23 +53,19 @@ class GandiRegistrar(Registrar):
         return self._client
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self.client.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
-                raise RegistrarError(f"registrar {self.name}: {method} {path}: {exc}") from None
-            if response.status_code == 429 and attempt < self.max_retries:
-                time.sleep(min(float(response.headers.get("Retry-After", "1")), 60.0))
-                continue
-            if response.status_code >= 400:
-                raise RegistrarError(f"registrar {self.name}: {method} {path}: "
-                                     f"{_error(response)}")
-            try:
-                return response.json() if response.content else None
-            except ValueError:
-                return None
-        raise RegistrarError(f"registrar {self.name}: {method} {path}: still rate-limited "
-                             f"after {self.max_retries} retries")
+        try:
+            response = request_rate_limited(self.client, method, path, retries=self.max_retries, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RegistrarError(f"registrar {self.name}: {method} {path}: {exc}") from None
+        if response.status_code == 429:
+            raise RegistrarError(f"registrar {self.name}: {method} {path}: still rate-limited "
+                                 f"after {self.max_retries} retries")
+        if response.status_code >= 400:
+            raise RegistrarError(f"registrar {self.name}: {method} {path}: {_error(response)}")
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            return None
 
     def nameservers(self, domain: str) -> list[Nameserver]:
         body = self._request("GET", _path(domain))
