@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
 
 ADMIN_ENV = "MIGRATE_TO_ADMIN_URL"
+FROM_ADMIN_ENV = "MIGRATE_FROM_ADMIN_URL"
 
 FromOption = Annotated[str | None, typer.Option("--from", help="Source target (name in the spec).")]
 ToOption = Annotated[str | None, typer.Option("--to", help="Destination target (name in the spec).")]
@@ -352,6 +353,10 @@ def replicate(
     source: FromOption = None, dest: ToOption = None, from_outputs: FromOutputs = None, to_outputs: ToOutputs = None,
     spec: SpecOption = DEFAULT_SPEC,
     max_lag: Annotated[float, typer.Option("--max-lag", help="promote: wait until lag is at most this (s).")] = 0.0,
+    sync: Annotated[bool, typer.Option("--sync", help="start: the source's commits wait for the standby (RPO 0; "
+                                                      "the source's writes stall while the standby is down). "
+                                                      "Needs a superuser at the source: MIGRATE_FROM_ADMIN_URL, "
+                                                      "else its database_admin_url output.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="promote/start: give up after this many seconds.")]
     = 300.0,
     json_output: JsonOption = False,
@@ -372,14 +377,18 @@ def replicate(
     b = _outputs(loaded, dest, to_outputs, "to")
     _register_secrets(a, b)
     admin = _admin_url(b)
+    source_admin = os.environ.get(FROM_ADMIN_ENV) or (
+        a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None)
     if action == "start":
-        state = replication.start(loaded, a, b, admin_url=admin, timeout=timeout)
+        state = replication.start(loaded, a, b, admin_url=admin, timeout=timeout, synchronous=sync,
+                                  source_admin_url=source_admin)
     elif action == "status":
         state = replication.status(loaded, a, b, admin_url=admin)
     elif action == "stop":
-        state = replication.stop(loaded, a, b, admin_url=admin)
+        state = replication.stop(loaded, a, b, admin_url=admin, source_admin_url=source_admin)
     else:
-        state = replication.promote(loaded, a, b, admin_url=admin, max_lag=max_lag, timeout=timeout)
+        state = replication.promote(loaded, a, b, admin_url=admin, max_lag=max_lag, timeout=timeout,
+                                    source_admin_url=source_admin)
     out.emit(state.to_dict())
     out.human.print(state.describe(), markup=False)
     if not state.ok:

@@ -138,6 +138,9 @@ def drill(
                                              "image, to measure media loss too (0: text only).")] = 20,
     data_mode: Annotated[str, typer.Option("--data", help="replica (warm standby + replication) or restore "
                                            "(backup of A restored on B after the kill).")] = "replica",
+    sync_replication: Annotated[bool, typer.Option(
+        "--sync-replication/--async-replication",
+        help="replica mode: A's commits wait for B (RPO 0, slower writes) or not.")] = True,
     seed_mb: Annotated[int, typer.Option("--seed-mb", help="MB of ballast rows seeded into A's database.")] = 0,
     media_mb: Annotated[int, typer.Option("--media-mb", help="MB of media objects seeded into A's bucket.")] = 0,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the drill's stacks up for inspection.")] = False,
@@ -158,7 +161,8 @@ def drill(
     if data_mode not in ("replica", "restore"):
         raise InputError(f"--data must be replica or restore, not {data_mode!r}")
     params = {"from": source, "to": dest, "rate": rate, "load_seconds": load_seconds, "image_every": image_every,
-              "data_mode": data_mode, "seed_mb": seed_mb, "media_mb": media_mb, "keep": keep}
+              "data_mode": data_mode, "sync_replication": sync_replication, "seed_mb": seed_mb,
+              "media_mb": media_mb, "keep": keep}
     if dry_run:
         from migrate.failover.plan import failover_plan
 

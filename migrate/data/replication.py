@@ -7,6 +7,13 @@ Privileges (Postgres 15):
   pass its URL as ``admin_url`` (CLI: ``MIGRATE_TO_ADMIN_URL``). The subscription's connection
   string (the source app user's URL) is stored in pg_subscription, readable by superusers only.
 
+Synchronous mode (``start(..., synchronous=True)``): the source's ``synchronous_standby_names``
+names the subscription, so every commit at the source waits until the standby has it: an
+acknowledged write is on both (RPO 0), at the price of commit latency and of the source's
+writes stalling while the standby is down. Setting it needs a superuser at the source
+(``source_admin_url``; CLI: ``MIGRATE_FROM_ADMIN_URL``, else the source's ``database_admin_url``
+output). ``promote`` and ``stop`` clear it first, when the source is reachable.
+
 Logical replication does not carry sequences or DDL: ``promote`` copies sequence values
 from the source (or, with the source gone, moves each owned sequence past its column's
 maximum), and ``start`` run again after a schema change refreshes the table set.
@@ -53,6 +60,7 @@ class ReplicationState:
     last_message_age_seconds: float | None = None
     sequences_synced: int = 0
     source_reachable: bool = True
+    synchronous: bool = False
     message: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,6 +74,8 @@ class ReplicationState:
             parts.append(f"lag {self.lag_bytes} bytes")
         if self.lag_seconds is not None:
             parts.append(f"{self.lag_seconds:.2f} s")
+        if self.synchronous:
+            parts.append("synchronous (commits at the source wait for the standby)")
         if self.sequences_synced:
             parts.append(f"{self.sequences_synced} sequences set")
         if self.message:
@@ -93,8 +103,34 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _synchronous_at(src: PgEndpoint, name: str) -> bool:
+    """Whether the source's commits wait for this subscription now (any user may read the setting)."""
+    with connect(src, what="read synchronous_standby_names at") as conn:
+        value = str(conn.execute("SHOW synchronous_standby_names").fetchone()[0])
+    return name in re.findall(r"[A-Za-z0-9_]+", value)
+
+
+def _set_synchronous(src: PgEndpoint, source_admin_url: str | None, name: str, on: bool) -> None:
+    """Name the subscription in (or clear) the source's synchronous_standby_names, and reload."""
+    if not source_admin_url:
+        raise MigrateError(f"synchronous replication needs a superuser at {src.label}: set MIGRATE_FROM_ADMIN_URL")
+    with connect(_admin(src, source_admin_url), autocommit=True, what="set synchronous_standby_names at") as conn:
+        if on:
+            conn.execute(f"ALTER SYSTEM SET synchronous_standby_names TO {_literal(name)}")
+        else:
+            conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def _release_source(src: PgEndpoint, source_admin_url: str | None, name: str) -> None:
+    """Before the subscription goes: stop the source's commits from waiting for it."""
+    if _synchronous_at(src, name):
+        _set_synchronous(src, source_admin_url, name, on=False)
+
+
 def start(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, admin_url: str | None = None,
-          timeout: float = 300.0, jobs: int = 2) -> ReplicationState:
+          timeout: float = 300.0, jobs: int = 2, synchronous: bool = False,
+          source_admin_url: str | None = None) -> ReplicationState:
     """Create the schema at the destination, publish the source's tables and subscribe; wait for the copy."""
     src, dst = postgres_endpoint(source), postgres_endpoint(dest)
     admin = _admin(dst, admin_url)
@@ -138,6 +174,11 @@ def start(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, 
             if state.state != "streaming":
                 state.ok = False
                 state.message = f"initial copy not finished after {timeout:.0f}s (still running; check status)"
+            elif synchronous:  # after the initial copy: its table-sync workers are not the standby
+                with connect(admin, what="subscribe at") as conn:
+                    conn.execute(f"ALTER SUBSCRIPTION {name} SET (synchronous_commit = 'local')")
+                _set_synchronous(src, source_admin_url, name, on=True)
+                state.synchronous = True
             return state
         time.sleep(0.2)
 
@@ -216,7 +257,7 @@ def _sync_sequences(src: PgEndpoint | None, dst: PgEndpoint) -> int:
 
 
 def promote(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, admin_url: str | None = None,
-            max_lag: float = 0.0, timeout: float = 60.0) -> ReplicationState:
+            max_lag: float = 0.0, timeout: float = 60.0, source_admin_url: str | None = None) -> ReplicationState:
     """Make the standby the primary: wait for it to catch up (if the source lives), carry
     sequences over, and drop the subscription. Stop writes at the source first (holding page)."""
     src, dst = postgres_endpoint(source), postgres_endpoint(dest)
@@ -253,6 +294,8 @@ def promote(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs
         except MigrateError:
             reachable = False
     state.source_reachable = reachable
+    if reachable:
+        _release_source(src, source_admin_url, name)
     state.sequences_synced = _sync_sequences(src if reachable else None, dst)
     with connect(admin, what="drop the subscription at") as conn:
         if not reachable:  # the slot cannot be dropped on a dead source: detach it first
@@ -269,10 +312,11 @@ def promote(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs
 
 
 def stop(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *,
-         admin_url: str | None = None) -> ReplicationState:
+         admin_url: str | None = None, source_admin_url: str | None = None) -> ReplicationState:
     """Drop the subscription (and its slot) and the publication; the destination keeps its data."""
     src, dst = postgres_endpoint(source), postgres_endpoint(dest)
     name = subscription_name(source, dest)
+    _release_source(src, source_admin_url, name)
     with connect(_admin(dst, admin_url), what="drop the subscription at") as conn:
         if conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (name,)).fetchone():
             conn.execute(f"DROP SUBSCRIPTION {name}")

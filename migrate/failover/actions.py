@@ -169,7 +169,8 @@ def target_destroy(ctx: StepContext, target: str) -> dict[str, Any]:
 
 # -- data ---------------------------------------------------------------------------------------------
 def admin_url(out: TargetOutputs) -> str | None:
-    """The destination's superuser URL, if its stack exports one (subscriptions need it on PG 15)."""
+    """A target's superuser URL, if its stack exports one (subscriptions need it on PG 15 at the
+    destination; synchronous replication at the source)."""
     return out.database_admin_url.get_secret_value() if out.database_admin_url is not None else None
 
 
@@ -224,7 +225,7 @@ def _move_data(ctx: StepContext, source: str, dest: str, backup: str | None) -> 
         if state.state in ("streaming", "initializing", "disabled"):
             ctx.log(f"replication {source} → {dest} is {state.state} "
                     f"({'source reachable' if state.source_reachable else 'source unreachable'}): promoting {dest}")
-            promoted = replication.promote(spec, a, b, admin_url=admin)
+            promoted = replication.promote(spec, a, b, admin_url=admin, source_admin_url=admin_url(a))
             if not promoted.ok or promoted.state != "promoted":
                 raise MigrateError(f"promoting {dest} failed: {promoted.describe()}")
             return {"route": "promote", "replication": promoted.to_dict()}

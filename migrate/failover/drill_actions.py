@@ -113,14 +113,23 @@ def seed(ctx: StepContext, target: str, db_mb: int = 0, media_mb: int = 0) -> di
     return result
 
 
+def _flag(value: Any) -> bool:
+    """A runbook parameter as a boolean (params arrive as YAML values or CLI strings)."""
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on", "sync")
+
+
 @action("data.replicate")
-def replicate(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
-    """Warm standby: logical replication A → B, waited on until every table is streaming."""
+def replicate(ctx: StepContext, source: str, dest: str, synchronous: bool = False) -> dict[str, Any]:
+    """Warm standby: logical replication A → B, waited on until every table is streaming.
+
+    Synchronous: A's commits wait for B, so no acknowledged write can be lost with A.
+    """
     from migrate.data import replication
 
     spec = spec_of(ctx)
-    b = outputs_of(spec, dest)
-    state = replication.start(spec, outputs_of(spec, source), b, admin_url=admin_url(b))
+    a, b = outputs_of(spec, source), outputs_of(spec, dest)
+    state = replication.start(spec, a, b, admin_url=admin_url(b), synchronous=_flag(synchronous),
+                              source_admin_url=admin_url(a))
     if not state.ok or state.state != "streaming":
         raise MigrateError(f"replication {source} → {dest} is not streaming: {state.describe()}")
     return {"replication": state.to_dict()}
@@ -133,7 +142,8 @@ def replication_stop(ctx: StepContext, source: str, dest: str) -> dict[str, Any]
     spec = spec_of(ctx)
     try:
         b = outputs_of(spec, dest)
-        replication.stop(spec, outputs_of(spec, source), b, admin_url=admin_url(b))
+        a = outputs_of(spec, source)
+        replication.stop(spec, a, b, admin_url=admin_url(b), source_admin_url=admin_url(a))
     except MigrateError as exc:
         return {"stopped": False, "detail": str(exc)}
     return {"stopped": True}

@@ -78,3 +78,25 @@ def test_encrypted_backup_and_restore_to_another_target(pair: Pair, tmp_path: Pa
     assert pair.b.sql("SELECT count(*) FROM posts") == [(3000,)]
     keys = {o["Key"] for o in pair.b.s3().list_objects_v2(Bucket=pair.b.bucket)["Contents"]}
     assert len(keys) == 12
+
+
+def test_synchronous_replication_puts_every_acknowledged_commit_on_the_standby(pair: Pair) -> None:
+    seed_database(pair, rows=500)
+    args = pair.cli_args()
+    env = pair.env(MIGRATE_FROM_ADMIN_URL=pair.a.admin_url)
+    started = run_cli("data", "replicate", "start", *args, "--sync", "--json", env=env)
+    assert started.returncode == 0, started.stderr
+    doc = json.loads(started.stdout)
+    assert doc["state"] == "streaming" and doc["synchronous"]
+    assert pair.a.sql("SHOW synchronous_standby_names") == [(doc["subscription"],)]
+    time.sleep(0.2)  # the source's backends take the reloaded setting
+    for i in range(30):  # each commit at A returns only once B has it
+        pair.a.sql(f"INSERT INTO posts (user_id, body) VALUES (1, 'sync {i}')")
+        assert pair.b.sql(f"SELECT count(*) FROM posts WHERE body = 'sync {i}'") == [(1,)], i
+
+    stopped = run_cli("data", "replicate", "stop", *args, "--json", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert pair.a.sql("SHOW synchronous_standby_names") == [("",)]
+    # Without the standby the source still commits (it would wait forever if still synchronous).
+    pair.a.sql("SET statement_timeout = '5s'; INSERT INTO posts (user_id, body) VALUES (1, 'alone')")
+    assert pair.a.sql("SELECT count(*) FROM posts WHERE body = 'alone'") == [(1,)]

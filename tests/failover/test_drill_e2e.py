@@ -80,6 +80,8 @@ def test_the_report_files_exist_and_agree(report: dict[str, Any]) -> None:
 def test_b_was_promoted_from_a_verified_standby(report: dict[str, Any]) -> None:
     replicate = _step(report, "replicate")["outputs"]["replication"]
     assert replicate["state"] == "streaming" and replicate["tables_ready"] == replicate["tables_total"] > 0
+    assert replicate["synchronous"]  # the drill's default: A's commits waited for B ...
+    assert report["figures"]["rpo_writes"] == 0  # ... so no acknowledged write was lost with A
     media = _step(report, "media-copy")["outputs"]["result"]
     assert media["verify"]["ok"] and media["media"][0]["objects"] >= 1
     data = _step(report, "data")["outputs"]
