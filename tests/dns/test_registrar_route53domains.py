@@ -33,6 +33,34 @@ CONTACT = {"FirstName": "Ops", "LastName": "Chirp", "ContactType": "PERSON",
            "PhoneNumber": "+33.123456789", "Email": "ops@chirp.com"}
 
 
+def write_spec(path: Path, domain: str, endpoint: str, *, r53: str = "", registrar: str = "") -> Path:
+    """A spec with one Route 53 DNS provider and one Route 53 Domains registrar at ``endpoint``;
+    ``r53`` / ``registrar`` are extra setting lines (credentials, poll interval)."""
+    path.write_text(f"""version: 1
+service: {{name: chirp, domain: {domain}}}
+processes:
+  web: {{command: "true", port: 8080, public: true}}
+dns:
+  records: [{{name: www}}]
+  providers: [r53]
+targets:
+  local-a: {{provider: local, address: 127.10.0.1}}
+dns_providers:
+  r53:
+    provider: route53
+    endpoint_url: "{endpoint}"
+{r53}registrars:
+  aws-domains:
+    provider: route53domains
+    endpoint_url: "{endpoint}"
+{registrar}""")
+    return path
+
+
+CREDENTIALS = ("    access_key_id: {env: AWS_ACCESS_KEY_ID}\n"
+               "    secret_access_key: {env: AWS_SECRET_ACCESS_KEY}\n")
+
+
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
@@ -63,30 +91,8 @@ def test_delegate_to_route53_hosted_zone_with_glue(moto: str, tmp_path: Path) ->
         {"Action": "CREATE", "ResourceRecordSet": {
             "Name": f"ns1.{DOMAIN}.", "Type": "A", "TTL": 300,
             "ResourceRecords": [{"Value": "127.0.0.53"}]}}]})
-    spec = tmp_path / "migrate.yaml"
-    spec.write_text(f"""version: 1
-service: {{name: chirp, domain: {DOMAIN}}}
-processes:
-  web: {{command: "true", port: 8080, public: true}}
-dns:
-  records: [{{name: www}}]
-  providers: [r53]
-targets:
-  local-a: {{provider: local, address: 127.10.0.1}}
-dns_providers:
-  r53:
-    provider: route53
-    endpoint_url: {moto}
-    access_key_id: {{env: AWS_ACCESS_KEY_ID}}
-    secret_access_key: {{env: AWS_SECRET_ACCESS_KEY}}
-registrars:
-  aws-domains:
-    provider: route53domains
-    endpoint_url: {moto}
-    access_key_id: {{env: AWS_ACCESS_KEY_ID}}
-    secret_access_key: {{env: AWS_SECRET_ACCESS_KEY}}
-    poll_interval: 0.2
-""")
+    spec = write_spec(tmp_path / "migrate.yaml", DOMAIN, moto, r53=CREDENTIALS,
+                      registrar=CREDENTIALS + "    poll_interval: 0.2\n")
     env = {"MIGRATE_HOME": str(tmp_path / "home")}
     base = ("dns", "delegate", "-f", str(spec), "--registrar", "aws-domains", "--to", "r53",
             "--no-check", "--json")
@@ -114,21 +120,7 @@ def test_in_domain_nameserver_without_address_is_refused(moto: str, tmp_path: Pa
     domains.register_domain(DomainName=OTHER, DurationInYears=2, AdminContact=CONTACT,
                             RegistrantContact=CONTACT, TechContact=CONTACT)
     before = domains.get_domain_detail(DomainName=OTHER)["Nameservers"]
-    spec = tmp_path / "migrate.yaml"
-    spec.write_text(f"""version: 1
-service: {{name: chirp, domain: {OTHER}}}
-processes:
-  web: {{command: "true", port: 8080, public: true}}
-dns:
-  records: [{{name: www}}]
-  providers: [r53]
-targets:
-  local-a: {{provider: local, address: 127.10.0.1}}
-dns_providers:
-  r53: {{provider: route53, endpoint_url: "{moto}"}}
-registrars:
-  aws-domains: {{provider: route53domains, endpoint_url: "{moto}"}}
-""")
+    spec = write_spec(tmp_path / "migrate.yaml", OTHER, moto)
     result = run_cli("dns", "delegate", "-f", str(spec), "--registrar", "aws-domains",
                      "--ns", f"ns1.{OTHER}", "--ns", "ns.example.net", "--no-check",
                      env={"MIGRATE_HOME": str(tmp_path / "home")})
@@ -145,25 +137,8 @@ def test_rejected_credentials_are_one_line_and_change_nothing(tmp_path: Path) ->
         ready=lambda: process.port_open("127.0.0.1", port), what="moto with IAM auth",
         timeout=30, env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"})
     try:
-        spec = tmp_path / "migrate.yaml"
-        spec.write_text(f"""version: 1
-service: {{name: chirp, domain: {DOMAIN}}}
-processes:
-  web: {{command: "true", port: 8080, public: true}}
-dns:
-  records: [{{name: www}}]
-  providers: [r53]
-targets:
-  local-a: {{provider: local, address: 127.10.0.1}}
-dns_providers:
-  r53: {{provider: route53, endpoint_url: "http://127.0.0.1:{port}"}}
-registrars:
-  aws-domains:
-    provider: route53domains
-    endpoint_url: "http://127.0.0.1:{port}"
-    access_key_id: {{env: R53D_KEY}}
-    secret_access_key: {{env: R53D_SECRET}}
-""")
+        spec = write_spec(tmp_path / "migrate.yaml", DOMAIN, f"http://127.0.0.1:{port}",
+                          registrar="    access_key_id: {env: R53D_KEY}\n    secret_access_key: {env: R53D_SECRET}\n")
         result = run_cli("dns", "delegate", "-f", str(spec), "--registrar", "aws-domains",
                          "--ns", "ns1.example.net", "--ns", "ns2.example.net", "--no-check",
                          env={"MIGRATE_HOME": str(tmp_path / "home"), "R53D_KEY": "AKIAWRONG",

@@ -49,6 +49,16 @@ class PrivateSandbox:
             "loopback addresses": [addr for addr in self.nameservers if on_lo(addr)],
         }
 
+    def tear_down_pair(self) -> None:
+        """The end of a test module that deployed both targets: every part goes, or the test fails."""
+        for target in ("local-a", "local-b"):
+            self.cli("holding-page", "down", "--on", target)
+            destroyed = self.cli("destroy", "--target", target, "--yes", "--json")
+            assert destroyed.returncode == 0, destroyed.stderr[-3000:]
+        stopped = self.cli("dns", "sandbox", "down", "--json")
+        assert stopped.returncode == 0, stopped.stderr[-3000:]
+        assert self.leftovers(dns_dirs=False) == NOTHING_LEFT
+
     def clean_up(self) -> None:
         """Last resort after a failed test: destroy both stacks, stop the DNS servers, remove all."""
         if self.leftovers(dns_dirs=False) != NOTHING_LEFT:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from migrate.runbook.journal import RunJournal
-from tests.failover.sandbox import NOTHING_LEFT, PrivateSandbox, private_sandbox
+from tests.failover.sandbox import PrivateSandbox, private_sandbox
 
 pytestmark = pytest.mark.slow
 BALLAST_ROWS = 40_000  # ~40 MB: pg_restore runs long enough to be cut in the middle
@@ -84,11 +84,7 @@ def pair() -> Iterator[PrivateSandbox]:
         _seed(sb, "local-a", BALLAST_ROWS)
         _ok(sb.cli("data", "backup", "--from", "local-a", "--to", str(sb.base / "backup"), "--json"))
         yield sb
-        for target in ("local-a", "local-b"):
-            sb.cli("holding-page", "down", "--on", target)
-            _ok(sb.cli("destroy", "--target", target, "--yes", "--json"))
-        _ok(sb.cli("dns", "sandbox", "down", "--json"))
-        assert sb.leftovers(dns_dirs=False) == NOTHING_LEFT
+        sb.tear_down_pair()
     finally:
         sb.clean_up()
 

@@ -36,7 +36,7 @@ import pytest
 from migrate.runbook.journal import RunJournal
 from migrate.runbook.model import load_runbook
 from tests.failover.faults import stat_of
-from tests.failover.sandbox import NOTHING_LEFT, PrivateSandbox, private_sandbox, processes_mentioning
+from tests.failover.sandbox import PrivateSandbox, private_sandbox, processes_mentioning
 from tests.failover.test_faults import _ok, _served
 
 pytestmark = pytest.mark.slow
@@ -115,11 +115,7 @@ def a_gone() -> Iterator[tuple[PrivateSandbox, dict[str, Any]]]:
         assert before["tables"]["kill_ballast"][0] == BALLAST_ROWS and len(before["media"]) == MEDIA_OBJECTS
         _ok(sb.cli("chaos", "terminate", "--target", "local-a", "--json"))
         yield sb, before
-        for target in ("local-a", "local-b"):
-            sb.cli("holding-page", "down", "--on", target)
-            _ok(sb.cli("destroy", "--target", target, "--yes", "--json"))
-        _ok(sb.cli("dns", "sandbox", "down", "--json"))
-        assert sb.leftovers(dns_dirs=False) == NOTHING_LEFT
+        sb.tear_down_pair()
     finally:
         sb.clean_up()
 
