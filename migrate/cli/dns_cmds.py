@@ -388,15 +388,21 @@ def delegation_cmd(
         raise InputError("no expected nameservers: give --ns NAME or --to DNSPROVIDER")
     result = check_delegation(spec.zone, expected, parent or [])
     _emit(out, result)
-    for server, names in result.parents.items():
-        good = sorted(names) == result.expected
-        mark = "[green]ok[/]" if good else "[red]DIFFERS[/]"
-        out.human.print(f"{server}: {mark} delegates to {', '.join(names) or 'nothing'}")
-    for server, error in result.errors.items():
-        out.human.print(f"{server}: [red]error[/] {error}")
+    print_delegation(out, result)
     out.human.print(f"expected: {', '.join(result.expected)}")
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def print_delegation(out: Output, result: Any, *, prefix: str = "", differs: str = "[red]DIFFERS[/]") -> None:
+    """One line per parent zone server: what it delegates to, or its error."""
+    from rich.markup import escape
+
+    for server, names in result.parents.items():
+        mark = "[green]ok[/]" if sorted(names) == result.expected else differs
+        out.human.print(f"{prefix}{server}: {mark} delegates to {', '.join(names) or 'nothing'}")
+    for server, error in result.errors.items():
+        out.human.print(f"{prefix}{server}: [red]error[/] {escape(error)}")
 
 
 def _sandbox_print(out: Output, rows: list[Any]) -> None:

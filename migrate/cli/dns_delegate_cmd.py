@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption, load
+from migrate.cli.dns_cmds import print_delegation
 from migrate.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -51,12 +52,7 @@ def _print_result(out: Output, result: DelegateResult, to: str | None) -> None:
                         "--rollback)")
     d = result.delegation
     if d is not None:
-        for server, names in d.parents.items():
-            good = sorted(names) == d.expected
-            mark = "[green]ok[/]" if good else "[yellow]not yet[/]"
-            out.human.print(f"parent {server}: {mark} delegates to {', '.join(names) or 'nothing'}")
-        for server, error in d.errors.items():
-            out.human.print(f"parent {server}: [red]error[/] {escape(error)}")
+        print_delegation(out, d, prefix="parent ", differs="[yellow]not yet[/]")
     if result.delegation_error:
         out.human.print(f"[yellow]parent zone not checked:[/] {escape(result.delegation_error)}")
     if d is not None and d.ok:

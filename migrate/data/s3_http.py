@@ -22,7 +22,7 @@ import hashlib
 import http.client
 import threading
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
@@ -61,19 +61,17 @@ def sign(method: str, url: str, query: dict[str, str], headers: dict[str, str], 
     if query:
         target += "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query.items()))
     request = AWSRequest(method=method, url=target, headers=headers)
-    if payload == UNSIGNED_PAYLOAD:
-        request.context["client_config"] = _UNSIGNED_BODY
+    if payload == UNSIGNED_PAYLOAD:  # as botocore's own client asks its signer to
+        request.context["client_config"] = _unsigned_body()
     _signer(region, access_key, secret_key).add_auth(request)
     return dict(request.headers.items())
 
 
-class _NoBodySigning:
-    """The client config botocore's signer reads to leave the body unsigned (as its S3 client on request)."""
+@functools.cache
+def _unsigned_body() -> Any:
+    from botocore.config import Config
 
-    s3: ClassVar[dict[str, bool]] = {"payload_signing_enabled": False}
-
-
-_UNSIGNED_BODY = _NoBodySigning()
+    return Config(s3={"payload_signing_enabled": False})
 
 
 @functools.lru_cache(maxsize=16)

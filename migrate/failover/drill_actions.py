@@ -113,11 +113,6 @@ def seed(ctx: StepContext, target: str, db_mb: int = 0, media_mb: int = 0) -> di
     return result
 
 
-def _flag(value: Any) -> bool:
-    """A runbook parameter as a boolean (params arrive as YAML values or CLI strings)."""
-    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on", "sync")
-
-
 @action("data.replicate")
 def replicate(ctx: StepContext, source: str, dest: str, synchronous: bool = False) -> dict[str, Any]:
     """Warm standby: logical replication A → B, waited on until every table is streaming.
@@ -128,7 +123,7 @@ def replicate(ctx: StepContext, source: str, dest: str, synchronous: bool = Fals
 
     spec = spec_of(ctx)
     a, b = outputs_of(spec, source), outputs_of(spec, dest)
-    state = replication.start(spec, a, b, admin_url=admin_url(b), synchronous=_flag(synchronous),
+    state = replication.start(spec, a, b, admin_url=admin_url(b), synchronous=bool(synchronous),
                               source_admin_url=admin_url(a))
     if not state.ok or state.state != "streaming":
         raise MigrateError(f"replication {source} → {dest} is not streaming: {state.describe()}")
@@ -168,6 +163,31 @@ def media_copy(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
     return {"result": result.to_dict()}
 
 
+def _start_detached(ctx: StepContext, name: str, argv: list[str], env: dict[str, str]) -> int:
+    """Start ``argv`` in its own session unless this run's ``name`` process still lives (a resumed
+    step must not start a second one); its pid is kept in the run directory, its output in name.log."""
+    from providers.local.servers.process import alive, spawn
+
+    state = ctx.run_dir / f"{name}.pid"
+    pid = int(state.read_text()) if state.exists() else None
+    if pid is None or not alive(pid):
+        pid = spawn(argv, ctx.run_dir / f"{name}.log", env=env)
+        state.write_text(str(pid))
+    return pid
+
+
+def _stop_detached(ctx: StepContext, name: str) -> bool:
+    """SIGTERM this run's ``name`` process (it flushes what it has); False if none was started."""
+    from providers.local.servers.process import stop
+
+    state = ctx.run_dir / f"{name}.pid"
+    if not state.exists():
+        return False
+    stop(int(state.read_text()), sig=signal.SIGTERM)
+    state.unlink()
+    return True
+
+
 @action("data.follow_start")
 def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5) -> dict[str, Any]:
     """Run ``migrate data follow`` detached: B's media stays within one pass of A's until A dies.
@@ -175,21 +195,17 @@ def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5
     The same command an operator runs beside ``data replicate`` for a warm standby; its state
     file gives the lag at the kill.
     """
-    from providers.local.servers.process import alive, spawn
+    from providers.local.servers.process import alive
 
     spec = spec_of(ctx)
     if spec.media is None:
         return {"media": False}
     if ctx.spec_path is None:
         raise MigrateError("the media follower needs the spec's path (-f/--spec)")
-    state = ctx.run_dir / "follow.pid"
     status = ctx.run_dir / "follow.json"
-    pid = int(state.read_text()) if state.exists() else None
-    if pid is None or not alive(pid):
-        pid = spawn([sys.executable, "-m", "migrate", "-f", str(ctx.spec_path), "data", "follow", "--from", source,
-                     "--to", dest, "--interval", str(interval), "--status", str(status), "--json"],
-                    ctx.run_dir / "follow.log", env=dict(os.environ))
-        state.write_text(str(pid))
+    pid = _start_detached(ctx, "follow", [
+        sys.executable, "-m", "migrate", "-f", str(ctx.spec_path), "data", "follow", "--from", source, "--to", dest,
+        "--interval", str(interval), "--status", str(status), "--json"], dict(os.environ))
     deadline = time.monotonic() + 60
     while not _follow_state(ctx).get("passes"):  # one good pass: the follower works
         if not alive(pid) or time.monotonic() > deadline:
@@ -210,13 +226,8 @@ def _follow_state(ctx: StepContext) -> dict[str, Any]:
 @action("data.follow_stop")
 def follow_stop(ctx: StepContext) -> dict[str, Any]:
     """Stop the media follower; report how far behind A it was when it stopped."""
-    from providers.local.servers.process import stop
-
-    state = ctx.run_dir / "follow.pid"
-    if not state.exists():
+    if not _stop_detached(ctx, "follow"):
         return {"stopped": False}
-    stop(int(state.read_text()), sig=signal.SIGTERM)
-    state.unlink()
     return {"stopped": True, **{k: v for k, v in _follow_state(ctx).items() if k != "last_error"}}
 
 
@@ -243,20 +254,14 @@ def mode_is(ctx: StepContext, mode: str) -> tuple[bool, str]:
 def load_start(ctx: StepContext, target: str, rate: float = 50.0, seconds: float = 5.0,
                image_every: int = 0) -> dict[str, Any]:
     """Start the chirp write load against A's HTTP front, detached, and let it run ``seconds``."""
-    from providers.local.servers.process import alive, spawn
-
     spec = spec_of(ctx)
     out = outputs_of(spec, target)
     log = ctx.run_dir / "load.jsonl"
-    state = ctx.run_dir / "load.pid"
-    pid = int(state.read_text()) if state.exists() else None
-    if pid is None or not alive(pid):
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHIRP_DIR), *sys.path])}
-        pid = spawn([sys.executable, "-m", "chirp.load", "--url", f"http://{out.public_addresses[0]}:{out.http_port}",
-                     "--host-header", spec.service.domain, "--rate", str(rate), "--out", str(log),
-                     "--image-every", str(int(image_every))],
-                    ctx.run_dir / "load.log", env=env)
-        state.write_text(str(pid))
+    pid = _start_detached(ctx, "load", [
+        sys.executable, "-m", "chirp.load", "--url", f"http://{out.public_addresses[0]}:{out.http_port}",
+        "--host-header", spec.service.domain, "--rate", str(rate), "--out", str(log),
+        "--image-every", str(int(image_every))],
+        {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHIRP_DIR), *sys.path])})
     time.sleep(float(seconds))
     acked = _acked(log)
     if not acked:
@@ -280,14 +285,7 @@ def _acked(path: Path) -> list[dict[str, Any]]:
 
 @action("drill.load_stop")
 def load_stop(ctx: StepContext) -> dict[str, Any]:
-    from providers.local.servers.process import stop
-
-    state = ctx.run_dir / "load.pid"
-    if state.exists():
-        stop(int(state.read_text()), sig=signal.SIGTERM)
-        state.unlink()
-        return {"stopped": True}
-    return {"stopped": False}
+    return {"stopped": _stop_detached(ctx, "load")}
 
 
 def media_keys(spec: ServiceSpec, out: TargetOutputs) -> dict[str, list[str]]:

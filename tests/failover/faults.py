@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -108,31 +109,33 @@ def kill_migrate(pid: int, record: str) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def kill_migrate_while_restoring(pid: int, address: str, record: str, timeout: float = 120.0) -> None:
+def _kill_migrate_when(pid: int, record: str, ready: Callable[[], bool], what: str, timeout: float) -> None:
+    """Poll every 10 ms until ``ready()``, then SIGKILL migrate; fail if migrate ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any("pg_restore" in str(p["argv"]) and f"@{address}:" in str(p["argv"]) for p in session_descendants(pid)):
+        if ready():
             kill_migrate(pid, record)
             return
         if stat_of(pid) is None:
-            raise SystemExit(f"migrate ({pid}) ended before any pg_restore into {address}")
+            raise SystemExit(f"migrate ({pid}) ended before {what}")
         time.sleep(0.01)
-    raise SystemExit(f"no pg_restore into {address} within {timeout:.0f}s")
+    raise SystemExit(f"not within {timeout:.0f}s: {what}")
+
+
+def kill_migrate_while_restoring(pid: int, address: str, record: str, timeout: float = 120.0) -> None:
+    def restoring() -> bool:
+        return any("pg_restore" in str(p["argv"]) and f"@{address}:" in str(p["argv"])
+                   for p in session_descendants(pid))
+
+    _kill_migrate_when(pid, record, restoring, f"a pg_restore into {address}", timeout)
 
 
 def kill_migrate_while_provisioning(pid: int, address: str, record: str, timeout: float = 300.0) -> None:
     """Once the update PID asked for is under way: the target's first server listens on ADDRESS."""
     from tests.engine.helpers import listening_ports
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if listening_ports(address):
-            kill_migrate(pid, record)
-            return
-        if stat_of(pid) is None:
-            raise SystemExit(f"migrate ({pid}) ended before anything listened on {address}")
-        time.sleep(0.01)
-    raise SystemExit(f"nothing listened on {address} within {timeout:.0f}s")
+    _kill_migrate_when(pid, record, lambda: bool(listening_ports(address)), f"a server listening on {address}",
+                       timeout)
 
 
 if __name__ == "__main__":
