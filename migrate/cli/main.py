@@ -18,13 +18,14 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["MIGRATE_VERBOSE"] = "1"
     json_mode = "--json" in args
     _configure_logging()
-    from migrate.gcpause import freeze_after_pauses
-
-    freeze_after_pauses()  # a CLI run ends soon: what bulk work built need not be scanned
-
     import typer
 
     from migrate.cli.app import build_app
+
+    if not _long_running(args):  # it ends soon: what bulk work built need not be scanned again
+        from migrate.gcpause import freeze_after_pauses
+
+        freeze_after_pauses()
 
     click = _click_exceptions()
 
@@ -52,6 +53,14 @@ def main(argv: list[str] | None = None) -> None:
     # command. Frozen objects are skipped; atexit handlers and stream flushes still run.
     gc.freeze()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _long_running(args: list[str]) -> bool:
+    """Commands that run for minutes or until stopped: their memory must stay collectable."""
+    from migrate.cli.app import command_name
+
+    name = command_name(args)
+    return name in ("failover", "drill") or (name == "data" and "follow" in args)
 
 
 def _click_exceptions() -> Any:
