@@ -180,7 +180,13 @@ class Endpoint:
 
 
 def list_bucket(endpoint: Endpoint, bucket: str, prefix: str) -> Iterator[tuple[str, int, str]]:
-    """(key, size, ETag without quotes) of every object under ``prefix``, page by page."""
+    """(key, size, ETag without quotes) of every object under ``prefix``."""
+    for page in list_pages(endpoint, bucket, prefix):
+        yield from page
+
+
+def list_pages(endpoint: Endpoint, bucket: str, prefix: str) -> Iterator[list[tuple[str, int, str]]]:
+    """The listing a page (up to 1,000 objects) at a time, each as soon as the server returns it."""
     token: str | None = None
     while True:
         query = {"list-type": "2", "encoding-type": "url", "max-keys": str(PAGE_SIZE), "prefix": prefix}
@@ -188,11 +194,13 @@ def list_bucket(endpoint: Endpoint, bucket: str, prefix: str) -> Iterator[tuple[
             query["continuation-token"] = token
         status, body, _ = endpoint.get(f"/{bucket}", query)
         root = _listing(status, body)
+        page = []
         for item in root.iter(f"{_NS}Contents"):
             key, size, etag = (item.findtext(f"{_NS}{name}") for name in ("Key", "Size", "ETag"))
             if key is None or size is None or etag is None:
                 raise LeanUnsupported("a listed object without Key, Size or ETag")
-            yield unquote_plus(key), int(size), etag.strip('"')
+            page.append((unquote_plus(key), int(size), etag.strip('"')))
+        yield page
         if root.findtext(f"{_NS}IsTruncated") != "true":
             return
         token = root.findtext(f"{_NS}NextContinuationToken")
