@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrate.data import s3_http
+from migrate.data import prefetch, s3_http
 from migrate.errors import InputError, MigrateError
 
 if TYPE_CHECKING:
@@ -279,8 +279,9 @@ class S3Store(ObjectStore):
 
     def _lean_pages(self, lean: s3_http.Endpoint) -> Iterator[dict[str, ObjectInfo]]:
         skip = len(self.prefix)
+        started = prefetch.take(lean, self.bucket, self.prefix)  # begun before the CLI loaded?
         try:
-            for page in s3_http.list_pages(lean, self.bucket, self.prefix):
+            for page in started or s3_http.list_pages(lean, self.bucket, self.prefix):
                 yield {key[skip:]: ObjectInfo(key[skip:], size, etag) for key, size, etag in page}
         except s3_http.BucketMissing:
             raise MissingBucket(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
