@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption
+from migrate.data.follow import FULL_EVERY, FULL_SECONDS  # stdlib-only module: cheap at start-up
 
 if TYPE_CHECKING:
     from migrate.data.progress import ProgressUpdate
@@ -404,13 +405,20 @@ def follow(
                                                                        "until SIGTERM or Ctrl-C).")] = None,
     status: Annotated[Path | None, typer.Option("--status", help="Write the follower's state (JSON) here after "
                                                                 "every pass.")] = None,
+    full_every: Annotated[int, typer.Option("--full-every", min=1, help="Re-list the destination too every N "
+                                                                        "passes (1: every pass).")] = FULL_EVERY,
+    full_interval: Annotated[float, typer.Option("--full-interval", min=0.0, help="...or when this many seconds "
+                                                                                  "have passed since the last full "
+                                                                                  "pass.")] = FULL_SECONDS,
     json_output: JsonOption = False,
 ) -> None:
     """Keep the destination's media in step with the source, pass after pass, for a warm standby.
 
     Pairs with `data replicate` (which carries rows only): media uploaded at the source reaches
-    the destination within one pass. Never deletes at the destination. Exit 1 if the last pass
-    failed.
+    the destination within one pass. A pass lists the source only and trusts what the follower
+    knows the destination holds; every --full-every passes or --full-interval seconds a full
+    pass re-lists the destination and repairs what was deleted or altered there behind its
+    back. Never deletes at the destination. Exit 1 if the last pass failed.
     """
     import signal
     import threading
@@ -441,7 +449,7 @@ def follow(
                             f"{state.objects_copied} objects copied{lag}{failing}")
 
         state = follow_media(loaded, a, b, interval=interval, stop=stop, max_passes=passes, workers=workers,
-                             on_pass=on_pass)
+                             full_every=full_every, full_seconds=full_interval, on_pass=on_pass)
     out.emit(state.to_dict())
     out.human.print(f"media {a.target} -> {b.target}: {state.passes} passes ({state.failed_passes} failed), "
                     f"{state.objects_copied} objects / {_human_bytes(state.bytes_copied)} copied", markup=False)

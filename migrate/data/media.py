@@ -117,14 +117,28 @@ def sync_objects(
     create_dest: bool = False,
     progress: ProgressCallback | None = None,
     task: str = "media",
+    dest_listing: dict[str, ObjectInfo] | None = None,
 ) -> ObjectSyncResult:
-    """Make ``dest`` hold every object of ``source``; return what was copied and skipped."""
+    """Make ``dest`` hold every object of ``source``; return what was copied and skipped.
+
+    ``dest_listing``: what the caller knows ``dest`` holds (a listing taken earlier, updated
+    with what it wrote since); then only the source is listed, and the result's
+    ``dest_listing`` is that map plus what this run wrote, not a fresh listing. An object
+    deleted or altered at the destination behind the caller's back goes unnoticed until a
+    run without it. Not with ``delete`` (it would delete by a stale listing).
+    """
+    if dest_listing is not None and delete:
+        raise ValueError("delete=True needs a fresh destination listing")
     started = time.monotonic()
     manifest = Manifest.for_pair(source.label, dest.label)
     result = ObjectSyncResult(source.label, dest.label, manifest=str(manifest.path))
     reporter = Reporter(progress, task, "objects")
+    written_here: dict[str, ObjectInfo] = {}
     try:
-        src_list, dst_list = _listings(source, dest, create_dest)
+        if dest_listing is None:
+            src_list, dst_list = _listings(source, dest, create_dest)
+        else:
+            src_list, dst_list = source.list_or_create(False), dest_listing
         records = manifest.records()
         manifest.start_run()
         result.objects = len(src_list)
@@ -173,6 +187,7 @@ def sync_objects(
             def copy(src: ObjectInfo) -> int:
                 size, etag, sha = _copy_one(source, dest, src, parts, memory)
                 manifest.record(src, size, etag, sha, copied=True)
+                written_here[src.key] = ObjectInfo(src.key, size, etag)
                 reporter.advance(1, src.size)
                 return src.size
 
@@ -194,7 +209,10 @@ def sync_objects(
                     manifest.forget(key)
                 result.deleted = len(extras)
         result.source_listing = src_list
-        result.dest_listing = dest.list() if result.copied or result.deleted else dst_list
+        if dest_listing is not None:
+            result.dest_listing = {**dst_list, **written_here}
+        else:
+            result.dest_listing = dest.list() if result.copied or result.deleted else dst_list
         if not (written or undecided or to_copy or result.deleted):
             result.records = records
         manifest.finish_run(result.copied, result.skipped, result.bytes_copied)

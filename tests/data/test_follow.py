@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import time
 from migrate.data.follow import FollowState, follow_media
 from migrate.outputs import TargetOutputs
 from tests.conftest import REPO
-from tests.data.conftest import Pair, put_objects
+from tests.data.conftest import Pair, Side, put_objects
 
 
 def _objects(client: object, bucket: str) -> dict[str, str]:
@@ -69,3 +70,69 @@ def test_cli_follows_until_sigterm_and_reports_its_passes(pair: Pair) -> None:
     assert document["objects_copied"] == 8 and document["failed_passes"] == 0 and document["passes"] >= 2
     assert sorted(_objects(pair.b.s3(), pair.b.bucket)) == sorted(_objects(pair.a.s3(), pair.a.bucket))
     assert "test-secret-key-xyz" not in out + err
+
+
+def _bucket_listings(side: Side) -> int:
+    """GET requests on the bucket itself (listings, by any API version) the S3 server has logged."""
+    pattern = re.compile(rf'"GET /{re.escape(side.bucket)}/?(\?[^ "]*)? HTTP/')
+    return len(pattern.findall(side.s3_server.log_path.read_text(errors="replace")))
+
+
+def test_ordinary_passes_list_only_the_source_and_full_passes_repair_the_destination(pair: Pair) -> None:
+    """Between full passes the follower trusts what it knows the standby holds; a full pass re-checks it."""
+    put_objects(pair.a, 10, 4_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    client_b, stop = pair.b.s3(), threading.Event()
+    seen: list[tuple[int, int, int]] = []  # (passes, full passes, standby listings during the pass)
+    damaged = ["img/00003.bin", "img/00007.bin"]
+    listed_before = [_bucket_listings(pair.b)]  # the test's own listings of the standby don't count
+
+    def on_pass(state: FollowState) -> None:
+        assert not state.last_error, state.last_error
+        seen.append((state.passes, state.full_passes, _bucket_listings(pair.b) - listed_before[0]))
+        if state.passes == 1:
+            put_objects(pair.a, 1, 7_000, prefix="new/")  # an upload between passes
+        elif state.passes == 2:  # an ordinary pass copied it, without listing the standby
+            assert seen[-1] == (2, 1, 0), seen
+            assert _objects(client_b, pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
+            head_a = pair.a.s3().head_object(Bucket=pair.a.bucket, Key="new/00000.bin")
+            head_b = client_b.head_object(Bucket=pair.b.bucket, Key="new/00000.bin")
+            assert head_b["ETag"] == head_a["ETag"] and head_b["ContentLength"] == 7_000
+            client_b.delete_object(Bucket=pair.b.bucket, Key=damaged[0])  # behind the follower's back
+            client_b.put_object(Bucket=pair.b.bucket, Key=damaged[1], Body=b"altered")
+        elif state.passes == 3:  # ordinary again: the damage is not seen yet (the documented price)
+            assert seen[-1] == (3, 1, 0), seen
+            held = _objects(client_b, pair.b.bucket)
+            assert damaged[0] not in held and len(held) == 10
+        elif state.passes == 4:  # full: the standby re-listed, the damage repaired
+            assert seen[-1][:2] == (4, 2) and seen[-1][2] >= 1, seen
+            stop.set()
+        listed_before[0] = _bucket_listings(pair.b)
+
+    state = follow_media(None, a, b, interval=0.0, stop=stop, full_every=3, full_seconds=3600.0,
+                         on_pass=on_pass, max_passes=6)
+    assert (state.passes, state.full_passes, state.failed_passes) == (4, 2, 0), seen
+    assert _objects(client_b, pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
+    assert state.objects_copied == 10 + 1 + 2
+
+
+def test_a_failed_pass_makes_the_next_one_full(pair: Pair) -> None:
+    """What a failed pass wrote is unaccounted for, so the follower re-lists the standby after one."""
+    put_objects(pair.a, 3, 1_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    stop = threading.Event()
+
+    def on_pass(state: FollowState) -> None:
+        if state.passes == 1 and not state.failed_passes:
+            for item in pair.b.s3().list_objects_v2(Bucket=pair.b.bucket).get("Contents", []):
+                pair.b.s3().delete_object(Bucket=pair.b.bucket, Key=item["Key"])
+            pair.b.s3().delete_bucket(Bucket=pair.b.bucket)  # the next ordinary pass's PUT fails
+            put_objects(pair.a, 1, 1_000, prefix="new/")
+        if state.passes == 2:
+            stop.set()
+
+    state = follow_media(None, a, b, interval=0.0, stop=stop, full_every=100, full_seconds=3600.0,
+                         on_pass=on_pass, max_passes=5)
+    assert (state.passes, state.failed_passes, state.full_passes) == (2, 1, 2), state
+    assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
+    assert len(_objects(pair.b.s3(), pair.b.bucket)) == 4
