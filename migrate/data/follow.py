@@ -49,18 +49,22 @@ class FollowState:
     last_pass_seconds: float | None = None
     synced_as_of: float | None = None  # wall time the last good pass began: the source then is at dest now
     last_error: str = ""
-    history: list[float] = field(default_factory=list, repr=False)  # recent pass durations
+    history: list[float] = field(default_factory=list, repr=False)  # recent good passes' durations
 
     @property
     def lag_seconds(self) -> float | None:
         return None if self.synced_as_of is None else max(0.0, time.time() - self.synced_as_of)
 
     def to_dict(self) -> dict[str, object]:
+        import statistics
+
         document = asdict(self)
         del document["history"]
         lag = self.lag_seconds
         document["lag_seconds"] = None if lag is None else round(lag, 3)
+        # Good passes only: a pass failing against a dead source (connection retries) bounds nothing.
         document["slowest_pass_seconds"] = round(max(self.history), 3) if self.history else None
+        document["median_pass_seconds"] = round(statistics.median(self.history), 3) if self.history else None
         return document
 
 
@@ -122,7 +126,8 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
             state.synced_as_of = began_wall
             state.last_error = ""
         state.last_pass_seconds = round(time.monotonic() - began, 3)
-        state.history = [*state.history[-99:], state.last_pass_seconds]
+        if not state.last_error:
+            state.history = [*state.history[-99:], state.last_pass_seconds]
         if on_pass is not None:
             on_pass(state)
         stop.wait(max(0.0, interval - (time.monotonic() - began)))
