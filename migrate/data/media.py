@@ -118,27 +118,31 @@ def sync_objects(
     progress: ProgressCallback | None = None,
     task: str = "media",
     dest_listing: dict[str, ObjectInfo] | None = None,
+    source_listing: dict[str, ObjectInfo] | None = None,
 ) -> ObjectSyncResult:
     """Make ``dest`` hold every object of ``source``; return what was copied and skipped.
 
     ``dest_listing``: what the caller knows ``dest`` holds (a listing taken earlier, updated
-    with what it wrote since); then only the source is listed, and the result's
+    with what it wrote since); then the destination is not listed, and the result's
     ``dest_listing`` is that map plus what this run wrote, not a fresh listing. An object
     deleted or altered at the destination behind the caller's back goes unnoticed until a
-    run without it. Not with ``delete`` (it would delete by a stale listing).
+    run without it. ``source_listing``: the source objects to consider (e.g. as its event
+    notifications named them) instead of listing the source; each read is still checked
+    against the ETag given. Neither with ``delete`` (it would delete by a partial listing).
     """
-    if dest_listing is not None and delete:
-        raise ValueError("delete=True needs a fresh destination listing")
+    if (dest_listing is not None or source_listing is not None) and delete:
+        raise ValueError("delete=True needs fresh listings of both sides")
     started = time.monotonic()
     manifest = Manifest.for_pair(source.label, dest.label)
     result = ObjectSyncResult(source.label, dest.label, manifest=str(manifest.path))
     reporter = Reporter(progress, task, "objects")
     written_here: dict[str, ObjectInfo] = {}
     try:
-        if dest_listing is None:
+        if dest_listing is None and source_listing is None:
             src_list, dst_list = _listings(source, dest, create_dest)
         else:
-            src_list, dst_list = source.list_or_create(False), dest_listing
+            src_list = source.list_or_create(False) if source_listing is None else source_listing
+            dst_list = dest.list_or_create(create_dest) if dest_listing is None else dest_listing
         records = manifest.records()
         manifest.start_run()
         result.objects = len(src_list)
