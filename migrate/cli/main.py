@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> None:
         args = [arg for arg in args if arg not in ("--verbose", "-v")]
         os.environ["MIGRATE_VERBOSE"] = "1"
     json_mode = "--json" in args
+    from migrate.cli import prestart
+
+    prestart.begin(args)  # before the imports below: servers can work while Python loads
     _configure_logging()
     import typer
 

@@ -8,6 +8,7 @@ record of what we wrote). Nothing at the destination is deleted unless ``delete=
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import tempfile
 import threading
@@ -136,56 +137,24 @@ def sync_objects(
     manifest = Manifest.for_pair(source.label, dest.label)
     result = ObjectSyncResult(source.label, dest.label, manifest=str(manifest.path))
     reporter = Reporter(progress, task, "objects")
+    src_list: dict[str, ObjectInfo] = {}
     written_here: dict[str, ObjectInfo] = {}
     try:
-        if dest_listing is None and source_listing is None:
-            src_list, dst_list = _listings(source, dest, create_dest)
-        else:
-            src_list = source.list_or_create(False) if source_listing is None else source_listing
-            dst_list = dest.list_or_create(create_dest) if dest_listing is None else dest_listing
+        with ThreadPoolExecutor(1) as lister:
+            # Both listings at once, each on its own server; the copy starts on the source's first
+            # page (the destination's whole listing is needed to decide any object).
+            if dest_listing is None:
+                dst_future = lister.submit(dest.list_or_create, create_dest)
+            src_pages = source.pages() if source_listing is None else iter([source_listing])
+            first_page = next(src_pages, {})
+            dst_list = dst_future.result() if dest_listing is None else dest_listing
         records = manifest.records()
         manifest.start_run()
-        result.objects = len(src_list)
-        reporter.start(total=len(src_list), total_bytes=sum(o.size for o in src_list.values()))
-        to_copy: list[ObjectInfo] = []
-        undecided: list[ObjectInfo] = []
         written = 0
-        present_bytes = 0
-        for key, src in src_list.items():
-            dst = dst_list.get(key)
-            record = records.get(key)
-            same = _same(src, dst, record)
-            if same is None:
-                undecided.append(src)
-            elif same:
-                if record is None or not record.matches(src, dst):
-                    assert dst is not None
-                    manifest.record(src, dst.size, dst.etag, "", copied=False)
-                    written += 1
-                result.skipped += 1
-                present_bytes += src.size
-            else:
-                to_copy.append(src)
-        reporter.advance(result.skipped, present_bytes)  # one update, not one per object
+        undecided_any = False
+        total_bytes = 0
 
         with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(workers) as parts:
-            if undecided:
-                def decide(src: ObjectInfo) -> tuple[ObjectInfo, bool, str]:
-                    head = dest.head(src.key)
-                    if head is None or not head.sha256:
-                        return src, False, ""
-                    src_sha = _content_sha256(source, src, parts)
-                    return src, src_sha == head.sha256, src_sha
-
-                for src, same, sha in pool.map(decide, undecided):
-                    if same:
-                        dst = dst_list[src.key]
-                        manifest.record(src, dst.size, dst.etag, sha, copied=False)
-                        result.skipped += 1
-                        reporter.advance(1, src.size)
-                    else:
-                        to_copy.append(src)
-
             memory = MemoryBudget(MEMORY_BUDGET)
 
             def copy(src: ObjectInfo) -> int:
@@ -195,17 +164,56 @@ def sync_objects(
                 reporter.advance(1, src.size)
                 return src.size
 
-            # Large objects first: their parts keep the pipe full while small ones trickle.
-            to_copy.sort(key=lambda o: -o.size)
-            futures: list[Future[int]] = [pool.submit(copy, src) for src in to_copy]
+            def decide_then_copy(src: ObjectInfo) -> int:
+                """Undecided by the listings: equal sha256 metadata skips it, anything else copies."""
+                head = dest.head(src.key)
+                if head is not None and head.sha256:
+                    sha = _content_sha256(source, src, parts)
+                    if sha == head.sha256:
+                        dst = dst_list[src.key]
+                        manifest.record(src, dst.size, dst.etag, sha, copied=False)
+                        reporter.advance(1, src.size)
+                        return -1
+                return copy(src)
+
+            futures: list[Future[int]] = []
             try:
+                for page in itertools.chain([first_page], src_pages):
+                    src_list.update(page)
+                    total_bytes += sum(o.size for o in page.values())
+                    reporter.start(total=len(src_list), total_bytes=total_bytes)
+                    skipped = skipped_bytes = 0
+                    # Large objects first: their parts keep the pipe full while small ones trickle.
+                    for src in sorted(page.values(), key=lambda o: -o.size):
+                        dst = dst_list.get(src.key)
+                        record = records.get(src.key)
+                        same = _same(src, dst, record)
+                        if same is None:
+                            undecided_any = True
+                            futures.append(pool.submit(decide_then_copy, src))
+                        elif same:
+                            if record is None or not record.matches(src, dst):
+                                assert dst is not None
+                                manifest.record(src, dst.size, dst.etag, "", copied=False)
+                                written += 1
+                            skipped += 1
+                            skipped_bytes += src.size
+                        else:
+                            futures.append(pool.submit(copy, src))
+                    result.skipped += skipped
+                    reporter.advance(skipped, skipped_bytes)  # one update a page, not one per object
                 for future in as_completed(futures):
-                    result.bytes_copied += future.result()
-                    result.copied += 1
+                    copied = future.result()
+                    if copied < 0:
+                        result.skipped += 1
+                    else:
+                        result.bytes_copied += copied
+                        result.copied += 1
             except BaseException:
                 for pending in futures:
                     pending.cancel()
                 raise
+            result.objects = len(src_list)
             if delete:
                 extras = [key for key in dst_list if key not in src_list]
                 for key in extras:
@@ -217,7 +225,7 @@ def sync_objects(
             result.dest_listing = {**dst_list, **written_here}
         else:
             result.dest_listing = dest.list() if result.copied or result.deleted else dst_list
-        if not (written or undecided or to_copy or result.deleted):
+        if not (written or undecided_any or result.copied or result.deleted):
             result.records = records
         manifest.finish_run(result.copied, result.skipped, result.bytes_copied)
     finally:

@@ -17,12 +17,13 @@ import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migrate.data import prefetch, s3_http
 from migrate.errors import InputError, MigrateError
 
 if TYPE_CHECKING:
@@ -142,6 +143,14 @@ class ObjectStore(ABC):
         self.check(create=create)
         return self.list()
 
+    def pages(self, create: bool = False) -> Iterator[dict[str, ObjectInfo]]:
+        """The listing in pages, each as soon as the store gives it (``list_or_create`` in pieces).
+
+        Why: on a large bucket listing alone takes minutes; a copy can start on the first page.
+        A store that lists in one go yields one page.
+        """
+        yield self.list_or_create(create)
+
     @abstractmethod
     def head(self, key: str) -> ObjectInfo | None: ...
 
@@ -237,23 +246,57 @@ class S3Store(ObjectStore):
                 raise MigrateError(f"cannot create bucket {self.bucket} at {self.endpoint.label}: {exc}") from None
 
     def list(self) -> dict[str, ObjectInfo]:
-        lean = self._lean_list()
-        if lean is not None:
-            return lean
-        found: dict[str, ObjectInfo] = {}
-        paginator = self.client.get_paginator("list_objects_v2")
-        pages = self._call("list", lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix)))
-        for page in pages:
-            for item in page.get("Contents", []):
-                key = item["Key"][len(self.prefix):]
-                found[key] = ObjectInfo(key, int(item["Size"]), item["ETag"].strip('"'))
-        return found
+        return {key: info for page in self.pages() for key, info in page.items()}
 
-    def _lean(self) -> Any:
+    def list_or_create(self, create: bool = False) -> dict[str, ObjectInfo]:
+        """The listing; a missing bucket is created (and empty) when ``create``, else an error."""
+        return {key: info for page in self.pages(create) for key, info in page.items()}
+
+    def pages(self, create: bool = False) -> Iterator[dict[str, ObjectInfo]]:
+        """The listing a page at a time; a missing bucket is created (and empty) when ``create``.
+
+        Without botocore where the endpoint allows (``s3_http``); if those requests give up
+        part-way, botocore lists again and yields only the objects not yielded yet.
+        """
+        seen: set[str] = set()
+        try:
+            lean = self._lean()
+            if lean is not None:
+                try:
+                    for page in self._lean_pages(lean):
+                        seen.update(page)
+                        yield page
+                    return
+                except s3_http.LeanUnsupported:
+                    pass
+            for page in self._botocore_pages():
+                yield {key: info for key, info in page.items() if key not in seen}
+        except MissingBucket:
+            if not create or seen:
+                raise
+            self.check(create=True)
+            yield {}
+
+    def _lean_pages(self, lean: s3_http.Endpoint) -> Iterator[dict[str, ObjectInfo]]:
+        skip = len(self.prefix)
+        started = prefetch.take(lean, self.bucket, self.prefix)  # begun before the CLI loaded?
+        try:
+            for page in started or s3_http.list_pages(lean, self.bucket, self.prefix):
+                yield {key[skip:]: ObjectInfo(key[skip:], size, etag) for key, size, etag in page}
+        except s3_http.BucketMissing:
+            raise MissingBucket(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
+
+    def _botocore_pages(self) -> Iterator[dict[str, ObjectInfo]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix))
+        skip = len(self.prefix)
+        while (page := self._call("list", lambda: next(pages, None))) is not None:
+            yield {item["Key"][skip:]: ObjectInfo(item["Key"][skip:], int(item["Size"]), item["ETag"].strip('"'))
+                   for item in page.get("Contents", [])}
+
+    def _lean(self) -> s3_http.Endpoint | None:
         """The botocore-free requests (``s3_http``) for this endpoint, or None when botocore must serve it."""
         if self._lean_endpoint is False:
-            from migrate.data import s3_http
-
             ep = self.endpoint
             try:
                 if ep.url is None or ep.access_key is None or ep.secret_key is None:
@@ -263,32 +306,6 @@ class S3Store(ObjectStore):
             except s3_http.LeanUnsupported:
                 self._lean_endpoint = None
         return self._lean_endpoint
-
-    def _lean_list(self) -> dict[str, ObjectInfo] | None:
-        """The listing without botocore, or None when botocore must do it."""
-        from migrate.data import s3_http
-
-        lean = self._lean()
-        if lean is None:
-            return None
-        skip = len(self.prefix)
-        try:
-            return {key[skip:]: ObjectInfo(key[skip:], size, etag)
-                    for key, size, etag in s3_http.list_bucket(lean, self.bucket, self.prefix)}
-        except s3_http.BucketMissing:
-            raise MissingBucket(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
-        except s3_http.LeanUnsupported:
-            return None
-
-    def list_or_create(self, create: bool = False) -> dict[str, ObjectInfo]:
-        """The listing; a missing bucket is created (and empty) when ``create``, else an error."""
-        try:
-            return self.list()
-        except MissingBucket:
-            if not create:
-                raise
-            self.check(create=True)
-            return {}
 
     def head(self, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
@@ -328,8 +345,6 @@ class S3Store(ObjectStore):
         lean = self._lean()
         if lean is None:
             return None
-        from migrate.data import s3_http
-
         headers = {name: value for name, value in meta.items() if name in HEADER_PARAMS}
         headers |= {f"x-amz-meta-{name}": value for name, value in user.items()}
         headers["Content-MD5"] = content_md5
@@ -359,8 +374,6 @@ class S3Store(ObjectStore):
     def read(self, key: str) -> Fetched:
         lean = self._lean()
         if lean is not None:
-            from migrate.data import s3_http
-
             try:
                 body, fields = s3_http.get_object(lean, self.bucket, self.prefix + key)
             except s3_http.LeanUnsupported:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from migrate.data import media, stores
+from migrate.data import media, s3_http, stores
 from migrate.data.endpoints import S3Endpoint
 from migrate.data.stores import S3Store
 from migrate.errors import MigrateError
@@ -80,3 +83,54 @@ def test_headers_and_metadata_survive_the_copy(pair: Pair, monkeypatch: pytest.M
     assert stored["CacheControl"] == "public, max-age=31536000"
     assert stored["ContentDisposition"] == 'inline; filename="cat.png"'
     assert stored["Metadata"]["uploader"] == "42"
+
+
+class _GatedSource(S3Store):
+    """The source bucket, but its second listing page waits until the destination got an object."""
+
+    def __init__(self, inner: S3Store, first_put: threading.Event) -> None:
+        super().__init__(inner.endpoint, inner.bucket)
+        self.first_put = first_put
+        self.waited_for_copy: bool | None = None
+
+    def pages(self, create: bool = False) -> Iterator[dict[str, stores.ObjectInfo]]:
+        for number, page in enumerate(super().pages(create)):
+            if number == 1:
+                self.waited_for_copy = self.first_put.wait(timeout=10)
+            yield page
+
+
+class _WatchedDest(S3Store):
+    def __init__(self, inner: S3Store, first_put: threading.Event) -> None:
+        super().__init__(inner.endpoint, inner.bucket)
+        self.first_put = first_put
+
+    def put(self, key: str, data: bytes, **kwargs: Any) -> str:
+        etag = super().put(key, data, **kwargs)
+        self.first_put.set()
+        return etag
+
+
+def test_copy_starts_on_the_first_listing_page(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bucket of several listing pages: objects of the first page reach the destination before the
+    rest of the source is listed (a large bucket's copy must not wait minutes for its listing), and
+    every object arrives intact."""
+    monkeypatch.setattr(s3_http, "PAGE_SIZE", 5)
+    a, b = pair.a.s3(), pair.b.s3()
+    bodies = {f"pages/{i:03d}.bin": os.urandom(1000 + i) for i in range(23)}  # 5 pages
+    for key, body in bodies.items():
+        a.put_object(Bucket=pair.a.bucket, Key=key, Body=body)
+    first_put = threading.Event()
+    source = _GatedSource(_store(pair.a.s3_server.endpoint, pair.a.bucket), first_put)
+    dest = _WatchedDest(_store(pair.b.s3_server.endpoint, pair.b.bucket), first_put)
+
+    result = media.sync_objects(source, dest, workers=4)
+
+    assert source.waited_for_copy is True  # page 2 was asked for only after a copy had landed
+    assert result.copied == len(bodies) and result.objects == len(bodies)
+    for key, body in bodies.items():
+        stored = b.get_object(Bucket=pair.b.bucket, Key=key)["Body"].read()
+        assert hashlib.sha256(stored).digest() == hashlib.sha256(body).digest(), key
+    report = media.verify_objects(source, dest, area="media", source_listing=result.source_listing,
+                                  dest_listing=result.dest_listing, records=result.records)
+    assert report.ok and report.sections[0].matched == len(bodies)

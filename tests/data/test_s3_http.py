@@ -1,4 +1,4 @@
-"""The lean S3 requests (botocore's signer, no botocore client): signed as botocore's client signs them;
+"""The lean S3 requests (no botocore): signed exactly as botocore's client signs them;
 listings and reads equal botocore's on a real moto server."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _ours(method: str, url: str, query: dict[str, str], headers: dict[str, str],
     """What s3_http sends for the request at ``NOW``."""
     from unittest import mock
 
-    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
+    with mock.patch.object(s3_http, "_utcnow", return_value=NOW):
         return s3_http.sign(method, url, query, headers, region=region, access_key=KEYS[0], secret_key=KEYS[1],
                             payload=payload)
 
