@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption
-from migrate.data.follow import FULL_EVERY, FULL_SECONDS  # stdlib-only module: cheap at start-up
+from migrate.data.follow import (  # stdlib-only module: cheap at start-up
+    EVENTS_MODES,
+    EVENTS_PASS_INTERVAL,
+    FULL_EVERY,
+    FULL_SECONDS,
+)
 
 if TYPE_CHECKING:
     from migrate.data.progress import ProgressUpdate
@@ -410,6 +415,11 @@ def follow(
     full_interval: Annotated[float, typer.Option("--full-interval", min=0.0, help="...or when this many seconds "
                                                                                   "have passed since the last full "
                                                                                   "pass.")] = FULL_SECONDS,
+    events: Annotated[str, typer.Option("--events", help="off, on or auto: also copy each object as the source "
+                                        "announces it (S3 event notifications into an SQS queue the follower adds "
+                                        "at the source and removes on exit; passes then come every "
+                                        f"{EVENTS_PASS_INTERVAL:g}s at least, as the safety net). on: fail where the "
+                                        "source has no notifications; auto: follow by passes there.")] = "off",
     json_output: JsonOption = False,
 ) -> None:
     """Keep the destination's media in step with the source, pass after pass, for a warm standby.
@@ -426,6 +436,10 @@ def follow(
     from migrate.data.follow import FollowState, follow_media, write_state
 
     out = Output(json_output)
+    if events not in EVENTS_MODES:
+        from migrate.errors import InputError
+
+        raise InputError(f"--events must be one of {', '.join(EVENTS_MODES)}, not {events!r}")
     loaded = _spec(spec, required=source is not None and from_outputs is None)
     a = _outputs(loaded, source, from_outputs, "from")
     b = _outputs(loaded, dest, to_outputs, "to")
@@ -449,7 +463,8 @@ def follow(
                             f"{state.objects_copied} objects copied{lag}{failing}")
 
         state = follow_media(loaded, a, b, interval=interval, stop=stop, max_passes=passes, workers=workers,
-                             full_every=full_every, full_seconds=full_interval, on_pass=on_pass)
+                             full_every=full_every, full_seconds=full_interval, events=events,
+                             on_pass=on_pass)
     out.emit(state.to_dict())
     out.human.print(f"media {a.target} -> {b.target}: {state.passes} passes ({state.failed_passes} failed), "
                     f"{state.objects_copied} objects / {_human_bytes(state.bytes_copied)} copied", markup=False)

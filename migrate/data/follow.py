@@ -16,6 +16,11 @@ which re-lists the destination too: every ``full_every`` passes or ``full_second
 whichever comes first, and always the first pass and the one after a failure (whose partial
 writes the follower cannot account for). The follower is then never more than one full-pass
 period behind on such damage, and never wrong about what it wrote itself.
+
+With ``events`` the follower also copies each object the moment the source announces it (S3
+event notifications into an SQS queue, ``follow_events``): between passes it waits on the queue
+instead of sleeping, so an upload is at risk for the notification's latency plus one copy, not
+for a pass or two. The listing passes remain the safety net for lost or late notifications.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from migrate.data.stores import ObjectInfo
+    from migrate.data.endpoints import S3Endpoint
+    from migrate.data.follow_events import EventFeed
+    from migrate.data.stores import ObjectInfo, S3Store
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
@@ -44,6 +51,9 @@ class FollowState:
     passes: int = 0
     failed_passes: int = 0
     full_passes: int = 0  # good passes that re-listed the destination too
+    events: str = "off"  # "on", "off", or why the source's notifications could not be used
+    copied_on_events: int = 0  # of objects_copied, those copied as the source announced them
+    failed_event_copies: int = 0
     objects_copied: int = 0
     bytes_copied: int = 0
     last_pass_seconds: float | None = None
@@ -79,26 +89,69 @@ def write_state(path: Path, state: FollowState) -> None:
 # repaired within a minute, at the cost of one pass in fifty listing twice as much.
 FULL_EVERY = 50
 FULL_SECONDS = 60.0
+EVENTS_MODES = ("off", "on", "auto")  # auto: use notifications where the source offers them
+# With notifications on, listing passes are the safety net: one every this many seconds at least.
+EVENTS_PASS_INTERVAL = 5.0
 
 
 def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, interval: float,
                  stop: threading.Event, max_passes: int | None = None, workers: int = 16,
-                 full_every: int = FULL_EVERY, full_seconds: float = FULL_SECONDS,
+                 full_every: int = FULL_EVERY, full_seconds: float = FULL_SECONDS, events: str = "off",
                  on_pass: Callable[[FollowState], None] | None = None) -> FollowState:
     """Sync every media bucket source → dest, pass after pass, until ``stop`` is set.
 
     Ordinary passes list the source only (see the module docstring); a full pass, which
     re-lists the destination, comes every ``full_every`` passes or ``full_seconds`` seconds.
+    ``events`` (``EVENTS_MODES``): also copy objects as the source announces them; "on" fails
+    (MigrateError) where the source cannot announce them, "auto" then follows by passes alone.
+    With notifications on, passes come every ``max(interval, EVENTS_PASS_INTERVAL)`` seconds.
     A failed pass (the source flapping or already gone) is recorded and retried at the next
     interval: the follower never deletes at the destination and never gives up on its own.
     """
     from migrate.data.endpoints import bucket_pairs, s3_endpoint
-    from migrate.data.media import sync_objects
     from migrate.data.stores import S3Store
 
     state = FollowState(source.target, dest.target)
     src_s3, dst_s3 = s3_endpoint(source), s3_endpoint(dest)
     pairs = [(S3Store(src_s3, a), S3Store(dst_s3, b)) for _name, a, b in bucket_pairs(spec, source, dest)]
+    feed = _open_feed(events, src_s3, pairs, state)
+    try:
+        if feed is not None:
+            interval = max(interval, EVENTS_PASS_INTERVAL)
+        _follow(pairs, state, feed, interval=interval, stop=stop, max_passes=max_passes, workers=workers,
+                full_every=full_every, full_seconds=full_seconds, on_pass=on_pass)
+    finally:
+        if feed is not None:
+            feed.close()
+    return state
+
+
+def _open_feed(events: str, endpoint: S3Endpoint, pairs: list[tuple[S3Store, S3Store]],
+               state: FollowState) -> EventFeed | None:
+    """The source's notifications as ``events`` asks (None: follow by passes alone)."""
+    from migrate.data.follow_events import EventFeed
+    from migrate.errors import MigrateError
+
+    if events == "off":
+        return None
+    feed = EventFeed.for_pair(endpoint, sorted({src.bucket for src, _ in pairs}), pairs[0][0].label,
+                              pairs[0][1].label)
+    try:
+        feed.open()
+    except MigrateError as exc:
+        if events == "on":
+            raise
+        state.events = f"unavailable: {exc}"
+        return None
+    state.events = "on"
+    return feed
+
+
+def _follow(pairs: list[tuple[S3Store, S3Store]], state: FollowState, feed: EventFeed | None, *, interval: float,
+            stop: threading.Event, max_passes: int | None, workers: int, full_every: int, full_seconds: float,
+            on_pass: Callable[[FollowState], None] | None) -> None:
+    from migrate.data.media import sync_objects
+
     known: list[dict[str, ObjectInfo]] | None = None  # per pair: what the destination holds
     since_full, full_at = 0, 0.0  # passes since the last full one (counting it), and when it began
     while not stop.is_set() and (max_passes is None or state.passes + state.failed_passes < max_passes):
@@ -130,5 +183,43 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
             state.history = [*state.history[-99:], state.last_pass_seconds]
         if on_pass is not None:
             on_pass(state)
-        stop.wait(max(0.0, interval - (time.monotonic() - began)))
-    return state
+        if feed is None or known is None:
+            stop.wait(max(0.0, interval - (time.monotonic() - began)))
+        elif not _copy_announced(feed, pairs, known, state, stop, until=began + interval, workers=workers):
+            known = None  # what the failed copy wrote is unaccounted for: the next pass is full
+
+
+def _copy_announced(feed: EventFeed, pairs: list[tuple[S3Store, S3Store]], known: list[dict[str, ObjectInfo]],
+                    state: FollowState, stop: threading.Event, *, until: float, workers: int) -> bool:
+    """Until ``until`` (monotonic), copy what the source announces; False if a copy failed.
+
+    Each announced object is compared with what the follower knows the destination holds and
+    copied by the same rules as a pass (``sync_objects`` with both listings given): nothing is
+    listed. ``known`` is updated in place.
+    """
+    from migrate.data.media import sync_objects
+
+    index_of = {src.bucket: index for index, (src, _) in enumerate(pairs)}
+    while not stop.is_set():
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return True
+        try:
+            announced = feed.poll(1 if remaining >= 1 else 0)  # SQS waits in whole seconds
+            for bucket, objects in announced.items():
+                index = index_of[bucket]
+                src_store, dst_store = pairs[index]
+                result = sync_objects(src_store, dst_store, workers=workers, dest_listing=known[index],
+                                      source_listing=objects)
+                known[index] = result.dest_listing
+                state.objects_copied += result.copied
+                state.copied_on_events += result.copied
+                state.bytes_copied += result.bytes_copied
+        except Exception as exc:
+            state.failed_event_copies += 1
+            state.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            stop.wait(max(0.0, until - time.monotonic()))
+            return False
+        if not announced and remaining < 1:
+            stop.wait(remaining)
+    return True

@@ -11,11 +11,13 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from migrate.data.follow import FollowState, follow_media
+from migrate.errors import MigrateError
 from migrate.outputs import TargetOutputs
 from tests.conftest import REPO
-from tests.data.conftest import Pair, Side, put_objects
+from tests.data.conftest import KEYS, Pair, Side, put_objects
 
 
 def _objects(client: object, bucket: str) -> dict[str, str]:
@@ -136,3 +138,72 @@ def test_a_failed_pass_makes_the_next_one_full(pair: Pair) -> None:
     assert (state.passes, state.failed_passes, state.full_passes) == (2, 1, 2), state
     assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
     assert len(_objects(pair.b.s3(), pair.b.bucket)) == 4
+
+
+def _sqs(side: Side) -> Any:
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=side.s3_server.endpoint, aws_access_key_id=KEYS[0],
+                        aws_secret_access_key=KEYS[1], region_name="us-east-1")
+
+
+def test_events_copy_an_upload_at_once_and_leave_the_source_as_they_found_it(pair: Pair) -> None:
+    """moto in server mode delivers S3 notifications to SQS on the same port, as AWS does."""
+    put_objects(pair.a, 3, 1_000)
+    client_a, sqs = pair.a.s3(), _sqs(pair.a)
+    app_queue = sqs.create_queue(QueueName=f"app-{pair.a.bucket}")["QueueUrl"]
+    app_arn = sqs.get_queue_attributes(QueueUrl=app_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    theirs = {"QueueConfigurations": [{"Id": "app-deletes", "QueueArn": app_arn, "Events": ["s3:ObjectRemoved:*"]}]}
+    client_a.put_bucket_notification_configuration(Bucket=pair.a.bucket, NotificationConfiguration=theirs)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    stop, first_pass = threading.Event(), threading.Event()
+    states: list[FollowState] = []
+
+    def on_pass(state: FollowState) -> None:
+        first_pass.set()
+
+    follower = threading.Thread(target=lambda: states.append(follow_media(
+        None, a, b, interval=3600.0, stop=stop, events="on", on_pass=on_pass)))
+    follower.start()
+    try:
+        assert first_pass.wait(60)
+        during = client_a.get_bucket_notification_configuration(Bucket=pair.a.bucket)["QueueConfigurations"]
+        assert sorted(rule["Id"].split("-")[0] for rule in during) == ["app", "migrate"], during
+        body = os.urandom(9_000)
+        client_a.put_object(Bucket=pair.a.bucket, Key="late/photo 1+x.jpg", Body=body)  # needs URL-decoding
+        deadline = time.monotonic() + 20
+        while "late/photo 1+x.jpg" not in _objects(pair.b.s3(), pair.b.bucket):
+            assert time.monotonic() < deadline and follower.is_alive(), states
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        follower.join(30)
+    [state] = states
+    assert state.passes == 1, state  # no second pass: the event did it
+    assert state.events == "on" and state.copied_on_events == 1 and state.objects_copied == 4
+    got = pair.b.s3().get_object(Bucket=pair.b.bucket, Key="late/photo 1+x.jpg")["Body"].read()
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(body).hexdigest()
+    after = client_a.get_bucket_notification_configuration(Bucket=pair.a.bucket)
+    assert after["QueueConfigurations"] == theirs["QueueConfigurations"], after
+    assert [url for url in sqs.list_queues().get("QueueUrls", []) if "migrate-follow" in url] == []
+
+
+def test_events_on_fails_in_one_line_where_the_source_has_none_and_auto_follows_by_passes(pair: Pair) -> None:
+    put_objects(pair.a, 2, 1_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    client_a, sqs = pair.a.s3(), _sqs(pair.a)
+    other = sqs.create_queue(QueueName=f"other-{pair.a.bucket}")["QueueUrl"]
+    other_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client_a.put_bucket_notification_configuration(Bucket=pair.a.bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"Id": "app-uploads", "QueueArn": other_arn, "Events": ["s3:ObjectCreated:Put"]}]})
+    try:
+        follow_media(None, a, b, interval=0.0, stop=threading.Event(), max_passes=1, events="on")
+    except MigrateError as exc:
+        assert "already sends ObjectCreated notifications" in str(exc) and "app-uploads" in str(exc)
+    else:
+        raise AssertionError("events=on followed a bucket whose ObjectCreated events go elsewhere")
+    state = follow_media(None, a, b, interval=0.0, stop=threading.Event(), max_passes=1, events="auto")
+    assert state.events.startswith("unavailable: ") and state.passes == 1 and state.objects_copied == 2
+    kept = client_a.get_bucket_notification_configuration(Bucket=pair.a.bucket)["QueueConfigurations"]
+    assert [rule["Id"] for rule in kept] == ["app-uploads"]
+    assert [url for url in sqs.list_queues().get("QueueUrls", []) if "migrate-follow" in url] == []
