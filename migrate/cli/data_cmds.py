@@ -459,15 +459,24 @@ def follow(
                 write_state(status, state)
             lag = "" if state.last_pass_seconds is None else f", last pass {state.last_pass_seconds:.2f}s"
             failing = f", failing: {state.last_error}" if state.last_error else ""
+            announced = f" ({state.copied_on_events} as announced)" if state.events == "on" else ""
             progress.update(task, advance=1, description=f"media {a.target} -> {b.target}: {state.passes} passes, "
-                            f"{state.objects_copied} objects copied{lag}{failing}")
+                            f"{state.objects_copied} objects copied{announced}{lag}{failing}")
+
+        def on_announced(state: FollowState) -> None:
+            if status is not None:
+                write_state(status, state)
 
         state = follow_media(loaded, a, b, interval=interval, stop=stop, max_passes=passes, workers=workers,
                              full_every=full_every, full_seconds=full_interval, events=events,
-                             on_pass=on_pass)
+                             on_pass=on_pass, on_announced=on_announced)
     out.emit(state.to_dict())
     out.human.print(f"media {a.target} -> {b.target}: {state.passes} passes ({state.failed_passes} failed), "
                     f"{state.objects_copied} objects / {_human_bytes(state.bytes_copied)} copied", markup=False)
+    if state.events != "off":
+        out.human.print(f"event notifications: {state.events}"
+                        + (f", {state.copied_on_events} objects copied as announced" if state.events == "on" else ""),
+                        markup=False)
     if state.last_error:
         out.human.print(f"last pass failed: {state.last_error}", markup=False)
         raise typer.Exit(1)

@@ -97,7 +97,8 @@ EVENTS_PASS_INTERVAL = 5.0
 def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, interval: float,
                  stop: threading.Event, max_passes: int | None = None, workers: int = 16,
                  full_every: int = FULL_EVERY, full_seconds: float = FULL_SECONDS, events: str = "off",
-                 on_pass: Callable[[FollowState], None] | None = None) -> FollowState:
+                 on_pass: Callable[[FollowState], None] | None = None,
+                 on_announced: Callable[[FollowState], None] | None = None) -> FollowState:
     """Sync every media bucket source → dest, pass after pass, until ``stop`` is set.
 
     Ordinary passes list the source only (see the module docstring); a full pass, which
@@ -105,6 +106,7 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
     ``events`` (``EVENTS_MODES``): also copy objects as the source announces them; "on" fails
     (MigrateError) where the source cannot announce them, "auto" then follows by passes alone.
     With notifications on, passes come every ``max(interval, EVENTS_PASS_INTERVAL)`` seconds.
+    ``on_pass`` is called after every pass, ``on_announced`` after copying announced objects.
     A failed pass (the source flapping or already gone) is recorded and retried at the next
     interval: the follower never deletes at the destination and never gives up on its own.
     """
@@ -119,7 +121,7 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
         if feed is not None:
             interval = max(interval, EVENTS_PASS_INTERVAL)
         _follow(pairs, state, feed, interval=interval, stop=stop, max_passes=max_passes, workers=workers,
-                full_every=full_every, full_seconds=full_seconds, on_pass=on_pass)
+                full_every=full_every, full_seconds=full_seconds, on_pass=on_pass, on_announced=on_announced)
     finally:
         if feed is not None:
             feed.close()
@@ -149,7 +151,8 @@ def _open_feed(events: str, endpoint: S3Endpoint, pairs: list[tuple[S3Store, S3S
 
 def _follow(pairs: list[tuple[S3Store, S3Store]], state: FollowState, feed: EventFeed | None, *, interval: float,
             stop: threading.Event, max_passes: int | None, workers: int, full_every: int, full_seconds: float,
-            on_pass: Callable[[FollowState], None] | None) -> None:
+            on_pass: Callable[[FollowState], None] | None,
+            on_announced: Callable[[FollowState], None] | None) -> None:
     from migrate.data.media import sync_objects
 
     known: list[dict[str, ObjectInfo]] | None = None  # per pair: what the destination holds
@@ -185,12 +188,14 @@ def _follow(pairs: list[tuple[S3Store, S3Store]], state: FollowState, feed: Even
             on_pass(state)
         if feed is None or known is None:
             stop.wait(max(0.0, interval - (time.monotonic() - began)))
-        elif not _copy_announced(feed, pairs, known, state, stop, until=began + interval, workers=workers):
+        elif not _copy_announced(feed, pairs, known, state, stop, until=began + interval, workers=workers,
+                                 on_announced=on_announced):
             known = None  # what the failed copy wrote is unaccounted for: the next pass is full
 
 
 def _copy_announced(feed: EventFeed, pairs: list[tuple[S3Store, S3Store]], known: list[dict[str, ObjectInfo]],
-                    state: FollowState, stop: threading.Event, *, until: float, workers: int) -> bool:
+                    state: FollowState, stop: threading.Event, *, until: float, workers: int,
+                    on_announced: Callable[[FollowState], None] | None) -> bool:
     """Until ``until`` (monotonic), copy what the source announces; False if a copy failed.
 
     Each announced object is compared with what the follower knows the destination holds and
@@ -215,6 +220,8 @@ def _copy_announced(feed: EventFeed, pairs: list[tuple[S3Store, S3Store]], known
                 state.objects_copied += result.copied
                 state.copied_on_events += result.copied
                 state.bytes_copied += result.bytes_copied
+            if announced and on_announced is not None:
+                on_announced(state)
         except Exception as exc:
             state.failed_event_copies += 1
             state.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -190,11 +190,13 @@ def _stop_detached(ctx: StepContext, name: str, grace: float = 10.0) -> bool:
 
 
 @action("data.follow_start")
-def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5) -> dict[str, Any]:
+def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5,
+                 events: str = "auto") -> dict[str, Any]:
     """Run ``migrate data follow`` detached: B's media stays within one pass of A's until A dies.
 
     The same command an operator runs beside ``data replicate`` for a warm standby; its state
-    file gives the lag at the kill.
+    file gives the lag at the kill. ``events``: ``data follow --events`` (auto: A's event
+    notifications where it has them, so an upload is copied as it lands, not a pass later).
     """
     from providers.local.servers.process import alive
 
@@ -206,14 +208,15 @@ def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5
     status = ctx.run_dir / "follow.json"
     pid = _start_detached(ctx, "follow", [
         sys.executable, "-m", "migrate", "-f", str(ctx.spec_path), "data", "follow", "--from", source, "--to", dest,
-        "--interval", str(interval), "--status", str(status), "--json"], dict(os.environ))
+        "--interval", str(interval), "--events", events, "--status", str(status), "--json"], dict(os.environ))
     deadline = time.monotonic() + 60
     while not _follow_state(ctx).get("passes"):  # one good pass: the follower works
         if not alive(pid) or time.monotonic() > deadline:
             raise MigrateError(f"the media follower {source} → {dest} made no good pass "
                                f"(see {ctx.run_dir / 'follow.log'})")
         time.sleep(0.1)
-    return {"pid": pid, "status": str(status), "interval": float(interval)}
+    return {"pid": pid, "status": str(status), "interval": float(interval),
+            "events": _follow_state(ctx).get("events", "off")}
 
 
 def _follow_state(ctx: StepContext) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from migrate.data.follow import FollowState, follow_media
 from migrate.errors import MigrateError
 from migrate.outputs import TargetOutputs
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.data.conftest import KEYS, Pair, Side, put_objects
 
 
@@ -207,3 +207,16 @@ def test_events_on_fails_in_one_line_where_the_source_has_none_and_auto_follows_
     kept = client_a.get_bucket_notification_configuration(Bucket=pair.a.bucket)["QueueConfigurations"]
     assert [rule["Id"] for rule in kept] == ["app-uploads"]
     assert [url for url in sqs.list_queues().get("QueueUrls", []) if "migrate-follow" in url] == []
+
+
+def test_cli_events_option(pair: Pair) -> None:
+    put_objects(pair.a, 2, 1_000)
+    env = {**os.environ, **pair.env()}
+    bad = run_cli("data", "follow", *pair.cli_args(), "--events", "sometimes", "--json", env=env)
+    assert bad.returncode == 2 and json.loads(bad.stdout)["exit_code"] == 2
+    assert bad.stderr.strip() == "error: --events must be one of off, on, auto, not 'sometimes'"
+    done = run_cli("data", "follow", *pair.cli_args(), "--events", "on", "--passes", "1", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["events"] == "on" and document["passes"] == 1 and document["objects_copied"] == 2
+    assert not pair.a.s3().get_bucket_notification_configuration(Bucket=pair.a.bucket).get("QueueConfigurations")
