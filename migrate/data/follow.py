@@ -103,10 +103,11 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
 
     Ordinary passes list the source only (see the module docstring); a full pass, which
     re-lists the destination, comes every ``full_every`` passes or ``full_seconds`` seconds.
-    ``events`` (``EVENTS_MODES``): also copy objects as the source announces them; "on" fails
-    (MigrateError) where the source cannot announce them, "auto" then follows by passes alone.
-    With notifications on, passes come every ``max(interval, EVENTS_PASS_INTERVAL)`` seconds.
-    ``on_pass`` is called after every pass, ``on_announced`` after copying announced objects.
+    ``events`` (``EVENTS_MODES``): also copy objects as the source announces them, in a thread
+    of their own (a pass under way does not delay them); "on" fails (MigrateError) where the
+    source cannot announce them, "auto" then follows by passes alone. With notifications on,
+    passes come every ``max(interval, EVENTS_PASS_INTERVAL)`` seconds. ``on_pass`` is called
+    after every pass, ``on_announced`` after copying announced objects (never both at once).
     A failed pass (the source flapping or already gone) is recorded and retried at the next
     interval: the follower never deletes at the destination and never gives up on its own.
     """
@@ -116,13 +117,20 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
     state = FollowState(source.target, dest.target)
     src_s3, dst_s3 = s3_endpoint(source), s3_endpoint(dest)
     pairs = [(S3Store(src_s3, a), S3Store(dst_s3, b)) for _name, a, b in bucket_pairs(spec, source, dest)]
+    follower = _Follower(pairs, state, stop, workers, on_pass, on_announced)
     feed = _open_feed(events, src_s3, pairs, state)
+    announcer = None
     try:
         if feed is not None:
             interval = max(interval, EVENTS_PASS_INTERVAL)
-        _follow(pairs, state, feed, interval=interval, stop=stop, max_passes=max_passes, workers=workers,
-                full_every=full_every, full_seconds=full_seconds, on_pass=on_pass, on_announced=on_announced)
+            announcer = threading.Thread(target=follower.copy_announced, args=(feed,), name="follow-events",
+                                         daemon=True)
+            announcer.start()
+        follower.passes(interval, max_passes, full_every, full_seconds)
     finally:
+        follower.done.set()
+        if announcer is not None:
+            announcer.join(timeout=30)
         if feed is not None:
             feed.close()
     return state
@@ -149,84 +157,116 @@ def _open_feed(events: str, endpoint: S3Endpoint, pairs: list[tuple[S3Store, S3S
     return feed
 
 
-def _follow(pairs: list[tuple[S3Store, S3Store]], state: FollowState, feed: EventFeed | None, *, interval: float,
-            stop: threading.Event, max_passes: int | None, workers: int, full_every: int, full_seconds: float,
-            on_pass: Callable[[FollowState], None] | None,
-            on_announced: Callable[[FollowState], None] | None) -> None:
-    from migrate.data.media import sync_objects
-
-    known: list[dict[str, ObjectInfo]] | None = None  # per pair: what the destination holds
-    since_full, full_at = 0, 0.0  # passes since the last full one (counting it), and when it began
-    while not stop.is_set() and (max_passes is None or state.passes + state.failed_passes < max_passes):
-        began_wall, began = time.time(), time.monotonic()
-        full = known is None or since_full >= full_every or began - full_at >= full_seconds
-        try:
-            listings = []
-            for index, (src_store, dst_store) in enumerate(pairs):
-                result = sync_objects(src_store, dst_store, workers=workers, create_dest=True,
-                                      dest_listing=None if full or known is None else known[index])
-                listings.append(result.dest_listing)
-                state.objects_copied += result.copied
-                state.bytes_copied += result.bytes_copied
-        except Exception as exc:
-            known = None  # what the failed pass wrote is unaccounted for: the next pass is full
-            state.failed_passes += 1
-            state.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        else:
-            known = listings
-            since_full = 1 if full else since_full + 1
-            if full:
-                full_at = began
-                state.full_passes += 1
-            state.passes += 1
-            state.synced_as_of = began_wall
-            state.last_error = ""
-        state.last_pass_seconds = round(time.monotonic() - began, 3)
-        if not state.last_error:
-            state.history = [*state.history[-99:], state.last_pass_seconds]
-        if on_pass is not None:
-            on_pass(state)
-        if feed is None or known is None:
-            stop.wait(max(0.0, interval - (time.monotonic() - began)))
-        elif not _copy_announced(feed, pairs, known, state, stop, until=began + interval, workers=workers,
-                                 on_announced=on_announced):
-            known = None  # what the failed copy wrote is unaccounted for: the next pass is full
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def _copy_announced(feed: EventFeed, pairs: list[tuple[S3Store, S3Store]], known: list[dict[str, ObjectInfo]],
-                    state: FollowState, stop: threading.Event, *, until: float, workers: int,
-                    on_announced: Callable[[FollowState], None] | None) -> bool:
-    """Until ``until`` (monotonic), copy what the source announces; False if a copy failed.
+class _Follower:
+    """The pass loop and the announced-object copier, sharing what the destination is known to hold.
 
-    Each announced object is compared with what the follower knows the destination holds and
-    copied by the same rules as a pass (``sync_objects`` with both listings given): nothing is
-    listed. ``known`` is updated in place.
+    ``known`` (per pair, None until a pass succeeds and after any failure) is copy-on-write under
+    ``lock``: a sync reading one map never sees it change. Objects copied on notification while a
+    pass runs are kept apart and laid over the pass's result, so the pass cannot forget them.
     """
-    from migrate.data.media import sync_objects
 
-    index_of = {src.bucket: index for index, (src, _) in enumerate(pairs)}
-    while not stop.is_set():
-        remaining = until - time.monotonic()
-        if remaining <= 0:
-            return True
-        try:
-            announced = feed.poll(1 if remaining >= 1 else 0)  # SQS waits in whole seconds
-            for bucket, objects in announced.items():
-                index = index_of[bucket]
-                src_store, dst_store = pairs[index]
-                result = sync_objects(src_store, dst_store, workers=workers, dest_listing=known[index],
-                                      source_listing=objects)
-                known[index] = result.dest_listing
-                state.objects_copied += result.copied
-                state.copied_on_events += result.copied
-                state.bytes_copied += result.bytes_copied
-            if announced and on_announced is not None:
-                on_announced(state)
-        except Exception as exc:
-            state.failed_event_copies += 1
-            state.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            stop.wait(max(0.0, until - time.monotonic()))
-            return False
-        if not announced and remaining < 1:
-            stop.wait(remaining)
-    return True
+    def __init__(self, pairs: list[tuple[S3Store, S3Store]], state: FollowState, stop: threading.Event,
+                 workers: int, on_pass: Callable[[FollowState], None] | None,
+                 on_announced: Callable[[FollowState], None] | None) -> None:
+        self.pairs, self.state, self.stop, self.workers = pairs, state, stop, workers
+        self.on_pass, self.on_announced = on_pass, on_announced
+        self.lock = threading.Lock()
+        self.report_lock = threading.Lock()  # callbacks one at a time (they write one status file)
+        self.done = threading.Event()
+        self.known: list[dict[str, ObjectInfo]] | None = None
+        self.during_pass: list[dict[str, ObjectInfo]] = [{} for _ in pairs]
+
+    def passes(self, interval: float, max_passes: int | None, full_every: int, full_seconds: float) -> None:
+        from migrate.data.media import sync_objects
+
+        state = self.state
+        since_full, full_at = 0, 0.0  # passes since the last full one (counting it), and when it began
+        while not self.stop.is_set() and (max_passes is None or state.passes + state.failed_passes < max_passes):
+            began_wall, began = time.time(), time.monotonic()
+            with self.lock:
+                known = self.known
+                self.during_pass = [{} for _ in self.pairs]
+            full = known is None or since_full >= full_every or began - full_at >= full_seconds
+            ok = False
+            try:
+                listings = []
+                for index, (src_store, dst_store) in enumerate(self.pairs):
+                    result = sync_objects(src_store, dst_store, workers=self.workers, create_dest=True,
+                                          dest_listing=None if full or known is None else known[index])
+                    listings.append(result.dest_listing)
+                    with self.lock:
+                        state.objects_copied += result.copied
+                        state.bytes_copied += result.bytes_copied
+            except Exception as exc:
+                with self.lock:
+                    self.known = None  # what the failed pass wrote is unaccounted for: the next pass is full
+                    state.failed_passes += 1
+                    state.last_error = _error(exc)
+            else:
+                with self.lock:
+                    self.known = [{**listing, **late} for listing, late in zip(listings, self.during_pass, strict=True)]
+                    state.passes += 1
+                    state.synced_as_of = began_wall
+                    state.last_error = ""
+                ok = True
+                since_full = 1 if full else since_full + 1
+                if full:
+                    full_at = began
+                    state.full_passes += 1
+            state.last_pass_seconds = round(time.monotonic() - began, 3)
+            if ok:
+                state.history = [*state.history[-99:], state.last_pass_seconds]
+            self._report(self.on_pass)
+            if max_passes is not None and state.passes + state.failed_passes >= max_passes:
+                return
+            self.stop.wait(max(0.0, interval - (time.monotonic() - began)))
+
+    def copy_announced(self, feed: EventFeed) -> None:
+        """Copy each object the source announces, compared with what the destination is known to hold.
+
+        By the same rules as a pass (``sync_objects`` with both listings given: nothing is listed,
+        every read is checked against the announced ETag). Waits for the first good pass; a failed
+        copy makes the next pass full; a failing queue (the source gone) is retried each second.
+        """
+        from migrate.data.media import sync_objects
+
+        index_of = {src.bucket: index for index, (src, _) in enumerate(self.pairs)}
+        state = self.state
+        while not (self.stop.is_set() or self.done.is_set()):
+            with self.lock:
+                known = self.known
+            if known is None:  # before the first pass, or after a failure: notifications wait in the queue
+                self.done.wait(0.05)
+                continue
+            try:
+                announced = feed.poll(1)
+                for bucket, objects in announced.items():
+                    index = index_of[bucket]
+                    src_store, dst_store = self.pairs[index]
+                    result = sync_objects(src_store, dst_store, workers=self.workers, dest_listing=known[index],
+                                          source_listing=objects)
+                    held = {key: result.dest_listing[key] for key in objects if key in result.dest_listing}
+                    with self.lock:
+                        if self.known is not None:
+                            self.known = [{**m, **held} if i == index else m for i, m in enumerate(self.known)]
+                        self.during_pass[index].update(held)
+                        state.objects_copied += result.copied
+                        state.copied_on_events += result.copied
+                        state.bytes_copied += result.bytes_copied
+                if announced:
+                    self._report(self.on_announced)
+            except Exception as exc:
+                with self.lock:
+                    self.known = None
+                    state.failed_event_copies += 1
+                    state.last_error = _error(exc)
+                self.done.wait(1.0)
+
+    def _report(self, callback: Callable[[FollowState], None] | None) -> None:
+        if callback is not None:
+            with self.report_lock:
+                callback(self.state)
