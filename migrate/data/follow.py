@@ -54,6 +54,8 @@ class FollowState:
     events: str = "off"  # "on", "off", or why the source's notifications could not be used
     copied_on_events: int = 0  # of objects_copied, those copied as the source announced them
     failed_event_copies: int = 0
+    # Seconds from an announced object's event time to its copy's end (the oldest of each batch).
+    announced_lags: list[float] = field(default_factory=list, repr=False)
     objects_copied: int = 0
     bytes_copied: int = 0
     last_pass_seconds: float | None = None
@@ -70,11 +72,15 @@ class FollowState:
 
         document = asdict(self)
         del document["history"]
+        del document["announced_lags"]
         lag = self.lag_seconds
         document["lag_seconds"] = None if lag is None else round(lag, 3)
         # Good passes only: a pass failing against a dead source (connection retries) bounds nothing.
         document["slowest_pass_seconds"] = round(max(self.history), 3) if self.history else None
         document["median_pass_seconds"] = round(statistics.median(self.history), 3) if self.history else None
+        if self.announced_lags:
+            document["slowest_announced_copy_seconds"] = round(max(self.announced_lags), 3)
+            document["median_announced_copy_seconds"] = round(statistics.median(self.announced_lags), 3)
         return document
 
 
@@ -243,7 +249,7 @@ class _Follower:
                 self.done.wait(0.05)
                 continue
             try:
-                announced = feed.poll(1)
+                announced, oldest = feed.poll(1)
                 for bucket, objects in announced.items():
                     index = index_of[bucket]
                     src_store, dst_store = self.pairs[index]
@@ -258,6 +264,9 @@ class _Follower:
                         state.copied_on_events += result.copied
                         state.bytes_copied += result.bytes_copied
                 if announced:
+                    if oldest is not None:
+                        with self.lock:
+                            state.announced_lags = [*state.announced_lags[-999:], max(0.0, time.time() - oldest)]
                     self._report(self.on_announced)
             except Exception as exc:
                 with self.lock:

@@ -103,8 +103,9 @@ class EventFeed:
         found = s3.get_bucket_notification_configuration(Bucket=bucket)
         return {k: v for k, v in found.items() if k not in _RESPONSE_ONLY}
 
-    def poll(self, wait_seconds: int) -> dict[str, dict[str, ObjectInfo]]:
-        """Bucket → objects created since the last poll (waits up to ``wait_seconds`` for the first).
+    def poll(self, wait_seconds: int) -> tuple[dict[str, dict[str, ObjectInfo]], float | None]:
+        """Bucket → objects created since the last poll (waits up to ``wait_seconds`` for the first),
+        and the oldest of their event times (epoch seconds; None when there are none).
 
         Messages are deleted once read: a copy that then fails is caught by the next listing pass.
         """
@@ -120,6 +121,7 @@ class EventFeed:
         except Exception as exc:
             raise MigrateError(f"S3 event queue at {self.endpoint.label}: {_reason(exc)}") from None
         found: dict[str, dict[str, ObjectInfo]] = {}
+        oldest: float | None = None
         for message in messages:
             try:
                 records = json.loads(message["Body"]).get("Records", [])  # s3:TestEvent has none
@@ -131,9 +133,12 @@ class EventFeed:
                 if not str(record.get("eventName", "")).startswith("ObjectCreated") or bucket not in self.buckets:
                     continue
                 key = unquote_plus(obj.get("key", ""))
+                at = _epoch(record.get("eventTime"))
+                if at is not None and (oldest is None or at < oldest):
+                    oldest = at
                 found.setdefault(bucket, {})[key] = ObjectInfo(key, int(obj.get("size", 0)),
                                                                str(obj.get("eTag", "")).strip('"'))
-        return found
+        return found, oldest
 
     def close(self) -> None:
         """Take our rule off every bucket and delete the queue; a dead endpoint is left as it is."""
@@ -155,6 +160,16 @@ class EventFeed:
                 self._queue_url = ""
             except Exception:  # likewise
                 pass
+
+
+def _epoch(stamp: object) -> float | None:
+    """An event's ``eventTime`` (ISO 8601, e.g. 2026-11-25T18:56:26.210Z) as epoch seconds."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _reason(exc: BaseException) -> str:
