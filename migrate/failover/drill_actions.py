@@ -421,6 +421,8 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
         "posts_missing_their_media": sum(1 for r in media_lost if int(r["id"]) not in lost_ids),
         "media_follower_passes": follower.get("passes"),
         "media_follower_slowest_pass_seconds": follower.get("slowest_pass_seconds"),
+        "media_follower_events": follower.get("events"),
+        "media_follower_median_announced_copy_seconds": follower.get("median_announced_copy_seconds"),
         "acked_writes": len(acked),
         "acked_after_termination": sum(1 for r in acked if float(r["acked_at"]) > terminated_at),
         "load_rate_asked": float(ctx.results.get("load", {}).get("rate") or 0),
