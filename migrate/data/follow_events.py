@@ -8,8 +8,10 @@ fails with one line and the follower keeps to listing passes.
 The feed changes the SOURCE bucket's configuration, so it is opt-in, adds only its own rule
 (an S3 bucket allows one destination per event type and key prefix: an existing ObjectCreated
 rule is refused by S3, and by us first with a clear message), and puts the configuration back
-as it found it on ``close``. Notifications are at-least-once and may be late or lost (the queue
-deleted, the process killed): the follower's listing passes stay the safety net.
+as it found it on ``close``. A follower killed outright leaves both behind (the queue keeps
+collecting); the next run for the same pair reuses them by name and removes them when it ends.
+Notifications are at-least-once and may be late (AWS: usually seconds, sometimes a minute) or
+lost: the follower's listing passes stay the safety net.
 """
 
 from __future__ import annotations
