@@ -13,6 +13,9 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
+from migrate.data import follow
 from migrate.data.follow import FollowState, follow_media
 from migrate.errors import MigrateError
 from migrate.outputs import TargetOutputs
@@ -220,3 +223,35 @@ def test_cli_events_option(pair: Pair) -> None:
     document = json.loads(done.stdout)
     assert document["events"] == "on" and document["passes"] == 1 and document["objects_copied"] == 2
     assert not pair.a.s3().get_bucket_notification_configuration(Bucket=pair.a.bucket).get("QueueConfigurations")
+
+
+def test_events_and_passes_together_leave_the_standby_equal_to_the_source(pair: Pair,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uploads from several writers while passes run (every 0.2 s here) and notifications arrive."""
+    monkeypatch.setattr(follow, "EVENTS_PASS_INTERVAL", 0.2)  # passes overlap the announced copies
+    put_objects(pair.a, 30, 2_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    stop, first_pass = threading.Event(), threading.Event()
+    states: list[FollowState] = []
+    follower = threading.Thread(target=lambda: states.append(follow_media(
+        None, a, b, interval=0.2, stop=stop, events="on", full_every=3, on_pass=lambda _: first_pass.set())))
+    follower.start()
+    try:
+        assert first_pass.wait(60)
+        writers = [threading.Thread(target=put_objects, args=(pair.a, 25, 1_500), kwargs={"prefix": f"w{n}/"})
+                   for n in range(3)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        deadline = time.monotonic() + 30
+        while len(_objects(pair.b.s3(), pair.b.bucket)) < 105:
+            assert time.monotonic() < deadline and follower.is_alive()
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        follower.join(30)
+    [state] = states
+    assert state.failed_passes == 0 and state.failed_event_copies == 0 and state.copied_on_events > 0, state
+    assert state.passes >= 3, state
+    assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
