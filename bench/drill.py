@@ -115,7 +115,9 @@ def main() -> None:
     if figures.get("media_writes"):
         print(f"media: {figures['media_writes_lost']} of {figures['media_writes']} acknowledged uploads lost "
               f"({figures['media_rpo_seconds']:.2f}s of uploads; the follower's slowest pass "
-              f"{figures.get('media_follower_slowest_pass_seconds')}s)")
+              f"{figures.get('media_follower_slowest_pass_seconds')}s; event notifications "
+              f"{figures.get('media_follower_events')}, median event-to-copy "
+              f"{figures.get('media_follower_median_announced_copy_seconds')}s)")
 
 
 if __name__ == "__main__":

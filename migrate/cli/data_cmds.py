@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption
+from migrate.data.follow import (  # stdlib-only module: cheap at start-up
+    EVENTS_MODES,
+    EVENTS_PASS_INTERVAL,
+    FULL_EVERY,
+    FULL_SECONDS,
+)
 
 if TYPE_CHECKING:
     from migrate.data.progress import ProgressUpdate
@@ -404,13 +410,25 @@ def follow(
                                                                        "until SIGTERM or Ctrl-C).")] = None,
     status: Annotated[Path | None, typer.Option("--status", help="Write the follower's state (JSON) here after "
                                                                 "every pass.")] = None,
+    full_every: Annotated[int, typer.Option("--full-every", min=1, help="Re-list the destination too every N "
+                                                                        "passes (1: every pass).")] = FULL_EVERY,
+    full_interval: Annotated[float, typer.Option("--full-interval", min=0.0, help="...or when this many seconds "
+                                                                                  "have passed since the last full "
+                                                                                  "pass.")] = FULL_SECONDS,
+    events: Annotated[str, typer.Option("--events", help="off, on or auto: also copy each object as the source "
+                                        "announces it (S3 event notifications into an SQS queue the follower adds "
+                                        "at the source and removes on exit; passes then come every "
+                                        f"{EVENTS_PASS_INTERVAL:g}s at least, as the safety net). on: fail where the "
+                                        "source has no notifications; auto: follow by passes there.")] = "off",
     json_output: JsonOption = False,
 ) -> None:
     """Keep the destination's media in step with the source, pass after pass, for a warm standby.
 
     Pairs with `data replicate` (which carries rows only): media uploaded at the source reaches
-    the destination within one pass. Never deletes at the destination. Exit 1 if the last pass
-    failed.
+    the destination within one pass. A pass lists the source only and trusts what the follower
+    knows the destination holds; every --full-every passes or --full-interval seconds a full
+    pass re-lists the destination and repairs what was deleted or altered there behind its
+    back. Never deletes at the destination. Exit 1 if the last pass failed.
     """
     import signal
     import threading
@@ -418,6 +436,10 @@ def follow(
     from migrate.data.follow import FollowState, follow_media, write_state
 
     out = Output(json_output)
+    if events not in EVENTS_MODES:
+        from migrate.errors import InputError
+
+        raise InputError(f"--events must be one of {', '.join(EVENTS_MODES)}, not {events!r}")
     loaded = _spec(spec, required=source is not None and from_outputs is None)
     a = _outputs(loaded, source, from_outputs, "from")
     b = _outputs(loaded, dest, to_outputs, "to")
@@ -437,14 +459,24 @@ def follow(
                 write_state(status, state)
             lag = "" if state.last_pass_seconds is None else f", last pass {state.last_pass_seconds:.2f}s"
             failing = f", failing: {state.last_error}" if state.last_error else ""
+            announced = f" ({state.copied_on_events} as announced)" if state.events == "on" else ""
             progress.update(task, advance=1, description=f"media {a.target} -> {b.target}: {state.passes} passes, "
-                            f"{state.objects_copied} objects copied{lag}{failing}")
+                            f"{state.objects_copied} objects copied{announced}{lag}{failing}")
+
+        def on_announced(state: FollowState) -> None:
+            if status is not None:
+                write_state(status, state)
 
         state = follow_media(loaded, a, b, interval=interval, stop=stop, max_passes=passes, workers=workers,
-                             on_pass=on_pass)
+                             full_every=full_every, full_seconds=full_interval, events=events,
+                             on_pass=on_pass, on_announced=on_announced)
     out.emit(state.to_dict())
     out.human.print(f"media {a.target} -> {b.target}: {state.passes} passes ({state.failed_passes} failed), "
                     f"{state.objects_copied} objects / {_human_bytes(state.bytes_copied)} copied", markup=False)
+    if state.events != "off":
+        out.human.print(f"event notifications: {state.events}"
+                        + (f", {state.copied_on_events} objects copied as announced" if state.events == "on" else ""),
+                        markup=False)
     if state.last_error:
         out.human.print(f"last pass failed: {state.last_error}", markup=False)
         raise typer.Exit(1)

@@ -4,6 +4,23 @@ Logical replication carries rows, not objects. Without this, every upload since 
 exists only at the source and dies with it. A follower bounds that loss: whatever the source
 held when a pass began is at the destination when the pass ends, so at any moment the media at
 risk is what arrived since the start of the last finished pass (``lag_seconds``).
+
+Listing is what a pass costs (an S3 server serialises every listed object; moto spends ~0.3 ms
+of CPU on each), so an ordinary pass lists only the SOURCE and compares it with what the
+follower knows the destination holds: the destination's listing from the last full pass plus
+every object the follower has written since (size and ETag as the PUT returned them). That
+halves the listing work of a pass, and the window of uploads at risk with it. The price: an
+object deleted or altered at the destination behind the follower's back (by a person, a
+lifecycle rule, another tool) is not noticed by an ordinary pass, only by the next FULL pass,
+which re-lists the destination too: every ``full_every`` passes or ``full_seconds`` seconds,
+whichever comes first, and always the first pass and the one after a failure (whose partial
+writes the follower cannot account for). The follower is then never more than one full-pass
+period behind on such damage, and never wrong about what it wrote itself.
+
+With ``events`` the follower also copies each object the moment the source announces it (S3
+event notifications into an SQS queue, ``follow_events``): between passes it waits on the queue
+instead of sleeping, so an upload is at risk for the notification's latency plus one copy, not
+for a pass or two. The listing passes remain the safety net for lost or late notifications.
 """
 
 from __future__ import annotations
@@ -18,6 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from migrate.data.endpoints import S3Endpoint
+    from migrate.data.follow_events import EventFeed
+    from migrate.data.stores import ObjectInfo, S3Store
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
@@ -30,23 +50,37 @@ class FollowState:
     dest: str
     passes: int = 0
     failed_passes: int = 0
+    full_passes: int = 0  # good passes that re-listed the destination too
+    events: str = "off"  # "on", "off", or why the source's notifications could not be used
+    copied_on_events: int = 0  # of objects_copied, those copied as the source announced them
+    failed_event_copies: int = 0
+    # Seconds from an announced object's event time to its copy's end (the oldest of each batch).
+    announced_lags: list[float] = field(default_factory=list, repr=False)
     objects_copied: int = 0
     bytes_copied: int = 0
     last_pass_seconds: float | None = None
     synced_as_of: float | None = None  # wall time the last good pass began: the source then is at dest now
     last_error: str = ""
-    history: list[float] = field(default_factory=list, repr=False)  # recent pass durations
+    history: list[float] = field(default_factory=list, repr=False)  # recent good passes' durations
 
     @property
     def lag_seconds(self) -> float | None:
         return None if self.synced_as_of is None else max(0.0, time.time() - self.synced_as_of)
 
     def to_dict(self) -> dict[str, object]:
+        import statistics
+
         document = asdict(self)
         del document["history"]
+        del document["announced_lags"]
         lag = self.lag_seconds
         document["lag_seconds"] = None if lag is None else round(lag, 3)
+        # Good passes only: a pass failing against a dead source (connection retries) bounds nothing.
         document["slowest_pass_seconds"] = round(max(self.history), 3) if self.history else None
+        document["median_pass_seconds"] = round(statistics.median(self.history), 3) if self.history else None
+        if self.announced_lags:
+            document["slowest_announced_copy_seconds"] = round(max(self.announced_lags), 3)
+            document["median_announced_copy_seconds"] = round(statistics.median(self.announced_lags), 3)
         return document
 
 
@@ -57,38 +91,191 @@ def write_state(path: Path, state: FollowState) -> None:
     os.replace(scratch, path)
 
 
+# A full pass (destination re-listed) at least this often: damage at the destination is
+# repaired within a minute, at the cost of one pass in fifty listing twice as much.
+FULL_EVERY = 50
+FULL_SECONDS = 60.0
+EVENTS_MODES = ("off", "on", "auto")  # auto: use notifications where the source offers them
+# With notifications on, listing passes are the safety net: one every this many seconds at least.
+EVENTS_PASS_INTERVAL = 5.0
+
+
 def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, interval: float,
                  stop: threading.Event, max_passes: int | None = None, workers: int = 16,
-                 on_pass: Callable[[FollowState], None] | None = None) -> FollowState:
+                 full_every: int = FULL_EVERY, full_seconds: float = FULL_SECONDS, events: str = "off",
+                 on_pass: Callable[[FollowState], None] | None = None,
+                 on_announced: Callable[[FollowState], None] | None = None) -> FollowState:
     """Sync every media bucket source → dest, pass after pass, until ``stop`` is set.
 
+    Ordinary passes list the source only (see the module docstring); a full pass, which
+    re-lists the destination, comes every ``full_every`` passes or ``full_seconds`` seconds.
+    ``events`` (``EVENTS_MODES``): also copy objects as the source announces them, in a thread
+    of their own (a pass under way does not delay them); "on" fails (MigrateError) where the
+    source cannot announce them, "auto" then follows by passes alone. With notifications on,
+    passes come every ``max(interval, EVENTS_PASS_INTERVAL)`` seconds. ``on_pass`` is called
+    after every pass, ``on_announced`` after copying announced objects (never both at once).
     A failed pass (the source flapping or already gone) is recorded and retried at the next
     interval: the follower never deletes at the destination and never gives up on its own.
     """
     from migrate.data.endpoints import bucket_pairs, s3_endpoint
-    from migrate.data.media import sync_objects
     from migrate.data.stores import S3Store
 
     state = FollowState(source.target, dest.target)
     src_s3, dst_s3 = s3_endpoint(source), s3_endpoint(dest)
     pairs = [(S3Store(src_s3, a), S3Store(dst_s3, b)) for _name, a, b in bucket_pairs(spec, source, dest)]
-    while not stop.is_set() and (max_passes is None or state.passes + state.failed_passes < max_passes):
-        began_wall, began = time.time(), time.monotonic()
-        try:
-            for src_store, dst_store in pairs:
-                result = sync_objects(src_store, dst_store, workers=workers, create_dest=True)
-                state.objects_copied += result.copied
-                state.bytes_copied += result.bytes_copied
-        except Exception as exc:
-            state.failed_passes += 1
-            state.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        else:
-            state.passes += 1
-            state.synced_as_of = began_wall
-            state.last_error = ""
-        state.last_pass_seconds = round(time.monotonic() - began, 3)
-        state.history = [*state.history[-99:], state.last_pass_seconds]
-        if on_pass is not None:
-            on_pass(state)
-        stop.wait(max(0.0, interval - (time.monotonic() - began)))
+    follower = _Follower(pairs, state, stop, workers, on_pass, on_announced)
+    feed = _open_feed(events, src_s3, pairs, state)
+    announcer = None
+    try:
+        if feed is not None:
+            interval = max(interval, EVENTS_PASS_INTERVAL)
+            announcer = threading.Thread(target=follower.copy_announced, args=(feed,), name="follow-events",
+                                         daemon=True)
+            announcer.start()
+        follower.passes(interval, max_passes, full_every, full_seconds)
+    finally:
+        follower.done.set()
+        if announcer is not None:
+            announcer.join(timeout=30)
+        if feed is not None:
+            feed.close()
     return state
+
+
+def _open_feed(events: str, endpoint: S3Endpoint, pairs: list[tuple[S3Store, S3Store]],
+               state: FollowState) -> EventFeed | None:
+    """The source's notifications as ``events`` asks (None: follow by passes alone)."""
+    from migrate.data.follow_events import EventFeed
+    from migrate.errors import MigrateError
+
+    if events == "off":
+        return None
+    feed = EventFeed.for_pair(endpoint, sorted({src.bucket for src, _ in pairs}), pairs[0][0].label,
+                              pairs[0][1].label)
+    try:
+        feed.open()
+    except MigrateError as exc:
+        if events == "on":
+            raise
+        state.events = f"unavailable: {exc}"
+        return None
+    state.events = "on"
+    return feed
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+class _Follower:
+    """The pass loop and the announced-object copier, sharing what the destination is known to hold.
+
+    ``known`` (per pair, None until a pass succeeds and after any failure) is copy-on-write under
+    ``lock``: a sync reading one map never sees it change. Objects copied on notification while a
+    pass runs are kept apart and laid over the pass's result, so the pass cannot forget them.
+    """
+
+    def __init__(self, pairs: list[tuple[S3Store, S3Store]], state: FollowState, stop: threading.Event,
+                 workers: int, on_pass: Callable[[FollowState], None] | None,
+                 on_announced: Callable[[FollowState], None] | None) -> None:
+        self.pairs, self.state, self.stop, self.workers = pairs, state, stop, workers
+        self.on_pass, self.on_announced = on_pass, on_announced
+        self.lock = threading.Lock()
+        self.report_lock = threading.Lock()  # callbacks one at a time (they write one status file)
+        self.done = threading.Event()
+        self.known: list[dict[str, ObjectInfo]] | None = None
+        self.during_pass: list[dict[str, ObjectInfo]] = [{} for _ in pairs]
+
+    def passes(self, interval: float, max_passes: int | None, full_every: int, full_seconds: float) -> None:
+        from migrate.data.media import sync_objects
+
+        state = self.state
+        since_full, full_at = 0, 0.0  # passes since the last full one (counting it), and when it began
+        while not self.stop.is_set() and (max_passes is None or state.passes + state.failed_passes < max_passes):
+            began_wall, began = time.time(), time.monotonic()
+            with self.lock:
+                known = self.known
+                self.during_pass = [{} for _ in self.pairs]
+            full = known is None or since_full >= full_every or began - full_at >= full_seconds
+            ok = False
+            try:
+                listings = []
+                for index, (src_store, dst_store) in enumerate(self.pairs):
+                    result = sync_objects(src_store, dst_store, workers=self.workers, create_dest=True,
+                                          dest_listing=None if full or known is None else known[index])
+                    listings.append(result.dest_listing)
+                    with self.lock:
+                        state.objects_copied += result.copied
+                        state.bytes_copied += result.bytes_copied
+            except Exception as exc:
+                with self.lock:
+                    self.known = None  # what the failed pass wrote is unaccounted for: the next pass is full
+                    state.failed_passes += 1
+                    state.last_error = _error(exc)
+            else:
+                with self.lock:
+                    self.known = [{**listing, **late} for listing, late in zip(listings, self.during_pass, strict=True)]
+                    state.passes += 1
+                    state.synced_as_of = began_wall
+                    state.last_error = ""
+                ok = True
+                since_full = 1 if full else since_full + 1
+                if full:
+                    full_at = began
+                    state.full_passes += 1
+            state.last_pass_seconds = round(time.monotonic() - began, 3)
+            if ok:
+                state.history = [*state.history[-99:], state.last_pass_seconds]
+            self._report(self.on_pass)
+            if max_passes is not None and state.passes + state.failed_passes >= max_passes:
+                return
+            self.stop.wait(max(0.0, interval - (time.monotonic() - began)))
+
+    def copy_announced(self, feed: EventFeed) -> None:
+        """Copy each object the source announces, compared with what the destination is known to hold.
+
+        By the same rules as a pass (``sync_objects`` with both listings given: nothing is listed,
+        every read is checked against the announced ETag). Waits for the first good pass; a failed
+        copy makes the next pass full; a failing queue (the source gone) is retried each second.
+        """
+        from migrate.data.media import sync_objects
+
+        index_of = {src.bucket: index for index, (src, _) in enumerate(self.pairs)}
+        state = self.state
+        while not (self.stop.is_set() or self.done.is_set()):
+            with self.lock:
+                known = self.known
+            if known is None:  # before the first pass, or after a failure: notifications wait in the queue
+                self.done.wait(0.05)
+                continue
+            try:
+                announced, oldest = feed.poll(1)
+                for bucket, objects in announced.items():
+                    index = index_of[bucket]
+                    src_store, dst_store = self.pairs[index]
+                    result = sync_objects(src_store, dst_store, workers=self.workers, dest_listing=known[index],
+                                          source_listing=objects)
+                    held = {key: result.dest_listing[key] for key in objects if key in result.dest_listing}
+                    with self.lock:
+                        if self.known is not None:
+                            self.known = [{**m, **held} if i == index else m for i, m in enumerate(self.known)]
+                        self.during_pass[index].update(held)
+                        state.objects_copied += result.copied
+                        state.copied_on_events += result.copied
+                        state.bytes_copied += result.bytes_copied
+                if announced:
+                    if oldest is not None:
+                        with self.lock:
+                            state.announced_lags = [*state.announced_lags[-999:], max(0.0, time.time() - oldest)]
+                    self._report(self.on_announced)
+            except Exception as exc:
+                with self.lock:
+                    self.known = None
+                    state.failed_event_copies += 1
+                    state.last_error = _error(exc)
+                self.done.wait(1.0)
+
+    def _report(self, callback: Callable[[FollowState], None] | None) -> None:
+        if callback is not None:
+            with self.report_lock:
+                callback(self.state)

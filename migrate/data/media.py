@@ -118,21 +118,36 @@ def sync_objects(
     create_dest: bool = False,
     progress: ProgressCallback | None = None,
     task: str = "media",
+    dest_listing: dict[str, ObjectInfo] | None = None,
+    source_listing: dict[str, ObjectInfo] | None = None,
 ) -> ObjectSyncResult:
-    """Make ``dest`` hold every object of ``source``; return what was copied and skipped."""
+    """Make ``dest`` hold every object of ``source``; return what was copied and skipped.
+
+    ``dest_listing``: what the caller knows ``dest`` holds (a listing taken earlier, updated
+    with what it wrote since); then the destination is not listed, and the result's
+    ``dest_listing`` is that map plus what this run wrote, not a fresh listing. An object
+    deleted or altered at the destination behind the caller's back goes unnoticed until a
+    run without it. ``source_listing``: the source objects to consider (e.g. as its event
+    notifications named them) instead of listing the source; each read is still checked
+    against the ETag given. Neither with ``delete`` (it would delete by a partial listing).
+    """
+    if (dest_listing is not None or source_listing is not None) and delete:
+        raise ValueError("delete=True needs fresh listings of both sides")
     started = time.monotonic()
     manifest = Manifest.for_pair(source.label, dest.label)
     result = ObjectSyncResult(source.label, dest.label, manifest=str(manifest.path))
     reporter = Reporter(progress, task, "objects")
     src_list: dict[str, ObjectInfo] = {}
+    written_here: dict[str, ObjectInfo] = {}
     try:
         with ThreadPoolExecutor(1) as lister:
             # Both listings at once, each on its own server; the copy starts on the source's first
             # page (the destination's whole listing is needed to decide any object).
-            dst_future = lister.submit(dest.list_or_create, create_dest)
-            src_pages = source.pages()
+            if dest_listing is None:
+                dst_future = lister.submit(dest.list_or_create, create_dest)
+            src_pages = source.pages() if source_listing is None else iter([source_listing])
             first_page = next(src_pages, {})
-            dst_list = dst_future.result()
+            dst_list = dst_future.result() if dest_listing is None else dest_listing
         records = manifest.records()
         manifest.start_run()
         written = 0
@@ -145,6 +160,7 @@ def sync_objects(
             def copy(src: ObjectInfo) -> int:
                 size, etag, sha = _copy_one(source, dest, src, parts, memory)
                 manifest.record(src, size, etag, sha, copied=True)
+                written_here[src.key] = ObjectInfo(src.key, size, etag)
                 reporter.advance(1, src.size)
                 return src.size
 
@@ -205,7 +221,10 @@ def sync_objects(
                     manifest.forget(key)
                 result.deleted = len(extras)
         result.source_listing = src_list
-        result.dest_listing = dest.list() if result.copied or result.deleted else dst_list
+        if dest_listing is not None:
+            result.dest_listing = {**dst_list, **written_here}
+        else:
+            result.dest_listing = dest.list() if result.copied or result.deleted else dst_list
         if not (written or undecided_any or result.copied or result.deleted):
             result.records = records
         manifest.finish_run(result.copied, result.skipped, result.bytes_copied)

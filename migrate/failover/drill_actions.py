@@ -176,24 +176,27 @@ def _start_detached(ctx: StepContext, name: str, argv: list[str], env: dict[str,
     return pid
 
 
-def _stop_detached(ctx: StepContext, name: str) -> bool:
-    """SIGTERM this run's ``name`` process (it flushes what it has); False if none was started."""
+def _stop_detached(ctx: StepContext, name: str, grace: float = 10.0) -> bool:
+    """SIGTERM this run's ``name`` process (it flushes what it has), SIGKILL after ``grace``
+    seconds; False if none was started."""
     from providers.local.servers.process import stop
 
     state = ctx.run_dir / f"{name}.pid"
     if not state.exists():
         return False
-    stop(int(state.read_text()), sig=signal.SIGTERM)
+    stop(int(state.read_text()), sig=signal.SIGTERM, timeout=grace)
     state.unlink()
     return True
 
 
 @action("data.follow_start")
-def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5) -> dict[str, Any]:
+def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5,
+                 events: str = "auto") -> dict[str, Any]:
     """Run ``migrate data follow`` detached: B's media stays within one pass of A's until A dies.
 
     The same command an operator runs beside ``data replicate`` for a warm standby; its state
-    file gives the lag at the kill.
+    file gives the lag at the kill. ``events``: ``data follow --events`` (auto: A's event
+    notifications where it has them, so an upload is copied as it lands, not a pass later).
     """
     from providers.local.servers.process import alive
 
@@ -205,14 +208,15 @@ def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5
     status = ctx.run_dir / "follow.json"
     pid = _start_detached(ctx, "follow", [
         sys.executable, "-m", "migrate", "-f", str(ctx.spec_path), "data", "follow", "--from", source, "--to", dest,
-        "--interval", str(interval), "--status", str(status), "--json"], dict(os.environ))
+        "--interval", str(interval), "--events", events, "--status", str(status), "--json"], dict(os.environ))
     deadline = time.monotonic() + 60
     while not _follow_state(ctx).get("passes"):  # one good pass: the follower works
         if not alive(pid) or time.monotonic() > deadline:
             raise MigrateError(f"the media follower {source} → {dest} made no good pass "
                                f"(see {ctx.run_dir / 'follow.log'})")
         time.sleep(0.1)
-    return {"pid": pid, "status": str(status), "interval": float(interval)}
+    return {"pid": pid, "status": str(status), "interval": float(interval),
+            "events": _follow_state(ctx).get("events", "off")}
 
 
 def _follow_state(ctx: StepContext) -> dict[str, Any]:
@@ -224,9 +228,10 @@ def _follow_state(ctx: StepContext) -> dict[str, Any]:
 
 
 @action("data.follow_stop")
-def follow_stop(ctx: StepContext) -> dict[str, Any]:
-    """Stop the media follower; report how far behind A it was when it stopped."""
-    if not _stop_detached(ctx, "follow"):
+def follow_stop(ctx: StepContext, grace: float = 10.0) -> dict[str, Any]:
+    """Stop the media follower; report how far behind A it was when it stopped (its state file,
+    written after every pass)."""
+    if not _stop_detached(ctx, "follow", grace):
         return {"stopped": False}
     return {"stopped": True, **{k: v for k, v in _follow_state(ctx).items() if k != "last_error"}}
 
@@ -320,7 +325,9 @@ def terminate(ctx: StepContext, target: str) -> dict[str, Any]:
     at = time.time()
     killed = chaos_terminate(spec, target)
     ctx.mark(f"{target} terminated", at)
-    follower = follow_stop(ctx)  # its source is gone; its last good pass bounds the media lost
+    # Its source is gone: its last good pass bounds the media lost, and the pass under way can
+    # only fail, after seconds of connection retries the recovery (and the RTO) must not wait for.
+    follower = follow_stop(ctx, grace=0.5)
     if follower.get("stopped"):
         ctx.log(f"media follower stopped: {follower.get('passes')} passes, last good pass began "
                 f"{max(0.0, at - float(follower.get('synced_as_of') or at)):.2f}s before the kill")
@@ -414,6 +421,8 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
         "posts_missing_their_media": sum(1 for r in media_lost if int(r["id"]) not in lost_ids),
         "media_follower_passes": follower.get("passes"),
         "media_follower_slowest_pass_seconds": follower.get("slowest_pass_seconds"),
+        "media_follower_events": follower.get("events"),
+        "media_follower_median_announced_copy_seconds": follower.get("median_announced_copy_seconds"),
         "acked_writes": len(acked),
         "acked_after_termination": sum(1 for r in acked if float(r["acked_at"]) > terminated_at),
         "load_rate_asked": float(ctx.results.get("load", {}).get("rate") or 0),

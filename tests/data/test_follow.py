@@ -5,16 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
+import pytest
+
+from migrate.data import follow
 from migrate.data.follow import FollowState, follow_media
+from migrate.errors import MigrateError
 from migrate.outputs import TargetOutputs
-from tests.conftest import REPO
-from tests.data.conftest import Pair, put_objects
+from tests.conftest import REPO, run_cli
+from tests.data.conftest import KEYS, Pair, Side, put_objects
 
 
 def _objects(client: object, bucket: str) -> dict[str, str]:
@@ -69,3 +75,183 @@ def test_cli_follows_until_sigterm_and_reports_its_passes(pair: Pair) -> None:
     assert document["objects_copied"] == 8 and document["failed_passes"] == 0 and document["passes"] >= 2
     assert sorted(_objects(pair.b.s3(), pair.b.bucket)) == sorted(_objects(pair.a.s3(), pair.a.bucket))
     assert "test-secret-key-xyz" not in out + err
+
+
+def _bucket_listings(side: Side) -> int:
+    """GET requests on the bucket itself (listings, by any API version) the S3 server has logged."""
+    pattern = re.compile(rf'"GET /{re.escape(side.bucket)}/?(\?[^ "]*)? HTTP/')
+    return len(pattern.findall(side.s3_server.log_path.read_text(errors="replace")))
+
+
+def test_ordinary_passes_list_only_the_source_and_full_passes_repair_the_destination(pair: Pair) -> None:
+    """Between full passes the follower trusts what it knows the standby holds; a full pass re-checks it."""
+    put_objects(pair.a, 10, 4_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    client_b, stop = pair.b.s3(), threading.Event()
+    seen: list[tuple[int, int, int]] = []  # (passes, full passes, standby listings during the pass)
+    damaged = ["img/00003.bin", "img/00007.bin"]
+    listed_before = [_bucket_listings(pair.b)]  # the test's own listings of the standby don't count
+
+    def on_pass(state: FollowState) -> None:
+        assert not state.last_error, state.last_error
+        seen.append((state.passes, state.full_passes, _bucket_listings(pair.b) - listed_before[0]))
+        if state.passes == 1:
+            put_objects(pair.a, 1, 7_000, prefix="new/")  # an upload between passes
+        elif state.passes == 2:  # an ordinary pass copied it, without listing the standby
+            assert seen[-1] == (2, 1, 0), seen
+            assert _objects(client_b, pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
+            head_a = pair.a.s3().head_object(Bucket=pair.a.bucket, Key="new/00000.bin")
+            head_b = client_b.head_object(Bucket=pair.b.bucket, Key="new/00000.bin")
+            assert head_b["ETag"] == head_a["ETag"] and head_b["ContentLength"] == 7_000
+            client_b.delete_object(Bucket=pair.b.bucket, Key=damaged[0])  # behind the follower's back
+            client_b.put_object(Bucket=pair.b.bucket, Key=damaged[1], Body=b"altered")
+        elif state.passes == 3:  # ordinary again: the damage is not seen yet (the documented price)
+            assert seen[-1] == (3, 1, 0), seen
+            held = _objects(client_b, pair.b.bucket)
+            assert damaged[0] not in held and len(held) == 10
+        elif state.passes == 4:  # full: the standby re-listed, the damage repaired
+            assert seen[-1][:2] == (4, 2) and seen[-1][2] >= 1, seen
+            stop.set()
+        listed_before[0] = _bucket_listings(pair.b)
+
+    state = follow_media(None, a, b, interval=0.0, stop=stop, full_every=3, full_seconds=3600.0,
+                         on_pass=on_pass, max_passes=6)
+    assert (state.passes, state.full_passes, state.failed_passes) == (4, 2, 0), seen
+    assert _objects(client_b, pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
+    assert state.objects_copied == 10 + 1 + 2
+
+
+def test_a_failed_pass_makes_the_next_one_full(pair: Pair) -> None:
+    """What a failed pass wrote is unaccounted for, so the follower re-lists the standby after one."""
+    put_objects(pair.a, 3, 1_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    stop = threading.Event()
+
+    def on_pass(state: FollowState) -> None:
+        if state.passes == 1 and not state.failed_passes:
+            for item in pair.b.s3().list_objects_v2(Bucket=pair.b.bucket).get("Contents", []):
+                pair.b.s3().delete_object(Bucket=pair.b.bucket, Key=item["Key"])
+            pair.b.s3().delete_bucket(Bucket=pair.b.bucket)  # the next ordinary pass's PUT fails
+            put_objects(pair.a, 1, 1_000, prefix="new/")
+        if state.passes == 2:
+            stop.set()
+
+    state = follow_media(None, a, b, interval=0.0, stop=stop, full_every=100, full_seconds=3600.0,
+                         on_pass=on_pass, max_passes=5)
+    assert (state.passes, state.failed_passes, state.full_passes) == (2, 1, 2), state
+    assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
+    assert len(_objects(pair.b.s3(), pair.b.bucket)) == 4
+
+
+def _sqs(side: Side) -> Any:
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=side.s3_server.endpoint, aws_access_key_id=KEYS[0],
+                        aws_secret_access_key=KEYS[1], region_name="us-east-1")
+
+
+def test_events_copy_an_upload_at_once_and_leave_the_source_as_they_found_it(pair: Pair) -> None:
+    """moto in server mode delivers S3 notifications to SQS on the same port, as AWS does."""
+    put_objects(pair.a, 3, 1_000)
+    client_a, sqs = pair.a.s3(), _sqs(pair.a)
+    app_queue = sqs.create_queue(QueueName=f"app-{pair.a.bucket}")["QueueUrl"]
+    app_arn = sqs.get_queue_attributes(QueueUrl=app_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    theirs = {"QueueConfigurations": [{"Id": "app-deletes", "QueueArn": app_arn, "Events": ["s3:ObjectRemoved:*"]}]}
+    client_a.put_bucket_notification_configuration(Bucket=pair.a.bucket, NotificationConfiguration=theirs)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    stop, first_pass = threading.Event(), threading.Event()
+    states: list[FollowState] = []
+
+    def on_pass(state: FollowState) -> None:
+        first_pass.set()
+
+    follower = threading.Thread(target=lambda: states.append(follow_media(
+        None, a, b, interval=3600.0, stop=stop, events="on", on_pass=on_pass)))
+    follower.start()
+    try:
+        assert first_pass.wait(60)
+        during = client_a.get_bucket_notification_configuration(Bucket=pair.a.bucket)["QueueConfigurations"]
+        assert sorted(rule["Id"].split("-")[0] for rule in during) == ["app", "migrate"], during
+        body = os.urandom(9_000)
+        client_a.put_object(Bucket=pair.a.bucket, Key="late/photo 1+x.jpg", Body=body)  # needs URL-decoding
+        deadline = time.monotonic() + 20
+        while "late/photo 1+x.jpg" not in _objects(pair.b.s3(), pair.b.bucket):
+            assert time.monotonic() < deadline and follower.is_alive(), states
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        follower.join(30)
+    [state] = states
+    assert state.passes == 1, state  # no second pass: the event did it
+    assert state.events == "on" and state.copied_on_events == 1 and state.objects_copied == 4
+    got = pair.b.s3().get_object(Bucket=pair.b.bucket, Key="late/photo 1+x.jpg")["Body"].read()
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(body).hexdigest()
+    after = client_a.get_bucket_notification_configuration(Bucket=pair.a.bucket)
+    assert after["QueueConfigurations"] == theirs["QueueConfigurations"], after
+    assert [url for url in sqs.list_queues().get("QueueUrls", []) if "migrate-follow" in url] == []
+
+
+def test_events_on_fails_in_one_line_where_the_source_has_none_and_auto_follows_by_passes(pair: Pair) -> None:
+    put_objects(pair.a, 2, 1_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    client_a, sqs = pair.a.s3(), _sqs(pair.a)
+    other = sqs.create_queue(QueueName=f"other-{pair.a.bucket}")["QueueUrl"]
+    other_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client_a.put_bucket_notification_configuration(Bucket=pair.a.bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"Id": "app-uploads", "QueueArn": other_arn, "Events": ["s3:ObjectCreated:Put"]}]})
+    try:
+        follow_media(None, a, b, interval=0.0, stop=threading.Event(), max_passes=1, events="on")
+    except MigrateError as exc:
+        assert "already sends ObjectCreated notifications" in str(exc) and "app-uploads" in str(exc)
+    else:
+        raise AssertionError("events=on followed a bucket whose ObjectCreated events go elsewhere")
+    state = follow_media(None, a, b, interval=0.0, stop=threading.Event(), max_passes=1, events="auto")
+    assert state.events.startswith("unavailable: ") and state.passes == 1 and state.objects_copied == 2
+    kept = client_a.get_bucket_notification_configuration(Bucket=pair.a.bucket)["QueueConfigurations"]
+    assert [rule["Id"] for rule in kept] == ["app-uploads"]
+    assert [url for url in sqs.list_queues().get("QueueUrls", []) if "migrate-follow" in url] == []
+
+
+def test_cli_events_option(pair: Pair) -> None:
+    put_objects(pair.a, 2, 1_000)
+    env = {**os.environ, **pair.env()}
+    bad = run_cli("data", "follow", *pair.cli_args(), "--events", "sometimes", "--json", env=env)
+    assert bad.returncode == 2 and json.loads(bad.stdout)["exit_code"] == 2
+    assert bad.stderr.strip() == "error: --events must be one of off, on, auto, not 'sometimes'"
+    done = run_cli("data", "follow", *pair.cli_args(), "--events", "on", "--passes", "1", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["events"] == "on" and document["passes"] == 1 and document["objects_copied"] == 2
+    assert not pair.a.s3().get_bucket_notification_configuration(Bucket=pair.a.bucket).get("QueueConfigurations")
+
+
+def test_events_and_passes_together_leave_the_standby_equal_to_the_source(pair: Pair,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uploads from several writers while passes run (every 0.2 s here) and notifications arrive."""
+    monkeypatch.setattr(follow, "EVENTS_PASS_INTERVAL", 0.2)  # passes overlap the announced copies
+    put_objects(pair.a, 30, 2_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    stop, first_pass = threading.Event(), threading.Event()
+    states: list[FollowState] = []
+    follower = threading.Thread(target=lambda: states.append(follow_media(
+        None, a, b, interval=0.2, stop=stop, events="on", full_every=3, on_pass=lambda _: first_pass.set())))
+    follower.start()
+    try:
+        assert first_pass.wait(60)
+        writers = [threading.Thread(target=put_objects, args=(pair.a, 25, 1_500), kwargs={"prefix": f"w{n}/"})
+                   for n in range(3)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        deadline = time.monotonic() + 30
+        while len(_objects(pair.b.s3(), pair.b.bucket)) < 105:
+            assert time.monotonic() < deadline and follower.is_alive()
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        follower.join(30)
+    [state] = states
+    assert state.failed_passes == 0 and state.failed_event_copies == 0 and state.copied_on_events > 0, state
+    assert state.passes >= 3, state
+    assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
