@@ -18,9 +18,10 @@ writes the follower cannot account for). The follower is then never more than on
 period behind on such damage, and never wrong about what it wrote itself.
 
 With ``events`` the follower also copies each object the moment the source announces it (S3
-event notifications into an SQS queue, ``follow_events``): between passes it waits on the queue
-instead of sleeping, so an upload is at risk for the notification's latency plus one copy, not
-for a pass or two. The listing passes remain the safety net for lost or late notifications.
+event notifications into an SQS queue, ``follow_events``): threads of their own wait on the
+queue, so an upload is at risk for the notification's latency plus one copy, not for a pass or
+two. A pass under way skips what they copied. The listing passes remain the safety net for lost
+or late notifications.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ FULL_SECONDS = 60.0
 EVENTS_MODES = ("off", "on", "auto")  # auto: use notifications where the source offers them
 # With notifications on, listing passes are the safety net: one every this many seconds at least.
 EVENTS_PASS_INTERVAL = 5.0
+# Threads taking announced objects off the queue, each polling then copying what it got: while one
+# copies, others poll, so a burst of uploads does not wait for the batch before it.
+ANNOUNCERS = 4
 
 
 def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, interval: float,
@@ -109,7 +113,7 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
 
     Ordinary passes list the source only (see the module docstring); a full pass, which
     re-lists the destination, comes every ``full_every`` passes or ``full_seconds`` seconds.
-    ``events`` (``EVENTS_MODES``): also copy objects as the source announces them, in a thread
+    ``events`` (``EVENTS_MODES``): also copy objects as the source announces them, in threads
     of their own (a pass under way does not delay them); "on" fails (MigrateError) where the
     source cannot announce them, "auto" then follows by passes alone. With notifications on,
     passes come every ``max(interval, EVENTS_PASS_INTERVAL)`` seconds. ``on_pass`` is called
@@ -125,17 +129,18 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
     pairs = [(S3Store(src_s3, a), S3Store(dst_s3, b)) for _name, a, b in bucket_pairs(spec, source, dest)]
     follower = _Follower(pairs, state, stop, workers, on_pass, on_announced)
     feed = _open_feed(events, src_s3, pairs, state)
-    announcer = None
+    announcers: list[threading.Thread] = []
     try:
         if feed is not None:
             interval = max(interval, EVENTS_PASS_INTERVAL)
-            announcer = threading.Thread(target=follower.copy_announced, args=(feed,), name="follow-events",
-                                         daemon=True)
-            announcer.start()
+            announcers = [threading.Thread(target=follower.copy_announced, args=(feed,), name=f"follow-events-{n}",
+                                           daemon=True) for n in range(ANNOUNCERS)]
+            for announcer in announcers:
+                announcer.start()
         follower.passes(interval, max_passes, full_every, full_seconds)
     finally:
         follower.done.set()
-        if announcer is not None:
+        for announcer in announcers:
             announcer.join(timeout=30)
         if feed is not None:
             feed.close()
@@ -168,11 +173,13 @@ def _error(exc: BaseException) -> str:
 
 
 class _Follower:
-    """The pass loop and the announced-object copier, sharing what the destination is known to hold.
+    """The pass loop and the announced-object copiers, sharing what the destination is known to hold.
 
-    ``known`` (per pair, None until a pass succeeds and after any failure) is copy-on-write under
-    ``lock``: a sync reading one map never sees it change. Objects copied on notification while a
-    pass runs are kept apart and laid over the pass's result, so the pass cannot forget them.
+    ``known`` (per pair, None until a pass succeeds and after any failure) is replaced by each
+    pass's result, and objects copied on notification are added to it in place (under ``lock``),
+    so a pass under way sees them and does not copy them a second time (it reads the map only
+    by single lookups and one C-level merge, each atomic under the GIL). They are also kept apart
+    and laid over the pass's result, so the pass cannot forget them.
     """
 
     def __init__(self, pairs: list[tuple[S3Store, S3Store]], state: FollowState, stop: threading.Event,
@@ -235,8 +242,9 @@ class _Follower:
         """Copy each object the source announces, compared with what the destination is known to hold.
 
         By the same rules as a pass (``sync_objects`` with both listings given: nothing is listed,
-        every read is checked against the announced ETag). Waits for the first good pass; a failed
-        copy makes the next pass full; a failing queue (the source gone) is retried each second.
+        every read is checked against the announced ETag); the messages are deleted only once their
+        objects are copied. Waits for the first good pass; a failed copy makes the next pass full;
+        a failing queue (the source gone) is retried each second. Several run at once (``ANNOUNCERS``).
         """
         from migrate.data.media import sync_objects
 
@@ -249,8 +257,8 @@ class _Follower:
                 self.done.wait(0.05)
                 continue
             try:
-                announced, oldest = feed.poll(1)
-                for bucket, objects in announced.items():
+                announced = feed.poll(1)
+                for bucket, objects in announced.objects.items():
                     index = index_of[bucket]
                     src_store, dst_store = self.pairs[index]
                     result = sync_objects(src_store, dst_store, workers=self.workers, dest_listing=known[index],
@@ -258,15 +266,17 @@ class _Follower:
                     held = {key: result.dest_listing[key] for key in objects if key in result.dest_listing}
                     with self.lock:
                         if self.known is not None:
-                            self.known = [{**m, **held} if i == index else m for i, m in enumerate(self.known)]
+                            self.known[index].update(held)
                         self.during_pass[index].update(held)
                         state.objects_copied += result.copied
                         state.copied_on_events += result.copied
                         state.bytes_copied += result.bytes_copied
-                if announced:
-                    if oldest is not None:
+                feed.ack(announced)
+                if announced.objects:
+                    if announced.oldest is not None:
+                        lag = max(0.0, time.time() - announced.oldest)
                         with self.lock:
-                            state.announced_lags = [*state.announced_lags[-999:], max(0.0, time.time() - oldest)]
+                            state.announced_lags = [*state.announced_lags[-999:], lag]
                     self._report(self.on_announced)
             except Exception as exc:
                 with self.lock:

@@ -33,6 +33,16 @@ _RESPONSE_ONLY = ("ResponseMetadata",)
 
 
 @dataclass
+class Announcement:
+    """What one poll of the queue announced: bucket → objects created, the oldest event time
+    (epoch seconds; None when there are none), and the messages to ``ack`` once copied."""
+
+    objects: dict[str, dict[str, ObjectInfo]] = field(default_factory=dict)
+    oldest: float | None = None
+    receipts: list[str] = field(default_factory=list)
+
+
+@dataclass
 class EventFeed:
     """One SQS queue receiving ObjectCreated events of ``buckets`` at ``endpoint``."""
 
@@ -105,11 +115,11 @@ class EventFeed:
         found = s3.get_bucket_notification_configuration(Bucket=bucket)
         return {k: v for k, v in found.items() if k not in _RESPONSE_ONLY}
 
-    def poll(self, wait_seconds: int) -> tuple[dict[str, dict[str, ObjectInfo]], float | None]:
-        """Bucket → objects created since the last poll (waits up to ``wait_seconds`` for the first),
-        and the oldest of their event times (epoch seconds; None when there are none).
+    def poll(self, wait_seconds: int) -> Announcement:
+        """Objects created since they were last polled (waits up to ``wait_seconds`` for the first).
 
-        Messages are deleted once read: a copy that then fails is caught by the next listing pass.
+        Several threads may poll at once: SQS hands each message to one of them, hidden from the
+        others until ``ack`` deletes it or the queue's visibility timeout brings it back.
         """
         from migrate.data.stores import ObjectInfo
 
@@ -117,13 +127,9 @@ class EventFeed:
         try:
             messages = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10,
                                            WaitTimeSeconds=wait_seconds).get("Messages", [])
-            if messages:
-                sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
         except Exception as exc:
             raise MigrateError(f"S3 event queue at {self.endpoint.label}: {_reason(exc)}") from None
-        found: dict[str, dict[str, ObjectInfo]] = {}
-        oldest: float | None = None
+        announced = Announcement(receipts=[m["ReceiptHandle"] for m in messages])
         for message in messages:
             try:
                 records = json.loads(message["Body"]).get("Records", [])  # s3:TestEvent has none
@@ -136,11 +142,23 @@ class EventFeed:
                     continue
                 key = unquote_plus(obj.get("key", ""))
                 at = _epoch(record.get("eventTime"))
-                if at is not None and (oldest is None or at < oldest):
-                    oldest = at
-                found.setdefault(bucket, {})[key] = ObjectInfo(key, int(obj.get("size", 0)),
-                                                               str(obj.get("eTag", "")).strip('"'))
-        return found, oldest
+                if at is not None and (announced.oldest is None or at < announced.oldest):
+                    announced.oldest = at
+                announced.objects.setdefault(bucket, {})[key] = ObjectInfo(key, int(obj.get("size", 0)),
+                                                                           str(obj.get("eTag", "")).strip('"'))
+        return announced
+
+    def ack(self, announced: Announcement) -> None:
+        """Delete the messages of ``announced`` once its objects are copied. Never acked (the copy
+        failed, the follower died), they come back after the queue's visibility timeout."""
+        if not announced.receipts:
+            return
+        _, sqs = self._clients()
+        try:
+            sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[
+                {"Id": str(n), "ReceiptHandle": receipt} for n, receipt in enumerate(announced.receipts)])
+        except Exception as exc:
+            raise MigrateError(f"S3 event queue at {self.endpoint.label}: {_reason(exc)}") from None
 
     def close(self) -> None:
         """Take our rule off every bucket and delete the queue; a dead endpoint is left as it is."""

@@ -255,3 +255,35 @@ def test_events_and_passes_together_leave_the_standby_equal_to_the_source(pair: 
     assert state.failed_passes == 0 and state.failed_event_copies == 0 and state.copied_on_events > 0, state
     assert state.passes >= 3, state
     assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
+
+
+def test_a_pass_under_way_skips_what_the_announcers_copied(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second pass's listing of A is held back until the announcers have copied six uploads;
+    the pass then finds them already at B and copies nothing a second time."""
+    from migrate.data.stores import S3Store
+
+    monkeypatch.setattr(follow, "EVENTS_PASS_INTERVAL", 0.0)
+    put_objects(pair.a, 4, 1_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    announced_all, stop = threading.Event(), threading.Event()
+    source_pages = S3Store.pages
+    listings_of_a = []
+
+    def pages(self: S3Store, create: bool = False) -> Any:
+        if self.endpoint.url == a.s3_endpoint:
+            listings_of_a.append(self.bucket)
+            if len(listings_of_a) == 2:  # the second pass: uploads arrive, announced copies land meanwhile
+                put_objects(pair.a, 6, 2_000, prefix="during/")
+                assert announced_all.wait(30), "the announcers did not copy the uploads"
+        return source_pages(self, create)
+
+    def on_announced(state: FollowState) -> None:
+        if state.copied_on_events >= 6:
+            announced_all.set()
+
+    monkeypatch.setattr(S3Store, "pages", pages)
+    state = follow_media(None, a, b, interval=0.0, stop=stop, events="on", max_passes=2,
+                         on_announced=on_announced)
+    assert state.passes == 2 and state.copied_on_events == 6, state
+    assert state.objects_copied == 4 + 6, state  # the first pass's 4, the announced 6, nothing twice
+    assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
