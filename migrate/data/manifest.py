@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import NamedTuple
 
@@ -86,11 +87,20 @@ class Manifest:
         name = hashlib.sha256(f"{source}\n{dest}".encode()).hexdigest()[:20]
         return cls(data_dir() / "manifests" / f"{name}.sqlite", source, dest)
 
-    def records(self) -> dict[str, Record]:
+    def records(self, keys: Collection[str] | None = None) -> dict[str, Record]:
+        """Every row, or only those of ``keys`` (a follower's few announced objects in a big bucket)."""
+        columns = "SELECT key, src_size, src_etag, dst_size, dst_etag, sha256, copied_by FROM objects"
         with self._lock:
             self._flush()
-            rows = self._db.execute(
-                "SELECT key, src_size, src_etag, dst_size, dst_etag, sha256, copied_by FROM objects").fetchall()
+            if keys is None:
+                rows = self._db.execute(columns).fetchall()
+            else:
+                rows = []
+                wanted = list(keys)
+                for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+                    chunk = wanted[start:start + 500]
+                    rows += self._db.execute(f"{columns} WHERE key IN ({','.join('?' * len(chunk))})",
+                                             chunk).fetchall()
         return {row[0]: Record._make(row) for row in rows}
 
     def start_run(self) -> int:

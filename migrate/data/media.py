@@ -148,7 +148,7 @@ def sync_objects(
             src_pages = source.pages() if source_listing is None else iter([source_listing])
             first_page = next(src_pages, {})
             dst_list = dst_future.result() if dest_listing is None else dest_listing
-        records = manifest.records()
+        records = manifest.records(None if source_listing is None else source_listing.keys())
         manifest.start_run()
         written = 0
         undecided_any = False
@@ -225,8 +225,8 @@ def sync_objects(
             result.dest_listing = {**dst_list, **written_here}
         else:
             result.dest_listing = dest.list() if result.copied or result.deleted else dst_list
-        if not (written or undecided_any or result.copied or result.deleted):
-            result.records = records
+        if source_listing is None and not (written or undecided_any or result.copied or result.deleted):
+            result.records = records  # all of them, still current
         manifest.finish_run(result.copied, result.skipped, result.bytes_copied)
     finally:
         manifest.close()
