@@ -177,9 +177,9 @@ class _Follower:
 
     ``known`` (per pair, None until a pass succeeds and after any failure) is replaced by each
     pass's result, and objects copied on notification are added to it in place (under ``lock``),
-    so a pass under way sees them and does not copy them a second time (it reads the map only
-    by single lookups and one C-level merge, each atomic under the GIL). They are also kept apart
-    and laid over the pass's result, so the pass cannot forget them.
+    so a pass under way sees them and does not copy them a second time (``sync_objects`` allows
+    its ``dest_listing`` to grow while it runs). They are also kept apart and laid over the
+    pass's result, so the pass cannot forget them.
     """
 
     def __init__(self, pairs: list[tuple[S3Store, S3Store]], state: FollowState, stop: threading.Event,

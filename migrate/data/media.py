@@ -127,9 +127,12 @@ def sync_objects(
     with what it wrote since); then the destination is not listed, and the result's
     ``dest_listing`` is that map plus what this run wrote, not a fresh listing. An object
     deleted or altered at the destination behind the caller's back goes unnoticed until a
-    run without it. ``source_listing``: the source objects to consider (e.g. as its event
-    notifications named them) instead of listing the source; each read is still checked
-    against the ETag given. Neither with ``delete`` (it would delete by a partial listing).
+    run without it. Another thread may add to that map while this runs (the follower's
+    announced copies): it is read only by single lookups and one dict merge, each atomic under
+    the GIL, so an object added before its lookup is skipped. ``source_listing``: the source
+    objects to consider (e.g. as its event notifications named them) instead of listing the
+    source; each read is still checked against the ETag given. Neither with ``delete`` (it
+    would delete by a partial listing).
     """
     if (dest_listing is not None or source_listing is not None) and delete:
         raise ValueError("delete=True needs fresh listings of both sides")
