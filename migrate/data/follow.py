@@ -179,7 +179,9 @@ class _Follower:
     pass's result, and objects copied on notification are added to it in place (under ``lock``),
     so a pass under way sees them and does not copy them a second time (``sync_objects`` allows
     its ``dest_listing`` to grow while it runs). They are also kept apart and laid over the
-    pass's result, so the pass cannot forget them.
+    pass's result, so the pass cannot forget them. Queues deliver at least once, so the same
+    announcement may reach two announcers at once: ``in_flight`` (per pair, key and ETag being
+    copied) lets only one of them copy it.
     """
 
     def __init__(self, pairs: list[tuple[S3Store, S3Store]], state: FollowState, stop: threading.Event,
@@ -192,6 +194,7 @@ class _Follower:
         self.done = threading.Event()
         self.known: list[dict[str, ObjectInfo]] | None = None
         self.during_pass: list[dict[str, ObjectInfo]] = [{} for _ in pairs]
+        self.in_flight: list[set[tuple[str, str]]] = [set() for _ in pairs]
 
     def passes(self, interval: float, max_passes: int | None, full_every: int, full_seconds: float) -> None:
         from migrate.data.media import sync_objects
@@ -258,13 +261,22 @@ class _Follower:
                 continue
             try:
                 announced = feed.poll(1)
-                for bucket, objects in announced.objects.items():
+                for bucket, announced_objects in announced.objects.items():
                     index = index_of[bucket]
                     src_store, dst_store = self.pairs[index]
-                    result = sync_objects(src_store, dst_store, workers=self.workers, dest_listing=known[index],
-                                          source_listing=objects)
+                    objects, held_now = self._claim(index, announced_objects, known[index])
+                    if not objects:  # all of them are being copied by another announcer
+                        continue
+                    try:
+                        result = sync_objects(src_store, dst_store, workers=self.workers,
+                                              dest_listing=held_now, source_listing=objects)
+                    except BaseException:
+                        with self.lock:
+                            self._release(index, objects)
+                        raise
                     held = {key: result.dest_listing[key] for key in objects if key in result.dest_listing}
-                    with self.lock:
+                    with self.lock:  # known before released: a duplicate claimed next finds it there
+                        self._release(index, objects)
                         if self.known is not None:
                             self.known[index].update(held)
                         self.during_pass[index].update(held)
@@ -284,6 +296,23 @@ class _Follower:
                     state.failed_event_copies += 1
                     state.last_error = _error(exc)
                 self.done.wait(1.0)
+
+    def _claim(self, index: int, announced: dict[str, ObjectInfo],
+               snapshot: dict[str, ObjectInfo]) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
+        """Those of ``announced`` no other announcer is copying now, marked as being copied, and
+        what the destination is known to hold now (``snapshot``, taken before the poll, if a
+        failure has since forgotten it: a pass may have replaced it while the poll waited).
+
+        A duplicate skipped here is safe to ack: the first copy's own message stays on the queue
+        until that copy succeeds, and a failed copy makes the next pass full."""
+        with self.lock:
+            claimed = {key: obj for key, obj in announced.items() if (key, obj.etag) not in self.in_flight[index]}
+            self.in_flight[index].update((obj.key, obj.etag) for obj in claimed.values())
+            return claimed, snapshot if self.known is None else self.known[index]
+
+    def _release(self, index: int, objects: dict[str, ObjectInfo]) -> None:
+        """Called under ``lock`` once ``objects``' copy is over, in success or failure."""
+        self.in_flight[index].difference_update((obj.key, obj.etag) for obj in objects.values())
 
     def _report(self, callback: Callable[[FollowState], None] | None) -> None:
         if callback is not None:

@@ -287,3 +287,68 @@ def test_a_pass_under_way_skips_what_the_announcers_copied(pair: Pair, monkeypat
     assert state.passes == 2 and state.copied_on_events == 6, state
     assert state.objects_copied == 4 + 6, state  # the first pass's 4, the announced 6, nothing twice
     assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
+
+
+def test_an_announcement_delivered_twice_at_once_is_copied_once(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queues deliver at least once (moto's SQS, polled by several threads, hands one message to
+    two of them now and then). Here every announcement is handed out a second time, to the next
+    announcer that polls, while the copy of the first is held back; each upload is copied once."""
+    from migrate.data import media
+    from migrate.data.follow_events import Announcement, EventFeed
+
+    monkeypatch.setattr(follow, "EVENTS_PASS_INTERVAL", 60.0)  # no second pass: the announcers alone
+    put_objects(pair.a, 3, 1_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    stop, settled = threading.Event(), threading.Event()
+    poll_lock, lock, duplicates = threading.Lock(), threading.Lock(), list[Announcement]()
+    handed_twice: dict[str, threading.Event] = {}  # key → set once its second delivery is out
+    counts = {"delivered": 0, "reported": 0}  # announcements handed out (each twice), and reported
+    source_poll, source_copy = EventFeed.poll, media._copy_one
+
+    def poll(self: EventFeed, wait_seconds: int) -> Announcement:
+        with poll_lock:  # one poll at a time: the poll after an original always hands out its duplicate
+            if duplicates:
+                duplicate = duplicates.pop()
+                for objects in duplicate.objects.values():
+                    for key in objects:
+                        handed_twice[key].set()
+                return duplicate
+            announced = source_poll(self, wait_seconds)
+            if announced.objects:
+                with lock:
+                    counts["delivered"] += 2
+                for objects in announced.objects.values():
+                    for key in objects:
+                        handed_twice[key] = threading.Event()
+                duplicates.append(Announcement(dict(announced.objects), announced.oldest, []))
+            return announced
+
+    def copy_one(*args: Any) -> Any:
+        if threading.current_thread().name.startswith("follow-events"):
+            assert handed_twice[args[2].key].wait(10), "no announcer polled for the duplicate"
+            time.sleep(0.5)  # and the duplicate's announcer is under way meanwhile
+        return source_copy(*args)
+
+    def on_pass(state: FollowState) -> None:
+        if state.passes == 1:
+            put_objects(pair.a, 5, 2_000, prefix="during/")
+
+    def on_announced(state: FollowState) -> None:
+        with lock:
+            counts["reported"] += 1
+            if state.copied_on_events >= 5 and counts["reported"] == counts["delivered"]:
+                settled.set()
+                stop.set()
+
+    monkeypatch.setattr(EventFeed, "poll", poll)
+    monkeypatch.setattr(media, "_copy_one", copy_one)
+    give_up = threading.Timer(60, stop.set)
+    give_up.start()
+    try:
+        state = follow_media(None, a, b, interval=0.0, stop=stop, events="on", on_pass=on_pass,
+                             on_announced=on_announced)
+    finally:
+        give_up.cancel()
+    assert settled.is_set() and state.failed_event_copies == 0, (state, counts)
+    assert state.passes == 1 and state.copied_on_events == 5 and state.objects_copied == 3 + 5, state
+    assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
