@@ -88,8 +88,7 @@ def make_zone(records: int, owned: int) -> Zone:
         elif kind == 2:
             other.append((f"t{i:05d}", "TXT", f'"site-verification={i:08d}"'))
         else:
-            other.append((f"a{i:05d}", "CNAME", f"{names[i % len(names)]}.{ZONE}.".replace(
-                "@.", "")))
+            other.append((f"a{i:05d}", "CNAME", f"{names[i % len(names)]}.{ZONE}.".replace("@.", "")))
     return Zone(names, other)
 
 
@@ -123,8 +122,9 @@ dns_providers:
 {providers}"""
 
 
-def octodns_files(directory: Path, zone: Zone, servers: dict[str, DnsServer],
-                  seed_ns: list[tuple[str, str]], batch: int, source: str) -> Path:
+def octodns_files(
+    directory: Path, zone: Zone, servers: dict[str, DnsServer], seed_ns: list[tuple[str, str]], batch: int, source: str
+) -> Path:
     """octoDNS config + the desired zone (whole zone, owned records at the new address)."""
     import yaml
 
@@ -133,15 +133,17 @@ def octodns_files(directory: Path, zone: Zone, servers: dict[str, DnsServer],
     if source == "zonefile":
         seed = ZoneSeed(ZONE, seed_ns, extra=zone.lines(NEW), ttl=TTL)
         (config_dir / f"{ZONE}.zone").write_text(seed.text())
-        source_cfg: dict[str, Any] = {"class": "octodns_bind.ZoneFileSource",
-                                      "directory": str(config_dir), "file_extension": ".zone"}
+        source_cfg: dict[str, Any] = {
+            "class": "octodns_bind.ZoneFileSource",
+            "directory": str(config_dir),
+            "file_extension": ".zone",
+        }
     else:
         data: dict[str, Any] = {}
 
         def add(name: str, rtype: str, value: Any, ttl: int = TTL) -> None:
             key = "" if name == "@" else name
-            entry = {"type": rtype, "ttl": ttl,
-                     ("values" if isinstance(value, list) else "value"): value}
+            entry = {"type": rtype, "ttl": ttl, ("values" if isinstance(value, list) else "value"): value}
             data.setdefault(key, []).append(entry)
 
         add("@", "NS", [f"{label}.{ZONE}." for label, _ in seed_ns])
@@ -151,21 +153,29 @@ def octodns_files(directory: Path, zone: Zone, servers: dict[str, DnsServer],
             add(name, "A", NEW)
         for name, rtype, value in zone.other:
             add(name, rtype, value.strip('"'))
-        text = yaml.dump({k: v[0] if len(v) == 1 else v for k, v in data.items()},
-                         Dumper=yaml.CSafeDumper, sort_keys=True)
+        text = yaml.dump(
+            {k: v[0] if len(v) == 1 else v for k, v in data.items()}, Dumper=yaml.CSafeDumper, sort_keys=True
+        )
         (config_dir / f"{ZONE}.yaml").write_text(text)
-        source_cfg = {"class": "octodns.provider.yaml.YamlProvider",
-                      "directory": str(config_dir), "default_ttl": TTL,
-                      "enforce_order": False, "escaped_semicolons": False}
+        source_cfg = {
+            "class": "octodns.provider.yaml.YamlProvider",
+            "directory": str(config_dir),
+            "default_ttl": TTL,
+            "enforce_order": False,
+            "escaped_semicolons": False,
+        }
     providers: dict[str, Any] = {"config": source_cfg}
     for name, s in servers.items():
         providers[name] = {
-            "class": "octodns_bind.Rfc2136Provider", "host": s.address, "port": s.port,
-            "key_name": KEY_NAME, "key_secret": "env/BENCH_TSIG_SECRET",
-            "key_algorithm": "hmac-sha256", "update_batch_size": batch,
+            "class": "octodns_bind.Rfc2136Provider",
+            "host": s.address,
+            "port": s.port,
+            "key_name": KEY_NAME,
+            "key_secret": "env/BENCH_TSIG_SECRET",
+            "key_algorithm": "hmac-sha256",
+            "update_batch_size": batch,
         }
-    config = {"providers": providers,
-              "zones": {f"{ZONE}.": {"sources": ["config"], "targets": list(servers)}}}
+    config = {"providers": providers, "zones": {f"{ZONE}.": {"sources": ["config"], "targets": list(servers)}}}
     path = directory / "octodns.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -185,8 +195,7 @@ def knot_with_io_timeout(milliseconds: int) -> type[DnsServer]:
         def prepare(self) -> None:
             super().prepare()
             conf = self.directory / "knot.conf"
-            text = conf.read_text().replace(
-                "server:\n", f"server:\n    tcp-io-timeout: {milliseconds}\n", 1)
+            text = conf.read_text().replace("server:\n", f"server:\n    tcp-io-timeout: {milliseconds}\n", 1)
             conf.write_text(text)
 
     return PatientKnot
@@ -215,10 +224,12 @@ class Lab:
         for kind in KINDS:
             seed = ZoneSeed(ZONE, self.seed_ns, extra=self.zone.lines(OLD), ttl=TTL)
             directory = self.root / f"run{self.runs:02d}" / kind
-            cls = (knot_with_io_timeout(self.knot_io_timeout)
-                   if kind == "knot" and self.knot_io_timeout != 500 else launcher(kind))
-            server = cls(directory=directory, zone=seed, tsig=self.tsig,
-                                    address=self.addresses[kind], port=53)
+            cls = (
+                knot_with_io_timeout(self.knot_io_timeout)
+                if kind == "knot" and self.knot_io_timeout != 500
+                else launcher(kind)
+            )
+            server = cls(directory=directory, zone=seed, tsig=self.tsig, address=self.addresses[kind], port=53)
             self.servers[kind] = server
             server.start(timeout=60)
         return self.servers
@@ -241,32 +252,31 @@ class Lab:
             if rdataset.rdtype == dns.rdatatype.SOA:
                 continue
             values = tuple(sorted(r.to_text(origin=None, relativize=False) for r in rdataset))
-            expected[(str(name).lower(), dns.rdatatype.to_text(rdataset.rdtype))] = (
-                rdataset.ttl, values)
+            expected[(str(name).lower(), dns.rdatatype.to_text(rdataset.rdtype))] = (rdataset.ttl, values)
         key = tsig_key(KEY_NAME, self.tsig.secret)
         for kind, server in self.servers.items():
-            served = {k: (r.ttl, r.values) for k, r in
-                      axfr(server.address, server.port, ZONE, key, timeout=30).items()
-                      if k[1] != "SOA"}
+            served = {
+                k: (r.ttl, r.values)
+                for k, r in axfr(server.address, server.port, ZONE, key, timeout=30).items()
+                if k[1] != "SOA"
+            }
             if served != expected:
-                wrong = sorted(k for k in set(served) | set(expected)
-                               if served.get(k) != expected.get(k))
-                raise SystemExit(f"{kind}: end state differs from expected in {len(wrong)} "
-                                 f"RRset(s), e.g. {wrong[:3]}: "
-                                 f"{[served.get(k) for k in wrong[:3]]} vs "
-                                 f"{[expected.get(k) for k in wrong[:3]]}")
+                wrong = sorted(k for k in set(served) | set(expected) if served.get(k) != expected.get(k))
+                raise SystemExit(
+                    f"{kind}: end state differs from expected in {len(wrong)} "
+                    f"RRset(s), e.g. {wrong[:3]}: "
+                    f"{[served.get(k) for k in wrong[:3]]} vs "
+                    f"{[expected.get(k) for k in wrong[:3]]}"
+                )
         return f"{len(expected)} RRsets identical on {', '.join(self.servers)}"
 
 
 def run(argv: list[str], env: dict[str, str], what: str, log: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO,
-                            timeout=600, check=False)
-    log.write_text(f"$ {' '.join(argv)}\n--- stdout\n{result.stdout}\n--- stderr\n"
-                   f"{result.stderr}\n")
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False)
+    log.write_text(f"$ {' '.join(argv)}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n")
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        raise SystemExit(f"{what} failed (exit {result.returncode}, log {log}): "
-                         + " | ".join(tail))
+        raise SystemExit(f"{what} failed (exit {result.returncode}, log {log}): " + " | ".join(tail))
     return result
 
 
@@ -297,9 +307,14 @@ def migrate_cli(lab: Lab, workdir: Path, spec: Path) -> tuple[float, float]:
     """``migrate dns swing`` + ``migrate dns verify`` as a user runs them: (swing s, verify s)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(workdir / "home")}
     cli = [sys.executable, "-m", "migrate", "dns"]
-    t_swing, swung = timed(lambda: run(
-        [*cli, "swing", "-f", str(spec), "--address", NEW, "--json"], env, "migrate dns swing",
-        workdir / "swing.log"))
+    t_swing, swung = timed(
+        lambda: run(
+            [*cli, "swing", "-f", str(spec), "--address", NEW, "--json"],
+            env,
+            "migrate dns swing",
+            workdir / "swing.log",
+        )
+    )
     doc = json.loads(swung.stdout)
     assert doc["ok"] and doc["changes"] == len(lab.zone.owned) * len(KINDS), doc["changes"]
     t_verify, _ = timed(migrate_verify, lab, workdir, spec)
@@ -309,9 +324,28 @@ def migrate_cli(lab: Lab, workdir: Path, spec: Path) -> tuple[float, float]:
 def migrate_cli_one(lab: Lab, workdir: Path, spec: Path) -> float:
     """``migrate dns swing --verify``: the same swing and the same verification in one command."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(workdir / "home")}
-    seconds, done = timed(lambda: run(
-        [sys.executable, "-m", "migrate", "dns", "swing", "-f", str(spec), "--address", NEW, "--verify",
-         "--verify-timeout", "30", "--json"], env, "migrate dns swing --verify", workdir / "swing-verify.log"))
+    seconds, done = timed(
+        lambda: run(
+            [
+                sys.executable,
+                "-m",
+                "migrate",
+                "dns",
+                "swing",
+                "-f",
+                str(spec),
+                "--address",
+                NEW,
+                "--verify",
+                "--verify-timeout",
+                "30",
+                "--json",
+            ],
+            env,
+            "migrate dns swing --verify",
+            workdir / "swing-verify.log",
+        )
+    )
     doc = json.loads(done.stdout)
     assert doc["ok"] and doc["changes"] == len(lab.zone.owned) * len(KINDS), doc["changes"]
     checked = {s["server"]: s["checked"] for s in doc["verify"]["servers"]}
@@ -322,9 +356,25 @@ def migrate_cli_one(lab: Lab, workdir: Path, spec: Path) -> float:
 
 def migrate_verify(lab: Lab, workdir: Path, spec: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(workdir / "home")}
-    verified = run([sys.executable, "-m", "migrate", "dns", "verify", "-f", str(spec),
-                    "--address", NEW, "--timeout", "30", "--json"], env, "migrate dns verify",
-                   workdir / "verify.log")
+    verified = run(
+        [
+            sys.executable,
+            "-m",
+            "migrate",
+            "dns",
+            "verify",
+            "-f",
+            str(spec),
+            "--address",
+            NEW,
+            "--timeout",
+            "30",
+            "--json",
+        ],
+        env,
+        "migrate dns verify",
+        workdir / "verify.log",
+    )
     doc = json.loads(verified.stdout)
     checked = {s["server"]: s["checked"] for s in doc["servers"]}
     assert doc["ok"] and len(checked) == len(KINDS), doc
@@ -341,8 +391,9 @@ def migrate_api(lab: Lab, workdir: Path, spec_path: Path) -> tuple[float, float]
 
     start = time.perf_counter()
     spec = load_spec(spec_path)
-    outputs = TargetOutputs(target="new", provider="manual", public_hostname=None,
-                            public_addresses=[NEW], health_url="")
+    outputs = TargetOutputs(
+        target="new", provider="manual", public_hostname=None, public_addresses=[NEW], health_url=""
+    )
     result = swing(spec, outputs, journal=Journal(spec.zone, workdir / "home"))
     middle = time.perf_counter()
     assert result.ok and result.changes == len(lab.zone.owned) * len(KINDS), result.changes
@@ -356,9 +407,11 @@ def octodns(lab: Lab, workdir: Path, batch: int, source: str) -> float:
     config = octodns_files(workdir, lab.zone, lab.servers, lab.seed_ns, batch, source)
     env = {**os.environ, "BENCH_TSIG_SECRET": lab.tsig.secret}
     sync = str(Path(sys.executable).parent / "octodns-sync")
-    seconds, _ = timed(lambda: run(
-        [sync, "--config-file", str(config), "--doit", "--force"], env, "octodns-sync",
-        workdir / "octodns.log"))
+    seconds, _ = timed(
+        lambda: run(
+            [sync, "--config-file", str(config), "--doit", "--force"], env, "octodns-sync", workdir / "octodns.log"
+        )
+    )
     return float(seconds)
 
 
@@ -378,13 +431,23 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=10_000, help="RRsets besides SOA/NS/glue")
     parser.add_argument("--owned", type=int, default=9_000, help="owned A records (all change)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (median is reported)")
-    parser.add_argument("--octodns-batch", type=int, default=1000,
-                        help="octodns-bind update_batch_size (its default, 1000)")
-    parser.add_argument("--octodns-source", choices=("yaml", "zonefile"), default="yaml",
-                        help="where octoDNS reads the desired zone from")
-    parser.add_argument("--knot-tcp-io-timeout", type=int, default=5000, metavar="MS",
-                        help="Knot's tcp-io-timeout (its default is 500 ms; octoDNS's zone "
-                        "transfer reader falls behind that on a busy machine)")
+    parser.add_argument(
+        "--octodns-batch", type=int, default=1000, help="octodns-bind update_batch_size (its default, 1000)"
+    )
+    parser.add_argument(
+        "--octodns-source",
+        choices=("yaml", "zonefile"),
+        default="yaml",
+        help="where octoDNS reads the desired zone from",
+    )
+    parser.add_argument(
+        "--knot-tcp-io-timeout",
+        type=int,
+        default=5000,
+        metavar="MS",
+        help="Knot's tcp-io-timeout (its default is 500 ms; octoDNS's zone "
+        "transfer reader falls behind that on a busy machine)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     if not 2 <= args.owned <= args.records:
@@ -400,9 +463,12 @@ def main() -> int:
     spec = root / "migrate.yaml"
     spec.write_text(spec_text(zone, {k: _placeholder(lab, k) for k in KINDS}, lab.secret_file))
     times = Timings()
-    print(f"zone {ZONE}: {args.records} RRsets (+ SOA, NS, glue), {args.owned} owned A records "
-          f"change {OLD} -> {NEW}; BIND at {lab.addresses['bind']}, Knot at "
-          f"{lab.addresses['knot']}; {args.reps} repetition(s)", flush=True)
+    print(
+        f"zone {ZONE}: {args.records} RRsets (+ SOA, NS, glue), {args.owned} owned A records "
+        f"change {OLD} -> {NEW}; BIND at {lab.addresses['bind']}, Knot at "
+        f"{lab.addresses['knot']}; {args.reps} repetition(s)",
+        flush=True,
+    )
     try:
         with stopped_on_exit(lab):
             for rep in range(1, args.reps + 1):
@@ -437,8 +503,7 @@ def main() -> int:
                     if tool == "octodns":
                         t_verify, _ = timed(migrate_verify, lab, workdir, spec)
                         times.add("after octoDNS: migrate verify", t_verify)
-                    print(f"  rep {rep} {tool:<12} {total:7.2f}s  end state: {state}",
-                          flush=True)
+                    print(f"  rep {rep} {tool:<12} {total:7.2f}s  end state: {state}", flush=True)
     finally:
         if args.keep:
             print(f"work directory kept: {root}")
@@ -452,15 +517,15 @@ def compile_bytecode() -> None:
     """Byte-compile migrate as ``pip install`` does (octoDNS's modules are compiled already):
     with PYTHONDONTWRITEBYTECODE set, as on the project's machines, every CLI run would
     otherwise compile each module it imports from source again."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "migrate"),
-                    str(REPO / "providers")], check=True, cwd=REPO)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO / "migrate"), str(REPO / "providers")], check=True, cwd=REPO
+    )
 
 
 def _placeholder(lab: Lab, kind: str) -> DnsServer:
     """A launcher object only for its address/port (the spec is written once)."""
     seed = ZoneSeed(ZONE, lab.seed_ns)
-    return launcher(kind)(directory=lab.root / "unused", zone=seed, tsig=lab.tsig,
-                          address=lab.addresses[kind], port=53)
+    return launcher(kind)(directory=lab.root / "unused", zone=seed, tsig=lab.tsig, address=lab.addresses[kind], port=53)
 
 
 def report(times: Timings, args: argparse.Namespace) -> None:
@@ -480,16 +545,22 @@ def report(times: Timings, args: argparse.Namespace) -> None:
     for name, seconds in rows:
         ratio = "" if name.startswith("  ") else f"{octo / seconds:13.1f}x"
         print(f"{name:<{width}}  {seconds:9.2f}  {ratio:>14}")
-    print(f"client CPU seconds (median; servers not counted): migrate CLI "
-          f"{times.median('cpu: migrate CLI'):.2f}, octoDNS {times.median('cpu: octoDNS'):.2f} "
-          f"({times.median('cpu: octoDNS') / times.median('cpu: migrate CLI'):.1f}x)")
+    print(
+        f"client CPU seconds (median; servers not counted): migrate CLI "
+        f"{times.median('cpu: migrate CLI'):.2f}, octoDNS {times.median('cpu: octoDNS'):.2f} "
+        f"({times.median('cpu: octoDNS') / times.median('cpu: migrate CLI'):.1f}x)"
+    )
     print()
-    for label, key in (("two commands, swing then verify", "migrate CLI: swing + verify"),
-                       ("one command, swing --verify", "migrate CLI: swing --verify")):
+    for label, key in (
+        ("two commands, swing then verify", "migrate CLI: swing + verify"),
+        ("one command, swing --verify", "migrate CLI: swing --verify"),
+    ):
         cli = times.median(key)
         verdict = "meets" if octo / cli >= GOAL else "MISSES"
-        print(f"migrate CLI ({label}; verification included) is {octo / cli:.1f}x faster than octoDNS "
-              f"(no verification): {verdict} the goal of {GOAL:.0f}x.")
+        print(
+            f"migrate CLI ({label}; verification included) is {octo / cli:.1f}x faster than octoDNS "
+            f"(no verification): {verdict} the goal of {GOAL:.0f}x."
+        )
     print("Samples: " + json.dumps({k: [round(x, 2) for x in v] for k, v in times.samples.items()}))
 
 

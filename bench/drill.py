@@ -27,10 +27,33 @@ PG = Path("/usr/lib/postgresql/15/bin")
 
 def run_drill(args: argparse.Namespace) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "migrate", "-f", args.spec, "drill", "--from", "local-a", "--to", "local-b",
-         "--seed-mb", str(args.db_mb), "--media-mb", str(args.media_mb), "--rate", str(args.rate),
-         "--load-seconds", str(args.load_seconds), "--json", "--reports", str(ROOT / "bench" / "results")],
-        capture_output=True, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "migrate",
+            "-f",
+            args.spec,
+            "drill",
+            "--from",
+            "local-a",
+            "--to",
+            "local-b",
+            "--seed-mb",
+            str(args.db_mb),
+            "--media-mb",
+            str(args.media_mb),
+            "--rate",
+            str(args.rate),
+            "--load-seconds",
+            str(args.load_seconds),
+            "--json",
+            "--reports",
+            str(ROOT / "bench" / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if done.returncode != 0:
         sys.exit(f"drill failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout)
@@ -57,10 +80,16 @@ def floor_seconds(db_mb: int, media_mb: int, ttl: int) -> dict[str, float]:
         for store in stores:
             store.start()
         src, dst = (server.url(password=password) for server in servers)
-        subprocess.run([str(PG / "psql"), src, "-qc",
-                        "CREATE TABLE b (id bigint PRIMARY KEY, body text); "
-                        f"INSERT INTO b SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, {db_mb * 1024}) g"],
-                       check=True)
+        subprocess.run(
+            [
+                str(PG / "psql"),
+                src,
+                "-qc",
+                "CREATE TABLE b (id bigint PRIMARY KEY, body text); "
+                f"INSERT INTO b SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, {db_mb * 1024}) g",
+            ],
+            check=True,
+        )
         started = time.monotonic()
         subprocess.run([str(PG / "pg_dump"), "-Fd", "-j", "2", "-f", str(work / "dump"), src], check=True)
         subprocess.run([str(PG / "pg_restore"), "-j", "2", "-d", dst, str(work / "dump")], check=True)
@@ -78,21 +107,31 @@ def _rclone_floor(source: str, dest: str, media_mb: int, work: Path) -> float:
     import boto3
 
     for endpoint in (source, dest):
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                     aws_secret_access_key="bench").create_bucket(Bucket="media")
-    client = boto3.client("s3", endpoint_url=source, region_name="us-east-1", aws_access_key_id="bench",
-                          aws_secret_access_key="bench")
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        ).create_bucket(Bucket="media")
+    client = boto3.client(
+        "s3", endpoint_url=source, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+    )
     for i in range(max(1, media_mb // 4)):
         client.put_object(Bucket="media", Key=f"ballast-{i:05d}.bin", Body=os.urandom(4 * 1024 * 1024))
     config = work / "rclone.conf"
-    config.write_text("".join(
-        f"[{name}]\ntype = s3\nprovider = Other\nendpoint = {endpoint}\nforce_path_style = true\n"
-        "access_key_id = bench\nsecret_access_key = bench\n\n"
-        for name, endpoint in (("a", source), ("b", dest))))
+    config.write_text(
+        "".join(
+            f"[{name}]\ntype = s3\nprovider = Other\nendpoint = {endpoint}\nforce_path_style = true\n"
+            "access_key_id = bench\nsecret_access_key = bench\n\n"
+            for name, endpoint in (("a", source), ("b", dest))
+        )
+    )
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     started = time.monotonic()
-    subprocess.run(["rclone", "--config", str(config), "copy", "--transfers", "16", "a:media", "b:media"],
-                   check=True, env=env)
+    subprocess.run(
+        ["rclone", "--config", str(config), "copy", "--transfers", "16", "a:media", "b:media"], check=True, env=env
+    )
     return time.monotonic() - started
 
 
@@ -109,15 +148,19 @@ def main() -> None:
     floor = floor_seconds(args.db_mb, args.media_mb, int(figures["dns_ttl_seconds"]))
     ratio = figures["rto_with_ttl_seconds"] / floor["total"]
     print(json.dumps({"drill": figures, "floor": floor, "rto_over_floor": round(ratio, 3)}, indent=2))
-    print(f"RTO {figures['rto_with_ttl_seconds']:.1f}s (incl. one TTL) vs floor {floor['total']:.1f}s: "
-          f"{ratio:.2f}x (goal <= 1.3x); RPO {figures['rpo_seconds']:.2f}s, {figures['rpo_writes']} writes "
-          f"(goal <= 1 s at {args.rate:g}/s; the load carried {figures.get('load_rate_achieved')}/s)")
+    print(
+        f"RTO {figures['rto_with_ttl_seconds']:.1f}s (incl. one TTL) vs floor {floor['total']:.1f}s: "
+        f"{ratio:.2f}x (goal <= 1.3x); RPO {figures['rpo_seconds']:.2f}s, {figures['rpo_writes']} writes "
+        f"(goal <= 1 s at {args.rate:g}/s; the load carried {figures.get('load_rate_achieved')}/s)"
+    )
     if figures.get("media_writes"):
-        print(f"media: {figures['media_writes_lost']} of {figures['media_writes']} acknowledged uploads lost "
-              f"({figures['media_rpo_seconds']:.2f}s of uploads; the follower's slowest pass "
-              f"{figures.get('media_follower_slowest_pass_seconds')}s; event notifications "
-              f"{figures.get('media_follower_events')}, median event-to-copy "
-              f"{figures.get('media_follower_median_announced_copy_seconds')}s)")
+        print(
+            f"media: {figures['media_writes_lost']} of {figures['media_writes']} acknowledged uploads lost "
+            f"({figures['media_rpo_seconds']:.2f}s of uploads; the follower's slowest pass "
+            f"{figures.get('media_follower_slowest_pass_seconds')}s; event notifications "
+            f"{figures.get('media_follower_events')}, median event-to-copy "
+            f"{figures.get('media_follower_median_announced_copy_seconds')}s)"
+        )
 
 
 if __name__ == "__main__":

@@ -44,10 +44,18 @@ def cpu_seconds(pid: int | None) -> float:
 def outputs(name: str, server: S3Server, bucket: str) -> Any:
     from migrate.outputs import TargetOutputs
 
-    return TargetOutputs.model_validate({
-        "target": name, "provider": "bench", "public_addresses": [], "health_url": "",
-        "s3_endpoint": server.endpoint, "s3_access_key": KEYS[0], "s3_secret_key": KEYS[1],
-        "s3_buckets": {"media": bucket}})
+    return TargetOutputs.model_validate(
+        {
+            "target": name,
+            "provider": "bench",
+            "public_addresses": [],
+            "health_url": "",
+            "s3_endpoint": server.endpoint,
+            "s3_access_key": KEYS[0],
+            "s3_secret_key": KEYS[1],
+            "s3_buckets": {"media": bucket},
+        }
+    )
 
 
 class Uploads:
@@ -61,8 +69,9 @@ class Uploads:
         self.count += 1
 
 
-def follower_passes(a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, passes: int, full_every: int,
-                    upload: Uploads) -> dict[str, float]:
+def follower_passes(
+    a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, passes: int, full_every: int, upload: Uploads
+) -> dict[str, float]:
     """Median pass and servers' CPU per pass over ``passes`` passes after a first (full) one."""
     from migrate.data.follow import FollowState, follow_media
 
@@ -75,15 +84,27 @@ def follower_passes(a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, pass
             cpu.update(a=cpu_seconds(a.pid), b=cpu_seconds(b.pid))
         upload()
 
-    state = follow_media(None, outputs("a", a, bucket_a), outputs("b", b, bucket_b), interval=0.0,
-                         stop=threading.Event(), max_passes=passes + 1, full_every=full_every,
-                         full_seconds=3600.0, on_pass=on_pass)
+    state = follow_media(
+        None,
+        outputs("a", a, bucket_a),
+        outputs("b", b, bucket_b),
+        interval=0.0,
+        stop=threading.Event(),
+        max_passes=passes + 1,
+        full_every=full_every,
+        full_seconds=3600.0,
+        on_pass=on_pass,
+    )
     expected = upload.count - 1  # the last upload came after the last pass
     held = _count(b, bucket_b, f"new/{upload.tag}")
     if held != expected:
         raise SystemExit(f"follower left {expected - held} uploads behind")
-    return {"median": statistics.median(state.history[1:]), "max": max(state.history[1:]),
-            "cpu_a": (cpu_seconds(a.pid) - cpu["a"]) / passes, "cpu_b": (cpu_seconds(b.pid) - cpu["b"]) / passes}
+    return {
+        "median": statistics.median(state.history[1:]),
+        "max": max(state.history[1:]),
+        "cpu_a": (cpu_seconds(a.pid) - cpu["a"]) / passes,
+        "cpu_b": (cpu_seconds(b.pid) - cpu["b"]) / passes,
+    }
 
 
 def _count(server: S3Server, bucket: str, prefix: str) -> int:
@@ -91,15 +112,31 @@ def _count(server: S3Server, bucket: str, prefix: str) -> int:
     return sum(page.get("KeyCount", 0) for page in pages)
 
 
-def rclone_passes(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, passes: int,
-                  upload: Uploads) -> dict[str, float]:
+def rclone_passes(
+    work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, passes: int, upload: Uploads
+) -> dict[str, float]:
     conf = work / "rclone.conf"
-    conf.write_text("".join(
-        f"[{n}]\ntype = s3\nprovider = Other\nendpoint = {s.endpoint}\naccess_key_id = {KEYS[0]}\n"
-        f"secret_access_key = {KEYS[1]}\nforce_path_style = true\n\n" for n, s in (("a", a), ("b", b))))
+    conf.write_text(
+        "".join(
+            f"[{n}]\ntype = s3\nprovider = Other\nendpoint = {s.endpoint}\naccess_key_id = {KEYS[0]}\n"
+            f"secret_access_key = {KEYS[1]}\nforce_path_style = true\n\n"
+            for n, s in (("a", a), ("b", b))
+        )
+    )
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-    args = ["rclone", "--config", str(conf), "copy", f"a:{bucket_a}", f"b:{bucket_b}", "--size-only",
-            "--fast-list", "--checkers", "32", "--s3-no-check-bucket"]
+    args = [
+        "rclone",
+        "--config",
+        str(conf),
+        "copy",
+        f"a:{bucket_a}",
+        f"b:{bucket_b}",
+        "--size-only",
+        "--fast-list",
+        "--checkers",
+        "32",
+        "--s3-no-check-bucket",
+    ]
     seconds: list[float] = []
     before = {"a": cpu_seconds(a.pid), "b": cpu_seconds(b.pid)}
     for _ in range(passes):
@@ -107,8 +144,12 @@ def rclone_passes(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b:
         started = time.perf_counter()
         subprocess.run(args, check=True, env=env, capture_output=True)
         seconds.append(time.perf_counter() - started)
-    return {"median": statistics.median(seconds), "max": max(seconds),
-            "cpu_a": (cpu_seconds(a.pid) - before["a"]) / passes, "cpu_b": (cpu_seconds(b.pid) - before["b"]) / passes}
+    return {
+        "median": statistics.median(seconds),
+        "max": max(seconds),
+        "cpu_a": (cpu_seconds(a.pid) - before["a"]) / passes,
+        "cpu_b": (cpu_seconds(b.pid) - before["b"]) / passes,
+    }
 
 
 def seed(server: S3Server, bucket: str, count: int) -> None:
@@ -144,17 +185,23 @@ def main() -> None:
         if has_rclone:
             peer = rclone_passes(work, a, b, "media", "media", max(3, args.passes // 2), Uploads(a, "media", "rc"))
         load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"{args.objects} objects at A and B (+1 upload per pass), {args.passes} passes each, "
-              f"{os.cpu_count()} CPUs, load average at the end {load}")
+        print(
+            f"{args.objects} objects at A and B (+1 upload per pass), {args.passes} passes each, "
+            f"{os.cpu_count()} CPUs, load average at the end {load}"
+        )
         rows = [("follower, every pass lists both", both), ("follower, ordinary pass lists A only", source_only)]
         if has_rclone:
             rows.append(("rclone copy --size-only --fast-list", peer))
         for name, row in rows:
-            print(f"{name:40s} pass median {row['median']:6.3f} s  max {row['max']:6.3f} s  "
-                  f"server CPU per pass: A {row['cpu_a']:.3f} s, B {row['cpu_b']:.3f} s")
+            print(
+                f"{name:40s} pass median {row['median']:6.3f} s  max {row['max']:6.3f} s  "
+                f"server CPU per pass: A {row['cpu_a']:.3f} s, B {row['cpu_b']:.3f} s"
+            )
         print(f"ratio pass median: both / A only = {both['median'] / source_only['median']:.2f}x")
-        print(f"ratio servers' CPU per pass: both / A only = "
-              f"{(both['cpu_a'] + both['cpu_b']) / (source_only['cpu_a'] + source_only['cpu_b']):.2f}x")
+        print(
+            f"ratio servers' CPU per pass: both / A only = "
+            f"{(both['cpu_a'] + both['cpu_b']) / (source_only['cpu_a'] + source_only['cpu_b']):.2f}x"
+        )
         if has_rclone:
             print(f"ratio pass median: rclone / A only = {peer['median'] / source_only['median']:.2f}x")
     finally:

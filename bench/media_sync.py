@@ -34,9 +34,23 @@ KEYS = ("bench-access", "bench-secret-key")
 # rclone at its best here: one GET and one PUT per object (--s3-no-head: no HEAD after each upload,
 # which rclone does by default; it still checks the PUT's ETag against the MD5 it computed), no
 # bucket check, no MD5 metadata, listing in one go with ListObjectsV2 (cheaper for moto than v1).
-RCLONE_FLAGS = ["--transfers", "16", "--checkers", "32", "--fast-list", "--s3-upload-concurrency", "4",
-                "--s3-chunk-size", "8M", "--s3-disable-checksum", "--s3-no-head", "--s3-no-check-bucket",
-                "--s3-list-version", "2", "--no-update-modtime"]
+RCLONE_FLAGS = [
+    "--transfers",
+    "16",
+    "--checkers",
+    "32",
+    "--fast-list",
+    "--s3-upload-concurrency",
+    "4",
+    "--s3-chunk-size",
+    "8M",
+    "--s3-disable-checksum",
+    "--s3-no-head",
+    "--s3-no-check-bucket",
+    "--s3-list-version",
+    "2",
+    "--no-update-modtime",
+]
 RCLONE_FASTEST_RESYNC = ["--size-only", "--fast-list", "--checkers", "32", "--s3-no-check-bucket"]
 
 
@@ -61,10 +75,13 @@ def seed(client, bucket: str, objects: dict[str, bytes], workers: int) -> None:
 
 
 def empty_bucket(client, bucket: str) -> None:
-    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    ]
     for i in range(0, len(keys), 1000):
-        client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
+        client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]]})
     client.delete_bucket(Bucket=bucket)
 
 
@@ -73,11 +90,19 @@ def probe_client(endpoint: str, connections: int):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEYS[0], aws_secret_access_key=KEYS[1],
-                        region_name="us-east-1",
-                        config=Config(s3={"addressing_style": "path", "payload_signing_enabled": False},
-                                      max_pool_connections=connections, request_checksum_calculation="when_required",
-                                      response_checksum_validation="when_required"))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=KEYS[0],
+        aws_secret_access_key=KEYS[1],
+        region_name="us-east-1",
+        config=Config(
+            s3={"addressing_style": "path", "payload_signing_enabled": False},
+            max_pool_connections=connections,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
 
 
 def copy_pipeline(a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, threads: int) -> float:
@@ -99,8 +124,11 @@ def copy_pipeline(a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, thread
         s3_http.put_object(dst, bucket_b, key, body, {})
 
     with ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(copy, key) for page in s3_http.list_pages(src, bucket_a, "")
-                   for key, _, _ in sorted(page, key=lambda item: -item[1])]
+        futures = [
+            pool.submit(copy, key)
+            for page in s3_http.list_pages(src, bucket_a, "")
+            for key, _, _ in sorted(page, key=lambda item: -item[1])
+        ]
         for future in futures:
             future.result()
     elapsed = time.perf_counter() - started
@@ -125,21 +153,52 @@ def migrate_sync(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: 
     files = []
     for name, server, bucket in (("a", a, bucket_a), ("b", b, bucket_b)):
         path = work / f"{name}.json"
-        path.write_text(json.dumps({"target": name, "s3_endpoint": server.endpoint, "s3_access_key": KEYS[0],
-                                    "s3_secret_key": KEYS[1], "s3_buckets": {"media": bucket}}))
+        path.write_text(
+            json.dumps(
+                {
+                    "target": name,
+                    "s3_endpoint": server.endpoint,
+                    "s3_access_key": KEYS[0],
+                    "s3_secret_key": KEYS[1],
+                    "s3_buckets": {"media": bucket},
+                }
+            )
+        )
         files.append(path)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "migrate", "data", "sync", "--no-postgres", "--from-outputs",
-                             str(files[0]), "--to-outputs", str(files[1]), "--workers", str(workers), "--json"],
-                            cwd=work, env={**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(work / "home")},
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "migrate",
+            "data",
+            "sync",
+            "--no-postgres",
+            "--from-outputs",
+            str(files[0]),
+            "--to-outputs",
+            str(files[1]),
+            "--workers",
+            str(workers),
+            "--json",
+        ],
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(work / "home")},
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"migrate failed: {result.stderr}")
     doc = json.loads(result.stdout)
     media = doc["media"][0]
-    return {"seconds": elapsed, "copied": media["copied"], "ok": doc["ok"], "copy_seconds": media["seconds"],
-            "verify_seconds": doc["verify"]["seconds"]}
+    return {
+        "seconds": elapsed,
+        "copied": media["copied"],
+        "ok": doc["ok"],
+        "copy_seconds": media["seconds"],
+        "verify_seconds": doc["verify"]["seconds"],
+    }
 
 
 def main() -> None:
@@ -167,16 +226,21 @@ def main() -> None:
         limit_s, probes = server_limit(a, b, "source-media")
 
         conf = work / "rclone.conf"
-        conf.write_text("".join(
-            f"[{n}]\ntype = s3\nprovider = Other\nendpoint = {s.endpoint}\naccess_key_id = {KEYS[0]}\n"
-            f"secret_access_key = {KEYS[1]}\nforce_path_style = true\n\n" for n, s in (("a", a), ("b", b))))
+        conf.write_text(
+            "".join(
+                f"[{n}]\ntype = s3\nprovider = Other\nendpoint = {s.endpoint}\naccess_key_id = {KEYS[0]}\n"
+                f"secret_access_key = {KEYS[1]}\nforce_path_style = true\n\n"
+                for n, s in (("a", a), ("b", b))
+            )
+        )
         dst.create_bucket(Bucket="by-rclone")
         rclone_first = rclone(["sync", "a:source-media", "b:by-rclone", *RCLONE_FLAGS], conf)
         rclone_default = rclone(["sync", "a:source-media", "b:by-rclone"], conf)
         # rclone lists "Other" servers with ListObjects v1 unless told; moto answers v2 for less CPU.
         rclone_fast_v1 = rclone(["sync", "a:source-media", "b:by-rclone", *RCLONE_FASTEST_RESYNC], conf)
-        rclone_fast_v2 = rclone(["sync", "a:source-media", "b:by-rclone", *RCLONE_FASTEST_RESYNC,
-                                 "--s3-list-version", "2"], conf)
+        rclone_fast_v2 = rclone(
+            ["sync", "a:source-media", "b:by-rclone", *RCLONE_FASTEST_RESYNC, "--s3-list-version", "2"], conf
+        )
         rclone_fast = min(rclone_fast_v1, rclone_fast_v2)
         empty_bucket(dst, "by-rclone")
 
@@ -195,27 +259,42 @@ def main() -> None:
         limit_by = "rclone" if rclone_first < limit_s else "probe"
         limit_s = min(limit_s, rclone_first)
         load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-        print(f"data set: {args.small} x 50 KB + {args.large} x 20 MiB = {mib:.0f} MiB, {args.workers} workers, "
-              f"{os.cpu_count()} CPUs, load average at the end {load}")
+        print(
+            f"data set: {args.small} x 50 KB + {args.large} x 20 MiB = {mib:.0f} MiB, {args.workers} workers, "
+            f"{os.cpu_count()} CPUs, load average at the end {load}"
+        )
         print(f"server ingest (seeding A, PUT only)      {seed_s:7.2f} s")
-        print("server limit probes (bare GET+PUT)       "
-              + ", ".join(f"{t} threads {s:.2f} s" for t, s in probes.items())
-              + f"; after the tools, {best_threads} threads {probe_after:.2f} s")
+        print(
+            "server limit probes (bare GET+PUT)       "
+            + ", ".join(f"{t} threads {s:.2f} s" for t, s in probes.items())
+            + f"; after the tools, {best_threads} threads {probe_after:.2f} s"
+        )
         print(f"server limit (best of probes and rclone) {limit_s:7.2f} s  {mib / limit_s:6.1f} MiB/s  (by {limit_by})")
         print(f"rclone sync, first copy (tuned flags)    {rclone_first:7.2f} s  {mib / rclone_first:6.1f} MiB/s")
-        print(f"migrate data sync, first copy            {first['seconds']:7.2f} s  {mib / first['seconds']:6.1f} MiB/s"
-              f"  (copy {first['copy_seconds']:.2f} s incl. listings, verify {first['verify_seconds']:.2f} s,"
-              f" rest is start-up)")
+        print(
+            f"migrate data sync, first copy            {first['seconds']:7.2f} s  {mib / first['seconds']:6.1f} MiB/s"
+            f"  (copy {first['copy_seconds']:.2f} s incl. listings, verify {first['verify_seconds']:.2f} s,"
+            f" rest is start-up)"
+        )
         print(f"rclone re-sync, default                  {rclone_default:7.2f} s")
-        print(f"rclone re-sync, --size-only --fast-list  {rclone_fast:7.2f} s  (listing v1 {rclone_fast_v1:.2f} s,"
-              f" v2 {rclone_fast_v2:.2f} s)")
-        print(f"migrate re-sync (unchanged, +verify)     {again['seconds']:7.2f} s"
-              f"  (listings + compare {again['copy_seconds']:.2f} s)")
+        print(
+            f"rclone re-sync, --size-only --fast-list  {rclone_fast:7.2f} s  (listing v1 {rclone_fast_v1:.2f} s,"
+            f" v2 {rclone_fast_v2:.2f} s)"
+        )
+        print(
+            f"migrate re-sync (unchanged, +verify)     {again['seconds']:7.2f} s"
+            f"  (listings + compare {again['copy_seconds']:.2f} s)"
+        )
         print(f"ratio first copy: rclone / migrate = {rclone_first / first['seconds']:.2f}x (goal >= 1.5)")
         print(f"ratio first copy: migrate / server limit = {first['seconds'] / limit_s:.2f} (goal <= 1.10)")
-        print(f"ratio first copy: rclone / server limit = {rclone_first / limit_s:.2f}"
-              + ("  -> 1.5x over rclone would mean copying faster than the servers can take: impossible here"
-                 if rclone_first / limit_s < 1.5 else ""))
+        print(
+            f"ratio first copy: rclone / server limit = {rclone_first / limit_s:.2f}"
+            + (
+                "  -> 1.5x over rclone would mean copying faster than the servers can take: impossible here"
+                if rclone_first / limit_s < 1.5
+                else ""
+            )
+        )
         print(f"ratio re-sync: rclone fastest / migrate = {rclone_fast / again['seconds']:.2f}x (goal >= 1.0)")
     finally:
         a.stop()

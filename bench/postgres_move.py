@@ -52,9 +52,13 @@ def outputs(work: Path, name: str, server: PostgresServer, database: str) -> Pat
 
 def migrate(work: Path, *args: str) -> tuple[float, dict[str, Any]]:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "migrate", "data", *args, "--json"], cwd=work,
-                            env={**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(work / "home")},
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "migrate", "data", *args, "--json"],
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(work / "home")},
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"migrate {args[0]} failed: {result.stderr}")
@@ -103,8 +107,23 @@ def main() -> None:
             server.start()
             started.append(server)
         a.ensure_database(USER, PASSWORD, "chirp")
-        init = run([pg_tool("pgbench"), "-i", "-q", "-s", str(args.scale), "-h", a.host, "-p", str(a.port),
-                    "-U", USER, "chirp"], env)
+        init = run(
+            [
+                pg_tool("pgbench"),
+                "-i",
+                "-q",
+                "-s",
+                str(args.scale),
+                "-h",
+                a.host,
+                "-p",
+                str(a.port),
+                "-U",
+                USER,
+                "chirp",
+            ],
+            env,
+        )
         src, dst = outputs(work, "a", a, "chirp"), outputs(work, "b", b, "chirp")
         loads = [load()]
 
@@ -113,18 +132,59 @@ def main() -> None:
             dump_dir = work / "baseline.dump"
             shutil.rmtree(dump_dir, ignore_errors=True)
             checkpoint(a, b)
-            dump_s = run([pg_tool("pg_dump"), "-Fd", "-j", str(args.jobs), "-f", str(dump_dir), "-h", a.host,
-                          "-p", str(a.port), "-U", USER, "chirp"], env)
-            restore_s = run([pg_tool("pg_restore"), "-j", str(args.jobs), "-h", b.host, "-p", str(b.port), "-U",
-                             USER, "-d", "baseline", str(dump_dir)], env)
+            dump_s = run(
+                [
+                    pg_tool("pg_dump"),
+                    "-Fd",
+                    "-j",
+                    str(args.jobs),
+                    "-f",
+                    str(dump_dir),
+                    "-h",
+                    a.host,
+                    "-p",
+                    str(a.port),
+                    "-U",
+                    USER,
+                    "chirp",
+                ],
+                env,
+            )
+            restore_s = run(
+                [
+                    pg_tool("pg_restore"),
+                    "-j",
+                    str(args.jobs),
+                    "-h",
+                    b.host,
+                    "-p",
+                    str(b.port),
+                    "-U",
+                    USER,
+                    "-d",
+                    "baseline",
+                    str(dump_dir),
+                ],
+                env,
+            )
             shutil.rmtree(dump_dir)
             return dump_s, restore_s
 
         def ours() -> tuple[float, dict[str, Any]]:
             fresh(b, "chirp")
             checkpoint(a, b)
-            return migrate(work, "sync", "--from-outputs", str(src), "--to-outputs", str(dst), "--no-media",
-                           "--no-verify", "--jobs", str(args.jobs))
+            return migrate(
+                work,
+                "sync",
+                "--from-outputs",
+                str(src),
+                "--to-outputs",
+                str(dst),
+                "--no-media",
+                "--no-verify",
+                "--jobs",
+                str(args.jobs),
+            )
 
         # Untimed: the first restore into a new cluster creates (zero-fills) its WAL segments, the
         # later ones recycle them; without this whoever runs first pays ~1 GB of extra writes.
@@ -139,13 +199,26 @@ def main() -> None:
                 our_runs.append(ours())
                 base_runs.append(baseline())
         checkpoint(a, b)
-        verify_s, report = migrate(work, "verify", "--from-outputs", str(src), "--to-outputs", str(dst),
-                                   "--no-media")
+        verify_s, report = migrate(work, "verify", "--from-outputs", str(src), "--to-outputs", str(dst), "--no-media")
         assert report["ok"], report
         loads.append(load())
-        size = subprocess.run([pg_tool("psql"), "-Atc", "SELECT pg_size_pretty(pg_database_size('chirp'))", "-h",
-                               a.host, "-p", str(a.port), "-U", USER, "chirp"], env={**os.environ, **env},
-                              capture_output=True, text=True).stdout.strip()
+        size = subprocess.run(
+            [
+                pg_tool("psql"),
+                "-Atc",
+                "SELECT pg_size_pretty(pg_database_size('chirp'))",
+                "-h",
+                a.host,
+                "-p",
+                str(a.port),
+                "-U",
+                USER,
+                "chirp",
+            ],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         dump_s = statistics.median(d for d, _ in base_runs)
         restore_s = statistics.median(r for _, r in base_runs)
         base = statistics.median(d + r for d, r in base_runs)
@@ -153,18 +226,24 @@ def main() -> None:
         pg_dump_s = statistics.median(doc["postgres"]["dump_seconds"] for _, doc in our_runs)
         pg_restore_s = statistics.median(doc["postgres"]["restore_seconds"] for _, doc in our_runs)
         reps = f", median of {args.reps}" if args.reps > 1 else ""
-        print(f"database: pgbench scale {args.scale} ({size}, init {init:.1f} s), jobs {args.jobs}{reps}; "
-              f"load average (1/5/15 min) {loads[0]} before, {loads[1]} after")
+        print(
+            f"database: pgbench scale {args.scale} ({size}, init {init:.1f} s), jobs {args.jobs}{reps}; "
+            f"load average (1/5/15 min) {loads[0]} before, {loads[1]} after"
+        )
         print(f"(untimed warm-up: baseline {sum(warmup):.2f} s)")
         print(f"baseline pg_dump -Fd -j {args.jobs}        {dump_s:7.2f} s")
         print(f"baseline pg_restore -j {args.jobs}         {restore_s:7.2f} s")
         print(f"baseline total                  {base:7.2f} s")
-        print(f"migrate data sync --no-verify   {move_s:7.2f} s  (dump {pg_dump_s:.2f} s, restore {pg_restore_s:.2f} s,"
-              f" the rest {move_s - pg_dump_s - pg_restore_s:.2f} s: start-up, clean-up)")
+        print(
+            f"migrate data sync --no-verify   {move_s:7.2f} s  (dump {pg_dump_s:.2f} s, restore {pg_restore_s:.2f} s,"
+            f" the rest {move_s - pg_dump_s - pg_restore_s:.2f} s: start-up, clean-up)"
+        )
         print(f"migrate data verify             {verify_s:7.2f} s  ({report['sections'][0]['units']:,} rows)")
         if args.reps > 1:
-            print("runs (baseline, migrate): " + ", ".join(f"{d + r:.2f}/{m:.2f}"
-                                                          for (d, r), (m, _) in zip(base_runs, our_runs, strict=True)))
+            print(
+                "runs (baseline, migrate): "
+                + ", ".join(f"{d + r:.2f}/{m:.2f}" for (d, r), (m, _) in zip(base_runs, our_runs, strict=True))
+            )
         print(f"ratio migrate / baseline = {move_s / base:.2f} (goal <= 1.10)")
     finally:
         for server in started:

@@ -103,17 +103,38 @@ def up(bind: str, port: int, title: str, message: str, *, timeout: float = 10.0)
 
     log = _state_dir() / f"{bind}_{port}.log"
     pid = spawn(
-        [sys.executable, "-m", "migrate.holding_page", "--bind", bind, "--port", str(port),
-         "--title", title, "--message", message],
-        log, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        [
+            sys.executable,
+            "-m",
+            "migrate.holding_page",
+            "--bind",
+            bind,
+            "--port",
+            str(port),
+            "--title",
+            title,
+            "--message",
+            message,
+        ],
+        log,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"pid": pid, "bind": bind, "port": port}))
-    wait_until(lambda: is_serving(bind, port, 0.3), what=f"holding page on {bind}:{port}",
-               timeout=timeout, pid=pid, log_path=log)
+    wait_until(
+        lambda: is_serving(bind, port, 0.3),
+        what=f"holding page on {bind}:{port}",
+        timeout=timeout,
+        pid=pid,
+        log_path=log,
+    )
     assert alive(pid)
-    return {"url": f"http://{bind}:{port}/", "pid": pid, "seconds": round(time.monotonic() - started, 3),
-            "already_up": False}
+    return {
+        "url": f"http://{bind}:{port}/",
+        "pid": pid,
+        "seconds": round(time.monotonic() - started, 3),
+        "already_up": False,
+    }
 
 
 def down(bind: str, port: int) -> bool:

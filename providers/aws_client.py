@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-AWS_THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException",
-                           "RequestLimitExceeded", "PriorRequestNotComplete"})
+AWS_THROTTLED = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "PriorRequestNotComplete"}
+)
 
 
 def aws_client(service: str, settings: Any, *, secret_label: str, max_attempts: int) -> Any:
@@ -24,8 +25,13 @@ def aws_client(service: str, settings: Any, *, secret_label: str, max_attempts: 
         kwargs["aws_access_key_id"] = settings.access_key_id.resolve(f"{secret_label}.access_key_id")
         kwargs["aws_secret_access_key"] = settings.secret_access_key.resolve(f"{secret_label}.secret_access_key")
     session = boto3.session.Session(profile_name=settings.profile) if settings.profile else boto3
-    return session.client(service, region_name=settings.region, endpoint_url=settings.endpoint_url,
-                          config=Config(retries={"max_attempts": max_attempts, "mode": "adaptive"}), **kwargs)
+    return session.client(
+        service,
+        region_name=settings.region,
+        endpoint_url=settings.endpoint_url,
+        config=Config(retries={"max_attempts": max_attempts, "mode": "adaptive"}),
+        **kwargs,
+    )
 
 
 def call_with_backoff(client: Any, method: str, kwargs: dict[str, Any], *, attempts: int) -> Any:

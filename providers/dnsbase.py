@@ -73,7 +73,10 @@ def normalise_value(rtype: str, value: str, zone: str) -> str:
     origin = dns.name.from_text(zone.rstrip(".") + ".")
     try:
         rdata = dns.rdata.from_text(
-            dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value, origin=origin,
+            dns.rdataclass.IN,
+            dns.rdatatype.from_text(rtype),
+            value,
+            origin=origin,
             relativize=False,
         )
     except Exception as exc:
@@ -193,8 +196,7 @@ class Plan:
             "changes": [c.to_json() for c in self.changes],
         }
 
-    def rows(self, changes: Sequence[Change] | None = None
-             ) -> list[tuple[str, str, str, str, str, str]]:
+    def rows(self, changes: Sequence[Change] | None = None) -> list[tuple[str, str, str, str, str, str]]:
         """(provider, name, type, old, new, ttl) for a table (all changes, or those given)."""
         rows = []
         for c in self.changes if changes is None else changes:
@@ -215,9 +217,7 @@ class Plan:
         return "\n".join(lines)
 
 
-def diff(
-    current: dict[Key, RRset], desired: Iterable[RRset], owned: Iterable[Key] | None = None
-) -> list[Change]:
+def diff(current: dict[Key, RRset], desired: Iterable[RRset], owned: Iterable[Key] | None = None) -> list[Change]:
     """Changes turning ``current`` into ``desired`` for the ``owned`` keys only.
 
     ``owned`` None means the desired RRsets' own keys: nothing else is touched. A key that is
@@ -262,9 +262,7 @@ class DnsProvider(ProviderAccount, abc.ABC):
         """Every RRset the provider serves in ``zone``."""
 
     @abc.abstractmethod
-    def apply(
-        self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None
-    ) -> None:
+    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
         """Apply ``changes``; raise ``DnsProviderError`` naming the record at fault."""
 
     def nameservers(self) -> list[str]:
@@ -279,9 +277,11 @@ class DnsProvider(ProviderAccount, abc.ABC):
         records = self.records(zone)
         apex = records.get((absolute("@", zone), "NS"))
         names = set(apex.values) if apex else set()
-        return {k: r for k, r in records.items()
-                if (k[1] == "NS" and k[0] == absolute("@", zone))
-                or (k[1] in ("A", "AAAA") and k[0] in names)}
+        return {
+            k: r
+            for k, r in records.items()
+            if (k[1] == "NS" and k[0] == absolute("@", zone)) or (k[1] in ("A", "AAAA") and k[0] in names)
+        }
 
     def ensure_zone(self, zone: str) -> None:
         """Create ``zone`` if the provider needs it to exist before records go in."""

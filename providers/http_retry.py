@@ -13,8 +13,9 @@ import httpx
 MAX_WAIT_SECONDS = 60.0
 
 
-def request_rate_limited(client: httpx.Client, method: str, path: str, *, retries: int,
-                         **kwargs: Any) -> httpx.Response:
+def request_rate_limited(
+    client: httpx.Client, method: str, path: str, *, retries: int, **kwargs: Any
+) -> httpx.Response:
     """The first answer that is not a 429, or the last 429 after ``retries`` waits.
 
     Transport errors (``httpx.HTTPError``) are the caller's to explain.

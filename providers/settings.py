@@ -24,12 +24,7 @@ from providers.route53domains.settings import Route53DomainsSettings
 from providers.vps.settings import VpsSettings
 
 TargetSettings = Annotated[
-    LocalSettings
-    | AwsSettings
-    | HetznerSettings
-    | DigitalOceanSettings
-    | VpsSettings
-    | KubernetesSettings,
+    LocalSettings | AwsSettings | HetznerSettings | DigitalOceanSettings | VpsSettings | KubernetesSettings,
     Field(discriminator="provider"),
 ]
 

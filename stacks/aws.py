@@ -39,9 +39,7 @@ def provider_for(settings: AwsSettings) -> aws.Provider:
         args["profile"] = settings.profile
     if settings.access_key_id and settings.secret_access_key:
         args["access_key"] = pulumi.Output.secret(settings.access_key_id.resolve("access_key_id"))
-        args["secret_key"] = pulumi.Output.secret(
-            settings.secret_access_key.resolve("secret_access_key")
-        )
+        args["secret_key"] = pulumi.Output.secret(settings.secret_access_key.resolve("secret_access_key"))
     return aws.Provider("aws", **args)
 
 
@@ -67,9 +65,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
         tags=tags,
         opts=opts,
     )
-    zones = aws.get_availability_zones(
-        state="available", opts=pulumi.InvokeOptions(provider=opts.provider)
-    ).names[:2]
+    zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=opts.provider)).names[:2]
     igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=opts)
     public_rt = aws.ec2.RouteTable(
         f"{name}-public",
@@ -89,9 +85,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
             tags=tags,
             opts=opts,
         )
-        aws.ec2.RouteTableAssociation(
-            f"{name}-public-{i}", subnet_id=public.id, route_table_id=public_rt.id, opts=opts
-        )
+        aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=public.id, route_table_id=public_rt.id, opts=opts)
         private = aws.ec2.Subnet(
             f"{name}-private-{i}",
             vpc_id=vpc.id,
@@ -106,12 +100,8 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
     # --- security groups: internet -> ALB -> app -> (db, cache)
     web_name, web = common.public_process(spec)
     assert web.port is not None
-    alb_sg = aws.ec2.SecurityGroup(
-        f"{name}-alb", vpc_id=vpc.id, description="load balancer", tags=tags, opts=opts
-    )
-    app_sg = aws.ec2.SecurityGroup(
-        f"{name}-app", vpc_id=vpc.id, description="app tasks", tags=tags, opts=opts
-    )
+    alb_sg = aws.ec2.SecurityGroup(f"{name}-alb", vpc_id=vpc.id, description="load balancer", tags=tags, opts=opts)
+    app_sg = aws.ec2.SecurityGroup(f"{name}-app", vpc_id=vpc.id, description="app tasks", tags=tags, opts=opts)
     tls = settings.certificate_arn is not None
     for port in (80, 443) if tls else (80,):
         aws.vpc.SecurityGroupIngressRule(
@@ -154,9 +144,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
     # --- Postgres (RDS), reachable from the app's security group only
     if spec.postgres is not None:
         pg = spec.postgres
-        db_sg = aws.ec2.SecurityGroup(
-            f"{name}-db", vpc_id=vpc.id, description="postgres", tags=tags, opts=opts
-        )
+        db_sg = aws.ec2.SecurityGroup(f"{name}-db", vpc_id=vpc.id, description="postgres", tags=tags, opts=opts)
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-db-from-app",
             security_group_id=db_sg.id,
@@ -189,15 +177,11 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
             tags=tags,
             opts=opts,
         )
-        links.database_url = common.postgres_url(
-            pg.user, password, db.address, db.port, pg.database, sslmode="require"
-        )
+        links.database_url = common.postgres_url(pg.user, password, db.address, db.port, pg.database, sslmode="require")
 
     # --- Redis (ElastiCache), TLS and an auth token, app only
     if spec.redis is not None:
-        cache_sg = aws.ec2.SecurityGroup(
-            f"{name}-cache", vpc_id=vpc.id, description="redis", tags=tags, opts=opts
-        )
+        cache_sg = aws.ec2.SecurityGroup(f"{name}-cache", vpc_id=vpc.id, description="redis", tags=tags, opts=opts)
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-cache-from-app",
             security_group_id=cache_sg.id,
@@ -272,9 +256,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
         aws.iam.UserPolicy(
             f"{name}-media",
             user=user.name,
-            policy=pulumi.Output.all(*[b.arn for b in buckets.values()]).apply(
-                _bucket_access_policy
-            ),
+            policy=pulumi.Output.all(*[b.arn for b in buckets.values()]).apply(_bucket_access_policy),
             opts=opts,
         )
         access_key = aws.iam.AccessKey(f"{name}-media", user=user.name, opts=opts)
@@ -335,9 +317,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
     # --- the app: one Fargate service per process, secrets from Secrets Manager
     cluster = aws.ecs.Cluster(f"{name}", tags=tags, opts=opts)
     logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, opts=opts)
-    execution_role = aws.iam.Role(
-        f"{name}-exec", assume_role_policy=json.dumps(_ecs_trust()), tags=tags, opts=opts
-    )
+    execution_role = aws.iam.Role(f"{name}-exec", assume_role_policy=json.dumps(_ecs_trust()), tags=tags, opts=opts)
     aws.iam.RolePolicyAttachment(
         f"{name}-exec",
         role=execution_role.name,
@@ -345,9 +325,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
         opts=opts,
     )
     secret_arns: dict[str, pulumi.Output[str]] = {}
-    env_by_process = {
-        p: common.app_environment(spec, p, links, spec_secrets) for p in spec.processes
-    }
+    env_by_process = {p: common.app_environment(spec, p, links, spec_secrets) for p in spec.processes}
     all_secret_keys = sorted({k for env in env_by_process.values() for k in env.secret})
     any_env = next(iter(env_by_process.values()))
     for key in all_secret_keys:
@@ -411,9 +389,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
             health_check_grace_period_seconds=60 if load_balancers else None,
             tags=tags,
             # ECS refuses a target group that no listener uses yet.
-            opts=pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=[http_listener])
-            ),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[http_listener])),
         )
 
     common.export_outputs(
@@ -436,9 +412,7 @@ def _subnet(vpc_cidr: str, index: int) -> str:
 
 def _definitions(process_name: str, process: Process, region: str, a: dict[str, Any]) -> str:
     """The task definition's containers, once the ARNs and the log group are known."""
-    return json.dumps(
-        [_container(process_name, process, a["plain"], a["arns"], a["log_group"], region)]
-    )
+    return json.dumps([_container(process_name, process, a["plain"], a["arns"], a["log_group"], region)])
 
 
 def _container(
@@ -489,9 +463,7 @@ def _read_secrets_policy(arns: list[str]) -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": arns}
-            ],
+            "Statement": [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": arns}],
         }
     )
 

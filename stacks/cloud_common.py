@@ -75,10 +75,7 @@ def public_process(spec: ServiceSpec) -> tuple[str, Process]:
 
 def resolve_spec_secrets(spec: ServiceSpec) -> dict[str, pulumi.Output[str]]:
     """The spec's secrets, read now from their references and held only as Pulumi secrets."""
-    return {
-        key: pulumi.Output.secret(ref.resolve(f"secrets.{key}"))
-        for key, ref in spec.secrets.items()
-    }
+    return {key: pulumi.Output.secret(ref.resolve(f"secrets.{key}")) for key, ref in spec.secrets.items()}
 
 
 def secret_input(value: Any) -> pulumi.Output[Any]:
@@ -158,9 +155,7 @@ def postgres_url(
         url = f"postgresql://{quote(str(u), safe='')}:{quote(str(pw), safe='')}@{h}:{p}/{db}"
         return url + (f"?sslmode={sslmode}" if sslmode else "")
 
-    return pulumi.Output.secret(
-        pulumi.Output.all(user, password, host, port, database).apply(build)
-    )
+    return pulumi.Output.secret(pulumi.Output.all(user, password, host, port, database).apply(build))
 
 
 def redis_url(
@@ -182,17 +177,13 @@ def redis_url(
     return pulumi.Output.secret(pulumi.Output.all(password, host, port).apply(build))
 
 
-def health_url(
-    host: pulumi.Input[str], port: int, path: str, scheme: str = "http"
-) -> pulumi.Output[str]:
+def health_url(host: pulumi.Input[str], port: int, path: str, scheme: str = "http") -> pulumi.Output[str]:
     default = {"http": 80, "https": 443}[scheme]
     suffix = "" if port == default else f":{port}"
     return pulumi.Output.from_input(host).apply(lambda h: f"{scheme}://{h}{suffix}{path}")
 
 
-def random_password(
-    name: str, length: int = 32, opts: pulumi.ResourceOptions | None = None
-) -> pulumi.Output[str]:
+def random_password(name: str, length: int = 32, opts: pulumi.ResourceOptions | None = None) -> pulumi.Output[str]:
     """A password kept in the stack's state (stable across runs), never printed."""
     import pulumi_random
 
@@ -302,11 +293,7 @@ def app_cloud_init(spec: ServiceSpec, processes: list[str], envs: dict[str, dict
         "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -yq docker.io",
     ]
     for p in processes:
-        lines.append(
-            docker_run_script(
-                spec.service.name, p, spec.processes[p], f"/etc/migrate/{p}.env"
-            ).rstrip()
-        )
+        lines.append(docker_run_script(spec.service.name, p, spec.processes[p], f"/etc/migrate/{p}.env").rstrip())
     return cloud_config(files, lines)
 
 

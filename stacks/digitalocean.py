@@ -34,12 +34,9 @@ def check(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
             f"postgres.version: DigitalOcean managed Postgres offers "
             f"{', '.join(map(str, POSTGRES_VERSIONS))}, not {spec.postgres.version}"
         )
-    if spec.media is not None and (
-        settings.spaces_access_key is None or settings.spaces_secret_key is None
-    ):
+    if spec.media is not None and (settings.spaces_access_key is None or settings.spaces_secret_key is None):
         raise InputError(
-            f"targets.{target}.spaces_access_key: media needs a Spaces key for the provider "
-            "(and spaces_secret_key)"
+            f"targets.{target}.spaces_access_key: media needs a Spaces key for the provider (and spaces_secret_key)"
         )
 
 
@@ -49,9 +46,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
     spaces_id = spaces_secret = None
     if settings.spaces_access_key and settings.spaces_secret_key:
         spaces_id = pulumi.Output.secret(settings.spaces_access_key.resolve("spaces_access_key"))
-        spaces_secret = pulumi.Output.secret(
-            settings.spaces_secret_key.resolve("spaces_secret_key")
-        )
+        spaces_secret = pulumi.Output.secret(settings.spaces_secret_key.resolve("spaces_secret_key"))
     provider = do.Provider(
         "digitalocean",
         token=pulumi.Output.secret(settings.token.resolve("token")),
@@ -63,9 +58,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
     web_name, web = common.public_process(spec)
     assert web.port is not None
     tag_names = [f"{k}:{v}" for k, v in common.labels(spec, target).items()]
-    tags = [
-        do.Tag(f"{name}-{i}", name=t.replace(":", "-"), opts=opts) for i, t in enumerate(tag_names)
-    ]
+    tags = [do.Tag(f"{name}-{i}", name=t.replace(":", "-"), opts=opts) for i, t in enumerate(tag_names)]
     app_tag = do.Tag(f"{name}-app", name=f"{name}-app", opts=opts)
     vpc = do.Vpc(f"{name}-vpc", region=settings.region, ip_range=settings.vpc_cidr, opts=opts)
     links = common.ServiceLinks(s3_region=settings.region)
@@ -85,9 +78,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
             tags=[t.name for t in tags],
             opts=opts,
         )
-        database = do.DatabaseDb(
-            f"{name}-pg-db", cluster_id=cluster.id, name=pg.database, opts=opts
-        )
+        database = do.DatabaseDb(f"{name}-pg-db", cluster_id=cluster.id, name=pg.database, opts=opts)
         user = do.DatabaseUser(f"{name}-pg-user", cluster_id=cluster.id, name=pg.user, opts=opts)
         do.DatabaseFirewall(f"{name}-pg", cluster_id=cluster.id, rules=trusted, opts=opts)
         links.database_url = common.postgres_url(
@@ -112,9 +103,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
             opts=opts,
         )
         do.DatabaseFirewall(f"{name}-valkey", cluster_id=cache.id, rules=trusted, opts=opts)
-        links.redis_url = common.redis_url(
-            cache.password, cache.private_host, cache.port, tls=True, user="default"
-        )
+        links.redis_url = common.redis_url(cache.password, cache.private_host, cache.port, tls=True, user="default")
 
     if spec.media is not None:
         buckets = {}
@@ -191,9 +180,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
         f"{name}-app",
         droplet_ids=[d.id.apply(int) for d in droplets],
         inbound_rules=[
-            do.FirewallInboundRuleArgs(
-                protocol="tcp", port_range=str(web.port), source_load_balancer_uids=[lb.id]
-            )
+            do.FirewallInboundRuleArgs(protocol="tcp", port_range=str(web.port), source_load_balancer_uids=[lb.id])
         ],
         outbound_rules=[
             do.FirewallOutboundRuleArgs(
@@ -201,11 +188,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
             )
             for proto in ("tcp", "udp")
         ]
-        + [
-            do.FirewallOutboundRuleArgs(
-                protocol="icmp", destination_addresses=["0.0.0.0/0", "::/0"]
-            )
-        ],
+        + [do.FirewallOutboundRuleArgs(protocol="icmp", destination_addresses=["0.0.0.0/0", "::/0"])],
         opts=opts,
     )
 

@@ -34,10 +34,7 @@ def check(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
     common.require_images(spec, "hetzner")
     common.public_process(spec)
     if spec.media is not None:
-        if (
-            settings.location not in OBJECT_STORAGE_LOCATIONS
-            and not settings.object_storage_endpoint
-        ):
+        if settings.location not in OBJECT_STORAGE_LOCATIONS and not settings.object_storage_endpoint:
             raise InputError(
                 f"targets.{target}.location: Hetzner Object Storage is offered only in "
                 f"{', '.join(OBJECT_STORAGE_LOCATIONS)}; pick one or set object_storage_endpoint"
@@ -60,9 +57,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
     check(spec, target, settings)
     name = common.base_name(spec, target)
     labels = common.labels(spec, target)
-    provider = hcloud.Provider(
-        "hcloud", token=pulumi.Output.secret(settings.token.resolve("token"))
-    )
+    provider = hcloud.Provider("hcloud", token=pulumi.Output.secret(settings.token.resolve("token")))
     opts = pulumi.ResourceOptions(provider=provider)
     spec_secrets = common.resolve_spec_secrets(spec)
     web_name, web = common.public_process(spec)
@@ -70,9 +65,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
     layout = common.placement(spec)
     lb_ip, db_ip, app_ips = addresses(settings, len(layout))
 
-    network = hcloud.Network(
-        f"{name}-net", ip_range=settings.network_cidr, labels=labels, opts=opts
-    )
+    network = hcloud.Network(f"{name}-net", ip_range=settings.network_cidr, labels=labels, opts=opts)
     subnet = hcloud.NetworkSubnet(
         f"{name}-subnet",
         network_id=network.id.apply(int),
@@ -86,17 +79,13 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
         f"{name}-closed",
         labels=labels,
         rules=[
-            hcloud.FirewallRuleArgs(
-                direction="in", protocol="icmp", source_ips=["0.0.0.0/0", "::/0"]
-            ),
+            hcloud.FirewallRuleArgs(direction="in", protocol="icmp", source_ips=["0.0.0.0/0", "::/0"]),
         ],
         opts=opts,
     )
     server_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[subnet]))
 
-    def server(
-        key: str, role: str, server_type: str, ip: str, user_data: pulumi.Input[str]
-    ) -> hcloud.Server:
+    def server(key: str, role: str, server_type: str, ip: str, user_data: pulumi.Input[str]) -> hcloud.Server:
         """A server reached only over the private network (its public side is ``closed``)."""
         return hcloud.Server(
             f"{name}-{key}",
@@ -149,9 +138,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
         import pulumi_aws as aws
 
         assert settings.s3_access_key is not None and settings.s3_secret_key is not None
-        endpoint = settings.object_storage_endpoint or (
-            f"https://{settings.location}.your-objectstorage.com"
-        )
+        endpoint = settings.object_storage_endpoint or (f"https://{settings.location}.your-objectstorage.com")
         access = pulumi.Output.secret(settings.s3_access_key.resolve("s3_access_key"))
         secret = pulumi.Output.secret(settings.s3_secret_key.resolve("s3_secret_key"))
         s3 = aws.Provider(
@@ -216,9 +203,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
                 type="server",
                 server_id=app_servers[index].id.apply(int),
                 use_private_ip=True,
-                opts=pulumi.ResourceOptions.merge(
-                    opts, pulumi.ResourceOptions(depends_on=[lb_net])
-                ),
+                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[lb_net])),
             )
     health = hcloud.LoadBalancerServiceHealthCheckArgs(
         protocol="http",
@@ -226,9 +211,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
         interval=10,
         timeout=5,
         retries=3,
-        http=hcloud.LoadBalancerServiceHealthCheckHttpArgs(
-            path=web.health_path, status_codes=["2??", "3??"]
-        ),
+        http=hcloud.LoadBalancerServiceHealthCheckHttpArgs(path=web.health_path, status_codes=["2??", "3??"]),
     )
     hcloud.LoadBalancerService(
         f"{name}-http",
@@ -304,9 +287,7 @@ def _db_cloud_init(
         )
         ports.append(5432)
     if spec.redis is not None and redis_password is not None:
-        files["/etc/migrate/redis.conf"] = (
-            f"requirepass {redis_password}\nappendonly yes\ndir /data\n"
-        )
+        files["/etc/migrate/redis.conf"] = f"requirepass {redis_password}\nappendonly yes\ndir /data\n"
         lines.append(
             "docker rm -f redis >/dev/null 2>&1 || true; docker run -d --name redis "
             f"--restart unless-stopped -v {DATA_MOUNT}/redis:/data "
@@ -318,8 +299,5 @@ def _db_cloud_init(
         # Docker's own chain, consulted before its DNAT rules: the app servers only.
         lines.append(f"iptables -I DOCKER-USER -p tcp -m conntrack --ctorigdstport {port} -j DROP")
         for ip in app_ips:
-            lines.append(
-                f"iptables -I DOCKER-USER -p tcp -s {ip} "
-                f"-m conntrack --ctorigdstport {port} -j RETURN"
-            )
+            lines.append(f"iptables -I DOCKER-USER -p tcp -s {ip} -m conntrack --ctorigdstport {port} -j RETURN")
     return common.cloud_config(files, lines)

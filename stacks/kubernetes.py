@@ -104,9 +104,7 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
                 labels=labels("postgres"),
                 opts=opts,
                 probe=k8s.core.v1.ProbeArgs(
-                    exec_=k8s.core.v1.ExecActionArgs(
-                        command=["pg_isready", "-U", pg.user, "-d", pg.database]
-                    ),
+                    exec_=k8s.core.v1.ExecActionArgs(command=["pg_isready", "-U", pg.user, "-d", pg.database]),
                     period_seconds=5,
                 ),
             )
@@ -133,9 +131,7 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
             labels=labels("redis"),
             opts=opts,
             args=["sh", "-c", 'exec redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"'],
-            probe=k8s.core.v1.ProbeArgs(
-                tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=6379), period_seconds=5
-            ),
+            probe=k8s.core.v1.ProbeArgs(tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=6379), period_seconds=5),
         )
         only_app(
             "redis",
@@ -172,11 +168,7 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
         script = (
             f'mc alias set store {endpoint} "$AK" "$SK" && '
             + " && ".join(f"mc mb --ignore-existing store/{real}" for real in buckets.values())
-            + "".join(
-                f" && mc anonymous set download store/{buckets[b.name]}"
-                for b in spec.media.buckets
-                if b.public
-            )
+            + "".join(f" && mc anonymous set download store/{buckets[b.name]}" for b in spec.media.buckets if b.public)
         )
         creds = k8s.core.v1.Secret(
             f"{svc}-s3-client",
@@ -200,9 +192,7 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
                                 command=["sh", "-c", script],
                                 env_from=[
                                     k8s.core.v1.EnvFromSourceArgs(
-                                        secret_ref=k8s.core.v1.SecretEnvSourceArgs(
-                                            name=creds.metadata.name
-                                        )
+                                        secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=creds.metadata.name)
                                     )
                                 ],
                             )
@@ -212,9 +202,7 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
             ),
             opts=opts,
         )
-        only_app(
-            "s3", 9000, {"app.kubernetes.io/part-of": svc, "app.kubernetes.io/component": "s3"}
-        )
+        only_app("s3", 9000, {"app.kubernetes.io/part-of": svc, "app.kubernetes.io/component": "s3"})
         links.s3_endpoint = endpoint
         links.s3_buckets = buckets
         links.s3_access_key = access
@@ -235,17 +223,11 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
             name=process_name,
             image=process.image,
             args=common.container_command(process),
-            env=[
-                k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in envs[process_name].plain.items()
-            ],
+            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in envs[process_name].plain.items()],
             env_from=[
-                k8s.core.v1.EnvFromSourceArgs(
-                    secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=app_secret.metadata.name)
-                )
+                k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=app_secret.metadata.name))
             ],
-            ports=[k8s.core.v1.ContainerPortArgs(container_port=process.port, name="http")]
-            if process.port
-            else None,
+            ports=[k8s.core.v1.ContainerPortArgs(container_port=process.port, name="http")] if process.port else None,
             readiness_probe=_http_probe(process.health_path, process.port, 5),
             liveness_probe=_http_probe(process.health_path, process.port, 15),
         )
@@ -273,11 +255,7 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
         ),
         opts=opts,
     )
-    annotations = (
-        {"cert-manager.io/cluster-issuer": settings.cluster_issuer}
-        if settings.cluster_issuer
-        else None
-    )
+    annotations = {"cert-manager.io/cluster-issuer": settings.cluster_issuer} if settings.cluster_issuer else None
     hosts = [spec.service.domain, f"www.{spec.service.domain}"]
     backend = k8s.networking.v1.IngressBackendArgs(
         service=k8s.networking.v1.IngressServiceBackendArgs(
@@ -290,17 +268,13 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
     tls_secret = settings.tls_secret or (f"{svc}-tls" if settings.cluster_issuer else None)
     ingress = k8s.networking.v1.Ingress(
         f"{svc}",
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=svc, namespace=ns, labels=base_labels, annotations=annotations
-        ),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=svc, namespace=ns, labels=base_labels, annotations=annotations),
         spec=k8s.networking.v1.IngressSpecArgs(
             ingress_class_name=settings.ingress_class,
             # A rule without a host too: health checks by address work before DNS points here.
             rules=[k8s.networking.v1.IngressRuleArgs(host=h, http=path) for h in hosts]
             + [k8s.networking.v1.IngressRuleArgs(http=path)],
-            tls=[k8s.networking.v1.IngressTLSArgs(hosts=hosts, secret_name=tls_secret)]
-            if tls_secret
-            else None,
+            tls=[k8s.networking.v1.IngressTLSArgs(hosts=hosts, secret_name=tls_secret)] if tls_secret else None,
         ),
         opts=opts,
     )
@@ -317,9 +291,7 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
     )
 
 
-def _meta(
-    name: str, labels: dict[str, str], namespace: str | None = None
-) -> k8s.meta.v1.ObjectMetaArgs:
+def _meta(name: str, labels: dict[str, str], namespace: str | None = None) -> k8s.meta.v1.ObjectMetaArgs:
     return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels)
 
 
@@ -365,9 +337,7 @@ def _stateful(
 ) -> str:
     """One-replica StatefulSet with a volume, its credentials Secret and a Service; the host."""
     name = f"{svc}-{component}"
-    secret = k8s.core.v1.Secret(
-        name, metadata=_meta(name, labels, ns), string_data=env_secret, opts=opts
-    )
+    secret = k8s.core.v1.Secret(name, metadata=_meta(name, labels, ns), string_data=env_secret, opts=opts)
     k8s.core.v1.Service(
         name,
         metadata=_meta(name, labels, ns),
@@ -394,14 +364,10 @@ def _stateful(
                             ports=[k8s.core.v1.ContainerPortArgs(container_port=port)],
                             env_from=[
                                 k8s.core.v1.EnvFromSourceArgs(
-                                    secret_ref=k8s.core.v1.SecretEnvSourceArgs(
-                                        name=secret.metadata.name
-                                    )
+                                    secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name)
                                 )
                             ],
-                            volume_mounts=[
-                                k8s.core.v1.VolumeMountArgs(name="data", mount_path=data_path)
-                            ],
+                            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=data_path)],
                             readiness_probe=probe,
                         )
                     ]
@@ -413,9 +379,7 @@ def _stateful(
                     spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                         access_modes=["ReadWriteOnce"],
                         storage_class_name=settings.storage_class,
-                        resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                            requests={"storage": f"{storage_gb}Gi"}
-                        ),
+                        resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{storage_gb}Gi"}),
                     ),
                 )
             ],

@@ -41,25 +41,49 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
     exports: dict[str, Any] = {}
 
     if spec.postgres:
-        database = Postgres("postgres", sandbox_dir=sandbox_dir, host=address, port=sandbox.POSTGRES_PORT,
-                            database=spec.postgres.database, user=spec.postgres.user, opts=on_host)
+        database = Postgres(
+            "postgres",
+            sandbox_dir=sandbox_dir,
+            host=address,
+            port=sandbox.POSTGRES_PORT,
+            database=spec.postgres.database,
+            user=spec.postgres.user,
+            opts=on_host,
+        )
         service_env["DATABASE_URL"] = database.url
         exports["database_url"] = database.url
         exports["database_admin_url"] = database.admin_url
     if spec.media:
         buckets = [bucket.name for bucket in spec.media.buckets]
-        store = ObjectStore("object-store", sandbox_dir=sandbox_dir, host=address, port=sandbox.S3_PORT,
-                            region=S3_REGION, buckets=buckets, opts=on_host)
-        service_env.update({
-            "S3_ENDPOINT": store.endpoint, "S3_REGION": S3_REGION, "S3_BUCKET": buckets[0],
-            "S3_ACCESS_KEY": store.access_key, "S3_SECRET_KEY": store.secret_key,
-        })
+        store = ObjectStore(
+            "object-store",
+            sandbox_dir=sandbox_dir,
+            host=address,
+            port=sandbox.S3_PORT,
+            region=S3_REGION,
+            buckets=buckets,
+            opts=on_host,
+        )
+        service_env.update(
+            {
+                "S3_ENDPOINT": store.endpoint,
+                "S3_REGION": S3_REGION,
+                "S3_BUCKET": buckets[0],
+                "S3_ACCESS_KEY": store.access_key,
+                "S3_SECRET_KEY": store.secret_key,
+            }
+        )
         for bucket in buckets:
             service_env[f"S3_BUCKET_{bucket.upper().replace('-', '_')}"] = bucket
-        exports.update({
-            "s3_endpoint": store.endpoint, "s3_region": S3_REGION, "s3_buckets": {b: b for b in buckets},
-            "s3_access_key": store.access_key, "s3_secret_key": store.secret_key,
-        })
+        exports.update(
+            {
+                "s3_endpoint": store.endpoint,
+                "s3_region": S3_REGION,
+                "s3_buckets": {b: b for b in buckets},
+                "s3_access_key": store.access_key,
+                "s3_secret_key": store.secret_key,
+            }
+        )
     if spec.redis:
         cache = Redis("redis", sandbox_dir=sandbox_dir, host=address, port=sandbox.REDIS_PORT, opts=on_host)
         service_env["REDIS_URL"] = cache.url
@@ -79,8 +103,18 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
             backends = [f"{address}:{port}" for port in ports]
         env = pulumi.Output.all(**{**service_env, **proc.env}).apply(lambda values: dict(values))
         assert proc.command, f"process {name} has no command: the local adapter runs commands"
-        AppProcesses(f"process-{name}", sandbox_dir=sandbox_dir, process_name=name, host=address,
-                     command=proc.command, replicas=proc.replicas, ports=ports, cwd=app_dir, env=env, opts=on_host)
+        AppProcesses(
+            f"process-{name}",
+            sandbox_dir=sandbox_dir,
+            process_name=name,
+            host=address,
+            command=proc.command,
+            replicas=proc.replicas,
+            ports=ports,
+            cwd=app_dir,
+            env=env,
+            opts=on_host,
+        )
 
     Front("front", sandbox_dir=sandbox_dir, host=address, port=settings.http_port, backends=backends, opts=on_host)
 

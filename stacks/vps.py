@@ -70,9 +70,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
     links = common.ServiceLinks()
     runtime: dict[str, command.remote.Command] = {}
     keys = {
-        h.address: pulumi.Output.secret(
-            h.private_key.resolve(f"targets.{target}.hosts[{i}].private_key")
-        )
+        h.address: pulumi.Output.secret(h.private_key.resolve(f"targets.{target}.hosts[{i}].private_key"))
         for i, h in enumerate(settings.hosts)
         if h.private_key is not None
     }
@@ -130,9 +128,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
                 "POSTGRES_DB": pg.database,
                 "PGDATA": "/var/lib/postgresql/data/pgdata",
             }
-            env = password.apply(
-                lambda pw: common.env_file_text({**owner, "POSTGRES_PASSWORD": pw})
-            )
+            env = password.apply(lambda pw: common.env_file_text({**owner, "POSTGRES_PASSWORD": pw}))
             lines += [
                 _write_file(f"{base}/postgres.env", env),
                 _container_line(
@@ -174,16 +170,9 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
             lambda a: common.env_file_text({"MINIO_ROOT_USER": a[0], "MINIO_ROOT_PASSWORD": a[1]})
         )
         mc = " && ".join(
-            [
-                f"mc alias set store http://{private(store)}:9000 "
-                '"$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"'
-            ]
+            [f'mc alias set store http://{private(store)}:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"']
             + [f"mc mb --ignore-existing store/{real}" for real in buckets.values()]
-            + [
-                f"mc anonymous set download store/{buckets[b.name]}"
-                for b in spec.media.buckets
-                if b.public
-            ]
+            + [f"mc anonymous set download store/{buckets[b.name]}" for b in spec.media.buckets if b.public]
         )
         script = pulumi.Output.concat(
             _write_file(f"{base}/s3.env", env),
@@ -215,10 +204,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
     layout = replica_layout(spec, len(app_hosts))
     upstream: list[str] = []
     app_commands = []
-    envs = {
-        p: common.resolved_env(common.app_environment(spec, p, links, spec_secrets))
-        for p in spec.processes
-    }
+    envs = {p: common.resolved_env(common.app_environment(spec, p, links, spec_secrets)) for p in spec.processes}
     for host, replicas in zip(app_hosts, layout, strict=True):
         if not replicas:
             continue
@@ -262,20 +248,14 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
             parts += [
                 _write_file(
                     f"{base}/tls.crt",
-                    pulumi.Output.secret(
-                        settings.tls_certificate.resolve("tls_certificate") + "\n"
-                    ),
+                    pulumi.Output.secret(settings.tls_certificate.resolve("tls_certificate") + "\n"),
                 ),
                 _write_file(
                     f"{base}/tls.key",
-                    pulumi.Output.secret(
-                        settings.tls_private_key.resolve("tls_private_key") + "\n"
-                    ),
+                    pulumi.Output.secret(settings.tls_private_key.resolve("tls_private_key") + "\n"),
                 ),
             ]
-        site = _nginx_site(
-            svc, spec.service.domain, upstream, settings.http_port, f"{base}/tls" if tls else None
-        )
+        site = _nginx_site(svc, spec.service.domain, upstream, settings.http_port, f"{base}/tls" if tls else None)
         parts += [
             _write_file(f"/etc/nginx/conf.d/{svc}.conf", site),
             "rm -f /etc/nginx/sites-enabled/default\n",
@@ -323,8 +303,7 @@ def _container_line(name: str, env_file: str, extra: str, image: str, argv: str 
 def _admit_only(port: int, sources: list[str]) -> str:
     """Docker-published port reachable from the app hosts (and the host itself) only."""
     rules = [
-        f"iptables -D DOCKER-USER -p tcp -m conntrack --ctorigdstport {port} -j DROP "
-        "2>/dev/null || true",
+        f"iptables -D DOCKER-USER -p tcp -m conntrack --ctorigdstport {port} -j DROP 2>/dev/null || true",
         f"iptables -I DOCKER-USER -p tcp -m conntrack --ctorigdstport {port} -j DROP",
     ]
     for source in [*sources, "127.0.0.1"]:
@@ -344,10 +323,7 @@ def _nginx_site(svc: str, domain: str, upstream: list[str], port: int, tls: str 
         "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
         "        proxy_set_header X-Forwarded-Proto $scheme;\n    }\n"
     )
-    site = (
-        f"upstream {svc}_app {{\n{servers}}}\n"
-        f"server {{\n    listen {port} default_server;\n{proxy}}}\n"
-    )
+    site = f"upstream {svc}_app {{\n{servers}}}\nserver {{\n    listen {port} default_server;\n{proxy}}}\n"
     if tls:
         site += (
             f"server {{\n    listen 443 ssl;\n    server_name {domain} www.{domain};\n"

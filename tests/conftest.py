@@ -13,13 +13,18 @@ REPO = Path(__file__).resolve().parents[1]
 CHIRP_SPEC = REPO / "examples" / "chirp" / "migrate.yaml"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``migrate`` CLI in a subprocess, as a user would."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "migrate", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or REPO,
+        timeout=timeout,
     )
 
 

@@ -39,32 +39,55 @@ def test_chirp_spec_is_valid(cli):
     doc = json.loads(result.stdout)
     assert doc["ok"] is True
     assert doc["targets"]["local-a"] == "local"
-    assert set(doc["targets"].values()) >= {"local", "aws", "hetzner", "digitalocean", "vps",
-                                            "kubernetes"}
+    assert set(doc["targets"].values()) >= {"local", "aws", "hetzner", "digitalocean", "vps", "kubernetes"}
 
 
 # (replace this, with this) in chirp's spec -> the error's line (the first holding needle) and field.
 ONE_LINE_ERRORS = {
     "wrong type": ("replicas: 2", "replicas: lots", "replicas: lots", "processes.web.replicas", ()),
-    "unknown field": ("    health_path: /healthz\n", "    health_path: /healthz\n    helth: 1\n",
-                      "helth: 1", "processes.web.helth", ()),
+    "unknown field": (
+        "    health_path: /healthz\n",
+        "    health_path: /healthz\n    helth: 1\n",
+        "helth: 1",
+        "processes.web.helth",
+        (),
+    ),
     "missing required field": ("  database: chirp\n", "", "postgres:", "postgres.database", ()),
-    "inline secret in env": ("  CHIRP_LOG_LEVEL: info\n",
-                             "  CHIRP_LOG_LEVEL: info\n  DATABASE_PASSWORD: swordfish\n",
-                             "DATABASE_PASSWORD", "env.DATABASE_PASSWORD", ()),
-    "inline provider token": ("token: {env: HCLOUD_TOKEN}", "token: abcdef123456", "abcdef123456",
-                              "targets.hetzner-fsn.token", ()),
-    "unknown adapter": ("    provider: aws\n", "    provider: azure\n", "aws-prod:", "targets.aws-prod",
-                        ("azure",)),
-    "adapter setting checked by adapter": ("region: us-west-2", "region: Oregon", "region: Oregon",
-                                           "targets.aws-prod.region", ()),
-    "unknown dns provider reference": ("providers: [sandbox-bind, sandbox-knot]",
-                                       "providers: [sandbox-bind, nowhere]", "nowhere", "dns.providers.1", ()),
+    "inline secret in env": (
+        "  CHIRP_LOG_LEVEL: info\n",
+        "  CHIRP_LOG_LEVEL: info\n  DATABASE_PASSWORD: swordfish\n",
+        "DATABASE_PASSWORD",
+        "env.DATABASE_PASSWORD",
+        (),
+    ),
+    "inline provider token": (
+        "token: {env: HCLOUD_TOKEN}",
+        "token: abcdef123456",
+        "abcdef123456",
+        "targets.hetzner-fsn.token",
+        (),
+    ),
+    "unknown adapter": ("    provider: aws\n", "    provider: azure\n", "aws-prod:", "targets.aws-prod", ("azure",)),
+    "adapter setting checked by adapter": (
+        "region: us-west-2",
+        "region: Oregon",
+        "region: Oregon",
+        "targets.aws-prod.region",
+        (),
+    ),
+    "unknown dns provider reference": (
+        "providers: [sandbox-bind, sandbox-knot]",
+        "providers: [sandbox-bind, nowhere]",
+        "nowhere",
+        "dns.providers.1",
+        (),
+    ),
 }
 
 
-@pytest.mark.parametrize(("old", "new", "needle", "field", "mentions"), ONE_LINE_ERRORS.values(),
-                         ids=ONE_LINE_ERRORS.keys())
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "field", "mentions"), ONE_LINE_ERRORS.values(), ids=ONE_LINE_ERRORS.keys()
+)
 def test_mistake_is_one_line_naming_file_line_field(tmp_path, cli, old, new, needle, field, mentions):
     text = BASE.replace(old, new)
     path = write(tmp_path, text)
@@ -84,8 +107,7 @@ def test_bad_yaml_indent(tmp_path, cli):
 
 
 def test_inline_secret_is_refused(tmp_path, cli):
-    text = BASE.replace("CHIRP_SESSION_KEY: {env: CHIRP_SESSION_KEY}",
-                        "CHIRP_SESSION_KEY: hunter2-very-secret")
+    text = BASE.replace("CHIRP_SESSION_KEY: {env: CHIRP_SESSION_KEY}", "CHIRP_SESSION_KEY: hunter2-very-secret")
     path = write(tmp_path, text)
     result = cli("validate", str(path))
     assert_one_line_error(result, path, line_of(text, "hunter2"), "secrets.CHIRP_SESSION_KEY")
@@ -112,9 +134,13 @@ yaml_values = st.recursive(
     yaml_scalars,
     lambda children: st.one_of(
         st.lists(children, max_size=3),
-        st.dictionaries(st.sampled_from(["service", "name", "targets", "dns", "provider",
-                                         "records", "processes", "port", "x", "local-a"]),
-                        children, max_size=4),
+        st.dictionaries(
+            st.sampled_from(
+                ["service", "name", "targets", "dns", "provider", "records", "processes", "port", "x", "local-a"]
+            ),
+            children,
+            max_size=4,
+        ),
     ),
     max_leaves=12,
 )

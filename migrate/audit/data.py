@@ -17,8 +17,11 @@ def only_there(spec: ServiceSpec, target: str) -> list[Finding]:
     """When ``target`` is active and no other company hosts a target, its data exists once."""
     operator = target_operator(spec, target)
     elsewhere = [t for t in spec.targets if t != target and not same_operator(target_operator(spec, t), operator)]
-    kinds = [k for k, present in (("Postgres data", spec.postgres is not None),
-                                  ("media buckets", spec.media is not None)) if present]
+    kinds = [
+        k
+        for k, present in (("Postgres data", spec.postgres is not None), ("media buckets", spec.media is not None))
+        if present
+    ]
     if not kinds or elsewhere:
         return []
     return [
@@ -39,15 +42,25 @@ def provider_backups(spec: ServiceSpec, target: str) -> list[Finding]:
     provider, operator = spec.targets[target].provider, target_operator(spec, target)
     if provider in ("aws", "digitalocean"):
         snapshot = " and final snapshot" if provider == "aws" else ""
-        return [Finding("backups", Severity.WARNING,
-                        f"the managed database's automated backups{snapshot} are kept by {operator} "
-                        "only and go with the account",
-                        "keep logical dumps or a replica at another company (migrate data copy)")]
+        return [
+            Finding(
+                "backups",
+                Severity.WARNING,
+                f"the managed database's automated backups{snapshot} are kept by {operator} "
+                "only and go with the account",
+                "keep logical dumps or a replica at another company (migrate data copy)",
+            )
+        ]
     if provider in ("hetzner", "vps", "kubernetes"):
         whose = "the hosts'" if operator == UNKNOWN else f"{operator}'s"
-        return [Finding("backups", Severity.WARNING,
-                        f"Postgres is self-run on {whose} storage with no backup elsewhere",
-                        "schedule dumps to another company's object storage, or keep a replica elsewhere")]
+        return [
+            Finding(
+                "backups",
+                Severity.WARNING,
+                f"Postgres is self-run on {whose} storage with no backup elsewhere",
+                "schedule dumps to another company's object storage, or keep a replica elsewhere",
+            )
+        ]
     return []
 
 
@@ -57,15 +70,25 @@ def backup_location(spec: ServiceSpec, target: str, backup: str | None = None) -
         return Finding("backups", Severity.OK, "the service keeps no data")
     location = backup or os.environ.get("MIGRATE_BACKUP")
     if not location:
-        return Finding("backups", Severity.WARNING,
-                       f"no backup location given: if {target} is gone, only a running replica can save the data",
-                       "pass --backup LOCATION or set MIGRATE_BACKUP")
+        return Finding(
+            "backups",
+            Severity.WARNING,
+            f"no backup location given: if {target} is gone, only a running replica can save the data",
+            "pass --backup LOCATION or set MIGRATE_BACKUP",
+        )
     kept_by, leaving = location_operator(location), target_operator(spec, target)
     if leaving != LOCAL and same_operator(kept_by, leaving):
-        return Finding("backups", Severity.CRITICAL,
-                       f"backups at {location} are on {leaving}, the provider being left",
-                       "copy them to another company's storage now")
+        return Finding(
+            "backups",
+            Severity.CRITICAL,
+            f"backups at {location} are on {leaving}, the provider being left",
+            "copy them to another company's storage now",
+        )
     if kept_by == LOCAL and not os.path.exists(urlparse(location).path or location):
-        return Finding("backups", Severity.CRITICAL, f"backup location {location} does not exist",
-                       "give the directory or s3:// bucket the backups are written to")
+        return Finding(
+            "backups",
+            Severity.CRITICAL,
+            f"backup location {location} does not exist",
+            "give the directory or s3:// bucket the backups are written to",
+        )
     return Finding("backups", Severity.OK, f"backups at {location}, off {target}")

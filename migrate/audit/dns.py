@@ -27,8 +27,9 @@ def on_target(spec: ServiceSpec, target: str) -> list[str]:
 def zone_with_target(spec: ServiceSpec, target: str) -> Finding:
     zone, operator, same = spec.zone, target_operator(spec, target), on_target(spec, target)
     if not same:
-        return Finding("dns", Severity.OK, f"{zone} is served by {', '.join(spec.dns.providers)}, "
-                       f"none run by {operator}")
+        return Finding(
+            "dns", Severity.OK, f"{zone} is served by {', '.join(spec.dns.providers)}, none run by {operator}"
+        )
     if len(same) == len(spec.dns.providers):
         return Finding(
             "dns",
@@ -78,7 +79,10 @@ def ttl(spec: ServiceSpec) -> Finding:
             "lower dns.ttl (and records' ttl) now, not during the outage",
         )
     if worst > goal / 2:
-        return Finding("ttl", Severity.WARNING,
-                       f"TTL {worst}s{which} uses more than half the recovery goal of {goal}s",
-                       "lower dns.ttl to leave time for the rest of the failover")
+        return Finding(
+            "ttl",
+            Severity.WARNING,
+            f"TTL {worst}s{which} uses more than half the recovery goal of {goal}s",
+            "lower dns.ttl to leave time for the rest of the failover",
+        )
     return Finding("ttl", Severity.OK, f"TTL {worst}s leaves room in the recovery goal of {goal}s")

@@ -90,6 +90,11 @@ def shared_fate(spec: ServiceSpec, source: str, dest: str) -> list[Finding]:
     operator = target_operator(spec, source)
     if operator == LOCAL or not same_operator(operator, target_operator(spec, dest)):
         return []
-    return [Finding("target", Severity.WARNING,
-                    f"{dest} is run by {operator} too: an outage or termination there takes both",
-                    "prefer a target at another company")]
+    return [
+        Finding(
+            "target",
+            Severity.WARNING,
+            f"{dest} is run by {operator} too: an outage or termination there takes both",
+            "prefer a target at another company",
+        )
+    ]

@@ -20,21 +20,31 @@ def audit(spec: ServiceSpec, targets: list[str] | None = None, backup: str | Non
     for name in names:
         spec.target(name)  # unknown names are input errors
     zone = _problems([*dns.single_operator(spec), dns.ttl(spec)])
-    audits = [_target(spec, name, _problems([
-        dns.zone_with_target(spec, name),
-        state.state_backend(spec, name),
-        data.backup_location(spec, name, backup),
-        *data.only_there(spec, name),
-        *data.provider_backups(spec, name),
-        *services.provider_only(spec, name),
-        *unnamed_operator(spec, name),
-    ])) for name in names]
+    audits = [
+        _target(
+            spec,
+            name,
+            _problems(
+                [
+                    dns.zone_with_target(spec, name),
+                    state.state_backend(spec, name),
+                    data.backup_location(spec, name, backup),
+                    *data.only_there(spec, name),
+                    *data.provider_backups(spec, name),
+                    *services.provider_only(spec, name),
+                    *unnamed_operator(spec, name),
+                ]
+            ),
+        )
+        for name in names
+    ]
     critical = [f for f in [*zone, *(f for t in audits for f in t.findings)] if f.severity is Severity.CRITICAL]
     return Report(zone, audits, critical)
 
 
-def preflight(spec: ServiceSpec, source: str, dest: str | None = None, backup: str | None = None,
-              drill: bool = False) -> Report:
+def preflight(
+    spec: ServiceSpec, source: str, dest: str | None = None, backup: str | None = None, drill: bool = False
+) -> Report:
     """State, latest backups and the DNS zone reachable off ``source``; TTLs low enough.
 
     Passing checks are kept, so the step shows what it verified. A drill brings its own
@@ -45,22 +55,28 @@ def preflight(spec: ServiceSpec, source: str, dest: str | None = None, backup: s
     spec.target(source)
     if dest is not None:
         spec.target(dest)
-    found = [state.state_backend(spec, source), data.backup_location(spec, source, backup),
-             dns.zone_with_target(spec, source), *(shared_fate(spec, source, dest) if dest else [])]
+    found = [
+        state.state_backend(spec, source),
+        data.backup_location(spec, source, backup),
+        dns.zone_with_target(spec, source),
+        *(shared_fate(spec, source, dest) if dest else []),
+    ]
     if target_operator(spec, source) == LOCAL:
         found = [_sandboxed(f) for f in found]
     zone = [dns.ttl(spec)]
-    blocking = [f for f in [*zone, *found]
-                if f.severity is Severity.CRITICAL and not (drill and f.area == "backups")]
+    blocking = [f for f in [*zone, *found] if f.severity is Severity.CRITICAL and not (drill and f.area == "backups")]
     return Report(zone, [_target(spec, source, found)], blocking)
 
 
 def _sandboxed(finding: Finding) -> Finding:
     if finding.area != "dns" or finding.severity is not Severity.CRITICAL:
         return finding
-    return replace(finding, severity=Severity.WARNING,
-                   message=f"{finding.message} (in the sandbox a failover stops the target's processes; "
-                           "this machine and its nameservers stay up)")
+    return replace(
+        finding,
+        severity=Severity.WARNING,
+        message=f"{finding.message} (in the sandbox a failover stops the target's processes; "
+        "this machine and its nameservers stay up)",
+    )
 
 
 def _target(spec: ServiceSpec, name: str, findings: list[Finding]) -> TargetAudit:

@@ -18,8 +18,11 @@ def state_backend(spec: ServiceSpec, target: str) -> Finding:
     where = url or "file:// under $MIGRATE_HOME (this machine)"
     kept_by, leaving = location_operator(url), target_operator(spec, target)
     if kept_by == LOCAL and leaving == LOCAL:
-        return Finding("state", Severity.INFO,
-                       f"Pulumi state is at {where}; the sandbox host is this machine too (fine for a sandbox)")
+        return Finding(
+            "state",
+            Severity.INFO,
+            f"Pulumi state is at {where}; the sandbox host is this machine too (fine for a sandbox)",
+        )
     if same_operator(kept_by, leaving):
         return Finding(
             "state",

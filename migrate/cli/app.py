@@ -84,9 +84,7 @@ def build_app(args: Sequence[str] | None = None) -> typer.core.TyperGroup:
 
     @app.callback()
     def root(
-        version: bool = typer.Option(
-            False, "--version", callback=_version, is_eager=True, help="Print the version."
-        ),
+        version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
         spec: str | None = typer.Option(
             None, "--spec", "-f", help="The service spec file, for every command (same as MIGRATE_SPEC)."
         ),

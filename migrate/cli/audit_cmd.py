@@ -14,8 +14,7 @@ if TYPE_CHECKING:
 
 BackupOption = Annotated[
     str | None,
-    typer.Option("--backup", help="Where the latest backups are (directory or s3://bucket); "
-                 "default $MIGRATE_BACKUP."),
+    typer.Option("--backup", help="Where the latest backups are (directory or s3://bucket); default $MIGRATE_BACKUP."),
 ]
 
 
@@ -25,12 +24,8 @@ def register(app: typer.Typer) -> None:
 
 
 def audit(
-    target: Annotated[
-        list[str] | None, typer.Option("--target", "-t", help="Audit only these targets.")
-    ] = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 1 when any critical finding is reported.")
-    ] = False,
+    target: Annotated[list[str] | None, typer.Option("--target", "-t", help="Audit only these targets.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any critical finding is reported.")] = False,
     backup: BackupOption = None,
     spec: SpecOption = DEFAULT_SPEC,
     json_output: JsonOption = False,
@@ -82,8 +77,10 @@ def _show(out: Output, report: Report, what: str) -> None:
         if not findings:
             table.add_row("[green]ok[/]", "", "nothing found", "")
         out.human.print(table)
-    out.human.print(f"{report.critical()} critical finding(s) across {len(report.targets)} target(s)"
-                    + (f"; {len(report.blocking)} blocking" if report.blocking else ""))
+    out.human.print(
+        f"{report.critical()} critical finding(s) across {len(report.targets)} target(s)"
+        + (f"; {len(report.blocking)} blocking" if report.blocking else "")
+    )
 
 
 def _severity(finding: Finding) -> str:

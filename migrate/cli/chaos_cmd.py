@@ -26,10 +26,20 @@ def terminate(
 
     out = Output(json_output)
     result = do_terminate(load(spec), target)
-    out.emit({"ok": True, "target": target, "address": result.address, "killed": result.killed,
-              "seconds": round(result.seconds, 3)})
+    out.emit(
+        {
+            "ok": True,
+            "target": target,
+            "address": result.address,
+            "killed": result.killed,
+            "seconds": round(result.seconds, 3),
+        }
+    )
     if result.killed:
-        out.human.print(f"terminated {target} ({result.address}): killed {len(result.killed)} processes "
-                        f"({', '.join(sorted(result.killed))}) in {result.seconds * 1000:.0f} ms", markup=False)
+        out.human.print(
+            f"terminated {target} ({result.address}): killed {len(result.killed)} processes "
+            f"({', '.join(sorted(result.killed))}) in {result.seconds * 1000:.0f} ms",
+            markup=False,
+        )
     else:
         out.human.print(f"{target} ({result.address}): nothing was running", markup=False)

@@ -29,9 +29,7 @@ SpecOption = Annotated[
         show_default=True,
     ),
 ]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one machine-readable JSON document on stdout.")
-]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON document on stdout.")]
 DEFAULT_SPEC = Path("migrate.yaml")
 
 

@@ -33,24 +33,38 @@ FROM_ADMIN_ENV = "MIGRATE_FROM_ADMIN_URL"
 
 FromOption = Annotated[str | None, typer.Option("--from", help="Source target (name in the spec).")]
 ToOption = Annotated[str | None, typer.Option("--to", help="Destination target (name in the spec).")]
-FromOutputs = Annotated[Path | None, typer.Option(
-    "--from-outputs", help="JSON file of the source's stack outputs instead of the engine's (SENSITIVE: holds "
-    "real secrets; keep it mode 600).")]
-ToOutputs = Annotated[Path | None, typer.Option(
-    "--to-outputs", help="JSON file of the destination's stack outputs (SENSITIVE, like --from-outputs).")]
+FromOutputs = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-outputs",
+        help="JSON file of the source's stack outputs instead of the engine's (SENSITIVE: holds "
+        "real secrets; keep it mode 600).",
+    ),
+]
+ToOutputs = Annotated[
+    Path | None,
+    typer.Option("--to-outputs", help="JSON file of the destination's stack outputs (SENSITIVE, like --from-outputs)."),
+]
 Workers = Annotated[int, typer.Option("--workers", min=1, max=256, help="Parallel object copies.")]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="pg_dump/pg_restore parallel jobs.")]
 NoPostgres = Annotated[bool, typer.Option("--no-postgres", help="Leave the database out.")]
 NoMedia = Annotated[bool, typer.Option("--no-media", help="Leave the media buckets out.")]
-NoOwner = Annotated[bool, typer.Option(
-    "--no-owner", help="Restore objects owned by the destination user (when source roles cannot be created).")]
+NoOwner = Annotated[
+    bool,
+    typer.Option(
+        "--no-owner", help="Restore objects owned by the destination user (when source roles cannot be created)."
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
     data = typer.Typer(
-        name="data", no_args_is_help=True, rich_markup_mode=None,
+        name="data",
+        no_args_is_help=True,
+        rich_markup_mode=None,
         help="Move Postgres and media between targets and backup locations, with proof. Redis is a cache and is "
-             "not moved unless --redis.")
+        "not moved unless --redis.",
+    )
     data.command("sync")(sync)
     data.command("verify")(verify)
     data.command("backup")(backup)
@@ -62,6 +76,7 @@ def register(app: typer.Typer) -> None:
 
 
 # --- resolving targets -------------------------------------------------------------------------
+
 
 def _spec(path: Path, required: bool) -> ServiceSpec | None:
     if not path.exists() and not required and path == DEFAULT_SPEC:
@@ -82,8 +97,7 @@ def _outputs(spec: ServiceSpec | None, target: str | None, file: Path | None, si
             raise InputError(f"--{side}-outputs {file}: {exc.strerror}") from None
         except ValueError as exc:
             raise InputError(f"--{side}-outputs {file}: not JSON ({exc})") from None
-        defaults = {"target": target or file.stem, "provider": "outputs-file", "public_addresses": [],
-                    "health_url": ""}
+        defaults = {"target": target or file.stem, "provider": "outputs-file", "public_addresses": [], "health_url": ""}
         from pydantic import ValidationError
 
         try:
@@ -99,8 +113,9 @@ def _outputs(spec: ServiceSpec | None, target: str | None, file: Path | None, si
     try:
         from migrate.engine.outputs import load_outputs  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        raise InputError(f"--{side} {target}: reading stack outputs needs the engine; "
-                         f"pass --{side}-outputs FILE instead") from None
+        raise InputError(
+            f"--{side} {target}: reading stack outputs needs the engine; pass --{side}-outputs FILE instead"
+        ) from None
     loaded: TargetOutputs = load_outputs(spec, target)
     return loaded
 
@@ -116,13 +131,19 @@ def _register_secrets(*outputs: TargetOutputs) -> None:
     from migrate.redact import register_secret
 
     for item in outputs:
-        for value in (item.database_url, item.database_admin_url, item.s3_access_key, item.s3_secret_key,
-                      item.redis_url):
+        for value in (
+            item.database_url,
+            item.database_admin_url,
+            item.s3_access_key,
+            item.s3_secret_key,
+            item.redis_url,
+        ):
             if value is not None:
                 register_secret(value.get_secret_value())
 
 
 # --- progress and reports ----------------------------------------------------------------------
+
 
 class ProgressView:
     """Maps ``ProgressUpdate``s to rich tasks: counts, units/s and bytes/s on stderr."""
@@ -145,8 +166,13 @@ class ProgressView:
                     parts.append(f"{_human_bytes(nbytes / elapsed)}/s")
                 return Text("  ".join(parts), style="progress.data.speed")
 
-        self.progress = out.progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), Rates(), TimeElapsedColumn())
+        self.progress = out.progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            Rates(),
+            TimeElapsedColumn(),
+        )
         self.tasks: dict[str, Any] = {}
 
     def __enter__(self) -> ProgressView:
@@ -159,8 +185,9 @@ class ProgressView:
     def __call__(self, update: ProgressUpdate) -> None:
         task = self.tasks.get(update.task)
         if task is None:
-            task = self.tasks[update.task] = self.progress.add_task(update.task, total=update.total, unit=update.unit,
-                                                                   bytes=0)
+            task = self.tasks[update.task] = self.progress.add_task(
+                update.task, total=update.total, unit=update.unit, bytes=0
+            )
         fields = self.progress.tasks[self._index(task)].fields
         changes: dict[str, Any] = {"advance": update.advance, "bytes": fields.get("bytes", 0) + update.advance_bytes}
         if update.unit == "bytes":
@@ -189,15 +216,18 @@ def _print_report(out: Output, report: VerifyReport) -> None:
         table.add_column(column, justify="left" if column == "area" else "right")
     for s in report.sections:
         size = _human_bytes(s.units) if s.unit == "bytes" else f"{s.units:,} rows"
-        table.add_row(s.area, f"{s.items:,}", f"{s.matched:,}", f"{s.mismatched:,}", size, f"{s.extra:,}",
-                      f"{s.seconds:.2f}")
+        table.add_row(
+            s.area, f"{s.items:,}", f"{s.matched:,}", f"{s.mismatched:,}", size, f"{s.extra:,}", f"{s.seconds:.2f}"
+        )
     out.human.print(table)
     for mismatch in report.mismatches[:50]:
         out.human.print(f"DIFFERS {mismatch.describe()}", markup=False, soft_wrap=True)
     if len(report.mismatches) > 50:
         out.human.print(f"... and {len(report.mismatches) - 50} more (see --json)", markup=False)
-    out.human.print("verified: everything matches" if report.ok else
-                    f"verification FAILED: {len(report.mismatches)} difference(s)", markup=False)
+    out.human.print(
+        "verified: everything matches" if report.ok else f"verification FAILED: {len(report.mismatches)} difference(s)",
+        markup=False,
+    )
 
 
 def _finish(out: Output, document: dict[str, Any], report: VerifyReport | None) -> None:
@@ -211,29 +241,50 @@ def _finish(out: Output, document: dict[str, Any], report: VerifyReport | None) 
 def _summary_lines(out: Output, result: Any) -> None:
     if result.postgres is not None:
         pg = result.postgres
-        out.human.print(f"postgres {pg.source} -> {pg.dest}: dump {pg.dump_seconds:.1f}s, restore "
-                        f"{pg.restore_seconds:.1f}s, verify {pg.verify_seconds:.1f}s"
-                        + (f", roles created: {', '.join(pg.roles_created)}" if pg.roles_created else ""),
-                        markup=False)
+        out.human.print(
+            f"postgres {pg.source} -> {pg.dest}: dump {pg.dump_seconds:.1f}s, restore "
+            f"{pg.restore_seconds:.1f}s, verify {pg.verify_seconds:.1f}s"
+            + (f", roles created: {', '.join(pg.roles_created)}" if pg.roles_created else ""),
+            markup=False,
+        )
     for m in result.media:
-        out.human.print(f"media {m.source} -> {m.dest}: {m.copied} copied ({_human_bytes(m.bytes_copied)}), "
-                        f"{m.skipped} already there, {m.deleted} deleted, {m.seconds:.1f}s", markup=False)
+        out.human.print(
+            f"media {m.source} -> {m.dest}: {m.copied} copied ({_human_bytes(m.bytes_copied)}), "
+            f"{m.skipped} already there, {m.deleted} deleted, {m.seconds:.1f}s",
+            markup=False,
+        )
     if result.redis is not None and result.redis.get("copied"):
-        out.human.print(f"redis snapshot: {result.redis['keys']} keys ({_human_bytes(result.redis['bytes'])}), "
-                        f"{result.redis['seconds']:.1f}s", markup=False)
+        out.human.print(
+            f"redis snapshot: {result.redis['keys']} keys ({_human_bytes(result.redis['bytes'])}), "
+            f"{result.redis['seconds']:.1f}s",
+            markup=False,
+        )
     elif result.redis is not None:
         out.human.print(result.redis["note"], markup=False)
 
 
 # --- commands ----------------------------------------------------------------------------------
 
+
 def sync(
-    source: FromOption = None, dest: ToOption = None, from_outputs: FromOutputs = None, to_outputs: ToOutputs = None,
-    spec: SpecOption = DEFAULT_SPEC, workers: Workers = 16, jobs: Jobs = 4, no_postgres: NoPostgres = False,
-    no_media: NoMedia = False, no_owner: NoOwner = False,
-    redis: Annotated[bool, typer.Option(
-        "--redis", help="Also copy a snapshot of Redis (a cache, so not moved by default): every key, TTLs kept; "
-        "keys the source has are replaced, others left alone.")] = False,
+    source: FromOption = None,
+    dest: ToOption = None,
+    from_outputs: FromOutputs = None,
+    to_outputs: ToOutputs = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    workers: Workers = 16,
+    jobs: Jobs = 4,
+    no_postgres: NoPostgres = False,
+    no_media: NoMedia = False,
+    no_owner: NoOwner = False,
+    redis: Annotated[
+        bool,
+        typer.Option(
+            "--redis",
+            help="Also copy a snapshot of Redis (a cache, so not moved by default): every key, TTLs kept; "
+            "keys the source has are replaced, others left alone.",
+        ),
+    ] = False,
     delete: Annotated[bool, typer.Option("--delete", help="Delete destination objects absent at the source.")] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the verification (not advised).")] = False,
     json_output: JsonOption = False,
@@ -251,17 +302,35 @@ def sync(
     b = _outputs(loaded, dest, to_outputs, "to")
     _register_secrets(a, b)
     with ProgressView(out) as view:
-        result = move.sync(loaded, a, b, postgres=not no_postgres, media_too=not no_media, redis=redis,
-                           delete=delete, workers=workers, jobs=jobs, verify=not no_verify, no_owner=no_owner,
-                           admin_url=_admin_url(b), progress=view)
+        result = move.sync(
+            loaded,
+            a,
+            b,
+            postgres=not no_postgres,
+            media_too=not no_media,
+            redis=redis,
+            delete=delete,
+            workers=workers,
+            jobs=jobs,
+            verify=not no_verify,
+            no_owner=no_owner,
+            admin_url=_admin_url(b),
+            progress=view,
+        )
     _summary_lines(out, result)
     _finish(out, result.to_dict(), result.verify)
 
 
 def verify(
-    source: FromOption = None, dest: ToOption = None, from_outputs: FromOutputs = None, to_outputs: ToOutputs = None,
-    spec: SpecOption = DEFAULT_SPEC, workers: Workers = 16, no_postgres: NoPostgres = False,
-    no_media: NoMedia = False, json_output: JsonOption = False,
+    source: FromOption = None,
+    dest: ToOption = None,
+    from_outputs: FromOutputs = None,
+    to_outputs: ToOutputs = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    workers: Workers = 16,
+    no_postgres: NoPostgres = False,
+    no_media: NoMedia = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Compare two targets now: per table rows and content hash, per object size and checksum (exit 1 if any differ)."""
     from migrate.data import move
@@ -272,17 +341,24 @@ def verify(
     b = _outputs(loaded, dest, to_outputs, "to")
     _register_secrets(a, b)
     with ProgressView(out) as view:
-        report = move.verify(loaded, a, b, postgres=not no_postgres, media_too=not no_media, workers=workers,
-                             progress=view)
+        report = move.verify(
+            loaded, a, b, postgres=not no_postgres, media_too=not no_media, workers=workers, progress=view
+        )
     _finish(out, report.to_dict(), report)
 
 
 def backup(
     source: FromOption = None,
-    location: Annotated[str, typer.Option("--to", help="s3://BUCKET[/PREFIX] (endpoint and keys from "
-                                                       "MIGRATE_BACKUP_S3_*) or a directory.")] = "",
-    from_outputs: FromOutputs = None, spec: SpecOption = DEFAULT_SPEC, workers: Workers = 16, jobs: Jobs = 4,
-    no_postgres: NoPostgres = False, no_media: NoMedia = False,
+    location: Annotated[
+        str,
+        typer.Option("--to", help="s3://BUCKET[/PREFIX] (endpoint and keys from MIGRATE_BACKUP_S3_*) or a directory."),
+    ] = "",
+    from_outputs: FromOutputs = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    workers: Workers = 16,
+    jobs: Jobs = 4,
+    no_postgres: NoPostgres = False,
+    no_media: NoMedia = False,
     encrypt: Annotated[bool, typer.Option("--encrypt", help="Encrypt at rest with MIGRATE_BACKUP_KEY.")] = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -298,22 +374,35 @@ def backup(
     a = _outputs(loaded, source, from_outputs, "from")
     _register_secrets(a)
     with ProgressView(out) as view:
-        result = move.backup(loaded, a, parse_location(location), postgres=not no_postgres, media_too=not no_media,
-                             encrypt=encrypt, workers=workers, jobs=jobs, progress=view)
+        result = move.backup(
+            loaded,
+            a,
+            parse_location(location),
+            postgres=not no_postgres,
+            media_too=not no_media,
+            encrypt=encrypt,
+            workers=workers,
+            jobs=jobs,
+            progress=view,
+        )
     _summary_lines(out, result)
-    out.human.print(f"backup {result.backup_id} at {location}" + ("" if result.ok else " (NOT complete)"),
-                    markup=False)
+    out.human.print(f"backup {result.backup_id} at {location}" + ("" if result.ok else " (NOT complete)"), markup=False)
     _finish(out, result.to_dict(), result.verify)
 
 
 def restore(
     location: Annotated[str, typer.Option("--from", help="The backup location (as given to backup --to).")] = "",
-    dest: ToOption = None, to_outputs: ToOutputs = None, spec: SpecOption = DEFAULT_SPEC,
-    backup_id: Annotated[str | None, typer.Option("--backup", help="Backup id (default: the newest complete).")]
-    = None,
+    dest: ToOption = None,
+    to_outputs: ToOutputs = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    backup_id: Annotated[str | None, typer.Option("--backup", help="Backup id (default: the newest complete).")] = None,
     service: Annotated[str | None, typer.Option("--service", help="Service name (default: the spec's).")] = None,
-    workers: Workers = 16, jobs: Jobs = 4, no_postgres: NoPostgres = False, no_media: NoMedia = False,
-    no_owner: NoOwner = False, json_output: JsonOption = False,
+    workers: Workers = 16,
+    jobs: Jobs = 4,
+    no_postgres: NoPostgres = False,
+    no_media: NoMedia = False,
+    no_owner: NoOwner = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Restore a backup into a target and verify it against the fingerprint taken at backup time."""
     from migrate.data import move
@@ -327,9 +416,20 @@ def restore(
     b = _outputs(loaded, dest, to_outputs, "to")
     _register_secrets(b)
     with ProgressView(out) as view:
-        result = move.restore(loaded, parse_location(location), b, backup_id=backup_id, service=service,
-                              postgres=not no_postgres, media_too=not no_media, workers=workers, jobs=jobs,
-                              no_owner=no_owner, admin_url=_admin_url(b), progress=view)
+        result = move.restore(
+            loaded,
+            parse_location(location),
+            b,
+            backup_id=backup_id,
+            service=service,
+            postgres=not no_postgres,
+            media_too=not no_media,
+            workers=workers,
+            jobs=jobs,
+            no_owner=no_owner,
+            admin_url=_admin_url(b),
+            progress=view,
+        )
     _summary_lines(out, result)
     _finish(out, result.to_dict(), result.verify)
 
@@ -356,15 +456,25 @@ def backups(
 
 def replicate(
     action: Annotated[str, typer.Argument(help="start | status | stop | promote")],
-    source: FromOption = None, dest: ToOption = None, from_outputs: FromOutputs = None, to_outputs: ToOutputs = None,
+    source: FromOption = None,
+    dest: ToOption = None,
+    from_outputs: FromOutputs = None,
+    to_outputs: ToOutputs = None,
     spec: SpecOption = DEFAULT_SPEC,
     max_lag: Annotated[float, typer.Option("--max-lag", help="promote: wait until lag is at most this (s).")] = 0.0,
-    sync: Annotated[bool, typer.Option("--sync", help="start: the source's commits wait for the standby (RPO 0; "
-                                                      "the source's writes stall while the standby is down). "
-                                                      "Needs a superuser at the source: MIGRATE_FROM_ADMIN_URL, "
-                                                      "else its database_admin_url output.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="promote/start: give up after this many seconds.")]
-    = 300.0,
+    sync: Annotated[
+        bool,
+        typer.Option(
+            "--sync",
+            help="start: the source's commits wait for the standby (RPO 0; "
+            "the source's writes stall while the standby is down). "
+            "Needs a superuser at the source: MIGRATE_FROM_ADMIN_URL, "
+            "else its database_admin_url output.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="promote/start: give up after this many seconds.")
+    ] = 300.0,
     json_output: JsonOption = False,
 ) -> None:
     """Warm standby by Postgres logical replication: start, status (lag), stop, promote.
@@ -384,17 +494,20 @@ def replicate(
     _register_secrets(a, b)
     admin = _admin_url(b)
     source_admin = os.environ.get(FROM_ADMIN_ENV) or (
-        a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None)
+        a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None
+    )
     if action == "start":
-        state = replication.start(loaded, a, b, admin_url=admin, timeout=timeout, synchronous=sync,
-                                  source_admin_url=source_admin)
+        state = replication.start(
+            loaded, a, b, admin_url=admin, timeout=timeout, synchronous=sync, source_admin_url=source_admin
+        )
     elif action == "status":
         state = replication.status(loaded, a, b, admin_url=admin)
     elif action == "stop":
         state = replication.stop(loaded, a, b, admin_url=admin, source_admin_url=source_admin)
     else:
-        state = replication.promote(loaded, a, b, admin_url=admin, max_lag=max_lag, timeout=timeout,
-                                    source_admin_url=source_admin)
+        state = replication.promote(
+            loaded, a, b, admin_url=admin, max_lag=max_lag, timeout=timeout, source_admin_url=source_admin
+        )
     out.emit(state.to_dict())
     out.human.print(state.describe(), markup=False)
     if not state.ok:
@@ -402,24 +515,42 @@ def replicate(
 
 
 def follow(
-    source: FromOption = None, dest: ToOption = None, from_outputs: FromOutputs = None, to_outputs: ToOutputs = None,
-    spec: SpecOption = DEFAULT_SPEC, workers: Workers = 16,
-    interval: Annotated[float, typer.Option("--interval", min=0.0, help="Seconds from one pass's start to the "
-                                                                        "next.")] = 1.0,
-    passes: Annotated[int | None, typer.Option("--passes", min=1, help="Stop after this many passes (default: "
-                                                                       "until SIGTERM or Ctrl-C).")] = None,
-    status: Annotated[Path | None, typer.Option("--status", help="Write the follower's state (JSON) here after "
-                                                                "every pass.")] = None,
-    full_every: Annotated[int, typer.Option("--full-every", min=1, help="Re-list the destination too every N "
-                                                                        "passes (1: every pass).")] = FULL_EVERY,
-    full_interval: Annotated[float, typer.Option("--full-interval", min=0.0, help="...or when this many seconds "
-                                                                                  "have passed since the last full "
-                                                                                  "pass.")] = FULL_SECONDS,
-    events: Annotated[str, typer.Option("--events", help="off, on or auto: also copy each object as the source "
-                                        "announces it (S3 event notifications into an SQS queue the follower adds "
-                                        "at the source and removes on exit; passes then come every "
-                                        f"{EVENTS_PASS_INTERVAL:g}s at least, as the safety net). on: fail where the "
-                                        "source has no notifications; auto: follow by passes there.")] = "off",
+    source: FromOption = None,
+    dest: ToOption = None,
+    from_outputs: FromOutputs = None,
+    to_outputs: ToOutputs = None,
+    spec: SpecOption = DEFAULT_SPEC,
+    workers: Workers = 16,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.0, help="Seconds from one pass's start to the next.")
+    ] = 1.0,
+    passes: Annotated[
+        int | None,
+        typer.Option("--passes", min=1, help="Stop after this many passes (default: until SIGTERM or Ctrl-C)."),
+    ] = None,
+    status: Annotated[
+        Path | None, typer.Option("--status", help="Write the follower's state (JSON) here after every pass.")
+    ] = None,
+    full_every: Annotated[
+        int, typer.Option("--full-every", min=1, help="Re-list the destination too every N passes (1: every pass).")
+    ] = FULL_EVERY,
+    full_interval: Annotated[
+        float,
+        typer.Option(
+            "--full-interval", min=0.0, help="...or when this many seconds have passed since the last full pass."
+        ),
+    ] = FULL_SECONDS,
+    events: Annotated[
+        str,
+        typer.Option(
+            "--events",
+            help="off, on or auto: also copy each object as the source "
+            "announces it (S3 event notifications into an SQS queue the follower adds "
+            "at the source and removes on exit; passes then come every "
+            f"{EVENTS_PASS_INTERVAL:g}s at least, as the safety net). on: fail where the "
+            "source has no notifications; auto: follow by passes there.",
+        ),
+    ] = "off",
     json_output: JsonOption = False,
 ) -> None:
     """Keep the destination's media in step with the source, pass after pass, for a warm standby.
@@ -460,23 +591,43 @@ def follow(
             lag = "" if state.last_pass_seconds is None else f", last pass {state.last_pass_seconds:.2f}s"
             failing = f", failing: {state.last_error}" if state.last_error else ""
             announced = f" ({state.copied_on_events} as announced)" if state.events == "on" else ""
-            progress.update(task, advance=1, description=f"media {a.target} -> {b.target}: {state.passes} passes, "
-                            f"{state.objects_copied} objects copied{announced}{lag}{failing}")
+            progress.update(
+                task,
+                advance=1,
+                description=f"media {a.target} -> {b.target}: {state.passes} passes, "
+                f"{state.objects_copied} objects copied{announced}{lag}{failing}",
+            )
 
         def on_announced(state: FollowState) -> None:
             if status is not None:
                 write_state(status, state)
 
-        state = follow_media(loaded, a, b, interval=interval, stop=stop, max_passes=passes, workers=workers,
-                             full_every=full_every, full_seconds=full_interval, events=events,
-                             on_pass=on_pass, on_announced=on_announced)
+        state = follow_media(
+            loaded,
+            a,
+            b,
+            interval=interval,
+            stop=stop,
+            max_passes=passes,
+            workers=workers,
+            full_every=full_every,
+            full_seconds=full_interval,
+            events=events,
+            on_pass=on_pass,
+            on_announced=on_announced,
+        )
     out.emit(state.to_dict())
-    out.human.print(f"media {a.target} -> {b.target}: {state.passes} passes ({state.failed_passes} failed), "
-                    f"{state.objects_copied} objects / {_human_bytes(state.bytes_copied)} copied", markup=False)
+    out.human.print(
+        f"media {a.target} -> {b.target}: {state.passes} passes ({state.failed_passes} failed), "
+        f"{state.objects_copied} objects / {_human_bytes(state.bytes_copied)} copied",
+        markup=False,
+    )
     if state.events != "off":
-        out.human.print(f"event notifications: {state.events}"
-                        + (f", {state.copied_on_events} objects copied as announced" if state.events == "on" else ""),
-                        markup=False)
+        out.human.print(
+            f"event notifications: {state.events}"
+            + (f", {state.copied_on_events} objects copied as announced" if state.events == "on" else ""),
+            markup=False,
+        )
     if state.last_error:
         out.human.print(f"last pass failed: {state.last_error}", markup=False)
         raise typer.Exit(1)

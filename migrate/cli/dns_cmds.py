@@ -19,10 +19,10 @@ if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
-dns_app = typer.Typer(help="Swing DNS to a target, verify it at every nameserver, roll back, "
-                      "evacuate a zone.", no_args_is_help=True)
-sandbox_app = typer.Typer(help="The local sandbox's DNS servers (dns_providers with sandbox:).",
-                          no_args_is_help=True)
+dns_app = typer.Typer(
+    help="Swing DNS to a target, verify it at every nameserver, roll back, evacuate a zone.", no_args_is_help=True
+)
+sandbox_app = typer.Typer(help="The local sandbox's DNS servers (dns_providers with sandbox:).", no_args_is_help=True)
 dns_app.add_typer(sandbox_app, name="sandbox")
 
 ToOption = Annotated[str | None, typer.Option("--to", help="Target to point the records at.")]
@@ -34,9 +34,7 @@ AddressOption = Annotated[
     list[str] | None,
     typer.Option("--address", help="Manual swing: the address(es) to point at (repeatable)."),
 ]
-HealthOption = Annotated[
-    str | None, typer.Option("--health-url", help="Health URL to check (overrides outputs).")
-]
+HealthOption = Annotated[str | None, typer.Option("--health-url", help="Health URL to check (overrides outputs).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -47,15 +45,23 @@ def register(app: typer.Typer) -> None:
 
 
 def target_outputs(
-    spec: ServiceSpec, to: str | None, outputs_file: Path | None, addresses: list[str] | None,
+    spec: ServiceSpec,
+    to: str | None,
+    outputs_file: Path | None,
+    addresses: list[str] | None,
     health_url: str | None = None,
 ) -> TargetOutputs:
     """The target's outputs: --address, --outputs FILE, or the deployed stack."""
     from migrate.outputs import TargetOutputs
 
     if addresses:
-        return TargetOutputs(target=to or "manual", provider="manual", public_hostname=None,
-                             public_addresses=addresses, health_url=health_url or "")
+        return TargetOutputs(
+            target=to or "manual",
+            provider="manual",
+            public_hostname=None,
+            public_addresses=addresses,
+            health_url=health_url or "",
+        )
     if outputs_file is not None:
         try:
             data = json.loads(outputs_file.read_text())
@@ -75,8 +81,7 @@ def target_outputs(
             from migrate.engine.outputs import load_outputs
         except ImportError:
             raise InputError(
-                f"no outputs for target {to!r}: deploy it first, or give --outputs FILE or "
-                "--address IP"
+                f"no outputs for target {to!r}: deploy it first, or give --outputs FILE or --address IP"
             ) from None
         outputs = load_outputs(spec, to)
     if health_url is not None:
@@ -125,11 +130,11 @@ def _plan_table(out: Output, result: Any) -> None:
         for row in p.plan.rows(shown):
             table.add_row(*row)
         if len(p.plan.changes) > len(shown):
-            table.add_row(p.provider, f"… {len(p.plan.changes) - len(shown)} more change(s)",
-                          "", "", "", "", end_section=True)
+            table.add_row(
+                p.provider, f"… {len(p.plan.changes) - len(shown)} more change(s)", "", "", "", "", end_section=True
+            )
     out.human.print(table)
-    out.human.print(f"Resolvers may keep the old answers for up to {result.old_ttl}s after "
-                    "the change (the old TTL).")
+    out.human.print(f"Resolvers may keep the old answers for up to {result.old_ttl}s after the change (the old TTL).")
 
 
 @dns_app.command("plan")
@@ -159,21 +164,19 @@ def swing_cmd(
     outputs_file: OutputsOption = None,
     address: AddressOption = None,
     health_url: HealthOption = None,
-    prepare: Annotated[
-        bool, typer.Option(help="Lower TTLs first and wait out the old TTL.")] = False,
+    prepare: Annotated[bool, typer.Option(help="Lower TTLs first and wait out the old TTL.")] = False,
     prepare_ttl: Annotated[int | None, typer.Option(help="TTL for --prepare.")] = None,
-    force: Annotated[bool, typer.Option(help="Swing even if the target's health check fails.")]
-    = False,
-    allow_unexpected: Annotated[
-        bool, typer.Option(help="Apply changes outside the expected swing set.")] = False,
-    max_share: Annotated[
-        float, typer.Option(help="Largest share of the zone unexpected changes may touch.")
-    ] = 0.1,
+    force: Annotated[bool, typer.Option(help="Swing even if the target's health check fails.")] = False,
+    allow_unexpected: Annotated[bool, typer.Option(help="Apply changes outside the expected swing set.")] = False,
+    max_share: Annotated[float, typer.Option(help="Largest share of the zone unexpected changes may touch.")] = 0.1,
     then_verify: Annotated[
-        bool, typer.Option("--verify", help="Then verify at every authoritative nameserver, as "
-                                            "`dns verify` does (exit 1 if one disagrees).")] = False,
-    verify_timeout: Annotated[
-        float, typer.Option(help="With --verify: seconds to wait for all to agree.")] = 60.0,
+        bool,
+        typer.Option(
+            "--verify",
+            help="Then verify at every authoritative nameserver, as `dns verify` does (exit 1 if one disagrees).",
+        ),
+    ] = False,
+    verify_timeout: Annotated[float, typer.Option(help="With --verify: seconds to wait for all to agree.")] = 60.0,
     json_output: JsonOption = False,
 ) -> None:
     """Point the owned records at TARGET at every DNS provider (journaled first)."""
@@ -184,8 +187,16 @@ def swing_cmd(
     outputs = target_outputs(spec, to, outputs_file, address, health_url)
     progress, callback = _progress(out)
     with progress:
-        result = swing(spec, outputs, prepare=prepare, prepare_ttl=prepare_ttl, force=force,
-                       allow_unexpected=allow_unexpected, max_share=max_share, progress=callback)
+        result = swing(
+            spec,
+            outputs,
+            prepare=prepare,
+            prepare_ttl=prepare_ttl,
+            force=force,
+            allow_unexpected=allow_unexpected,
+            max_share=max_share,
+            progress=callback,
+        )
     verified = None
     if then_verify and result.ok:
         from migrate.dns.verify import verify
@@ -203,12 +214,16 @@ def swing_cmd(
     for p in result.providers:
         mark = "[green]applied[/]" if p.applied else f"[red]FAILED: {p.error}[/]"
         out.human.print(f"{p.provider}: {mark}")
-    out.human.print(f"swing {result.swing_id}{' (resumed)' if result.resumed else ''}: "
-                    f"{result.changes} change(s) in {result.elapsed_seconds:.2f}s")
+    out.human.print(
+        f"swing {result.swing_id}{' (resumed)' if result.resumed else ''}: "
+        f"{result.changes} change(s) in {result.elapsed_seconds:.2f}s"
+    )
     if not result.ok:
-        out.stderr.print("[red]error:[/] some DNS providers did not get the change (see above); "
-                         "the journal records which did. Re-run the same swing to finish it, "
-                         "or `migrate dns rollback`.")
+        out.stderr.print(
+            "[red]error:[/] some DNS providers did not get the change (see above); "
+            "the journal records which did. Re-run the same swing to finish it, "
+            "or `migrate dns rollback`."
+        )
         raise typer.Exit(EXIT_FAILED)
     if verified is not None:
         _verify_table(out, spec.zone, verified)
@@ -222,11 +237,8 @@ def verify_cmd(
     to: ToOption = None,
     outputs_file: OutputsOption = None,
     address: AddressOption = None,
-    nameserver: Annotated[
-        list[str] | None, typer.Option("--nameserver", help="Extra server HOST[:PORT].")] = None,
-    resolver: Annotated[
-        list[str] | None, typer.Option("--resolver", help="Resolver HOST[:PORT] to check too.")
-    ] = None,
+    nameserver: Annotated[list[str] | None, typer.Option("--nameserver", help="Extra server HOST[:PORT].")] = None,
+    resolver: Annotated[list[str] | None, typer.Option("--resolver", help="Resolver HOST[:PORT] to check too.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for all to agree.")] = 60.0,
     ns_port: Annotated[int, typer.Option(help="Port of nameservers found by NS records.")] = 53,
     json_output: JsonOption = False,
@@ -237,13 +249,18 @@ def verify_cmd(
 
     out = Output(json_output)
     spec = load(spec_path)
-    outputs = target_outputs(spec, to, outputs_file, address) if (to or outputs_file or address) \
-        else None
+    outputs = target_outputs(spec, to, outputs_file, address) if (to or outputs_file or address) else None
     progress, callback = _progress(out)
     with progress:
-        result = verify(spec, outputs=outputs, nameservers=nameserver or [],
-                        resolvers=resolver or [], timeout=timeout, ns_port=ns_port,
-                        progress=callback)
+        result = verify(
+            spec,
+            outputs=outputs,
+            nameservers=nameserver or [],
+            resolvers=resolver or [],
+            timeout=timeout,
+            ns_port=ns_port,
+            progress=callback,
+        )
     _emit(out, result)
     _verify_table(out, spec.zone, result)
     if not result.ok:
@@ -305,15 +322,13 @@ def status_cmd(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = F
     except ImportError:
         pass
     rows = status(spec, known_outputs=known)
-    out.emit({"ok": all(r.error is None for r in rows), "zone": spec.zone,
-              "providers": [r.to_json() for r in rows]})
+    out.emit({"ok": all(r.error is None for r in rows), "zone": spec.zone, "providers": [r.to_json() for r in rows]})
     table = Table(title=f"{spec.zone} at each DNS provider")
     for column in ("provider", "points at", "records"):
         table.add_column(column)
     for r in rows:
         records = "\n".join(f"{x.name} {x.type} {x.ttl} {', '.join(x.values)}" for x in r.records)
-        table.add_row(r.provider, r.points_at or ("[red]unreachable[/]" if r.error else "unknown"),
-                      r.error or records)
+        table.add_row(r.provider, r.points_at or ("[red]unreachable[/]" if r.error else "unknown"), r.error or records)
     out.human.print(table)
     if any(r.error for r in rows):
         raise typer.Exit(EXIT_FAILED)
@@ -325,8 +340,7 @@ def evacuate_cmd(
     destination: Annotated[str, typer.Option("--to", help="DNS provider to copy to.")],
     spec_path: SpecOption = DEFAULT_SPEC,
     prune: Annotated[bool, typer.Option(help="Delete records the source does not have.")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Show what would be copied; change nothing.")]
-    = False,
+    dry_run: Annotated[bool, typer.Option(help="Show what would be copied; change nothing.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Copy the whole zone to another DNS provider, verify it, print the registrar change."""
@@ -336,13 +350,14 @@ def evacuate_cmd(
     spec = load(spec_path)
     progress, callback = _progress(out)
     with progress:
-        result = evacuate(spec, source, destination, prune=prune, dry_run=dry_run,
-                          progress=callback)
+        result = evacuate(spec, source, destination, prune=prune, dry_run=dry_run, progress=callback)
     _emit(out, result)
     assert result.plan is not None
-    out.human.print(f"{result.copied} RRsets to copy from {source} to {destination}; "
-                    f"{len(result.plan.changes)} change(s) "
-                    f"{'planned' if dry_run else 'applied'} in {result.elapsed_seconds:.2f}s")
+    out.human.print(
+        f"{result.copied} RRsets to copy from {source} to {destination}; "
+        f"{len(result.plan.changes)} change(s) "
+        f"{'planned' if dry_run else 'applied'} in {result.elapsed_seconds:.2f}s"
+    )
     for line in result.skipped:
         out.human.print(f"  not copied: {line}")
     if dry_run:
@@ -353,11 +368,12 @@ def evacuate_cmd(
             out.human.print(f"[red]  mismatch:[/] {line}")
         raise typer.Exit(EXIT_FAILED)
     out.human.print(f"[green]verified:[/] all {result.copied} RRsets served by {destination}")
-    out.human.print(f"At the registrar, set the nameservers of {spec.zone} to: "
-                    + ", ".join(n.rstrip(".") for n in result.nameservers))
+    out.human.print(
+        f"At the registrar, set the nameservers of {spec.zone} to: "
+        + ", ".join(n.rstrip(".") for n in result.nameservers)
+    )
     for registrar in spec.registrars:
-        out.human.print(f"Or let migrate do it: migrate dns delegate --registrar {registrar} "
-                        f"--to {destination}")
+        out.human.print(f"Or let migrate do it: migrate dns delegate --registrar {registrar} --to {destination}")
     out.human.print(f"Then check: migrate dns delegation --to {destination}")
 
 
@@ -365,12 +381,13 @@ def evacuate_cmd(
 def delegation_cmd(
     spec_path: SpecOption = DEFAULT_SPEC,
     to: Annotated[
-        str | None, typer.Option("--to", help="DNS provider whose nameservers should be "
-                                 "delegated to (default: the apex NS it serves).")] = None,
-    ns: Annotated[list[str] | None, typer.Option("--ns", help="Expected nameserver name.")] = None,
-    parent: Annotated[
-        list[str] | None, typer.Option("--parent", help="Parent zone server HOST[:PORT].")
+        str | None,
+        typer.Option(
+            "--to", help="DNS provider whose nameservers should be delegated to (default: the apex NS it serves)."
+        ),
     ] = None,
+    ns: Annotated[list[str] | None, typer.Option("--ns", help="Expected nameserver name.")] = None,
+    parent: Annotated[list[str] | None, typer.Option("--parent", help="Parent zone server HOST[:PORT].")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Check which nameservers the parent zone delegates the zone to."""

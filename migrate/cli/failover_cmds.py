@@ -53,8 +53,11 @@ def _finish(out: Output, outcome: Any, summary: list[str]) -> None:
     out.emit(report)
     for line in summary:
         out.human.print(line, markup=False, soft_wrap=True)
-    out.human.print(f"report: {outcome.files['html']} (JSON {outcome.files['json']}, JUnit {outcome.files['junit']})",
-                    markup=False, soft_wrap=True)
+    out.human.print(
+        f"report: {outcome.files['html']} (JSON {outcome.files['json']}, JUnit {outcome.files['junit']})",
+        markup=False,
+        soft_wrap=True,
+    )
     if outcome.error is not None:
         out.stderr.print(f"error: {outcome.error}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -66,36 +69,66 @@ def _dry_run(out: Output, runbook_name: str, params: dict[str, Any], plan: dict[
 
     runbook = load_runbook(runbook_name)
     params = runbook.resolve_params(params)
-    out.emit({"dry_run": True, "runbook": runbook.name, "params": params, "plan": plan,
-              "steps": [s.model_dump(mode="json", by_alias=True) for s in runbook.steps]})
+    out.emit(
+        {
+            "dry_run": True,
+            "runbook": runbook.name,
+            "params": params,
+            "plan": plan,
+            "steps": [s.model_dump(mode="json", by_alias=True) for s in runbook.steps],
+        }
+    )
     out.human.print(to_markdown(runbook, params), markup=False, soft_wrap=True)
     out.human.print("## Plan\n", markup=False)
     for key, value in plan.items():
         out.human.print(f"- {key}: {value}", markup=False, soft_wrap=True)
 
 
-def _run(out: Output, runbook: str, params: dict[str, Any], *, spec: Any, spec_path: Path | None, resume: bool,
-         run_id: str | None, on_failure: str, reports: Path) -> Any:
+def _run(
+    out: Output,
+    runbook: str,
+    params: dict[str, Any],
+    *,
+    spec: Any,
+    spec_path: Path | None,
+    resume: bool,
+    run_id: str | None,
+    on_failure: str,
+    reports: Path,
+) -> Any:
     from migrate.failover.run import start_or_resume
 
     if on_failure not in ("stop", "rollback"):
         raise InputError(f"--on-failure must be stop or rollback, not {on_failure!r}")
-    return start_or_resume(runbook, params, spec=spec, spec_path=spec_path,
-                           resume=(run_id or True) if resume else None,
-                           on_failure=on_failure,  # type: ignore[arg-type]
-                           console=out.stderr, reports_dir=reports)
+    return start_or_resume(
+        runbook,
+        params,
+        spec=spec,
+        spec_path=spec_path,
+        resume=(run_id or True) if resume else None,
+        on_failure=on_failure,  # type: ignore[arg-type]
+        console=out.stderr,
+        reports_dir=reports,
+    )
 
 
 def failover(
     source: FromOption = "",
     dest: ToOption = "",
-    backup: Annotated[str | None, typer.Option("--backup", help="Backup LOCATION to restore from if A is gone.")]
-    = None,
-    holding_on: Annotated[str | None, typer.Option("--holding-on", help="Target whose address serves the holding "
-                                                   "page (default: --from, taking over its address).")] = None,
+    backup: Annotated[
+        str | None, typer.Option("--backup", help="Backup LOCATION to restore from if A is gone.")
+    ] = None,
+    holding_on: Annotated[
+        str | None,
+        typer.Option(
+            "--holding-on",
+            help="Target whose address serves the holding page (default: --from, taking over its address).",
+        ),
+    ] = None,
     on_failure: Annotated[str, typer.Option("--on-failure", help="stop (fix, then --resume) or rollback.")] = "stop",
-    rollback: Annotated[bool, typer.Option("--rollback", help="Undo the steps that ran in the last run (or --run).")]
-    = False,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Undo the steps that ran in the last run (or --run).")
+    ] = False,
     resume: ResumeOption = False,
     run_id: RunOption = None,
     dry_run: DryRunOption = False,
@@ -109,8 +142,7 @@ def failover(
     if rollback:
         from migrate.failover.run import rollback_run
 
-        outcome = rollback_run(run_id, "failover", spec=loaded, spec_path=spec, console=out.stderr,
-                               reports_dir=reports)
+        outcome = rollback_run(run_id, "failover", spec=loaded, spec_path=spec, console=out.stderr, reports_dir=reports)
         _finish(out, outcome, [f"rolled back run {outcome.journal.run_id}: {outcome.report['status']}"])
         return
     if not resume:
@@ -123,10 +155,22 @@ def failover(
 
         _dry_run(out, "failover", params, failover_plan(loaded, params))
         return
-    outcome = _run(out, "failover", params, spec=loaded, spec_path=spec, resume=resume, run_id=run_id,
-                   on_failure=on_failure, reports=reports)
-    _finish(out, outcome, [f"failover {outcome.report['params']['from']} → {outcome.report['params']['to']}: "
-                           f"{outcome.report['status']}"])
+    outcome = _run(
+        out,
+        "failover",
+        params,
+        spec=loaded,
+        spec_path=spec,
+        resume=resume,
+        run_id=run_id,
+        on_failure=on_failure,
+        reports=reports,
+    )
+    _finish(
+        out,
+        outcome,
+        [f"failover {outcome.report['params']['from']} → {outcome.report['params']['to']}: {outcome.report['status']}"],
+    )
 
 
 def drill(
@@ -134,13 +178,27 @@ def drill(
     dest: ToOption = "",
     rate: Annotated[float, typer.Option("--rate", help="Writes per second of the load against A.")] = 50.0,
     load_seconds: Annotated[float, typer.Option("--load-seconds", help="Seconds of load before A is killed.")] = 5.0,
-    image_every: Annotated[int, typer.Option("--image-every", min=0, help="Every K-th write of the load uploads an "
-                                             "image, to measure media loss too (0: text only).")] = 20,
-    data_mode: Annotated[str, typer.Option("--data", help="replica (warm standby + replication) or restore "
-                                           "(backup of A restored on B after the kill).")] = "replica",
-    sync_replication: Annotated[bool, typer.Option(
-        "--sync-replication/--async-replication",
-        help="replica mode: A's commits wait for B (RPO 0, slower writes) or not.")] = True,
+    image_every: Annotated[
+        int,
+        typer.Option(
+            "--image-every",
+            min=0,
+            help="Every K-th write of the load uploads an image, to measure media loss too (0: text only).",
+        ),
+    ] = 20,
+    data_mode: Annotated[
+        str,
+        typer.Option(
+            "--data", help="replica (warm standby + replication) or restore (backup of A restored on B after the kill)."
+        ),
+    ] = "replica",
+    sync_replication: Annotated[
+        bool,
+        typer.Option(
+            "--sync-replication/--async-replication",
+            help="replica mode: A's commits wait for B (RPO 0, slower writes) or not.",
+        ),
+    ] = True,
     seed_mb: Annotated[int, typer.Option("--seed-mb", help="MB of ballast rows seeded into A's database.")] = 0,
     media_mb: Annotated[int, typer.Option("--media-mb", help="MB of media objects seeded into A's bucket.")] = 0,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the drill's stacks up for inspection.")] = False,
@@ -160,9 +218,18 @@ def drill(
         _check_targets(loaded, source, dest)
     if data_mode not in ("replica", "restore"):
         raise InputError(f"--data must be replica or restore, not {data_mode!r}")
-    params = {"from": source, "to": dest, "rate": rate, "load_seconds": load_seconds, "image_every": image_every,
-              "data_mode": data_mode, "sync_replication": sync_replication, "seed_mb": seed_mb,
-              "media_mb": media_mb, "keep": keep}
+    params = {
+        "from": source,
+        "to": dest,
+        "rate": rate,
+        "load_seconds": load_seconds,
+        "image_every": image_every,
+        "data_mode": data_mode,
+        "sync_replication": sync_replication,
+        "seed_mb": seed_mb,
+        "media_mb": media_mb,
+        "keep": keep,
+    }
     if dry_run:
         from migrate.failover.plan import failover_plan
 
@@ -170,19 +237,31 @@ def drill(
         return
     for note in _throwaway_secrets(loaded):
         out.stderr.print(note, markup=False, soft_wrap=True)
-    outcome = _run(out, "drill", params, spec=loaded, spec_path=spec, resume=resume, run_id=run_id,
-                   on_failure="rollback", reports=reports)
+    outcome = _run(
+        out,
+        "drill",
+        params,
+        spec=loaded,
+        spec_path=spec,
+        resume=resume,
+        run_id=run_id,
+        on_failure="rollback",
+        reports=reports,
+    )
     figures = outcome.report.get("figures", {})
-    lines = [f"drill {outcome.report['params']['from']} → {outcome.report['params']['to']}: "
-             f"{outcome.report['status']}"]
+    lines = [f"drill {outcome.report['params']['from']} → {outcome.report['params']['to']}: {outcome.report['status']}"]
     if figures.get("rto_seconds") is not None:
         lines.append(f"RTO {figures['rto_seconds']:.2f}s (goal {figures.get('rto_goal_seconds')}s)")
     if figures.get("rpo_writes") is not None:
-        lines.append(f"RPO {figures['rpo_writes']} acknowledged writes lost of {figures.get('acked_writes')}, "
-                     f"{figures.get('rpo_seconds', 0):.2f}s of writes (goal {figures.get('rpo_goal_seconds')}s)")
+        lines.append(
+            f"RPO {figures['rpo_writes']} acknowledged writes lost of {figures.get('acked_writes')}, "
+            f"{figures.get('rpo_seconds', 0):.2f}s of writes (goal {figures.get('rpo_goal_seconds')}s)"
+        )
     if figures.get("media_writes"):
-        lines.append(f"media: {figures['media_writes_lost']} acknowledged uploads lost of {figures['media_writes']}, "
-                     f"{figures.get('media_rpo_seconds', 0):.2f}s of uploads")
+        lines.append(
+            f"media: {figures['media_writes_lost']} acknowledged uploads lost of {figures['media_writes']}, "
+            f"{figures.get('media_rpo_seconds', 0):.2f}s of uploads"
+        )
     _finish(out, outcome, lines)
 
 
@@ -199,8 +278,10 @@ def _throwaway_secrets(spec: Any) -> list[str]:
         if ref.env is not None and os.environ.get(ref.env) is None:
             os.environ[ref.env] = secrets.token_urlsafe(32)
             register_secret(os.environ[ref.env])
-            notes.append(f"drill: secrets.{name}: {ref.env} is not set; the drill's throwaway stacks get a random "
-                         "value (set it to rehearse with the real one)")
+            notes.append(
+                f"drill: secrets.{name}: {ref.env} is not set; the drill's throwaway stacks get a random "
+                "value (set it to rehearse with the real one)"
+            )
     return notes
 
 
@@ -248,8 +329,9 @@ def holding_down(
     address, real_port = _holding_address(loaded, on, bind, port)
     stopped = holding_page.down(address, real_port)
     out.emit({"ok": True, "stopped": stopped, "address": address, "port": real_port})
-    out.human.print(f"holding page on {address}:{real_port}: {'stopped' if stopped else 'was not running'}",
-                    markup=False)
+    out.human.print(
+        f"holding page on {address}:{real_port}: {'stopped' if stopped else 'was not running'}", markup=False
+    )
 
 
 def runbook_list(json_output: JsonOption = False) -> None:
@@ -304,6 +386,15 @@ def runbook_run(
             raise InputError(f"--param {item!r}: expected KEY=VALUE")
         params[key] = value
     loaded = _load_spec(spec) if spec.exists() else None
-    outcome = _run(out, name, params, spec=loaded, spec_path=spec if loaded else None, resume=resume,
-                   run_id=run_id, on_failure=on_failure, reports=reports)
+    outcome = _run(
+        out,
+        name,
+        params,
+        spec=loaded,
+        spec_path=spec if loaded else None,
+        resume=resume,
+        run_id=run_id,
+        on_failure=on_failure,
+        reports=reports,
+    )
     _finish(out, outcome, [f"run {outcome.journal.run_id}: {outcome.report['status']}"])

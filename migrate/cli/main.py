@@ -49,8 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("MIGRATE_VERBOSE"):
             raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)",
-              EXIT_FAILED, json_mode)
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)", EXIT_FAILED, json_mode)
     # The interpreter's last garbage collection at exit walks every object the imports made
     # (pydantic, psycopg, rich...) only to free memory the OS takes back anyway: ~0.15 s per
     # command. Frozen objects are skipped; atexit handlers and stream flushes still run.
@@ -91,8 +90,7 @@ def _configure_logging() -> None:
     import logging
 
     level = logging.DEBUG if os.environ.get("MIGRATE_VERBOSE") else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     from migrate.redact import install_log_filter
 
     install_log_filter()

@@ -34,8 +34,12 @@ def _media_listings(args: list[str]) -> None:
 
     for name, bucket in sorted(source["s3_buckets"].items()):
         for outputs, side_bucket in ((source, bucket), (dest, dest.get("s3_buckets", {}).get(name, name))):
-            endpoint = s3_http.Endpoint(outputs["s3_endpoint"], outputs.get("s3_region") or "us-east-1",
-                                        outputs["s3_access_key"], outputs["s3_secret_key"])
+            endpoint = s3_http.Endpoint(
+                outputs["s3_endpoint"],
+                outputs.get("s3_region") or "us-east-1",
+                outputs["s3_access_key"],
+                outputs["s3_secret_key"],
+            )
             prefetch.start(endpoint, side_bucket)
 
 

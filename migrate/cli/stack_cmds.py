@@ -57,12 +57,21 @@ def plan(
         out.human.print(f"  {_SYMBOL.get(step.op, '?')} {step.op:<8} {step.name} ({step.type})", markup=False)
     summary = ", ".join(f"{count} to {op}" for op, count in sorted(result.changes.items()) if op != "same")
     unchanged = result.changes.get("same", 0)
-    out.human.print(f"plan {to}: {summary or 'no changes'}" + (f" ({unchanged} unchanged)" if unchanged else ""),
-                    markup=False)
+    out.human.print(
+        f"plan {to}: {summary or 'no changes'}" + (f" ({unchanged} unchanged)" if unchanged else ""), markup=False
+    )
 
 
-_SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "±", "create-replacement": "±",
-           "delete-replaced": "-", "read": ">", "refresh": "~"}
+_SYMBOL = {
+    "create": "+",
+    "update": "~",
+    "delete": "-",
+    "replace": "±",
+    "create-replacement": "±",
+    "delete-replaced": "-",
+    "read": ">",
+    "refresh": "~",
+}
 
 
 def up(
@@ -84,8 +93,9 @@ def up(
         outputs = stack.up(loaded, to, on_event=events, refresh=refresh, options=_options(spec, backend))
     seconds = time.monotonic() - started
     changes = {op: n for op, n in events.changes().items() if op != "same"}
-    out.emit({"ok": True, "target": to, "changes": changes, "seconds": round(seconds, 2),
-              "outputs": outputs.public_view()})
+    out.emit(
+        {"ok": True, "target": to, "changes": changes, "seconds": round(seconds, 2), "outputs": outputs.public_view()}
+    )
     done = ", ".join(f"{n} {op}" for op, n in sorted(changes.items())) or "no changes"
     out.human.print(f"up {to}: {done} in {seconds:.1f}s", markup=False)
     _print_outputs(out, outputs.public_view())
@@ -123,8 +133,7 @@ def destroy(
         existed = stack.destroy(loaded, target, on_event=events, options=_options(spec, backend))
     seconds = time.monotonic() - started
     deleted = events.changes().get("delete", 0)
-    out.emit({"ok": True, "target": target, "was_deployed": existed, "deleted": deleted,
-              "seconds": round(seconds, 2)})
+    out.emit({"ok": True, "target": target, "was_deployed": existed, "deleted": deleted, "seconds": round(seconds, 2)})
     if existed:
         out.human.print(f"destroy {target}: {deleted} deleted in {seconds:.1f}s; stack removed", markup=False)
     else:
@@ -149,8 +158,14 @@ def status(
     table = Table("target", "provider", "deployed", "resources", "address", "health", box=None)
     for entry in report:
         address = ", ".join(entry.outputs.public_addresses) if entry.outputs else ""
-        table.add_row(entry.target, entry.provider, "yes" if entry.deployed else "no", str(entry.resources or ""),
-                      address, entry.error or entry.health or "")
+        table.add_row(
+            entry.target,
+            entry.provider,
+            "yes" if entry.deployed else "no",
+            str(entry.resources or ""),
+            address,
+            entry.error or entry.health or "",
+        )
     out.human.print(table)
 
 

@@ -40,8 +40,9 @@ class BackupKey:
         if len(secret) < 16:
             raise InputError(f"{KEY_ENV} is too short: give at least 16 characters (openssl rand -base64 32)")
         register_secret(secret)
-        self._key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"migrate-backup-v1",
-                         info=b"aes-256-gcm").derive(secret.encode())
+        self._key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"migrate-backup-v1", info=b"aes-256-gcm").derive(
+            secret.encode()
+        )
 
     @classmethod
     def from_env(cls, required: bool = False) -> BackupKey | None:
@@ -68,24 +69,24 @@ class BackupKey:
         out = [MAGIC, prefix]
         count = max(1, -(-len(data) // CHUNK))
         for index in range(count):
-            chunk = data[index * CHUNK:(index + 1) * CHUNK]
+            chunk = data[index * CHUNK : (index + 1) * CHUNK]
             out.append(aead.encrypt(_nonce(prefix, index), chunk, _aad(index, index == count - 1)))
         return b"".join(out)
 
     def decrypt(self, blob: bytes, what: str = "object") -> bytes:
         from cryptography.exceptions import InvalidTag
 
-        if blob[:len(MAGIC)] != MAGIC:
+        if blob[: len(MAGIC)] != MAGIC:
             raise MigrateError(f"{what} is not a migrate-encrypted object")
         aead = self._aead()
-        prefix = blob[len(MAGIC):HEADER]
+        prefix = blob[len(MAGIC) : HEADER]
         body = blob[HEADER:]
         step = CHUNK + TAG
         count = max(1, -(-len(body) // step))
         out = []
         try:
             for index in range(count):
-                sealed = body[index * step:(index + 1) * step]
+                sealed = body[index * step : (index + 1) * step]
                 out.append(aead.decrypt(_nonce(prefix, index), sealed, _aad(index, index == count - 1)))
         except InvalidTag:
             raise MigrateError(f"{what}: decryption failed (wrong {KEY_ENV}, or the data was altered)") from None
@@ -114,8 +115,9 @@ class BackupKey:
             prefix = reader.read(8)
             try:
                 for index in range(count):
-                    writer.write(aead.decrypt(_nonce(prefix, index), reader.read(step),
-                                              _aad(index, index == count - 1)))
+                    writer.write(
+                        aead.decrypt(_nonce(prefix, index), reader.read(step), _aad(index, index == count - 1))
+                    )
             except InvalidTag:
                 raise MigrateError(f"{what}: decryption failed (wrong {KEY_ENV}, or the data was altered)") from None
 
@@ -155,8 +157,9 @@ class EncryptedStore(ObjectStore):
     def object_meta(self, key: str) -> dict[str, str]:
         return self.inner.object_meta(key)
 
-    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
-            md5: bytes | None = None) -> str:
+    def put(
+        self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None, md5: bytes | None = None
+    ) -> str:
         sealed = self.key.encrypt(data)
         meta = {**(meta or {}), "plain-size": str(len(data))}
         return "enc:" + self.inner.put(key, sealed, sha256=sha256, meta=meta)
@@ -168,8 +171,9 @@ class EncryptedStore(ObjectStore):
             self.inner.download_to_file(key, size, sealed, pool)
             self.key.decrypt_file(sealed, path, what=key)
 
-    def upload_file(self, key: str, path: Path, *, sha256: str, pool: Executor,
-                    meta: dict[str, str] | None = None) -> str:
+    def upload_file(
+        self, key: str, path: Path, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None
+    ) -> str:
         meta = {**(meta or {}), "plain-size": str(path.stat().st_size)}
         with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
             sealed = Path(scratch) / "sealed"

@@ -18,10 +18,14 @@ from migrate.data.pgconn import connect
 from migrate.data.progress import ProgressCallback, Reporter
 from migrate.data.report import Mismatch, SectionSummary, VerifyReport
 
-PINNED = ("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
-          "SET extra_float_digits = 3; SET bytea_output = 'hex'")
-USER_SCHEMAS = ("n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
-                "AND n.nspname NOT LIKE 'pg\\_temp%'")
+PINNED = (
+    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
+    "SET extra_float_digits = 3; SET bytea_output = 'hex'"
+)
+USER_SCHEMAS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
+    "AND n.nspname NOT LIKE 'pg\\_temp%'"
+)
 NOT_FROM_EXTENSION = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')"
 TABLES_SQL = f"""
 SELECT n.nspname, c.relname, greatest(c.reltuples, 0)::bigint, pg_relation_size(c.oid)
@@ -43,14 +47,20 @@ class DbFingerprint:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tables": {k: list(v) for k, v in self.tables.items()},
-                "sequences": {k: list(v) for k, v in self.sequences.items()},
-                "extensions": self.extensions}
+        return {
+            "tables": {k: list(v) for k, v in self.tables.items()},
+            "sequences": {k: list(v) for k, v in self.sequences.items()},
+            "extensions": self.extensions,
+        }
 
     @classmethod
     def from_dict(cls, label: str, data: dict[str, Any]) -> DbFingerprint:
-        return cls(label, {k: (int(v[0]), str(v[1])) for k, v in data["tables"].items()},
-                   {k: (int(v[0]), bool(v[1])) for k, v in data["sequences"].items()}, dict(data["extensions"]))
+        return cls(
+            label,
+            {k: (int(v[0]), str(v[1])) for k, v in data["tables"].items()},
+            {k: (int(v[0]), bool(v[1])) for k, v in data["sequences"].items()},
+            dict(data["extensions"]),
+        )
 
 
 def _quote(schema: str, name: str) -> str:
@@ -67,8 +77,14 @@ def _open(endpoint: PgEndpoint, snapshot: str | None) -> Any:
     return conn
 
 
-def fingerprint(endpoint: PgEndpoint, *, snapshot: str | None = None, workers: int = 2,
-                progress: ProgressCallback | None = None, task: str = "verify postgres") -> DbFingerprint:
+def fingerprint(
+    endpoint: PgEndpoint,
+    *,
+    snapshot: str | None = None,
+    workers: int = 2,
+    progress: ProgressCallback | None = None,
+    task: str = "verify postgres",
+) -> DbFingerprint:
     """Fingerprint every user table; ``snapshot`` (pg_export_snapshot) pins what is seen."""
     started = time.monotonic()
     result = DbFingerprint(endpoint.label)
@@ -91,7 +107,8 @@ def fingerprint(endpoint: PgEndpoint, *, snapshot: str | None = None, workers: i
             for schema, name in queue:
                 rows, content = conn.execute(
                     "SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)"
-                    f" FROM {_quote(schema, name)} t").fetchone()
+                    f" FROM {_quote(schema, name)} t"
+                ).fetchone()
                 found[f"{schema}.{name}"] = (int(rows), str(content))
                 reporter.advance(int(rows))
             return found
@@ -110,9 +127,13 @@ def fingerprint(endpoint: PgEndpoint, *, snapshot: str | None = None, workers: i
 
 def compare(source: DbFingerprint, dest: DbFingerprint, area: str = "postgres") -> VerifyReport:
     report = VerifyReport()
-    summary = SectionSummary(area=area, items=len(source.tables) + len(source.sequences), unit="rows",
-                             units=sum(rows for rows, _ in source.tables.values()),
-                             extra=len(set(dest.tables) - set(source.tables)))
+    summary = SectionSummary(
+        area=area,
+        items=len(source.tables) + len(source.sequences),
+        unit="rows",
+        units=sum(rows for rows, _ in source.tables.values()),
+        extra=len(set(dest.tables) - set(source.tables)),
+    )
     for name, (rows, content) in source.tables.items():
         if name not in dest.tables:
             report.mismatches.append(Mismatch(area, name, "missing table", f"{rows} rows", "absent"))
@@ -132,8 +153,9 @@ def compare(source: DbFingerprint, dest: DbFingerprint, area: str = "postgres") 
             summary.matched += 1
     for name, version in source.extensions.items():
         if dest.extensions.get(name) != version:
-            report.mismatches.append(Mismatch(area, f"extension {name}", "extension", version,
-                                              dest.extensions.get(name, "absent")))
+            report.mismatches.append(
+                Mismatch(area, f"extension {name}", "extension", version, dest.extensions.get(name, "absent"))
+            )
     summary.seconds = source.seconds + dest.seconds
     report.sections.append(summary)
     report.seconds = max(source.seconds, dest.seconds)

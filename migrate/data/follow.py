@@ -104,11 +104,21 @@ EVENTS_PASS_INTERVAL = 5.0
 ANNOUNCERS = 4
 
 
-def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, interval: float,
-                 stop: threading.Event, max_passes: int | None = None, workers: int = 16,
-                 full_every: int = FULL_EVERY, full_seconds: float = FULL_SECONDS, events: str = "off",
-                 on_pass: Callable[[FollowState], None] | None = None,
-                 on_announced: Callable[[FollowState], None] | None = None) -> FollowState:
+def follow_media(
+    spec: ServiceSpec | None,
+    source: TargetOutputs,
+    dest: TargetOutputs,
+    *,
+    interval: float,
+    stop: threading.Event,
+    max_passes: int | None = None,
+    workers: int = 16,
+    full_every: int = FULL_EVERY,
+    full_seconds: float = FULL_SECONDS,
+    events: str = "off",
+    on_pass: Callable[[FollowState], None] | None = None,
+    on_announced: Callable[[FollowState], None] | None = None,
+) -> FollowState:
     """Sync every media bucket source → dest, pass after pass, until ``stop`` is set.
 
     Ordinary passes list the source only (see the module docstring); a full pass, which
@@ -133,8 +143,10 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
     try:
         if feed is not None:
             interval = max(interval, EVENTS_PASS_INTERVAL)
-            announcers = [threading.Thread(target=follower.copy_announced, args=(feed,), name=f"follow-events-{n}",
-                                           daemon=True) for n in range(ANNOUNCERS)]
+            announcers = [
+                threading.Thread(target=follower.copy_announced, args=(feed,), name=f"follow-events-{n}", daemon=True)
+                for n in range(ANNOUNCERS)
+            ]
             for announcer in announcers:
                 announcer.start()
         follower.passes(interval, max_passes, full_every, full_seconds)
@@ -147,16 +159,16 @@ def follow_media(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOu
     return state
 
 
-def _open_feed(events: str, endpoint: S3Endpoint, pairs: list[tuple[S3Store, S3Store]],
-               state: FollowState) -> EventFeed | None:
+def _open_feed(
+    events: str, endpoint: S3Endpoint, pairs: list[tuple[S3Store, S3Store]], state: FollowState
+) -> EventFeed | None:
     """The source's notifications as ``events`` asks (None: follow by passes alone)."""
     from migrate.data.follow_events import EventFeed
     from migrate.errors import MigrateError
 
     if events == "off":
         return None
-    feed = EventFeed.for_pair(endpoint, sorted({src.bucket for src, _ in pairs}), pairs[0][0].label,
-                              pairs[0][1].label)
+    feed = EventFeed.for_pair(endpoint, sorted({src.bucket for src, _ in pairs}), pairs[0][0].label, pairs[0][1].label)
     try:
         feed.open()
     except MigrateError as exc:
@@ -184,9 +196,15 @@ class _Follower:
     copied) lets only one of them copy it.
     """
 
-    def __init__(self, pairs: list[tuple[S3Store, S3Store]], state: FollowState, stop: threading.Event,
-                 workers: int, on_pass: Callable[[FollowState], None] | None,
-                 on_announced: Callable[[FollowState], None] | None) -> None:
+    def __init__(
+        self,
+        pairs: list[tuple[S3Store, S3Store]],
+        state: FollowState,
+        stop: threading.Event,
+        workers: int,
+        on_pass: Callable[[FollowState], None] | None,
+        on_announced: Callable[[FollowState], None] | None,
+    ) -> None:
         self.pairs, self.state, self.stop, self.workers = pairs, state, stop, workers
         self.on_pass, self.on_announced = on_pass, on_announced
         self.lock = threading.Lock()
@@ -211,8 +229,13 @@ class _Follower:
             try:
                 listings = []
                 for index, (src_store, dst_store) in enumerate(self.pairs):
-                    result = sync_objects(src_store, dst_store, workers=self.workers, create_dest=True,
-                                          dest_listing=None if full or known is None else known[index])
+                    result = sync_objects(
+                        src_store,
+                        dst_store,
+                        workers=self.workers,
+                        create_dest=True,
+                        dest_listing=None if full or known is None else known[index],
+                    )
                     listings.append(result.dest_listing)
                     with self.lock:
                         state.objects_copied += result.copied
@@ -268,8 +291,9 @@ class _Follower:
                     if not objects:  # all of them are being copied by another announcer
                         continue
                     try:
-                        result = sync_objects(src_store, dst_store, workers=self.workers,
-                                              dest_listing=held_now, source_listing=objects)
+                        result = sync_objects(
+                            src_store, dst_store, workers=self.workers, dest_listing=held_now, source_listing=objects
+                        )
                     except BaseException:
                         with self.lock:
                             self._release(index, objects)
@@ -297,8 +321,9 @@ class _Follower:
                     state.last_error = _error(exc)
                 self.done.wait(1.0)
 
-    def _claim(self, index: int, announced: dict[str, ObjectInfo],
-               snapshot: dict[str, ObjectInfo]) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
+    def _claim(
+        self, index: int, announced: dict[str, ObjectInfo], snapshot: dict[str, ObjectInfo]
+    ) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
         """Those of ``announced`` no other announcer is copying now, marked as being copied, and
         what the destination is known to hold now (``snapshot``, taken before the poll, if a
         failure has since forgotten it: a pass may have replaced it while the poll waited).

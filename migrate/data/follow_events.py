@@ -70,12 +70,19 @@ class EventFeed:
             for secret in (ep.access_key, ep.secret_key):
                 if secret is not None:
                     register_secret(secret.get_secret_value())
-            keys = {"aws_access_key_id": ep.access_key.get_secret_value() if ep.access_key else None,
-                    "aws_secret_access_key": ep.secret_key.get_secret_value() if ep.secret_key else None}
+            keys = {
+                "aws_access_key_id": ep.access_key.get_secret_value() if ep.access_key else None,
+                "aws_secret_access_key": ep.secret_key.get_secret_value() if ep.secret_key else None,
+            }
             config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
             session = botocore.session.get_session()
-            self._s3 = session.create_client("s3", endpoint_url=ep.url, region_name=ep.region, config=Config(
-                s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}), **keys)
+            self._s3 = session.create_client(
+                "s3",
+                endpoint_url=ep.url,
+                region_name=ep.region,
+                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}),
+                **keys,
+            )
             self._sqs = session.create_client("sqs", endpoint_url=ep.url, region_name=ep.region, config=config, **keys)
         return self._s3, self._sqs
 
@@ -89,19 +96,37 @@ class EventFeed:
             attributes = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])
             arn = attributes["Attributes"]["QueueArn"]
             sources = [f"arn:aws:s3:::{bucket}" for bucket in self.buckets]
-            sqs.set_queue_attributes(QueueUrl=self._queue_url, Attributes={"Policy": json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
-                               "Action": "sqs:SendMessage", "Resource": arn,
-                               "Condition": {"ArnLike": {"aws:SourceArn": sources}}}],
-            })})
+            sqs.set_queue_attributes(
+                QueueUrl=self._queue_url,
+                Attributes={
+                    "Policy": json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Principal": {"Service": "s3.amazonaws.com"},
+                                    "Action": "sqs:SendMessage",
+                                    "Resource": arn,
+                                    "Condition": {"ArnLike": {"aws:SourceArn": sources}},
+                                }
+                            ],
+                        }
+                    )
+                },
+            )
             for bucket in self.buckets:
                 config = self._configuration(bucket)
-                for rule in config.get("QueueConfigurations", []) + config.get("TopicConfigurations", []) + \
-                        config.get("LambdaFunctionConfigurations", []):
+                for rule in (
+                    config.get("QueueConfigurations", [])
+                    + config.get("TopicConfigurations", [])
+                    + config.get("LambdaFunctionConfigurations", [])
+                ):
                     if rule.get("Id") != self.name and any(e.startswith("s3:ObjectCreated") for e in rule["Events"]):
-                        raise MigrateError(f"bucket {bucket} already sends ObjectCreated notifications "
-                                           f"(rule {rule.get('Id')!r}); S3 allows one destination per event")
+                        raise MigrateError(
+                            f"bucket {bucket} already sends ObjectCreated notifications "
+                            f"(rule {rule.get('Id')!r}); S3 allows one destination per event"
+                        )
                 rules = [r for r in config.get("QueueConfigurations", []) if r.get("Id") != self.name]
                 config["QueueConfigurations"] = [*rules, {"Id": self.name, "QueueArn": arn, "Events": [_CREATED]}]
                 s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
@@ -125,8 +150,9 @@ class EventFeed:
 
         _, sqs = self._clients()
         try:
-            messages = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=wait_seconds).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+            ).get("Messages", [])
         except Exception as exc:
             raise MigrateError(f"S3 event queue at {self.endpoint.label}: {_reason(exc)}") from None
         announced = Announcement(receipts=[m["ReceiptHandle"] for m in messages])
@@ -144,8 +170,9 @@ class EventFeed:
                 at = _epoch(record.get("eventTime"))
                 if at is not None and (announced.oldest is None or at < announced.oldest):
                     announced.oldest = at
-                announced.objects.setdefault(bucket, {})[key] = ObjectInfo(key, int(obj.get("size", 0)),
-                                                                           str(obj.get("eTag", "")).strip('"'))
+                announced.objects.setdefault(bucket, {})[key] = ObjectInfo(
+                    key, int(obj.get("size", 0)), str(obj.get("eTag", "")).strip('"')
+                )
         return announced
 
     def ack(self, announced: Announcement) -> None:
@@ -155,8 +182,10 @@ class EventFeed:
             return
         _, sqs = self._clients()
         try:
-            sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[
-                {"Id": str(n), "ReceiptHandle": receipt} for n, receipt in enumerate(announced.receipts)])
+            sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": receipt} for n, receipt in enumerate(announced.receipts)],
+            )
         except Exception as exc:
             raise MigrateError(f"S3 event queue at {self.endpoint.label}: {_reason(exc)}") from None
 
@@ -166,8 +195,9 @@ class EventFeed:
         for bucket in list(self._configured):
             try:
                 config = self._configuration(bucket)
-                config["QueueConfigurations"] = [r for r in config.get("QueueConfigurations", [])
-                                                 if r.get("Id") != self.name]
+                config["QueueConfigurations"] = [
+                    r for r in config.get("QueueConfigurations", []) if r.get("Id") != self.name
+                ]
                 if not config["QueueConfigurations"]:
                     del config["QueueConfigurations"]
                 s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)

@@ -39,9 +39,12 @@ class Location:
 
             access = os.environ.get("MIGRATE_BACKUP_S3_ACCESS_KEY") or os.environ.get("AWS_ACCESS_KEY_ID")
             secret = os.environ.get("MIGRATE_BACKUP_S3_SECRET_KEY") or os.environ.get("AWS_SECRET_ACCESS_KEY")
-            endpoint = S3Endpoint(os.environ.get("MIGRATE_BACKUP_S3_ENDPOINT") or None,
-                                  os.environ.get("MIGRATE_BACKUP_S3_REGION", "us-east-1"),
-                                  SecretStr(access) if access else None, SecretStr(secret) if secret else None)
+            endpoint = S3Endpoint(
+                os.environ.get("MIGRATE_BACKUP_S3_ENDPOINT") or None,
+                os.environ.get("MIGRATE_BACKUP_S3_REGION", "us-east-1"),
+                SecretStr(access) if access else None,
+                SecretStr(secret) if secret else None,
+            )
             assert self.bucket is not None
             store = S3Store(endpoint, self.bucket, "/".join(p for p in (self.prefix, subpath) if p))
         return EncryptedStore(store, key) if key is not None else store
@@ -49,7 +52,7 @@ class Location:
 
 def parse_location(text: str) -> Location:
     if text.startswith("s3://"):
-        bucket, _, prefix = text[len("s3://"):].partition("/")
+        bucket, _, prefix = text[len("s3://") :].partition("/")
         if not bucket:
             from migrate.errors import InputError
 

@@ -44,8 +44,13 @@ class Record(NamedTuple):
 
     def matches(self, src: ObjectInfo, dst: ObjectInfo | None) -> bool:
         """True if both sides still hold exactly what this record saw."""
-        return (dst is not None and src.size == self.src_size and src.etag == self.src_etag
-                and dst.size == self.dst_size and dst.etag == self.dst_etag)
+        return (
+            dst is not None
+            and src.size == self.src_size
+            and src.etag == self.src_etag
+            and dst.size == self.dst_size
+            and dst.etag == self.dst_etag
+        )
 
 
 BATCH = 500
@@ -54,7 +59,8 @@ _UPSERT_COPIED = "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 _UPSERT_PRESENT = (  # present already: keep who copied it
     "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT(key) DO UPDATE SET "
     "src_size=excluded.src_size, src_etag=excluded.src_etag, dst_size=excluded.dst_size, "
-    "dst_etag=excluded.dst_etag, sha256=excluded.sha256, updated_at=excluded.updated_at")
+    "dst_etag=excluded.dst_etag, sha256=excluded.sha256, updated_at=excluded.updated_at"
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -98,9 +104,8 @@ class Manifest:
                 rows = []
                 wanted = list(keys)
                 for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
-                    chunk = wanted[start:start + 500]
-                    rows += self._db.execute(f"{columns} WHERE key IN ({','.join('?' * len(chunk))})",
-                                             chunk).fetchall()
+                    chunk = wanted[start : start + 500]
+                    rows += self._db.execute(f"{columns} WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
         return {row[0]: Record._make(row) for row in rows}
 
     def start_run(self) -> int:
@@ -112,8 +117,10 @@ class Manifest:
     def finish_run(self, copied: int, skipped: int, nbytes: int) -> None:
         with self._lock:
             self._flush()
-            self._db.execute("UPDATE runs SET finished_at=?, copied=?, skipped=?, bytes=? WHERE id=?",
-                             (time.time(), copied, skipped, nbytes, self.run_id))
+            self._db.execute(
+                "UPDATE runs SET finished_at=?, copied=?, skipped=?, bytes=? WHERE id=?",
+                (time.time(), copied, skipped, nbytes, self.run_id),
+            )
 
     def record(self, src: ObjectInfo, dst_size: int, dst_etag: str, sha256: str, copied: bool) -> None:
         row: tuple[object, ...] = (src.key, src.size, src.etag, dst_size, dst_etag, sha256)
@@ -149,7 +156,8 @@ class Manifest:
         with self._lock:
             self._flush()
             rows = self._db.execute(
-                "SELECT copied_by, count(*) FROM objects WHERE copied_by IS NOT NULL GROUP BY copied_by").fetchall()
+                "SELECT copied_by, count(*) FROM objects WHERE copied_by IS NOT NULL GROUP BY copied_by"
+            ).fetchall()
         return {int(run): int(count) for run, count in rows}
 
     def close(self) -> None:

@@ -70,12 +70,15 @@ class ObjectSyncResult:
     records: dict[str, Record] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in ("source", "dest", "objects", "copied", "skipped", "deleted",
-                                               "bytes_copied", "manifest")} | {"seconds": round(self.seconds, 3)}
+        return {
+            k: getattr(self, k)
+            for k in ("source", "dest", "objects", "copied", "skipped", "deleted", "bytes_copied", "manifest")
+        } | {"seconds": round(self.seconds, 3)}
 
 
-def _listings(source: ObjectStore, dest: ObjectStore,
-              create_dest: bool = False) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
+def _listings(
+    source: ObjectStore, dest: ObjectStore, create_dest: bool = False
+) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
     """List both sides at once, each on its own server (a missing bucket fails the listing itself)."""
     with ThreadPoolExecutor(2) as pool:
         src = pool.submit(source.list_or_create, False)
@@ -237,8 +240,9 @@ def sync_objects(
     return result
 
 
-def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: ThreadPoolExecutor,
-              memory: MemoryBudget) -> tuple[int, str, str]:
+def _copy_one(
+    source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: ThreadPoolExecutor, memory: MemoryBudget
+) -> tuple[int, str, str]:
     """Copy one object; return (stored size at dest, dest ETag, content sha256).
 
     Each byte is read once and hashed once for SHA-256 (kept in the destination's metadata) and,
@@ -259,8 +263,9 @@ def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: Th
             else:
                 md5 = hashlib.md5(data).digest()
                 if src.md5 and md5.hex() != src.md5:
-                    raise MigrateError(f"{source.label}/{src.key}: content read does not match its ETag "
-                                       "(changed mid-copy?)")
+                    raise MigrateError(
+                        f"{source.label}/{src.key}: content read does not match its ETag (changed mid-copy?)"
+                    )
             sha = hashlib.sha256(data).hexdigest()
             _check_read(source, src, fetched, sha)
             etag = dest.put(src.key, data, sha256=sha, md5=md5, meta=_carried(source, src, fetched))
@@ -274,8 +279,9 @@ def _copy_one(source: ObjectStore, dest: ObjectStore, src: ObjectInfo, parts: Th
                 digest.update(part)
             sha = digest.hexdigest()
             _check_read(source, src, fetched, sha)
-            etag = dest.put_parts(src.key, fetched.parts, md5s, sha256=sha, pool=parts,
-                                  meta=_carried(source, src, fetched))
+            etag = dest.put_parts(
+                src.key, fetched.parts, md5s, sha256=sha, pool=parts, meta=_carried(source, src, fetched)
+            )
             return _stored_size(dest, sum(len(part) for part in fetched.parts)), etag, sha
     with tempfile.TemporaryDirectory(dir=data_dir()) as scratch:
         path = Path(scratch) / "object"
@@ -342,9 +348,13 @@ def verify_objects(
     reporter = Reporter(progress, f"verify {area}", "objects")
     reporter.start(total=len(source_listing))
     report = VerifyReport()
-    summary = SectionSummary(area=area, items=len(source_listing), unit="bytes",
-                             units=sum(o.size for o in source_listing.values()),
-                             extra=sum(1 for k in dest_listing if k not in source_listing))
+    summary = SectionSummary(
+        area=area,
+        items=len(source_listing),
+        unit="bytes",
+        units=sum(o.size for o in source_listing.values()),
+        extra=sum(1 for k in dest_listing if k not in source_listing),
+    )
     undecided: list[ObjectInfo] = []
     decided = decided_bytes = 0
     for key, src in sorted(source_listing.items()):
@@ -366,6 +376,7 @@ def verify_objects(
     reporter.advance(decided, decided_bytes)
     if undecided:
         with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(workers) as parts:
+
             def compare(src: ObjectInfo) -> Mismatch | None:
                 dst = dest_listing[src.key]
                 a = _content_sha256(source, src, parts)

@@ -50,7 +50,10 @@ class SyncResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "source": self.source, "dest": self.dest, "backup_id": self.backup_id,
+            "ok": self.ok,
+            "source": self.source,
+            "dest": self.dest,
+            "backup_id": self.backup_id,
             "seconds": round(self.seconds, 3),
             "postgres": self.postgres.to_dict() if self.postgres else None,
             "media": [m.to_dict() for m in self.media],
@@ -71,10 +74,22 @@ def _workdir(name: str) -> Path:
     return data_dir() / "work" / name
 
 
-def sync(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, postgres: bool = True,
-         media_too: bool = True, redis: bool = False, delete: bool = False, workers: int = media.DEFAULT_WORKERS,
-         jobs: int = postgres_move.DEFAULT_JOBS, verify: bool = True, no_owner: bool = False,
-         admin_url: str | None = None, progress: ProgressCallback | None = None) -> SyncResult:
+def sync(
+    spec: ServiceSpec | None,
+    source: TargetOutputs,
+    dest: TargetOutputs,
+    *,
+    postgres: bool = True,
+    media_too: bool = True,
+    redis: bool = False,
+    delete: bool = False,
+    workers: int = media.DEFAULT_WORKERS,
+    jobs: int = postgres_move.DEFAULT_JOBS,
+    verify: bool = True,
+    no_owner: bool = False,
+    admin_url: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> SyncResult:
     """Move Postgres (dump/restore) and media (incremental copy) from one target to another."""
     started = time.monotonic()
     result = SyncResult(source.target, dest.target)
@@ -83,22 +98,37 @@ def sync(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *
         src, dst = postgres_endpoint(source), postgres_endpoint(dest)
         admin = _admin(admin_url, dest.target)
         result.postgres, pg_report = postgres_move.move(
-            src, dst, _workdir(f"pg-{source.target}-{dest.target}"), jobs=jobs, verify=verify, no_owner=no_owner,
-            admin=admin, progress=progress)
+            src,
+            dst,
+            _workdir(f"pg-{source.target}-{dest.target}"),
+            jobs=jobs,
+            verify=verify,
+            no_owner=no_owner,
+            admin=admin,
+            progress=progress,
+        )
         if report is not None and pg_report is not None:
             report.extend(pg_report)
     if media_too and _has_media(spec, source):
         src_s3, dst_s3 = s3_endpoint(source), s3_endpoint(dest)
         for name, src_bucket, dst_bucket in bucket_pairs(spec, source, dest):
             src_store, dst_store = S3Store(src_s3, src_bucket), S3Store(dst_s3, dst_bucket)
-            copied = media.sync_objects(src_store, dst_store, workers=workers, delete=delete, progress=progress,
-                                        task=f"media {name}")
+            copied = media.sync_objects(
+                src_store, dst_store, workers=workers, delete=delete, progress=progress, task=f"media {name}"
+            )
             result.media.append(copied)
             if report is not None:
-                report.extend(media.verify_objects(src_store, dst_store, area=f"media:{name}",
-                                                   source_listing=copied.source_listing,
-                                                   dest_listing=copied.dest_listing, records=copied.records,
-                                                   workers=workers))
+                report.extend(
+                    media.verify_objects(
+                        src_store,
+                        dst_store,
+                        area=f"media:{name}",
+                        source_listing=copied.source_listing,
+                        dest_listing=copied.dest_listing,
+                        records=copied.records,
+                        workers=workers,
+                    )
+                )
     if redis:
         result.redis = _copy_redis(source, dest, progress)
     elif source.redis_url is not None:
@@ -121,24 +151,38 @@ def _copy_redis(source: TargetOutputs, dest: TargetOutputs, progress: ProgressCa
 
     if source.redis_url is None or dest.redis_url is None:
         raise InputError("--redis: both targets' outputs need a redis_url")
-    copied = copy_snapshot(source.redis_url.get_secret_value(), dest.redis_url.get_secret_value(),
-                           progress=progress)
+    copied = copy_snapshot(source.redis_url.get_secret_value(), dest.redis_url.get_secret_value(), progress=progress)
     return copied.to_dict()
 
 
-def verify(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, postgres: bool = True,
-           media_too: bool = True, workers: int = media.DEFAULT_WORKERS,
-           progress: ProgressCallback | None = None) -> VerifyReport:
+def verify(
+    spec: ServiceSpec | None,
+    source: TargetOutputs,
+    dest: TargetOutputs,
+    *,
+    postgres: bool = True,
+    media_too: bool = True,
+    workers: int = media.DEFAULT_WORKERS,
+    progress: ProgressCallback | None = None,
+) -> VerifyReport:
     """Compare the two targets now: per table rows + content hash, per object size + checksum."""
     report = VerifyReport()
     if postgres and _has_postgres(spec, source):
-        report.extend(postgres_move.verify_against(postgres_endpoint(source), postgres_endpoint(dest),
-                                                   progress=progress))
+        report.extend(
+            postgres_move.verify_against(postgres_endpoint(source), postgres_endpoint(dest), progress=progress)
+        )
     if media_too and _has_media(spec, source):
         src_s3, dst_s3 = s3_endpoint(source), s3_endpoint(dest)
         for name, src_bucket, dst_bucket in bucket_pairs(spec, source, dest):
-            report.extend(media.verify_objects(S3Store(src_s3, src_bucket), S3Store(dst_s3, dst_bucket),
-                                               area=f"media:{name}", workers=workers, progress=progress))
+            report.extend(
+                media.verify_objects(
+                    S3Store(src_s3, src_bucket),
+                    S3Store(dst_s3, dst_bucket),
+                    area=f"media:{name}",
+                    workers=workers,
+                    progress=progress,
+                )
+            )
     return report
 
 
@@ -163,9 +207,18 @@ def _backup_ids(location: Location, service: str) -> tuple[list[str], list[str]]
     return sorted(complete), sorted(seen - complete)
 
 
-def backup(spec: ServiceSpec | None, source: TargetOutputs, location: Location, *, postgres: bool = True,
-           media_too: bool = True, encrypt: bool = False, workers: int = media.DEFAULT_WORKERS,
-           jobs: int = postgres_move.DEFAULT_JOBS, progress: ProgressCallback | None = None) -> SyncResult:
+def backup(
+    spec: ServiceSpec | None,
+    source: TargetOutputs,
+    location: Location,
+    *,
+    postgres: bool = True,
+    media_too: bool = True,
+    encrypt: bool = False,
+    workers: int = media.DEFAULT_WORKERS,
+    jobs: int = postgres_move.DEFAULT_JOBS,
+    progress: ProgressCallback | None = None,
+) -> SyncResult:
     """Copy the target's data to a location; resumes the newest unfinished backup if there is one."""
     started = time.monotonic()
     key = BackupKey.from_env(required=True) if encrypt else None
@@ -175,9 +228,16 @@ def backup(spec: ServiceSpec | None, source: TargetOutputs, location: Location, 
     prefix = f"{service}/{backup_id}"
     result = SyncResult(source.target, location.label, backup_id=backup_id)
     report = VerifyReport()
-    doc: dict[str, Any] = {"format": 1, "service": service, "source": source.target, "id": backup_id,
-                           "encrypted": key is not None, "key_id": key.key_id if key else None,
-                           "postgres": None, "media": {}}
+    doc: dict[str, Any] = {
+        "format": 1,
+        "service": service,
+        "source": source.target,
+        "id": backup_id,
+        "encrypted": key is not None,
+        "key_id": key.key_id if key else None,
+        "postgres": None,
+        "media": {},
+    }
     if postgres and _has_postgres(spec, source):
         src = postgres_endpoint(source)
         work = _workdir(f"backup-{service}-{backup_id}")
@@ -186,40 +246,74 @@ def backup(spec: ServiceSpec | None, source: TargetOutputs, location: Location, 
         snapshot = postgres_move.Snapshot(src)
         try:
             t0 = time.monotonic()
-            size = postgres_move.dump(src, work / "dump", jobs=jobs, snapshot=snapshot.name, compress=1,
-                                      progress=progress)
-            print_fp = fingerprint(src, snapshot=snapshot.name, workers=max(1, jobs // 2), progress=progress,
-                                   task="fingerprint source")
+            size = postgres_move.dump(
+                src, work / "dump", jobs=jobs, snapshot=snapshot.name, compress=1, progress=progress
+            )
+            print_fp = fingerprint(
+                src, snapshot=snapshot.name, workers=max(1, jobs // 2), progress=progress, task="fingerprint source"
+            )
         finally:
             snapshot.close()
         pg_store = location.store(f"{prefix}/postgres", key)
-        copied = media.sync_objects(DirStore(work / "dump"), pg_store, workers=workers, create_dest=True,
-                                    progress=progress, task="postgres dump upload")
-        report.extend(media.verify_objects(DirStore(work / "dump"), pg_store, area="postgres dump",
-                                           source_listing=copied.source_listing, dest_listing=copied.dest_listing))
+        copied = media.sync_objects(
+            DirStore(work / "dump"),
+            pg_store,
+            workers=workers,
+            create_dest=True,
+            progress=progress,
+            task="postgres dump upload",
+        )
+        report.extend(
+            media.verify_objects(
+                DirStore(work / "dump"),
+                pg_store,
+                area="postgres dump",
+                source_listing=copied.source_listing,
+                dest_listing=copied.dest_listing,
+            )
+        )
         shutil.rmtree(work, ignore_errors=True)
-        result.postgres = postgres_move.PgMoveResult(src.label, location.label, tables=len(print_fp.tables),
-                                                     rows=sum(r for r, _ in print_fp.tables.values()),
-                                                     dump_seconds=time.monotonic() - t0, dump_bytes=size)
+        result.postgres = postgres_move.PgMoveResult(
+            src.label,
+            location.label,
+            tables=len(print_fp.tables),
+            rows=sum(r for r, _ in print_fp.tables.values()),
+            dump_seconds=time.monotonic() - t0,
+            dump_bytes=size,
+        )
         from dataclasses import asdict
 
         from migrate.data.roles import source_roles
 
         roles, members = source_roles(src)
-        doc["postgres"] = {"dump_bytes": size, "fingerprint": print_fp.to_dict(),
-                           "roles": [asdict(r) for r in roles], "members": members}
+        doc["postgres"] = {
+            "dump_bytes": size,
+            "fingerprint": print_fp.to_dict(),
+            "roles": [asdict(r) for r in roles],
+            "members": members,
+        }
     if media_too and _has_media(spec, source):
         src_s3 = s3_endpoint(source)
         for name, src_bucket, _ in bucket_pairs(spec, source, source):
             src_store, dst_store = S3Store(src_s3, src_bucket), location.store(f"{prefix}/media/{name}", key)
-            copied = media.sync_objects(src_store, dst_store, workers=workers, create_dest=True, progress=progress,
-                                        task=f"media {name}")
+            copied = media.sync_objects(
+                src_store, dst_store, workers=workers, create_dest=True, progress=progress, task=f"media {name}"
+            )
             result.media.append(copied)
-            report.extend(media.verify_objects(src_store, dst_store, area=f"media:{name}",
-                                               source_listing=copied.source_listing,
-                                               dest_listing=copied.dest_listing, workers=workers))
-            doc["media"][name] = {"objects": copied.objects,
-                                  "bytes": sum(o.size for o in copied.source_listing.values())}
+            report.extend(
+                media.verify_objects(
+                    src_store,
+                    dst_store,
+                    area=f"media:{name}",
+                    source_listing=copied.source_listing,
+                    dest_listing=copied.dest_listing,
+                    workers=workers,
+                )
+            )
+            doc["media"][name] = {
+                "objects": copied.objects,
+                "bytes": sum(o.size for o in copied.source_listing.values()),
+            }
     result.verify = report
     if report.ok:  # the document marks the backup complete: only a verified backup gets one
         doc["created"] = datetime.now(UTC).isoformat()
@@ -237,10 +331,21 @@ def list_backups(spec: ServiceSpec | None, service: str | None, location: Locati
     return [{"id": b, "complete": True} for b in complete] + [{"id": b, "complete": False} for b in unfinished]
 
 
-def restore(spec: ServiceSpec | None, location: Location, dest: TargetOutputs, *, backup_id: str | None = None,
-            service: str | None = None, postgres: bool = True, media_too: bool = True,
-            workers: int = media.DEFAULT_WORKERS, jobs: int = postgres_move.DEFAULT_JOBS, no_owner: bool = False,
-            admin_url: str | None = None, progress: ProgressCallback | None = None) -> SyncResult:
+def restore(
+    spec: ServiceSpec | None,
+    location: Location,
+    dest: TargetOutputs,
+    *,
+    backup_id: str | None = None,
+    service: str | None = None,
+    postgres: bool = True,
+    media_too: bool = True,
+    workers: int = media.DEFAULT_WORKERS,
+    jobs: int = postgres_move.DEFAULT_JOBS,
+    no_owner: bool = False,
+    admin_url: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> SyncResult:
     """Restore a complete backup (the newest unless ``backup_id``) into a target, then verify it."""
     started = time.monotonic()
     name = service or _service(spec, dest)
@@ -257,8 +362,10 @@ def restore(spec: ServiceSpec | None, location: Location, dest: TargetOutputs, *
         key = BackupKey.from_env(required=True)
         assert key is not None
         if key.key_id != doc.get("key_id"):
-            raise InputError(f"backup {chosen} was encrypted with key id {doc.get('key_id')}; "
-                             f"MIGRATE_BACKUP_KEY has key id {key.key_id}")
+            raise InputError(
+                f"backup {chosen} was encrypted with key id {doc.get('key_id')}; "
+                f"MIGRATE_BACKUP_KEY has key id {key.key_id}"
+            )
     result = SyncResult(location.label, dest.target, backup_id=chosen)
     report = VerifyReport()
     if postgres and doc.get("postgres") and dest.database_url is not None:
@@ -274,8 +381,14 @@ def restore(spec: ServiceSpec | None, location: Location, dest: TargetOutputs, *
         try:
             t0 = time.monotonic()
             pg_store = location.store(f"{prefix}/postgres", key)
-            media.sync_objects(pg_store, DirStore(work / "dump"), workers=workers, create_dest=True,
-                               progress=progress, task="postgres dump download")
+            media.sync_objects(
+                pg_store,
+                DirStore(work / "dump"),
+                workers=workers,
+                create_dest=True,
+                progress=progress,
+                task="postgres dump download",
+            )
             dump_seconds = time.monotonic() - t0
             t0 = time.monotonic()
             postgres_move.restore(dst, work / "dump", jobs=jobs, no_owner=no_owner, progress=progress)
@@ -285,22 +398,33 @@ def restore(spec: ServiceSpec | None, location: Location, dest: TargetOutputs, *
         stored = DbFingerprint.from_dict(location.label, doc["postgres"]["fingerprint"])
         pg_report = postgres_move.verify_against(stored, dst, workers=max(1, jobs // 2), progress=progress)
         report.extend(pg_report)
-        result.postgres = postgres_move.PgMoveResult(location.label, dst.label, tables=len(stored.tables),
-                                                     rows=sum(r for r, _ in stored.tables.values()),
-                                                     dump_seconds=dump_seconds, restore_seconds=restore_seconds,
-                                                     verify_seconds=pg_report.seconds, roles_created=roles_created)
+        result.postgres = postgres_move.PgMoveResult(
+            location.label,
+            dst.label,
+            tables=len(stored.tables),
+            rows=sum(r for r, _ in stored.tables.values()),
+            dump_seconds=dump_seconds,
+            restore_seconds=restore_seconds,
+            verify_seconds=pg_report.seconds,
+            roles_created=roles_created,
+        )
     if media_too and doc.get("media"):
         dst_s3 = s3_endpoint(dest)
         for name_, _info in doc["media"].items():
             bucket = dest.s3_buckets.get(name_, name_)
             src_store, dst_store = location.store(f"{prefix}/media/{name_}", key), S3Store(dst_s3, bucket)
-            copied = media.sync_objects(src_store, dst_store, workers=workers, progress=progress,
-                                        task=f"media {name_}")
+            copied = media.sync_objects(src_store, dst_store, workers=workers, progress=progress, task=f"media {name_}")
             result.media.append(copied)
-            report.extend(media.verify_objects(src_store, dst_store, area=f"media:{name_}",
-                                               source_listing=copied.source_listing,
-                                               dest_listing=copied.dest_listing, workers=workers))
+            report.extend(
+                media.verify_objects(
+                    src_store,
+                    dst_store,
+                    area=f"media:{name_}",
+                    source_listing=copied.source_listing,
+                    dest_listing=copied.dest_listing,
+                    workers=workers,
+                )
+            )
     result.verify = report
     result.seconds = time.monotonic() - started
     return result
-

@@ -21,8 +21,7 @@ def connect(endpoint: PgEndpoint, *, autocommit: bool = True, what: str = "conne
     import psycopg
 
     try:
-        return psycopg.connect(endpoint.dsn, autocommit=autocommit, connect_timeout=10,
-                               application_name="migrate-data")
+        return psycopg.connect(endpoint.dsn, autocommit=autocommit, connect_timeout=10, application_name="migrate-data")
     except psycopg.OperationalError as exc:
         detail = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
         raise MigrateError(f"cannot {what} to Postgres at {endpoint.label} ({endpoint.name}): {detail}") from None
@@ -56,8 +55,11 @@ def run_tool(argv: list[str], env: dict[str, str], what: str, *, stdin: bool = F
     """Start a Postgres tool that dies with us. Through ``setpriv --pdeathsig`` when there is one:
     a ``preexec_fn`` runs Python in a child forked from a process with threads, and with the
     Pulumi engine's gRPC threads alive (drills, failovers) that child can abort before exec."""
-    pipes: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE,
-                             "stdin": subprocess.PIPE if stdin else subprocess.DEVNULL}
+    pipes: dict[str, Any] = {
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+        "stdin": subprocess.PIPE if stdin else subprocess.DEVNULL,
+    }
     setpriv = shutil.which("setpriv")
     if setpriv:
         return subprocess.Popen([setpriv, "--pdeathsig", "KILL", "--", *argv], env=env, text=True, **pipes)

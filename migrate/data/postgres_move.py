@@ -59,7 +59,8 @@ def _pg_tool(name: str) -> str:
 ESTIMATED_ROWS_SQL = (
     "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class c "
     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
-    "AND n.nspname NOT IN ('pg_catalog', 'information_schema')")
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+)
 
 
 class Snapshot:
@@ -72,12 +73,15 @@ class Snapshot:
 
     def __init__(self, endpoint: PgEndpoint) -> None:
         conninfo, env = tool_env(endpoint)
-        self.process = run_tool([_pg_tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                                 "-d", conninfo], env, "psql", stdin=True)
+        self.process = run_tool(
+            [_pg_tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo], env, "psql", stdin=True
+        )
         assert self.process.stdin is not None and self.process.stdout is not None
         try:
-            self.process.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n"
-                                     f"SELECT pg_export_snapshot(), ({ESTIMATED_ROWS_SQL});\n")
+            self.process.stdin.write(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n"
+                f"SELECT pg_export_snapshot(), ({ESTIMATED_ROWS_SQL});\n"
+            )
             self.process.stdin.flush()
         except BrokenPipeError:
             pass  # psql is gone: its stderr says why
@@ -85,8 +89,10 @@ class Snapshot:
         if "|" not in line:
             self.process.kill()
             _, err = self.process.communicate()
-            raise MigrateError(f"cannot dump from Postgres at {endpoint.label} ({endpoint.name}): "
-                               f"{tool_error(err, self.process.returncode)}")
+            raise MigrateError(
+                f"cannot dump from Postgres at {endpoint.label} ({endpoint.name}): "
+                f"{tool_error(err, self.process.returncode)}"
+            )
         name, rows = line.split("|", 1)
         self.name: str = name
         self.estimated_rows = int(rows)
@@ -106,9 +112,17 @@ class Snapshot:
                 stream.close()
 
 
-def dump(source: PgEndpoint, directory: Path, *, jobs: int = DEFAULT_JOBS, snapshot: str | None = None,
-         compress: int = 1, schema_only: bool = False, progress: ProgressCallback | None = None,
-         meanwhile: Callable[[], None] | None = None) -> int:
+def dump(
+    source: PgEndpoint,
+    directory: Path,
+    *,
+    jobs: int = DEFAULT_JOBS,
+    snapshot: str | None = None,
+    compress: int = 1,
+    schema_only: bool = False,
+    progress: ProgressCallback | None = None,
+    meanwhile: Callable[[], None] | None = None,
+) -> int:
     """pg_dump -Fd -j into ``directory`` (must not exist); return its size in bytes.
 
     ``meanwhile`` runs once pg_dump has started (work the dump does not need); if it raises,
@@ -150,8 +164,15 @@ def _dir_size(directory: Path) -> int:
         return 0
 
 
-def restore(dest: PgEndpoint, directory: Path, *, jobs: int = DEFAULT_JOBS, no_owner: bool = False,
-            expected_rows: int | None = None, progress: ProgressCallback | None = None) -> None:
+def restore(
+    dest: PgEndpoint,
+    directory: Path,
+    *,
+    jobs: int = DEFAULT_JOBS,
+    no_owner: bool = False,
+    expected_rows: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> None:
     """pg_restore -j from a directory dump, replacing objects of the same names."""
     conninfo, env = tool_env(dest)
     listing = run_tool([_pg_tool("pg_restore"), "-l", str(directory)], env, "pg_restore -l")
@@ -161,8 +182,19 @@ def restore(dest: PgEndpoint, directory: Path, *, jobs: int = DEFAULT_JOBS, no_o
     kept = [line for line in toc.splitlines() if not any(skip in line for skip in SKIPPED_TOC)]
     list_file = directory.parent / f"{directory.name}.toc"
     list_file.write_text("\n".join(kept) + "\n")
-    argv = [_pg_tool("pg_restore"), "-j", str(jobs), "--clean", "--if-exists", "--exit-on-error",
-            "-L", str(list_file), "-d", conninfo, str(directory)]
+    argv = [
+        _pg_tool("pg_restore"),
+        "-j",
+        str(jobs),
+        "--clean",
+        "--if-exists",
+        "--exit-on-error",
+        "-L",
+        str(list_file),
+        "-d",
+        conninfo,
+        str(directory),
+    ]
     argv += ["--no-owner"] if no_owner else []
     reporter = Reporter(progress, "postgres restore", "rows")
     reporter.start(total=expected_rows or None)
@@ -189,8 +221,10 @@ def _watch_copy(dest: PgEndpoint, reporter: Reporter, stop: threading.Event, pro
     live: dict[int, int] = {}
     try:
         while not stop.wait(0.5):
-            rows = {int(pid): int(count) for pid, count in
-                    conn.execute("SELECT pid, tuples_processed FROM pg_stat_progress_copy").fetchall()}
+            rows = {
+                int(pid): int(count)
+                for pid, count in conn.execute("SELECT pid, tuples_processed FROM pg_stat_progress_copy").fetchall()
+            }
             finished += sum(count for pid, count in live.items() if pid not in rows)
             live = rows
             total = finished + sum(live.values())
@@ -203,9 +237,18 @@ def _watch_copy(dest: PgEndpoint, reporter: Reporter, stop: threading.Event, pro
         conn.close()
 
 
-def move(source: PgEndpoint, dest: PgEndpoint, workdir: Path, *, jobs: int = DEFAULT_JOBS, verify: bool = True,
-         no_owner: bool = False, admin: PgEndpoint | None = None, compress: int = 1,
-         progress: ProgressCallback | None = None) -> tuple[PgMoveResult, VerifyReport | None]:
+def move(
+    source: PgEndpoint,
+    dest: PgEndpoint,
+    workdir: Path,
+    *,
+    jobs: int = DEFAULT_JOBS,
+    verify: bool = True,
+    no_owner: bool = False,
+    admin: PgEndpoint | None = None,
+    compress: int = 1,
+    progress: ProgressCallback | None = None,
+) -> tuple[PgMoveResult, VerifyReport | None]:
     """Dump ``source`` and restore into ``dest``; fingerprint both (same snapshot) when ``verify``.
 
     The staging dump is gzip level 1 (as backups): the cheapest level, yet it cuts the bytes
@@ -225,17 +268,29 @@ def move(source: PgEndpoint, dest: PgEndpoint, workdir: Path, *, jobs: int = DEF
     started = time.monotonic()
     snapshot = Snapshot(source)
     try:
-        result.dump_bytes = dump(source, workdir / "dump", jobs=jobs, snapshot=snapshot.name, compress=compress,
-                                 progress=progress, meanwhile=prepare_dest)
+        result.dump_bytes = dump(
+            source,
+            workdir / "dump",
+            jobs=jobs,
+            snapshot=snapshot.name,
+            compress=compress,
+            progress=progress,
+            meanwhile=prepare_dest,
+        )
         result.dump_seconds = time.monotonic() - started
         started = time.monotonic()
-        restore(dest, workdir / "dump", jobs=jobs, no_owner=no_owner, expected_rows=snapshot.estimated_rows,
-                progress=progress)
+        restore(
+            dest,
+            workdir / "dump",
+            jobs=jobs,
+            no_owner=no_owner,
+            expected_rows=snapshot.estimated_rows,
+            progress=progress,
+        )
         result.restore_seconds = time.monotonic() - started
         report = None
         if verify:
-            report = verify_against(source, dest, snapshot=snapshot.name, workers=max(1, jobs // 2),
-                                    progress=progress)
+            report = verify_against(source, dest, snapshot=snapshot.name, workers=max(1, jobs // 2), progress=progress)
             result.verify_seconds = report.seconds
             result.tables = report.sections[0].items
             result.rows = report.sections[0].units
@@ -245,15 +300,22 @@ def move(source: PgEndpoint, dest: PgEndpoint, workdir: Path, *, jobs: int = DEF
     return result, report
 
 
-def verify_against(source: PgEndpoint | DbFingerprint, dest: PgEndpoint, *, snapshot: str | None = None,
-                   workers: int = 2, progress: ProgressCallback | None = None) -> VerifyReport:
+def verify_against(
+    source: PgEndpoint | DbFingerprint,
+    dest: PgEndpoint,
+    *,
+    snapshot: str | None = None,
+    workers: int = 2,
+    progress: ProgressCallback | None = None,
+) -> VerifyReport:
     """Fingerprint both sides at once (or use a stored source fingerprint) and compare."""
     from concurrent.futures import ThreadPoolExecutor
 
     if isinstance(source, DbFingerprint):
         return compare(source, fingerprint(dest, workers=workers, progress=progress, task="verify destination"))
     with ThreadPoolExecutor(2) as pool:
-        theirs = pool.submit(fingerprint, source, snapshot=snapshot, workers=workers, progress=progress,
-                             task="verify source")
+        theirs = pool.submit(
+            fingerprint, source, snapshot=snapshot, workers=workers, progress=progress, task="verify source"
+        )
         ours = pool.submit(fingerprint, dest, workers=workers, progress=progress, task="verify destination")
         return compare(theirs.result(), ours.result())

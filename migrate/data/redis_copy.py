@@ -30,8 +30,13 @@ class RedisCopyResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"copied": True, "keys": self.keys, "bytes": self.bytes, "expired": self.expired,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "copied": True,
+            "keys": self.keys,
+            "bytes": self.bytes,
+            "expired": self.expired,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def _where(url: str) -> str:
@@ -50,8 +55,9 @@ def _open(url: str, side: str) -> Any:
     return client
 
 
-def copy_snapshot(source_url: str, dest_url: str, *, batch: int = DEFAULT_BATCH,
-                  progress: ProgressCallback | None = None) -> RedisCopyResult:
+def copy_snapshot(
+    source_url: str, dest_url: str, *, batch: int = DEFAULT_BATCH, progress: ProgressCallback | None = None
+) -> RedisCopyResult:
     """Copy every key of the source's database to the destination's, TTLs kept."""
     import redis
 
@@ -70,8 +76,9 @@ def copy_snapshot(source_url: str, dest_url: str, *, batch: int = DEFAULT_BATCH,
         if keys:
             _copy(src, dst, keys, result, reporter)
     except redis.RedisError as exc:
-        raise MigrateError(f"redis snapshot copy {_where(source_url)} -> {_where(dest_url)} failed: "
-                           f"{redact(str(exc))}") from None
+        raise MigrateError(
+            f"redis snapshot copy {_where(source_url)} -> {_where(dest_url)} failed: {redact(str(exc))}"
+        ) from None
     finally:
         src.close()
         dst.close()

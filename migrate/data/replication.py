@@ -128,9 +128,17 @@ def _release_source(src: PgEndpoint, source_admin_url: str | None, name: str) ->
         _set_synchronous(src, source_admin_url, name, on=False)
 
 
-def start(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, admin_url: str | None = None,
-          timeout: float = 300.0, jobs: int = 2, synchronous: bool = False,
-          source_admin_url: str | None = None) -> ReplicationState:
+def start(
+    spec: ServiceSpec | None,
+    source: TargetOutputs,
+    dest: TargetOutputs,
+    *,
+    admin_url: str | None = None,
+    timeout: float = 300.0,
+    jobs: int = 2,
+    synchronous: bool = False,
+    source_admin_url: str | None = None,
+) -> ReplicationState:
     """Create the schema at the destination, publish the source's tables and subscribe; wait for the copy."""
     src, dst = postgres_endpoint(source), postgres_endpoint(dest)
     admin = _admin(dst, admin_url)
@@ -139,8 +147,10 @@ def start(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, 
         me = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
         exists = conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (name,)).fetchone()
     if not me:
-        raise MigrateError(f"CREATE SUBSCRIPTION at {dst.label} needs a superuser on Postgres 15: set "
-                           f"MIGRATE_TO_ADMIN_URL to a superuser's URL for {dest.target}")
+        raise MigrateError(
+            f"CREATE SUBSCRIPTION at {dst.label} needs a superuser on Postgres 15: set "
+            f"MIGRATE_TO_ADMIN_URL to a superuser's URL for {dest.target}"
+        )
     with connect(src, what="publish at") as conn:
         tables = [row[0] for row in conn.execute(TABLES_SQL).fetchall()]
         if not tables:
@@ -164,8 +174,10 @@ def start(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, 
         finally:
             shutil.rmtree(work, ignore_errors=True)
         with connect(admin, what="subscribe at") as conn:
-            conn.execute(f"CREATE SUBSCRIPTION {name} CONNECTION {_literal(src.dsn)} PUBLICATION {PUBLICATION} "
-                         "WITH (copy_data = true)")
+            conn.execute(
+                f"CREATE SUBSCRIPTION {name} CONNECTION {_literal(src.dsn)} PUBLICATION {PUBLICATION} "
+                "WITH (copy_data = true)"
+            )
     deadline = time.monotonic() + timeout
     while True:
         state = status(spec, source, dest, admin_url=admin_url)
@@ -183,8 +195,9 @@ def start(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, 
         time.sleep(0.2)
 
 
-def status(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *,
-           admin_url: str | None = None) -> ReplicationState:
+def status(
+    spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, admin_url: str | None = None
+) -> ReplicationState:
     """Table sync states at the destination; lag in bytes and seconds from the source's walsender."""
     src, dst = postgres_endpoint(source), postgres_endpoint(dest)
     name = subscription_name(source, dest)
@@ -195,10 +208,17 @@ def status(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs,
             state.ok = False
             state.message = "no subscription: run replicate start"
             return state
-        states = [row[0] for row in conn.execute("SELECT srsubstate FROM pg_subscription_rel WHERE srsubid = %s",
-                                                  (sub[0],)).fetchall()]
-        age = conn.execute("SELECT extract(epoch FROM now() - last_msg_receipt_time) FROM pg_stat_subscription "
-                           "WHERE subname = %s AND relid IS NULL", (name,)).fetchone()
+        states = [
+            row[0]
+            for row in conn.execute(
+                "SELECT srsubstate FROM pg_subscription_rel WHERE srsubid = %s", (sub[0],)
+            ).fetchall()
+        ]
+        age = conn.execute(
+            "SELECT extract(epoch FROM now() - last_msg_receipt_time) FROM pg_stat_subscription "
+            "WHERE subname = %s AND relid IS NULL",
+            (name,),
+        ).fetchone()
     state.tables_total = len(states)
     state.tables_ready = sum(1 for s in states if s == "r")
     state.state = "streaming" if states and state.tables_ready == len(states) else "initializing"
@@ -210,7 +230,9 @@ def status(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs,
             row = conn.execute(
                 "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::bigint, "
                 "extract(epoch FROM coalesce(replay_lag, '0'::interval)) FROM pg_stat_replication "
-                "WHERE application_name = %s", (name,)).fetchone()
+                "WHERE application_name = %s",
+                (name,),
+            ).fetchone()
     except MigrateError as exc:
         state.source_reachable = False
         state.message = str(exc)
@@ -229,8 +251,10 @@ def _sync_sequences(src: PgEndpoint | None, dst: PgEndpoint) -> int:
     values: dict[str, tuple[int, bool]] = {}
     if src is not None:
         with connect(src, what="read sequences at") as conn:
-            names = [row[0] for row in conn.execute(
-                "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences").fetchall()]
+            names = [
+                row[0]
+                for row in conn.execute("SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences").fetchall()
+            ]
             for seq in names:
                 value, called = conn.execute(f"SELECT last_value, is_called FROM {seq}").fetchone()
                 values[seq] = (int(value), bool(called))
@@ -246,18 +270,28 @@ def _sync_sequences(src: PgEndpoint | None, dst: PgEndpoint) -> int:
             "JOIN pg_namespace sn ON sn.oid = s.relnamespace JOIN pg_class t ON t.oid = d.refobjid "
             "JOIN pg_namespace tn ON tn.oid = t.relnamespace "
             "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid "
-            "WHERE d.deptype IN ('a', 'i')").fetchall()
+            "WHERE d.deptype IN ('a', 'i')"
+        ).fetchall()
         for seq, table, column in owned:
             top = conn.execute(f"SELECT max({column})::bigint FROM {table}").fetchone()[0]
             if top is not None:
-                conn.execute(f"SELECT setval({_literal(seq)}, greatest(%s, (SELECT last_value FROM {seq})))",
-                             (int(top),))
+                conn.execute(
+                    f"SELECT setval({_literal(seq)}, greatest(%s, (SELECT last_value FROM {seq})))", (int(top),)
+                )
                 count += 1
     return count
 
 
-def promote(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *, admin_url: str | None = None,
-            max_lag: float = 0.0, timeout: float = 60.0, source_admin_url: str | None = None) -> ReplicationState:
+def promote(
+    spec: ServiceSpec | None,
+    source: TargetOutputs,
+    dest: TargetOutputs,
+    *,
+    admin_url: str | None = None,
+    max_lag: float = 0.0,
+    timeout: float = 60.0,
+    source_admin_url: str | None = None,
+) -> ReplicationState:
     """Make the standby the primary: wait for it to catch up (if the source lives), carry
     sequences over, and drop the subscription. Stop writes at the source first (holding page)."""
     src, dst = postgres_endpoint(source), postgres_endpoint(dest)
@@ -281,7 +315,9 @@ def promote(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs
                     row = conn.execute(
                         "SELECT pg_wal_lsn_diff(%s, flush_lsn)::bigint, "
                         "extract(epoch FROM coalesce(replay_lag, '0'::interval)) FROM pg_stat_replication "
-                        "WHERE application_name = %s", (target, name)).fetchone()
+                        "WHERE application_name = %s",
+                        (target, name),
+                    ).fetchone()
                     behind = None if row is None else int(row[0] or 0)
                     if behind is not None and (behind <= 0 or (max_lag > 0 and float(row[1] or 0) <= max_lag)):
                         state.lag_bytes, state.lag_seconds = max(0, behind), float(row[1] or 0)
@@ -306,13 +342,22 @@ def promote(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs
         with connect(src, what="drop the publication at") as conn:
             conn.execute(f"DROP PUBLICATION IF EXISTS {PUBLICATION}")
     state.state = "promoted"
-    state.message = ("source unreachable: sequences moved past their columns' maxima; its replication slot "
-                     f"{name} remains there" if not reachable else "caught up; sequences copied")
+    state.message = (
+        f"source unreachable: sequences moved past their columns' maxima; its replication slot {name} remains there"
+        if not reachable
+        else "caught up; sequences copied"
+    )
     return state
 
 
-def stop(spec: ServiceSpec | None, source: TargetOutputs, dest: TargetOutputs, *,
-         admin_url: str | None = None, source_admin_url: str | None = None) -> ReplicationState:
+def stop(
+    spec: ServiceSpec | None,
+    source: TargetOutputs,
+    dest: TargetOutputs,
+    *,
+    admin_url: str | None = None,
+    source_admin_url: str | None = None,
+) -> ReplicationState:
     """Drop the subscription (and its slot) and the publication; the destination keeps its data."""
     src, dst = postgres_endpoint(source), postgres_endpoint(dest)
     name = subscription_name(source, dest)

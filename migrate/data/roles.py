@@ -68,8 +68,9 @@ def needed_roles(conn: Any) -> tuple[list[Role], list[tuple[str, str]]]:
     """Roles owning objects or holding grants in the source database, and memberships among them."""
     roles = [Role(*row) for row in conn.execute(NEEDED_SQL).fetchall()]
     names = {role.name for role in roles}
-    members = [(group, member) for group, member in conn.execute(MEMBERS_SQL).fetchall()
-               if group in names and member in names]
+    members = [
+        (group, member) for group, member in conn.execute(MEMBERS_SQL).fetchall() if group in names and member in names
+    ]
     return roles, members
 
 
@@ -84,8 +85,9 @@ def ensure_roles(source: PgEndpoint, dest: PgEndpoint, admin: PgEndpoint | None 
     return create_roles(dest, roles, members, admin)
 
 
-def create_roles(dest: PgEndpoint, roles: list[Role], members: list[tuple[str, str]],
-                 admin: PgEndpoint | None = None) -> list[str]:
+def create_roles(
+    dest: PgEndpoint, roles: list[Role], members: list[tuple[str, str]], admin: PgEndpoint | None = None
+) -> list[str]:
     """Create the missing ``roles`` and memberships at the destination; return those created.
 
     Also makes the destination user a member of every owner role it must hand objects to,
@@ -94,15 +96,15 @@ def create_roles(dest: PgEndpoint, roles: list[Role], members: list[tuple[str, s
     owner_admin = admin or dest
     with connect(owner_admin, what="create roles at") as conn:
         existing = {row[0] for row in conn.execute("SELECT rolname FROM pg_roles").fetchall()}
-        me = conn.execute(
-            "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()
+        me = conn.execute("SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()
         missing = [role for role in roles if role.name not in existing]
         if missing and not (me[0] or me[1]):
             sql = "; ".join(role.create_sql() for role in missing)
             raise MigrateError(
                 f"roles {', '.join(r.name for r in missing)} own objects or hold grants at the source but do not "
                 f"exist at {dest.label}, and {owner_admin.user} may not create roles: give it CREATEROLE, or have "
-                f"an admin run: {sql}")
+                f"an admin run: {sql}"
+            )
         for role in missing:
             conn.execute(role.create_sql())
         have = {(g, m) for g, m in conn.execute(MEMBERS_SQL).fetchall()}
@@ -112,7 +114,11 @@ def create_roles(dest: PgEndpoint, roles: list[Role], members: list[tuple[str, s
         if not me[0]:
             # ALTER ... OWNER TO r needs membership in r; a CREATEROLE user may grant it to itself.
             for role in roles:
-                if (role.owns_objects and role.name != dest.user and (role.name, dest.user) not in have
-                        and (me[1] or admin)):
+                if (
+                    role.owns_objects
+                    and role.name != dest.user
+                    and (role.name, dest.user) not in have
+                    and (me[1] or admin)
+                ):
                     conn.execute(f"GRANT {_ident(role.name)} TO {_ident(dest.user)}")
     return [role.name for role in missing]

@@ -48,8 +48,17 @@ def _quote(value: str) -> str:
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
-def sign(method: str, url: str, query: dict[str, str], headers: dict[str, str], *, region: str, access_key: str,
-         secret_key: str, payload: str = EMPTY_SHA256) -> dict[str, str]:
+def sign(
+    method: str,
+    url: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    *,
+    region: str,
+    access_key: str,
+    secret_key: str,
+    payload: str = EMPTY_SHA256,
+) -> dict[str, str]:
     """``headers`` plus what authenticates the request: AWS Signature Version 4 as S3 takes it.
 
     ``url``'s path is not encoded yet. ``payload``: ``EMPTY_SHA256`` (no body) or
@@ -64,25 +73,43 @@ def sign(method: str, url: str, query: dict[str, str], headers: dict[str, str], 
     canonical_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query.items()))
     stamp = _utcnow().strftime("%Y%m%dT%H%M%SZ")
     signed = {**headers, "X-Amz-Date": stamp, "X-Amz-Content-SHA256": payload}
-    canonical = {name.lower(): " ".join(value.split()) for name, value in signed.items()
-                 if name.lower() not in _NOT_SIGNED}
+    canonical = {
+        name.lower(): " ".join(value.split()) for name, value in signed.items() if name.lower() not in _NOT_SIGNED
+    }
     canonical.setdefault("host", _canonical_host(parts.scheme, parts.netloc))
     names = sorted(canonical)
     signed_names = ";".join(names)
-    request = "\n".join([method, path, canonical_query, *(f"{n}:{canonical[n]}" for n in names), "",
-                         signed_names, payload])
+    request = "\n".join(
+        [method, path, canonical_query, *(f"{n}:{canonical[n]}" for n in names), "", signed_names, payload]
+    )
     scope = f"{stamp[:8]}/{region}/s3/aws4_request"
     to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(request.encode()).hexdigest()}"
     signature = hmac.new(_signing_key(secret_key, stamp[:8], region), to_sign.encode(), hashlib.sha256).hexdigest()
-    signed["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
-                               f"SignedHeaders={signed_names}, Signature={signature}")
+    signed["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed_names}, Signature={signature}"
+    )
     return signed
 
 
 # Headers SigV4 leaves out of the signature (botocore's SIGNED_HEADERS_BLACKLIST): proxies may change them.
-_NOT_SIGNED = frozenset({"baggage", "connection", "expect", "keep-alive", "proxy-authenticate",
-                         "proxy-authorization", "te", "traceparent", "tracestate", "trailer", "transfer-encoding",
-                         "upgrade", "user-agent", "x-amzn-trace-id"})
+_NOT_SIGNED = frozenset(
+    {
+        "baggage",
+        "connection",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "traceparent",
+        "tracestate",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "x-amzn-trace-id",
+    }
+)
 
 
 def _utcnow() -> datetime.datetime:
@@ -108,8 +135,16 @@ def _signing_key(secret_key: str, day: str, region: str) -> bytes:
 class Endpoint:
     """Where and as whom to send GETs: an S3-compatible endpoint URL with static keys, path-style."""
 
-    def __init__(self, url: str, region: str, access_key: str, secret_key: str, *, connect_timeout: float = 5.0,
-                 read_timeout: float = 120.0) -> None:  # botocore's settings in ``endpoints.S3Endpoint.client``
+    def __init__(
+        self,
+        url: str,
+        region: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 120.0,
+    ) -> None:  # botocore's settings in ``endpoints.S3Endpoint.client``
         parts = urlsplit(url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
             raise LeanUnsupported(url)
@@ -123,16 +158,29 @@ class Endpoint:
         """One signed GET of ``path`` (below the endpoint's base path, not encoded)."""
         return self.request("GET", path, query or {})
 
-    def request(self, method: str, path: str, query: dict[str, str], headers: dict[str, str] | None = None,
-                body: bytes | None = None) -> tuple[int, bytes, http.client.HTTPMessage]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> tuple[int, bytes, http.client.HTTPMessage]:
         """One signed request on this thread's connection to the endpoint.
 
         Sent once more on a fresh connection if a kept-alive one turns out closed (GET and PUT of
         a whole object are idempotent); any other failure raises ``LeanUnsupported``.
         """
-        signed = sign(method, self.base + path, query, headers or {}, region=self.region,
-                      access_key=self.access_key, secret_key=self.secret_key,
-                      payload=EMPTY_SHA256 if body is None else UNSIGNED_PAYLOAD)
+        signed = sign(
+            method,
+            self.base + path,
+            query,
+            headers or {},
+            region=self.region,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            payload=EMPTY_SHA256 if body is None else UNSIGNED_PAYLOAD,
+        )
         target = quote(self.base_path + path, safe="/~")
         if query:
             target += "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in query.items())
@@ -148,8 +196,9 @@ class Endpoint:
                 data = response.read()
             except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a header http refuses
                 self._drop()
-                if attempt == 2 or not isinstance(exc, (http.client.RemoteDisconnected, BrokenPipeError,
-                                                        ConnectionResetError)):
+                if attempt == 2 or not isinstance(
+                    exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+                ):
                     raise LeanUnsupported(f"{method} {path}: {exc}") from None
                 continue
             if response.will_close:
@@ -168,8 +217,7 @@ class Endpoint:
                 import ssl
 
                 context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
-                conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout,
-                                                   context=context)
+                conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout, context=context)
             pool[(self.scheme, self.host, self.port)] = conn
         return conn
 
@@ -221,9 +269,14 @@ def _listing(status: int, body: bytes) -> ElementTree.Element:
 
 
 # Response headers as botocore names them in a GetObject response (what ``stores.carried_meta`` reads).
-_HEADER_FIELDS = {"etag": "ETag", "content-type": "ContentType", "cache-control": "CacheControl",
-                  "content-disposition": "ContentDisposition", "content-encoding": "ContentEncoding",
-                  "content-language": "ContentLanguage"}
+_HEADER_FIELDS = {
+    "etag": "ETag",
+    "content-type": "ContentType",
+    "cache-control": "CacheControl",
+    "content-disposition": "ContentDisposition",
+    "content-encoding": "ContentEncoding",
+    "content-language": "ContentLanguage",
+}
 
 
 def get_object(endpoint: Endpoint, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
@@ -235,7 +288,7 @@ def get_object(endpoint: Endpoint, bucket: str, key: str) -> tuple[bytes, dict[s
     for name, value in headers.items():
         lower = name.lower()
         if lower.startswith("x-amz-meta-"):
-            fields["Metadata"][lower[len("x-amz-meta-"):]] = value
+            fields["Metadata"][lower[len("x-amz-meta-") :]] = value
         elif lower in _HEADER_FIELDS:
             fields[_HEADER_FIELDS[lower]] = value
         elif lower == "x-amz-server-side-encryption-customer-algorithm":

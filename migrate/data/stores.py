@@ -158,8 +158,9 @@ class ObjectStore(ABC):
     def get(self, key: str) -> bytes: ...
 
     @abstractmethod
-    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
-            md5: bytes | None = None) -> str:
+    def put(
+        self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None, md5: bytes | None = None
+    ) -> str:
         """Store ``data``; return the new ETag. ``md5``: the data's MD5 when the caller has it already."""
 
     def read(self, key: str) -> Fetched:
@@ -170,10 +171,18 @@ class ObjectStore(ABC):
         """The whole object in memory, cut at ``part_size_for(size)`` boundaries."""
         data = self.get(key)
         step = part_size_for(len(data))
-        return Fetched([data[i:i + step] for i in range(0, len(data), step)] or [b""])
+        return Fetched([data[i : i + step] for i in range(0, len(data), step)] or [b""])
 
-    def put_parts(self, key: str, parts: Sequence[bytes], md5s: Sequence[bytes], *, sha256: str, pool: Executor,
-                  meta: dict[str, str] | None = None) -> str:
+    def put_parts(
+        self,
+        key: str,
+        parts: Sequence[bytes],
+        md5s: Sequence[bytes],
+        *,
+        sha256: str,
+        pool: Executor,
+        meta: dict[str, str] | None = None,
+    ) -> str:
         """Store the concatenation of ``parts`` (their MD5s given); return the new ETag."""
         return self.put(key, b"".join(parts), sha256=sha256, md5=md5s[0] if len(parts) == 1 else None, meta=meta)
 
@@ -185,8 +194,9 @@ class ObjectStore(ABC):
     def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None: ...
 
     @abstractmethod
-    def upload_file(self, key: str, path: Path, *, sha256: str, pool: Executor,
-                    meta: dict[str, str] | None = None) -> str:
+    def upload_file(
+        self, key: str, path: Path, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None
+    ) -> str:
         """Store the file's content (multipart when large); return the new ETag."""
 
     @abstractmethod
@@ -291,8 +301,10 @@ class S3Store(ObjectStore):
         pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix))
         skip = len(self.prefix)
         while (page := self._call("list", lambda: next(pages, None))) is not None:
-            yield {item["Key"][skip:]: ObjectInfo(item["Key"][skip:], int(item["Size"]), item["ETag"].strip('"'))
-                   for item in page.get("Contents", [])}
+            yield {
+                item["Key"][skip:]: ObjectInfo(item["Key"][skip:], int(item["Size"]), item["ETag"].strip('"'))
+                for item in page.get("Contents", [])
+            }
 
     def _lean(self) -> s3_http.Endpoint | None:
         """The botocore-free requests (``s3_http``) for this endpoint, or None when botocore must serve it."""
@@ -301,8 +313,9 @@ class S3Store(ObjectStore):
             try:
                 if ep.url is None or ep.access_key is None or ep.secret_key is None:
                     raise s3_http.LeanUnsupported("AWS itself or the default credential chain")
-                self._lean_endpoint = s3_http.Endpoint(ep.url, ep.region, ep.access_key.get_secret_value(),
-                                                       ep.secret_key.get_secret_value())
+                self._lean_endpoint = s3_http.Endpoint(
+                    ep.url, ep.region, ep.access_key.get_secret_value(), ep.secret_key.get_secret_value()
+                )
             except s3_http.LeanUnsupported:
                 self._lean_endpoint = None
         return self._lean_endpoint
@@ -323,24 +336,32 @@ class S3Store(ObjectStore):
     def get(self, key: str) -> bytes:
         return self.read(key).parts[0]
 
-    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
-            md5: bytes | None = None) -> str:
+    def put(
+        self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None, md5: bytes | None = None
+    ) -> str:
         md5 = md5 or hashlib.md5(data).digest()
         content_md5 = base64.b64encode(md5).decode()  # S3 refuses the body unless it matches
         headers, user = split_meta(meta)
         etag = self._lean_put(key, data, {"sha256": sha256, **user}, meta or {}, content_md5)
         if etag is None:
             response = self._call(
-                "put", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key, Body=data,
-                ContentMD5=content_md5, Metadata={"sha256": sha256, **user}, **headers,
+                "put",
+                self.client.put_object,
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                Body=data,
+                ContentMD5=content_md5,
+                Metadata={"sha256": sha256, **user},
+                **headers,
             )
             etag = str(response["ETag"]).strip('"')
         if etag != md5.hex():
             raise MigrateError(f"{self.label}/{key}: server stored a different MD5 than sent")
         return etag
 
-    def _lean_put(self, key: str, data: bytes, user: dict[str, str], meta: dict[str, str],
-                  content_md5: str) -> str | None:
+    def _lean_put(
+        self, key: str, data: bytes, user: dict[str, str], meta: dict[str, str], content_md5: str
+    ) -> str | None:
         """PUT without botocore; the new ETag, or None when botocore must do it (it re-sends)."""
         lean = self._lean()
         if lean is None:
@@ -361,8 +382,13 @@ class S3Store(ObjectStore):
 
             def fetch(start: int) -> None:
                 end = min(start + step, size) - 1
-                response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key,
-                                      Range=f"bytes={start}-{end}")
+                response = self._call(
+                    "get",
+                    self.client.get_object,
+                    Bucket=self.bucket,
+                    Key=self.prefix + key,
+                    Range=f"bytes={start}-{end}",
+                )
                 data = response["Body"].read()
                 if len(data) != end - start + 1:
                     raise MigrateError(f"{self.label}/{key}: short read at byte {start}")
@@ -379,11 +405,16 @@ class S3Store(ObjectStore):
             except s3_http.LeanUnsupported:
                 pass  # botocore repeats the request, with its retries and error reports
             else:
-                return Fetched([body], fields["ETag"].strip('"'), fields["Metadata"].get("sha256"),
-                               carried_meta(fields))
+                return Fetched(
+                    [body], fields["ETag"].strip('"'), fields["Metadata"].get("sha256"), carried_meta(fields)
+                )
         response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
-        return Fetched([response["Body"].read()], str(response["ETag"]).strip('"'),
-                       response.get("Metadata", {}).get("sha256"), carried_meta(response))
+        return Fetched(
+            [response["Body"].read()],
+            str(response["ETag"]).strip('"'),
+            response.get("Metadata", {}).get("sha256"),
+            carried_meta(response),
+        )
 
     def object_meta(self, key: str) -> dict[str, str]:
         response = self._call("head", self.client.head_object, Bucket=self.bucket, Key=self.prefix + key)
@@ -395,8 +426,9 @@ class S3Store(ObjectStore):
 
         def fetch(start: int) -> tuple[bytes, str, dict[str, Any]]:
             end = min(start + step, size) - 1
-            response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key,
-                                  Range=f"bytes={start}-{end}")
+            response = self._call(
+                "get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key, Range=f"bytes={start}-{end}"
+            )
             data: bytes = response["Body"].read()
             if len(data) != end - start + 1:
                 raise MigrateError(f"{self.label}/{key}: short read at byte {start}")
@@ -409,18 +441,29 @@ class S3Store(ObjectStore):
         if len(etags) != 1:
             raise MigrateError(f"{self.label}/{key}: object changed while being read (ETags {sorted(etags)})")
         first = fetched[0][2]
-        return Fetched([data for data, _, _ in fetched], etags.pop(), first.get("Metadata", {}).get("sha256"),
-                       carried_meta(first))
+        return Fetched(
+            [data for data, _, _ in fetched], etags.pop(), first.get("Metadata", {}).get("sha256"), carried_meta(first)
+        )
 
-    def put_parts(self, key: str, parts: Sequence[bytes], md5s: Sequence[bytes], *, sha256: str, pool: Executor,
-                  meta: dict[str, str] | None = None) -> str:
+    def put_parts(
+        self,
+        key: str,
+        parts: Sequence[bytes],
+        md5s: Sequence[bytes],
+        *,
+        sha256: str,
+        pool: Executor,
+        meta: dict[str, str] | None = None,
+    ) -> str:
         if len(parts) == 1:
             return self.put(key, parts[0], sha256=sha256, md5=md5s[0], meta=meta)
-        return self._multipart(key, len(parts), lambda n: (parts[n - 1], md5s[n - 1]), sha256=sha256, pool=pool,
-                               meta=meta)
+        return self._multipart(
+            key, len(parts), lambda n: (parts[n - 1], md5s[n - 1]), sha256=sha256, pool=pool, meta=meta
+        )
 
-    def upload_file(self, key: str, path: Path, *, sha256: str, pool: Executor,
-                    meta: dict[str, str] | None = None) -> str:
+    def upload_file(
+        self, key: str, path: Path, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None
+    ) -> str:
         size = path.stat().st_size
         if size < MULTIPART_THRESHOLD:
             return self.put(key, path.read_bytes(), sha256=sha256, meta=meta)
@@ -434,20 +477,40 @@ class S3Store(ObjectStore):
 
             return self._multipart(key, -(-size // step), read, sha256=sha256, pool=pool, meta=meta)
 
-    def _multipart(self, key: str, count: int, read: Callable[[int], tuple[bytes, bytes]], *, sha256: str,
-                   pool: Executor, meta: dict[str, str] | None = None) -> str:
+    def _multipart(
+        self,
+        key: str,
+        count: int,
+        read: Callable[[int], tuple[bytes, bytes]],
+        *,
+        sha256: str,
+        pool: Executor,
+        meta: dict[str, str] | None = None,
+    ) -> str:
         """Upload parts 1..count (``read(n)`` gives a part and its MD5); check every ETag the server returns."""
         full_key = self.prefix + key
         headers, user = split_meta(meta)
-        upload = self._call("start upload", self.client.create_multipart_upload, Bucket=self.bucket, Key=full_key,
-                            Metadata={"sha256": sha256, **user}, **headers)
+        upload = self._call(
+            "start upload",
+            self.client.create_multipart_upload,
+            Bucket=self.bucket,
+            Key=full_key,
+            Metadata={"sha256": sha256, **user},
+            **headers,
+        )
         upload_id = upload["UploadId"]
         try:
+
             def send(number: int) -> tuple[int, str, bytes]:
                 data, md5 = read(number)
                 response = self._call(
-                    "upload part", self.client.upload_part, Bucket=self.bucket, Key=full_key,
-                    UploadId=upload_id, PartNumber=number, Body=data,
+                    "upload part",
+                    self.client.upload_part,
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
                 )
                 if str(response["ETag"]).strip('"') != md5.hex():
                     raise MigrateError(f"{self.label}/{key}: part {number} stored with a different MD5 than sent")
@@ -455,7 +518,10 @@ class S3Store(ObjectStore):
 
             parts = list(pool.map(send, range(1, count + 1)))
             response = self._call(
-                "complete upload", self.client.complete_multipart_upload, Bucket=self.bucket, Key=full_key,
+                "complete upload",
+                self.client.complete_multipart_upload,
+                Bucket=self.bucket,
+                Key=full_key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": n} for n, etag, _ in parts]},
             )
@@ -567,8 +633,9 @@ class DirStore(ObjectStore):
         os.close(fd)
         return Path(name)
 
-    def put(self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None,
-            md5: bytes | None = None) -> str:
+    def put(
+        self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None, md5: bytes | None = None
+    ) -> str:
         tmp = self._tmp(key)
         with tmp.open("wb") as handle:
             handle.write(data)
@@ -581,8 +648,9 @@ class DirStore(ObjectStore):
 
         shutil.copyfile(self._path(key), path)
 
-    def upload_file(self, key: str, path: Path, *, sha256: str, pool: Executor,
-                    meta: dict[str, str] | None = None) -> str:
+    def upload_file(
+        self, key: str, path: Path, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None
+    ) -> str:
         tmp = self._tmp(key)
         md5 = hashlib.md5()
         with path.open("rb") as source, tmp.open("wb") as handle:

@@ -49,8 +49,7 @@ class DelegationJournal(Journal):
         for entry in self.entries():
             if entry["event"] == "start" and entry.get("registrar") == registrar:
                 starts[entry["swing"]] = [Nameserver.from_json(n) for n in entry["before"]]
-            elif (entry["event"] == "failed" and entry["swing"] in starts
-                  and not entry.get("maybe_applied", True)):
+            elif entry["event"] == "failed" and entry["swing"] in starts and not entry.get("maybe_applied", True):
                 del starts[entry["swing"]]
         if not starts:
             return None
@@ -73,15 +72,19 @@ class DelegatePlan:
             return True
         if not self.registrar.capabilities.glue:
             return False
-        return {n.name: n.glue for n in self.before if n.glue} != {
-            n.name: n.glue for n in self.wanted if n.glue}
+        return {n.name: n.glue for n in self.before if n.glue} != {n.name: n.glue for n in self.wanted if n.glue}
 
     def to_json(self) -> dict[str, Any]:
-        return {"zone": self.zone, "registrar": self.registrar.name,
-                "registrar_kind": self.registrar.kind, "source": self.source,
-                "before": [n.to_json() for n in self.before],
-                "after": [n.to_json() for n in self.wanted],
-                "change_needed": self.needed, "warnings": self.warnings}
+        return {
+            "zone": self.zone,
+            "registrar": self.registrar.name,
+            "registrar_kind": self.registrar.kind,
+            "source": self.source,
+            "before": [n.to_json() for n in self.before],
+            "after": [n.to_json() for n in self.wanted],
+            "change_needed": self.needed,
+            "warnings": self.warnings,
+        }
 
 
 @dataclass
@@ -106,12 +109,17 @@ class DelegateResult:
         return not self.waited or self.delegated
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, **self.plan.to_json(), "dry_run": self.dry_run,
-                "changed": self.changed, "change_id": self.change_id,
-                "operation": self.operation,
-                "delegation": self.delegation.to_json() if self.delegation else None,
-                "delegation_error": self.delegation_error,
-                "elapsed_seconds": round(self.elapsed_seconds, 3)}
+        return {
+            "ok": self.ok,
+            **self.plan.to_json(),
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "change_id": self.change_id,
+            "operation": self.operation,
+            "delegation": self.delegation.to_json() if self.delegation else None,
+            "delegation_error": self.delegation_error,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+        }
 
 
 def registrar_for(spec: ServiceSpec, name: str) -> Registrar:
@@ -135,13 +143,13 @@ def provider_nameservers(spec: ServiceSpec, provider_name: str) -> list[Nameserv
     apex = spec.zone.rstrip(".").lower() + "."
     ns = records.get((apex, "NS"))
     if ns is None or not ns.values:
-        raise MigrateError(f"DNS provider {provider_name} serves no NS records for {spec.zone}: "
-                           "nothing to delegate to")
+        raise MigrateError(f"DNS provider {provider_name} serves no NS records for {spec.zone}: nothing to delegate to")
     return sorted(
-        Nameserver.make(host, [v for t in ("A", "AAAA")
-                               for v in (records[(host, t)].values if (host, t) in records
-                                         else ())])
-        for host in ns.values)
+        Nameserver.make(
+            host, [v for t in ("A", "AAAA") for v in (records[(host, t)].values if (host, t) in records else ())]
+        )
+        for host in ns.values
+    )
 
 
 def plan_delegation(
@@ -161,8 +169,9 @@ def plan_delegation(
     if rollback:
         found = DelegationJournal(zone, home).last_change(registrar_name)
         if found is None:
-            raise InputError(f"no journaled nameserver change at registrar {registrar_name} "
-                             f"for {zone}: nothing to roll back")
+            raise InputError(
+                f"no journaled nameserver change at registrar {registrar_name} for {zone}: nothing to roll back"
+            )
         change_id, wanted = found
         source = f"rollback of {change_id}"
     elif to is not None:
@@ -172,8 +181,10 @@ def plan_delegation(
     before = registrar.nameservers(zone)  # a bad token fails here, before anything changes
     caps = registrar.capabilities
     if not caps.min_nameservers <= len(wanted) <= caps.max_nameservers:
-        raise InputError(f"registrar {registrar_name} takes {caps.min_nameservers} to "
-                         f"{caps.max_nameservers} nameservers; {source} gives {len(wanted)}")
+        raise InputError(
+            f"registrar {registrar_name} takes {caps.min_nameservers} to "
+            f"{caps.max_nameservers} nameservers; {source} gives {len(wanted)}"
+        )
     if not caps.glue:  # what the registrar will hold: names only
         wanted = [Nameserver(n.name) for n in wanted]
     warnings = []
@@ -181,12 +192,16 @@ def plan_delegation(
         if not in_zone(ns.name, zone):
             continue
         if caps.glue and not ns.glue:
-            raise InputError(f"{ns.name} is inside {zone} and needs glue addresses, but "
-                             f"{source} gives none (serve its A/AAAA record in the zone)")
+            raise InputError(
+                f"{ns.name} is inside {zone} and needs glue addresses, but "
+                f"{source} gives none (serve its A/AAAA record in the zone)"
+            )
         if not caps.glue:
-            warnings.append(f"{ns.name.rstrip('.')} is inside {zone}: its glue (host object) "
-                            "must already "
-                            f"exist at {registrar_name}; this adapter does not create it")
+            warnings.append(
+                f"{ns.name.rstrip('.')} is inside {zone}: its glue (host object) "
+                "must already "
+                f"exist at {registrar_name}; this adapter does not create it"
+            )
     return DelegatePlan(zone, registrar, source, before, wanted, warnings)
 
 
@@ -206,9 +221,15 @@ def apply_delegation(
         journal = DelegationJournal(plan.zone, home)
         change_id = journal.new_id()
         result.change_id = change_id
-        journal.write(change_id, "start", kind="delegate", registrar=plan.registrar.name,
-                      source=plan.source, before=[n.to_json() for n in plan.before],
-                      wanted=[n.to_json() for n in plan.wanted])
+        journal.write(
+            change_id,
+            "start",
+            kind="delegate",
+            registrar=plan.registrar.name,
+            source=plan.source,
+            before=[n.to_json() for n in plan.before],
+            wanted=[n.to_json() for n in plan.wanted],
+        )
         try:
             result.operation = plan.registrar.set_nameservers(plan.zone, plan.wanted, status)
         except Exception as exc:
@@ -226,8 +247,7 @@ def apply_delegation(
     return result
 
 
-def _check_parent(result: DelegateResult, parents: Sequence[str], wait: float,
-                  status: StatusCallback | None) -> None:
+def _check_parent(result: DelegateResult, parents: Sequence[str], wait: float, status: StatusCallback | None) -> None:
     """Ask the parent zone's servers until they hand out the new set (or ``wait`` passes)."""
     from migrate.dns.delegation import check_delegation
 
@@ -242,6 +262,5 @@ def _check_parent(result: DelegateResult, parents: Sequence[str], wait: float,
         if result.delegated or time.monotonic() >= deadline:
             return
         if status:
-            status(f"waiting for the parent zone to delegate {result.plan.zone} to "
-                   f"{', '.join(names)}")
+            status(f"waiting for the parent zone to delegate {result.plan.zone} to {', '.join(names)}")
         time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))

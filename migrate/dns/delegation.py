@@ -18,13 +18,20 @@ class DelegationResult:
 
     @property
     def ok(self) -> bool:
-        return bool(self.parents) and not self.errors and all(
-            sorted(ns) == sorted(self.expected) for ns in self.parents.values()
+        return (
+            bool(self.parents)
+            and not self.errors
+            and all(sorted(ns) == sorted(self.expected) for ns in self.parents.values())
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "zone": self.zone, "expected": self.expected,
-                "parents": self.parents, "errors": self.errors}
+        return {
+            "ok": self.ok,
+            "zone": self.zone,
+            "expected": self.expected,
+            "parents": self.parents,
+            "errors": self.errors,
+        }
 
 
 def parent_servers(zone: str) -> list[str]:
@@ -41,8 +48,7 @@ def parent_servers(zone: str) -> list[str]:
                 except Exception:
                     continue
     except Exception as exc:
-        raise InputError(f"cannot find the nameservers of {parent}: {exc}; "
-                         "give --parent HOST[:PORT]") from None
+        raise InputError(f"cannot find the nameservers of {parent}: {exc}; give --parent HOST[:PORT]") from None
     return out
 
 

@@ -15,8 +15,7 @@ if TYPE_CHECKING:
 
 def owned_keys(spec: ServiceSpec) -> list[Key]:
     """(name, type) of every RRset the spec owns: the only ones a swing may touch."""
-    return sorted(set(zip(_absolute_names(spec), (r.type for r in spec.dns.records),
-                          strict=True)))
+    return sorted(set(zip(_absolute_names(spec), (r.type for r in spec.dns.records), strict=True)))
 
 
 def _absolute_names(spec: ServiceSpec) -> list[str]:
@@ -58,8 +57,7 @@ def desired_rrsets(spec: ServiceSpec, outputs: TargetOutputs) -> list[RRset]:
         wanted = (rtype, tuple(values))
         texts = normalised.get(wanted)
         if texts is None:
-            texts = normalised[wanted] = tuple(sorted({normalise_value(rtype, v, zone)
-                                                       for v in values}))
+            texts = normalised[wanted] = tuple(sorted({normalise_value(rtype, v, zone) for v in values}))
         out.append(RRset(name, rtype, int(ttl), texts))
     return out
 

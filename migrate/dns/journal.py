@@ -81,15 +81,15 @@ class Journal:
         """Append entries with one write and one fsync: durable together before we go on."""
         ts = round(time.time(), 3)
         text = "".join(
-            json.dumps({"ts": ts, "swing": swing_id, "event": event, **data},
-                       separators=(",", ":")) + "\n"
-            for event, data in events)
+            json.dumps({"ts": ts, "swing": swing_id, "event": event, **data}, separators=(",", ":")) + "\n"
+            for event, data in events
+        )
         pending = redact(text).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             while pending:
-                pending = pending[os.write(fd, pending):]
+                pending = pending[os.write(fd, pending) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -114,7 +114,10 @@ class Journal:
             sid, event = e["swing"], e["event"]
             if event == "start":
                 records[sid] = SwingRecord(
-                    sid, e.get("kind", "swing"), e.get("target", "?"), e["ts"],
+                    sid,
+                    e.get("kind", "swing"),
+                    e.get("target", "?"),
+                    e["ts"],
                     [rrset_from_row(r) for r in e.get("desired", [])],
                     [(k[0], k[1]) for k in e.get("owned", [])],
                     rolls_back=e.get("rolls_back"),

@@ -49,9 +49,9 @@ def check(
     deleted = {c.key for c in plan.changes if c.new is None and c.key in address_keys}
     if not deleted:
         return
-    remaining = {
-        k for k in address_keys if k in plan.current and k not in deleted
-    } | {c.key for c in plan.changes if c.new is not None and c.key in address_keys}
+    remaining = {k for k in address_keys if k in plan.current and k not in deleted} | {
+        c.key for c in plan.changes if c.new is not None and c.key in address_keys
+    }
     if deleted and not remaining:
         raise SafetyRailError(
             f"safety rail at {where}: the change would delete every owned address record "

@@ -29,13 +29,18 @@ class SandboxServer:
     directory: Path
 
     def to_json(self) -> dict[str, Any]:
-        return {"provider": self.provider, "kind": self.kind, "address": self.address,
-                "port": self.port, "running": self.running, "directory": str(self.directory)}
+        return {
+            "provider": self.provider,
+            "kind": self.kind,
+            "address": self.address,
+            "port": self.port,
+            "running": self.running,
+            "directory": str(self.directory),
+        }
 
 
 def _sandboxed(spec: ServiceSpec) -> list[tuple[str, Any]]:
-    out = [(n, s) for n, s in spec.dns_providers.items()
-           if s.provider == "rfc2136" and s.sandbox]
+    out = [(n, s) for n, s in spec.dns_providers.items() if s.provider == "rfc2136" and s.sandbox]
     if not out:
         raise InputError("no dns_providers entry has sandbox: set (bind, knot or pdns)")
     return out

@@ -55,6 +55,7 @@ def providers_for(spec: ServiceSpec, names: Sequence[str] | None = None) -> list
 
 def parallel(items: Sequence[T], work: Callable[[T], R]) -> list[R | BaseException]:
     """Run ``work`` on every item at once (providers are independent); keep errors as values."""
+
     def guarded(item: T) -> R | BaseException:
         try:
             return work(item)
@@ -204,8 +205,7 @@ def swing(
         assert p.plan is not None
         rail.check(p.plan, owned, allow_unexpected=allow_unexpected, max_share=max_share)
 
-    swing_id, resumed = _open_swing(journal, "swing", outputs.target, desired, owned,
-                                    befores=_befores(result, owned))
+    swing_id, resumed = _open_swing(journal, "swing", outputs.target, desired, owned, befores=_befores(result, owned))
     result.swing_id, result.resumed = swing_id, resumed
 
     by_name = {p.name: p for p in providers}
@@ -233,8 +233,7 @@ def _journal_outcome(journal: Journal, swing_id: str, result: SwingResult) -> No
     for p in result.providers:
         if p.error is None:
             p.applied = True
-            events.append(("applied", {"provider": p.provider,
-                                       "changes": len(p.plan.changes) if p.plan else 0}))
+            events.append(("applied", {"provider": p.provider, "changes": len(p.plan.changes) if p.plan else 0}))
         else:
             events.append(("failed", {"provider": p.provider, "error": p.error}))
     events.append(("done", {"ok": result.ok}))
@@ -247,14 +246,18 @@ def _befores(result: SwingResult, owned: list[Key]) -> list[dict[str, Any]]:
     for p in result.providers:
         assert p.plan is not None
         current = p.plan.current
-        out.append({"provider": p.provider,
-                    "rrsets": [rrset_row(current[k]) for k in owned if k in current]})
+        out.append({"provider": p.provider, "rrsets": [rrset_row(current[k]) for k in owned if k in current]})
     return out
 
 
 def _open_swing(
-    journal: Journal, kind: str, target: str, desired: list[RRset], owned: list[Key],
-    rolls_back: str | None = None, befores: Sequence[dict[str, Any]] = (),
+    journal: Journal,
+    kind: str,
+    target: str,
+    desired: list[RRset],
+    owned: list[Key],
+    rolls_back: str | None = None,
+    befores: Sequence[dict[str, Any]] = (),
 ) -> tuple[str, bool]:
     """A new journal entry, or the unfinished swing to the same records (a re-run), with
     what each provider serves now: all in one durable append, before anything changes."""
@@ -269,8 +272,13 @@ def _open_swing(
         journal.write_many(last.id, [("resume", {}), *(("before", b) for b in befores)])
         return last.id, True
     swing_id = journal.new_id()
-    start = {"kind": kind, "target": target, "rolls_back": rolls_back,
-             "desired": [rrset_row(r) for r in desired], "owned": [list(k) for k in owned]}
+    start = {
+        "kind": kind,
+        "target": target,
+        "rolls_back": rolls_back,
+        "desired": [rrset_row(r) for r in desired],
+        "owned": [list(k) for k in owned],
+    }
     journal.write_many(swing_id, [("start", start), *(("before", b) for b in befores)])
     return swing_id, False
 
@@ -296,8 +304,7 @@ def _prepare(
         if lowered:
             by_name[p.provider].apply(spec.zone, lowered, progress)
             p.plan.changes = [
-                Change(replace(c.old, ttl=low), c.new) if c.old is not None and c.old.ttl > low
-                else c
+                Change(replace(c.old, ttl=low), c.new) if c.old is not None and c.old.ttl > low else c
                 for c in p.plan.changes
             ]
     if wait:
@@ -326,20 +333,19 @@ def rollback(
     if missing:
         raise InputError(f"the journal names DNS provider(s) not in the spec: {', '.join(missing)}")
     owned = record.owned
-    plans = parallel(list(by_name.values()),
-                     lambda p: p.plan(spec.zone, record.before[p.name], owned))
+    plans = parallel(list(by_name.values()), lambda p: p.plan(spec.zone, record.before[p.name], owned))
     result = SwingResult(None, f"before {record.id}", spec.zone)
     for provider, planned in zip(by_name.values(), plans, strict=True):
         if isinstance(planned, BaseException):
-            raise MigrateError(f"cannot read the zone at {provider.name}: {planned}; "
-                               "nothing was rolled back")
+            raise MigrateError(f"cannot read the zone at {provider.name}: {planned}; nothing was rolled back")
         result.providers.append(ProviderResult(provider.name, plan=planned))
     for p in result.providers:
         assert p.plan is not None
         rail.check(p.plan, owned)
     all_before = sorted({r for rs in record.before.values() for r in rs})
-    rid, resumed = _open_swing(journal, "rollback", result.target, all_before, owned,
-                               rolls_back=record.id, befores=_befores(result, owned))
+    rid, resumed = _open_swing(
+        journal, "rollback", result.target, all_before, owned, rolls_back=record.id, befores=_befores(result, owned)
+    )
     result.swing_id, result.resumed = rid, resumed
     applying = [p for p in result.providers if p.plan and p.plan.changes]
 

@@ -58,9 +58,7 @@ class ServerResult:
             "ok": self.ok,
             "checked": self.checked,
             "method": self.method,
-            "matched_after_seconds": (
-                round(self.matched_after, 3) if self.matched_after is not None else None
-            ),
+            "matched_after_seconds": (round(self.matched_after, 3) if self.matched_after is not None else None),
             "mismatches": self.mismatches[:20],
             "mismatch_count": len(self.mismatches),
             "error": self.error,
@@ -99,8 +97,10 @@ def expected_records(
     journal = journal or Journal(spec.zone)
     last = journal.last()
     if last is None:
-        raise InputError("nothing to verify against: give --to TARGET, --outputs or --address, "
-                         f"or swing first (no journal at {journal.path})")
+        raise InputError(
+            "nothing to verify against: give --to TARGET, --outputs or --address, "
+            f"or swing first (no journal at {journal.path})"
+        )
     return last.owned, last.desired
 
 
@@ -192,14 +192,18 @@ def verify(
     started = time.monotonic()
     owned, wanted = expected or expected_records(spec, outputs)
     providers = list(providers) if providers is not None else providers_for(spec)
-    servers, _notes = (discover(spec, providers, nameservers, ns_port) if discover_ns
-                       else ([Server(*split(v), "given") for v in nameservers], []))
+    servers, _notes = (
+        discover(spec, providers, nameservers, ns_port)
+        if discover_ns
+        else ([Server(*split(v), "given") for v in nameservers], [])
+    )
     for value in [*spec.dns.resolvers, *resolvers]:
         host, port = split(value)
         servers.append(Server(host, port, "resolver", recursive=True))
     if not servers:
-        raise InputError("no nameserver to verify: the zone has no NS records we could find; "
-                         "give --nameserver HOST[:PORT]")
+        raise InputError(
+            "no nameserver to verify: the zone has no NS records we could find; give --nameserver HOST[:PORT]"
+        )
     tsig_keys = list(keys) or _provider_keys(providers)
     want = {k: () for k in owned} | {r.key: r.values for r in wanted}
     results = [ServerResult(s) for s in servers]
@@ -213,8 +217,7 @@ def verify(
             if r.ok:
                 r.matched_after = now - started
         if progress:
-            progress("nameservers serving the new records", sum(r.ok for r in results),
-                     len(results))
+            progress("nameservers serving the new records", sum(r.ok for r in results), len(results))
         if all(r.ok for r in results) or now + interval > deadline:
             break
         time.sleep(interval)
@@ -230,8 +233,7 @@ def _provider_keys(providers: Sequence[DnsProvider]) -> list[Any]:
     return keys
 
 
-def _check(zone: str, result: ServerResult, want: dict[Key, tuple[str, ...]],
-           keys: Sequence[Any]) -> None:
+def _check(zone: str, result: ServerResult, want: dict[Key, tuple[str, ...]], keys: Sequence[Any]) -> None:
     served: dict[Key, tuple[str, ...]] | None = None
     if len(want) > AXFR_THRESHOLD and not result.server.recursive:
         served = _by_transfer(zone, result.server, keys)
@@ -255,9 +257,7 @@ def _check(zone: str, result: ServerResult, want: dict[Key, tuple[str, ...]],
     result.ok = not result.mismatches
 
 
-def _by_transfer(
-    zone: str, server: Server, keys: Sequence[Any]
-) -> dict[Key, tuple[str, ...]] | None:
+def _by_transfer(zone: str, server: Server, keys: Sequence[Any]) -> dict[Key, tuple[str, ...]] | None:
     from providers.rfc2136.wire import axfr
 
     for key in [*keys, None]:
@@ -284,16 +284,14 @@ def _by_queries(server: Server, keys: list[Key]) -> dict[Key, tuple[str, ...]]:
         if not server.recursive:
             query.flags &= ~dns.flags.RD
         try:
-            answer, _ = dns.query.udp_with_fallback(query, server.host, timeout=2.0,
-                                                    port=server.port)
+            answer, _ = dns.query.udp_with_fallback(query, server.host, timeout=2.0, port=server.port)
         except Exception as exc:
             raise explain(exc, server.where, f"query {name} {rtype}") from None
         rcode = answer.rcode()
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             raise DnsProviderError(
                 f"query {name} {rtype} at {server.where}: {dns.rcode.to_text(rcode)}"
-                + (" (the server is not authoritative for the zone?)"
-                   if rcode == dns.rcode.REFUSED else "")
+                + (" (the server is not authoritative for the zone?)" if rcode == dns.rcode.REFUSED else "")
             )
         rdtype = dns.rdatatype.from_text(rtype)
         values: list[str] = []

@@ -53,7 +53,7 @@ def _start_time(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return None if fields[0] == "Z" else int(fields[19])
 
 
@@ -76,15 +76,22 @@ def _follow(log: Path, offset: int, on_line: Callable[[str], None]) -> int:
             chunk = handle.read()
     except OSError:
         return offset
-    complete = chunk[:chunk.rfind(b"\n") + 1]
+    complete = chunk[: chunk.rfind(b"\n") + 1]
     for line in complete.decode(errors="replace").splitlines():
         if line.strip() and not line.startswith(RESULT_PREFIX):
             on_line(line.strip())
     return offset + len(complete)
 
 
-def _wait(alive: Callable[[], bool], log: Path, on_line: Callable[[str], None], *, offset: int = 0,
-          poll: float = 0.2, pipe: int | None = None) -> bytes:
+def _wait(
+    alive: Callable[[], bool],
+    log: Path,
+    on_line: Callable[[str], None],
+    *,
+    offset: int = 0,
+    poll: float = 0.2,
+    pipe: int | None = None,
+) -> bytes:
     """Follow the log until the update ends; what it sent down ``pipe`` (read as it comes)."""
     received = bytearray()
     while True:
@@ -104,8 +111,9 @@ def _read_some(fd: int) -> bytes:
         return b""
 
 
-def up_detached(spec: ServiceSpec, spec_path: Path, target: str,
-                on_line: Callable[[str], None]) -> tuple[TargetOutputs, dict[str, Any]]:
+def up_detached(
+    spec: ServiceSpec, spec_path: Path, target: str, on_line: Callable[[str], None]
+) -> tuple[TargetOutputs, dict[str, Any]]:
     """Run ``up`` of ``target`` in its own session and wait for it; its outputs and result document.
 
     An update started earlier (by a run that was killed) is waited for first. If this process
@@ -126,8 +134,13 @@ def up_detached(spec: ServiceSpec, spec_path: Path, target: str,
         with open(log, "wb") as output:
             process = subprocess.Popen(
                 [sys.executable, "-m", "migrate.engine.detached", str(spec_path), target, str(writer)],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                pass_fds=(writer,))
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                pass_fds=(writer,),
+            )
         os.close(writer)
         state.write_text(json.dumps({"pid": process.pid, "start": _start_time(process.pid), "target": target}))
         os.set_blocking(reader, False)
@@ -166,8 +179,10 @@ def event_line(event: Any, target: str) -> str | None:
     """One line for a resource the engine finished (or failed); None for everything else."""
     from migrate.engine.events import DONE_VERB, resource_name, resource_type
 
-    for meta, failed in ((getattr(event.res_outputs_event, "metadata", None), False),
-                         (getattr(event.res_op_failed_event, "metadata", None), True)):
+    for meta, failed in (
+        (getattr(event.res_outputs_event, "metadata", None), False),
+        (getattr(event.res_op_failed_event, "metadata", None), True),
+    ):
         if meta is None or meta.type.startswith(("pulumi:pulumi:Stack", "pulumi:providers:")):
             continue
         op = str(getattr(meta.op, "value", meta.op))
@@ -197,8 +212,10 @@ def main(spec_path: str, target: str, outputs_fd: int) -> int:
     except MigrateError as exc:
         print(RESULT_PREFIX + json.dumps({"ok": False, "error": redact(str(exc))}), flush=True)
         return 1
-    values = {key: value.get_secret_value() if isinstance(value, SecretStr) else value
-              for key, value in outputs.model_dump().items()}
+    values = {
+        key: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for key, value in outputs.model_dump().items()
+    }
     try:
         with os.fdopen(outputs_fd, "w") as pipe:
             pipe.write(json.dumps(values))

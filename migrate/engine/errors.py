@@ -30,13 +30,13 @@ _LOCK_DETAIL = re.compile(r"(?m)^\s*(.*?lock(?:ed)? .*?(?:pid|by).*)$")
 _ERROR_LINE = re.compile(r"(?m)^\s*error: (.+)$")
 
 
-def engine_error(exc: CommandError, spec: ServiceSpec, target: str,
-                 failures: list[str] | None = None) -> MigrateError:
+def engine_error(exc: CommandError, spec: ServiceSpec, target: str, failures: list[str] | None = None) -> MigrateError:
     """Map a failed Pulumi CLI run to the error a 3 a.m. operator can act on."""
     text = str(exc)
     if "the stack is currently locked" in text:
-        holders = [line.strip() for line in text.splitlines() if line.strip().startswith(("/", "s3:", "gs:"))
-                   or "pid" in line]
+        holders = [
+            line.strip() for line in text.splitlines() if line.strip().startswith(("/", "s3:", "gs:")) or "pid" in line
+        ]
         held = f" ({'; '.join(holders[:2])})" if holders else ""
         return StackLockedError(
             f"the stack of target {target!r} is locked by another run{held}. Wait for it to finish; if no run "

@@ -17,9 +17,17 @@ if TYPE_CHECKING:
 OnEvent = Callable[["EngineEvent"], None]
 HIDDEN_TYPES = ("pulumi:pulumi:Stack", "pulumi:providers:")
 CHANGING_OPS = {"create", "update", "delete", "replace", "create-replacement", "delete-replaced"}
-DONE_VERB = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced",
-             "create-replacement": "replaced", "delete-replaced": "removed old", "refresh": "refreshed",
-             "read": "read", "same": "unchanged"}
+DONE_VERB = {
+    "create": "created",
+    "update": "updated",
+    "delete": "deleted",
+    "replace": "replaced",
+    "create-replacement": "replaced",
+    "delete-replaced": "removed old",
+    "refresh": "refreshed",
+    "read": "read",
+    "same": "unchanged",
+}
 
 
 def resource_name(urn: str) -> str:
@@ -54,9 +62,13 @@ class EventLog:
     def __call__(self, event: EngineEvent) -> None:
         pre = event.resource_pre_event
         if pre is not None and not _hidden(pre.metadata.type):
-            self.steps.append(Step(str(pre.metadata.op.value if hasattr(pre.metadata.op, "value")
-                                       else pre.metadata.op),
-                                   resource_name(pre.metadata.urn), resource_type(pre.metadata.type)))
+            self.steps.append(
+                Step(
+                    str(pre.metadata.op.value if hasattr(pre.metadata.op, "value") else pre.metadata.op),
+                    resource_name(pre.metadata.urn),
+                    resource_type(pre.metadata.type),
+                )
+            )
         diagnostic = event.diagnostic_event
         if diagnostic is not None and diagnostic.severity == "error" and diagnostic.urn:
             self._errors.setdefault(diagnostic.urn, []).append(_reason(diagnostic.message))
@@ -64,8 +76,7 @@ class EventLog:
         if failed is not None:
             urn = failed.metadata.urn
             reasons = self._errors.get(urn) or ["failed"]
-            self.failures.append(f"{resource_name(urn)} ({resource_type(failed.metadata.type)}) "
-                                 f"failed: {reasons[-1]}")
+            self.failures.append(f"{resource_name(urn)} ({resource_type(failed.metadata.type)}) failed: {reasons[-1]}")
         if self.forward is not None:
             self.forward(event)
 
@@ -99,8 +110,15 @@ class ProgressDisplay:
     def __init__(self, console: Console, title: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
-                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False)
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
         self.overall = self.progress.add_task(title, total=0)
         self._tasks: dict[str, Any] = {}
         self._started: dict[str, float] = {}
@@ -148,6 +166,7 @@ class ProgressDisplay:
         if task is None:
             return
         seconds = time.monotonic() - self._started.pop(key, time.monotonic())
-        self.progress.update(task, completed=1,
-                             description=f"{verb:<8} {name} [dim]({type_name}, {seconds:.1f}s)[/dim]")
+        self.progress.update(
+            task, completed=1, description=f"{verb:<8} {name} [dim]({type_name}, {seconds:.1f}s)[/dim]"
+        )
         self.progress.advance(self.overall)

@@ -67,10 +67,15 @@ class TargetStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "target": self.target, "provider": self.provider, "stack": self.stack, "deployed": self.deployed,
-            "resources": self.resources, "last_update": self.last_update,
+            "target": self.target,
+            "provider": self.provider,
+            "stack": self.stack,
+            "deployed": self.deployed,
+            "resources": self.resources,
+            "last_update": self.last_update,
             "outputs": self.outputs.public_view() if self.outputs else None,
-            "health": self.health, "error": self.error,
+            "health": self.health,
+            "error": self.error,
         }
 
 
@@ -96,8 +101,14 @@ def _check_inputs(spec: ServiceSpec, target: str) -> None:
         ref.resolve(f"secrets.{key}")
 
 
-def up(spec: ServiceSpec, target: str, on_event: OnEvent | None = None, *, refresh: bool = False,
-       options: EngineOptions | None = None) -> TargetOutputs:
+def up(
+    spec: ServiceSpec,
+    target: str,
+    on_event: OnEvent | None = None,
+    *,
+    refresh: bool = False,
+    options: EngineOptions | None = None,
+) -> TargetOutputs:
     """Create or update every resource of ``target``; return its outputs.
 
     ``refresh`` first reconciles the state with what really runs (after a crash).
@@ -107,35 +118,57 @@ def up(spec: ServiceSpec, target: str, on_event: OnEvent | None = None, *, refre
     stack = open_stack(spec, target, options, create=True)
     events = EventLog(forward=on_event)
     started = time.monotonic()
-    result = _engine_call(spec, target, events, lambda: stack.up(
-        on_event=events, refresh=refresh or None, on_output=_verbose_output(), color="never",
-        suppress_progress=True))
+    result = _engine_call(
+        spec,
+        target,
+        events,
+        lambda: stack.up(
+            on_event=events, refresh=refresh or None, on_output=_verbose_output(), color="never", suppress_progress=True
+        ),
+    )
     log.debug("up %s: %s in %.1fs", target, events.changes(), time.monotonic() - started)
     return _outputs(spec, target, {key: value.value for key, value in result.outputs.items()})
 
 
-def preview(spec: ServiceSpec, target: str, on_event: OnEvent | None = None, *, refresh: bool = False,
-            options: EngineOptions | None = None) -> PreviewResult:
+def preview(
+    spec: ServiceSpec,
+    target: str,
+    on_event: OnEvent | None = None,
+    *,
+    refresh: bool = False,
+    options: EngineOptions | None = None,
+) -> PreviewResult:
     """What ``up`` would create, update or delete (nothing is changed)."""
     _check_inputs(spec, target)
     stack = open_stack(spec, target, options, create=True)
     events = EventLog(forward=on_event)
-    result = _engine_call(spec, target, events, lambda: stack.preview(
-        on_event=events, refresh=refresh or None, on_output=_verbose_output(), color="never"))
+    result = _engine_call(
+        spec,
+        target,
+        events,
+        lambda: stack.preview(on_event=events, refresh=refresh or None, on_output=_verbose_output(), color="never"),
+    )
     changes = {str(getattr(op, "value", op)): count for op, count in result.change_summary.items()}
     return PreviewResult(target=target, changes=changes, steps=events.steps)
 
 
-def destroy(spec: ServiceSpec, target: str, on_event: OnEvent | None = None, *,
-            options: EngineOptions | None = None) -> bool:
+def destroy(
+    spec: ServiceSpec, target: str, on_event: OnEvent | None = None, *, options: EngineOptions | None = None
+) -> bool:
     """Delete every resource of ``target`` and its stack. False if it was not deployed."""
     try:
         stack = open_stack(spec, target, options, create=False)
     except NotDeployedError:
         return False
     events = EventLog(forward=on_event)
-    _engine_call(spec, target, events, lambda: stack.destroy(
-        on_event=events, remove=True, on_output=_verbose_output(), color="never", suppress_progress=True))
+    _engine_call(
+        spec,
+        target,
+        events,
+        lambda: stack.destroy(
+            on_event=events, remove=True, on_output=_verbose_output(), color="never", suppress_progress=True
+        ),
+    )
     return True
 
 
@@ -145,8 +178,7 @@ def unlock(spec: ServiceSpec, target: str, *, options: EngineOptions | None = No
     _engine_call(spec, target, EventLog(), stack.cancel)
 
 
-def status(spec: ServiceSpec, *, options: EngineOptions | None = None,
-           check_health: bool = True) -> list[TargetStatus]:
+def status(spec: ServiceSpec, *, options: EngineOptions | None = None, check_health: bool = True) -> list[TargetStatus]:
     """Every target of the spec: deployed or not, its outputs, and its health URL's answer."""
     from pulumi import automation as auto
 
@@ -158,8 +190,12 @@ def status(spec: ServiceSpec, *, options: EngineOptions | None = None,
     report: list[TargetStatus] = []
     for target, settings in spec.targets.items():
         summary = summaries.get(target)
-        entry = TargetStatus(target=target, provider=settings.provider, stack=stack_name(spec, target),
-                             deployed=bool(summary and summary.resource_count))
+        entry = TargetStatus(
+            target=target,
+            provider=settings.provider,
+            stack=stack_name(spec, target),
+            deployed=bool(summary and summary.resource_count),
+        )
         if summary is not None:
             entry.resources = summary.resource_count or 0
             entry.last_update = summary.last_update.isoformat() if summary.last_update else None

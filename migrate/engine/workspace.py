@@ -146,7 +146,8 @@ def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.L
         # (after a failed resource): noise on top of the real error, which we report.
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     settings = auto.ProjectSettings(
-        name=spec.service.name, runtime="python",
+        name=spec.service.name,
+        runtime="python",
         description=f"migrate: the {spec.service.name} service, one stack per target",
     )
     return auto.LocalWorkspace(
@@ -158,8 +159,7 @@ def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.L
     )
 
 
-def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = None, *,
-               create: bool) -> auto.Stack:
+def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = None, *, create: bool) -> auto.Stack:
     """Select (or, with ``create``, create) the target's stack with its inline program."""
     from pulumi import automation as auto
 

@@ -204,8 +204,10 @@ def data_move(ctx: StepContext, source: str, dest: str, backup: str | None = Non
         healthy, detail = target_healthy(ctx, dest)
         if healthy:
             raise
-        raise MigrateError(f"{exc} — {dest} itself is down ({detail}): bring it back with "
-                           f"`migrate up --to {dest}`, then `migrate failover --resume` repeats this step") from None
+        raise MigrateError(
+            f"{exc} — {dest} itself is down ({detail}): bring it back with "
+            f"`migrate up --to {dest}`, then `migrate failover --resume` repeats this step"
+        ) from None
 
 
 def _move_data(ctx: StepContext, source: str, dest: str, backup: str | None) -> dict[str, Any]:
@@ -223,8 +225,10 @@ def _move_data(ctx: StepContext, source: str, dest: str, backup: str | None) -> 
     if a is not None and spec.postgres is not None:
         state = replication.status(spec, a, b, admin_url=admin)
         if state.state in ("streaming", "initializing", "disabled"):
-            ctx.log(f"replication {source} → {dest} is {state.state} "
-                    f"({'source reachable' if state.source_reachable else 'source unreachable'}): promoting {dest}")
+            ctx.log(
+                f"replication {source} → {dest} is {state.state} "
+                f"({'source reachable' if state.source_reachable else 'source unreachable'}): promoting {dest}"
+            )
             promoted = replication.promote(spec, a, b, admin_url=admin, source_admin_url=admin_url(a))
             if not promoted.ok or promoted.state != "promoted":
                 raise MigrateError(f"promoting {dest} failed: {promoted.describe()}")
@@ -328,17 +332,24 @@ def _served_now(spec: ServiceSpec, target: str) -> str:
     known = [out for name in spec.targets if (out := _known_outputs(spec, name)) is not None]
     states = status(spec, known_outputs=known)
     points = {s.points_at for s in states if s.error is None}
-    parts = [f"{s.provider} cannot be read ({s.error})" if s.error
-             else f"{s.provider} points at {s.points_at or 'something else'}" for s in states]
+    parts = [
+        f"{s.provider} cannot be read ({s.error})"
+        if s.error
+        else f"{s.provider} points at {s.points_at or 'something else'}"
+        for s in states
+    ]
     if len(points) > 1:
         verdict = "providers DIFFER"
     elif any(s.error for s in states):
         verdict = "not every provider can be read"
     else:
         verdict = "providers agree"
-    return (f"{verdict}: " + ", ".join(parts)
-            + f" — fix the cause, then re-run the swing (migrate failover --resume) to point all at {target}, "
-            "or migrate failover --rollback")
+    return (
+        f"{verdict}: "
+        + ", ".join(parts)
+        + f" — fix the cause, then re-run the swing (migrate failover --resume) to point all at {target}, "
+        "or migrate failover --rollback"
+    )
 
 
 def _known_outputs(spec: ServiceSpec, target: str) -> TargetOutputs | None:
@@ -352,8 +363,9 @@ def dns_rollback(ctx: StepContext) -> dict[str, Any]:
 
     result = rollback(spec_of(ctx))
     if not result.ok:
-        raise MigrateError("DNS rollback incomplete: " + "; ".join(
-            f"{p.provider}: {p.error}" for p in result.providers if p.error))
+        raise MigrateError(
+            "DNS rollback incomplete: " + "; ".join(f"{p.provider}: {p.error}" for p in result.providers if p.error)
+        )
     return result.to_json()
 
 
@@ -364,11 +376,14 @@ def dns_verify(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str
 
     spec = spec_of(ctx)
     out = outputs_of(spec, target)
-    result = verify(spec, outputs=out, timeout=timeout,
-                    progress=lambda what, done, total: ctx.progress(f"{what}: {done}/{total}"))
+    result = verify(
+        spec, outputs=out, timeout=timeout, progress=lambda what, done, total: ctx.progress(f"{what}: {done}/{total}")
+    )
     document = result.to_json()
     if not result.ok:
         wrong = [f"{s.server.where}: {s.error or '; '.join(s.mismatches[:3])}" for s in result.servers if not s.ok]
-        raise MigrateError(f"after {timeout:.0f}s not every authoritative nameserver serves {target}'s records: "
-                           + ("; ".join(wrong) or "no nameserver found"))
+        raise MigrateError(
+            f"after {timeout:.0f}s not every authoritative nameserver serves {target}'s records: "
+            + ("; ".join(wrong) or "no nameserver found")
+        )
     return document

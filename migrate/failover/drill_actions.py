@@ -90,16 +90,21 @@ def seed(ctx: StepContext, target: str, db_mb: int = 0, media_mb: int = 0) -> di
         with psycopg.connect(out.database_url.get_secret_value(), autocommit=True) as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS drill_ballast (id bigint PRIMARY KEY, body text NOT NULL)")
             conn.execute("TRUNCATE drill_ballast")
-            conn.execute("INSERT INTO drill_ballast SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, %s) g",
-                         (rows,))
+            conn.execute(
+                "INSERT INTO drill_ballast SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, %s) g", (rows,)
+            )
         result["rows"] = rows
     if int(media_mb) > 0 and out.s3_endpoint and out.s3_buckets:
         import boto3
 
         bucket = next(iter(out.s3_buckets.values()))
-        client = boto3.client("s3", endpoint_url=out.s3_endpoint, region_name=out.s3_region,
-                              aws_access_key_id=out.s3_access_key.get_secret_value() if out.s3_access_key else None,
-                              aws_secret_access_key=out.s3_secret_key.get_secret_value() if out.s3_secret_key else None)
+        client = boto3.client(
+            "s3",
+            endpoint_url=out.s3_endpoint,
+            region_name=out.s3_region,
+            aws_access_key_id=out.s3_access_key.get_secret_value() if out.s3_access_key else None,
+            aws_secret_access_key=out.s3_secret_key.get_secret_value() if out.s3_secret_key else None,
+        )
         size = 4 * 1024 * 1024
         count = max(1, int(media_mb) // 4)
         from concurrent.futures import ThreadPoolExecutor
@@ -123,8 +128,9 @@ def replicate(ctx: StepContext, source: str, dest: str, synchronous: bool = Fals
 
     spec = spec_of(ctx)
     a, b = outputs_of(spec, source), outputs_of(spec, dest)
-    state = replication.start(spec, a, b, admin_url=admin_url(b), synchronous=bool(synchronous),
-                              source_admin_url=admin_url(a))
+    state = replication.start(
+        spec, a, b, admin_url=admin_url(b), synchronous=bool(synchronous), source_admin_url=admin_url(a)
+    )
     if not state.ok or state.state != "streaming":
         raise MigrateError(f"replication {source} → {dest} is not streaming: {state.describe()}")
     return {"replication": state.to_dict()}
@@ -157,8 +163,7 @@ def media_copy(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
     spec = spec_of(ctx)
     if spec.media is None:
         return {"media": False}
-    result = sync(spec, outputs_of(spec, source), outputs_of(spec, dest), postgres=False,
-                  progress=data_progress(ctx))
+    result = sync(spec, outputs_of(spec, source), outputs_of(spec, dest), postgres=False, progress=data_progress(ctx))
     raise_unverified(f"media copy {source} → {dest}", result)
     return {"result": result.to_dict()}
 
@@ -190,8 +195,9 @@ def _stop_detached(ctx: StepContext, name: str, grace: float = 10.0) -> bool:
 
 
 @action("data.follow_start")
-def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5,
-                 events: str = "auto") -> dict[str, Any]:
+def follow_start(
+    ctx: StepContext, source: str, dest: str, interval: float = 0.5, events: str = "auto"
+) -> dict[str, Any]:
     """Run ``migrate data follow`` detached: B's media stays within one pass of A's until A dies.
 
     The same command an operator runs beside ``data replicate`` for a warm standby; its state
@@ -206,17 +212,44 @@ def follow_start(ctx: StepContext, source: str, dest: str, interval: float = 0.5
     if ctx.spec_path is None:
         raise MigrateError("the media follower needs the spec's path (-f/--spec)")
     status = ctx.run_dir / "follow.json"
-    pid = _start_detached(ctx, "follow", [
-        sys.executable, "-m", "migrate", "-f", str(ctx.spec_path), "data", "follow", "--from", source, "--to", dest,
-        "--interval", str(interval), "--events", events, "--status", str(status), "--json"], dict(os.environ))
+    pid = _start_detached(
+        ctx,
+        "follow",
+        [
+            sys.executable,
+            "-m",
+            "migrate",
+            "-f",
+            str(ctx.spec_path),
+            "data",
+            "follow",
+            "--from",
+            source,
+            "--to",
+            dest,
+            "--interval",
+            str(interval),
+            "--events",
+            events,
+            "--status",
+            str(status),
+            "--json",
+        ],
+        dict(os.environ),
+    )
     deadline = time.monotonic() + 60
     while not _follow_state(ctx).get("passes"):  # one good pass: the follower works
         if not alive(pid) or time.monotonic() > deadline:
-            raise MigrateError(f"the media follower {source} → {dest} made no good pass "
-                               f"(see {ctx.run_dir / 'follow.log'})")
+            raise MigrateError(
+                f"the media follower {source} → {dest} made no good pass (see {ctx.run_dir / 'follow.log'})"
+            )
         time.sleep(0.1)
-    return {"pid": pid, "status": str(status), "interval": float(interval),
-            "events": _follow_state(ctx).get("events", "off")}
+    return {
+        "pid": pid,
+        "status": str(status),
+        "interval": float(interval),
+        "events": _follow_state(ctx).get("events", "off"),
+    }
 
 
 def _follow_state(ctx: StepContext) -> dict[str, Any]:
@@ -256,22 +289,39 @@ def mode_is(ctx: StepContext, mode: str) -> tuple[bool, str]:
 
 
 @action("drill.load_start")
-def load_start(ctx: StepContext, target: str, rate: float = 50.0, seconds: float = 5.0,
-               image_every: int = 0) -> dict[str, Any]:
+def load_start(
+    ctx: StepContext, target: str, rate: float = 50.0, seconds: float = 5.0, image_every: int = 0
+) -> dict[str, Any]:
     """Start the chirp write load against A's HTTP front, detached, and let it run ``seconds``."""
     spec = spec_of(ctx)
     out = outputs_of(spec, target)
     log = ctx.run_dir / "load.jsonl"
-    pid = _start_detached(ctx, "load", [
-        sys.executable, "-m", "chirp.load", "--url", f"http://{out.public_addresses[0]}:{out.http_port}",
-        "--host-header", spec.service.domain, "--rate", str(rate), "--out", str(log),
-        "--image-every", str(int(image_every))],
-        {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHIRP_DIR), *sys.path])})
+    pid = _start_detached(
+        ctx,
+        "load",
+        [
+            sys.executable,
+            "-m",
+            "chirp.load",
+            "--url",
+            f"http://{out.public_addresses[0]}:{out.http_port}",
+            "--host-header",
+            spec.service.domain,
+            "--rate",
+            str(rate),
+            "--out",
+            str(log),
+            "--image-every",
+            str(int(image_every)),
+        ],
+        {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHIRP_DIR), *sys.path])},
+    )
     time.sleep(float(seconds))
     acked = _acked(log)
     if not acked:
-        raise MigrateError(f"the write load got no acknowledged write from {target} in {seconds}s "
-                           f"(see {ctx.run_dir / 'load.log'})")
+        raise MigrateError(
+            f"the write load got no acknowledged write from {target} in {seconds}s (see {ctx.run_dir / 'load.log'})"
+        )
     return {"pid": pid, "file": str(log), "acked_so_far": len(acked), "rate": rate}
 
 
@@ -329,8 +379,10 @@ def terminate(ctx: StepContext, target: str) -> dict[str, Any]:
     # only fail, after seconds of connection retries the recovery (and the RTO) must not wait for.
     follower = follow_stop(ctx, grace=0.5)
     if follower.get("stopped"):
-        ctx.log(f"media follower stopped: {follower.get('passes')} passes, last good pass began "
-                f"{max(0.0, at - float(follower.get('synced_as_of') or at)):.2f}s before the kill")
+        ctx.log(
+            f"media follower stopped: {follower.get('passes')} passes, last good pass began "
+            f"{max(0.0, at - float(follower.get('synced_as_of') or at)):.2f}s before the kill"
+        )
     return {"terminated_at": at, "processes_killed": len(killed.killed), "media_follower": follower}
 
 
@@ -347,13 +399,17 @@ def _wait_restored(ctx: StepContext, dest: str, timeout: float) -> tuple[float, 
         dns = verify(spec, outputs=b, timeout=0.1)
         checks = [http_ok(f"http://{a}:{b.http_port}{path}", host=spec.service.domain) for a in b.public_addresses]
         if dns.ok and all(ok for ok, _ in checks):
-            return time.time(), {"nameservers": [s.server.where for s in dns.servers],
-                                 "answers": [detail for _, detail in checks]}
+            return time.time(), {
+                "nameservers": [s.server.where for s in dns.servers],
+                "answers": [detail for _, detail in checks],
+            }
         if time.monotonic() > deadline:
             wrong = [s.server.where for s in dns.servers if not s.ok]
-            raise MigrateError(f"{spec.service.domain} did not answer from {dest} within {timeout:.0f}s "
-                               f"(nameservers not serving {dest}: {', '.join(wrong) or 'none'}; "
-                               f"service: {'; '.join(d for _, d in checks)})")
+            raise MigrateError(
+                f"{spec.service.domain} did not answer from {dest} within {timeout:.0f}s "
+                f"(nameservers not serving {dest}: {', '.join(wrong) or 'none'}; "
+                f"service: {'; '.join(d for _, d in checks)})"
+            )
         time.sleep(0.1)
 
 

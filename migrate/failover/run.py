@@ -77,8 +77,9 @@ def start_or_resume(
     reports_dir: Path,
 ) -> RunOutcome:
     if resume:
-        journal = (RunJournal.open(resume) if isinstance(resume, str)
-                   else RunJournal.latest(load_runbook(runbook_name).name))
+        journal = (
+            RunJournal.open(resume) if isinstance(resume, str) else RunJournal.latest(load_runbook(runbook_name).name)
+        )
         if journal is None:
             raise InputError(f"no unfinished {runbook_name} run to resume")
         state = journal.replay()
@@ -92,8 +93,9 @@ def start_or_resume(
     else:
         runbook = load_runbook(runbook_name)
         params = runbook.resolve_params(params)
-        journal = RunJournal.create(runbook.model_dump(mode="json", by_alias=True), params,
-                                    spec=str(spec_path) if spec_path else None)
+        journal = RunJournal.create(
+            runbook.model_dump(mode="json", by_alias=True), params, spec=str(spec_path) if spec_path else None
+        )
         console.print(f"run {journal.run_id}: journal {journal.path}", markup=False, soft_wrap=True)
     ctx = StepContext(journal.run_id, params, journal, spec=spec, spec_path=spec_path, on_event=Printer(console))
     engine = Engine(runbook, journal, ctx)
@@ -105,8 +107,7 @@ def start_or_resume(
             error = exc
         except KeyboardInterrupt:
             journal.write("log", step=ctx.step_id, message="run interrupted")
-            console.print(f"interrupted; continue with: migrate {runbook.name} --resume {journal.run_id}",
-                          markup=False)
+            console.print(f"interrupted; continue with: migrate {runbook.name} --resume {journal.run_id}", markup=False)
             raise
     from migrate.report.write import write_reports
 
@@ -115,8 +116,9 @@ def start_or_resume(
     return RunOutcome(journal, report, files, error)
 
 
-def rollback_run(run_id: str | None, runbook_name: str, *, spec: Any, spec_path: Path | None, console: Any,
-                 reports_dir: Path) -> RunOutcome:
+def rollback_run(
+    run_id: str | None, runbook_name: str, *, spec: Any, spec_path: Path | None, console: Any, reports_dir: Path
+) -> RunOutcome:
     """Undo the steps that ran in a (failed or finished) run, each with its own rollback action."""
     journal = RunJournal.open(run_id) if run_id else RunJournal.latest(runbook_name, unfinished=False)
     if journal is None:
@@ -124,15 +126,21 @@ def rollback_run(run_id: str | None, runbook_name: str, *, spec: Any, spec_path:
     journal.lock()
     state = journal.replay()
     runbook: Runbook = parse_runbook(state.runbook, str(journal.path))
-    ctx = StepContext(journal.run_id, state.params, journal, spec=spec, spec_path=spec_path,
-                      results={k: v.outputs for k, v in state.steps.items()}, on_event=Printer(console))
+    ctx = StepContext(
+        journal.run_id,
+        state.params,
+        journal,
+        spec=spec,
+        spec_path=spec_path,
+        results={k: v.outputs for k, v in state.steps.items()},
+        on_event=Printer(console),
+    )
     engine = Engine(runbook, journal, ctx)
     journal.write("run-resume", previous_status=state.status, purpose="rollback")
     engine.rollback()
     after = journal.replay()
     failed = [s.id for s in after.steps.values() if s.status == "rollback-failed"]
-    journal.write("run-end", status="failed" if failed else "rolled-back",
-                  failed_step=failed[0] if failed else None)
+    journal.write("run-end", status="failed" if failed else "rolled-back", failed_step=failed[0] if failed else None)
     from migrate.report.write import write_reports
 
     report, files = write_reports(journal, reports_dir)

@@ -26,29 +26,33 @@ def build(journal: RunJournal, state: RunState | None = None) -> dict[str, Any]:
     steps = []
     figures: dict[str, Any] = {}
     for step_id, step in state.steps.items():
-        steps.append({
-            "id": step_id,
-            "title": titles[step_id],
-            "status": step.status,
-            "attempts": step.attempts,
-            "started": iso(step.started),
-            "ended": iso(step.ended),
-            "offset_seconds": None if step.started is None else round(step.started - state.started, 3),
-            "seconds": None if step.duration is None else round(step.duration, 3),
-            "error": step.error,
-            "detail": step.detail,
-            "rollback_error": step.rollback_error,
-            "outputs": step.outputs,
-        })
+        steps.append(
+            {
+                "id": step_id,
+                "title": titles[step_id],
+                "status": step.status,
+                "attempts": step.attempts,
+                "started": iso(step.started),
+                "ended": iso(step.ended),
+                "offset_seconds": None if step.started is None else round(step.started - state.started, 3),
+                "seconds": None if step.duration is None else round(step.duration, 3),
+                "error": step.error,
+                "detail": step.detail,
+                "rollback_error": step.rollback_error,
+                "outputs": step.outputs,
+            }
+        )
         if isinstance(step.outputs.get(FIGURE_STEP_KEY), dict):
             figures.update(step.outputs[FIGURE_STEP_KEY])
     rollbacks = [
         {"step": e["step"], "ok": e.get("ok"), "error": e.get("error"), "at": iso(e["at"])}
-        for e in state.events if e["event"] == "rollback-end"
+        for e in state.events
+        if e["event"] == "rollback-end"
     ]
     marks = [
         {"label": e["label"], "offset_seconds": round(e["mark_at"] - state.started, 3), "at": iso(e["mark_at"])}
-        for e in state.events if e["event"] == "mark"
+        for e in state.events
+        if e["event"] == "mark"
     ]
     resumes = [iso(e["at"]) for e in state.events if e["event"] == "run-resume"]
     ended = state.ended or max((e["at"] for e in state.events), default=state.started)

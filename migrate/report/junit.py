@@ -9,8 +9,12 @@ from typing import Any
 def to_junit(report: dict[str, Any]) -> str:
     cases: list[ET.Element] = []
     for step in report["steps"]:
-        case = ET.Element("testcase", classname=f"migrate.{report['runbook']}", name=f"{step['id']}: {step['title']}",
-                          time=f"{step['seconds'] or 0:.3f}")
+        case = ET.Element(
+            "testcase",
+            classname=f"migrate.{report['runbook']}",
+            name=f"{step['id']}: {step['title']}",
+            time=f"{step['seconds'] or 0:.3f}",
+        )
         if step["status"] in ("failed", "rollback-failed", "running"):
             failure = ET.SubElement(case, "failure", message=step["error"] or step["rollback_error"] or "interrupted")
             failure.text = step["error"] or step["rollback_error"] or "the step did not finish"
@@ -25,16 +29,27 @@ def to_junit(report: dict[str, Any]) -> str:
         if figures.get(value_key) is None:
             continue
         value, limit = figures[value_key], figures.get(limit_key)
-        case = ET.Element("testcase", classname=f"migrate.{report['runbook']}.goals",
-                          name=f"{goal} {value:.2f}{unit} within goal {limit}{unit}", time="0")
+        case = ET.Element(
+            "testcase",
+            classname=f"migrate.{report['runbook']}.goals",
+            name=f"{goal} {value:.2f}{unit} within goal {limit}{unit}",
+            time="0",
+        )
         if limit is not None and value > limit:
             ET.SubElement(case, "failure", message=f"{goal} {value:.2f}{unit} exceeds the goal of {limit}{unit}")
         cases.append(case)
     failures = sum(1 for c in cases if c.find("failure") is not None)
     skipped = sum(1 for c in cases if c.find("skipped") is not None)
-    suite = ET.Element("testsuite", name=f"migrate {report['runbook']} {report['run_id']}", tests=str(len(cases)),
-                       failures=str(failures), errors="0", skipped=str(skipped), time=f"{report['seconds']:.3f}",
-                       timestamp=report["started"] or "")
+    suite = ET.Element(
+        "testsuite",
+        name=f"migrate {report['runbook']} {report['run_id']}",
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors="0",
+        skipped=str(skipped),
+        time=f"{report['seconds']:.3f}",
+        timestamp=report["started"] or "",
+    )
     suite.extend(cases)
     root = ET.Element("testsuites")
     root.append(suite)

@@ -123,8 +123,10 @@ class Engine:
             if done.status in ("ok", "skipped"):
                 self.ctx.results[step.id] = done.outputs
                 title = substitute(step.title, self.ctx.params)
-                self._emit("step-done-earlier", {"step": step.id, "index": index, "total": total,
-                                                 "title": title, "status": done.status})
+                self._emit(
+                    "step-done-earlier",
+                    {"step": step.id, "index": index, "total": total, "title": title, "status": done.status},
+                )
                 continue
             if failed is not None and not step.always:
                 continue
@@ -173,8 +175,14 @@ class Engine:
                     raise CheckFailed(f"check {step.check.do} failed: {detail or 'no detail'}")
         except (MigrateError, OSError, TimeoutError) as exc:
             message = str(exc) or type(exc).__name__
-            journal.write("step-end", step=step.id, status="failed", error=message, outputs={},
-                          seconds=round(time.monotonic() - started, 3))
+            journal.write(
+                "step-end",
+                step=step.id,
+                status="failed",
+                error=message,
+                outputs={},
+                seconds=round(time.monotonic() - started, 3),
+            )
             self._emit("step-failed", {**info, "error": redact(message)})
             return message
         except KeyboardInterrupt:
@@ -219,8 +227,9 @@ class Engine:
             try:
                 _call(step.rollback, self.ctx)
             except (MigrateError, OSError, TimeoutError) as exc:
-                self.journal.write("rollback-end", step=step.id, ok=False, error=str(exc),
-                                   seconds=round(time.monotonic() - started, 3))
+                self.journal.write(
+                    "rollback-end", step=step.id, ok=False, error=str(exc), seconds=round(time.monotonic() - started, 3)
+                )
                 self._emit("rollback-failed", {"step": step.id, "error": redact(str(exc))})
                 continue
             self.journal.write("rollback-end", step=step.id, ok=True, seconds=round(time.monotonic() - started, 3))

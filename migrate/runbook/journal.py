@@ -110,8 +110,9 @@ class RunJournal:
 
     # -- creating and finding runs -------------------------------------------------------------
     @classmethod
-    def create(cls, runbook: dict[str, Any], params: dict[str, Any], home: Path | None = None,
-               **meta: Any) -> RunJournal:
+    def create(
+        cls, runbook: dict[str, Any], params: dict[str, Any], home: Path | None = None, **meta: Any
+    ) -> RunJournal:
         directory = runs_dir(home)
         directory.mkdir(parents=True, exist_ok=True)
         journal = cls(directory / f"{new_run_id(runbook['name'])}.jsonl")
@@ -127,8 +128,9 @@ class RunJournal:
         return cls(path)
 
     @classmethod
-    def latest(cls, runbook: str | None = None, *, unfinished: bool = True,
-               home: Path | None = None) -> RunJournal | None:
+    def latest(
+        cls, runbook: str | None = None, *, unfinished: bool = True, home: Path | None = None
+    ) -> RunJournal | None:
         """The most recent run (of ``runbook``), by default the latest that did not finish."""
         directory = runs_dir(home)
         candidates = sorted(directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)

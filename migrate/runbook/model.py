@@ -71,9 +71,7 @@ class Runbook(Strict):
     title: str
     summary: str = ""
     params: dict[str, Param] = Field(default_factory=dict)
-    imports: list[str] = Field(
-        default_factory=list, description="Python modules that register extra actions."
-    )
+    imports: list[str] = Field(default_factory=list, description="Python modules that register extra actions.")
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("steps")

@@ -149,8 +149,9 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 # Scalars whose value PyYAML's constructor works out (ints, booleans, nulls, floats): few in a
 # spec, so they go to it. Other tags (binary, timestamp, sets, merge keys …) take its whole path.
-_PLAIN_SCALARS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
-                            "tag:yaml.org,2002:null", "tag:yaml.org,2002:float"})
+_PLAIN_SCALARS = frozenset(
+    {"tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:float"}
+)
 
 
 class _Constructor:
@@ -182,9 +183,12 @@ class _Constructor:
         if key in self.building:
             raise RecursionError("a YAML alias refers to a node containing it")
         self.building.add(key)
-        if cls is yaml.MappingNode and tag == _MAP and all(
-            k.__class__ is yaml.ScalarNode and (k.tag == _STR or k.tag in _PLAIN_SCALARS)
-            for k, _ in node.value
+        if (
+            cls is yaml.MappingNode
+            and tag == _MAP
+            and all(
+                k.__class__ is yaml.ScalarNode and (k.tag == _STR or k.tag in _PLAIN_SCALARS) for k, _ in node.value
+            )
         ):
             construct = self.construct
             value: Any = {construct(k): construct(v) for k, v in node.value}
@@ -223,9 +227,7 @@ def _index(
             child = (*loc, key)
             if key in keys:
                 dotted = ".".join(str(part) for part in child)
-                duplicates.append(
-                    f"{filename}:{key_node.start_mark.line + 1}: {dotted}: duplicate key"
-                )
+                duplicates.append(f"{filename}:{key_node.start_mark.line + 1}: {dotted}: duplicate key")
             keys.add(key)
             lines[child] = key_node.start_mark.line + 1
             _index(value_node, child, lines, duplicates, filename, seen)

@@ -136,8 +136,9 @@ class ServiceSpec(StrictModel):
     targets: dict[Name, TargetSettings] = Field(min_length=1)
     dns_providers: dict[Name, DnsProviderSettings] = Field(default_factory=dict)
     registrars: dict[Name, RegistrarSettings] = Field(
-        default_factory=dict, description="Where the domain is registered: lets "
-        "`migrate dns delegate` move its nameservers.")
+        default_factory=dict,
+        description="Where the domain is registered: lets `migrate dns delegate` move its nameservers.",
+    )
     # The file it was loaded from (set by ``load_spec``): the app's code sits beside it, so the
     # engine runs local processes there unless told otherwise.
     _source_path: Path | None = PrivateAttr(None)
@@ -177,16 +178,12 @@ def cross_check(spec: ServiceSpec) -> list[tuple[tuple[str | int, ...], str]]:
     for index, provider in enumerate(spec.dns.providers):
         if provider not in spec.dns_providers:
             known = ", ".join(sorted(spec.dns_providers)) or "none defined"
-            problems.append(
-                (("dns", "providers", index), f"unknown DNS provider {provider!r} ({known})")
-            )
+            problems.append((("dns", "providers", index), f"unknown DNS provider {provider!r} ({known})"))
     if not any(p.public for p in spec.processes.values()):
         problems.append((("processes",), "no process is public; mark one with public: true"))
     for key, value in spec.env.items():
         if SECRETISH.search(key) and value:
-            problems.append(
-                (("env", key), "looks like a secret written inline; move it to secrets: as a reference")
-            )
+            problems.append((("env", key), "looks like a secret written inline; move it to secrets: as a reference"))
     for name, process in spec.processes.items():
         for key, value in process.env.items():
             if SECRETISH.search(key) and value:

@@ -11,9 +11,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from migrate.errors import InputError
 from migrate.redact import register_secret
 
-INLINE_SECRET_MESSAGE = (
-    "secret value written inline; give a reference instead: {env: VAR_NAME} or {file: PATH}"
-)
+INLINE_SECRET_MESSAGE = "secret value written inline; give a reference instead: {env: VAR_NAME} or {file: PATH}"
 
 
 class SecretRef(BaseModel):

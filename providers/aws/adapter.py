@@ -29,12 +29,7 @@ class AwsAdapter(HostingAdapter):
         processes = len(spec.processes)
         buckets = len(spec.media.buckets) if spec.media else 0
         public_buckets = sum(1 for b in spec.media.buckets if b.public) if spec.media else 0
-        secrets = (
-            len(spec.secrets)
-            + (spec.postgres is not None)
-            + (spec.redis is not None)
-            + (2 if buckets else 0)
-        )
+        secrets = len(spec.secrets) + (spec.postgres is not None) + (spec.redis is not None) + (2 if buckets else 0)
         tls = settings.certificate_arn is not None
         plan = [
             ("pulumi:providers:aws", 1),
@@ -77,8 +72,7 @@ class AwsAdapter(HostingAdapter):
                 ("aws:s3/bucket:Bucket", buckets),
                 ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", buckets),
                 (
-                    "aws:s3/bucketServerSideEncryptionConfiguration:"
-                    "BucketServerSideEncryptionConfiguration",
+                    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
                     buckets,
                 ),
                 ("aws:iam/user:User", 1),

@@ -40,8 +40,7 @@ class CloudflareProvider(DnsProvider):
         atomic_batches=True,
     )
 
-    def __init__(self, name: str, settings: CloudflareSettings,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, name: str, settings: CloudflareSettings, transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(name, settings)
         self._transport = transport
         self._client: httpx.Client | None = None
@@ -58,8 +57,11 @@ class CloudflareProvider(DnsProvider):
         if self._client is None:
             token = self.settings.api_token.resolve(f"dns_providers.{self.name}.api_token")
             self._client = httpx.Client(
-                base_url=self.settings.base_url, timeout=self.settings.timeout,
-                headers={"Authorization": f"Bearer {token}"}, transport=self._transport)
+                base_url=self.settings.base_url,
+                timeout=self.settings.timeout,
+                headers={"Authorization": f"Bearer {token}"},
+                transport=self._transport,
+            )
         return self._client
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -68,16 +70,16 @@ class CloudflareProvider(DnsProvider):
         except httpx.HTTPError as exc:
             raise DnsProviderError(f"{self.name}: {method} {path}: {exc}") from None
         if response.status_code == 429:
-            raise DnsProviderError(f"{self.name}: {method} {path}: still rate-limited after "
-                                   f"{self.max_retries} retries")
+            raise DnsProviderError(f"{self.name}: {method} {path}: still rate-limited after {self.max_retries} retries")
         try:
             body = response.json()
         except ValueError:
             body = {"success": False, "errors": [{"message": response.text[:200]}]}
         if response.status_code >= 400 or not body.get("success", False):
-            errors = "; ".join(
-                f"{e.get('code', '')} {e.get('message', '')}".strip()
-                for e in body.get("errors", [])) or f"HTTP {response.status_code}"
+            errors = (
+                "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip() for e in body.get("errors", []))
+                or f"HTTP {response.status_code}"
+            )
             hint = " (check api_token)" if response.status_code in (401, 403) else ""
             raise DnsProviderError(f"{self.name}: {method} {path}: {errors}{hint}")
         return body
@@ -107,8 +109,7 @@ class CloudflareProvider(DnsProvider):
         self._ids.clear()
         page = 1
         while True:
-            body = self._request("GET", f"/zones/{zone_id}/dns_records",
-                                 params={"page": page, "per_page": 5000})
+            body = self._request("GET", f"/zones/{zone_id}/dns_records", params={"page": page, "per_page": 5000})
             for item in body["result"]:
                 rtype = item["type"]
                 if rtype not in self.capabilities.record_types:
@@ -125,9 +126,7 @@ class CloudflareProvider(DnsProvider):
             page += 1
         return {k: RRset(k[0], k[1], ttl, tuple(sorted(v))) for k, (ttl, v) in grouped.items()}
 
-    def apply(
-        self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None
-    ) -> None:
+    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
         if not changes:
             return
         zone_id = self.zone_id(zone)
@@ -161,23 +160,22 @@ class CloudflareProvider(DnsProvider):
         added = [v for v in new if v not in old]
         pairs = min(len(gone), len(added))
         for before, after in zip(gone[:pairs], added[:pairs], strict=True):
-            body["patches"].append(
-                {"id": self._id(name, rtype, before), **_record(name, rtype, after, change.new)})
+            body["patches"].append({"id": self._id(name, rtype, before), **_record(name, rtype, after, change.new)})
         for value in gone[pairs:]:
             body["deletes"].append({"id": self._id(name, rtype, value)})
         for value in added[pairs:]:
             body["posts"].append(_record(name, rtype, value, change.new))
         if change.old is not None and change.new is not None and change.old.ttl != change.new.ttl:
             for value in keep:
-                body["patches"].append(
-                    {"id": self._id(name, rtype, value), **_record(name, rtype, value, change.new)})
+                body["patches"].append({"id": self._id(name, rtype, value), **_record(name, rtype, value, change.new)})
 
     def _id(self, name: str, rtype: str, value: str) -> str:
         try:
             return self._ids[(name, rtype, value)]
         except KeyError:
-            raise DnsProviderError(f"{self.name}: no record id for {name} {rtype} {value} "
-                                   "(zone changed since it was read?)") from None
+            raise DnsProviderError(
+                f"{self.name}: no record id for {name} {rtype} {value} (zone changed since it was read?)"
+            ) from None
 
     def close(self) -> None:
         if self._client is not None:
@@ -209,8 +207,12 @@ def _structured(rtype: str, value: str) -> dict[str, Any]:
     rdata: Any = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value)
     if rtype == "SRV":
         target = str(rdata.target)
-        return {"priority": rdata.priority, "weight": rdata.weight, "port": rdata.port,
-                "target": target if target == "." else target.rstrip(".")}
+        return {
+            "priority": rdata.priority,
+            "weight": rdata.weight,
+            "port": rdata.port,
+            "target": target if target == "." else target.rstrip("."),
+        }
     return {"flags": rdata.flags, "tag": rdata.tag.decode(), "value": rdata.value.decode()}
 
 
@@ -228,8 +230,7 @@ def _dotted(rtype: str, content: str) -> str:
 
 
 def _record(name: str, rtype: str, value: str, rrset: RRset | None) -> dict[str, Any]:
-    record: dict[str, Any] = {"name": name.rstrip("."), "type": rtype,
-                              "ttl": rrset.ttl if rrset else AUTO_TTL}
+    record: dict[str, Any] = {"name": name.rstrip("."), "type": rtype, "ttl": rrset.ttl if rrset else AUTO_TTL}
     if rtype == "MX":
         priority, _, host = value.partition(" ")
         record.update(priority=int(priority), content=host.rstrip("."))

@@ -13,7 +13,5 @@ class CloudflareSettings(ProviderSettings):
     api_token: SecretRef
     zone_id: str | None = Field(None, description="Looked up by zone name if omitted.")
     base_url: str = "https://api.cloudflare.com/client/v4"
-    batch_size: int = Field(
-        200, ge=1, le=3500, description="Records per batch request (200 on most plans)."
-    )
+    batch_size: int = Field(200, ge=1, le=3500, description="Records per batch request (200 on most plans).")
     timeout: float = Field(30.0, gt=0)

@@ -33,8 +33,7 @@ class GandiRegistrar(Registrar):
     company = "gandi"
     capabilities = RegistrarCapabilities(glue=False, min_nameservers=1, max_nameservers=10)
 
-    def __init__(self, name: str, settings: GandiSettings,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, name: str, settings: GandiSettings, transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(name, settings)
         self._transport = transport
         self._client: httpx.Client | None = None
@@ -47,9 +46,12 @@ class GandiRegistrar(Registrar):
             token = self.settings.token.resolve(f"registrars.{self.name}.token")
             params = {"sharing_id": self.settings.sharing_id} if self.settings.sharing_id else {}
             self._client = httpx.Client(
-                base_url=self.settings.base_url.rstrip("/"), timeout=self.settings.timeout,
-                headers={"Authorization": f"Bearer {token}"}, params=params,
-                transport=self._transport)
+                base_url=self.settings.base_url.rstrip("/"),
+                timeout=self.settings.timeout,
+                headers={"Authorization": f"Bearer {token}"},
+                params=params,
+                transport=self._transport,
+            )
         return self._client
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -58,8 +60,9 @@ class GandiRegistrar(Registrar):
         except httpx.HTTPError as exc:
             raise RegistrarError(f"registrar {self.name}: {method} {path}: {exc}") from None
         if response.status_code == 429:
-            raise RegistrarError(f"registrar {self.name}: {method} {path}: still rate-limited "
-                                 f"after {self.max_retries} retries")
+            raise RegistrarError(
+                f"registrar {self.name}: {method} {path}: still rate-limited after {self.max_retries} retries"
+            )
         if response.status_code >= 400:
             raise RegistrarError(f"registrar {self.name}: {method} {path}: {_error(response)}")
         try:
@@ -70,8 +73,9 @@ class GandiRegistrar(Registrar):
     def nameservers(self, domain: str) -> list[Nameserver]:
         body = self._request("GET", _path(domain))
         if not isinstance(body, list):
-            raise RegistrarError(f"registrar {self.name}: unexpected answer for the "
-                                 f"nameservers of {domain}: {str(body)[:200]}")
+            raise RegistrarError(
+                f"registrar {self.name}: unexpected answer for the nameservers of {domain}: {str(body)[:200]}"
+            )
         return sorted(Nameserver.make(str(n)) for n in body)
 
     def set_nameservers(
@@ -88,7 +92,8 @@ class GandiRegistrar(Registrar):
                 raise RegistrarError(
                     f"registrar {self.name}: accepted the change but still reports "
                     f"{', '.join(n.name for n in now)} after {self.settings.timeout:.0f}s",
-                    maybe_applied=True)
+                    maybe_applied=True,
+                )
             if status:
                 status(f"{self.name}: waiting for the new nameservers to show")
             time.sleep(self.poll_interval)

@@ -13,9 +13,7 @@ if TYPE_CHECKING:
 class HetznerAdapter(HostingAdapter):
     name = "hetzner"
     company = "hetzner"
-    description = (
-        "Servers with cloud-init, self-run Postgres/Redis on a volume, Object Storage, LB."
-    )
+    description = "Servers with cloud-init, self-run Postgres/Redis on a volume, Object Storage, LB."
     capabilities: ClassVar[dict[Capability, str]] = {
         Capability.PROCESSES: "native: servers running the containers (cloud-init)",
         Capability.POSTGRES: "self-run: Postgres container on a server with a volume",

@@ -23,9 +23,7 @@ class HetznerSettings(ProviderSettings):
     certificate_id: int | None = Field(
         None, description="Hetzner certificate for HTTPS on the LB; plain HTTP if omitted."
     )
-    ssh_keys: list[str] = Field(
-        default_factory=list, description="Hetzner SSH key names put on every server."
-    )
+    ssh_keys: list[str] = Field(default_factory=list, description="Hetzner SSH key names put on every server.")
     object_storage_endpoint: str | None = Field(
         None, description="Defaults to https://LOCATION.your-objectstorage.com."
     )

@@ -30,15 +30,9 @@ class KubernetesAdapter(HostingAdapter):
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         cnpg = spec.postgres is not None and settings.postgres == "cloudnative-pg"
-        stateful = (
-            (spec.postgres is not None and not cnpg)
-            + (spec.redis is not None)
-            + (spec.media is not None)
-        )
+        stateful = (spec.postgres is not None and not cnpg) + (spec.redis is not None) + (spec.media is not None)
         guarded = stateful + cnpg
-        passwords = (
-            (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
-        )
+        passwords = (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
         plan = [
             ("pulumi:providers:kubernetes", 1),
             ("kubernetes:core/v1:Secret", 1 + stateful + cnpg + (spec.media is not None)),

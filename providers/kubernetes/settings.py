@@ -19,9 +19,7 @@ class KubernetesSettings(ProviderSettings):
         None,
         description="Secret holding the TLS certificate for the Ingress (e.g. cert-manager's).",
     )
-    cluster_issuer: str | None = Field(
-        None, description="cert-manager ClusterIssuer to request the certificate from."
-    )
+    cluster_issuer: str | None = Field(None, description="cert-manager ClusterIssuer to request the certificate from.")
     postgres: Literal["statefulset", "cloudnative-pg"] = "statefulset"
     object_store_image: str = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
     object_store_client_image: str = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"

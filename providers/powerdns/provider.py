@@ -29,8 +29,7 @@ class PowerDnsProvider(DnsProvider):
     company = "self"
     capabilities = Capabilities(record_types=RECORD_TYPES, atomic_batches=True)
 
-    def __init__(self, name: str, settings: PowerDnsSettings,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, name: str, settings: PowerDnsSettings, transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(name, settings)
         self.base = settings.api_url.rstrip("/") + f"/api/v1/servers/{settings.server_id}"
         self._transport = transport
@@ -44,8 +43,9 @@ class PowerDnsProvider(DnsProvider):
     def client(self) -> httpx.Client:
         if self._client is None:
             key = self.settings.api_key.resolve(f"dns_providers.{self.name}.api_key")
-            self._client = httpx.Client(headers={"X-API-Key": key},
-                                        timeout=self.settings.timeout, transport=self._transport)
+            self._client = httpx.Client(
+                headers={"X-API-Key": key}, timeout=self.settings.timeout, transport=self._transport
+            )
         return self._client
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -53,16 +53,14 @@ class PowerDnsProvider(DnsProvider):
         try:
             response = self.client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            raise DnsProviderError(f"{self.name}: {method} {url}: {type(exc).__name__}: {exc}") \
-                from None
+            raise DnsProviderError(f"{self.name}: {method} {url}: {type(exc).__name__}: {exc}") from None
         if response.status_code >= 400 and response.status_code != 404:
             try:
                 detail = response.json().get("error", response.text)
             except ValueError:
                 detail = response.text
             hint = " (wrong api_key?)" if response.status_code in (401, 403) else ""
-            raise DnsProviderError(
-                f"{self.name}: {method} {url}: HTTP {response.status_code}: {detail}{hint}")
+            raise DnsProviderError(f"{self.name}: {method} {url}: HTTP {response.status_code}: {detail}{hint}")
         return response
 
     def records(self, zone: str) -> dict[Key, RRset]:
@@ -82,13 +80,10 @@ class PowerDnsProvider(DnsProvider):
         name = zone.rstrip(".") + "."
         if self._request("GET", f"/zones/{name}").status_code != 404:
             return
-        body = {"name": name, "kind": "Native",
-                "nameservers": [n.rstrip(".") + "." for n in self.settings.nameservers]}
+        body = {"name": name, "kind": "Native", "nameservers": [n.rstrip(".") + "." for n in self.settings.nameservers]}
         self._request("POST", "/zones", json=body)
 
-    def apply(
-        self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None
-    ) -> None:
+    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
         if not changes:
             return
         rrsets: list[dict[str, Any]] = []
@@ -97,10 +92,15 @@ class PowerDnsProvider(DnsProvider):
             if change.new is None:
                 rrsets.append({"name": name, "type": rtype, "changetype": "DELETE"})
             else:
-                rrsets.append({
-                    "name": name, "type": rtype, "ttl": change.new.ttl, "changetype": "REPLACE",
-                    "records": [{"content": v, "disabled": False} for v in change.new.values],
-                })
+                rrsets.append(
+                    {
+                        "name": name,
+                        "type": rtype,
+                        "ttl": change.new.ttl,
+                        "changetype": "REPLACE",
+                        "records": [{"content": v, "disabled": False} for v in change.new.values],
+                    }
+                )
         self._request("PATCH", f"/zones/{zone.rstrip('.')}.", json={"rrsets": rrsets})
         if progress:
             progress(f"{self.name}: PATCH", len(changes), len(changes))

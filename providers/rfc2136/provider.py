@@ -35,8 +35,28 @@ from providers.rfc2136.update import Update, sign, updates
 from providers.rfc2136.wire import axfr, explain, query_rrset, tsig_key
 
 RECORD_TYPES = frozenset(
-    {"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR", "SSHFP", "TLSA", "DS",
-     "NAPTR", "SPF", "HINFO", "LOC", "DNAME", "HTTPS", "SVCB", "URI"}
+    {
+        "A",
+        "AAAA",
+        "CNAME",
+        "MX",
+        "TXT",
+        "NS",
+        "SRV",
+        "CAA",
+        "PTR",
+        "SSHFP",
+        "TLSA",
+        "DS",
+        "NAPTR",
+        "SPF",
+        "HINFO",
+        "LOC",
+        "DNAME",
+        "HTTPS",
+        "SVCB",
+        "URI",
+    }
 )
 
 
@@ -99,9 +119,7 @@ class Rfc2136Provider(DnsProvider):
                         out[found.key] = found
         return out
 
-    def apply(
-        self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None
-    ) -> None:
+    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
         """Send the changes as few UPDATE messages as fit in 64 KiB, one after the other on
         one TCP connection; stop at the first the server refuses (each is all or nothing).
 
@@ -151,15 +169,17 @@ class Rfc2136Provider(DnsProvider):
     def _receive(self, zone: str, sock: socket.socket, update: Update, mac: bytes) -> None:
         """Read the answer to ``update``; raise unless it says the update was applied."""
         try:
-            response, _ = dns.query.receive_tcp(
-                sock, time.time() + self.timeout, keyring=self.key, request_mac=mac)
+            response, _ = dns.query.receive_tcp(sock, time.time() + self.timeout, keyring=self.key, request_mac=mac)
         except Exception as exc:
             raise explain(exc, self.where, f"update of {zone}") from None
-        if (response.id != struct.unpack_from("!H", update.wire)[0]
-                or not response.flags & dns.flags.QR
-                or response.opcode() != dns.opcode.UPDATE):
-            raise DnsProviderError(f"update of {zone} at {self.where}: the answer does not "
-                                   "match our update (wrong id or opcode)")
+        if (
+            response.id != struct.unpack_from("!H", update.wire)[0]
+            or not response.flags & dns.flags.QR
+            or response.opcode() != dns.opcode.UPDATE
+        ):
+            raise DnsProviderError(
+                f"update of {zone} at {self.where}: the answer does not match our update (wrong id or opcode)"
+            )
         rcode = response.rcode()
         if rcode != dns.rcode.NOERROR:
             raise DnsProviderError(_rcode_message(rcode, zone, self.where, update.changes))

@@ -12,9 +12,7 @@ class TsigKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    algorithm: Literal["hmac-sha256", "hmac-sha512", "hmac-sha384", "hmac-sha224", "hmac-sha1"] = (
-        "hmac-sha256"
-    )
+    algorithm: Literal["hmac-sha256", "hmac-sha512", "hmac-sha384", "hmac-sha224", "hmac-sha1"] = "hmac-sha256"
     secret: SecretRef
 
 

@@ -63,7 +63,8 @@ def updates(zone: str, changes: Sequence[Change], limit: int = MESSAGE_LIMIT) ->
         if HEADER + len(origin) + 4 + need > limit:
             raise DnsProviderError(
                 f"{change.key[0]} {change.key[1]}: the change alone needs {need} bytes, more "
-                f"than one DNS UPDATE message holds ({limit}); split the RRset")
+                f"than one DNS UPDATE message holds ({limit}); split the RRset"
+            )
         if batch and size + need > limit:
             yield Update(_render(origin, batch), batch)
             batch, size = [], HEADER + len(origin) + 4
@@ -77,12 +78,19 @@ def sign(wire: bytes, key: Any) -> tuple[bytes, bytes]:
     """(signed message, request MAC): a TSIG record appended as ``dns.renderer`` writes it."""
     (qid,) = struct.unpack_from("!H", wire, 0)
     template = dns.rdtypes.ANY.TSIG.TSIG(
-        dns.rdataclass.ANY, dns.rdatatype.TSIG, key.algorithm, 0, 300, b"", qid, 0, b"")
+        dns.rdataclass.ANY, dns.rdatatype.TSIG, key.algorithm, 0, 300, b"", qid, 0, b""
+    )
     tsig, _ = dns.tsig.sign(wire, key, template, int(time.time()), b"")
     rdata = tsig.to_wire()
     (arcount,) = struct.unpack_from("!H", wire, 10)
-    signed = (wire[:10] + struct.pack("!H", arcount + 1) + wire[12:] + key.name.to_wire()
-              + struct.pack("!HHIH", TYPE_TSIG, CLASS_ANY, 0, len(rdata)) + rdata)
+    signed = (
+        wire[:10]
+        + struct.pack("!H", arcount + 1)
+        + wire[12:]
+        + key.name.to_wire()
+        + struct.pack("!HHIH", TYPE_TSIG, CLASS_ANY, 0, len(rdata))
+        + rdata
+    )
     return signed, tsig.mac
 
 
@@ -131,8 +139,7 @@ def _rdata(rtype: str, value: str, origin: bytes) -> bytes:
     """``value`` in wire form, uncompressed; parsed by dnspython once per distinct value."""
     zone = _zone(origin)[0]
     try:
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value,
-                                    origin=zone)
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), value, origin=zone)
     except Exception as exc:
         raise DnsProviderError(f"bad {rtype} value {value!r}: {exc}") from None
     return _wire(rdata, zone)

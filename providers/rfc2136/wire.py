@@ -45,8 +45,7 @@ def tsig_key(name: str, secret: str, algorithm: str = "hmac-sha256") -> dns.tsig
     try:
         return dns.tsig.Key(name, secret, algorithm)
     except Exception as exc:  # bad base64 and the like
-        raise DnsProviderError(
-            f"TSIG key {name!r}: unusable secret ({type(exc).__name__})") from None
+        raise DnsProviderError(f"TSIG key {name!r}: unusable secret ({type(exc).__name__})") from None
 
 
 def explain(exc: BaseException, server: str, what: str) -> DnsProviderError:
@@ -85,8 +84,7 @@ def axfr(
             records = transfer(host, port, origin, key, timeout)
         except TransferRefused as exc:
             rcode = dns.rcode.to_text(exc.rcode)
-            hint = " (is our TSIG key allowed to transfer the zone?)" if rcode in (
-                "REFUSED", "NOTAUTH") else ""
+            hint = " (is our TSIG key allowed to transfer the zone?)" if rcode in ("REFUSED", "NOTAUTH") else ""
             raise DnsProviderError(f"zone transfer of {zone} at {where}: {rcode}{hint}") from None
         except Exception as exc:
             raise explain(exc, where, f"zone transfer of {zone}") from None
@@ -103,8 +101,7 @@ class TransferRefused(Exception):
         self.rcode = rcode
 
 
-def transfer(host: str, port: int, origin: dns.name.Name, key: Any, timeout: float
-             ) -> list[Record]:
+def transfer(host: str, port: int, origin: dns.name.Name, key: Any, timeout: float) -> list[Record]:
     """An AXFR's records, TSIG-checked.
 
     A thread drains the socket while this one parses: a reader that parses between reads
@@ -161,9 +158,13 @@ def _read(sock: socket.socket, n: int) -> bytes | None:
 Record = tuple[str, int, int, str]  # (absolute lower-case name, type code, TTL, value text)
 
 
-def _parse(query: dns.message.Message, origin: dns.name.Name,
-           inbox: queue.Queue[bytes | BaseException | None], deadline: float, key: Any
-           ) -> list[Record]:
+def _parse(
+    query: dns.message.Message,
+    origin: dns.name.Name,
+    inbox: queue.Queue[bytes | BaseException | None],
+    deadline: float,
+    key: Any,
+) -> list[Record]:
     """Every answer record of the transfer, checked message by message as dnspython would:
     same id, a response, NOERROR, opening with the zone's SOA, TSIG verified by
     ``dns.tsig.validate`` (first and last message signed, the MAC chained through all)."""
@@ -189,14 +190,13 @@ def _parse(query: dns.message.Message, origin: dns.name.Name,
         if key is not None and tsig is not None:  # first: a TSIG error explains a refusal
             tsig_start, rdata_at, rdlen = tsig
             owner = dns.name.from_wire(item, tsig_start)[0]
-            rdata = dns.rdata.from_wire(dns.rdataclass.ANY, dns.rdatatype.TSIG, item,
-                                        rdata_at, rdlen)
-            tsig_ctx = dns.tsig.validate(item, key, owner, rdata, int(time.time()),
-                                         query.mac, tsig_start, tsig_ctx, True)
+            rdata = dns.rdata.from_wire(dns.rdataclass.ANY, dns.rdatatype.TSIG, item, rdata_at, rdlen)
+            tsig_ctx = dns.tsig.validate(
+                item, key, owner, rdata, int(time.time()), query.mac, tsig_start, tsig_ctx, True
+            )
         if rcode != dns.rcode.NOERROR:
             raise TransferRefused(dns.rcode.Rcode(rcode))
-        if first and (not answer or answer[0][1] != dns.rdatatype.SOA
-                      or answer[0][0] != origin_text):
+        if first and (not answer or answer[0][1] != dns.rdatatype.SOA or answer[0][0] != origin_text):
             raise BadTransfer("the transfer does not start with the zone's SOA")
         soas += sum(1 for r in answer if r[1] == dns.rdatatype.SOA and r[0] == origin_text)
         if key is not None and tsig is None:
@@ -222,7 +222,7 @@ def _name(wire: bytes, pos: int, names: dict[int, str]) -> tuple[str, int]:
     if 0 < length < 64 and wire[pos + 1 + length] >= 0xC0:
         after = pos + 1 + length
         suffix = names.get(((wire[after] & 0x3F) << 8) | wire[after + 1])
-        raw = wire[pos + 1:after]
+        raw = wire[pos + 1 : after]
         if suffix is not None and suffix != "." and _PLAIN.issuperset(raw):
             text = f"{raw.decode('ascii').lower()}.{suffix}"
             names[pos] = text
@@ -250,7 +250,7 @@ def _name(wire: bytes, pos: int, names: dict[int, str]) -> tuple[str, int]:
             if hops > 64:
                 raise dns.name.BadPointer
             continue
-        raw = wire[cursor + 1:cursor + 1 + length]
+        raw = wire[cursor + 1 : cursor + 1 + length]
         if length > 63 or not _PLAIN.issuperset(raw):
             text = dns.name.from_wire(wire, pos)[0].to_text().lower()
             return text, _name_end(wire, pos)
@@ -276,8 +276,7 @@ def _name_end(wire: bytes, pos: int) -> int:
         pos += 1 + length
 
 
-def _walk(wire: bytes, names: dict[int, str]
-          ) -> tuple[int, int, int, list[Record], tuple[int, int, int] | None]:
+def _walk(wire: bytes, names: dict[int, str]) -> tuple[int, int, int, list[Record], tuple[int, int, int] | None]:
     """(id, flags, rcode, answer records, TSIG position) of one message.
 
     A and AAAA values are formatted here, every other type by dnspython from the wire, so
@@ -303,12 +302,11 @@ def _walk(wire: bytes, names: dict[int, str]
             tsig = (start, pos, rdlen)
         elif index < ancount:
             if rdtype == dns.rdatatype.A and rdlen == 4:
-                value = socket.inet_ntoa(wire[pos:pos + 4])
+                value = socket.inet_ntoa(wire[pos : pos + 4])
             elif rdtype == dns.rdatatype.AAAA and rdlen == 16:
-                value = dns.ipv6.inet_ntoa(wire[pos:pos + 16])
+                value = dns.ipv6.inet_ntoa(wire[pos : pos + 16])
             else:
-                value = dns.rdata.from_wire(rdclass, rdtype, wire, pos, rdlen).to_text(
-                    origin=None, relativize=False)
+                value = dns.rdata.from_wire(rdclass, rdtype, wire, pos, rdlen).to_text(origin=None, relativize=False)
             answer.append((name, rdtype, ttl, value))
         pos += rdlen
     if pos != len(wire):
@@ -340,8 +338,7 @@ def rrsets_from_records(records: list[Record], origin: dns.name.Name) -> dict[Ke
         text = type_text.get(rdtype)
         if text is None:
             text = type_text[rdtype] = dns.rdatatype.to_text(dns.rdatatype.RdataType(rdtype))
-        out[(name, text)] = RRset(name, text, ttl, tuple(values) if len(values) == 1
-                                  else tuple(sorted(set(values))))
+        out[(name, text)] = RRset(name, text, ttl, tuple(values) if len(values) == 1 else tuple(sorted(set(values))))
     return out
 
 

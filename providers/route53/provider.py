@@ -30,8 +30,26 @@ class Route53Provider(DnsProvider):
     kind = "route53"
     company = "aws"
     capabilities = Capabilities(
-        record_types=frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR",
-                                "NAPTR", "SPF", "DS", "HTTPS", "SVCB", "TLSA", "SSHFP"}),
+        record_types=frozenset(
+            {
+                "A",
+                "AAAA",
+                "CNAME",
+                "MX",
+                "TXT",
+                "NS",
+                "SRV",
+                "CAA",
+                "PTR",
+                "NAPTR",
+                "SPF",
+                "DS",
+                "HTTPS",
+                "SVCB",
+                "TLSA",
+                "SSHFP",
+            }
+        ),
         max_batch_records=1000,
         max_batch_chars=32_000,
         atomic_batches=True,
@@ -47,8 +65,9 @@ class Route53Provider(DnsProvider):
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws_client("route53", self.settings, secret_label=f"dns_providers.{self.name}",
-                                      max_attempts=10)
+            self._client = aws_client(
+                "route53", self.settings, secret_label=f"dns_providers.{self.name}", max_attempts=10
+            )
         return self._client
 
     def _call(self, method: str, **kwargs: Any) -> Any:
@@ -80,8 +99,7 @@ class Route53Provider(DnsProvider):
         try:
             self.zone_id(zone)
         except DnsProviderError:
-            self._call("create_hosted_zone", Name=zone.rstrip(".") + ".",
-                       CallerReference=f"migrate-{time.time()}")
+            self._call("create_hosted_zone", Name=zone.rstrip(".") + ".", CallerReference=f"migrate-{time.time()}")
             self._zone_ids.clear()
 
     def records(self, zone: str) -> dict[Key, RRset]:
@@ -90,8 +108,7 @@ class Route53Provider(DnsProvider):
         zone_id = self.zone_id(zone)
         out: dict[Key, RRset] = {}
         try:
-            pages = self.client.get_paginator("list_resource_record_sets").paginate(
-                HostedZoneId=zone_id)
+            pages = self.client.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
             for page in pages:
                 for item in page["ResourceRecordSets"]:
                     if "AliasTarget" in item or "SetIdentifier" in item:
@@ -110,9 +127,7 @@ class Route53Provider(DnsProvider):
         weight = super().batch_weight(change)
         return weight if change.action != "update" else 2 * len(change.new.values)  # type: ignore[union-attr]
 
-    def apply(
-        self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None
-    ) -> None:
+    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
         from botocore.exceptions import ClientError
 
         zone_id = self.zone_id(zone)
@@ -120,8 +135,7 @@ class Route53Provider(DnsProvider):
         for batch in self.batches(changes):
             body = {"Changes": [_change(c) for c in batch]}
             try:
-                info = self._call("change_resource_record_sets", HostedZoneId=zone_id,
-                                  ChangeBatch=body)
+                info = self._call("change_resource_record_sets", HostedZoneId=zone_id, ChangeBatch=body)
             except ClientError as exc:
                 raise DnsProviderError(_rejected(self.name, zone, exc, batch, done)) from None
             self._wait_insync(info["ChangeInfo"]["Id"])
@@ -136,14 +150,19 @@ class Route53Provider(DnsProvider):
             if status == "INSYNC":
                 return
             if time.monotonic() > deadline:
-                raise DnsProviderError(f"{self.name}: change {change_id} still {status} after "
-                                       f"{self.settings.change_timeout:.0f}s")
+                raise DnsProviderError(
+                    f"{self.name}: change {change_id} still {status} after {self.settings.change_timeout:.0f}s"
+                )
             time.sleep(self.poll_interval)
 
 
 def _rrset_body(rrset: RRset) -> dict[str, Any]:
-    return {"Name": rrset.name, "Type": rrset.type, "TTL": rrset.ttl,
-            "ResourceRecords": [{"Value": v} for v in rrset.values]}
+    return {
+        "Name": rrset.name,
+        "Type": rrset.type,
+        "TTL": rrset.ttl,
+        "ResourceRecords": [{"Value": v} for v in rrset.values],
+    }
 
 
 def _change(change: Change) -> dict[str, Any]:
@@ -162,13 +181,15 @@ def _rejected(provider: str, zone: str, exc: Any, batch: Sequence[Change], done:
     for change in batch:
         rrset = change.new or change.old
         assert rrset is not None
-        mentioned = rrset.name.rstrip(".") in message or any(
-            v and v in message for v in rrset.values)
+        mentioned = rrset.name.rstrip(".") in message or any(v and v in message for v in rrset.values)
         if mentioned:
-            culprits.append(f"{relative(rrset.name, zone)} {rrset.type} "
-                            f"({', '.join(rrset.values)})")
-    which = ("rejected record: " + "; ".join(culprits[:5])) if culprits else (
-        f"the batch of {len(batch)} change(s) starting at "
-        f"{relative(batch[0].key[0], zone)} {batch[0].key[1]}")
-    return (f"{provider}: Route 53 rejected a batch ({error.get('Code', 'error')}): {message} — "
-            f"{which}; the batch was not applied ({done} earlier change(s) were)")
+            culprits.append(f"{relative(rrset.name, zone)} {rrset.type} ({', '.join(rrset.values)})")
+    which = (
+        ("rejected record: " + "; ".join(culprits[:5]))
+        if culprits
+        else (f"the batch of {len(batch)} change(s) starting at {relative(batch[0].key[0], zone)} {batch[0].key[1]}")
+    )
+    return (
+        f"{provider}: Route 53 rejected a batch ({error.get('Code', 'error')}): {message} — "
+        f"{which}; the batch was not applied ({done} earlier change(s) were)"
+    )

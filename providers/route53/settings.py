@@ -16,6 +16,4 @@ class Route53Settings(ProviderSettings):
     profile: str | None = None
     access_key_id: SecretRef | None = None
     secret_access_key: SecretRef | None = None
-    change_timeout: float = Field(
-        300.0, gt=0, description="How long to wait for a change to be INSYNC."
-    )
+    change_timeout: float = Field(300.0, gt=0, description="How long to wait for a change to be INSYNC.")

@@ -23,16 +23,22 @@ from providers.registrarbase import (
 )
 from providers.route53domains.settings import Route53DomainsSettings
 
-AUTH = {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException",
-        "AccessDeniedException", "AccessDenied", "ExpiredTokenException", "SignatureDoesNotMatch"}
+AUTH = {
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidSignatureException",
+    "AccessDeniedException",
+    "AccessDenied",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+}
 DONE, BAD = "SUCCESSFUL", {"FAILED", "ERROR"}
 
 
 class Route53DomainsRegistrar(Registrar):
     kind = "route53domains"
     company = "aws"
-    capabilities = RegistrarCapabilities(glue=True, min_nameservers=1, max_nameservers=6,
-                                         asynchronous=True)
+    capabilities = RegistrarCapabilities(glue=True, min_nameservers=1, max_nameservers=6, asynchronous=True)
 
     def __init__(self, name: str, settings: Route53DomainsSettings, client: Any = None) -> None:
         super().__init__(name, settings)
@@ -41,8 +47,9 @@ class Route53DomainsRegistrar(Registrar):
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws_client("route53domains", self.settings, secret_label=f"registrars.{self.name}",
-                                      max_attempts=5)
+            self._client = aws_client(
+                "route53domains", self.settings, secret_label=f"registrars.{self.name}", max_attempts=5
+            )
         return self._client
 
     def _call(self, method: str, **kwargs: Any) -> Any:
@@ -59,15 +66,13 @@ class Route53DomainsRegistrar(Registrar):
 
     def nameservers(self, domain: str) -> list[Nameserver]:
         detail = self._call("get_domain_detail", DomainName=domain.rstrip("."))
-        return sorted(Nameserver.make(n["Name"], n.get("GlueIps", ()))
-                      for n in detail.get("Nameservers", []))
+        return sorted(Nameserver.make(n["Name"], n.get("GlueIps", ())) for n in detail.get("Nameservers", []))
 
     def set_nameservers(
         self, domain: str, nameservers: list[Nameserver], status: StatusCallback | None = None
     ) -> str | None:
         body = [_body(ns, domain) for ns in nameservers]
-        started = self._call("update_domain_nameservers", DomainName=domain.rstrip("."),
-                             Nameservers=body)
+        started = self._call("update_domain_nameservers", DomainName=domain.rstrip("."), Nameservers=body)
         operation = str(started["OperationId"])
         self._wait(operation, status)
         return operation
@@ -80,15 +85,18 @@ class Route53DomainsRegistrar(Registrar):
             if state == DONE:
                 return
             if state in BAD:
-                raise RegistrarError(f"registrar {self.name}: operation {operation} {state}: "
-                                     f"{detail.get('Message', 'no message')}")
+                raise RegistrarError(
+                    f"registrar {self.name}: operation {operation} {state}: {detail.get('Message', 'no message')}"
+                )
             if status:
                 status(f"{self.name}: operation {operation} {state}")
             if time.monotonic() > deadline:
                 raise RegistrarError(
                     f"registrar {self.name}: operation {operation} still {state} after "
                     f"{self.settings.operation_timeout:.0f}s; check it with `aws route53domains "
-                    f"get-operation-detail --operation-id {operation}`", maybe_applied=True)
+                    f"get-operation-detail --operation-id {operation}`",
+                    maybe_applied=True,
+                )
             time.sleep(self.settings.poll_interval)
 
 

@@ -13,10 +13,7 @@ if TYPE_CHECKING:
 class VpsAdapter(HostingAdapter):
     name = "vps"
     company = "self"
-    description = (
-        "Existing hosts over SSH: runtime, app, Postgres and an object store "
-        "installed by pulumi-command."
-    )
+    description = "Existing hosts over SSH: runtime, app, Postgres and an object store installed by pulumi-command."
     capabilities: ClassVar[dict[Capability, str]] = {
         Capability.PROCESSES: "self-run: Docker containers over SSH",
         Capability.POSTGRES: "self-run: Postgres container over SSH",
@@ -32,16 +29,12 @@ class VpsAdapter(HostingAdapter):
         app_hosts = [h for h in settings.hosts if "app" in h.roles]
         replicas = sum(p.replicas for p in spec.processes.values())
         used_app_hosts = (
-            min(len(app_hosts), max((p.replicas for p in spec.processes.values()), default=0))
-            if app_hosts
-            else 0
+            min(len(app_hosts), max((p.replicas for p in spec.processes.values()), default=0)) if app_hosts else 0
         )
         fronts = sum(1 for h in settings.hosts if "front" in h.roles)
         data = spec.postgres is not None or spec.redis is not None
         commands = len(settings.hosts) + used_app_hosts + fronts + data + (spec.media is not None)
-        passwords = (
-            (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
-        )
+        passwords = (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
         plan = [
             ("command:remote:Command", commands),
             ("docker containers (app replicas)", replicas),

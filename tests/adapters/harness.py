@@ -108,9 +108,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         # Hetzner and DigitalOcean droplets have numeric ids; programs convert them.
         numeric = args.typ.startswith("hcloud:") or args.typ == "digitalocean:index/droplet:Droplet"
         resource_id = str(1000 + len(self.deployment.resources)) if numeric else f"{args.name}-id"
-        self.deployment.resources.append(
-            Recorded(args.typ, args.name, dict(args.inputs), args.provider, resource_id)
-        )
+        self.deployment.resources.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider, resource_id))
         state = dict(args.inputs)
         state.update(computed_state(args.typ, args.name, unwrap(dict(args.inputs))))
         return resource_id, state
@@ -131,9 +129,7 @@ def computed_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any
             "arn": f"arn:aws:elasticloadbalancing:::{name}",
         },
         "aws:rds/instance:Instance": {"address": f"{name}.rds.amazonaws.com", "port": 5432},
-        "aws:elasticache/replicationGroup:ReplicationGroup": {
-            "primaryEndpointAddress": f"{name}.cache.amazonaws.com"
-        },
+        "aws:elasticache/replicationGroup:ReplicationGroup": {"primaryEndpointAddress": f"{name}.cache.amazonaws.com"},
         "aws:iam/accessKey:AccessKey": {"secret": f"secret-{name}"},
         "aws:s3/bucket:Bucket": {
             "bucket": inputs.get("bucket") or f"{inputs.get('bucketPrefix', name)}abc123",
@@ -154,12 +150,8 @@ def computed_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any
             "secretKey": "do-secret",
         },
         "digitalocean:index/spacesBucket:SpacesBucket": {"bucketDomainName": "x"},
-        "kubernetes:core/v1:Service": {
-            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.4"}]}}
-        },
-        "kubernetes:networking.k8s.io/v1:Ingress": {
-            "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.5"}]}}
-        },
+        "kubernetes:core/v1:Service": {"status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.4"}]}}},
+        "kubernetes:networking.k8s.io/v1:Ingress": {"status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.5"}]}}},
     }
     state = dict(table.get(typ, {}))
     state.setdefault("name", inputs.get("name") or name)  # what auto-naming gives
@@ -174,9 +166,7 @@ _ROOT_STACK_READY = False
 def run_program(program: typing.Callable[[], None]) -> Deployment:
     """Run ``program`` under mocks; return what it created and what it exported."""
     deployment = Deployment()
-    pulumi.runtime.set_mocks(
-        RecordingMocks(deployment), project="migrate", stack="test", preview=False
-    )
+    pulumi.runtime.set_mocks(RecordingMocks(deployment), project="migrate", stack="test", preview=False)
     root = pulumi.runtime.get_root_resource()
     outputs = root.outputs  # type: ignore[union-attr]
     outputs.clear()

@@ -20,9 +20,7 @@ def test_adapter_modules_do_not_import_pulumi() -> None:
         "loaded = sorted(m for m in sys.modules if m.split('.')[0].startswith('pulumi'))\n"
         "print(loaded)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "[]"
 
 

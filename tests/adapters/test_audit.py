@@ -44,10 +44,7 @@ def test_chirp_audit_lists_every_target() -> None:
     # The sandbox's nameservers run on the same machine as the sandbox targets: true, and
     # the only critical findings; the cloud targets' DNS is elsewhere.
     critical = [
-        (t["target"], f["area"])
-        for t in document["targets"]
-        for f in t["findings"]
-        if f["severity"] == "critical"
+        (t["target"], f["area"]) for t in document["targets"] for f in t["findings"] if f["severity"] == "critical"
     ]
     assert critical == [("local-a", "dns"), ("local-b", "dns")]
     assert document["critical"] == 2 and document["ok"] is False

@@ -181,9 +181,7 @@ def test_aws_replicas_health_check_and_secrets(chirp: ServiceSpec) -> None:
 def test_aws_tls_listener_only_with_a_certificate(chirp: ServiceSpec) -> None:
     listeners = deploy(chirp, "aws").of_type("aws:lb/listener:Listener")
     assert [r.plain["port"] for r in listeners] == [80]
-    settings = chirp.targets["aws-prod"].model_copy(
-        update={"certificate_arn": "arn:aws:acm:us-west-2:1:certificate/x"}
-    )
+    settings = chirp.targets["aws-prod"].model_copy(update={"certificate_arn": "arn:aws:acm:us-west-2:1:certificate/x"})
     spec = chirp.model_copy(update={"targets": {**chirp.targets, "aws-prod": settings}})
     listeners = deploy(spec, "aws").of_type("aws:lb/listener:Listener")
     https = [r.plain for r in listeners if r.plain["port"] == 443]
@@ -208,11 +206,7 @@ def _setup_script(user_data: str) -> str:
 
     assert user_data.startswith("#cloud-config\n")
     document = yaml.safe_load(user_data)
-    (script,) = [
-        f["content"]
-        for f in document["write_files"]
-        if f["path"] == "/usr/local/sbin/migrate-setup"
-    ]
+    (script,) = [f["content"] for f in document["write_files"] if f["path"] == "/usr/local/sbin/migrate-setup"]
     assert document["runcmd"] == [["/usr/local/sbin/migrate-setup"]]
     return str(script)
 
@@ -277,9 +271,7 @@ def test_digitalocean_databases_trust_only_the_app_droplets(chirp: ServiceSpec) 
         assert "userData" in droplet.secret_paths()
     droplet_firewall = d.one("digitalocean:index/firewall:Firewall").plain
     (inbound,) = droplet_firewall["inboundRules"]
-    assert inbound["sourceLoadBalancerUids"] == [
-        d.one("digitalocean:index/loadBalancer:LoadBalancer").id
-    ]
+    assert inbound["sourceLoadBalancerUids"] == [d.one("digitalocean:index/loadBalancer:LoadBalancer").id]
     assert "sourceAddresses" not in inbound
 
 
@@ -290,9 +282,7 @@ def test_digitalocean_replicas_health_and_version_check(chirp: ServiceSpec) -> N
     assert len(lb["dropletIds"]) == 2
     assert chirp.postgres is not None
     spec = chirp.model_copy(update={"postgres": chirp.postgres.model_copy(update={"version": 13})})
-    with pytest.raises(
-        InputError, match=r"postgres\.version: DigitalOcean managed Postgres offers"
-    ):
+    with pytest.raises(InputError, match=r"postgres\.version: DigitalOcean managed Postgres offers"):
         deploy(spec, "digitalocean")
 
 
@@ -382,9 +372,7 @@ def test_vps_refuses_hosts_without_a_needed_role(chirp: ServiceSpec) -> None:
     assert isinstance(settings, VpsSettings)
     hosts = [settings.hosts[0].model_copy(update={"roles": ["app", "front"]})]
     spec = chirp.model_copy(
-        update={
-            "targets": {**chirp.targets, "vps-epik": settings.model_copy(update={"hosts": hosts})}
-        }
+        update={"targets": {**chirp.targets, "vps-epik": settings.model_copy(update={"hosts": hosts})}}
     )
     with pytest.raises(InputError, match=r"targets\.vps-epik\.hosts: no host has the 'db' role"):
         deploy(spec, "vps")

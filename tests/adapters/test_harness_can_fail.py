@@ -52,9 +52,7 @@ def test_unknown_and_missing_sdk_arguments_are_reported() -> None:
     # constructors would not catch because they arrive inside plain dicts.
     d = Deployment(
         resources=[
-            Recorded(
-                "aws:rds/instance:Instance", "db", {"engine": "postgres", "instanceClas": "x"}
-            ),
+            Recorded("aws:rds/instance:Instance", "db", {"engine": "postgres", "instanceClas": "x"}),
             Recorded(
                 "kubernetes:apps/v1:Deployment",
                 "d",

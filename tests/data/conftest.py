@@ -51,10 +51,17 @@ class Side:
             return cursor.fetchall() if cursor.description else []
 
     def outputs(self) -> dict[str, Any]:
-        return {"target": self.name, "provider": "local", "public_addresses": ["127.0.0.1"],
-                "health_url": "http://127.0.0.1/healthz", "database_url": self.app_url,
-                "s3_endpoint": self.s3_server.endpoint, "s3_access_key": KEYS[0], "s3_secret_key": KEYS[1],
-                "s3_buckets": {"chirp-media": self.bucket}}
+        return {
+            "target": self.name,
+            "provider": "local",
+            "public_addresses": ["127.0.0.1"],
+            "health_url": "http://127.0.0.1/healthz",
+            "database_url": self.app_url,
+            "s3_endpoint": self.s3_server.endpoint,
+            "s3_access_key": KEYS[0],
+            "s3_secret_key": KEYS[1],
+            "s3_buckets": {"chirp-media": self.bucket},
+        }
 
     def write_outputs(self, directory: Path) -> Path:
         path = directory / f"{self.name}.json"

@@ -25,8 +25,10 @@ from tests.data.conftest import KEYS, Pair, Side, put_objects
 
 def _objects(client: object, bucket: str) -> dict[str, str]:
     listing = client.list_objects_v2(Bucket=bucket).get("Contents", [])  # type: ignore[attr-defined]
-    return {o["Key"]: hashlib.sha256(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()).hexdigest()  # type: ignore[attr-defined]
-            for o in listing}
+    return {
+        o["Key"]: hashlib.sha256(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()).hexdigest()  # type: ignore[attr-defined]
+        for o in listing
+    }
 
 
 def test_uploads_between_passes_reach_the_standby_and_a_dead_source_is_survived(pair: Pair) -> None:
@@ -56,10 +58,25 @@ def test_cli_follows_until_sigterm_and_reports_its_passes(pair: Pair) -> None:
     put_objects(pair.a, 5, 1_000)
     status = pair.work / "follow.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "migrate", "data", "follow", *pair.cli_args(), "--interval", "0.1",
-         "--status", str(status), "--json"],
-        cwd=REPO, env={**os.environ, **pair.env()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "migrate",
+            "data",
+            "follow",
+            *pair.cli_args(),
+            "--interval",
+            "0.1",
+            "--status",
+            str(status),
+            "--json",
+        ],
+        cwd=REPO,
+        env={**os.environ, **pair.env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not (status.exists() and json.loads(status.read_text())["passes"] >= 1):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
@@ -114,8 +131,9 @@ def test_ordinary_passes_list_only_the_source_and_full_passes_repair_the_destina
             stop.set()
         listed_before[0] = _bucket_listings(pair.b)
 
-    state = follow_media(None, a, b, interval=0.0, stop=stop, full_every=3, full_seconds=3600.0,
-                         on_pass=on_pass, max_passes=6)
+    state = follow_media(
+        None, a, b, interval=0.0, stop=stop, full_every=3, full_seconds=3600.0, on_pass=on_pass, max_passes=6
+    )
     assert (state.passes, state.full_passes, state.failed_passes) == (4, 2, 0), seen
     assert _objects(client_b, pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
     assert state.objects_copied == 10 + 1 + 2
@@ -136,8 +154,9 @@ def test_a_failed_pass_makes_the_next_one_full(pair: Pair) -> None:
         if state.passes == 2:
             stop.set()
 
-    state = follow_media(None, a, b, interval=0.0, stop=stop, full_every=100, full_seconds=3600.0,
-                         on_pass=on_pass, max_passes=5)
+    state = follow_media(
+        None, a, b, interval=0.0, stop=stop, full_every=100, full_seconds=3600.0, on_pass=on_pass, max_passes=5
+    )
     assert (state.passes, state.failed_passes, state.full_passes) == (2, 1, 2), state
     assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
     assert len(_objects(pair.b.s3(), pair.b.bucket)) == 4
@@ -146,8 +165,13 @@ def test_a_failed_pass_makes_the_next_one_full(pair: Pair) -> None:
 def _sqs(side: Side) -> Any:
     import boto3
 
-    return boto3.client("sqs", endpoint_url=side.s3_server.endpoint, aws_access_key_id=KEYS[0],
-                        aws_secret_access_key=KEYS[1], region_name="us-east-1")
+    return boto3.client(
+        "sqs",
+        endpoint_url=side.s3_server.endpoint,
+        aws_access_key_id=KEYS[0],
+        aws_secret_access_key=KEYS[1],
+        region_name="us-east-1",
+    )
 
 
 def test_events_copy_an_upload_at_once_and_leave_the_source_as_they_found_it(pair: Pair) -> None:
@@ -165,8 +189,9 @@ def test_events_copy_an_upload_at_once_and_leave_the_source_as_they_found_it(pai
     def on_pass(state: FollowState) -> None:
         first_pass.set()
 
-    follower = threading.Thread(target=lambda: states.append(follow_media(
-        None, a, b, interval=3600.0, stop=stop, events="on", on_pass=on_pass)))
+    follower = threading.Thread(
+        target=lambda: states.append(follow_media(None, a, b, interval=3600.0, stop=stop, events="on", on_pass=on_pass))
+    )
     follower.start()
     try:
         assert first_pass.wait(60)
@@ -197,8 +222,12 @@ def test_events_on_fails_in_one_line_where_the_source_has_none_and_auto_follows_
     client_a, sqs = pair.a.s3(), _sqs(pair.a)
     other = sqs.create_queue(QueueName=f"other-{pair.a.bucket}")["QueueUrl"]
     other_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    client_a.put_bucket_notification_configuration(Bucket=pair.a.bucket, NotificationConfiguration={
-        "QueueConfigurations": [{"Id": "app-uploads", "QueueArn": other_arn, "Events": ["s3:ObjectCreated:Put"]}]})
+    client_a.put_bucket_notification_configuration(
+        Bucket=pair.a.bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"Id": "app-uploads", "QueueArn": other_arn, "Events": ["s3:ObjectCreated:Put"]}]
+        },
+    )
     try:
         follow_media(None, a, b, interval=0.0, stop=threading.Event(), max_passes=1, events="on")
     except MigrateError as exc:
@@ -225,21 +254,29 @@ def test_cli_events_option(pair: Pair) -> None:
     assert not pair.a.s3().get_bucket_notification_configuration(Bucket=pair.a.bucket).get("QueueConfigurations")
 
 
-def test_events_and_passes_together_leave_the_standby_equal_to_the_source(pair: Pair,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_events_and_passes_together_leave_the_standby_equal_to_the_source(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Uploads from several writers while passes run (every 0.2 s here) and notifications arrive."""
     monkeypatch.setattr(follow, "EVENTS_PASS_INTERVAL", 0.2)  # passes overlap the announced copies
     put_objects(pair.a, 30, 2_000)
     a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
     stop, first_pass = threading.Event(), threading.Event()
     states: list[FollowState] = []
-    follower = threading.Thread(target=lambda: states.append(follow_media(
-        None, a, b, interval=0.2, stop=stop, events="on", full_every=3, on_pass=lambda _: first_pass.set())))
+    follower = threading.Thread(
+        target=lambda: states.append(
+            follow_media(
+                None, a, b, interval=0.2, stop=stop, events="on", full_every=3, on_pass=lambda _: first_pass.set()
+            )
+        )
+    )
     follower.start()
     try:
         assert first_pass.wait(60)
-        writers = [threading.Thread(target=put_objects, args=(pair.a, 25, 1_500), kwargs={"prefix": f"w{n}/"})
-                   for n in range(3)]
+        writers = [
+            threading.Thread(target=put_objects, args=(pair.a, 25, 1_500), kwargs={"prefix": f"w{n}/"})
+            for n in range(3)
+        ]
         for writer in writers:
             writer.start()
         for writer in writers:
@@ -282,8 +319,7 @@ def test_a_pass_under_way_skips_what_the_announcers_copied(pair: Pair, monkeypat
             announced_all.set()
 
     monkeypatch.setattr(S3Store, "pages", pages)
-    state = follow_media(None, a, b, interval=0.0, stop=stop, events="on", max_passes=2,
-                         on_announced=on_announced)
+    state = follow_media(None, a, b, interval=0.0, stop=stop, events="on", max_passes=2, on_announced=on_announced)
     assert state.passes == 2 and state.copied_on_events == 6, state
     assert state.objects_copied == 4 + 6, state  # the first pass's 4, the announced 6, nothing twice
     assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
@@ -345,8 +381,9 @@ def test_an_announcement_delivered_twice_at_once_is_copied_once(pair: Pair, monk
     give_up = threading.Timer(60, stop.set)
     give_up.start()
     try:
-        state = follow_media(None, a, b, interval=0.0, stop=stop, events="on", on_pass=on_pass,
-                             on_announced=on_announced)
+        state = follow_media(
+            None, a, b, interval=0.0, stop=stop, events="on", on_pass=on_pass, on_announced=on_announced
+        )
     finally:
         give_up.cancel()
     assert settled.is_set() and state.failed_event_copies == 0, (state, counts)

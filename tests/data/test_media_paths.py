@@ -36,8 +36,14 @@ def test_large_object_multipart_paths(pair: Pair, monkeypatch: pytest.MonkeyPatc
     if through == "file":
         monkeypatch.setattr(media, "IN_MEMORY_MAX", 0)
     big = os.urandom(17 * stores.MIB)
-    pair.a.s3().put_object(Bucket=pair.a.bucket, Key="video/big.mp4", Body=big, ContentType="video/mp4",
-                           CacheControl="max-age=86400", Metadata={"owner": "alice"})
+    pair.a.s3().put_object(
+        Bucket=pair.a.bucket,
+        Key="video/big.mp4",
+        Body=big,
+        ContentType="video/mp4",
+        CacheControl="max-age=86400",
+        Metadata={"owner": "alice"},
+    )
     source = _store(pair.a.s3_server.endpoint, pair.a.bucket)
     dest = _store(pair.b.s3_server.endpoint, pair.b.bucket)
 
@@ -49,8 +55,9 @@ def test_large_object_multipart_paths(pair: Pair, monkeypatch: pytest.MonkeyPatc
     assert (stored["ContentType"], stored["CacheControl"]) == ("video/mp4", "max-age=86400")
     assert stored["Metadata"]["owner"] == "alice"
     assert hashlib.sha256(stored["Body"].read()).digest() == hashlib.sha256(big).digest()
-    report = media.verify_objects(source, dest, area="media", source_listing=first.source_listing,
-                                  dest_listing=first.dest_listing)
+    report = media.verify_objects(
+        source, dest, area="media", source_listing=first.source_listing, dest_listing=first.dest_listing
+    )
     assert report.ok and report.sections[0].matched == 1
 
     again = media.sync_objects(source, dest, workers=4)
@@ -60,8 +67,9 @@ def test_large_object_multipart_paths(pair: Pair, monkeypatch: pytest.MonkeyPatc
 def test_source_with_lying_sha256_metadata_is_refused(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
     """Content that does not match the sha256 its metadata claims is never copied as if it did."""
     monkeypatch.setenv("MIGRATE_HOME", str(pair.work / "home"))
-    pair.a.s3().put_object(Bucket=pair.a.bucket, Key="doc.txt", Body=b"hello",
-                           Metadata={"sha256": hashlib.sha256(b"other").hexdigest()})
+    pair.a.s3().put_object(
+        Bucket=pair.a.bucket, Key="doc.txt", Body=b"hello", Metadata={"sha256": hashlib.sha256(b"other").hexdigest()}
+    )
     source = _store(pair.a.s3_server.endpoint, pair.a.bucket)
     dest = _store(pair.b.s3_server.endpoint, pair.b.bucket)
     with pytest.raises(MigrateError, match="sha256 metadata"):
@@ -72,9 +80,15 @@ def test_source_with_lying_sha256_metadata_is_refused(pair: Pair, monkeypatch: p
 def test_headers_and_metadata_survive_the_copy(pair: Pair, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
     """An image must come back as an image: Content-Type, Cache-Control and user metadata are kept."""
     monkeypatch.setenv("MIGRATE_HOME", str(pair.work / "home"))
-    pair.a.s3().put_object(Bucket=pair.a.bucket, Key="img/cat.png", Body=os.urandom(size),
-                           ContentType="image/png", CacheControl="public, max-age=31536000",
-                           ContentDisposition='inline; filename="cat.png"', Metadata={"uploader": "42"})
+    pair.a.s3().put_object(
+        Bucket=pair.a.bucket,
+        Key="img/cat.png",
+        Body=os.urandom(size),
+        ContentType="image/png",
+        CacheControl="public, max-age=31536000",
+        ContentDisposition='inline; filename="cat.png"',
+        Metadata={"uploader": "42"},
+    )
     source = _store(pair.a.s3_server.endpoint, pair.a.bucket)
     dest = _store(pair.b.s3_server.endpoint, pair.b.bucket)
     assert media.sync_objects(source, dest, workers=4).copied == 1
@@ -131,6 +145,12 @@ def test_copy_starts_on_the_first_listing_page(pair: Pair, monkeypatch: pytest.M
     for key, body in bodies.items():
         stored = b.get_object(Bucket=pair.b.bucket, Key=key)["Body"].read()
         assert hashlib.sha256(stored).digest() == hashlib.sha256(body).digest(), key
-    report = media.verify_objects(source, dest, area="media", source_listing=result.source_listing,
-                                  dest_listing=result.dest_listing, records=result.records)
+    report = media.verify_objects(
+        source,
+        dest,
+        area="media",
+        source_listing=result.source_listing,
+        dest_listing=result.dest_listing,
+        records=result.records,
+    )
     assert report.ok and report.sections[0].matched == len(bodies)

@@ -16,15 +16,20 @@ from tests.data.conftest import Pair, put_objects
 
 
 def seed_database(pair: Pair, rows: int = 2000) -> None:
-    pair.a.sql("DO $$ BEGIN CREATE ROLE chirp_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
-               admin=True)
+    pair.a.sql(
+        "DO $$ BEGIN CREATE ROLE chirp_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$", admin=True
+    )
     pair.a.sql("CREATE EXTENSION IF NOT EXISTS citext")
     pair.a.sql("CREATE TABLE users (id bigserial PRIMARY KEY, handle citext UNIQUE, joined timestamptz DEFAULT now())")
-    pair.a.sql("CREATE TABLE posts (id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body text, "
-               "score double precision, tags jsonb)")
+    pair.a.sql(
+        "CREATE TABLE posts (id bigserial PRIMARY KEY, user_id bigint REFERENCES users, body text, "
+        "score double precision, tags jsonb)"
+    )
     pair.a.sql("INSERT INTO users (handle) SELECT 'user' || g FROM generate_series(1, 200) g")
-    pair.a.sql(f"INSERT INTO posts (user_id, body, score, tags) SELECT 1 + g % 200, repeat('chirp ', g % 40), "
-               f"g / 3.0, jsonb_build_object('n', g) FROM generate_series(1, {rows}) g")
+    pair.a.sql(
+        f"INSERT INTO posts (user_id, body, score, tags) SELECT 1 + g % 200, repeat('chirp ', g % 40), "
+        f"g / 3.0, jsonb_build_object('n', g) FROM generate_series(1, {rows}) g"
+    )
     pair.a.sql("GRANT SELECT ON posts TO chirp_reader")
 
 
@@ -38,8 +43,9 @@ def test_full_move_verified(pair: Pair) -> None:
     big = os.urandom(17 * 1024 * 1024)  # below 64 MiB: one PUT at the destination (multipart at the source)
     from boto3.s3.transfer import TransferConfig
 
-    pair.a.s3().upload_fileobj(io.BytesIO(big), pair.a.bucket, "video/big.mp4",
-                               Config=TransferConfig(multipart_threshold=8 * 1024 * 1024))
+    pair.a.s3().upload_fileobj(
+        io.BytesIO(big), pair.a.bucket, "video/big.mp4", Config=TransferConfig(multipart_threshold=8 * 1024 * 1024)
+    )
     made["video/big.mp4"] = big
 
     result = run_cli("data", "sync", *pair.cli_args(), "--json", env=pair.env())
@@ -51,9 +57,12 @@ def test_full_move_verified(pair: Pair) -> None:
 
     # Rows, roles, grants, sequences and extensions at the destination.
     assert pair.b.sql("SELECT count(*), sum(length(body)) FROM posts") == pair.a.sql(
-        "SELECT count(*), sum(length(body)) FROM posts")
-    assert pair.b.sql("SELECT grantee FROM information_schema.role_table_grants WHERE table_name = 'posts' "
-                      "AND grantee = 'chirp_reader'") == [("chirp_reader",)]
+        "SELECT count(*), sum(length(body)) FROM posts"
+    )
+    assert pair.b.sql(
+        "SELECT grantee FROM information_schema.role_table_grants WHERE table_name = 'posts' "
+        "AND grantee = 'chirp_reader'"
+    ) == [("chirp_reader",)]
     assert pair.b.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'posts'") == [("chirp",)]
     assert pair.b.sql("SELECT extname FROM pg_extension WHERE extname = 'citext'") == [("citext",)]
     assert pair.b.sql("SELECT nextval('posts_id_seq')") == pair.a.sql("SELECT nextval('posts_id_seq')")
@@ -97,8 +106,9 @@ def test_unreachable_destination_is_one_clear_line(pair: Pair) -> None:
     dead.write_text(json.dumps(outputs))
     a, _ = pair.files
     for extra in (["--no-postgres"], []):
-        result = run_cli("data", "sync", "--from-outputs", str(a), "--to-outputs", str(dead), *extra,
-                         env=pair.env(), timeout=120)
+        result = run_cli(
+            "data", "sync", "--from-outputs", str(a), "--to-outputs", str(dead), *extra, env=pair.env(), timeout=120
+        )
         assert result.returncode == 1
         assert "Traceback" not in result.stderr
         assert "127.0.0.1:9" in result.stderr and "pw-never-shown" not in result.stderr + result.stdout
@@ -119,8 +129,14 @@ def test_missing_roles_without_createrole_named(pair: Pair) -> None:
 
 def _start_cli(pair: Pair, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), **pair.env()}
-    return subprocess.Popen([sys.executable, "-m", "migrate", "data", "sync", *pair.cli_args(), *args, "--json"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "migrate", "data", "sync", *pair.cli_args(), *args, "--json"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_media_copy_killed_halfway_resumes_without_copying_twice(pair: Pair) -> None:

@@ -56,10 +56,13 @@ def test_a_prefetched_error_reaches_the_store_as_a_fresh_listing_would(pair: Pai
     assert _store(pair.b.s3_server.endpoint, "no-such-bucket").list_or_create(create=True) == {}
 
 
-@pytest.mark.parametrize("args", [
-    ["-f", "spec.yaml"],  # the spec pairs the buckets: the CLI's job
-    ["--no-media"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-f", "spec.yaml"],  # the spec pairs the buckets: the CLI's job
+        ["--no-media"],
+    ],
+)
 def test_nothing_begins_when_the_command_line_does_not_say_for_sure(pair: Pair, args: list[str]) -> None:
     prestart.begin(_sync_args(pair, *args))
     assert prefetch._started == {}

@@ -43,8 +43,14 @@ def client(server: RedisServer) -> Any:
 def content(c: Any, key: bytes) -> tuple[bytes, Any]:
     """A key's type and value, in a form equal whenever the values are (a set's DUMP order is not)."""
     kind = c.type(key)
-    read = {b"string": c.get, b"hash": c.hgetall, b"list": lambda k: c.lrange(k, 0, -1), b"set": c.smembers,
-            b"zset": lambda k: c.zrange(k, 0, -1, withscores=True), b"stream": lambda k: c.xrange(k)}[kind]
+    read = {
+        b"string": c.get,
+        b"hash": c.hgetall,
+        b"list": lambda k: c.lrange(k, 0, -1),
+        b"set": c.smembers,
+        b"zset": lambda k: c.zrange(k, 0, -1, withscores=True),
+        b"stream": lambda k: c.xrange(k),
+    }[kind]
     return kind, read(key)
 
 
@@ -56,9 +62,20 @@ def outputs(directory: Path, name: str, redis_url: str) -> Path:
 
 
 def sync(tmp_path: Path, a: str, b: str, *extra: str) -> Any:
-    return run_cli("data", "sync", "--from-outputs", str(outputs(tmp_path, "a", a)),
-                   "--to-outputs", str(outputs(tmp_path, "b", b)), "--no-postgres", "--no-media", *extra,
-                   env={"MIGRATE_HOME": str(tmp_path / "home")}, cwd=tmp_path, timeout=120)
+    return run_cli(
+        "data",
+        "sync",
+        "--from-outputs",
+        str(outputs(tmp_path, "a", a)),
+        "--to-outputs",
+        str(outputs(tmp_path, "b", b)),
+        "--no-postgres",
+        "--no-media",
+        *extra,
+        env={"MIGRATE_HOME": str(tmp_path / "home")},
+        cwd=tmp_path,
+        timeout=120,
+    )
 
 
 def test_snapshot_copies_keys_values_and_ttls(redis_pair: tuple[RedisServer, RedisServer], tmp_path: Path) -> None:
@@ -108,8 +125,9 @@ def test_snapshot_copies_keys_values_and_ttls(redis_pair: tuple[RedisServer, Red
     assert "Redis holds a cache" in plain.stdout and not dst.exists("tags")
 
 
-def test_unreachable_or_refused_redis_is_one_clear_line(redis_pair: tuple[RedisServer, RedisServer],
-                                                        tmp_path: Path) -> None:
+def test_unreachable_or_refused_redis_is_one_clear_line(
+    redis_pair: tuple[RedisServer, RedisServer], tmp_path: Path
+) -> None:
     a, b = redis_pair
     wrong = f"redis://:not-the-pw-5e2a@{b.host}:{b.port}/0"
     dead = f"redis://:dead-pw-77d0@127.0.0.1:{free_port()}/0"

@@ -66,12 +66,22 @@ def test_encrypted_backup_and_restore_to_another_target(pair: Pair, tmp_path: Pa
     assert all(p.read_bytes()[:4] == b"MGE1" for p in stored if p.name != "backup.json")
     assert not any(b"chirp " in p.read_bytes() for p in stored)
 
-    wrong = run_cli("data", "restore", "--from", str(location), "--to-outputs", str(b), "--service", "site-a",
-                    env=pair.env(MIGRATE_BACKUP_KEY="another-key-" + "q" * 30))
+    wrong = run_cli(
+        "data",
+        "restore",
+        "--from",
+        str(location),
+        "--to-outputs",
+        str(b),
+        "--service",
+        "site-a",
+        env=pair.env(MIGRATE_BACKUP_KEY="another-key-" + "q" * 30),
+    )
     assert wrong.returncode == 2 and "key id" in wrong.stderr
 
-    back = run_cli("data", "restore", "--from", str(location), "--to-outputs", str(b), "--service", "site-a",
-                   "--json", env=env)
+    back = run_cli(
+        "data", "restore", "--from", str(location), "--to-outputs", str(b), "--service", "site-a", "--json", env=env
+    )
     assert back.returncode == 0, back.stderr
     result = json.loads(back.stdout)
     assert result["verify"]["ok"] and result["backup_id"] == doc["backup_id"]

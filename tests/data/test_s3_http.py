@@ -24,8 +24,9 @@ KEYS = ("listing-access", "listing-secret/key+x")
 NOW = datetime(2026, 11, 25, 15, 4, 5, tzinfo=UTC)
 
 
-def _botocore_headers(url: str, region: str, method: str = "GET", headers: dict[str, str] | None = None,
-                      body: bytes | None = None) -> dict[str, str]:
+def _botocore_headers(
+    url: str, region: str, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None
+) -> dict[str, str]:
     """What botocore's own S3 SigV4 signer sends for the same request at ``NOW`` (payload signing off)."""
     from unittest import mock
 
@@ -42,38 +43,56 @@ def _botocore_headers(url: str, region: str, method: str = "GET", headers: dict[
     return dict(request.headers.items())
 
 
-def _ours(method: str, url: str, query: dict[str, str], headers: dict[str, str], *, region: str,
-          payload: str = s3_http.EMPTY_SHA256) -> dict[str, str]:
+def _ours(
+    method: str,
+    url: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    *,
+    region: str,
+    payload: str = s3_http.EMPTY_SHA256,
+) -> dict[str, str]:
     """What s3_http sends for the request at ``NOW``."""
     from unittest import mock
 
     with mock.patch.object(s3_http, "_utcnow", return_value=NOW):
-        return s3_http.sign(method, url, query, headers, region=region, access_key=KEYS[0], secret_key=KEYS[1],
-                            payload=payload)
+        return s3_http.sign(
+            method, url, query, headers, region=region, access_key=KEYS[0], secret_key=KEYS[1], payload=payload
+        )
 
 
 def test_put_signature_equals_botocore() -> None:
     from urllib.parse import quote
 
-    headers = {"Content-Type": "image/jpeg", "Cache-Control": "max-age=60,  public",
-               "x-amz-meta-sha256": "ab" * 32, "x-amz-meta-owner": "Alice"}
+    headers = {
+        "Content-Type": "image/jpeg",
+        "Cache-Control": "max-age=60,  public",
+        "x-amz-meta-sha256": "ab" * 32,
+        "x-amz-meta-owner": "Alice",
+    }
     path = "/bucket-1/pics/a b+é.jpg"
-    ours = _ours("PUT", "http://127.0.0.1:9000" + path, {}, headers, region="us-east-1",
-                 payload=s3_http.UNSIGNED_PAYLOAD)
-    theirs = _botocore_headers("http://127.0.0.1:9000" + quote(path, safe="/~"), "us-east-1", "PUT", headers,
-                               b"body")
+    ours = _ours(
+        "PUT", "http://127.0.0.1:9000" + path, {}, headers, region="us-east-1", payload=s3_http.UNSIGNED_PAYLOAD
+    )
+    theirs = _botocore_headers("http://127.0.0.1:9000" + quote(path, safe="/~"), "us-east-1", "PUT", headers, b"body")
     assert theirs["X-Amz-Content-SHA256"] == s3_http.UNSIGNED_PAYLOAD
     assert ours["Authorization"] == theirs["Authorization"]
 
 
-@pytest.mark.parametrize(("endpoint", "path", "query"), [
-    ("http://127.0.0.1:9000", "/bucket-1", {"list-type": "2", "encoding-type": "url", "prefix": ""}),
-    ("http://127.0.0.1:9000", "/bucket-1", {"list-type": "2", "encoding-type": "url", "prefix": "a b/ü+&=~*'"}),
-    ("https://s3.example.test", "/bucket-1", {"list-type": "2", "encoding-type": "url", "prefix": "x/",
-                                              "continuation-token": "1/AbC+dE=="}),
-    ("https://s3.example.test:8443/base", "/bucket-1", {"list-type": "2", "encoding-type": "url", "prefix": "p"}),
-    ("http://127.0.0.1:9000", "/bucket-1/a b/ü+&=~*'%.jpg", {}),  # an object's key
-])
+@pytest.mark.parametrize(
+    ("endpoint", "path", "query"),
+    [
+        ("http://127.0.0.1:9000", "/bucket-1", {"list-type": "2", "encoding-type": "url", "prefix": ""}),
+        ("http://127.0.0.1:9000", "/bucket-1", {"list-type": "2", "encoding-type": "url", "prefix": "a b/ü+&=~*'"}),
+        (
+            "https://s3.example.test",
+            "/bucket-1",
+            {"list-type": "2", "encoding-type": "url", "prefix": "x/", "continuation-token": "1/AbC+dE=="},
+        ),
+        ("https://s3.example.test:8443/base", "/bucket-1", {"list-type": "2", "encoding-type": "url", "prefix": "p"}),
+        ("http://127.0.0.1:9000", "/bucket-1/a b/ü+&=~*'%.jpg", {}),  # an object's key
+    ],
+)
 @pytest.mark.parametrize("region", ["us-east-1", "eu-central-2"])
 def test_signature_equals_botocore(endpoint: str, path: str, query: dict[str, str], region: str) -> None:
     from urllib.parse import quote
@@ -102,20 +121,30 @@ def server() -> Iterator[S3Server]:
 
 
 def _store(server: S3Server, bucket: str, prefix: str = "") -> S3Store:
-    return S3Store(S3Endpoint(server.endpoint, access_key=SecretStr(KEYS[0]), secret_key=SecretStr(KEYS[1])),
-                   bucket, prefix)
+    return S3Store(
+        S3Endpoint(server.endpoint, access_key=SecretStr(KEYS[0]), secret_key=SecretStr(KEYS[1])), bucket, prefix
+    )
 
 
 def _botocore_listing(client: Any, bucket: str, prefix: str = "") -> dict[str, tuple[int, str]]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return {o["Key"][len(prefix):]: (o["Size"], o["ETag"].strip('"')) for p in pages for o in p.get("Contents", [])}
+    return {o["Key"][len(prefix) :]: (o["Size"], o["ETag"].strip('"')) for p in pages for o in p.get("Contents", [])}
 
 
 def test_listing_equals_botocore_across_pages_and_odd_keys(server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     client = s3_client(server.endpoint, *KEYS)
     client.create_bucket(Bucket="odd-keys")
-    odd = ["a b.jpg", "plus+sign.png", "ü/ñ.txt", "amp&eq=.bin", "quote'\"<>.txt", "pct%20.txt", "tilde~*.x",
-           "deep/er/than/that.mp4", "sp ace/inner file"]
+    odd = [
+        "a b.jpg",
+        "plus+sign.png",
+        "ü/ñ.txt",
+        "amp&eq=.bin",
+        "quote'\"<>.txt",
+        "pct%20.txt",
+        "tilde~*.x",
+        "deep/er/than/that.mp4",
+        "sp ace/inner file",
+    ]
     for key in odd:
         client.put_object(Bucket="odd-keys", Key=key, Body=key.encode())
     for index in range(6):
@@ -135,8 +164,15 @@ def test_read_equals_botocore(server: S3Server, monkeypatch: pytest.MonkeyPatch)
     client.create_bucket(Bucket="reads")
     keys = {"pics/a b+c&d=é.jpg": b"\xff\xd8 jpeg", "plain.txt": b"", "deep/~tilde*/x": b"x" * 70_000}
     for key, body in keys.items():
-        client.put_object(Bucket="reads", Key=key, Body=body, ContentType="image/jpeg", CacheControl="max-age=60",
-                          ContentDisposition='inline; filename="a.jpg"', Metadata={"sha256": "ab" * 32, "Owner": "x"})
+        client.put_object(
+            Bucket="reads",
+            Key=key,
+            Body=body,
+            ContentType="image/jpeg",
+            CacheControl="max-age=60",
+            ContentDisposition='inline; filename="a.jpg"',
+            Metadata={"sha256": "ab" * 32, "Owner": "x"},
+        )
     store = _store(server, "reads")
     with_botocore = {key: store._call("get", store.client.get_object, Bucket="reads", Key=key) for key in keys}
     monkeypatch.setattr(S3Store, "client", property(lambda self: pytest.fail("read built a botocore client")))
@@ -190,14 +226,17 @@ def test_missing_bucket_is_reported_or_created(server: S3Server) -> None:
 def test_unreachable_endpoint_is_one_clear_error() -> None:
     from migrate.errors import MigrateError
 
-    store = S3Store(S3Endpoint(f"http://127.0.0.1:{free_port()}", access_key=SecretStr(KEYS[0]),
-                               secret_key=SecretStr(KEYS[1])), "media")
+    store = S3Store(
+        S3Endpoint(f"http://127.0.0.1:{free_port()}", access_key=SecretStr(KEYS[0]), secret_key=SecretStr(KEYS[1])),
+        "media",
+    )
     with pytest.raises(MigrateError, match="cannot reach S3 endpoint"):
         store.list()
 
 
-def test_bytes_altered_between_source_and_destination_fail_the_copy(server: S3Server, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bytes_altered_between_source_and_destination_fail_the_copy(
+    server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No MD5 is computed here when both ends are S3: the source's ETag goes as Content-MD5 and must come back."""
     from migrate.data import media
     from migrate.errors import MigrateError

@@ -51,8 +51,9 @@ class Cluster:
     def secret_file(self) -> Path:
         return self.directory / "tsig.secret"
 
-    def spec_text(self, extra_providers: str = "", providers: list[str] | None = None,
-                  records: str | None = None) -> str:
+    def spec_text(
+        self, extra_providers: str = "", providers: list[str] | None = None, records: str | None = None
+    ) -> str:
         names = providers or list(self.servers)
         blocks = "".join(
             f"""  {name}:
@@ -66,13 +67,16 @@ class Cluster:
 """
             for name, s in self.servers.items()
         )
-        records = records or """    - name: "@"
+        records = (
+            records
+            or """    - name: "@"
       type: A
     - name: www
       type: A
     - name: www
       type: AAAA
 """
+        )
         return f"""version: 1
 service: {{name: chirp, domain: {ZONE}}}
 recovery: {{rto_seconds: 120}}
@@ -107,8 +111,7 @@ def start_cluster(directory: Path, kinds: dict[str, str], extra: str = EXTRA) ->
     try:
         for name, kind in kinds.items():
             seed = ZoneSeed(ZONE, seed_ns, extra=extra)
-            server = launcher(kind)(directory=directory / name, zone=seed, tsig=tsig,
-                                    address=addresses[name], port=53)
+            server = launcher(kind)(directory=directory / name, zone=seed, tsig=tsig, address=addresses[name], port=53)
             servers[name] = server.start()
     except Exception:
         stop_cluster(cluster)
@@ -151,8 +154,14 @@ def health_base() -> Iterator[str]:
 
 
 def outputs_file(path: Path, address: str, health_url: str, target: str = "local-b") -> Path:
-    path.write_text(json.dumps({
-        "target": target, "provider": "local", "public_addresses": [address],
-        "health_url": health_url,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "target": target,
+                "provider": "local",
+                "public_addresses": [address],
+                "health_url": health_url,
+            }
+        )
+    )
     return path

@@ -61,17 +61,26 @@ def evac(tmp_path_factory: pytest.TempPathFactory):
     knot.zone = ZoneSeed(ZONE, [("ns2", knot.address)])
     knot.start()
     address = free_loopback_address()
-    pdns = PowerDnsServer(directory=directory / "pdns",
-                          zone=ZoneSeed("other.test", [("ns1", address)]),
-                          tsig=cluster.tsig, address=address, port=53, api_port=8081)
+    pdns = PowerDnsServer(
+        directory=directory / "pdns",
+        zone=ZoneSeed("other.test", [("ns1", address)]),
+        tsig=cluster.tsig,
+        address=address,
+        port=53,
+        api_port=8081,
+    )
     pdns.start()
     (directory / "pdns.key").write_text(pdns.api_key)
     parent_address = free_loopback_address()
     parent = launcher("bind")(
-        directory=directory / "parent", tsig=cluster.tsig, address=parent_address,
-        zone=ZoneSeed("test", [("a.nic", parent_address)],
-                      extra=f"chirp 300 IN NS ns2.chirp.test.\n"
-                            f"ns2.chirp 300 IN A {knot.address}\n"),
+        directory=directory / "parent",
+        tsig=cluster.tsig,
+        address=parent_address,
+        zone=ZoneSeed(
+            "test",
+            [("a.nic", parent_address)],
+            extra=f"chirp 300 IN NS ns2.chirp.test.\nns2.chirp 300 IN A {knot.address}\n",
+        ),
     )
     parent.start()
     extra = f"""  pdns:
@@ -88,15 +97,13 @@ def evac(tmp_path_factory: pytest.TempPathFactory):
 
 def ask(address: str, name: str, rtype: str) -> list[str]:
     answer = dns.query.udp(dns.message.make_query(name, rtype), address, port=53, timeout=2)
-    return sorted(r.to_text() for rrset in answer.answer for r in rrset
-                  if dns.rdatatype.to_text(rrset.rdtype) == rtype)
+    return sorted(r.to_text() for rrset in answer.answer for r in rrset if dns.rdatatype.to_text(rrset.rdtype) == rtype)
 
 
 def test_evacuate_bind_to_knot_copies_every_type(evac, tmp_path: Path):
     cluster, extra, _, parent = evac
     spec_file = cluster.write_spec(tmp_path / "migrate.yaml", extra_providers=extra)
-    result = run_cli("dns", "evacuate", "-f", str(spec_file), "--from", "bind", "--to", "knot",
-                     "--json")
+    result = run_cli("dns", "evacuate", "-f", str(spec_file), "--from", "bind", "--to", "knot", "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["ok"] and not doc["mismatches"]
@@ -114,8 +121,7 @@ def test_evacuate_bind_to_knot_copies_every_type(evac, tmp_path: Path):
     again = evacuate(cluster.spec(extra_providers=extra), "bind", "knot")
     assert again.ok and again.plan is not None and not again.plan.changes
 
-    delegated = run_cli("dns", "delegation", "-f", str(spec_file), "--to", "knot",
-                        "--parent", parent.address, "--json")
+    delegated = run_cli("dns", "delegation", "-f", str(spec_file), "--to", "knot", "--parent", parent.address, "--json")
     assert delegated.returncode == 0, delegated.stderr
     assert json.loads(delegated.stdout)["parents"][parent.address] == [f"ns2.{ZONE}."]
     wrong = check_delegation(ZONE, ["ns1.pdns.example.net"], [parent.address])
@@ -130,8 +136,7 @@ def test_evacuate_bind_to_powerdns_api_creates_zone(evac, tmp_path: Path):
     assert result.nameservers == ["ns1.pdns.example.net."]
     assert ask(pdns.address, f"www.{ZONE}", "A") == ["127.10.0.1", "127.10.0.2"]
     assert ask(pdns.address, ZONE, "MX") == [f"10 mail.{ZONE}.", "20 mail2.example.net."]
-    assert ask(pdns.address, f"host.{ZONE}", "SSHFP") == [
-        "1 1 0123456789abcdef0123456789abcdef01234567"]
+    assert ask(pdns.address, f"host.{ZONE}", "SSHFP") == ["1 1 0123456789abcdef0123456789abcdef01234567"]
 
 
 def test_swing_through_powerdns_api(evac, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -144,8 +149,9 @@ def test_swing_through_powerdns_api(evac, tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("MIGRATE_HOME", str(tmp_path))
     spec = cluster.spec(extra_providers=extra, providers=["bind", "pdns"])
     evacuate(spec, "bind", "pdns")
-    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=["127.20.0.9"],
-                            health_url="", public_hostname=None)
+    outputs = TargetOutputs(
+        target="local-b", provider="local", public_addresses=["127.20.0.9"], health_url="", public_hostname=None
+    )
     result = swing(spec, outputs)
     assert result.ok
     assert ask(pdns.address, f"www.{ZONE}", "A") == ["127.20.0.9"]

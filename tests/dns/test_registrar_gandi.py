@@ -57,8 +57,7 @@ class FakeGandi:
     def publish(self, names: list[str]) -> None:
         """What the registry does with the registrar's change: the parent zone's NS set."""
         keyring = dns.tsigkeyring.from_text({self.tsig.name: self.tsig.secret})
-        update = dns.update.UpdateMessage("test.", keyring=keyring,
-                                          keyalgorithm=self.tsig.algorithm)
+        update = dns.update.UpdateMessage("test.", keyring=keyring, keyalgorithm=self.tsig.algorithm)
         update.replace("chirp", 300, "NS", *[n.rstrip(".") + "." for n in names])
         answer = dns.query.tcp(update, self.parent.address, port=self.parent.port, timeout=3)
         assert answer.rcode() == 0
@@ -78,16 +77,23 @@ class FakeGandi:
             def _route(self) -> str | None:
                 fake.requests.append((self.command, self.path))
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    self._send(401, {"code": 401, "message": "The server could not verify "
-                                     "that you are authorized to access the URL requested.",
-                                     "object": "HTTPUnauthorized", "cause": "Unauthorized"})
+                    self._send(
+                        401,
+                        {
+                            "code": 401,
+                            "message": "The server could not verify "
+                            "that you are authorized to access the URL requested.",
+                            "object": "HTTPUnauthorized",
+                            "cause": "Unauthorized",
+                        },
+                    )
                     return None
                 prefix, _, rest = self.path.partition("/v5/domain/domains/")
                 fqdn = rest.split("?")[0].removesuffix("/nameservers")
-                if prefix or not rest.split("?")[0].endswith("/nameservers") \
-                        or fqdn not in fake.nameservers:
-                    self._send(404, {"code": 404, "message": "Not found",
-                                     "object": "HTTPNotFound", "cause": "Not Found"})
+                if prefix or not rest.split("?")[0].endswith("/nameservers") or fqdn not in fake.nameservers:
+                    self._send(
+                        404, {"code": 404, "message": "Not found", "object": "HTTPNotFound", "cause": "Not Found"}
+                    )
                     return None
                 return fqdn
 
@@ -102,11 +108,20 @@ class FakeGandi:
                     return
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 names = body.get("nameservers")
-                if not isinstance(names, list) or not names or any(
-                        str(n).endswith(".invalid") for n in names):
-                    self._send(400, {"status": "error", "errors": [
-                        {"location": "body", "name": "nameservers",
-                         "description": "nameservers must be resolvable host names"}]})
+                if not isinstance(names, list) or not names or any(str(n).endswith(".invalid") for n in names):
+                    self._send(
+                        400,
+                        {
+                            "status": "error",
+                            "errors": [
+                                {
+                                    "location": "body",
+                                    "name": "nameservers",
+                                    "description": "nameservers must be resolvable host names",
+                                }
+                            ],
+                        },
+                    )
                     return
                 fake.nameservers[fqdn] = names
                 fake.publish(names)
@@ -126,11 +141,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...]]
     (directory / "tsig.secret").write_text(tsig.secret + "\n")
     parent_address, knot_address = free_loopback_address(), free_loopback_address()
     parent = launcher("bind")(
-        directory=directory / "parent", tsig=tsig, address=parent_address,
-        zone=ZoneSeed("test", [("a.nic", parent_address)],
-                      extra="chirp 300 IN NS ns1.chirp.test.\n"))
-    knot = launcher("knot")(directory=directory / "knot", tsig=tsig, address=knot_address,
-                            zone=ZoneSeed(ZONE, [("ns2", knot_address)]))
+        directory=directory / "parent",
+        tsig=tsig,
+        address=parent_address,
+        zone=ZoneSeed("test", [("a.nic", parent_address)], extra="chirp 300 IN NS ns1.chirp.test.\n"),
+    )
+    knot = launcher("knot")(
+        directory=directory / "knot", tsig=tsig, address=knot_address, zone=ZoneSeed(ZONE, [("ns2", knot_address)])
+    )
     parent.start()
     try:
         knot.start()
@@ -175,8 +193,13 @@ registrars:
 def parent_ns(parent: DnsServer) -> list[str]:
     query = dns.message.make_query(ZONE + ".", "NS")
     answer = dns.query.udp(query, parent.address, port=parent.port, timeout=2)
-    return sorted(str(r.target) for section in (answer.answer, answer.authority)
-                  for rrset in section if rrset.rdtype == dns.rdatatype.NS for r in rrset)
+    return sorted(
+        str(r.target)
+        for section in (answer.answer, answer.authority)
+        for rrset in section
+        if rrset.rdtype == dns.rdatatype.NS
+        for r in rrset
+    )
 
 
 def test_delegate_to_dns_provider_then_roll_back(world, tmp_path: Path) -> None:
@@ -194,8 +217,7 @@ def test_delegate_to_dns_provider_then_roll_back(world, tmp_path: Path) -> None:
     assert fake.nameservers[ZONE] == ["ns1.chirp.test"]
     assert not any(method == "PUT" for method, _ in fake.requests)
 
-    moved = run_cli(*base, "--to", "knot", "--parent", parent.address, "--wait", "10",
-                    "--json", env=env)
+    moved = run_cli(*base, "--to", "knot", "--parent", parent.address, "--wait", "10", "--json", env=env)
     assert moved.returncode == 0, moved.stderr
     doc = json.loads(moved.stdout)
     assert doc["ok"] and doc["changed"] and doc["delegation"]["ok"]
@@ -210,8 +232,7 @@ def test_delegate_to_dns_provider_then_roll_back(world, tmp_path: Path) -> None:
     assert not json.loads(again.stdout)["changed"]  # already delegated: no second PUT
     assert sum(method == "PUT" for method, _ in fake.requests) == 1
 
-    back = run_cli(*base, "--rollback", "--parent", parent.address, "--wait", "10", "--json",
-                   env=env)
+    back = run_cli(*base, "--rollback", "--parent", parent.address, "--wait", "10", "--json", env=env)
     assert back.returncode == 0, back.stderr
     assert json.loads(back.stdout)["delegation"]["ok"]
     assert fake.nameservers[ZONE] == ["ns1.chirp.test"]
@@ -223,9 +244,19 @@ def test_wrong_token_is_one_line_and_changes_nothing(world, tmp_path: Path) -> N
     spec = write_spec(tmp_path / "migrate.yaml", directory, knot, fake)
     before = list(fake.nameservers[ZONE])
     puts = sum(method == "PUT" for method, _ in fake.requests)
-    result = run_cli("dns", "delegate", "-f", str(spec), "--registrar", "gandi", "--to", "knot",
-                     "--parent", parent.address,
-                     env={"GANDI_PAT": "wrong-token", "MIGRATE_HOME": str(tmp_path / "home")})
+    result = run_cli(
+        "dns",
+        "delegate",
+        "-f",
+        str(spec),
+        "--registrar",
+        "gandi",
+        "--to",
+        "knot",
+        "--parent",
+        parent.address,
+        env={"GANDI_PAT": "wrong-token", "MIGRATE_HOME": str(tmp_path / "home")},
+    )
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "registrar gandi" in lines[0] and "401" in lines[0], result.stderr
@@ -236,8 +267,7 @@ def test_wrong_token_is_one_line_and_changes_nothing(world, tmp_path: Path) -> N
     assert not (tmp_path / "home" / "journal").exists()
 
 
-def test_rollback_passes_over_a_refused_change(world, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rollback_passes_over_a_refused_change(world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A change the registrar refused changed nothing: rollback undoes the one before it."""
     from migrate.dns.delegate import apply_delegation, plan_delegation
     from migrate.spec.loader import load_spec
@@ -248,15 +278,14 @@ def test_rollback_passes_over_a_refused_change(world, tmp_path: Path,
     home = tmp_path / "home"
     spec = load_spec(write_spec(tmp_path / "migrate.yaml", directory, knot, fake))
     start = list(fake.nameservers[ZONE])
-    apply_delegation(plan_delegation(spec, "gandi", to="knot", home=home), check=False,
-                     home=home)
+    apply_delegation(plan_delegation(spec, "gandi", to="knot", home=home), check=False, home=home)
     assert fake.nameservers[ZONE] == ["ns2.chirp.test"]
     with pytest.raises(RegistrarError, match=r"registrar gandi: PUT .*HTTP 400: .*resolvable"):
-        apply_delegation(plan_delegation(spec, "gandi", names=["ns.chirp.invalid"], home=home),
-                         check=False, home=home)
+        apply_delegation(plan_delegation(spec, "gandi", names=["ns.chirp.invalid"], home=home), check=False, home=home)
     assert fake.nameservers[ZONE] == ["ns2.chirp.test"]
-    back = apply_delegation(plan_delegation(spec, "gandi", rollback=True, home=home),
-                            parents=[parent.address], wait=10, home=home)
+    back = apply_delegation(
+        plan_delegation(spec, "gandi", rollback=True, home=home), parents=[parent.address], wait=10, home=home
+    )
     assert back.changed and back.delegated
     assert fake.nameservers[ZONE] == start
 

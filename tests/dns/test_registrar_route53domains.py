@@ -28,9 +28,17 @@ pytestmark = pytest.mark.slow
 
 DOMAIN = "chirp.com"  # moto refuses TLDs AWS does not sell, such as .test
 OTHER = "chirp.net"  # one domain per test: moto takes one nameserver change per domain
-CONTACT = {"FirstName": "Ops", "LastName": "Chirp", "ContactType": "PERSON",
-           "AddressLine1": "1 Rue", "City": "Paris", "CountryCode": "FR", "ZipCode": "75001",
-           "PhoneNumber": "+33.123456789", "Email": "ops@chirp.com"}
+CONTACT = {
+    "FirstName": "Ops",
+    "LastName": "Chirp",
+    "ContactType": "PERSON",
+    "AddressLine1": "1 Rue",
+    "City": "Paris",
+    "CountryCode": "FR",
+    "ZipCode": "75001",
+    "PhoneNumber": "+33.123456789",
+    "Email": "ops@chirp.com",
+}
 
 
 def write_spec(path: Path, domain: str, endpoint: str, *, r53: str = "", registrar: str = "") -> Path:
@@ -57,8 +65,7 @@ dns_providers:
     return path
 
 
-CREDENTIALS = ("    access_key_id: {env: AWS_ACCESS_KEY_ID}\n"
-               "    secret_access_key: {env: AWS_SECRET_ACCESS_KEY}\n")
+CREDENTIALS = "    access_key_id: {env: AWS_ACCESS_KEY_ID}\n    secret_access_key: {env: AWS_SECRET_ACCESS_KEY}\n"
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +81,9 @@ def moto(tmp_path_factory: pytest.TempPathFactory):
 
 def test_delegate_to_route53_hosted_zone_with_glue(moto: str, tmp_path: Path) -> None:
     domains = boto3.client("route53domains", endpoint_url=moto, region_name="us-east-1")
-    domains.register_domain(DomainName=DOMAIN, DurationInYears=2, AdminContact=CONTACT,
-                            RegistrantContact=CONTACT, TechContact=CONTACT)
+    domains.register_domain(
+        DomainName=DOMAIN, DurationInYears=2, AdminContact=CONTACT, RegistrantContact=CONTACT, TechContact=CONTACT
+    )
     first = sorted(n["Name"] for n in domains.get_domain_detail(DomainName=DOMAIN)["Nameservers"])
     # The zone's new home, a Route 53 hosted zone; with an in-domain nameserver and its address
     # added, so the delegation needs glue.
@@ -84,18 +92,36 @@ def test_delegate_to_route53_hosted_zone_with_glue(moto: str, tmp_path: Path) ->
     records = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
     apex_ns = next(r for r in records if r["Type"] == "NS" and r["Name"] == DOMAIN + ".")
     hosted = sorted(r["Value"].rstrip(".") for r in apex_ns["ResourceRecords"])
-    route53.change_resource_record_sets(HostedZoneId=zone["Id"], ChangeBatch={"Changes": [
-        {"Action": "UPSERT", "ResourceRecordSet": {
-            "Name": DOMAIN + ".", "Type": "NS", "TTL": 172800,
-            "ResourceRecords": [{"Value": v + "."} for v in [*hosted[:3], f"ns1.{DOMAIN}"]]}},
-        {"Action": "CREATE", "ResourceRecordSet": {
-            "Name": f"ns1.{DOMAIN}.", "Type": "A", "TTL": 300,
-            "ResourceRecords": [{"Value": "127.0.0.53"}]}}]})
-    spec = write_spec(tmp_path / "migrate.yaml", DOMAIN, moto, r53=CREDENTIALS,
-                      registrar=CREDENTIALS + "    poll_interval: 0.2\n")
+    route53.change_resource_record_sets(
+        HostedZoneId=zone["Id"],
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": DOMAIN + ".",
+                        "Type": "NS",
+                        "TTL": 172800,
+                        "ResourceRecords": [{"Value": v + "."} for v in [*hosted[:3], f"ns1.{DOMAIN}"]],
+                    },
+                },
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": f"ns1.{DOMAIN}.",
+                        "Type": "A",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": "127.0.0.53"}],
+                    },
+                },
+            ]
+        },
+    )
+    spec = write_spec(
+        tmp_path / "migrate.yaml", DOMAIN, moto, r53=CREDENTIALS, registrar=CREDENTIALS + "    poll_interval: 0.2\n"
+    )
     env = {"MIGRATE_HOME": str(tmp_path / "home")}
-    base = ("dns", "delegate", "-f", str(spec), "--registrar", "aws-domains", "--to", "r53",
-            "--no-check", "--json")
+    base = ("dns", "delegate", "-f", str(spec), "--registrar", "aws-domains", "--to", "r53", "--no-check", "--json")
     moved = run_cli(*base, env=env)
     assert moved.returncode == 0, moved.stderr
     doc = json.loads(moved.stdout)
@@ -103,7 +129,8 @@ def test_delegate_to_route53_hosted_zone_with_glue(moto: str, tmp_path: Path) ->
     assert [n["name"].rstrip(".") for n in doc["before"]] == first
     served = domains.get_domain_detail(DomainName=DOMAIN)["Nameservers"]
     assert sorted((n["Name"], tuple(n.get("GlueIps", ()))) for n in served) == sorted(
-        [(h, ()) for h in hosted[:3]] + [(f"ns1.{DOMAIN}", ("127.0.0.53",))])
+        [(h, ()) for h in hosted[:3]] + [(f"ns1.{DOMAIN}", ("127.0.0.53",))]
+    )
     operation = domains.get_operation_detail(OperationId=doc["operation"])
     assert (operation["Status"], operation["Type"]) == ("SUCCESSFUL", "UPDATE_NAMESERVER")
     journal = tmp_path / "home" / "journal" / "registrar" / f"{DOMAIN}.jsonl"
@@ -117,13 +144,25 @@ def test_delegate_to_route53_hosted_zone_with_glue(moto: str, tmp_path: Path) ->
 
 def test_in_domain_nameserver_without_address_is_refused(moto: str, tmp_path: Path) -> None:
     domains = boto3.client("route53domains", endpoint_url=moto, region_name="us-east-1")
-    domains.register_domain(DomainName=OTHER, DurationInYears=2, AdminContact=CONTACT,
-                            RegistrantContact=CONTACT, TechContact=CONTACT)
+    domains.register_domain(
+        DomainName=OTHER, DurationInYears=2, AdminContact=CONTACT, RegistrantContact=CONTACT, TechContact=CONTACT
+    )
     before = domains.get_domain_detail(DomainName=OTHER)["Nameservers"]
     spec = write_spec(tmp_path / "migrate.yaml", OTHER, moto)
-    result = run_cli("dns", "delegate", "-f", str(spec), "--registrar", "aws-domains",
-                     "--ns", f"ns1.{OTHER}", "--ns", "ns.example.net", "--no-check",
-                     env={"MIGRATE_HOME": str(tmp_path / "home")})
+    result = run_cli(
+        "dns",
+        "delegate",
+        "-f",
+        str(spec),
+        "--registrar",
+        "aws-domains",
+        "--ns",
+        f"ns1.{OTHER}",
+        "--ns",
+        "ns.example.net",
+        "--no-check",
+        env={"MIGRATE_HOME": str(tmp_path / "home")},
+    )
     assert result.returncode == 2
     assert "needs glue" in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert domains.get_domain_detail(DomainName=OTHER)["Nameservers"] == before
@@ -133,16 +172,34 @@ def test_rejected_credentials_are_one_line_and_change_nothing(tmp_path: Path) ->
     port = free_port()
     log = tmp_path / "moto-iam.log"
     pid = process.start_server(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log,
-        ready=lambda: process.port_open("127.0.0.1", port), what="moto with IAM auth",
-        timeout=30, env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        log,
+        ready=lambda: process.port_open("127.0.0.1", port),
+        what="moto with IAM auth",
+        timeout=30,
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
+    )
     try:
-        spec = write_spec(tmp_path / "migrate.yaml", DOMAIN, f"http://127.0.0.1:{port}",
-                          registrar="    access_key_id: {env: R53D_KEY}\n    secret_access_key: {env: R53D_SECRET}\n")
-        result = run_cli("dns", "delegate", "-f", str(spec), "--registrar", "aws-domains",
-                         "--ns", "ns1.example.net", "--ns", "ns2.example.net", "--no-check",
-                         env={"MIGRATE_HOME": str(tmp_path / "home"), "R53D_KEY": "AKIAWRONG",
-                              "R53D_SECRET": "wrong-secret-value"})
+        spec = write_spec(
+            tmp_path / "migrate.yaml",
+            DOMAIN,
+            f"http://127.0.0.1:{port}",
+            registrar="    access_key_id: {env: R53D_KEY}\n    secret_access_key: {env: R53D_SECRET}\n",
+        )
+        result = run_cli(
+            "dns",
+            "delegate",
+            "-f",
+            str(spec),
+            "--registrar",
+            "aws-domains",
+            "--ns",
+            "ns1.example.net",
+            "--ns",
+            "ns2.example.net",
+            "--no-check",
+            env={"MIGRATE_HOME": str(tmp_path / "home"), "R53D_KEY": "AKIAWRONG", "R53D_SECRET": "wrong-secret-value"},
+        )
     finally:
         process.stop(pid)
     assert result.returncode == 1

@@ -35,10 +35,23 @@ def r53(moto: str, monkeypatch: pytest.MonkeyPatch, tmp_path):
     monkeypatch.setenv("MIGRATE_HOME", str(tmp_path))
     client = boto3.client("route53", endpoint_url=moto, region_name="us-east-1")
     zone_id = client.create_hosted_zone(Name=ZONE + ".", CallerReference="t")["HostedZone"]["Id"]
-    client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
-        {"Action": "CREATE", "ResourceRecordSet": {"Name": f"{n}{ZONE}.", "Type": "A", "TTL": 300,
-                                                   "ResourceRecords": [{"Value": "127.10.0.1"}]}}
-        for n in ("", "www.", "mail.")]})
+    client.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": f"{n}{ZONE}.",
+                        "Type": "A",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": "127.10.0.1"}],
+                    },
+                }
+                for n in ("", "www.", "mail.")
+            ]
+        },
+    )
     return client, zone_id
 
 
@@ -50,7 +63,8 @@ def spec_for(endpoint: str):
     endpoint_url: {endpoint}
     access_key_id: {{env: AWS_ACCESS_KEY_ID}}
     secret_access_key: {{env: AWS_SECRET_ACCESS_KEY}}
-""")
+""",
+    )
     from migrate.spec.loader import parse_spec
 
     return parse_spec(text, "r53.yaml")
@@ -58,15 +72,19 @@ def spec_for(endpoint: str):
 
 def values(client, zone_id: str, name: str) -> list[str]:
     rrs = client.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
-    return sorted(r["Value"] for rr in rrs if rr["Name"] == name and rr["Type"] == "A"
-                  for r in rr["ResourceRecords"])
+    return sorted(r["Value"] for rr in rrs if rr["Name"] == name and rr["Type"] == "A" for r in rr["ResourceRecords"])
 
 
 def test_swing_and_rollback_on_route53(r53, moto):
     client, zone_id = r53
     spec = spec_for(moto)
-    outputs = TargetOutputs(target="local-b", provider="local", public_hostname=None,
-                            public_addresses=["127.20.0.1", "fd00::20"], health_url="")
+    outputs = TargetOutputs(
+        target="local-b",
+        provider="local",
+        public_hostname=None,
+        public_addresses=["127.20.0.1", "fd00::20"],
+        health_url="",
+    )
     result = swing(spec, outputs)
     assert result.ok, [p.error for p in result.providers]
     assert values(client, zone_id, f"www.{ZONE}.") == ["127.20.0.1"]
@@ -81,14 +99,11 @@ def test_swing_and_rollback_on_route53(r53, moto):
 
 def test_batches_respect_route53_limits(r53, moto):
     provider = providers_for(spec_for(moto), ["r53"])[0]
-    creates = [Change(None, RRset.make(f"h{i}", "A", 60, ["127.1.0.1"], ZONE))
-               for i in range(1500)]
+    creates = [Change(None, RRset.make(f"h{i}", "A", 60, ["127.1.0.1"], ZONE)) for i in range(1500)]
     assert [len(b) for b in provider.batches(creates)] == [1000, 500]
-    upserts = [Change(c.new, RRset.make(c.key[0], "A", 60, ["127.1.0.2"], ZONE))
-               for c in creates[:600]]
+    upserts = [Change(c.new, RRset.make(c.key[0], "A", 60, ["127.1.0.2"], ZONE)) for c in creates[:600]]
     assert [len(b) for b in provider.batches(upserts)] == [500, 100]  # UPSERT counts twice
-    big = [Change(None, RRset.make(f"t{i}", "TXT", 60, ['"' + "x" * 250 + '"'], ZONE))
-           for i in range(200)]
+    big = [Change(None, RRset.make(f"t{i}", "TXT", 60, ['"' + "x" * 250 + '"'], ZONE)) for i in range(200)]
     sizes = [sum(len(c.new.values[0]) for c in b if c.new is not None) for b in provider.batches(big)]
     assert len(sizes) > 1 and max(sizes) <= 32_000
     provider.apply(ZONE, creates)  # two real batches, each polled until INSYNC

@@ -24,8 +24,9 @@ pytestmark = pytest.mark.slow
 def served(cluster: Cluster, server: str, name: str, rtype: str = "A") -> list[str]:
     s = cluster.servers[server]
     answer = dns.query.udp(dns.message.make_query(name, rtype), s.address, port=s.port, timeout=2)
-    return sorted(r.to_text() for rrset in answer.answer for r in rrset if rrset.rdtype ==
-                  dns.rdatatype.from_text(rtype))
+    return sorted(
+        r.to_text() for rrset in answer.answer for r in rrset if rrset.rdtype == dns.rdatatype.from_text(rtype)
+    )
 
 
 def both(cluster: Cluster, name: str, rtype: str = "A") -> set[tuple[str, ...]]:
@@ -47,8 +48,7 @@ def reset(cluster: Cluster):
         if not server.running():
             server.start()
     spec = cluster.spec()
-    outputs = TargetOutputs(target="local-a", provider="local", public_addresses=[OLD],
-                            health_url="")
+    outputs = TargetOutputs(target="local-a", provider="local", public_addresses=[OLD], health_url="")
     for p in providers_for(spec):
         p.apply(ZONE, p.plan(ZONE, [r for r in _old(spec, outputs)], None).changes)
 
@@ -85,8 +85,9 @@ def test_plan_swing_verify_rollback_on_bind_and_knot(cluster, health_base, home,
     assert both(cluster, f"mail.{ZONE}") == {("127.30.0.1",)}
     assert both(cluster, ZONE, "MX") == {(f"10 mail.{ZONE}.",)}
 
-    verified = run_cli("dns", "verify", "-f", str(spec_file), "--outputs", str(out),
-                       "--timeout", "5", "--json", env=env)
+    verified = run_cli(
+        "dns", "verify", "-f", str(spec_file), "--outputs", str(out), "--timeout", "5", "--json", env=env
+    )
     assert verified.returncode == 0, verified.stderr
     vdoc = json.loads(verified.stdout)
     assert vdoc["ok"] and len(vdoc["servers"]) == 2
@@ -105,8 +106,7 @@ def test_plan_swing_verify_rollback_on_bind_and_knot(cluster, health_base, home,
     assert both(cluster, f"www.{ZONE}") == {(OLD,)}
     assert both(cluster, ZONE) == {(OLD,)}
     # After rollback, verifying the new target fails: exit 1, each server named.
-    bad = run_cli("dns", "verify", "-f", str(spec_file), "--outputs", str(out),
-                  "--timeout", "0.5", "--json", env=env)
+    bad = run_cli("dns", "verify", "-f", str(spec_file), "--outputs", str(out), "--timeout", "0.5", "--json", env=env)
     assert bad.returncode == 1
     assert all(not s["ok"] and s["mismatches"] for s in json.loads(bad.stdout)["servers"])
 
@@ -122,14 +122,14 @@ def test_plan_swing_verify_rollback_on_bind_and_knot(cluster, health_base, home,
 def test_unhealthy_target_is_refused(cluster, health_base, home, tmp_path, reset):
     spec_file = cluster.write_spec(tmp_path / "migrate.yaml")
     out = outputs_file(tmp_path / "b.json", NEW, f"{health_base}/broken")
-    refused = run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(out),
-                      env={"MIGRATE_HOME": str(home)})
+    refused = run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(out), env={"MIGRATE_HOME": str(home)})
     assert refused.returncode == 1
     assert "health check" in refused.stderr and "503" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert both(cluster, f"www.{ZONE}") == {(OLD,)}
-    forced = run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(out), "--force",
-                     env={"MIGRATE_HOME": str(home)})
+    forced = run_cli(
+        "dns", "swing", "-f", str(spec_file), "--outputs", str(out), "--force", env={"MIGRATE_HOME": str(home)}
+    )
     assert forced.returncode == 0, forced.stderr
     assert both(cluster, f"www.{ZONE}") == {(NEW,)}
 
@@ -162,8 +162,7 @@ def test_wrong_tsig_key_is_a_clear_error_and_changes_nothing(cluster, home, tmp_
     (tmp_path / "wrong").write_text("b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC1vdGhlci1zZWNyZXQ=\n")
     spec_file = tmp_path / "migrate.yaml"
     spec_file.write_text(spec_text)
-    result = run_cli("dns", "swing", "-f", str(spec_file), "--address", NEW,
-                     env={"MIGRATE_HOME": str(home)})
+    result = run_cli("dns", "swing", "-f", str(spec_file), "--address", NEW, env={"MIGRATE_HOME": str(home)})
     assert result.returncode == 1
     assert "TSIG" in result.stderr and "nothing was changed" in result.stderr
     assert "Traceback" not in result.stderr
@@ -172,8 +171,7 @@ def test_wrong_tsig_key_is_a_clear_error_and_changes_nothing(cluster, home, tmp_
 
 def test_server_down_mid_swing_then_rerun_finishes(cluster, home, reset):
     spec = cluster.spec()
-    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW],
-                            health_url="")
+    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW], health_url="")
     providers = providers_for(spec)
     knot = next(p for p in providers if p.name == "knot")
     real_apply = knot.apply
@@ -212,8 +210,7 @@ def test_server_down_mid_swing_then_rerun_finishes(cluster, home, reset):
 
 def test_prepare_lowers_ttl_and_waits(cluster, home, reset):
     spec = cluster.spec()
-    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW],
-                            health_url="")
+    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW], health_url="")
     waited: list[float] = []
     result = swing(spec, outputs, prepare=True, prepare_ttl=5, sleep=waited.append)
     assert result.ok and result.prepared and waited == [300]

@@ -39,8 +39,11 @@ def resolved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster
     directory = tmp_path_factory.mktemp("resolver")
     cluster = start_cluster(directory, {"bind": "bind", "knot": "knot"}, extra=SHORT)
     try:
-        unbound = UnboundServer(directory / "unbound", free_loopback_address(), stubs={
-            ZONE: [f"{s.address}@{s.port}" for s in cluster.servers.values()]})
+        unbound = UnboundServer(
+            directory / "unbound",
+            free_loopback_address(),
+            stubs={ZONE: [f"{s.address}@{s.port}" for s in cluster.servers.values()]},
+        )
         unbound.start()
         try:
             yield cluster, unbound
@@ -51,13 +54,11 @@ def resolved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster
 
 
 def ask(server: UnboundServer, name: str) -> list[str]:
-    answer = dns.query.udp(dns.message.make_query(name, "A"), server.host, port=server.port,
-                           timeout=2)
+    answer = dns.query.udp(dns.message.make_query(name, "A"), server.host, port=server.port, timeout=2)
     return sorted(r.to_text() for rrset in answer.answer for r in rrset if rrset.rdtype == 1)
 
 
-def test_verify_waits_for_the_resolver_cache(resolved, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_waits_for_the_resolver_cache(resolved, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cluster, unbound = resolved
     monkeypatch.setenv("MIGRATE_HOME", str(tmp_path / "home"))
     text = cluster.spec_text().replace("ttl: 30", f"ttl: {TTL}")
@@ -66,14 +67,14 @@ def test_verify_waits_for_the_resolver_cache(resolved, tmp_path: Path,
     assert ask(unbound, f"www.{ZONE}") == [OLD]  # the cache now holds the old answer
     from migrate.spec.loader import parse_spec
 
-    outputs = TargetOutputs(target="local-b", provider="local", public_hostname=None,
-                            public_addresses=[NEW], health_url="")
+    outputs = TargetOutputs(
+        target="local-b", provider="local", public_hostname=None, public_addresses=[NEW], health_url=""
+    )
     result = swing(parse_spec(text, str(spec_file)), outputs)
     assert result.ok, [p.error for p in result.providers]
 
     # Right away (in-process: a CLI start-up under load could outlast the cached answer).
-    early = verify(parse_spec(text, str(spec_file)), outputs=outputs,
-                   resolvers=[unbound.where], timeout=0.5)
+    early = verify(parse_spec(text, str(spec_file)), outputs=outputs, resolvers=[unbound.where], timeout=0.5)
     assert not early.ok
     rows = {s.server.where: s for s in early.servers}
     assert rows[unbound.where].server.recursive and not rows[unbound.where].ok
@@ -81,8 +82,7 @@ def test_verify_waits_for_the_resolver_cache(resolved, tmp_path: Path,
     for server in cluster.servers.values():  # the authoritative servers already agree
         assert rows[server.address].ok, rows[server.address]
 
-    base = ("dns", "verify", "-f", str(spec_file), "--address", NEW, "--resolver",
-            unbound.where, "--json")
+    base = ("dns", "verify", "-f", str(spec_file), "--address", NEW, "--resolver", unbound.where, "--json")
     env = {"MIGRATE_HOME": str(tmp_path / "home")}
     later = run_cli(*base, "--timeout", str(TTL + 6), env=env)
     assert later.returncode == 0, later.stdout + later.stderr

@@ -56,8 +56,14 @@ class Echo(BaseHTTPRequestHandler):
 
     def _answer(self, extra: dict[str, object]) -> None:
         port = self.server.server_address[1]  # type: ignore[index]
-        body = json.dumps({"backend": port, "host": self.headers["Host"],
-                           "forwarded_for": self.headers.get("X-Forwarded-For"), **extra}).encode()
+        body = json.dumps(
+            {
+                "backend": port,
+                "host": self.headers["Host"],
+                "forwarded_for": self.headers.get("X-Forwarded-For"),
+                **extra,
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -75,8 +81,10 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[
     config = tmp_path_factory.mktemp("front") / "backends.json"
     config.write_text(json.dumps({"backends": [f"{address}:{p}" for p in [*ports, dead_port]]}))
     port = process.free_port(address)
-    proc = subprocess.Popen([sys.executable, "-m", "providers.local.front", "--listen", f"{address}:{port}",
-                             "--backends", str(config)], cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "providers.local.front", "--listen", f"{address}:{port}", "--backends", str(config)],
+        cwd=REPO,
+    )
     try:
         process.wait_until(lambda: process.port_open(address, port), what="front", timeout=10, pid=proc.pid)
         yield f"http://{address}:{port}", ports, config

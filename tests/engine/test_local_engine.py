@@ -121,8 +121,12 @@ def test_chirp_answers_on_the_target_address_and_an_image_round_trips(box: Sandb
     assert health.json()["checks"] == {"database": "ok", "media": "ok", "redis": "ok"}
     assert httpx.post(f"{box.url}/users", json={"name": "alice"}, timeout=10).status_code == 201
     image = png(300, 300)  # ~270 KB through the front's streaming path, both ways
-    created = httpx.post(f"{box.url}/posts", data={"user": "alice", "text": "hello from local-a"},
-                         files={"image": ("cat.png", image, "image/png")}, timeout=30)
+    created = httpx.post(
+        f"{box.url}/posts",
+        data={"user": "alice", "text": "hello from local-a"},
+        files={"image": ("cat.png", image, "image/png")},
+        timeout=30,
+    )
     assert created.status_code == 201, created.text
     post = httpx.get(f"{box.url}/posts/{created.json()['id']}", timeout=10).json()
     assert post["text"] == "hello from local-a"
@@ -143,8 +147,11 @@ def test_secrets_are_encrypted_in_state_and_absent_from_output(
 ) -> None:
     revealed = _reveal_outputs(box, monkeypatch)
     assert revealed["database_url"].startswith("postgresql://chirp:")
-    state_text = "\n".join(path.read_text(errors="replace") for path in box.home.rglob("*")
-                           if path.is_file() and "sandbox" not in path.parts)
+    state_text = "\n".join(
+        path.read_text(errors="replace")
+        for path in box.home.rglob("*")
+        if path.is_file() and "sandbox" not in path.parts
+    )
     printed = json.dumps(deployed)
     for key, value in {**revealed, "CHIRP_SESSION_KEY": box.env["CHIRP_SESSION_KEY"]}.items():
         assert value not in state_text, f"{key} in plain text in the state"
@@ -179,8 +186,9 @@ def test_changing_replicas_and_environment_updates_in_place(box: Sandbox, deploy
 def test_a_stale_lock_is_reported_with_the_way_to_clear_it(box: Sandbox, deployed: dict[str, Any]) -> None:
     locks = box.home / "state" / ".pulumi" / "locks" / "organization" / "chirp" / TARGET
     locks.mkdir(parents=True, exist_ok=True)
-    (locks / f"{uuid.uuid4()}.json").write_text(json.dumps(
-        {"pid": 999999, "username": "ops", "hostname": "gone", "timestamp": "2024-01-01T00:00:00Z"}))
+    (locks / f"{uuid.uuid4()}.json").write_text(
+        json.dumps({"pid": 999999, "username": "ops", "hostname": "gone", "timestamp": "2024-01-01T00:00:00Z"})
+    )
     result = box.cli("up", "--to", TARGET)
     assert result.returncode == 1
     assert "locked" in result.stderr and f"migrate unlock --target {TARGET}" in result.stderr

@@ -63,7 +63,7 @@ def stat_of(pid: int) -> tuple[int, int, int, str] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3
     return int(fields[1]), int(fields[3]), int(fields[19]), fields[0]
 
 
@@ -124,8 +124,9 @@ def _kill_migrate_when(pid: int, record: str, ready: Callable[[], bool], what: s
 
 def kill_migrate_while_restoring(pid: int, address: str, record: str, timeout: float = 120.0) -> None:
     def restoring() -> bool:
-        return any("pg_restore" in str(p["argv"]) and f"@{address}:" in str(p["argv"])
-                   for p in session_descendants(pid))
+        return any(
+            "pg_restore" in str(p["argv"]) and f"@{address}:" in str(p["argv"]) for p in session_descendants(pid)
+        )
 
     _kill_migrate_when(pid, record, restoring, f"a pg_restore into {address}", timeout)
 
@@ -134,8 +135,7 @@ def kill_migrate_while_provisioning(pid: int, address: str, record: str, timeout
     """Once the update PID asked for is under way: the target's first server listens on ADDRESS."""
     from tests.engine.helpers import listening_ports
 
-    _kill_migrate_when(pid, record, lambda: bool(listening_ports(address)), f"a server listening on {address}",
-                       timeout)
+    _kill_migrate_when(pid, record, lambda: bool(listening_ports(address)), f"a server listening on {address}", timeout)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,7 @@ class PrivateSandbox:
         return self.base / "home"
 
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> Any:
-        return run_cli("-f", str(self.spec), *args, env={**self.env, **(env or {})}, cwd=self.base,
-                       timeout=timeout)
+        return run_cli("-f", str(self.spec), *args, env={**self.env, **(env or {})}, cwd=self.base, timeout=timeout)
 
     def leftovers(self, dns_dirs: bool = True) -> dict[str, Any]:
         """What of this sandbox still exists: listeners, processes, directories, lo addresses.
@@ -44,8 +43,13 @@ class PrivateSandbox:
         return {
             "listeners": {addr: ports for addr in addresses if (ports := listening_ports(addr))},
             "processes": processes_mentioning(str(self.base)),
-            "sandbox dirs": [str(p) for p in [*(self.home / "sandbox").glob("local-*"),
-                                              *((self.home / "sandbox" / "dns").glob("*") if dns_dirs else [])]],
+            "sandbox dirs": [
+                str(p)
+                for p in [
+                    *(self.home / "sandbox").glob("local-*"),
+                    *((self.home / "sandbox" / "dns").glob("*") if dns_dirs else []),
+                ]
+            ],
             "loopback addresses": [addr for addr in self.nameservers if on_lo(addr)],
         }
 
@@ -80,8 +84,10 @@ def private_sandbox(prefix: str) -> PrivateSandbox:
     bind_ns = _dns_address({a, b})
     knot_ns = _dns_address({a, b, bind_ns})
     document = yaml.safe_load(CHIRP_SPEC.read_text())
-    document["targets"] = {"local-a": {"provider": "local", "address": a},
-                           "local-b": {"provider": "local", "address": b}}
+    document["targets"] = {
+        "local-a": {"provider": "local", "address": a},
+        "local-b": {"provider": "local", "address": b},
+    }
     tsig = {"name": "drill-test", "secret": {"file": str(base / "tsig.secret")}}
     document["dns_providers"] = {
         "sandbox-bind": {"provider": "rfc2136", "sandbox": "bind", "server": bind_ns, "tsig": tsig},

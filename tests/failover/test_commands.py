@@ -57,8 +57,15 @@ def test_audit_flags_route53_as_the_only_dns_when_leaving_aws(tmp_path: Path) ->
     text = CHIRP_SPEC.read_text().replace("providers: [sandbox-bind, sandbox-knot]", "providers: [route53]")
     spec = tmp_path / "migrate.yaml"
     spec.write_text(text)
-    result = run_cli("-f", str(spec), "preflight", "--from", "aws-prod", "--json",
-                     env={"PULUMI_BACKEND_URL": "s3://chirp-pulumi-state"})
+    result = run_cli(
+        "-f",
+        str(spec),
+        "preflight",
+        "--from",
+        "aws-prod",
+        "--json",
+        env={"PULUMI_BACKEND_URL": "s3://chirp-pulumi-state"},
+    )
     assert result.returncode == 1
     findings = {f["area"]: f for f in _findings(json.loads(result.stdout), "aws-prod")}
     assert findings["dns"]["severity"] == "critical" and findings["state"]["severity"] == "critical"
@@ -78,8 +85,18 @@ def test_runbook_show_renders_every_step_for_a_person() -> None:
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
-    result = run_cli("-f", str(CHIRP_SPEC), "failover", "--from", "local-a", "--to", "local-b", "--dry-run",
-                     "--json", env={"MIGRATE_HOME": str(tmp_path / "home")})
+    result = run_cli(
+        "-f",
+        str(CHIRP_SPEC),
+        "failover",
+        "--from",
+        "local-a",
+        "--to",
+        "local-b",
+        "--dry-run",
+        "--json",
+        env={"MIGRATE_HOME": str(tmp_path / "home")},
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["dry_run"] and document["steps"][0]["id"] == "preflight"
@@ -96,8 +113,19 @@ def test_html_report_has_a_timeline_of_the_steps(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "data.bin").write_bytes(b"x" * 1000)
     runbook = Path(__file__).parent / "runbooks" / "mini.yaml"
-    result = run_cli("runbook", "run", str(runbook), "-p", f"workdir={tmp_path}", "-f", str(tmp_path / "none"),
-                     "--reports", str(tmp_path / "reports"), "--json", env={"MIGRATE_HOME": str(tmp_path / "h")})
+    result = run_cli(
+        "runbook",
+        "run",
+        str(runbook),
+        "-p",
+        f"workdir={tmp_path}",
+        "-f",
+        str(tmp_path / "none"),
+        "--reports",
+        str(tmp_path / "reports"),
+        "--json",
+        env={"MIGRATE_HOME": str(tmp_path / "h")},
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     html = Path(report["files"]["html"]).read_text()

@@ -28,12 +28,28 @@ pytestmark = pytest.mark.slow
 def drill() -> Iterator[dict[str, Any]]:
     sb = private_sandbox("migrate-drill-")
     try:
-        result = sb.cli("drill", "--from", "local-a", "--to", "local-b", "--load-seconds", "3", "--rate", "40",
-                        "--image-every", "4",
-                        "--seed-mb", "1", "--media-mb", "4", "--reports", str(sb.base / "reports"), "--json",
-                        timeout=900)
-        yield {"result": result, "a": sb.a, "b": sb.b, "nameservers": set(sb.nameservers),
-               "leftovers": sb.leftovers()}
+        result = sb.cli(
+            "drill",
+            "--from",
+            "local-a",
+            "--to",
+            "local-b",
+            "--load-seconds",
+            "3",
+            "--rate",
+            "40",
+            "--image-every",
+            "4",
+            "--seed-mb",
+            "1",
+            "--media-mb",
+            "4",
+            "--reports",
+            str(sb.base / "reports"),
+            "--json",
+            timeout=900,
+        )
+        yield {"result": result, "a": sb.a, "b": sb.b, "nameservers": set(sb.nameservers), "leftovers": sb.leftovers()}
     finally:
         sb.clean_up()
 
@@ -50,8 +66,9 @@ def _step(report: dict[str, Any], step_id: str) -> dict[str, Any]:
     return next(s for s in report["steps"] if s["id"] == step_id)
 
 
-def test_the_drill_succeeds_and_prints_rto_rpo_and_the_report_path(drill: dict[str, Any],
-                                                                    report: dict[str, Any]) -> None:
+def test_the_drill_succeeds_and_prints_rto_rpo_and_the_report_path(
+    drill: dict[str, Any], report: dict[str, Any]
+) -> None:
     assert report["ok"] and report["status"] == "ok"
     figures = report["figures"]
     assert isinstance(figures["rto_seconds"], float) and 0 < figures["rto_seconds"] < 600
@@ -92,8 +109,7 @@ def test_b_was_promoted_from_a_verified_standby(report: dict[str, Any]) -> None:
     assert follower["stopped"] and follower["passes"] >= 1 and follower["synced_as_of"] is not None
 
 
-def test_every_authoritative_nameserver_served_b_before_teardown(drill: dict[str, Any],
-                                                                 report: dict[str, Any]) -> None:
+def test_every_authoritative_nameserver_served_b_before_teardown(drill: dict[str, Any], report: dict[str, Any]) -> None:
     verified = _step(report, "dns-verify")["outputs"]
     assert verified["ok"]
     servers = {s["server"] for s in verified["servers"] if s["ok"]}

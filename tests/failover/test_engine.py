@@ -31,8 +31,20 @@ def _env(work: Path, **extra: str) -> dict[str, str]:
 
 
 def _run(work: Path, *args: str, **env: str):
-    return run_cli("runbook", "run", RUNBOOK, "-p", f"workdir={work}", "-f", str(work / "none.yaml"),
-                   "--reports", str(work / "reports"), *args, env=_env(work, **env), timeout=60)
+    return run_cli(
+        "runbook",
+        "run",
+        RUNBOOK,
+        "-p",
+        f"workdir={work}",
+        "-f",
+        str(work / "none.yaml"),
+        "--reports",
+        str(work / "reports"),
+        *args,
+        env=_env(work, **env),
+        timeout=60,
+    )
 
 
 def _journal(work: Path) -> Path:
@@ -90,8 +102,8 @@ def test_rollback_undoes_only_the_steps_that_ran(work: Path) -> None:
     failed = _run(work, "--on-failure", "rollback")
     assert failed.returncode == 1
     calls = _calls(work)
-    assert "destroy:b" in calls            # provision ran: undone by its own rollback action
-    assert "unpoint:b" not in calls        # swing never ran: not touched
+    assert "destroy:b" in calls  # provision ran: undone by its own rollback action
+    assert "unpoint:b" not in calls  # swing never ran: not touched
     assert not (work / "b").exists()
     report = json.loads(next((work / "reports").glob("*/report.json")).read_text())
     assert report["status"] == "rolled-back"
@@ -133,8 +145,20 @@ def test_planted_secret_appears_in_no_output_journal_or_report(work: Path) -> No
         "params: {workdir: {required: true}}\n"
         "steps:\n  - id: leak\n    title: Leak\n    action: {do: test.leak, with: {env: PLANTED}}\n"
     )
-    result = run_cli("runbook", "run", str(runbook), "-p", f"workdir={work}", "-f", str(work / "none.yaml"),
-                     "--reports", str(work / "reports"), "--json", env=_env(work, PLANTED=SECRET), timeout=60)
+    result = run_cli(
+        "runbook",
+        "run",
+        str(runbook),
+        "-p",
+        f"workdir={work}",
+        "-f",
+        str(work / "none.yaml"),
+        "--reports",
+        str(work / "reports"),
+        "--json",
+        env=_env(work, PLANTED=SECRET),
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     written = [p.read_text() for p in (work / "home").rglob("*") if p.is_file()]
     written += [p.read_text() for p in (work / "reports").rglob("*") if p.is_file()]

@@ -53,8 +53,9 @@ def _seed(sb: PrivateSandbox, target: str, rows: int) -> None:
     assert outputs.database_url is not None
     with psycopg.connect(outputs.database_url.get_secret_value(), autocommit=True) as conn:
         conn.execute("CREATE TABLE drill_ballast (id bigint PRIMARY KEY, body text NOT NULL)")
-        conn.execute("INSERT INTO drill_ballast SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, %s) g",
-                     (rows,))
+        conn.execute(
+            "INSERT INTO drill_ballast SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, %s) g", (rows,)
+        )
 
 
 def _rows(sb: PrivateSandbox, target: str) -> int:
@@ -99,8 +100,10 @@ def test_a_dns_server_down_at_the_swing_stops_clearly_and_resume_finishes(pair: 
     sb = pair
     bind_ns, knot_ns = sb.nameservers
     knot_dir = sb.home / "sandbox" / "dns" / "sandbox-knot"
-    fault = {"MIGRATE_FAULT_AT": "before:dns-swing",
-             "MIGRATE_FAULT_RUN": f"{sys.executable} -m tests.failover.faults kill-dns {knot_dir}"}
+    fault = {
+        "MIGRATE_FAULT_AT": "before:dns-swing",
+        "MIGRATE_FAULT_RUN": f"{sys.executable} -m tests.failover.faults kill-dns {knot_dir}",
+    }
     failed = sb.cli("failover", "--from", "local-a", "--to", "local-b", "--json", env=fault)
     assert failed.returncode == 1, failed.stderr[-3000:]
     report = json.loads(failed.stdout)
@@ -122,15 +125,17 @@ def test_a_dns_server_down_at_the_swing_stops_clearly_and_resume_finishes(pair: 
     assert {s["server"] for s in verify["servers"] if s["ok"]} >= {bind_ns, knot_ns}
 
 
-def test_the_target_terminated_while_restoring_fails_clearly_and_up_then_resume_finish(
-        pair: PrivateSandbox) -> None:
+def test_the_target_terminated_while_restoring_fails_clearly_and_up_then_resume_finish(pair: PrivateSandbox) -> None:
     sb = pair  # B serves now (previous test); B dies, the service goes back to A from the backup
     _ok(sb.cli("chaos", "terminate", "--target", "local-b", "--json"))
-    fault = {"MIGRATE_FAULT_AT": "start:data",
-             "MIGRATE_FAULT_RUN": f"{sys.executable} -m tests.failover.faults terminate-while-restoring "
-                                  f"{sb.spec} local-a {sb.a} >/dev/null 2>&1 &"}
-    failed = sb.cli("failover", "--from", "local-b", "--to", "local-a", "--backup", str(sb.base / "backup"),
-                    "--json", env=fault)
+    fault = {
+        "MIGRATE_FAULT_AT": "start:data",
+        "MIGRATE_FAULT_RUN": f"{sys.executable} -m tests.failover.faults terminate-while-restoring "
+        f"{sb.spec} local-a {sb.a} >/dev/null 2>&1 &",
+    }
+    failed = sb.cli(
+        "failover", "--from", "local-b", "--to", "local-a", "--backup", str(sb.base / "backup"), "--json", env=fault
+    )
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert (sb.base / "terminated-while-restoring").exists(), "the fault did not fire during pg_restore"
     report = json.loads(failed.stdout)

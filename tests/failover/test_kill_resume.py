@@ -68,8 +68,9 @@ def _seed(outputs: Any) -> None:
 
     with psycopg.connect(outputs.database_url.get_secret_value(), autocommit=True) as conn:
         conn.execute("CREATE TABLE kill_ballast (id bigint PRIMARY KEY, body text NOT NULL)")
-        conn.execute("INSERT INTO kill_ballast SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, %s) g",
-                     (BALLAST_ROWS,))
+        conn.execute(
+            "INSERT INTO kill_ballast SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, %s) g", (BALLAST_ROWS,)
+        )
     client, bucket = _s3(outputs)
     for index in range(MEDIA_OBJECTS):
         client.put_object(Bucket=bucket, Key=f"img/{index:03d}.bin", Body=os.urandom(1000 + 997 * index))
@@ -82,12 +83,17 @@ def _fingerprint(outputs: Any) -> dict[str, Any]:
 
     tables: dict[str, tuple[int, str]] = {}
     with psycopg.connect(outputs.database_url.get_secret_value()) as conn:
-        names = [row[0] for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-            "AND table_type = 'BASE TABLE' ORDER BY 1").fetchall()]
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+                "AND table_type = 'BASE TABLE' ORDER BY 1"
+            ).fetchall()
+        ]
         for name in names:
-            query = sql.SQL("SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') "
-                            "FROM {} t").format(sql.Identifier(name))
+            query = sql.SQL(
+                "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {} t"
+            ).format(sql.Identifier(name))
             row = conn.execute(query).fetchone()
             assert row is not None
             tables[name] = (int(row[0]), str(row[1]))
@@ -140,11 +146,14 @@ def _fault(sb: PrivateSandbox, point: str, record: Path) -> dict[str, str]:
     python = sys.executable
     if point in (MID_PROVISION, MID_RESTORE):  # in the background: the engine goes on into the action
         fault = "kill-migrate-while-provisioning" if point == MID_PROVISION else "kill-migrate-while-restoring"
-        return {"MIGRATE_FAULT_AT": point.replace("during:", "start:"),
-                "MIGRATE_FAULT_RUN": f"{python} -m tests.failover.faults {fault} $PPID {sb.b} {record} "
-                                     ">/dev/null 2>&1 &"}
-    return {"MIGRATE_FAULT_AT": point,
-            "MIGRATE_FAULT_RUN": f"{python} -m tests.failover.faults kill-migrate $PPID {record}"}
+        return {
+            "MIGRATE_FAULT_AT": point.replace("during:", "start:"),
+            "MIGRATE_FAULT_RUN": f"{python} -m tests.failover.faults {fault} $PPID {sb.b} {record} >/dev/null 2>&1 &",
+        }
+    return {
+        "MIGRATE_FAULT_AT": point,
+        "MIGRATE_FAULT_RUN": f"{python} -m tests.failover.faults kill-migrate $PPID {record}",
+    }
 
 
 def _journals(sb: PrivateSandbox) -> list[Path]:
@@ -155,8 +164,11 @@ def _still_running(helpers: list[dict[str, Any]], wait: float = 5.0) -> list[str
     """The killed process's session helpers that are still alive (same pid and start time)."""
     deadline = time.monotonic() + wait
     while True:
-        alive = [str(h["argv"])[:160] for h in helpers
-                 if (found := stat_of(int(h["pid"]))) is not None and found[2] == h["start"] and found[3] != "Z"]
+        alive = [
+            str(h["argv"])[:160]
+            for h in helpers
+            if (found := stat_of(int(h["pid"]))) is not None and found[2] == h["start"] and found[3] != "Z"
+        ]
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.1)
@@ -190,7 +202,7 @@ def _expect_state(entries: list[dict[str, Any]], point: str) -> None:
     index = STEPS.index(step)
     ended = {e["step"] for e in entries if e["event"] in ("step-end", "step-skipped")}
     assert all(e.get("status", "ok") == "ok" for e in entries if e["event"] == "step-end"), entries
-    finished = set(STEPS[:index + 1] if when == "after" else STEPS[:index])
+    finished = set(STEPS[: index + 1] if when == "after" else STEPS[:index])
     assert ended == finished, (point, ended)
     last_step_event = [e for e in entries if e["event"].startswith("step-")][-1:]
     if when in ("start", "during"):
@@ -199,14 +211,16 @@ def _expect_state(entries: list[dict[str, Any]], point: str) -> None:
 
 
 def test_killed_at_every_step_boundary_the_failover_resumes_to_completion(
-        a_gone: tuple[PrivateSandbox, dict[str, Any]]) -> None:
+    a_gone: tuple[PrivateSandbox, dict[str, Any]],
+) -> None:
     sb, before = a_gone
     points = _boundaries()
     seen: list[dict[str, Any]] = []  # the journal as each killed process left it
     for number, point in enumerate(points):
         record = sb.base / f"killed-{number}.json"
-        args = ("--resume",) if number else ("--from", "local-a", "--to", "local-b", "--backup",
-                                             str(sb.base / "backup"))
+        args = (
+            ("--resume",) if number else ("--from", "local-a", "--to", "local-b", "--backup", str(sb.base / "backup"))
+        )
         killed = sb.cli("failover", *args, "--json", env=_fault(sb, point, record))
         assert killed.returncode == -9, f"{point}: exit {killed.returncode}\n{killed.stderr[-3000:]}"
         assert killed.stdout == "", point  # killed before any report
@@ -220,7 +234,7 @@ def test_killed_at_every_step_boundary_the_failover_resumes_to_completion(
         if point == MID_PROVISION:
             assert _update_not_cut(sb), "killing the failover cut B's Pulumi update"
         entries = RunJournal(journal).entries()
-        assert entries[:len(seen)] == seen, f"{point}: the journal lost or changed entries"
+        assert entries[: len(seen)] == seen, f"{point}: the journal lost or changed entries"
         _expect_state(entries, point)
         seen = entries
 
@@ -229,7 +243,7 @@ def test_killed_at_every_step_boundary_the_failover_resumes_to_completion(
     (journal,) = _journals(sb)
     assert report["status"] == "ok" and report["run_id"] == journal.stem and report["resumed"]
     entries = RunJournal(journal).entries()
-    assert entries[:len(seen)] == seen
+    assert entries[: len(seen)] == seen
     assert [e["event"] for e in entries].count("run-resume") == len(points)
 
     # No finished step was redone: each ended once, ok, and never started again after that; the

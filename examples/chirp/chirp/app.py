@@ -165,9 +165,7 @@ def create_app(settings: Settings, media: MediaStore | None = None) -> Flask:
 
     @app.get("/")
     def index() -> str:
-        rows = db().execute(
-            f"SELECT {POST_COLUMNS} FROM {POST_FROM} ORDER BY p.id DESC LIMIT 20"
-        ).fetchall()
+        rows = db().execute(f"SELECT {POST_COLUMNS} FROM {POST_FROM} ORDER BY p.id DESC LIMIT 20").fetchall()
         return render_template_string(INDEX_HTML, posts=[post_json(r) for r in rows])
 
     @app.post("/users")
@@ -188,14 +186,18 @@ def create_app(settings: Settings, media: MediaStore | None = None) -> Flask:
 
     @app.get("/users/<name>")
     def get_user(name: str) -> Response:
-        row = db().execute(
-            """SELECT u.id, u.name, u.created_at,
+        row = (
+            db()
+            .execute(
+                """SELECT u.id, u.name, u.created_at,
                       (SELECT count(*) FROM posts WHERE user_id = u.id) AS posts,
                       (SELECT count(*) FROM follows WHERE followee_id = u.id) AS followers,
                       (SELECT count(*) FROM follows WHERE follower_id = u.id) AS following
                FROM users u WHERE u.name = %s""",
-            (name,),
-        ).fetchone()
+                (name,),
+            )
+            .fetchone()
+        )
         if row is None:
             raise ApiError(404, f"no such user: {name}")
         return jsonify({**row, "created_at": iso(row["created_at"])})
@@ -216,9 +218,7 @@ def create_app(settings: Settings, media: MediaStore | None = None) -> Flask:
         conn.commit()
         cache.invalidate([follower_id])
         created = row is not None
-        return jsonify(follower=follower, followee=followee, created=created), (
-            201 if created else 200
-        )
+        return jsonify(follower=follower, followee=followee, created=created), (201 if created else 200)
 
     @app.post("/posts")
     def create_post() -> tuple[Response, int]:
@@ -253,27 +253,21 @@ def create_app(settings: Settings, media: MediaStore | None = None) -> Flask:
                     (Jsonb({"media_id": media_id}),),
                 )
         row = conn.execute(
-            "INSERT INTO posts (user_id, text, media_id) VALUES (%s, %s, %s)"
-            " RETURNING id, created_at",
+            "INSERT INTO posts (user_id, text, media_id) VALUES (%s, %s, %s) RETURNING id, created_at",
             (author_id, text, media_id),
         ).fetchone()
-        followers = conn.execute(
-            "SELECT follower_id FROM follows WHERE followee_id = %s", (author_id,)
-        ).fetchall()
+        followers = conn.execute("SELECT follower_id FROM follows WHERE followee_id = %s", (author_id,)).fetchall()
         conn.commit()  # the 201 below is sent only once the post is durable
         assert row is not None
         cache.invalidate([author_id, *(int(f["follower_id"]) for f in followers)])
-        out: dict[str, Any] = {"id": row["id"], "user": name, "text": text,
-                               "created_at": iso(row["created_at"])}
+        out: dict[str, Any] = {"id": row["id"], "user": name, "text": text, "created_at": iso(row["created_at"])}
         if media_key:
             out["media_key"] = media_key
         return jsonify(out), 201
 
     @app.get("/posts/<int:post_id>")
     def get_post(post_id: int) -> Response:
-        row = db().execute(
-            f"SELECT {POST_COLUMNS} FROM {POST_FROM} WHERE p.id = %s", (post_id,)
-        ).fetchone()
+        row = db().execute(f"SELECT {POST_COLUMNS} FROM {POST_FROM} WHERE p.id = %s", (post_id,)).fetchone()
         if row is None:
             raise ApiError(404, f"no such post: {post_id}")
         return jsonify(post_json(row))

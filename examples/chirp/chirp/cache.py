@@ -22,9 +22,7 @@ class TimelineCache:
         if redis_url:
             import redis
 
-            self.client = redis.Redis.from_url(
-                redis_url, socket_timeout=1, socket_connect_timeout=1
-            )
+            self.client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
 
     @property
     def enabled(self) -> bool:

@@ -32,9 +32,7 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, required: tuple[str, ...] = REQUIRED
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, required: tuple[str, ...] = REQUIRED) -> Settings:
         """Read the environment; ``required`` names variables that must be non-empty."""
         env = os.environ if environ is None else environ
 

@@ -111,9 +111,14 @@ class Recorder:
         self.tally = Tally()
 
     def ack(self, seq: int, post_id: int, sent_at: float, acked_at: float, media_key: str | None = None) -> None:
-        record: dict[str, Any] = {"event": "ack", "seq": seq, "id": post_id, "sent_at": round(sent_at, 6),
-                                  "acked_at": round(acked_at, 6),
-                                  "latency_ms": round((acked_at - sent_at) * 1000, 1)}
+        record: dict[str, Any] = {
+            "event": "ack",
+            "seq": seq,
+            "id": post_id,
+            "sent_at": round(sent_at, 6),
+            "acked_at": round(acked_at, 6),
+            "latency_ms": round((acked_at - sent_at) * 1000, 1),
+        }
         if media_key:
             record["media_key"] = media_key
         with self.lock:
@@ -130,8 +135,7 @@ class Recorder:
             t.error_kinds[error] = t.error_kinds.get(error, 0) + 1
             t.first_error_at = t.first_error_at or sent_at
             t.last_error_at = sent_at
-            self._write({"event": "error", "seq": seq, "sent_at": round(sent_at, 6),
-                         "error": error})
+            self._write({"event": "error", "seq": seq, "sent_at": round(sent_at, 6), "error": error})
 
     def missed(self) -> None:
         with self.lock:
@@ -152,12 +156,24 @@ def tiny_png(seed: str) -> bytes:
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"\x00\xff\x80\x00")
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"tEXt", b"seed\x00" + seed.encode())
-            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"tEXt", b"seed\x00" + seed.encode())
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
 
 
-def send_one(client: httpx.Client, recorder: Recorder, user: str, run: str, seq: int,
-             user_ready: threading.Event, image_every: int = 0) -> None:
+def send_one(
+    client: httpx.Client,
+    recorder: Recorder,
+    user: str,
+    run: str,
+    seq: int,
+    user_ready: threading.Event,
+    image_every: int = 0,
+) -> None:
     """One write. Until the posting user exists, the attempt creates it (409 = already there)
     instead, so a target that is down from the start still shows as errors, not silence."""
     sent_at = time.time()
@@ -174,8 +190,11 @@ def send_one(client: httpx.Client, recorder: Recorder, user: str, run: str, seq:
     text = f"load {run} #{seq}"
     try:
         if image_every and seq % image_every == image_every - 1:
-            response = client.post("/posts", data={"user": user, "text": text},
-                                   files={"image": (f"{run}-{seq}.png", tiny_png(f"{run}-{seq}"), "image/png")})
+            response = client.post(
+                "/posts",
+                data={"user": user, "text": text},
+                files={"image": (f"{run}-{seq}.png", tiny_png(f"{run}-{seq}"), "image/png")},
+            )
         else:
             response = client.post("/posts", json={"user": user, "text": text})
     except httpx.HTTPError as exc:
@@ -193,9 +212,19 @@ def send_one(client: httpx.Client, recorder: Recorder, user: str, run: str, seq:
         recorder.error(seq, sent_at, f"HTTP {response.status_code}")
 
 
-def run_load(url: str, rate: float, duration: float | None, out: IO[str], *,
-             host_header: str | None = None, user: str = "loadgen", timeout: float = 5.0,
-             threads: int | None = None, stop: threading.Event | None = None, image_every: int = 0) -> Tally:
+def run_load(
+    url: str,
+    rate: float,
+    duration: float | None,
+    out: IO[str],
+    *,
+    host_header: str | None = None,
+    user: str = "loadgen",
+    timeout: float = 5.0,
+    threads: int | None = None,
+    stop: threading.Event | None = None,
+    image_every: int = 0,
+) -> Tally:
     """Send ``rate`` posts per second until ``duration`` ends or ``stop`` is set."""
     stop = stop or threading.Event()
     deadline = time.monotonic() + duration if duration else float("inf")
@@ -204,8 +233,9 @@ def run_load(url: str, rate: float, duration: float | None, out: IO[str], *,
     recorder = Recorder(out)
     run = uuid.uuid4().hex[:8]
     ticks: queue.Queue[int | None] = queue.Queue(maxsize=n_threads * 2)
-    with httpx.Client(base_url=url, headers=headers, timeout=timeout,
-                      limits=httpx.Limits(max_connections=n_threads)) as client:
+    with httpx.Client(
+        base_url=url, headers=headers, timeout=timeout, limits=httpx.Limits(max_connections=n_threads)
+    ) as client:
         user_ready = threading.Event()
 
         def worker() -> None:
@@ -236,8 +266,9 @@ def run_load(url: str, rate: float, duration: float | None, out: IO[str], *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chirp.load", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m chirp.load", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help="base URL of chirp, e.g. http://127.10.0.1:8080")
     parser.add_argument("--rate", type=float, help="writes per second")
     parser.add_argument("--duration", type=float, help="seconds to run (default: until SIGTERM)")
@@ -246,10 +277,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="loadgen", help="user that posts (default loadgen)")
     parser.add_argument("--timeout", type=float, default=5.0, help="per request (default 5 s)")
     parser.add_argument("--threads", type=int, help="concurrent requests (default ~rate)")
-    parser.add_argument("--image-every", type=int, default=0, metavar="K",
-                        help="every K-th post uploads a small PNG (default 0: text only)")
-    parser.add_argument("--check", type=Path, metavar="FILE",
-                        help="count acked ids of FILE missing from DATABASE_URL, then exit")
+    parser.add_argument(
+        "--image-every",
+        type=int,
+        default=0,
+        metavar="K",
+        help="every K-th post uploads a small PNG (default 0: text only)",
+    )
+    parser.add_argument(
+        "--check", type=Path, metavar="FILE", help="count acked ids of FILE missing from DATABASE_URL, then exit"
+    )
     args = parser.parse_args(argv)
 
     if args.check:
@@ -275,14 +312,28 @@ def main(argv: list[str] | None = None) -> int:
     out: IO[str] = args.out.open("a", encoding="utf-8") if args.out else sys.stdout
     started = time.time()
     try:
-        tally = run_load(args.url, args.rate, args.duration, out, host_header=args.host_header,
-                         user=args.user, timeout=args.timeout, threads=args.threads, stop=stop,
-                         image_every=args.image_every)
+        tally = run_load(
+            args.url,
+            args.rate,
+            args.duration,
+            out,
+            host_header=args.host_header,
+            user=args.user,
+            timeout=args.timeout,
+            threads=args.threads,
+            stop=stop,
+            image_every=args.image_every,
+        )
     finally:
         if out is not sys.stdout:
             out.close()
-    summary = {"url": args.url, "rate": args.rate, "started_at": started,
-               "elapsed_s": round(time.time() - started, 3), **tally.summary()}
+    summary = {
+        "url": args.url,
+        "rate": args.rate,
+        "started_at": started,
+        "elapsed_s": round(time.time() - started, 3),
+        **tally.summary(),
+    }
     print(json.dumps(summary), file=sys.stderr)
     return 0
 

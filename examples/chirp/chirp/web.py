@@ -27,8 +27,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m chirp.web", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on")
-    parser.add_argument("--wait", type=float, default=30, metavar="SECONDS",
-                        help="how long to wait for the database at start (default 30)")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="how long to wait for the database at start (default 30)",
+    )
     return parser.parse_args(argv)
 
 

@@ -47,9 +47,7 @@ class JobError(Exception):
 Handler = Callable[[psycopg.Connection[dict], MediaStore, dict[str, Any]], None]
 
 
-def inspect_media(
-    conn: psycopg.Connection[dict], store: MediaStore, payload: dict[str, Any]
-) -> None:
+def inspect_media(conn: psycopg.Connection[dict], store: MediaStore, payload: dict[str, Any]) -> None:
     row = conn.execute(
         "SELECT id, key, sha256, size FROM media WHERE id = %s FOR UPDATE",
         (payload["media_id"],),
@@ -68,8 +66,9 @@ def inspect_media(
         "UPDATE media SET width = %s, height = %s, verified_at = now() WHERE id = %s",
         (dims[0] if dims else None, dims[1] if dims else None, row["id"]),
     )
-    log.info("media %s verified (%d bytes, %s)", row["key"], len(data),
-             f"{dims[0]}x{dims[1]}" if dims else "size unknown")
+    log.info(
+        "media %s verified (%d bytes, %s)", row["key"], len(data), f"{dims[0]}x{dims[1]}" if dims else "size unknown"
+    )
 
 
 HANDLERS: dict[str, Handler] = {"media.inspect": inspect_media}
@@ -101,8 +100,7 @@ def run_one(settings: Settings, store: MediaStore) -> bool:
             error = first_line(exc)
             attempts = job["attempts"] + 1
             final = attempts >= MAX_ATTEMPTS
-            log.warning("job %s (%s) attempt %d failed: %s",
-                        job["id"], job["kind"], attempts, error)
+            log.warning("job %s (%s) attempt %d failed: %s", job["id"], job["kind"], attempts, error)
             conn.execute(
                 """UPDATE jobs SET attempts = %s, last_error = %s,
                        status = CASE WHEN %s THEN 'failed' ELSE 'pending' END,
@@ -116,12 +114,17 @@ def run_one(settings: Settings, store: MediaStore) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chirp.worker", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
-                        help="sleep between polls when there is no work (default 1)")
-    parser.add_argument("--once", action="store_true",
-                        help="process every due job, then exit")
+    parser = argparse.ArgumentParser(
+        prog="python -m chirp.worker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="sleep between polls when there is no work (default 1)",
+    )
+    parser.add_argument("--once", action="store_true", help="process every due job, then exit")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -29,8 +29,9 @@ CHIRP_ROOT = Path(__file__).resolve().parents[1]  # examples/chirp
 HOST = "127.0.0.1"
 
 
-def wait_until(check: Any, timeout: float, what: str, proc: subprocess.Popen[Any] | None = None,
-               log: Path | None = None) -> None:
+def wait_until(
+    check: Any, timeout: float, what: str, proc: subprocess.Popen[Any] | None = None, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -89,8 +90,9 @@ class Postgres(Throwaway):
         self.user, self.database = user, database
         self.password = secrets.token_urlsafe(16)
         self.dir = scratch_dir("pg")
-        self.server = PostgresServer(data_dir=self.dir / "data", host=HOST, port=free_port(HOST),
-                                     superuser_password=secrets.token_urlsafe(16))
+        self.server = PostgresServer(
+            data_dir=self.dir / "data", host=HOST, port=free_port(HOST), superuser_password=secrets.token_urlsafe(16)
+        )
 
     @property
     def url(self) -> str:
@@ -134,8 +136,9 @@ class Process:
 
     def start(self) -> None:
         self._log_fh = self.log.open("wb")
-        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self._log_fh,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            self.cmd, env=self.env, stdout=self._log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -170,8 +173,9 @@ class Process:
         self.cleanup()
 
 
-def chirp_env(database_url: str, s3_endpoint: str, redis_url: str | None = None,
-              bucket: str = "chirp-media") -> dict[str, str]:
+def chirp_env(
+    database_url: str, s3_endpoint: str, redis_url: str | None = None, bucket: str = "chirp-media"
+) -> dict[str, str]:
     """Exactly the environment a deployer gives chirp."""
     env = {
         "PYTHONPATH": str(CHIRP_ROOT),
@@ -194,8 +198,11 @@ class ChirpWeb(Process):
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
-        super().__init__("web", [sys.executable, "-m", "chirp.web", "--host", "127.0.0.1",
-                                 "--port", str(self.port), "--wait", "5"], env)
+        super().__init__(
+            "web",
+            [sys.executable, "-m", "chirp.web", "--host", "127.0.0.1", "--port", str(self.port), "--wait", "5"],
+            env,
+        )
 
     @property
     def url(self) -> str:
@@ -204,8 +211,13 @@ class ChirpWeb(Process):
     def __enter__(self) -> ChirpWeb:
         self.start()
         try:
-            wait_until(lambda: httpx.get(self.url + "/healthz", timeout=2).status_code == 200,
-                       30, "chirp web", self.proc, self.log)
+            wait_until(
+                lambda: httpx.get(self.url + "/healthz", timeout=2).status_code == 200,
+                30,
+                "chirp web",
+                self.proc,
+                self.log,
+            )
         except BaseException:
             self.cleanup()
             raise
@@ -214,8 +226,7 @@ class ChirpWeb(Process):
 
 class ChirpWorker(Process):
     def __init__(self, env: dict[str, str], poll: float = 0.1) -> None:
-        super().__init__("worker", [sys.executable, "-m", "chirp.worker", "--poll", str(poll)],
-                         env)
+        super().__init__("worker", [sys.executable, "-m", "chirp.worker", "--poll", str(poll)], env)
 
     def __enter__(self) -> ChirpWorker:
         self.start()

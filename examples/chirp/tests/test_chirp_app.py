@@ -24,14 +24,11 @@ def png(width: int, height: int, seed: int = 0) -> bytes:
     """A valid RGB PNG, made by hand (no Pillow here)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    rows = b"".join(b"\x00" + bytes((x * 7 + y * 3 + seed) % 256 for x in range(width * 3))
-                    for y in range(height))
+    rows = b"".join(b"\x00" + bytes((x * 7 + y * 3 + seed) % 256 for x in range(width * 3)) for y in range(height))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def wait_for(check: Callable[[], T], timeout: float = 10) -> T:
@@ -44,13 +41,16 @@ def wait_for(check: Callable[[], T], timeout: float = 10) -> T:
 
 
 def s3_client(env: dict[str, str]) -> Any:
-    return boto3.client("s3", endpoint_url=env["S3_ENDPOINT"], region_name=env["S3_REGION"],
-                        aws_access_key_id=env["S3_ACCESS_KEY"],
-                        aws_secret_access_key=env["S3_SECRET_KEY"])
+    return boto3.client(
+        "s3",
+        endpoint_url=env["S3_ENDPOINT"],
+        region_name=env["S3_REGION"],
+        aws_access_key_id=env["S3_ACCESS_KEY"],
+        aws_secret_access_key=env["S3_SECRET_KEY"],
+    )
 
 
-def test_social_flow_with_image_end_to_end(web: ChirpWeb, worker: ChirpWorker,
-                                           env: dict[str, str]) -> None:
+def test_social_flow_with_image_end_to_end(web: ChirpWeb, worker: ChirpWorker, env: dict[str, str]) -> None:
     with httpx.Client(base_url=web.url, timeout=10) as c:
         assert c.post("/users", json={"name": "alice"}).status_code == 201
         assert c.post("/users", json={"name": "bob"}).status_code == 201
@@ -63,8 +63,11 @@ def test_social_flow_with_image_end_to_end(web: ChirpWeb, worker: ChirpWorker,
         first = c.post("/posts", json={"user": "alice", "text": "hello <world>"})
         assert first.status_code == 201, first.text
         image = png(37, 21)
-        second = c.post("/posts", data={"user": "alice", "text": "a picture"},
-                        files={"image": ("pic.png", image, "application/octet-stream")})
+        second = c.post(
+            "/posts",
+            data={"user": "alice", "text": "a picture"},
+            files={"image": ("pic.png", image, "application/octet-stream")},
+        )
         assert second.status_code == 201, second.text
         media_key = second.json()["media_key"]
         assert media_key == f"media/{hashlib.sha256(image).hexdigest()}"
@@ -104,30 +107,36 @@ def test_social_flow_with_image_end_to_end(web: ChirpWeb, worker: ChirpWorker,
     stored = s3_client(env).get_object(Bucket=env["S3_BUCKET"], Key=media_key)["Body"].read()
     assert stored == image
     with psycopg.connect(env["DATABASE_URL"]) as conn:
-        row = conn.execute("SELECT sha256, size, content_type FROM media WHERE key = %s",
-                           (media_key,)).fetchone()
+        row = conn.execute("SELECT sha256, size, content_type FROM media WHERE key = %s", (media_key,)).fetchone()
     assert row == (hashlib.sha256(image).hexdigest(), len(image), "image/png")
 
 
 def test_rejects_files_that_are_not_images(web: ChirpWeb) -> None:
     httpx.post(web.url + "/users", json={"name": "mallory"})
-    response = httpx.post(web.url + "/posts", data={"user": "mallory", "text": "x"},
-                          files={"image": ("evil.png", b"<script>", "image/png")})
+    response = httpx.post(
+        web.url + "/posts",
+        data={"user": "mallory", "text": "x"},
+        files={"image": ("evil.png", b"<script>", "image/png")},
+    )
     assert response.status_code == 415
 
 
-def test_worker_flags_an_object_corrupted_in_the_bucket(web: ChirpWeb, worker: ChirpWorker,
-                                                       env: dict[str, str]) -> None:
+def test_worker_flags_an_object_corrupted_in_the_bucket(
+    web: ChirpWeb, worker: ChirpWorker, env: dict[str, str]
+) -> None:
     httpx.post(web.url + "/users", json={"name": "carol"})
     image = png(5, 5, seed=99)
-    key = httpx.post(web.url + "/posts", data={"user": "carol", "text": "ok"},
-                     files={"image": ("c.png", image)}).json()["media_key"]
+    key = httpx.post(
+        web.url + "/posts", data={"user": "carol", "text": "ok"}, files={"image": ("c.png", image)}
+    ).json()["media_key"]
     s3_client(env).put_object(Bucket=env["S3_BUCKET"], Key=key, Body=b"not the same bytes")
     with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
         conn.execute("UPDATE media SET verified_at = NULL WHERE key = %s", (key,))
         (job_id,) = conn.execute(
             "INSERT INTO jobs (kind, payload) SELECT 'media.inspect', jsonb_build_object("
-            "'media_id', id) FROM media WHERE key = %s RETURNING id", (key,)).fetchone() or (0,)
+            "'media_id', id) FROM media WHERE key = %s RETURNING id",
+            (key,),
+        ).fetchone() or (0,)
 
         def failed_attempt() -> str | None:
             row = conn.execute("SELECT last_error FROM jobs WHERE id = %s", (job_id,)).fetchone()
@@ -140,8 +149,7 @@ def test_worker_flags_an_object_corrupted_in_the_bucket(web: ChirpWeb, worker: C
 def test_healthz_reports_database_media_and_redis(web: ChirpWeb) -> None:
     response = httpx.get(web.url + "/healthz")
     assert response.status_code == 200
-    assert response.json() == {"ok": True, "checks": {"database": "ok", "media": "ok",
-                                                      "redis": "ok"}}
+    assert response.json() == {"ok": True, "checks": {"database": "ok", "media": "ok", "redis": "ok"}}
 
 
 def test_healthz_503_names_media_when_s3_server_stops(postgres: Postgres) -> None:
@@ -156,8 +164,7 @@ def test_healthz_503_names_media_when_s3_server_stops(postgres: Postgres) -> Non
         assert web.stop() == 0  # SIGTERM: graceful shutdown, exit 0
 
 
-def test_healthz_503_names_database_when_it_is_unreachable(moto_s3: MotoS3,
-                                                          postgres: Postgres) -> None:
+def test_healthz_503_names_database_when_it_is_unreachable(moto_s3: MotoS3, postgres: Postgres) -> None:
     from chirp.app import create_app
     from chirp.config import Settings
     from chirp_servers import free_port
@@ -173,8 +180,9 @@ def test_healthz_503_names_database_when_it_is_unreachable(moto_s3: MotoS3,
     assert response.get_json()["checks"]["media"] == "ok"
 
 
-def test_secrets_never_reach_the_logs(web: ChirpWeb, worker: ChirpWorker,
-                                      env: dict[str, str], postgres: Postgres) -> None:
+def test_secrets_never_reach_the_logs(
+    web: ChirpWeb, worker: ChirpWorker, env: dict[str, str], postgres: Postgres
+) -> None:
     httpx.get(web.url + "/healthz")
     logs = web.output() + worker.output()
     assert "listening on" in logs
@@ -182,23 +190,23 @@ def test_secrets_never_reach_the_logs(web: ChirpWeb, worker: ChirpWorker,
         assert secret not in logs
 
 
-def test_schema_is_idempotent_and_every_table_has_a_sequence(web: ChirpWeb,
-                                                             env: dict[str, str]) -> None:
+def test_schema_is_idempotent_and_every_table_has_a_sequence(web: ChirpWeb, env: dict[str, str]) -> None:
     for _ in range(2):
-        done = subprocess.run([sys.executable, "-m", "chirp.migrate_db"], env={**env},
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [sys.executable, "-m", "chirp.migrate_db"], env={**env}, capture_output=True, text=True, timeout=30
+        )
         assert done.returncode == 0, done.stderr
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         for table in ("users", "follows", "media", "posts", "jobs"):
-            (seq,) = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')",
-                                  (table,)).fetchone() or (None,)
+            (seq,) = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone() or (None,)
             assert seq == f"public.{table}_id_seq"
 
 
 @pytest.mark.parametrize("missing", ["DATABASE_URL", "CHIRP_SESSION_KEY"])
 def test_web_refuses_to_start_without_required_config(env: dict[str, str], missing: str) -> None:
     bad = {k: v for k, v in env.items() if k != missing}
-    done = subprocess.run([sys.executable, "-m", "chirp.web", "--port", "1"], env=bad,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "chirp.web", "--port", "1"], env=bad, capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 2
     assert missing in done.stderr

@@ -105,8 +105,13 @@ class AppProvider(SandboxProvider):
             if not process.alive(pid):
                 raise RuntimeError(f"process {name} exited at start{process._tail(log)}")
             return
-        process.wait_until(lambda: process.port_open(host, port), what=f"process {name} on {host}:{port}",
-                           timeout=START_TIMEOUT, pid=pid, log_path=log)
+        process.wait_until(
+            lambda: process.port_open(host, port),
+            what=f"process {name} on {host}:{port}",
+            timeout=START_TIMEOUT,
+            pid=pid,
+            log_path=log,
+        )
 
     @clean_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -119,9 +124,29 @@ class AppProvider(SandboxProvider):
 class AppProcesses(Resource, module="local", name="Process"):
     pids: pulumi.Output[list[list[int]]]
 
-    def __init__(self, name: str, *, sandbox_dir: pulumi.Input[str], process_name: str, host: str,
-                 command: str, replicas: int, ports: list[int], cwd: str,
-                 env: pulumi.Input[dict[str, str]], opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"sandbox_dir": sandbox_dir, "name": process_name, "host": host, "command": command,
-                 "replicas": replicas, "ports": ports, "cwd": cwd, "env": env, "pids": None}
+    def __init__(
+        self,
+        name: str,
+        *,
+        sandbox_dir: pulumi.Input[str],
+        process_name: str,
+        host: str,
+        command: str,
+        replicas: int,
+        ports: list[int],
+        cwd: str,
+        env: pulumi.Input[dict[str, str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "sandbox_dir": sandbox_dir,
+            "name": process_name,
+            "host": host,
+            "command": command,
+            "replicas": replicas,
+            "ports": ports,
+            "cwd": cwd,
+            "env": env,
+            "pids": None,
+        }
         super().__init__(AppProvider(), name, props, opts)

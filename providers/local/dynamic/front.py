@@ -51,17 +51,35 @@ class FrontProvider(ServerProvider):
         else:
             stop(Path(inputs["sandbox_dir"]), "front", pid_entry)
             pid = process.start_server(
-                [sys.executable, "-m", "providers.local.front", "--listen", f"{host}:{port}",
-                 "--backends", str(backends)],
-                directory / "front.log", env=clean_env({"PYTHONPATH": str(REPO_ROOT)}),
-                ready=lambda: process.port_open(host, port), what=f"HTTP front on {host}:{port}", timeout=15,
+                [
+                    sys.executable,
+                    "-m",
+                    "providers.local.front",
+                    "--listen",
+                    f"{host}:{port}",
+                    "--backends",
+                    str(backends),
+                ],
+                directory / "front.log",
+                env=clean_env({"PYTHONPATH": str(REPO_ROOT)}),
+                ready=lambda: process.port_open(host, port),
+                what=f"HTTP front on {host}:{port}",
+                timeout=15,
             )
             entry = spawned(Path(inputs["sandbox_dir"]), "front", pid)
         return {**inputs, "pid": entry}
 
 
 class Front(Resource, module="local", name="Front"):
-    def __init__(self, name: str, *, sandbox_dir: pulumi.Input[str], host: str, port: int, backends: list[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        sandbox_dir: pulumi.Input[str],
+        host: str,
+        port: int,
+        backends: list[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         props = {"sandbox_dir": sandbox_dir, "host": host, "port": port, "backends": backends}
         super().__init__(FrontProvider(), name, props, opts)

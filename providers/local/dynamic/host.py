@@ -63,7 +63,15 @@ class Host(Resource, module="local", name="Host"):
     sandbox_dir: pulumi.Output[str]
     address: pulumi.Output[str]
 
-    def __init__(self, name: str, *, target: str, address: str, http_port: int, sandbox_dir: str,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        target: str,
+        address: str,
+        http_port: int,
+        sandbox_dir: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         props = {"target": target, "address": address, "http_port": http_port, "sandbox_dir": sandbox_dir}
         super().__init__(HostProvider(), name, props, opts)

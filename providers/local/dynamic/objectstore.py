@@ -58,10 +58,27 @@ class ObjectStore(Resource, module="local", name="ObjectStore"):
     access_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
 
-    def __init__(self, name: str, *, sandbox_dir: pulumi.Input[str], host: str, port: int, region: str,
-                 buckets: list[str], opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"sandbox_dir": sandbox_dir, "host": host, "port": port, "region": region, "buckets": buckets,
-                 "endpoint": None, "access_key": None, "secret_key": None}
+    def __init__(
+        self,
+        name: str,
+        *,
+        sandbox_dir: pulumi.Input[str],
+        host: str,
+        port: int,
+        region: str,
+        buckets: list[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "sandbox_dir": sandbox_dir,
+            "host": host,
+            "port": port,
+            "region": region,
+            "buckets": buckets,
+            "endpoint": None,
+            "access_key": None,
+            "secret_key": None,
+        }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRETS))
         super().__init__(ObjectStoreProvider(), name, props, opts)
 

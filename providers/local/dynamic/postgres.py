@@ -18,8 +18,12 @@ SECRETS = ["admin_password", "password", "url", "admin_url"]
 
 
 def _server(props: dict[str, Any], admin_password: str) -> PostgresServer:
-    return PostgresServer(data_dir=Path(props["sandbox_dir"]) / "postgres" / "data",
-                          host=props["host"], port=int(props["port"]), superuser_password=admin_password)
+    return PostgresServer(
+        data_dir=Path(props["sandbox_dir"]) / "postgres" / "data",
+        host=props["host"],
+        port=int(props["port"]),
+        superuser_password=admin_password,
+    )
 
 
 class PostgresProvider(ServerProvider):
@@ -82,9 +86,25 @@ class Postgres(Resource, module="local", name="Postgres"):
     url: pulumi.Output[str]
     admin_url: pulumi.Output[str]
 
-    def __init__(self, name: str, *, sandbox_dir: pulumi.Input[str], host: str, port: int, database: str,
-                 user: str, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"sandbox_dir": sandbox_dir, "host": host, "port": port, "database": database, "user": user,
-                 "url": None, "admin_url": None}
+    def __init__(
+        self,
+        name: str,
+        *,
+        sandbox_dir: pulumi.Input[str],
+        host: str,
+        port: int,
+        database: str,
+        user: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "sandbox_dir": sandbox_dir,
+            "host": host,
+            "port": port,
+            "database": database,
+            "user": user,
+            "url": None,
+            "admin_url": None,
+        }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRETS))
         super().__init__(PostgresProvider(), name, props, opts)

@@ -17,6 +17,7 @@ SECRETS = ["password", "url"]
 
 class RedisProvider(ServerProvider):
     component = "redis"
+
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_of(props)
@@ -36,8 +37,15 @@ class RedisProvider(ServerProvider):
 class Redis(Resource, module="local", name="Redis"):
     url: pulumi.Output[str]
 
-    def __init__(self, name: str, *, sandbox_dir: pulumi.Input[str], host: str, port: int,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        sandbox_dir: pulumi.Input[str],
+        host: str,
+        port: int,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         props = {"sandbox_dir": sandbox_dir, "host": host, "port": port, "url": None}
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRETS))
         super().__init__(RedisProvider(), name, props, opts)

@@ -16,8 +16,7 @@ from providers.local.servers.dns import DnsServer, write_private
 
 
 def _on_lo(address: str) -> bool:
-    result = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=False)
     return f" {address}/" in result.stdout
 
 
@@ -27,17 +26,16 @@ def ensure_loopback_address(address: str) -> bool:
         raise MigrateError(f"refusing to add non-loopback address {address} to lo")
     if address == "127.0.0.1" or _on_lo(address):
         return False
-    result = subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["ip", "addr", "add", f"{address}/32", "dev", "lo"], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0 and not _on_lo(address):
-        raise MigrateError(f"cannot add {address} to lo for BIND (needs root): "
-                           f"{result.stderr.strip()}")
+        raise MigrateError(f"cannot add {address} to lo for BIND (needs root): {result.stderr.strip()}")
     return result.returncode == 0
 
 
 def remove_loopback_address(address: str) -> None:
-    subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], capture_output=True,
-                   check=False)
+    subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], capture_output=True, check=False)
 
 
 class BindServer(DnsServer):
@@ -77,7 +75,9 @@ options {{
     notify no;
 }};
 controls {{ }};
-""" + "\n".join(zones) + "\n",
+"""
+            + "\n".join(zones)
+            + "\n",
         )
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -136,8 +136,9 @@ class DnsServer:
 
     def wait_ready(self, timeout: float, pid: int) -> None:
         try:
-            process.wait_until(self.answers, what=f"{self.kind} on {self.where}",
-                               timeout=timeout, pid=pid, log_path=self.log_file)
+            process.wait_until(
+                self.answers, what=f"{self.kind} on {self.where}", timeout=timeout, pid=pid, log_path=self.log_file
+            )
         except MigrateError:
             self.stop()
             raise

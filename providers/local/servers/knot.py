@@ -51,7 +51,9 @@ log:
   - target: stderr
     any: warning
 zone:
-""" + "\n".join(zones) + "\n",
+"""
+            + "\n".join(zones)
+            + "\n",
         )
 
     def command(self) -> list[str]:

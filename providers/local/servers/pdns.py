@@ -31,7 +31,9 @@ class PowerDnsServer(DnsServer):
     def _util(self, *args: str) -> None:
         result = subprocess.run(
             ["pdnsutil", f"--config-dir={self.directory}", *args],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if result.returncode != 0:
             raise MigrateError(f"pdnsutil {args[0]}: {result.stderr.strip()[-500:]}")

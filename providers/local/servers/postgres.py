@@ -74,11 +74,22 @@ class PostgresServer:
         _own(pwfile)
         try:
             _run_as_postgres(
-                [pg_tool("initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                 f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                 "-E", "UTF8", "--locale=C.UTF-8",
-                 # A new cluster holds nothing worth an fsync yet: saves seconds per cluster.
-                 "--no-sync", "--no-instructions"],
+                [
+                    pg_tool("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    # A new cluster holds nothing worth an fsync yet: saves seconds per cluster.
+                    "--no-sync",
+                    "--no-instructions",
+                ],
                 what=f"initdb {self.data_dir}",
             )
         finally:
@@ -103,9 +114,14 @@ class PostgresServer:
         if pid and process.alive(pid) and self.ready():
             return pid
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
-        return process.start_server([pg_tool("postgres"), "-D", str(self.data_dir)], self.log_path,
-                                    ready=self.ready, what=f"Postgres on {self.host}:{self.port}",
-                                    timeout=timeout, user=RUN_AS)
+        return process.start_server(
+            [pg_tool("postgres"), "-D", str(self.data_dir)],
+            self.log_path,
+            ready=self.ready,
+            what=f"Postgres on {self.host}:{self.port}",
+            timeout=timeout,
+            user=RUN_AS,
+        )
 
     def ready(self) -> bool:
         result = subprocess.run(
@@ -145,12 +161,9 @@ class PostgresServer:
                     sql.Identifier(user), sql.Literal(password)
                 )
             )
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                (database,)).fetchone():
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
                 conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(database), sql.Identifier(user)
-                    )
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(user))
                 )
 
 

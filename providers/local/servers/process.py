@@ -36,8 +36,14 @@ def spawn(
     command = list(argv)
     if user and os.geteuid() == 0:
         account = pwd.getpwnam(user)
-        command = [_setpriv(), f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups",
-                   "--", *command]
+        command = [
+            _setpriv(),
+            f"--reuid={account.pw_uid}",
+            f"--regid={account.pw_gid}",
+            "--init-groups",
+            "--",
+            *command,
+        ]
 
     with open(log_path, "ab") as log:
         process = subprocess.Popen(

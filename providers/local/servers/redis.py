@@ -32,11 +32,12 @@ class RedisServer(process.ListeningServer):
         conf = self.data_dir / "redis.conf"
         conf.write_text(
             f"bind {self.host}\nport {self.port}\nrequirepass {self.password}\n"
-            f"dir {self.data_dir}\nsave \"\"\nappendonly no\ndaemonize no\n"
+            f'dir {self.data_dir}\nsave ""\nappendonly no\ndaemonize no\n'
             "protected-mode no\n"
         )
         conf.chmod(0o600)
         log = self.data_dir / "redis.log"
-        self.pid = process.start_server([binary, str(conf)], log, ready=self.listening,
-                                        what=f"Redis on {self.host}:{self.port}", timeout=timeout)
+        self.pid = process.start_server(
+            [binary, str(conf)], log, ready=self.listening, what=f"Redis on {self.host}:{self.port}", timeout=timeout
+        )
         return self.pid

@@ -28,8 +28,10 @@ class S3Server(process.ListeningServer):
             return self.pid
         self.pid = process.start_server(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-            self.log_path, ready=self.listening,
-            what=f"S3 server on {self.host}:{self.port}", timeout=timeout,
+            self.log_path,
+            ready=self.listening,
+            what=f"S3 server on {self.host}:{self.port}",
+            timeout=timeout,
         )
         return self.pid
 
@@ -45,6 +47,5 @@ def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = "us
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
         region_name=region,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3},
-                      max_pool_connections=32),
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}, max_pool_connections=32),
     )

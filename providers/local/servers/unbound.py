@@ -64,8 +64,7 @@ class UnboundServer(process.ListeningServer):
 
         zone = next(iter(self.stubs)).rstrip(".") + "."
         try:
-            answer = dns.query.udp(dns.message.make_query(zone, "SOA"), self.host,
-                                   port=self.port, timeout=0.3)
+            answer = dns.query.udp(dns.message.make_query(zone, "SOA"), self.host, port=self.port, timeout=0.3)
         except Exception:
             return False
         return answer.rcode() == 0 and bool(answer.answer)
@@ -77,6 +76,10 @@ class UnboundServer(process.ListeningServer):
         conf = self.directory / "unbound.conf"
         conf.write_text(self.config())
         self.pid = process.start_server(
-            ["unbound", "-d", "-c", str(conf)], self.directory / "unbound.log",
-            ready=self.answers, what=f"unbound on {self.where}", timeout=timeout)
+            ["unbound", "-d", "-c", str(conf)],
+            self.directory / "unbound.log",
+            ready=self.answers,
+            what=f"unbound on {self.where}",
+            timeout=timeout,
+        )
         return self.pid
