@@ -161,6 +161,9 @@ def main() -> None:
             f"{figures.get('media_follower_events')}, median event-to-copy "
             f"{figures.get('media_follower_median_announced_copy_seconds')}s)"
         )
+    print(f"{'RPO by kind':16} {'acked':>7} {'lost':>6} {'span s':>7}")
+    for kind, counted in (figures.get("rpo") or {}).items():
+        print(f"{kind:16} {counted['acked']:>7} {counted['lost']:>6} {counted['seconds']:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -262,6 +262,14 @@ def drill(
             f"media: {figures['media_writes_lost']} acknowledged uploads lost of {figures['media_writes']}, "
             f"{figures.get('media_rpo_seconds', 0):.2f}s of uploads"
         )
+    if not figures.get("probes") and figures.get("rpo"):
+        lines.append("no probes: in the spec (probes:) — RPO from the canary only")
+    for kind, label in (("canary_rows", "canary rows"), ("canary_objects", "canary objects")):
+        counted = (figures.get("rpo") or {}).get(kind) or {}
+        if counted.get("acked"):
+            lines.append(f"{label}: {counted['lost']} lost of {counted['acked']}, {counted['seconds']:.2f}s")
+    if figures.get("load_rate_achieved") is not None:
+        lines.append(f"load carried {figures['load_rate_achieved']}/s of {figures.get('load_rate_asked')}/s asked")
     _finish(out, outcome, lines)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from migrate.spec.probes import Probes
 from migrate.spec.secrets import SecretRef
 from providers.settings import DnsProviderSettings, RegistrarSettings, TargetSettings
 
@@ -133,6 +134,9 @@ class ServiceSpec(StrictModel):
     dns: DnsSpec
     holding_page: HoldingPage = Field(default_factory=HoldingPage)
     recovery: Recovery = Field(default_factory=Recovery)
+    probes: Probes | None = Field(
+        None, description="How a drill writes to the app and reads a write back through its front (RPO per write)."
+    )
     targets: dict[Name, TargetSettings] = Field(min_length=1)
     dns_providers: dict[Name, DnsProviderSettings] = Field(default_factory=dict)
     registrars: dict[Name, RegistrarSettings] = Field(
