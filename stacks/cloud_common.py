@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from migrate.errors import InputError
+from migrate.spec import envrefs
 
 if TYPE_CHECKING:
     from migrate.spec.model import Process, ServiceSpec
@@ -93,6 +94,7 @@ class ServiceLinks:
     s3_access_key: pulumi.Input[str] | None = None
     s3_secret_key: pulumi.Input[str] | None = None
     redis_url: pulumi.Input[str] | None = None
+    tls: bool = False  # the service is served over HTTPS ({service.url}, {service.tls})
 
 
 @dataclass
@@ -112,9 +114,24 @@ def app_environment(
     links: ServiceLinks,
     spec_secrets: Mapping[str, pulumi.Output[str]],
 ) -> AppEnvironment:
-    """The variables chirp reads (DATABASE_URL, S3_*, REDIS_URL) plus the spec's env and secrets."""
+    """The conventional variables (DATABASE_URL, S3_*, REDIS_URL), the spec's env (its references to
+    the target's outputs computed: ``{db.host}``…) and its secrets."""
+    from stacks.app_env import computed_env
+
     process = spec.processes[process_name]
-    plain: dict[str, pulumi.Input[str]] = {**spec.env, **process.env}
+    plain: dict[str, pulumi.Input[str]] = {}
+    computed = computed_env(
+        {**spec.env, **process.env},
+        domain=spec.service.domain,
+        tls=links.tls,
+        database_url=links.database_url,
+        s3_endpoint=links.s3_endpoint,
+        s3_region=links.s3_region,
+        s3_buckets=links.s3_buckets,
+        s3_access_key=links.s3_access_key,
+        s3_secret_key=links.s3_secret_key,
+        redis_url=links.redis_url,
+    )
     if process.port is not None:
         plain["PORT"] = str(process.port)
     secret: dict[str, pulumi.Output[str]] = {}
@@ -136,6 +153,8 @@ def app_environment(
             secret[key] = pulumi.Output.secret(value)
     for key, value in spec_secrets.items():
         secret[key] = pulumi.Output.secret(value)
+    for key, value in computed.items():
+        (secret if envrefs.is_secret(str(spec.env.get(key, process.env.get(key, "")))) else plain)[key] = value
     return AppEnvironment(plain=plain, secret=secret)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from migrate.spec.probes import Probes
+from migrate.spec.probes import HttpCheck, Probes, Readiness
 from migrate.spec.secrets import SecretRef
 from providers.settings import DnsProviderSettings, RegistrarSettings, TargetSettings
 
@@ -43,6 +43,10 @@ class Process(StrictModel):
     command: str | None = Field(None, description="Command line, for process runtimes.")
     port: int | None = Field(None, ge=1, le=65535)
     health_path: str = "/healthz"
+    ready: Readiness | None = Field(
+        None, description="A path that must answer before a started replica counts as up (default: its port opens)."
+    )
+    start_timeout_seconds: float = Field(30.0, gt=0, le=3600, description="How long a replica may take to start.")
     replicas: int = Field(1, ge=0, le=1000)
     public: bool = False
     env: dict[str, str] = Field(default_factory=dict)
@@ -134,6 +138,10 @@ class ServiceSpec(StrictModel):
     dns: DnsSpec
     holding_page: HoldingPage = Field(default_factory=HoldingPage)
     recovery: Recovery = Field(default_factory=Recovery)
+    smoke: list[HttpCheck] | None = Field(
+        None,
+        description="What B must answer before DNS is sent there (default: the health path and / answer 200).",
+    )
     probes: Probes | None = Field(
         None, description="How a drill writes to the app and reads a write back through its front (RPO per write)."
     )
@@ -185,12 +193,15 @@ def cross_check(spec: ServiceSpec) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append((("dns", "providers", index), f"unknown DNS provider {provider!r} ({known})"))
     if not any(p.public for p in spec.processes.values()):
         problems.append((("processes",), "no process is public; mark one with public: true"))
+    from migrate.spec import envrefs
+
+    problems += envrefs.problems(spec)
     for key, value in spec.env.items():
-        if SECRETISH.search(key) and value:
+        if SECRETISH.search(key) and value and not envrefs.refs(value):
             problems.append((("env", key), "looks like a secret written inline; move it to secrets: as a reference"))
     for name, process in spec.processes.items():
         for key, value in process.env.items():
-            if SECRETISH.search(key) and value:
+            if SECRETISH.search(key) and value and not envrefs.refs(value):
                 problems.append(
                     (
                         ("processes", name, "env", key),

@@ -121,3 +121,23 @@ class Probes(_Strict):
         if "id" not in self.write.capture:
             raise ValueError("write.capture must take the created object's id (e.g. capture: {id: $.id})")
         return self
+
+
+class HttpCheck(_Strict):
+    """A path that must answer with one of ``status`` (sent with the service's Host header)."""
+
+    path: str
+    status: list[int] = Field(default_factory=lambda: [200])
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("path must start with /")
+        return value
+
+
+class Readiness(HttpCheck):
+    """When a started process counts as ready: this path answers (not merely its port opening)."""
+
+    timeout_seconds: float = Field(30.0, gt=0, le=3600)
