@@ -2,7 +2,7 @@
 
 Only Pulumi programs import this module (it imports pulumi at the top), so the
 CLI stays fast. The environment the app receives and the outputs a stack exports
-are built here once, so every provider gives chirp the same variables and every
+are built here once, so every provider gives the app the same variables and every
 later step (data moving, DNS, drills) the same ``TargetOutputs`` fields.
 """
 
@@ -32,7 +32,7 @@ def slug(text: str, limit: int = 63) -> str:
 
 
 def base_name(spec: ServiceSpec, target: str, limit: int = 40) -> str:
-    """``chirp-aws-prod``: prefix of every resource the target owns."""
+    """``social-aws-prod``: prefix of every resource the target owns."""
     return slug(f"{spec.service.name}-{target}", limit)
 
 
@@ -63,7 +63,7 @@ def container_command(process: Process) -> list[str] | None:
     import shlex
 
     port = str(process.port) if process.port else ""
-    line = process.command.replace("{host}", "0.0.0.0").replace("{port}", port)
+    line = process.command.replace("{host}", "0.0.0.0").replace("{port}", port).replace("{python}", "python")
     return shlex.split(line)
 
 

@@ -28,7 +28,7 @@ class Location:
         return self.text
 
     def store(self, subpath: str, key: BackupKey | None = None) -> ObjectStore:
-        """The store for one part of a backup (``chirp/2026.../media/chirp-media``)."""
+        """The store for one part of a backup (``social/2026.../media/app-media``)."""
         store: ObjectStore
         if self.directory is not None:
             store = DirStore(self.directory / subpath)

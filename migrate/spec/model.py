@@ -40,7 +40,11 @@ class Process(StrictModel):
     """One app process kind, e.g. ``web`` or ``worker``."""
 
     image: str | None = Field(None, description="Container image, for container runtimes.")
-    command: str | None = Field(None, description="Command line, for process runtimes.")
+    command: str | None = Field(
+        None,
+        description="Command line, run as written; {host}, {port} are where to listen, {python} is migrate's "
+        "own interpreter (a plain `python` is the PATH's, the app's).",
+    )
     port: int | None = Field(None, ge=1, le=65535)
     health_path: str = "/healthz"
     ready: Readiness | None = Field(

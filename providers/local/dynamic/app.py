@@ -19,8 +19,8 @@ from providers.local.dynamic.base import (
     alive,
     clean_env,
     clean_errors,
+    command_argv,
     inputs_of,
-    python_argv,
     spawned,
     stop,
 )
@@ -88,7 +88,7 @@ class AppProvider(SandboxProvider):
 
     def _spawn(self, inputs: dict[str, Any], index: int, port: int | None) -> tuple[int, Path]:
         host = inputs["host"]
-        argv = python_argv(inputs["command"], host=host, port=port if port is not None else "")
+        argv = command_argv(inputs["command"], host=host, port=port if port is not None else "")
         extra = {**inputs.get("env", {}), "HOST": host, "REPLICA": str(index)}
         if port is not None:
             extra["PORT"] = str(port)
