@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrate.dns.journal import Journal, migrate_home
+from migrate.dns.journal import Journal
 from migrate.errors import InputError, MigrateError
+from migrate.home import migrate_home
 from providers.registrarbase import (
     Nameserver,
     Registrar,

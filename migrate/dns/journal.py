@@ -17,12 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrate.home import migrate_home
 from migrate.redact import redact
 from providers.dnsbase import Key, RRset
-
-
-def migrate_home() -> Path:
-    return Path(os.environ.get("MIGRATE_HOME", ".migrate"))
 
 
 def journal_path(zone: str, home: Path | None = None) -> Path:

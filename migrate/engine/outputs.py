@@ -16,7 +16,7 @@ def load_outputs(spec: ServiceSpec, target: str, *, options: EngineOptions | Non
     from pulumi import automation as auto
 
     from migrate.engine.errors import engine_error
-    from migrate.engine.stack import _outputs
+    from migrate.engine.stack import outputs_from_values
 
     stack = open_stack(spec, target, options, create=False)
     try:
@@ -25,4 +25,4 @@ def load_outputs(spec: ServiceSpec, target: str, *, options: EngineOptions | Non
         raise engine_error(exc, spec, target) from None
     if not values:
         raise NotDeployedError(spec, target, stack.workspace)  # type: ignore[arg-type]
-    return _outputs(spec, target, values)
+    return outputs_from_values(spec, target, values)

@@ -127,7 +127,7 @@ def up(
         ),
     )
     log.debug("up %s: %s in %.1fs", target, events.changes(), time.monotonic() - started)
-    return _outputs(spec, target, {key: value.value for key, value in result.outputs.items()})
+    return outputs_from_values(spec, target, {key: value.value for key, value in result.outputs.items()})
 
 
 def preview(
@@ -225,7 +225,7 @@ def probe(url: str, timeout: float = 3.0) -> str:
     return f"unhealthy: HTTP {response.status_code}"
 
 
-def _outputs(spec: ServiceSpec, target: str, values: dict[str, Any]) -> TargetOutputs:
+def outputs_from_values(spec: ServiceSpec, target: str, values: dict[str, Any]) -> TargetOutputs:
     from migrate.outputs import SECRET_OUTPUTS, TargetOutputs
     from migrate.redact import register_secret
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate.errors import InputError, MigrateError
+from migrate.home import migrate_home
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_ROOT = REPO_ROOT / ".tools"
 ORGANIZATION = "organization"  # the file backend's fixed organization name
-
-
-def migrate_home() -> Path:
-    return Path(os.environ.get("MIGRATE_HOME") or ".migrate").expanduser().resolve()
 
 
 @dataclass(frozen=True)

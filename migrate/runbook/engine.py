@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from migrate.errors import MigrateError
+from migrate.home import migrate_home
 from migrate.redact import redact
 from migrate.runbook import registry
-from migrate.runbook.journal import RunJournal, RunState, migrate_home
+from migrate.runbook.journal import RunJournal, RunState
 from migrate.runbook.model import Call, Runbook, Step, substitute
 
 EventCallback = Callable[[str, dict[str, Any]], None]

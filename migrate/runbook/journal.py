@@ -25,11 +25,8 @@ from typing import IO, Any
 from pydantic import SecretStr
 
 from migrate.errors import InputError, MigrateError
+from migrate.home import migrate_home
 from migrate.redact import MASK, redact
-
-
-def migrate_home() -> Path:
-    return Path(os.environ.get("MIGRATE_HOME", ".migrate"))
 
 
 def runs_dir(home: Path | None = None) -> Path:
