@@ -35,9 +35,10 @@ if TYPE_CHECKING:
 class DelegationJournal(Journal):
     """``$MIGRATE_HOME/journal/registrar/<zone>.jsonl``: nameservers before each change."""
 
+    id_field = "change"
+
     def __init__(self, zone: str, home: Path | None = None) -> None:
-        super().__init__(zone, home)
-        self.path = (home or migrate_home()) / "journal" / "registrar" / f"{zone.rstrip('.')}.jsonl"
+        super().__init__(zone, path=(home or migrate_home()) / "journal" / "registrar" / f"{zone.rstrip('.')}.jsonl")
 
     def last_change(self, registrar: str) -> tuple[str, list[Nameserver]] | None:
         """(change id, nameservers before it) of the last change the registrar may have made.
@@ -49,9 +50,9 @@ class DelegationJournal(Journal):
         starts: dict[str, list[Nameserver]] = {}
         for entry in self.entries():
             if entry["event"] == "start" and entry.get("registrar") == registrar:
-                starts[entry["swing"]] = [Nameserver.from_json(n) for n in entry["before"]]
-            elif entry["event"] == "failed" and entry["swing"] in starts and not entry.get("maybe_applied", True):
-                del starts[entry["swing"]]
+                starts[entry["id"]] = [Nameserver.from_json(n) for n in entry["before"]]
+            elif entry["event"] == "failed" and entry["id"] in starts and not entry.get("maybe_applied", True):
+                del starts[entry["id"]]
         if not starts:
             return None
         change_id = list(starts)[-1]
