@@ -15,17 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrate.dns.journal import Journal
-from migrate.errors import InputError, MigrateError
+from migrate.errors import InputError, MigrateError, RegistrarError
 from migrate.home import migrate_home
-from providers.registrarbase import (
-    Nameserver,
-    Registrar,
-    RegistrarError,
-    StatusCallback,
-    in_zone,
-    make_registrar,
-    same_names,
-)
+from providers.registrarbase import Nameserver, Registrar, StatusCallback, in_zone, make_registrar, same_names
 
 if TYPE_CHECKING:
     from migrate.dns.delegation import DelegationResult

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from migrate.engine.errors import engine_error
 from migrate.engine.events import EventLog, OnEvent, Step
-from migrate.engine.workspace import EngineOptions, NotDeployedError, open_stack, stack_name, workspace
+from migrate.engine.workspace import EngineOptions, open_stack, stack_name, workspace
+from migrate.errors import NotDeployedError
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
