@@ -34,7 +34,7 @@ def test_every_part_uses_the_same_home(tmp_path, monkeypatch):
     from migrate.dns.journal import journal_path
     from migrate.engine.workspace import backend_url
     from migrate.runbook.journal import runs_dir
-    from providers.local.sandbox import sandbox_dir
+    from providers.local.layout import sandbox_dir
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("MIGRATE_HOME", "~/mh")

@@ -23,8 +23,8 @@ from migrate.data.follow import (  # stdlib-only module: cheap at start-up
 )
 
 if TYPE_CHECKING:
+    from migrate.data.comparison import VerifyReport
     from migrate.data.progress import ProgressUpdate
-    from migrate.data.report import VerifyReport
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
@@ -111,7 +111,7 @@ def _outputs(spec: ServiceSpec | None, target: str | None, file: Path | None, si
         raise InputError(f"--{side} {target}: needs the spec (--spec) to find the target")
     spec.target(target)
     try:
-        from migrate.engine.outputs import load_outputs  # type: ignore[import-not-found,unused-ignore]
+        from migrate.engine.stack_outputs import load_outputs  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         raise InputError(
             f"--{side} {target}: reading stack outputs needs the engine; pass --{side}-outputs FILE instead"
@@ -318,7 +318,7 @@ def sync(
             progress=view,
         )
     _summary_lines(out, result)
-    _finish(out, result.to_dict(), result.verify)
+    _finish(out, result.to_json(), result.verify)
 
 
 def verify(
@@ -344,7 +344,7 @@ def verify(
         report = move.verify(
             loaded, a, b, postgres=not no_postgres, media_too=not no_media, workers=workers, progress=view
         )
-    _finish(out, report.to_dict(), report)
+    _finish(out, report.to_json(), report)
 
 
 def backup(
@@ -387,7 +387,7 @@ def backup(
         )
     _summary_lines(out, result)
     out.human.print(f"backup {result.backup_id} at {location}" + ("" if result.ok else " (NOT complete)"), markup=False)
-    _finish(out, result.to_dict(), result.verify)
+    _finish(out, result.to_json(), result.verify)
 
 
 def restore(
@@ -431,7 +431,7 @@ def restore(
             progress=view,
         )
     _summary_lines(out, result)
-    _finish(out, result.to_dict(), result.verify)
+    _finish(out, result.to_json(), result.verify)
 
 
 def backups(
@@ -508,7 +508,7 @@ def replicate(
         state = replication.promote(
             loaded, a, b, admin_url=admin, max_lag=max_lag, timeout=timeout, source_admin_url=source_admin
         )
-    out.emit(state.to_dict())
+    out.emit(state.to_json())
     out.human.print(state.describe(), markup=False)
     if not state.ok:
         raise typer.Exit(1)
@@ -616,7 +616,7 @@ def follow(
             on_pass=on_pass,
             on_announced=on_announced,
         )
-    out.emit(state.to_dict())
+    out.emit(state.to_json())
     out.human.print(
         f"media {a.target} -> {b.target}: {state.passes} passes ({state.failed_passes} failed), "
         f"{state.objects_copied} objects / {_human_bytes(state.bytes_copied)} copied",

@@ -29,7 +29,7 @@ class RedisCopyResult:
     expired: int = 0  # gone between the listing and the copy
     seconds: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "copied": True,
             "keys": self.keys,

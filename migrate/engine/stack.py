@@ -45,7 +45,7 @@ class PreviewResult:
     def has_changes(self) -> bool:
         return any(op != "same" and count for op, count in self.changes.items())
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "has_changes": self.has_changes,
@@ -66,7 +66,7 @@ class TargetStatus:
     health: str | None = None  # "healthy", "unhealthy: why", or None when not checked
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "provider": self.provider,
@@ -202,7 +202,7 @@ def status(spec: ServiceSpec, *, options: EngineOptions | None = None, check_hea
             entry.last_update = summary.last_update.isoformat() if summary.last_update else None
         if entry.deployed:
             try:
-                from migrate.engine.outputs import load_outputs
+                from migrate.engine.stack_outputs import load_outputs
 
                 entry.outputs = load_outputs(spec, target, options=options)
             except Exception as exc:  # one broken stack must not hide the others

@@ -20,7 +20,7 @@ from migrate.home import migrate_home
 from providers.registrarbase import Nameserver, Registrar, StatusCallback, in_zone, make_registrar, same_names
 
 if TYPE_CHECKING:
-    from migrate.dns.delegation import DelegationResult
+    from migrate.dns.parent_zone import DelegationResult
     from migrate.spec.model import ServiceSpec
 
 
@@ -243,7 +243,7 @@ def apply_delegation(
 
 def _check_parent(result: DelegateResult, parents: Sequence[str], wait: float, status: StatusCallback | None) -> None:
     """Ask the parent zone's servers until they hand out the new set (or ``wait`` passes)."""
-    from migrate.dns.delegation import check_delegation
+    from migrate.dns.parent_zone import check_delegation
 
     names = [n.name for n in result.plan.wanted]
     deadline = time.monotonic() + wait
