@@ -7,7 +7,6 @@ exit codes (1 when anything differs).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -91,20 +90,7 @@ def _outputs(spec: ServiceSpec | None, target: str | None, file: Path | None, si
     from migrate.outputs import TargetOutputs
 
     if file is not None:
-        try:
-            values = json.loads(file.read_text())
-        except OSError as exc:
-            raise InputError(f"--{side}-outputs {file}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise InputError(f"--{side}-outputs {file}: not JSON ({exc})") from None
-        defaults = {"target": target or file.stem, "provider": "outputs-file", "public_addresses": [], "health_url": ""}
-        from pydantic import ValidationError
-
-        try:
-            return TargetOutputs.model_validate({**defaults, **values})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise InputError(f"--{side}-outputs {file}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        return TargetOutputs.from_file(file, f"--{side}-outputs", target=target)
     if target is None:
         raise InputError(f"give --{side} TARGET (or --{side}-outputs FILE)")
     if spec is None:

@@ -5,7 +5,6 @@ A thin layer over ``migrate.dns``: parse options, call the API, print tables or 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -63,16 +62,9 @@ def target_outputs(
             health_url=health_url or "",
         )
     if outputs_file is not None:
-        try:
-            data = json.loads(outputs_file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{outputs_file}: cannot read target outputs: {exc}") from None
-        if to:
-            data.setdefault("target", to)
-        try:
-            outputs = TargetOutputs.model_validate(data)
-        except ValueError as exc:
-            raise InputError(f"{outputs_file}: not target outputs: {exc}") from None
+        outputs = TargetOutputs.from_file(outputs_file, "--outputs", target=to)
+        if not outputs.public_addresses and not outputs.public_hostname:
+            raise InputError(f"--outputs {outputs_file}: no public_addresses or public_hostname to point DNS at")
     else:
         if not to:
             raise InputError("give --to TARGET (or --address IP, or --outputs FILE)")
