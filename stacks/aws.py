@@ -82,12 +82,8 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
     )
 
 
-class _Part(pulumi.ComponentResource):
-    """One concern of the target; its resources are its children (``child`` options)."""
-
-    def __init__(self, kind: str, name: str, opts: pulumi.ResourceOptions) -> None:
-        super().__init__(f"migrate:aws:{kind}", name, None, opts)
-        self.child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
+class _Part(common.StackPart):
+    adapter = "aws"
 
 
 class Network(_Part):
@@ -103,7 +99,7 @@ class Network(_Part):
         tags: dict[str, str],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__("Network", name, opts)
+        super().__init__(name, opts)
         child = self.child
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
@@ -212,7 +208,7 @@ class Database(_Part):
     def __init__(
         self, name: str, spec: ServiceSpec, network: Network, tags: dict[str, str], opts: pulumi.ResourceOptions
     ) -> None:
-        super().__init__("Database", name, opts)
+        super().__init__(name, opts)
         pg = spec.postgres
         assert pg is not None
         db_sg = network.private_group(f"{name}-db", "postgres", 5432, tags)
@@ -255,7 +251,7 @@ class Cache(_Part):
         tags: dict[str, str],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__("Cache", name, opts)
+        super().__init__(name, opts)
         redis = spec.redis
         assert redis is not None
         cache_sg = network.private_group(f"{name}-cache", "redis", 6379, tags)
@@ -290,7 +286,7 @@ class Media(_Part):
     def __init__(
         self, name: str, spec: ServiceSpec, region: str, tags: dict[str, str], opts: pulumi.ResourceOptions
     ) -> None:
-        super().__init__("Media", name, opts)
+        super().__init__(name, opts)
         assert spec.media is not None
         child = self.child
         self.region = region
@@ -359,7 +355,7 @@ class Front(_Part):
         tags: dict[str, str],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__("Front", name, opts)
+        super().__init__(name, opts)
         child = self.child
         assert web.port is not None
         self.web_name, self.web_port = web_name, web.port
@@ -428,7 +424,7 @@ class App(_Part):
         tags: dict[str, str],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__("App", name, opts)
+        super().__init__(name, opts)
         child = self.child
         cluster = aws.ecs.Cluster(f"{name}", tags=tags, opts=child)
         logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, opts=child)

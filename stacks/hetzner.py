@@ -85,12 +85,8 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
     )
 
 
-class _Part(pulumi.ComponentResource):
-    """One concern of the target; its resources are its children (``child`` options)."""
-
-    def __init__(self, kind: str, name: str, opts: pulumi.ResourceOptions) -> None:
-        super().__init__(f"migrate:hetzner:{kind}", name, None, opts)
-        self.child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
+class _Part(common.StackPart):
+    adapter = "hetzner"
 
 
 class PrivateNetwork(_Part):
@@ -100,7 +96,7 @@ class PrivateNetwork(_Part):
     def __init__(
         self, name: str, settings: HetznerSettings, labels: dict[str, str], opts: pulumi.ResourceOptions
     ) -> None:
-        super().__init__("PrivateNetwork", name, opts)
+        super().__init__(name, opts)
         self.name, self.settings, self.labels = name, settings, labels
         self.network = hcloud.Network(f"{name}-net", ip_range=settings.network_cidr, labels=labels, opts=self.child)
         subnet = hcloud.NetworkSubnet(
@@ -155,7 +151,7 @@ class DataServer(_Part):
         app_ips: list[str],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__("DataServer", name, opts)
+        super().__init__(name, opts)
         storage = spec.postgres.storage_gb if spec.postgres else 10
         volume = hcloud.Volume(
             f"{name}-data",
@@ -200,7 +196,7 @@ class ObjectStorage(_Part):
     def __init__(
         self, name: str, spec: ServiceSpec, target: str, settings: HetznerSettings, opts: pulumi.ResourceOptions
     ) -> None:
-        super().__init__("ObjectStorage", name, opts)
+        super().__init__(name, opts)
         import pulumi_aws as aws
 
         assert spec.media is not None
@@ -258,7 +254,7 @@ class AppServers(_Part):
         links: common.ServiceLinks,
         opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__("AppServers", name, opts)
+        super().__init__(name, opts)
         spec_secrets = common.resolve_spec_secrets(spec)
         self.servers = []
         for index, processes in enumerate(layout):
@@ -286,7 +282,7 @@ class Front(_Part):
         labels: dict[str, str],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__("Front", name, opts)
+        super().__init__(name, opts)
         assert web.port is not None
         child = self.child
         self.lb = hcloud.LoadBalancer(
