@@ -198,12 +198,12 @@ def test_env_computed_from_outputs_readiness_and_exec(box: Sandbox, deployed: di
     box.write_spec(web={"ready": {"path": "/healthz", "status": [200], "timeout_seconds": 60}}, env=refs)
     try:
         box.cli_json("up", "--to", TARGET)
-        pid = sandbox.recorded_pids(box.home / "sandbox" / TARGET)["web-0"]
+        pid = layout.recorded_pids(box.home / "sandbox" / TARGET)["web-0"]
         environ = dict(
             item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item
         )
         password = _reveal_password(box)
-        assert environ["APP_DB_HOST"] == box.address and environ["APP_DB_PORT"] == str(sandbox.POSTGRES_PORT)
+        assert environ["APP_DB_HOST"] == box.address and environ["APP_DB_PORT"] == str(layout.POSTGRES_PORT)
         assert environ["APP_DB_PASSWORD"] == password and environ["APP_MEDIA_BUCKET"] == "chirp-media"
         assert environ["APP_S3_TLS"] == "false" and environ["APP_URL"] == "http://chirp.test"
         assert httpx.get(f"{box.url}/healthz", timeout=10).status_code == 200
@@ -229,7 +229,7 @@ def test_env_computed_from_outputs_readiness_and_exec(box: Sandbox, deployed: di
 def _reveal_password(box: Sandbox) -> str:
     from urllib.parse import unquote, urlsplit
 
-    from migrate.engine.outputs import load_outputs
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.spec.loader import load_spec
 
     saved = {k: os.environ.get(k) for k in box.env}
