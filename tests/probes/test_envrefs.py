@@ -62,3 +62,21 @@ def test_a_wrong_reference_names_the_field(tmp_path: Any, value: str, message: s
     with pytest.raises(InputError, match=message) as caught:
         load_spec(_spec_with(tmp_path, {"APP_X": value}))
     assert "APP_X" in str(caught.value)
+
+
+def test_the_runbooks_manual_lines_come_from_the_spec() -> None:
+    from tests.conftest import run_cli
+
+    shown = run_cli("-f", str(CHIRP_SPEC), "runbook", "show", "failover", "--to", "local-b")
+    assert shown.returncode == 0, shown.stderr
+    assert "curl -fsS -H 'Host: chirp.test' http://ADDRESS-OF-local-b/healthz" in shown.stdout
+    assert "dig @NAMESERVER chirp.test A" in shown.stdout and "chirp.example" not in shown.stdout
+
+
+def test_a_command_runs_as_written() -> None:
+    import sys
+
+    from providers.local.dynamic.base import command_argv
+
+    assert command_argv("python -m app --port {port}", port=8001) == ["python", "-m", "app", "--port", "8001"]
+    assert command_argv("{python} -m app")[0] == sys.executable
