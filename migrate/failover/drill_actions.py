@@ -528,7 +528,7 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
         "data_route": data_step.get("route"),
         "rpo": {
             "probe_writes": _kind(acked, lost, terminated_at),
-            "probe_uploads": _kind(media_acks, media_lost, terminated_at),
+            "probe_uploads": _kind(media_acks, media_lost, terminated_at, stream=acked),
             "canary_rows": _kind(canary_rows, rows_lost, terminated_at),
             "canary_objects": _kind(canary_objects, objects_lost, terminated_at),
         },
@@ -553,9 +553,16 @@ def _run_of(load: dict[str, Any]) -> str:
     return ""
 
 
-def _kind(acks: list[dict[str, Any]], lost: list[dict[str, Any]], terminated_at: float) -> dict[str, Any]:
-    """One kind's RPO: how many A acknowledged, how many B lacks, and the time they span."""
-    return {"acked": len(acks), "lost": len(lost), "seconds": round(_span(acks, lost, terminated_at), 3)}
+def _kind(
+    acks: list[dict[str, Any]],
+    lost: list[dict[str, Any]],
+    terminated_at: float,
+    stream: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One kind's RPO: how many A acknowledged, how many B lacks, and the time from the oldest
+    lost one to the last acknowledgement of its ``stream`` (uploads: of every probe write)."""
+    span = _span(acks if stream is None else stream, lost, terminated_at)
+    return {"acked": len(acks), "lost": len(lost), "seconds": round(span, 3)}
 
 
 def _canary_missing(
@@ -601,7 +608,7 @@ def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> di
         try:
             _remove_canary(ctx, target)
         except Exception as exc:  # psycopg/botocore errors: a dead target keeps what died with it
-            ctx.log(f"canary not removed from {target}: {type(exc).__name__}")
+            ctx.log(f"canary left on {target}, which does not answer ({type(exc).__name__}): it died with it")
     if keep:
         return {"kept": [source, dest]}
     problems: list[str] = []
