@@ -333,7 +333,7 @@ def load_start(
             ctx,
             "load",
             [sys.executable, "-m", "migrate.probes.load", "--config", str(config), "--out", str(log)],
-            dict(os.environ),
+            _runner_env(spec),
         )
     if ctx.run_dir not in _CANARIES:
         canary = Canary(spec, out, canary_log)
@@ -357,6 +357,26 @@ def load_start(
         "rate": rate,
         "probes": spec.probes is not None,
     }
+
+
+def _runner_env(spec: ServiceSpec) -> dict[str, str]:
+    """The load runner's environment: the basics, migrate's import path, and only the variables
+    its probes' headers name ({env:NAME}); none of migrate's own secrets."""
+    from migrate.spec.probes import PLACEHOLDER
+
+    assert spec.probes is not None
+    requests = [*spec.probes.setup, spec.probes.write, *([spec.probes.upload] if spec.probes.upload else [])]
+    named = {
+        m.group("arg")
+        for request in requests
+        for value in request.headers.values()
+        for m in PLACEHOLDER.finditer(value)
+        if m.group("name") == "env"
+    }
+    keep = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", *named}
+    env = {key: value for key, value in os.environ.items() if key in keep}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
 
 
 def _stop_canary(ctx: StepContext) -> bool:

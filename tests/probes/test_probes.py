@@ -200,3 +200,16 @@ def test_templates() -> None:
 def test_bad_probes_are_refused_with_the_reason(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Probes.model_validate({**PROBES, **change})
+
+
+def test_the_runner_gets_only_the_variables_its_headers_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from migrate.failover.drill_actions import _runner_env
+    from migrate.spec.loader import load_spec
+    from tests.conftest import CHIRP_SPEC
+
+    spec = load_spec(CHIRP_SPEC)
+    spec.probes = Probes.model_validate(PROBES)
+    monkeypatch.setenv("NOTES_TOKEN", TOKEN)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "state-passphrase")
+    env = _runner_env(spec)
+    assert env["NOTES_TOKEN"] == TOKEN and "PULUMI_CONFIG_PASSPHRASE" not in env and "PATH" in env
