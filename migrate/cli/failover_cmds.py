@@ -262,7 +262,7 @@ def drill(
     lines = [f"drill {outcome.report['params']['from']} → {outcome.report['params']['to']}: {outcome.report['status']}"]
     if figures.get("rto_seconds") is not None:
         lines.append(f"RTO {figures['rto_seconds']:.2f}s (goal {figures.get('rto_goal_seconds')}s)")
-    if figures.get("rpo_writes") is not None:
+    if figures.get("rpo_writes") is not None and figures.get("probes", True):
         lines.append(
             f"RPO {figures['rpo_writes']} acknowledged writes lost of {figures.get('acked_writes')}, "
             f"{figures.get('rpo_seconds', 0):.2f}s of writes (goal {figures.get('rpo_goal_seconds')}s)"
@@ -273,7 +273,7 @@ def drill(
             f"{figures.get('media_rpo_seconds', 0):.2f}s of uploads"
         )
     if not figures.get("probes") and figures.get("rpo"):
-        lines.append("no probes: in the spec (probes:) — RPO from the canary only")
+        lines.append("the spec has no probes: section — RPO from migrate's canary only")
     for kind, label in (("canary_rows", "canary rows"), ("canary_objects", "canary objects")):
         counted = (figures.get("rpo") or {}).get(kind) or {}
         if counted.get("acked"):
