@@ -7,7 +7,6 @@ exit codes (1 when anything differs).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -91,12 +90,11 @@ def _outputs(spec: ServiceSpec | None, target: str | None, file: Path | None, si
     from migrate.outputs import TargetOutputs
 
     if file is not None:
-        try:
-            values = json.loads(file.read_text())
-        except OSError as exc:
-            raise InputError(f"--{side}-outputs {file}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise InputError(f"--{side}-outputs {file}: not JSON ({exc})") from None
+        from migrate.inputfiles import read_input_json
+
+        values = read_input_json(file, what=f"--{side}-outputs file")
+        if not isinstance(values, dict):
+            raise InputError(f"--{side}-outputs {file}: must be a JSON object")
         defaults = {"target": target or file.stem, "provider": "outputs-file", "public_addresses": [], "health_url": ""}
         from pydantic import ValidationError
 

@@ -5,7 +5,6 @@ A thin layer over ``migrate.dns``: parse options, call the API, print tables or 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -63,10 +62,11 @@ def target_outputs(
             health_url=health_url or "",
         )
     if outputs_file is not None:
-        try:
-            data = json.loads(outputs_file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{outputs_file}: cannot read target outputs: {exc}") from None
+        from migrate.inputfiles import read_input_json
+
+        data = read_input_json(outputs_file, what="target outputs file")
+        if not isinstance(data, dict):
+            raise InputError(f"{outputs_file}: target outputs must be a JSON object")
         if to:
             data.setdefault("target", to)
         try:

@@ -75,10 +75,12 @@ def _click_exceptions() -> Any:
 
 
 def _fail(message: str, code: int, json_mode: bool) -> None:
+    from migrate.inputfiles import escape_controls
     from migrate.redact import redact
 
     message = redact(message)
-    lines = message.splitlines() or [message]
+    # one line per problem; any other control character (ESC, CR ...) is shown escaped
+    lines = [escape_controls(line) for line in message.split("\n")]
     for line in lines:
         sys.stderr.write(f"error: {line}\n" if not line.startswith("error:") else line + "\n")
     if json_mode:

@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from migrate.errors import InputError
+from migrate.inputfiles import SECRET_LIMIT, read_input_text
 from migrate.redact import register_secret
+from migrate.spec.inline import reference_name_problem
 
 INLINE_SECRET_MESSAGE = "secret value written inline; give a reference instead: {env: VAR_NAME} or {file: PATH}"
 
@@ -35,6 +37,24 @@ class SecretRef(BaseModel):
             raise ValueError("give exactly one of env or file")
         return self
 
+    @field_validator("env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and (problem := reference_name_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _file_path(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("an empty path; {file:} names the file that holds the secret")
+            if "\0" in value:
+                raise ValueError("a path cannot contain a NUL character")
+            return Path(value)
+        return value
+
     def describe(self) -> str:
         """Where the secret comes from, safe to print."""
         return f"env:{self.env}" if self.env else f"file:{self.file}"
@@ -50,8 +70,27 @@ class SecretRef(BaseModel):
         assert self.file is not None
         path = self.file.expanduser()
         try:
-            value = path.read_text().strip()
-        except OSError as exc:
-            raise InputError(f"{what}: cannot read {path}: {exc.strerror}") from None
+            value = read_input_text(path, SECRET_LIMIT, "secret file").strip()
+        except InputError as exc:
+            raise InputError(f"{what}: {exc}") from None
         register_secret(value)
         return value
+
+
+def env_references(value: Any) -> list[str]:
+    """The variables every ``{env:}`` reference in ``value`` (a spec or any part of it) names:
+    what a migrate child process must be given, and no more, to resolve the same secrets."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, SecretRef):
+            if item.env:
+                found.append(item.env)
+        elif isinstance(item, BaseModel):
+            stack.extend(getattr(item, name) for name in type(item).model_fields)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return sorted(set(found))
