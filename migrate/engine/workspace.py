@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate.errors import InputError, MigrateError
+from migrate.private_files import make_private_dir
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_ROOT = REPO_ROOT / ".tools"
+HOME_MODE = 0o711
 ORGANIZATION = "organization"  # the file backend's fixed organization name
 
 
@@ -53,13 +55,26 @@ def backend_url(override: str | None = None) -> str:
             path.mkdir(parents=True, exist_ok=True)
             return f"file://{path}"
         return url
-    state = migrate_home() / "state"
-    state.mkdir(parents=True, exist_ok=True)
+    # MIGRATE_HOME 0711: others may pass through to a sandbox's data directory (the postgres
+    # user must), not list it; the state itself 0700
+    make_private_dir(migrate_home(), HOME_MODE)
+    state = make_private_dir(migrate_home() / "state")
     return f"file://{state}"
 
 
-def passphrase_env() -> dict[str, str]:
-    """The passphrase the stack's secrets are encrypted with, as Pulumi's env variables."""
+def local_state_missing(override: str | None = None) -> bool:
+    """No ``file://`` state exists yet: nothing is deployed, and a read-only command that
+    found this must not create it (nor the passphrase) just to say so."""
+    url = override or os.environ.get("PULUMI_BACKEND_URL")
+    if url and not url.startswith("file://"):
+        return False
+    path = Path(url.removeprefix("file://")).expanduser() if url else migrate_home() / "state"
+    return not path.is_dir()
+
+
+def passphrase_env(create: bool = True) -> dict[str, str]:
+    """The passphrase the stack's secrets are encrypted with, as Pulumi's env variables.
+    Without ``create`` (read-only commands) a missing passphrase file is not made."""
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None:
         return {"PULUMI_CONFIG_PASSPHRASE": os.environ["PULUMI_CONFIG_PASSPHRASE"]}
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
@@ -68,8 +83,10 @@ def passphrase_env() -> dict[str, str]:
             raise InputError(f"PULUMI_CONFIG_PASSPHRASE_FILE: no such file {path}")
         return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(path.resolve())}
     path = migrate_home() / "passphrase"
+    if not path.exists() and not create:
+        return {}
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_urlsafe(32) + "\n")
