@@ -20,7 +20,7 @@ from migrate.errors import InputError
 
 KIB = 1024
 MIB = 1024 * 1024
-SPEC_LIMIT = 4 * MIB
+SPEC_LIMIT = 2 * MIB
 SECRET_LIMIT = 16 * KIB
 OUTPUTS_LIMIT = 16 * MIB
 MANIFEST_LIMIT = 64 * MIB

@@ -25,6 +25,7 @@ from typing import IO, Any
 from pydantic import SecretStr
 
 from migrate.errors import InputError, MigrateError
+from migrate.private_files import make_private_dir
 from migrate.redact import MASK, redact
 
 
@@ -113,8 +114,7 @@ class RunJournal:
     def create(
         cls, runbook: dict[str, Any], params: dict[str, Any], home: Path | None = None, **meta: Any
     ) -> RunJournal:
-        directory = runs_dir(home)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = make_private_dir(runs_dir(home))  # 0700: a journal names hosts, targets, outputs
         journal = cls(directory / f"{new_run_id(runbook['name'])}.jsonl")
         journal.lock()
         journal.write("run-start", runbook=runbook, params=params, **meta)
@@ -174,7 +174,7 @@ class RunJournal:
         """A run killed mid-write leaves half a line; end it so the next record stays whole."""
         if not self.path.exists() or self.path.stat().st_size == 0:
             if not self.path.exists():
-                self.path.touch()
+                self.path.touch(mode=0o600)
                 _fsync_dir(self.path.parent)
             return
         with open(self.path, "rb+") as handle:

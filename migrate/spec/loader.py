@@ -57,6 +57,7 @@ def _parse_spec(text: str, filename: str) -> ServiceSpec:
         raise SpecError(
             [f"{filename}:1: not a migrate spec (it has none of the sections service, processes, dns, targets)"]
         )
+    _check_big_collections(data, document, filename)
     try:
         # strict: "3", 2.0 and true are not integers; a typo must not quietly become a number
         spec = ServiceSpec.model_validate(data, strict=True)
@@ -107,6 +108,55 @@ def _dotted(parts: tuple[Any, ...] | list[Any]) -> str:
 def _key_line(loc: tuple[Any, ...], lines: dict[Loc, int], default: int) -> int:
     """The line of the key at ``loc`` (the index has it even where the display drops it)."""
     return lines.get(tuple(loc), default)
+
+
+BIG_COLLECTION = 500  # items; below this a collection is validated with the rest
+_CHUNK = 250
+
+
+def _big_collections(data: dict[Any, Any]) -> list[tuple[Loc, Any, Any]]:
+    """(path, value, type) of each large list or mapping of the spec (dns.records above all)."""
+    from migrate.spec.model import DnsSpec
+
+    found: list[tuple[Loc, Any, Any]] = []
+    dns = data.get("dns")
+    if isinstance(dns, dict) and isinstance(dns.get("records"), list) and len(dns["records"]) > BIG_COLLECTION:
+        found.append((("dns", "records"), dns["records"], DnsSpec.model_fields["records"].annotation))
+    for key, field in ServiceSpec.model_fields.items():
+        value = data.get(key)
+        if isinstance(value, dict | list) and len(value) > BIG_COLLECTION:
+            found.append(((key,), value, field.annotation))
+    return found
+
+
+def _check_big_collections(data: dict[Any, Any], document: _Document, filename: str) -> None:
+    """Validate a large collection a chunk at a time and stop at ``MAX_PROBLEMS``: a spec of
+    100,000 bad records must not build 300,000 error objects (seconds and gigabytes) to show 50."""
+    from pydantic import TypeAdapter
+
+    problems: list[str] = []
+    for loc, value, annotation in _big_collections(data):
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        items = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+        for start in range(0, len(items), _CHUNK):
+            chunk_items = items[start : start + _CHUNK]
+            chunk: Any = dict(chunk_items) if isinstance(value, dict) else [item for _, item in chunk_items]
+            try:
+                adapter.validate_python(chunk, strict=True)
+            except ValidationError as exc:
+                for error in exc.errors(include_url=False, include_input=False):
+                    inner = list(error["loc"])
+                    if inner and isinstance(value, list) and isinstance(inner[0], int):
+                        inner[0] += start
+                    display, line = _locate((*loc, *inner), data, document.lines)
+                    problem = _format(filename, line, display, error["msg"].removeprefix("Value error, "))
+                    if problem not in problems:
+                        problems.append(problem)
+                    if len(problems) >= MAX_PROBLEMS:
+                        problems.append(f"{filename}: … and more problems (stopped at {MAX_PROBLEMS})")
+                        raise SpecError(problems) from None
+    if problems:
+        raise SpecError(problems)
 
 
 def _format(filename: str, line: int, display: str, message: str) -> str:
