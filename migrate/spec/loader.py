@@ -16,6 +16,7 @@ from migrate.gcpause import paused_gc
 from migrate.inputfiles import SPEC_LIMIT, decode_utf8, read_input_file, shown
 from migrate.spec.inline import inline_secret_problems
 from migrate.spec.model import ServiceSpec, cross_check
+from migrate.spec.secrets import SPEC_DIR
 
 DEFAULT_SPEC_FILE = "migrate.yaml"
 
@@ -33,7 +34,7 @@ def load_spec(path: str | Path = DEFAULT_SPEC_FILE) -> ServiceSpec:
         if not os.path.lexists(path):
             message += " (use -f/--spec to name one)"
         raise SpecError([message]) from None
-    spec = parse_spec(text, str(path))
+    spec = parse_spec(text, str(path), spec_dir=path.resolve().parent)
     spec.source_path = path.resolve()
     return spec
 
@@ -41,13 +42,14 @@ def load_spec(path: str | Path = DEFAULT_SPEC_FILE) -> ServiceSpec:
 MAX_PROBLEMS = 50
 
 
-def parse_spec(text: str, filename: str) -> ServiceSpec:
+def parse_spec(text: str, filename: str, spec_dir: Path | None = None) -> ServiceSpec:
+    """``spec_dir``: where relative paths in the spec ({file: …} secrets) are taken from."""
     filename = shown(filename, 200)
     with paused_gc():  # tens of thousands of nodes, dicts and models, none of them garbage
-        return _parse_spec(text, filename)
+        return _parse_spec(text, filename, spec_dir)
 
 
-def _parse_spec(text: str, filename: str) -> ServiceSpec:
+def _parse_spec(text: str, filename: str, spec_dir: Path | None) -> ServiceSpec:
     document = _parse_yaml(text, filename)
     data = document.data
     if not isinstance(data, dict):
@@ -60,7 +62,7 @@ def _parse_spec(text: str, filename: str) -> ServiceSpec:
     _check_big_collections(data, document, filename)
     try:
         # strict: "3", 2.0 and true are not integers; a typo must not quietly become a number
-        spec = ServiceSpec.model_validate(data, strict=True)
+        spec = ServiceSpec.model_validate(data, strict=True, context={SPEC_DIR: spec_dir})
     except ValidationError as exc:
         problems: list[str] = []
         errors = exc.errors(include_url=False, include_input=False)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from providers.local import sandbox
+from providers.local import layout
 from providers.local.servers.postgres import PG_BIN
 from tests.conftest import CHIRP_SPEC, run_cli
 from tests.engine.helpers import free_loopback_address
@@ -114,13 +114,13 @@ def deployed() -> Iterator[dict[str, Any]]:
     finally:
         cli("holding-page", "down", "--json")
         cli("destroy", "--target", TARGET, "--yes")
-        for pid in sandbox.recorded_pids(base / "home" / "sandbox" / TARGET).values():
+        for pid in layout.recorded_pids(base / "home" / "sandbox" / TARGET).values():
             os.killpg(os.getpgid(pid), 9)
         shutil.rmtree(base, ignore_errors=True)
 
 
 def test_no_live_process_holds_a_planted_secret(deployed: dict[str, Any]) -> None:
-    recorded = sandbox.recorded_pids(deployed["base"] / "home" / "sandbox" / TARGET)
+    recorded = layout.recorded_pids(deployed["base"] / "home" / "sandbox" / TARGET)
     assert {"postgres", "front"} <= set(recorded) or len(recorded) >= 4, recorded  # the servers are up
     for pid in recorded.values():
         assert environ_of(pid), f"cannot read /proc/{pid}/environ"
@@ -141,7 +141,7 @@ def test_postgres_tools_were_given_no_planted_secret(deployed: dict[str, Any]) -
 def test_the_postmaster_environment_read_through_sql_holds_none(deployed: dict[str, Any]) -> None:
     import psycopg
 
-    from migrate.engine.outputs import load_outputs
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.spec.loader import load_spec
 
     saved = dict(os.environ)

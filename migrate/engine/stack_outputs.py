@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrate.engine.workspace import EngineOptions, NotDeployedError, open_stack
+from migrate.engine.workspace import EngineOptions, not_deployed, open_stack
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
@@ -16,16 +16,16 @@ def load_outputs(spec: ServiceSpec, target: str, *, options: EngineOptions | Non
     from pulumi import automation as auto
 
     from migrate.engine.errors import engine_error
-    from migrate.engine.stack import _outputs
+    from migrate.engine.stack import outputs_from_values
     from migrate.engine.workspace import local_state_missing
 
     if local_state_missing((options or EngineOptions()).backend):  # create no state to find none
-        raise NotDeployedError(spec, target)
+        raise not_deployed(spec, target)
     stack = open_stack(spec, target, options, create=False)
     try:
         values = {key: value.value for key, value in stack.outputs().items()}
     except auto.CommandError as exc:
         raise engine_error(exc, spec, target) from None
     if not values:
-        raise NotDeployedError(spec, target, stack.workspace)  # type: ignore[arg-type]
-    return _outputs(spec, target, values)
+        raise not_deployed(spec, target, stack.workspace)  # type: ignore[arg-type]
+    return outputs_from_values(spec, target, values)
