@@ -377,7 +377,13 @@ def test_valid_forms_are_kept(tmp_path):
     text = env_line("  DATABASE_URL: postgres://db.internal/app\n  API_TOKEN: ''")
     text = text.replace("command: python -m chirp.worker", "command: python -m chirp.worker --token $TOKEN_FILE")
     text = text.replace("  web:\n", "  web: &web\n").replace("    replicas: 1\n", "    <<: *web\n    public: false\n")
+    text = text.replace(
+        "    - name: www\n      type: A\n",
+        "    - name: www\n      type: A\n    - name: _dmarc\n      type: TXT\n"
+        '      value: "v=DMARC1; p=none; rua=mailto:dmarc@chirp.test"\n',
+    )
     spec = load_spec(_write(tmp_path, text))
+    assert spec.dns.records[-1].value and "mailto:" in spec.dns.records[-1].value
     assert spec.env["DATABASE_URL"] == "postgres://db.internal/app"
     assert spec.processes["worker"].port == 8080 and not spec.processes["worker"].public
 

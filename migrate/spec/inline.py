@@ -84,7 +84,8 @@ RESERVED_PREFIXES = ("LD_", "PULUMI_", "MIGRATE_")
 _URL_USERINFO = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^@/\s]+@", re.I)
 # user:password@registry.example/... : an image or address with a login before the host
 _REGISTRY_LOGIN = re.compile(
-    r"(?:^|[\s=\"'])[^\s/:@\"']+:[^\s/@\"']+@[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?(?:/|$)", re.I
+    r"(?:^|[\s=\"'])(?!(?:mailto|sip|sips|tel|xmpp):)[^\s/:@\"'=;]+:[^\s/@\"']+@[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?(?:/|$)",
+    re.I,
 )
 _SECRET_ARGUMENT = re.compile(
     r"(?:^|\s)--?(?:[a-z0-9]+[-_])*(?:password|passwd|pass|pwd|passphrase|token|secret|api[-_]?key|"
