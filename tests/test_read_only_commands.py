@@ -14,6 +14,7 @@ READ_ONLY = [
     ("dns", "sandbox", "status", "--json"),
     ("dns", "status", "--json"),
     ("dns", "plan", "--address", "127.0.0.9", "--json"),
+    ("dns", "verify", "--address", "127.0.0.9", "--json"),
     ("audit", "--json"),
     ("plan", "--to", "local-a", "--json"),  # previewed against a throwaway state
 ]

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         _fail("aborted", 130, json_mode)
     except click.ClickException as exc:
-        exc.show()
+        _show_escaped(exc)
         sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
     except MigrateError as exc:
         _fail(str(exc), exc.exit_code, json_mode)
@@ -72,6 +72,17 @@ def _click_exceptions() -> Any:
     except ImportError:  # pragma: no cover - depends on the installed typer
         from click import exceptions  # type: ignore[no-redef]
     return exceptions
+
+
+def _show_escaped(exc: Any) -> None:
+    """click's usage error, with any control character in what the user typed escaped."""
+    import io
+
+    from migrate.inputfiles import escape_controls
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    sys.stderr.write("\n".join(escape_controls(line) for line in buffer.getvalue().split("\n")))
 
 
 def _fail(message: str, code: int, json_mode: bool) -> None:
