@@ -154,9 +154,8 @@ def stack_name(spec: ServiceSpec, target: str) -> str:
 def _work_dir(spec: ServiceSpec, backend: str) -> Path:
     """Per service and backend: Pulumi.yaml and each stack's encryption salt live here."""
     digest = hashlib.sha256(backend.encode()).hexdigest()[:10]
-    directory = migrate_home() / "pulumi" / f"{spec.service.name}-{digest}"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    make_private_dir(migrate_home() / "pulumi")  # 0700: the stacks' salts and config
+    return make_private_dir(migrate_home() / "pulumi" / f"{spec.service.name}-{digest}")
 
 
 def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.LocalWorkspace:
