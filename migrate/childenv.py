@@ -30,7 +30,10 @@ def child_env(extra: Mapping[str, str] | None = None, *, keep: Iterable[str] = (
 
 
 def migrate_child_env(extra: Mapping[str, str] | None = None, *, keep: Iterable[str] = ()) -> dict[str, str]:
-    """For a process that is migrate itself: also the engine's variables (passphrase, backend)
-    and the variables the spec's ``{env:}`` references name (``keep``), never the backup key."""
+    """For a process that is migrate itself (the drill's media follower): also the engine's
+    variables (passphrase, backend), and the AWS ones when the state lives in S3, never the
+    backup key nor other tokens; ``keep`` names any more it needs."""
     names = [key for key in os.environ if key.startswith(MIGRATE_PREFIXES) and key not in NEVER_PASSED]
+    if os.environ.get("PULUMI_BACKEND_URL", "").startswith("s3://"):
+        names += [key for key in os.environ if key.startswith("AWS_")]
     return child_env(extra, keep=[*names, *keep])

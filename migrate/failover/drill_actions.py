@@ -28,7 +28,6 @@ from migrate.failover.actions import (
     spec_of,
 )
 from migrate.runbook.registry import action
-from migrate.spec.secrets import env_references
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
@@ -237,7 +236,7 @@ def follow_start(
             str(status),
             "--json",
         ],
-        migrate_child_env(keep=env_references(spec)),
+        migrate_child_env(),
     )
     deadline = time.monotonic() + 60
     while not _follow_state(ctx).get("passes"):  # one good pass: the follower works

@@ -86,22 +86,3 @@ class SecretRef(BaseModel):
             raise InputError(f"{what}: {exc}") from None
         register_secret(value)
         return value
-
-
-def env_references(value: Any) -> list[str]:
-    """The variables every ``{env:}`` reference in ``value`` (a spec or any part of it) names:
-    what a migrate child process must be given, and no more, to resolve the same secrets."""
-    found: list[str] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, SecretRef):
-            if item.env:
-                found.append(item.env)
-        elif isinstance(item, BaseModel):
-            stack.extend(getattr(item, name) for name in type(item).model_fields)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return sorted(set(found))
