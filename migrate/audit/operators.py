@@ -71,8 +71,7 @@ def same_operator(a: str | None, b: str | None) -> bool:
 
 
 def unnamed_operator(spec: ServiceSpec, target: str) -> list[Finding]:
-    settings = spec.targets[target]
-    if target_operator(spec, target) != UNKNOWN or settings.provider not in ("vps", "kubernetes"):
+    if target_operator(spec, target) != UNKNOWN:
         return []
     return [
         Finding(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter
+from providers.hosting import Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
+    from migrate.audit.findings import Finding
     from migrate.spec.model import ServiceSpec
 
 
@@ -24,6 +25,34 @@ class DigitalOceanAdapter(HostingAdapter):
         Capability.DNS: "none: use a DNS provider",
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (("digitalocean", "4.84.1"),)
+    # Managed Postgres hands out no superuser; Spaces sends no bucket notifications.
+    supports = Supports(terminate=True)
+    termination = (
+        "every Droplet of the target powered off and every inbound rule of its firewalls removed "
+        "(through the DigitalOcean API)"
+    )
+
+    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
+        from providers.digitalocean.terminate import terminate
+
+        return terminate(spec, target, settings)
+
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[Finding]:
+        from migrate.audit.data import managed_backups
+        from migrate.audit.findings import Finding, Severity
+
+        findings = managed_backups(spec, target)
+        if spec.redis is not None:
+            findings.append(
+                Finding(
+                    "provider-only",
+                    Severity.INFO,
+                    "DigitalOcean serves Redis as Valkey 8; Redis-only commands or modules "
+                    "will not survive a move back and forth unnoticed",
+                    "test the app against Valkey and Redis both",
+                )
+            )
+        return findings
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         servers = max(1, *(p.replicas for p in spec.processes.values()))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter
+from providers.hosting import Capability, HostingAdapter, Supports
 
 if TYPE_CHECKING:
+    from migrate.audit.findings import Finding
     from migrate.spec.model import ServiceSpec
 
 
@@ -27,6 +28,15 @@ class KubernetesAdapter(HostingAdapter):
         ("kubernetes", "4.34.2"),
         ("random", "4.21.4"),
     )
+    # Terminate (scale every Deployment and StatefulSet to 0, add a deny-all NetworkPolicy)
+    # is not built yet.
+    supports = Supports()
+    termination = "not supported yet (planned: scale to 0 and a deny-all NetworkPolicy)"
+
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[Finding]:
+        from migrate.audit.data import self_run_backups
+
+        return self_run_backups(spec, target)
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         cnpg = spec.postgres is not None and settings.postgres == "cloudnative-pg"
