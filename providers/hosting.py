@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from migrate.errors import InputError
 
 if TYPE_CHECKING:
-    from migrate.audit.findings import Finding
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
@@ -78,6 +77,17 @@ FEATURES: dict[str, Feature] = {
         "pass --yes",
     ),
 }
+
+
+@dataclass(frozen=True)
+class AdapterFinding:
+    """What an adapter tells the audit about its provider (the audit's ``Finding``, kept here
+    so providers need nothing from the audit). ``severity``: critical, warning or info."""
+
+    area: str
+    severity: str
+    message: str
+    fix: str = ""
 
 
 class UnsupportedError(InputError):
@@ -150,9 +160,43 @@ class HostingAdapter(ABC):
         when ``supports.holding_page``. ``outputs`` reads the target's outputs, if needed."""
         raise UnsupportedError(self.unsupported("holding_page", target))
 
-    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[Finding]:
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
         """What this provider keeps that would not survive it ending the account."""
         return []
+
+    def operator_of(self, settings: Any) -> str:
+        """The company running the target: the spec's ``operator:``, else the adapter's own."""
+        return str(getattr(settings, "operator", None) or self.company)
+
+    def managed_backups(self, spec: ServiceSpec, settings: Any, *, snapshot: bool = False) -> list[AdapterFinding]:
+        """A managed database: its automated backups go with the account."""
+        if spec.postgres is None:
+            return []
+        also = " and final snapshot" if snapshot else ""
+        return [
+            AdapterFinding(
+                "backups",
+                "warning",
+                f"the managed database's automated backups{also} are kept by {self.operator_of(settings)} "
+                "only and go with the account",
+                "keep logical dumps or a replica at another company (migrate data copy)",
+            )
+        ]
+
+    def self_run_backups(self, spec: ServiceSpec, settings: Any) -> list[AdapterFinding]:
+        """Postgres run on the hosts' own storage: no backup anywhere else."""
+        if spec.postgres is None:
+            return []
+        operator = self.operator_of(settings)
+        whose = "the hosts'" if operator == "self" else f"{operator}'s"
+        return [
+            AdapterFinding(
+                "backups",
+                "warning",
+                f"Postgres is self-run on {whose} storage with no backup elsewhere",
+                "schedule dumps to another company's object storage, or keep a replica elsewhere",
+            )
+        ]
 
     def unsupported(self, feature: str, target: str) -> str:
         """The one line for a missing ``feature``: what is missing and the way out."""

@@ -11,34 +11,22 @@ kind's base defined there.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate.errors import InputError
+from providers.discovery import discover
 
 if TYPE_CHECKING:
     from providers.dnsbase import DnsProvider
     from providers.hosting import HostingAdapter
     from providers.registrarbase import Registrar
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-# kind -> (the module each package of that kind has, the base class as "module:Class")
-KINDS: dict[str, tuple[str, str]] = {
-    "hosting": ("adapter", "providers.hosting:HostingAdapter"),
-    "dns": ("provider", "providers.dnsbase:DnsProvider"),
-    "registrar": ("registrar", "providers.registrarbase:Registrar"),
+# kind -> the base class of that kind, as "module:Class"
+KINDS: dict[str, str] = {
+    "hosting": "providers.hosting:HostingAdapter",
+    "dns": "providers.dnsbase:DnsProvider",
+    "registrar": "providers.registrarbase:Registrar",
 }
-
-
-def discover(kind: str) -> dict[str, str]:
-    """name -> module of every provider package of ``kind`` (the package's name is the
-    provider's name, the ``provider:`` a spec gives)."""
-    module, _ = KINDS[kind]
-    return {
-        path.parent.name: f"providers.{path.parent.name}.{module}"
-        for path in sorted(PACKAGE_DIR.glob(f"*/{module}.py"))
-        if not path.parent.name.startswith("_") and (path.parent / "settings.py").exists()
-    }
 
 
 HOSTING_ADAPTERS: dict[str, str] = discover("hosting")
@@ -56,7 +44,7 @@ def provider_class(kind: str, name: str) -> type:
     except KeyError:
         known = ", ".join(sorted(table))
         raise InputError(f"unknown {_NOUNS[kind]} {name!r} (known: {known})") from None
-    base_module, _, base_name = KINDS[kind][1].partition(":")
+    base_module, _, base_name = KINDS[kind].partition(":")
     base = getattr(importlib.import_module(base_module), base_name)
     module = importlib.import_module(module_name)
     found = [

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import BaseModel, Field
 
-from providers.registry import discover
+from providers.discovery import discover
 
 
 def settings_model(name: str) -> type[BaseModel]:

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from migrate.audit import services
 from migrate.audit.findings import Finding, Severity
-from migrate.audit.operators import LOCAL, UNKNOWN, location_operator, same_operator, target_operator
+from migrate.audit.operators import LOCAL, location_operator, same_operator, target_operator
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -38,40 +38,8 @@ def only_there(spec: ServiceSpec, target: str) -> list[Finding]:
 
 def provider_backups(spec: ServiceSpec, target: str) -> list[Finding]:
     """Backups the provider itself keeps (managed databases) or none at all (self-run): the
-    adapter's ``audit_findings`` say which (built with the two helpers below)."""
+    adapter's ``audit_findings`` say which."""
     return [f for f in services.adapter_findings(spec, target) if f.area == "backups"]
-
-
-def managed_backups(spec: ServiceSpec, target: str, *, snapshot: bool = False) -> list[Finding]:
-    """A managed database: its automated backups go with the account."""
-    if spec.postgres is None:
-        return []
-    also = " and final snapshot" if snapshot else ""
-    return [
-        Finding(
-            "backups",
-            Severity.WARNING,
-            f"the managed database's automated backups{also} are kept by {target_operator(spec, target)} "
-            "only and go with the account",
-            "keep logical dumps or a replica at another company (migrate data copy)",
-        )
-    ]
-
-
-def self_run_backups(spec: ServiceSpec, target: str) -> list[Finding]:
-    """Postgres run on the hosts' own storage: no backup anywhere else."""
-    if spec.postgres is None:
-        return []
-    operator = target_operator(spec, target)
-    whose = "the hosts'" if operator == UNKNOWN else f"{operator}'s"
-    return [
-        Finding(
-            "backups",
-            Severity.WARNING,
-            f"Postgres is self-run on {whose} storage with no backup elsewhere",
-            "schedule dumps to another company's object storage, or keep a replica elsewhere",
-        )
-    ]
 
 
 def backup_location(spec: ServiceSpec, target: str, backup: str | None = None) -> Finding:

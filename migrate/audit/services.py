@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrate.audit.findings import Finding
+from migrate.audit.findings import Finding, Severity
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -16,7 +16,10 @@ def adapter_findings(spec: ServiceSpec, target: str) -> list[Finding]:
     from providers.registry import hosting_adapter
 
     settings = spec.targets[target]
-    return hosting_adapter(settings.provider).audit_findings(spec, target, settings)
+    return [
+        Finding(f.area, Severity(f.severity), f.message, f.fix)
+        for f in hosting_adapter(settings.provider).audit_findings(spec, target, settings)
+    ]
 
 
 def provider_only(spec: ServiceSpec, target: str) -> list[Finding]:

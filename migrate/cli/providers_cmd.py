@@ -53,7 +53,7 @@ def providers(json_output: JsonOption = False) -> None:
     flags.add_column("supports")
     for adapter in adapters:
         flags.add_column(adapter.name)
-    for feature, about in FEATURES.items():
+    for feature in FEATURES:
         marks = ["[green]yes[/]" if getattr(a.supports, feature) else "[red]no[/]" for a in adapters]
         flags.add_row(feature, *marks)
     out.human.print(flags)

@@ -16,12 +16,12 @@ from migrate.errors import MigrateError
 from migrate.runbook.registry import action
 
 if TYPE_CHECKING:
-    from migrate.runbook.engine import StepContext
+    from migrate.runbook.runner import StepContext
 
 
 def _deployed(ctx: StepContext, target: str) -> bool:
     from migrate.engine.outputs import load_outputs
-    from migrate.engine.workspace import NotDeployedError
+    from migrate.errors import NotDeployedError
     from migrate.failover.actions import spec_of
 
     try:
@@ -41,8 +41,8 @@ def run(
     data_mode: str = "",
     synchronous: bool = True,
 ) -> dict[str, Any]:
+    from migrate.audit.checks import preflight
     from migrate.audit.findings import Severity
-    from migrate.audit.report import preflight
     from migrate.failover.actions import spec_of
 
     spec = spec_of(ctx)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter, Supports, Termination
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
-    from migrate.audit.findings import Finding
     from migrate.spec.model import ServiceSpec
 
 
@@ -38,18 +37,16 @@ class AwsAdapter(HostingAdapter):
 
         return terminate(spec, target, settings)
 
-    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[Finding]:
-        from migrate.audit.data import managed_backups
-        from migrate.audit.findings import Finding, Severity
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
 
-        findings: list[Finding] = []
+        findings: list[AdapterFinding] = []
         apex = [r for r in spec.dns.records if r.name == "@" and r.value is None]
         if apex:
             route53_elsewhere = [p for p in spec.dns.providers if spec.dns_providers[p].provider != "route53"]
             findings.append(
-                Finding(
+                AdapterFinding(
                     "provider-only",
-                    Severity.WARNING if route53_elsewhere else Severity.INFO,
+                    "warning" if route53_elsewhere else "info",
                     "the ALB has no fixed address: the zone apex can follow it only through a Route53 "
                     "ALIAS (other DNS providers need their own apex-CNAME flattening)",
                     "keep the apex on a DNS provider that flattens CNAMEs, or front the ALB with fixed IPs",
@@ -57,24 +54,24 @@ class AwsAdapter(HostingAdapter):
             )
         if getattr(settings, "certificate_arn", None):
             findings.append(
-                Finding(
+                AdapterFinding(
                     "provider-only",
-                    Severity.INFO,
+                    "info",
                     "the TLS certificate is an ACM certificate and cannot be exported",
                     "the other targets must have their own certificates ready",
                 )
             )
         if spec.secrets:
             findings.append(
-                Finding(
+                AdapterFinding(
                     "secrets",
-                    Severity.INFO,
+                    "info",
                     "the app's secrets are copied into AWS Secrets Manager; the spec's sources "
                     "stay with you, so nothing is lost, but rotate them after the account ends",
                     "rotate secrets after a termination",
                 )
             )
-        return [*managed_backups(spec, target, snapshot=True), *findings]
+        return [*self.managed_backups(spec, settings, snapshot=True), *findings]
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         processes = len(spec.processes)
@@ -135,4 +132,9 @@ class AwsAdapter(HostingAdapter):
         passwords = (spec.postgres is not None) + (spec.redis is not None)
         if passwords:
             plan.append(("random:index/randomPassword:RandomPassword", passwords))
+        # The stack's parts (ComponentResources), one per concern the spec asks for.
+        parts = ["Network", "Front", "App"]
+        parts += ["Database"] * (spec.postgres is not None) + ["Cache"] * (spec.redis is not None)
+        parts += ["Media"] * bool(buckets)
+        plan += [(f"migrate:aws:{part}", 1) for part in parts]
         return plan

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter, Supports, Termination
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
-    from migrate.audit.findings import Finding
     from migrate.spec.model import ServiceSpec
 
 
@@ -37,16 +36,14 @@ class DigitalOceanAdapter(HostingAdapter):
 
         return terminate(spec, target, settings)
 
-    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[Finding]:
-        from migrate.audit.data import managed_backups
-        from migrate.audit.findings import Finding, Severity
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
 
-        findings = managed_backups(spec, target)
+        findings = self.managed_backups(spec, settings)
         if spec.redis is not None:
             findings.append(
-                Finding(
+                AdapterFinding(
                     "provider-only",
-                    Severity.INFO,
+                    "info",
                     "DigitalOcean serves Redis as Valkey 8; Redis-only commands or modules "
                     "will not survive a move back and forth unnoticed",
                     "test the app against Valkey and Redis both",
@@ -81,4 +78,8 @@ class DigitalOceanAdapter(HostingAdapter):
                 ("digitalocean:index/spacesBucket:SpacesBucket", buckets),
                 ("digitalocean:index/spacesKey:SpacesKey", 1),
             ]
+        # The stack's parts (ComponentResources), one per concern the spec asks for.
+        parts = ["Network", "Droplets", "Front"] + ["Database"] * (spec.postgres is not None)
+        parts += ["Cache"] * (spec.redis is not None) + ["Spaces"] * bool(buckets)
+        plan += [(f"migrate:digitalocean:{part}", 1) for part in parts]
         return plan

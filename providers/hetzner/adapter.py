@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter, Supports, Termination
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
-    from migrate.audit.findings import Finding
     from migrate.spec.model import ServiceSpec
 
 
@@ -42,15 +41,13 @@ class HetznerAdapter(HostingAdapter):
 
         return terminate(spec, target, settings)
 
-    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[Finding]:
-        from migrate.audit.data import self_run_backups
-        from migrate.audit.findings import Finding, Severity
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
 
         return [
-            *self_run_backups(spec, target),
-            Finding(
+            *self.self_run_backups(spec, settings),
+            AdapterFinding(
                 "provider-only",
-                Severity.INFO,
+                "info",
                 "Hetzner keeps the app's secrets in servers' user data (cloud-init)",
                 "rotate the spec's secrets after the account ends",
             ),
@@ -89,4 +86,7 @@ class HetznerAdapter(HostingAdapter):
             public = sum(1 for b in buckets if b.public)
             if public:
                 plan.append(("aws:s3/bucketPolicy:BucketPolicy", public))
+        # The stack's parts (ComponentResources), one per concern the spec asks for.
+        parts = ["PrivateNetwork", "AppServers", "Front"] + ["DataServer"] * data + ["ObjectStorage"] * bool(buckets)
+        plan += [(f"migrate:hetzner:{part}", 1) for part in parts]
         return plan

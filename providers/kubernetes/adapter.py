@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter, Supports
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports
 
 if TYPE_CHECKING:
-    from migrate.audit.findings import Finding
     from migrate.spec.model import ServiceSpec
 
 
@@ -33,10 +32,8 @@ class KubernetesAdapter(HostingAdapter):
     supports = Supports()
     termination = "not supported yet (planned: scale to 0 and a deny-all NetworkPolicy)"
 
-    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[Finding]:
-        from migrate.audit.data import self_run_backups
-
-        return self_run_backups(spec, target)
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
+        return self.self_run_backups(spec, settings)
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         cnpg = spec.postgres is not None and settings.postgres == "cloudnative-pg"
@@ -62,4 +59,8 @@ class KubernetesAdapter(HostingAdapter):
             plan.append(("kubernetes:batch/v1:Job", 1))
         if passwords:
             plan.append(("random:index/randomPassword:RandomPassword", passwords))
+        # The stack's parts (ComponentResources), one per concern the spec asks for.
+        parts = ["App", "Front"] + ["Database"] * (spec.postgres is not None) + ["Cache"] * (spec.redis is not None)
+        parts += ["ObjectStore"] * (spec.media is not None)
+        plan += [(f"migrate:kubernetes:{part}", 1) for part in parts]
         return plan

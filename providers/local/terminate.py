@@ -18,12 +18,12 @@ from providers.hosting import Termination
 
 
 def terminate(target: str, settings: Any) -> Termination:
-    from providers.local import sandbox
+    from providers.local import layout
 
-    directory = sandbox.sandbox_dir(target, getattr(settings, "base_dir", None))
-    address = sandbox.target_address(target, getattr(settings, "address", None))
+    directory = layout.sandbox_dir(target, getattr(settings, "base_dir", None))
+    address = layout.target_address(target, getattr(settings, "address", None))
     started = time.monotonic()
-    victims = sandbox.recorded_pids(directory)
+    victims = layout.recorded_pids(directory)
     for pid in victims.values():
         try:
             os.killpg(os.getpgid(pid), signal.SIGKILL)
@@ -31,7 +31,7 @@ def terminate(target: str, settings: Any) -> Termination:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(sandbox.start_time(pid) is not None for pid in victims.values()):
+    while time.monotonic() < deadline and any(layout.start_time(pid) is not None for pid in victims.values()):
         time.sleep(0.01)
     return Termination(
         target=target,

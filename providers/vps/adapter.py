@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter, Supports
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports
 
 if TYPE_CHECKING:
-    from migrate.audit.findings import Finding
     from migrate.spec.model import ServiceSpec
 
 
@@ -29,10 +28,8 @@ class VpsAdapter(HostingAdapter):
     supports = Supports()
     termination = "not supported yet (needs the SSH layer: stop every container at once, drop its ports)"
 
-    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[Finding]:
-        from migrate.audit.data import self_run_backups
-
-        return self_run_backups(spec, target)
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
+        return self.self_run_backups(spec, settings)
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         app_hosts = [h for h in settings.hosts if "app" in h.roles]
