@@ -179,7 +179,7 @@ def deployed_before(ctx: StepContext, target: str) -> bool:
     known = ctx.results.get("preflight", {}).get("deployed_before", {})
     if target in known:
         return bool(known[target])
-    from migrate.engine.outputs import load_outputs
+    from migrate.engine.stack_outputs import load_outputs
 
     try:
         load_outputs(spec_of(ctx), target)

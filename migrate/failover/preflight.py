@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def _deployed(ctx: StepContext, target: str) -> bool:
-    from migrate.engine.outputs import load_outputs
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.errors import NotDeployedError
     from migrate.failover.actions import spec_of
 
