@@ -190,3 +190,81 @@ def test_digitalocean_powers_droplets_off_and_removes_inbound_rules(spec: Any) -
     droplet_query = next(r for r in api.requests if r[1] == "/v2/droplets")
     assert droplet_query[3] == "Bearer do-token"
     assert result.stopped == {"droplet:shop-do-web-0": 21, "firewall:shop-do-app-x": "fw-1"}
+
+
+KUBE_SPEC = """
+version: 1
+service: {name: shop, domain: shop.test}
+processes:
+  web: {image: "example/shop:1", port: 8080, public: true}
+targets:
+  k: {provider: kubernetes, namespace: shop, kubeconfig: KUBECONFIG_PATH}
+dns:
+  ttl: 30
+  records: [{name: "@", type: A}]
+  providers: [ns]
+dns_providers:
+  ns: {provider: rfc2136, server: 127.0.0.1, port: 5399}
+"""
+
+
+def test_kubernetes_scales_to_zero_and_denies_all_traffic(tmp_path: Any) -> None:
+    from providers.kubernetes.terminate import terminate
+
+    labels = "app.kubernetes.io/part-of=shop,app.kubernetes.io/managed-by=migrate,migrate/target=k"
+    deployments = {"items": [{"metadata": {"name": "web"}, "spec": {"replicas": 2}}]}
+    statefulsets = {"items": [{"metadata": {"name": "postgres"}, "spec": {"replicas": 1}}]}
+    scale = {"kind": "Scale", "apiVersion": "autoscaling/v1", "spec": {"replicas": 0}}
+    api = RecordedApi(
+        {
+            ("GET", "/apis/apps/v1/namespaces/shop/deployments"): (200, {"kind": "DeploymentList", **deployments}),
+            ("GET", "/apis/apps/v1/namespaces/shop/statefulsets"): (200, {"kind": "StatefulSetList", **statefulsets}),
+            ("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale"): (200, scale),
+            ("PATCH", "/apis/apps/v1/namespaces/shop/statefulsets/postgres/scale"): (200, scale),
+            ("POST", "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies"): (201, {"kind": "NetworkPolicy"}),
+        }
+    )
+    seen_queries: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            seen_queries.append(request.url.params["labelSelector"])
+        if request.method == "PATCH":
+            assert request.headers["content-type"] == "application/merge-patch+json"
+        return api.handler(request)
+
+    spec = parse_spec(KUBE_SPEC.replace("KUBECONFIG_PATH", str(tmp_path / "kubeconfig")), "shop.yaml")
+    result = terminate(spec, "k", spec.target("k"), transport=httpx.MockTransport(handler))
+    calls = [(m, p, b) for m, p, b, _ in api.requests]
+    assert ("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale", {"spec": {"replicas": 0}}) in calls
+    assert ("PATCH", "/apis/apps/v1/namespaces/shop/statefulsets/postgres/scale", {"spec": {"replicas": 0}}) in calls
+    (policy,) = [b for m, p, b in calls if p.endswith("/networkpolicies")]
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": dict(pair.split("=") for pair in labels.split(","))},
+        "policyTypes": ["Ingress", "Egress"],
+    }
+    assert seen_queries == [labels, labels]
+    assert set(result.stopped) == {"deployment:web", "statefulset:postgres", "networkpolicy:migrate-terminated"}
+
+
+def test_kubernetes_reads_server_and_token_from_the_kubeconfig(tmp_path: Any) -> None:
+    from providers.kubernetes.terminate import client_from_kubeconfig
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\ncurrent-context: c\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:6443', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: abc}}]\n"
+    )
+    spec = parse_spec(KUBE_SPEC.replace("KUBECONFIG_PATH", str(config)), "shop.yaml")
+    client, kept = client_from_kubeconfig(spec.target("k"), "k")
+    with client:
+        assert str(client.base_url).startswith("https://127.0.0.1:6443")
+        assert client.headers["authorization"] == "Bearer abc"
+    assert kept == []
+    config.write_text(config.read_text().replace("{token: abc}", "{exec: {command: aws}}"))
+    from migrate.errors import InputError
+
+    with pytest.raises(InputError, match="plugin"):
+        client_from_kubeconfig(spec.target("k"), "k")
