@@ -53,11 +53,16 @@ def install_command(name: str, version: str) -> str:
 
 
 def source_reachable() -> bool:
-    """Pulumi's plugin source answers a TCP connect within a few seconds."""
+    """Pulumi's plugin source (``MIGRATE_PLUGIN_SOURCE=HOST:PORT`` to probe another, e.g. a
+    mirror) answers a TCP connect within a few seconds."""
     if os.environ.get("MIGRATE_PLUGIN_INSTALL", "auto").lower() in ("never", "off", "0", "no"):
         return False
+    host, port = PLUGIN_SOURCE
+    if os.environ.get("MIGRATE_PLUGIN_SOURCE"):
+        host, _, number = os.environ["MIGRATE_PLUGIN_SOURCE"].rpartition(":")
+        port = int(number) if number.isdigit() else 443
     try:
-        with socket.create_connection(PLUGIN_SOURCE, timeout=REACH_TIMEOUT):
+        with socket.create_connection((host, port), timeout=REACH_TIMEOUT):
             return True
     except OSError:
         return False
