@@ -39,7 +39,12 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StepContext:
 
 def test_teardown_leaves_a_stack_the_run_did_not_create(ctx: StepContext, monkeypatch: pytest.MonkeyPatch) -> None:
     destroyed: list[str] = []
-    monkeypatch.setattr(actions, "target_destroy", lambda _ctx, target: destroyed.append(target) or {})
+
+    def destroy(_ctx: StepContext, target: str) -> dict[str, Any]:
+        destroyed.append(target)
+        return {"destroyed": target}
+
+    monkeypatch.setattr(actions, "target_destroy", destroy)
     ctx.results["preflight"] = {"deployed_before": {"a": True, "cloud": False}}
     actions.record_creation(ctx, "a")  # deployed before: not recorded
     actions.record_creation(ctx, "cloud")  # this run creates it
