@@ -12,6 +12,7 @@ from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from migrate.errors import InputError
@@ -111,6 +112,14 @@ class Termination:
         return self.stopped
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What a stack needs beyond the spec and the target's settings, handed to its ``build``:
+    ``app_dir``, where the app's code is (the spec file's directory): processes run there."""
+
+    app_dir: Path
+
+
 class HostingAdapter(ABC):
     """Turns the one service spec into one provider's resources, inside a Pulumi program.
 
@@ -132,15 +141,18 @@ class HostingAdapter(ABC):
     # The object storage endpoint when the stack exports none (the provider's SDK default).
     default_s3_endpoint: ClassVar[bool] = False
 
-    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
+    def program(self, spec: ServiceSpec, target: str, settings: Any, context: RunContext | None = None) -> None:
         """Declare the target's resources and ``pulumi.export`` the shared outputs.
 
         The resources live in ``stacks.<name>``; it is imported here, inside the Pulumi
-        program, so listing or planning adapters never loads the provider SDKs.
+        program, so listing or planning adapters never loads the provider SDKs. The
+        context travels as an argument (no module state): ``build(spec, target, settings,
+        context)``.
         """
         import importlib
 
-        importlib.import_module(f"stacks.{self.name}").build(spec, target, settings)
+        context = context or RunContext(app_dir=Path.cwd())
+        importlib.import_module(f"stacks.{self.name}").build(spec, target, settings, context)
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         """Resource types and counts the spec maps to, shown before anything is created."""
