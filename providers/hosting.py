@@ -140,6 +140,9 @@ class HostingAdapter(ABC):
     plugins: ClassVar[tuple[tuple[str, str], ...]] = ()
     # The object storage endpoint when the stack exports none (the provider's SDK default).
     default_s3_endpoint: ClassVar[bool] = False
+    # Host suffixes of the provider's object storage endpoints: the audit tells whose storage
+    # a backup or state location is by them.
+    storage_hosts: ClassVar[tuple[str, ...]] = ()
 
     def program(self, spec: ServiceSpec, target: str, settings: Any, context: RunContext | None = None) -> None:
         """Declare the target's resources and ``pulumi.export`` the shared outputs.

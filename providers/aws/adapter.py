@@ -31,6 +31,7 @@ class AwsAdapter(HostingAdapter):
         "security groups revoked (through the AWS API)"
     )
     default_s3_endpoint = True
+    storage_hosts = ("amazonaws.com",)
 
     def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
         from providers.aws.terminate import terminate

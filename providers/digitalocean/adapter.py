@@ -26,6 +26,7 @@ class DigitalOceanAdapter(HostingAdapter):
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (("digitalocean", "4.84.1"),)
     # Managed Postgres hands out no superuser; Spaces sends no bucket notifications.
     supports = Supports(terminate=True)
+    storage_hosts = ("digitaloceanspaces.com",)
     termination = (
         "every Droplet of the target powered off and every inbound rule of its firewalls removed "
         "(through the DigitalOcean API)"

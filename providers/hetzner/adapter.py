@@ -31,6 +31,7 @@ class HetznerAdapter(HostingAdapter):
     # Postgres is self-run, but the stack exports no superuser URL; Object Storage sends no
     # bucket notifications.
     supports = Supports(terminate=True)
+    storage_hosts = ("your-objectstorage.com",)
     termination = (
         "every server of the target powered off and its firewalls' rules emptied (deny all inbound), "
         "through the Hetzner Cloud API"
