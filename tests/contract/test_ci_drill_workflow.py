@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -43,7 +44,10 @@ def test_every_migrate_line_of_the_ci_drill_runs_here(tmp_path: Path) -> None:
     preflight, drill, resume = lines
     answer = run_cli(*preflight, "--json", env=env, timeout=120)
     assert answer.returncode in (0, 1), answer.stderr  # a verdict, not a usage error
-    assert '"targets"' in answer.stdout
+    document = json.loads(answer.stdout)
+    capabilities = {f["message"] for t in document["targets"] for f in t["findings"] if f["area"] == "capability"}
+    assert "hetzner-fsn (hetzner) can do 'terminate'" in capabilities  # the drill's source can be cut off
+    assert not [f for f in document["blocking"] if f["area"] == "capability"]
     plan = run_cli(*[a for a in drill if a != "--json"], "--dry-run", env=env, timeout=120)
     assert plan.returncode == 0, plan.stderr
     resumed = run_cli(*resume, env=env, timeout=120)
