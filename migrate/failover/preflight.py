@@ -28,6 +28,8 @@ def _deployed(ctx: StepContext, target: str) -> bool:
         load_outputs(spec_of(ctx), target)
     except NotDeployedError:
         return False
+    except MigrateError as exc:  # cannot tell: count it as deployed, so nothing of it is destroyed
+        ctx.log(f"could not tell whether {target} is deployed ({exc}); it will not be destroyed by this run")
     return True
 
 
