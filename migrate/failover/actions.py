@@ -180,11 +180,14 @@ def deployed_before(ctx: StepContext, target: str) -> bool:
     if target in known:
         return bool(known[target])
     from migrate.engine.stack_outputs import load_outputs
+    from migrate.errors import NotDeployedError
 
     try:
         load_outputs(spec_of(ctx), target)
-    except MigrateError:
+    except NotDeployedError:
         return False
+    except MigrateError:  # cannot tell: count it as deployed, so this run never destroys it
+        return True
     return True
 
 
