@@ -141,17 +141,8 @@ def preview(
     refresh: bool = False,
     options: EngineOptions | None = None,
 ) -> PreviewResult:
-    """What ``up`` would create, update or delete (nothing is changed).
-
-    A target with no stack yet in a local state is previewed against a throwaway state (its
-    MIGRATE_HOME, passphrase and backend in a temporary directory, removed afterwards): a
-    plan must not create the state, the passphrase or the stack it previews.
-    """
+    """What ``up`` would create, update or delete (nothing is changed)."""
     _check_inputs(spec, target)
-    from migrate.engine.workspace import local_stack_missing
-
-    if local_stack_missing(spec, target, (options or EngineOptions()).backend):
-        return _preview_in_scratch(spec, target, on_event, refresh=refresh, options=options)
     stack = open_stack(spec, target, options, create=True)
     ensure_plugins(spec, target, stack.workspace)  # type: ignore[arg-type]
     events = EventLog(forward=on_event)
@@ -161,44 +152,6 @@ def preview(
         events,
         lambda: stack.preview(on_event=events, refresh=refresh or None, on_output=_verbose_output(), color="never"),
     )
-    changes = {str(getattr(op, "value", op)): count for op, count in result.change_summary.items()}
-    return PreviewResult(target=target, changes=changes, steps=events.steps)
-
-
-def _preview_in_scratch(
-    spec: ServiceSpec,
-    target: str,
-    on_event: OnEvent | None,
-    *,
-    refresh: bool,
-    options: EngineOptions | None,
-) -> PreviewResult:
-    import secrets
-    import tempfile
-
-    names = ("MIGRATE_HOME", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
-    saved = {name: os.environ.get(name) for name in names}
-    with tempfile.TemporaryDirectory(prefix="migrate-plan-") as scratch:
-        try:
-            os.environ.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
-            os.environ.pop("PULUMI_BACKEND_URL", None)
-            os.environ["MIGRATE_HOME"] = scratch
-            os.environ["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(24)
-            scratch_options = EngineOptions(backend=None, app_dir=(options or EngineOptions()).app_dir)
-            stack = open_stack(spec, target, scratch_options, create=True)
-            events = EventLog(forward=on_event)
-            result = _engine_call(
-                spec,
-                target,
-                events,
-                lambda: stack.preview(on_event=events, on_output=_verbose_output(), color="never"),
-            )
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
     changes = {str(getattr(op, "value", op)): count for op, count in result.change_summary.items()}
     return PreviewResult(target=target, changes=changes, steps=events.steps)
 

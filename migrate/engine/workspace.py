@@ -69,16 +69,6 @@ def local_state_missing(override: str | None = None) -> bool:
     return not path.is_dir()
 
 
-def local_stack_missing(spec: ServiceSpec, target: str, override: str | None = None) -> bool:
-    """The target has no stack in a local ``file://`` state (or there is no state at all)."""
-    url = override or os.environ.get("PULUMI_BACKEND_URL")
-    if url and not url.startswith("file://"):
-        return False
-    root = Path(url.removeprefix("file://")).expanduser() if url else migrate_home() / "state"
-    stacks = root / ".pulumi" / "stacks" / spec.service.name
-    return not any((stacks / f"{target}{suffix}").exists() for suffix in (".json", ".json.gz"))
-
-
 def passphrase_env(create: bool = True) -> dict[str, str]:
     """The passphrase the stack's secrets are encrypted with, as Pulumi's env variables.
     Without ``create`` (read-only commands) a missing passphrase file is not made."""
