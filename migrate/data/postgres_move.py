@@ -23,7 +23,7 @@ from typing import Any
 
 from migrate.data.endpoints import PgEndpoint
 from migrate.data.fingerprint import DbFingerprint, compare, fingerprint
-from migrate.data.pgconn import connect, finish_tool, run_tool, tool_env, tool_error
+from migrate.data.pgconn import connect, ensure_writable, finish_tool, run_tool, tool_env, tool_error
 from migrate.data.progress import ProgressCallback, Reporter
 from migrate.data.report import VerifyReport
 from migrate.data.roles import ensure_roles
@@ -130,7 +130,8 @@ def dump(
     """
     conninfo, env = tool_env(source)
     argv = [_pg_tool("pg_dump"), "-Fd", "-f", str(directory), "-Z", str(compress), "--no-sync", "-d", conninfo]
-    argv += ["-j", str(jobs)] if not schema_only else ["--schema-only"]
+    argv += ["-j", str(jobs)] if not schema_only else ["--schema-only", "--no-publications"]
+    argv += ["--no-subscriptions"]  # a subscription restored elsewhere would pull from the source
     argv += [f"--snapshot={snapshot}"] if snapshot else []
     reporter = Reporter(progress, "postgres dump", "bytes")
     reporter.start()
@@ -180,6 +181,8 @@ def restore(
     if listing.returncode != 0:
         raise MigrateError(f"{directory} is not a readable Postgres directory dump")
     kept = [line for line in toc.splitlines() if not any(skip in line for skip in SKIPPED_TOC)]
+    ensure_writable(dest)
+    _drop_partitioned(dest, kept)
     list_file = directory.parent / f"{directory.name}.toc"
     list_file.write_text("\n".join(kept) + "\n")
     argv = [
@@ -208,6 +211,26 @@ def restore(
         stop.set()
         watcher.join(timeout=2)
         list_file.unlink(missing_ok=True)
+
+
+PARTITIONED_SQL = """
+SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p' AND NOT c.relispartition"""
+
+
+def _drop_partitioned(dest: PgEndpoint, toc: list[str]) -> None:
+    """Drop the dump's partitioned tables at the destination before ``--clean`` would.
+
+    pg_restore's clean pass drops a partition's inherited constraints one by one, which Postgres
+    refuses (``cannot drop inherited constraint``): a re-run after a killed restore of a
+    partitioned table would fail. Dropping the partitioned root (and with it its partitions)
+    first leaves nothing of the kind; only tables the dump itself is about to replace go.
+    """
+    tables = [line for line in toc if " TABLE " in line and not line.startswith(";")]
+    with connect(dest, what="prepare the restore into") as conn:
+        for schema, table, qualified in conn.execute(PARTITIONED_SQL).fetchall():
+            if any(f" TABLE {schema} {table} " in line for line in tables):
+                conn.execute(f"DROP TABLE IF EXISTS {qualified} CASCADE")
 
 
 def _watch_copy(dest: PgEndpoint, reporter: Reporter, stop: threading.Event, process: Any) -> None:
@@ -261,7 +284,7 @@ def move(
     workdir.mkdir(parents=True)
 
     def prepare_dest() -> None:  # while pg_dump runs: fails fast, but costs the move no time
-        connect(dest, what="restore into").close()
+        ensure_writable(dest, admin)  # never hang on a synchronous standby that is gone
         if not no_owner:
             result.roles_created = ensure_roles(source, dest, admin)
 
