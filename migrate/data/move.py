@@ -89,8 +89,11 @@ def sync(
     no_owner: bool = False,
     admin_url: str | None = None,
     progress: ProgressCallback | None = None,
+    source_admin_url: str | None = None,
 ) -> SyncResult:
-    """Move Postgres (dump/restore) and media (incremental copy) from one target to another."""
+    """Move Postgres (dump/restore) and media (incremental copy) from one target to another.
+
+    ``source_admin_url`` (a superuser at the source) lets role passwords be carried."""
     started = time.monotonic()
     result = SyncResult(source.target, dest.target)
     report = VerifyReport() if verify else None
@@ -106,6 +109,7 @@ def sync(
             no_owner=no_owner,
             admin=admin,
             progress=progress,
+            source_admin=_admin(source_admin_url, source.target),
         )
         if report is not None and pg_report is not None:
             report.extend(pg_report)

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrate.data import db_settings
 from migrate.data.endpoints import PgEndpoint
 from migrate.data.fingerprint import DbFingerprint, compare, fingerprint
 from migrate.data.pgconn import connect, ensure_writable, finish_tool, run_tool, tool_env, tool_error
 from migrate.data.progress import ProgressCallback, Reporter
 from migrate.data.report import VerifyReport
-from migrate.data.roles import ensure_roles
+from migrate.data.roles import create_roles, source_roles
 from migrate.errors import MigrateError
 
 DEFAULT_JOBS = 4
@@ -45,6 +46,8 @@ class PgMoveResult:
     verify_seconds: float = 0.0
     roles_created: list[str] = field(default_factory=list)
     dump_bytes: int = 0
+    carried: list[str] = field(default_factory=list)  # settings, comment, passwords
+    not_carried: list[str] = field(default_factory=list)  # and what the operator must do about each
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -271,6 +274,7 @@ def move(
     admin: PgEndpoint | None = None,
     compress: int = 1,
     progress: ProgressCallback | None = None,
+    source_admin: PgEndpoint | None = None,
 ) -> tuple[PgMoveResult, VerifyReport | None]:
     """Dump ``source`` and restore into ``dest``; fingerprint both (same snapshot) when ``verify``.
 
@@ -285,8 +289,13 @@ def move(
 
     def prepare_dest() -> None:  # while pg_dump runs: fails fast, but costs the move no time
         ensure_writable(dest, admin)  # never hang on a synchronous standby that is gone
+        roles, members = source_roles(source)
         if not no_owner:
-            result.roles_created = ensure_roles(source, dest, admin)
+            result.roles_created = create_roles(dest, roles, members, admin)
+        names = [role.name for role in roles] if not no_owner else []
+        found = db_settings.read(source, names, source_admin)
+        carried = db_settings.apply(dest, admin, found, [role.name for role in roles if role.login])
+        result.carried, result.not_carried = carried.done, carried.not_carried
 
     started = time.monotonic()
     snapshot = Snapshot(source)

@@ -29,13 +29,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from migrate.data import identity, postgres_move, promotion, repl_journal, repl_schema
+from migrate.data import db_settings, identity, postgres_move, promotion, repl_journal, repl_schema
 from migrate.data.endpoints import PgEndpoint, postgres_endpoint
 from migrate.data.fingerprint import NOT_FROM_EXTENSION, USER_SCHEMAS
 from migrate.data.manifest import data_dir
 from migrate.data.pgconn import connect, ensure_writable
 from migrate.data.repl_journal import RoundJournal
-from migrate.data.roles import ensure_roles
+from migrate.data.roles import create_roles, source_roles
 from migrate.errors import InputError, MigrateError
 
 if TYPE_CHECKING:
@@ -247,7 +247,11 @@ def start(
             ours.execute(f"ALTER SUBSCRIPTION {name} REFRESH PUBLICATION")
         done.append(f"refreshed subscription {name}")
     else:
-        done += [f"created role {r} at {dst.label}" for r in ensure_roles(src, dst, admin if admin_url else None)]
+        roles, members = source_roles(src)
+        done += [f"created role {r} at {dst.label}" for r in create_roles(dst, roles, members, admin)]
+        settings = db_settings.read(src, [role.name for role in roles], src_admin)
+        carried = db_settings.apply(dst, admin, settings, [role.name for role in roles if role.login])
+        done += [f"carried {item}" for item in carried.done] + [f"not carried: {n}" for n in carried.not_carried]
         work = data_dir() / "work" / f"schema-{name}"
         import shutil
 
