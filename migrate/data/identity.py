@@ -40,7 +40,7 @@ class Change:
     was: str
     now: str
 
-    def to_dict(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str]:
         return asdict(self)
 
     def describe(self) -> str:

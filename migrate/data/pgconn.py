@@ -89,7 +89,7 @@ def ensure_writable(endpoint: PgEndpoint, admin: PgEndpoint | None = None) -> li
     With ``admin`` (a superuser there) a standby migrate named and lost is cleared; otherwise a
     dead synchronous standby fails the command in one line instead of hanging it.
     """
-    from migrate.data.syncrep import ensure_not_waiting
+    from migrate.syncrep import ensure_not_waiting
 
     with connect(admin or endpoint, what="check synchronous replication at") as conn:
         return ensure_not_waiting(conn, endpoint.label)

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from migrate.data import db_settings
+from migrate.data.comparison import VerifyReport
 from migrate.data.endpoints import PgEndpoint
 from migrate.data.fingerprint import DbFingerprint, compare, fingerprint
 from migrate.data.pgconn import connect, ensure_writable, finish_tool, run_tool, tool_env, tool_error
 from migrate.data.progress import ProgressCallback, Reporter
-from migrate.data.report import VerifyReport
 from migrate.data.roles import create_roles, source_roles
 from migrate.errors import MigrateError
 
@@ -49,7 +49,7 @@ class PgMoveResult:
     carried: list[str] = field(default_factory=list)  # settings, comment, passwords
     not_carried: list[str] = field(default_factory=list)  # and what the operator must do about each
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 

@@ -46,7 +46,7 @@ class RoundJournal:
     def save(self) -> None:
         document: dict[str, Any] = {
             **{k: v for k, v in self.__dict__.items() if k != "identity"},
-            "identity": [change.to_dict() for change in self.identity],
+            "identity": [change.to_json() for change in self.identity],
         }
         fd, temp = tempfile.mkstemp(dir=_directory(), prefix=".journal-")
         try:

@@ -83,14 +83,14 @@ def carry(source: PgEndpoint, dest_conn: Any, dest: PgEndpoint, found: Drift, wo
         try:
             conninfo, env = tool_env(source)
             script = work / "tables.sql"
-            from migrate.data.postgres_move import _pg_tool
+            from providers.local.servers.postgres import pg_tool
 
-            argv = [_pg_tool("pg_dump"), "--schema-only", "--no-publications", "--no-subscriptions", "-f", str(script)]
+            argv = [pg_tool("pg_dump"), "--schema-only", "--no-publications", "--no-subscriptions", "-f", str(script)]
             for table in found.missing_tables:
                 argv += ["-t", table]
             finish_tool(run_tool([*argv, "-d", conninfo], env, "pg_dump"), f"pg_dump of new tables at {source.label}")
             dest_info, dest_env = tool_env(dest)
-            psql = [_pg_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script), "-d", dest_info]
+            psql = [pg_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script), "-d", dest_info]
             finish_tool(run_tool(psql, dest_env, "psql"), f"creating new tables at {dest.label}")
         finally:
             shutil.rmtree(work, ignore_errors=True)

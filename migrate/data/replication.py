@@ -65,7 +65,7 @@ class ReplicationState:
     message: str = ""
     changes: list[str] = field(default_factory=list)  # what this command changed, in order
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def describe(self) -> str:

@@ -153,7 +153,7 @@ class PostgresServer:
         import psycopg
         from psycopg import sql
 
-        from migrate.data.syncrep import ensure_not_waiting
+        from migrate.syncrep import ensure_not_waiting
 
         with psycopg.connect(self.url(), autocommit=True) as conn:
             ensure_not_waiting(conn, f"{self.host}:{self.port}", superuser=True)  # never hang on SyncRep
