@@ -322,7 +322,9 @@ def move(
         result.restore_seconds = time.monotonic() - started
         report = None
         if verify:
-            report = verify_against(source, dest, snapshot=snapshot.name, workers=max(1, jobs // 2), progress=progress)
+            report = verify_against(
+                source, dest, snapshot=snapshot.name, workers=max(1, jobs // 2), progress=progress, owners=not no_owner
+            )
             result.verify_seconds = report.seconds
             result.tables = report.sections[0].items
             result.rows = report.sections[0].units
@@ -339,15 +341,28 @@ def verify_against(
     snapshot: str | None = None,
     workers: int = 2,
     progress: ProgressCallback | None = None,
+    owners: bool = True,
 ) -> VerifyReport:
-    """Fingerprint both sides at once (or use a stored source fingerprint) and compare."""
+    """Fingerprint both sides at once (or use a stored source fingerprint) and compare.
+
+    ``owners``: compare owners and grants too (not after a ``--no-owner`` move)."""
     from concurrent.futures import ThreadPoolExecutor
 
     if isinstance(source, DbFingerprint):
-        return compare(source, fingerprint(dest, workers=workers, progress=progress, task="verify destination"))
+        return compare(
+            source, fingerprint(dest, workers=workers, progress=progress, task="verify destination", owners=owners)
+        )
     with ThreadPoolExecutor(2) as pool:
         theirs = pool.submit(
-            fingerprint, source, snapshot=snapshot, workers=workers, progress=progress, task="verify source"
+            fingerprint,
+            source,
+            snapshot=snapshot,
+            workers=workers,
+            progress=progress,
+            task="verify source",
+            owners=owners,
         )
-        ours = pool.submit(fingerprint, dest, workers=workers, progress=progress, task="verify destination")
+        ours = pool.submit(
+            fingerprint, dest, workers=workers, progress=progress, task="verify destination", owners=owners
+        )
         return compare(theirs.result(), ours.result())

@@ -99,3 +99,30 @@ def test_sync_rerun_after_a_kill_mid_restore_of_a_partitioned_table(pair: Pair, 
     assert again.returncode == 0, again.stderr
     assert pair.b.sql("SELECT count(*) FROM events") == [(200000,)]
     assert json.loads(again.stdout)["verify"]["ok"]
+
+
+def test_verify_names_schema_settings_roles_and_large_objects_that_differ(pair: Pair) -> None:
+    seed(pair, rows=20)
+    pair.a.sql('CREATE INDEX order_items_sku ON "Order Items" (sku)')
+    pair.a.sql("SELECT lo_from_bytea(777001, 'scan of a receipt'::bytea)")
+    pair.a.sql("SELECT lo_from_bytea(777002, 'another'::bytea)")
+    env = pair.env(MIGRATE_FROM_ADMIN_URL=pair.a.admin_url)
+    assert run_cli("data", "sync", *pair.cli_args(), "--no-media", env=env).returncode == 0
+    same = run_cli("data", "verify", *pair.cli_args(), "--no-media", "--json", env=env)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert pair.b.sql("SELECT lo_get(777001)") == [(b"scan of a receipt",)]
+
+    # What a move can lose without a row changing: each is named.
+    pair.b.sql('DROP INDEX "App".order_items_sku')
+    pair.b.sql(f"ALTER DATABASE {pair.b.database} RESET search_path")
+    pair.b.sql("ALTER ROLE app_reader RESET statement_timeout", admin=True)
+    pair.b.sql("SELECT lo_unlink(777001)")
+    pair.b.sql("SELECT lo_put(777002, 0, 'ANOTHER'::bytea)")
+    differ = run_cli("data", "verify", *pair.cli_args(), "--no-media", "--json", env=env)
+    assert differ.returncode == 1
+    found = {m["item"]: m["kind"] for m in json.loads(differ.stdout)["mismatches"]}
+    assert found.get("INDEX App.order_items_sku") == "schema: missing", found
+    assert found.get("database setting") == "setting"
+    assert found.get("role app_reader") == "setting"
+    assert found.get("large object 777001") == "missing large object"
+    assert found.get("large object 777002") == "large object bytes"

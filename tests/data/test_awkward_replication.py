@@ -123,6 +123,9 @@ def test_keyless_tables_stay_writable_ddl_is_carried_and_promotion_leaves_nothin
     assert leftovers(pair.a) == [] and leftovers(pair.b) == []
     assert identities(pair.a) == {"profiles": "d", "favourites": "d", "events_default": "d"}
     assert identities(pair.b) == identities(pair.a)
+    # Before B moves on: rows, sequences, large objects, schema and settings match A's.
+    verify = run_cli("data", "verify", *pair.cli_args(), "--no-media", env=pair.env())
+    assert verify.returncode == 0, verify.stdout + verify.stderr
     # B as the new primary, as the app's role: writes, fresh ids, large objects, the matview.
     a_invoice = pair.a.sql("SELECT last_value FROM invoice_numbers")[0][0]
     assert pair.b.sql("SELECT nextval('invoice_numbers')")[0][0] > a_invoice
