@@ -14,9 +14,12 @@ writes stalling while the standby is down. Setting it needs a superuser at the s
 (``source_admin_url``; CLI: ``MIGRATE_FROM_ADMIN_URL``, else the source's ``database_admin_url``
 output). ``promote`` and ``stop`` clear it first, when the source is reachable.
 
-Logical replication does not carry sequences or DDL: ``promote`` copies sequence values
-from the source (or, with the source gone, moves each owned sequence past its column's
-maximum), and ``start`` run again after a schema change refreshes the table set.
+Safe for any schema: tables without a usable replica identity get one first (``identity``),
+journaled (``repl_journal``) and undone by ``stop``/``promote`` at both sides, or — when the
+source was dead — the next time migrate reaches it. Logical replication does not carry DDL,
+sequences or large objects: ``status`` reports schema drift (``repl_schema``) and apply errors,
+``start`` run again carries new tables and columns, and ``promote`` sets sequences, copies large
+objects and refreshes materialized views (``promotion``).
 """
 
 from __future__ import annotations
