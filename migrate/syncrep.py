@@ -82,7 +82,8 @@ def ensure_not_waiting(conn: Any, label: str, *, superuser: bool | None = None) 
         if ours
         else "bring that standby back or clear synchronous_standby_names"
     )
+    named = ", ".join(absent) + (f" (synchronous_standby_names = {setting!r})" if setting != ", ".join(absent) else "")
     raise MigrateError(
-        f"Postgres at {label} waits for synchronous standby {', '.join(absent)} ({setting!r}), which is not "
-        f"connected: every commit there would hang; {hint}"
+        f"Postgres at {label} waits for synchronous standby {named}, which is not connected: "
+        f"every commit there would hang; {hint}"
     )

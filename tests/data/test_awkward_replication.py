@@ -204,3 +204,34 @@ def test_source_killed_under_load_then_restarted_and_replicated_back(
     assert leftovers(pair.a) == [] and leftovers(pair.b) == []
     assert pair.a.sql("SHOW synchronous_standby_names") == [("",)]
     assert identities(pair.b) == {"profiles": "d", "favourites": "d", "events_default": "d"}
+
+
+def test_status_fails_naming_an_erroring_apply_worker(pair: Pair) -> None:
+    pair.a.sql("CREATE TABLE posts (id bigint PRIMARY KEY, body text)")
+    assert cli(pair, "start")[0] == 0
+    pair.b.sql("INSERT INTO posts VALUES (7, 'written at the standby')")  # B diverges
+    pair.a.sql("INSERT INTO posts VALUES (7, 'written at the source')")  # B's apply worker now fails on it
+    deadline = time.monotonic() + 30
+    while True:
+        code, doc, _ = cli(pair, "status")
+        if code == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert code == 1 and "apply worker" in doc["message"], doc
+    assert cli(pair, "stop")[0] == 0
+
+
+def test_a_write_never_waits_on_a_lost_synchronous_standby(pair: Pair) -> None:
+    pair.a.sql("CREATE TABLE posts (id bigint PRIMARY KEY, body text)")
+    pair.b.sql("ALTER SYSTEM SET synchronous_standby_names = 'their_standby'", admin=True)
+    pair.b.sql("SELECT pg_reload_conf()", admin=True)
+    try:
+        started = time.monotonic()
+        # Not migrate's standby: the move stops at once, in one line, instead of hanging.
+        done = run_cli("data", "sync", *pair.cli_args(), "--no-media", env=pair.env())
+        assert time.monotonic() - started < 30
+        assert done.returncode != 0 and "their_standby" in done.stderr and "Traceback" not in done.stderr
+        assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1, done.stderr
+    finally:
+        pair.b.sql("ALTER SYSTEM RESET synchronous_standby_names", admin=True)
+        pair.b.sql("SELECT pg_reload_conf()", admin=True)
