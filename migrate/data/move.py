@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrate.data import media, postgres_move
+from migrate.data import media, postgres_move, repl_leftovers
 from migrate.data.comparison import VerifyReport
 from migrate.data.crypto import BackupKey
 from migrate.data.endpoints import PgEndpoint, bucket_pairs, postgres_endpoint, s3_endpoint
@@ -100,6 +100,9 @@ def sync(
     if postgres and _has_postgres(spec, source):
         src, dst = postgres_endpoint(source), postgres_endpoint(dest)
         admin = _admin(admin_url, dest.target)
+        # A destination that was once a replication source may hold a slot (retaining WAL) or
+        # replica identities of a round that ended while it was down: remove them first.
+        cleaned = repl_leftovers.undo_pending(dst, dest.target, admin)
         result.postgres, pg_report = postgres_move.move(
             src,
             dst,
@@ -111,6 +114,7 @@ def sync(
             progress=progress,
             source_admin=_admin(source_admin_url, source.target),
         )
+        result.postgres.carried[:0] = cleaned
         if report is not None and pg_report is not None:
             report.extend(pg_report)
     if media_too and _has_media(spec, source):

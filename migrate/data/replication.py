@@ -33,11 +33,13 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from migrate.data import db_settings, identity, postgres_move, promotion, repl_journal, repl_schema
+from migrate.data import repl_leftovers as leftovers
 from migrate.data.endpoints import PgEndpoint, postgres_endpoint
 from migrate.data.fingerprint import NOT_FROM_EXTENSION, USER_SCHEMAS
 from migrate.data.manifest import data_dir
 from migrate.data.pgconn import connect, ensure_writable
 from migrate.data.repl_journal import RoundJournal
+from migrate.data.repl_leftovers import PUBLICATION
 from migrate.data.roles import create_roles, source_roles
 from migrate.errors import InputError, MigrateError
 
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
-PUBLICATION = "migrate_pub"
 TABLES_SQL = f"""
 SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {USER_SCHEMAS} AND {NOT_FROM_EXTENSION} ORDER BY 1"""
@@ -137,53 +138,6 @@ def _release_source(src: PgEndpoint, source_admin_url: str | None, name: str) ->
         _set_synchronous(src, source_admin_url, name, on=False)
 
 
-def _drop_slot(conn: Any, slot: str) -> bool:
-    """Drop a replication slot migrate made, if it is there and no one streams from it."""
-    row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
-    if row is None:
-        return False
-    if row[0]:
-        raise MigrateError(f"replication slot {slot} is in use by a running subscriber: stop it first")
-    conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-    return True
-
-
-def _drop_own_publication(conn: Any, keep_slot: str | None = None) -> bool:
-    """Drop migrate's publication unless another of migrate's rounds still streams from it."""
-    if not conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (PUBLICATION,)).fetchone():
-        return False
-    others = conn.execute(
-        "SELECT 1 FROM pg_replication_slots WHERE slot_name LIKE 'migrate\\_%%' AND slot_name IS DISTINCT FROM %s",
-        (keep_slot,),
-    ).fetchone()
-    if others:
-        return False
-    conn.execute(f"DROP PUBLICATION {PUBLICATION}")
-    return True
-
-
-def _undo_at_source(conn: Any, journal: RoundJournal) -> list[str]:
-    """What a round left at its source: replica identities, its slot, the publication."""
-    done = [f"{c.table}: replica identity restored" for c in identity.apply(conn, journal.identity, undo=True)]
-    if _drop_slot(conn, journal.subscription):
-        done.append(f"dropped the leftover replication slot {journal.subscription}")
-    if _drop_own_publication(conn):
-        done.append(f"dropped the leftover publication {PUBLICATION}")
-    return done
-
-
-def _undo_pending(endpoint: PgEndpoint, target: str, admin: PgEndpoint | None) -> list[str]:
-    """Undo what earlier rounds left at ``target`` while it was unreachable (see promote)."""
-    done: list[str] = []
-    rounds = repl_journal.pending_at(target)
-    with connect(admin or endpoint, what="clean up earlier replication at") as conn:
-        for journal in rounds:
-            done += _undo_at_source(conn, journal)
-            journal.pending_at_source, journal.finished = False, True
-            journal.save()
-    return done
-
-
 def start(
     spec: ServiceSpec | None,
     source: TargetOutputs,
@@ -215,14 +169,14 @@ def start(
     src_admin = _src_admin(src, source_admin_url)
     done += [f"cleared dead synchronous standby {n} at {dst.label}" for n in ensure_writable(dst, admin)]
     done += [f"cleared dead synchronous standby {n} at {src.label}" for n in ensure_writable(src, src_admin)]
-    done += _undo_pending(dst, dest.target, admin)
-    done += _undo_pending(src, source.target, src_admin)
+    done += leftovers.undo_pending(dst, dest.target, admin)
+    done += leftovers.undo_pending(src, source.target, src_admin)
     with connect(admin, what="subscribe at") as conn:
         exists = conn.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (name,)).fetchone()
         # The reverse round's leftovers at what is now the destination (its old source side).
-        if _drop_slot(conn, subscription_name(dest, source)):
+        if leftovers.drop_slot(conn, subscription_name(dest, source)):
             done.append(f"dropped the leftover slot {subscription_name(dest, source)} at {dst.label}")
-        if not exists and _drop_own_publication(conn):
+        if not exists and leftovers.drop_own_publication(conn):
             done.append(f"dropped the leftover publication {PUBLICATION} at {dst.label}")
     journal = repl_journal.load(name, source.target, dest.target)
     journal.finished = False
@@ -230,7 +184,7 @@ def start(
         tables = [row[0] for row in conn.execute(TABLES_SQL).fetchall()]
         if not tables:
             raise InputError(f"{src.label} has no tables to replicate")
-        if not exists and _drop_slot(conn, name):
+        if not exists and leftovers.drop_slot(conn, name):
             done.append(f"dropped the leftover slot {name} at {src.label}")
         planned = identity.plan(conn)
         known = {change.table for change in journal.identity}
@@ -387,7 +341,7 @@ def _finish_at_dest(conn: Any, journal: RoundJournal, name: str, *, reachable: b
         done.append(f"dropped subscription {name}")
     undone = identity.apply(conn, journal.identity, undo=True)
     done += [f"{change.table}: replica identity restored at the standby" for change in undone]
-    if _drop_own_publication(conn):
+    if leftovers.drop_own_publication(conn):
         done.append(f"dropped publication {PUBLICATION} at the standby")
     return done
 
@@ -472,7 +426,7 @@ def promote(
         done += _finish_at_dest(ours, journal, name, reachable=reachable)
     if reachable:
         with connect(src, what="clean up at") as conn:
-            done += _undo_at_source(conn, journal)
+            done += leftovers.undo_at_source(conn, journal)
         journal.finished, journal.pending_at_source = True, False
         state.message = "caught up; sequences copied"
     else:
@@ -511,8 +465,8 @@ def stop(
         done += _finish_at_dest(conn, journal, name, reachable=reachable)
     if reachable:
         with connect(src, what="clean up at") as conn:
-            done += _undo_at_source(conn, journal)
-        done += _undo_pending(src, source.target, _src_admin(src, source_admin_url))
+            done += leftovers.undo_at_source(conn, journal)
+        done += leftovers.undo_pending(src, source.target, _src_admin(src, source_admin_url))
     journal.finished, journal.pending_at_source, journal.synchronous = reachable, not reachable, False
     journal.save()
     state = ReplicationState("stop", name, "stopped", source_reachable=reachable)
