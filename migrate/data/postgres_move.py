@@ -12,6 +12,7 @@ if the source has roles the destination lacks, hold CREATEROLE (see ``roles``).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -185,6 +186,7 @@ def restore(
         raise MigrateError(f"{directory} is not a readable Postgres directory dump")
     kept = [line for line in toc.splitlines() if not any(skip in line for skip in SKIPPED_TOC)]
     ensure_writable(dest)
+    kept = _keep_installed_extensions(dest, kept)
     _drop_partitioned(dest, kept)
     list_file = directory.parent / f"{directory.name}.toc"
     list_file.write_text("\n".join(kept) + "\n")
@@ -214,6 +216,42 @@ def restore(
         stop.set()
         watcher.join(timeout=2)
         list_file.unlink(missing_ok=True)
+
+
+EXTENSIONS_AT_DEST_SQL = """
+SELECT a.name, e.extname IS NOT NULL, coalesce(v.trusted, false), r.rolsuper
+FROM unnest(%s::text[]) AS a(name)
+LEFT JOIN pg_extension e ON e.extname = a.name
+LEFT JOIN LATERAL (SELECT bool_or(trusted) AS trusted, count(*) AS n FROM pg_available_extension_versions
+    WHERE name = a.name) v ON true
+CROSS JOIN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) r
+WHERE e.extname IS NOT NULL OR v.n = 0 OR NOT (coalesce(v.trusted, false) OR r.rolsuper)"""
+_EXTENSION_TOC = re.compile(r" EXTENSION - (\S+) ")
+
+
+def _keep_installed_extensions(dest: PgEndpoint, toc: list[str]) -> list[str]:
+    """Leave out of the restore the extensions already installed at the destination, and fail
+    in one line on those it cannot create there.
+
+    An admin may have installed an extension the app user cannot create (not trusted) or does
+    not own: ``--clean`` would try to drop it and fail. One the server lacks, or that needs a
+    superuser the destination does not give, would fail the restore half-way.
+    """
+    wanted = [m.group(1) for line in toc if (m := _EXTENSION_TOC.search(line)) and not line.startswith(";")]
+    if not wanted:
+        return toc
+    with connect(dest, what="check extensions at") as conn:
+        rows = conn.execute(EXTENSIONS_AT_DEST_SQL, (wanted,)).fetchall()
+    installed = {name for name, present, _, _ in rows if present}
+    problems = [name for name, present, _, _ in rows if not present]
+    if problems:
+        raise MigrateError(
+            f"extension {', '.join(problems)} cannot be created at {dest.label} by {dest.user}: not available "
+            f"on that server, or not trusted and {dest.user} is no superuser; have an admin run "
+            + "; ".join(f"CREATE EXTENSION {name}" for name in problems)
+            + " there, then run the move again"
+        )
+    return [line for line in toc if not ((m := _EXTENSION_TOC.search(line)) and m.group(1) in installed)]
 
 
 PARTITIONED_SQL = """

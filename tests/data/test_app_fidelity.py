@@ -126,3 +126,19 @@ def test_verify_names_schema_settings_roles_and_large_objects_that_differ(pair: 
     assert found.get("role app_reader") == "setting"
     assert found.get("large object 777001") == "missing large object"
     assert found.get("large object 777002") == "large object bytes"
+
+
+def test_an_extension_b_cannot_create_fails_the_move_in_one_line_and_one_an_admin_installed_is_kept(
+    pair: Pair,
+) -> None:
+    pair.a.sql("CREATE EXTENSION IF NOT EXISTS dblink", admin=True)  # not trusted: a superuser's
+    pair.a.sql("CREATE TABLE notes (id bigint PRIMARY KEY, body text)")
+    pair.a.sql("INSERT INTO notes VALUES (1, 'kept')")
+    refused = run_cli("data", "sync", *pair.cli_args(), "--no-media", env=pair.env())
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "extension dblink cannot be created" in refused.stderr and "CREATE EXTENSION dblink" in refused.stderr
+    pair.b.sql("CREATE EXTENSION dblink", admin=True)  # what the operator is told to do
+    for _ in range(2):  # and again: a re-run does not try to drop the admin's extension
+        done = run_cli("data", "sync", *pair.cli_args(), "--no-media", env=pair.env())
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert pair.b.sql("SELECT body FROM notes") == [("kept",)]
