@@ -22,6 +22,7 @@ from stacks import cloud_common as common
 if TYPE_CHECKING:
     from migrate.spec.model import Process, ServiceSpec
     from providers.aws.settings import AwsSettings
+    from providers.hosting import RunContext
 
 RDS_CLASSES = {"small": "db.t4g.small", "medium": "db.m7g.large", "large": "db.m7g.2xlarge"}
 CACHE_NODES = {
@@ -49,7 +50,7 @@ def check(spec: ServiceSpec) -> None:
     common.public_process(spec)
 
 
-def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: AwsSettings, context: RunContext) -> None:
     """The target as six parts, each a ComponentResource: network, database, cache, media,
     front (the load balancer) and app. A part takes only what it needs from the ones before."""
     check(spec)

@@ -20,6 +20,7 @@ from stacks import cloud_common as common
 if TYPE_CHECKING:
     from migrate.spec.model import Process, ServiceSpec
     from providers.digitalocean.settings import DigitalOceanSettings
+    from providers.hosting import RunContext
 
 POSTGRES_VERSIONS = (14, 15, 16, 17)
 DB_SIZES = {"small": "db-s-1vcpu-2gb", "medium": "db-s-2vcpu-4gb", "large": "db-s-4vcpu-8gb"}
@@ -40,7 +41,7 @@ def check(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
         )
 
 
-def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings, context: RunContext) -> None:
     check(spec, target, settings)
     name = common.base_name(spec, target)
     spaces_id = spaces_secret = None

@@ -24,6 +24,7 @@ from stacks import cloud_common as common
 if TYPE_CHECKING:
     from migrate.spec.model import Process, ServiceSpec
     from providers.hetzner.settings import HetznerSettings
+    from providers.hosting import RunContext
 
 DATA_MOUNT = "/srv/data"
 
@@ -53,7 +54,7 @@ def addresses(settings: HetznerSettings, app_servers: int) -> tuple[str, str, li
     return str(base + 2), str(base + 10), [str(base + 20 + i) for i in range(app_servers)]
 
 
-def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: HetznerSettings, context: RunContext) -> None:
     """The target as parts (ComponentResources): the private network, the data server,
     Object Storage, the app servers and the load balancer in front of them."""
     check(spec, target, settings)

@@ -21,13 +21,14 @@ from stacks import cloud_common as common
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
+    from providers.hosting import RunContext
     from providers.kubernetes.settings import KubernetesSettings
 
 APP_COMPONENT = "app"
 S3_PORT = 9000
 
 
-def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: KubernetesSettings, context: RunContext) -> None:
     """The target as parts (ComponentResources): Database, Cache, ObjectStore, App, Front."""
     common.require_images(spec, "kubernetes")
     web_name, web = common.public_process(spec)

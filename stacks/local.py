@@ -18,17 +18,17 @@ from providers.local.dynamic.host import Host
 from providers.local.dynamic.objectstore import ObjectStore
 from providers.local.dynamic.postgres import Postgres
 from providers.local.dynamic.redis import Redis
-from stacks.program import current_context
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
+    from providers.hosting import RunContext
     from providers.local.settings import LocalSettings
 
 S3_REGION = "us-east-1"
 PORT_BLOCK = 100  # each process kind with a port gets FIRST_APP_PORT + k*100 + replica
 
 
-def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunContext) -> None:
     address = layout.target_address(target, settings.address)
     directory = str(layout.sandbox_dir(target, settings.base_dir))
     host = Host("host", target=target, address=address, http_port=settings.http_port, sandbox_dir=directory)
@@ -91,7 +91,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
 
     public_name, public = spec.public_process()
     backends: list[str] = []
-    app_dir = str(current_context().app_dir.resolve())
+    app_dir = str(context.app_dir.resolve())
     ported = 0
     for name, proc in spec.processes.items():
         ports: list[int] = []

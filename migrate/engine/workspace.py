@@ -161,7 +161,8 @@ def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = N
     from pulumi import automation as auto
 
     from migrate.engine.errors import engine_error
-    from stacks.program import RunContext, make_program
+    from providers.hosting import RunContext
+    from stacks.program import make_program
 
     spec.target(target)  # an unknown target is bad input before anything runs
     options = options or EngineOptions()
