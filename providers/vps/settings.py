@@ -33,7 +33,8 @@ class VpsSettings(ProviderSettings):
     hosts: list[SshHost] = Field(min_length=1)
     base_dir: str = Field("/srv/migrate", description="Where data and config live on the hosts.")
     http_port: int = Field(80, ge=1, le=65535, description="Port nginx listens on (front hosts).")
-    object_store_image: str = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
-    object_store_client_image: str = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"
+    object_store_image: str = Field(
+        "versity/versitygw:v1.8.0", description="A versitygw image (Apache-2.0); its entrypoint is versitygw."
+    )
     tls_certificate: SecretRef | None = Field(None, description="PEM chain for nginx (HTTPS).")
     tls_private_key: SecretRef | None = None
