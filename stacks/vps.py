@@ -217,13 +217,20 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
                     upstream.append(f"{private(host)}:{host_port}")
             argv = " ".join(shlex.quote(a) for a in common.container_command(process) or [])
             assert process.image is not None
-            parts.append(_container_line(container, env_path, publish, process.image, argv))
+            labelled = f"--label migrate.app={svc} {publish}".strip()
+            parts.append(_container_line(container, env_path, labelled, process.image, argv))
+        # Fewer replicas than before: the app's containers not in this layout go.
+        keep = " ".join(f"-e {n}" for n in names)
+        parts.append(
+            f"docker ps -a --filter label=migrate.app={svc} --format '{{{{.Names}}}}' | "
+            f"grep -vxF {keep} | xargs -r docker rm -f >/dev/null\n"
+        )
         app_commands.append(
             run(
                 f"app-{common.slug(host.address)}",
                 host,
                 pulumi.Output.secret(pulumi.Output.concat(*parts)),
-                delete=f"docker rm -f {' '.join(names)} >/dev/null 2>&1 || true",
+                delete=f"docker ps -aq --filter label=migrate.app={svc} | xargs -r docker rm -f >/dev/null",
                 after=[runtime[host.address]],
             )
         )

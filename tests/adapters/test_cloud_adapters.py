@@ -362,6 +362,10 @@ def test_vps_runs_everything_over_ssh_with_secrets_on_stdin(chirp: ServiceSpec) 
     app = d.named("chirp-vps-epik-app-203-0-113-10").plain["script"]
     # two web replicas on one host: ports 8080 and 8081, both behind nginx
     assert "-p 8080:8080" in app and "-p 8081:8080" in app
+    # replicas removed from the spec are removed from the host; destroy removes them all
+    assert "--format '{{.Names}}' | grep -vxF -e chirp-web-0 -e chirp-web-1" in app
+    app_delete = d.named("chirp-vps-epik-app-203-0-113-10").plain["delete_script"]
+    assert "--filter label=migrate.app=chirp" in app_delete
     front = d.named("chirp-vps-epik-front-203-0-113-10").plain["script"]
     assert "server 203.0.113.10:8080" in front and "server 203.0.113.10:8081" in front
 

@@ -175,3 +175,107 @@ class SshTestHost:
         if self.directory.exists():
             found.append(str(self.directory))
         return found
+
+
+BUSYBOX = "/usr/bin/busybox"  # Debian busybox-static: one static binary, no libraries
+
+
+def busybox_rootfs(cache: Path) -> Path:
+    """A tiny root filesystem tarball (busybox-static and its applet links), cached."""
+    import tarfile
+
+    tarball = cache / "busybox-rootfs.tar"
+    if tarball.exists():
+        return tarball
+    cache.mkdir(parents=True, exist_ok=True)
+    applets = _run(BUSYBOX, "--list").split()
+    partial = tarball.with_suffix(".tmp")
+    with tarfile.open(partial, "w") as tar:
+        tar.add(BUSYBOX, "bin/busybox")
+        for applet in applets:
+            if applet == "busybox":
+                continue
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+        for directory in ("tmp", "www", "etc"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if directory == "tmp" else 0o755
+            tar.addfile(info)
+    partial.rename(tarball)
+    return tarball
+
+
+class HostDocker:
+    """dockerd inside a test host's namespace: its bridge and iptables rules stay in there."""
+
+    def __init__(self, host: SshTestHost) -> None:
+        self.host = host
+        self.root = host.directory / "docker"
+        self.socket = self.root / "docker.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> str:
+        return f"export DOCKER_HOST=unix://{self.socket}\n"
+
+    def start(self) -> HostDocker:
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = open(self.root / "dockerd.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                "nsenter",
+                f"--net=/run/netns/{self.host.netns}",
+                "dockerd",
+                "--data-root",
+                str(self.root / "data"),
+                "--exec-root",
+                str(self.root / "exec"),
+                "--pidfile",
+                str(self.root / "dockerd.pid"),
+                "-H",
+                f"unix://{self.socket}",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.docker("info", check=False).returncode == 0:
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"dockerd did not start: {(self.root / 'dockerd.log').read_text()[-800:]}")
+
+    def docker(self, *argv: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", "-H", f"unix://{self.socket}", *argv],
+            check=check,
+            capture_output=True,
+            text=stdin is None,
+            input=stdin,
+        )
+
+    def import_busybox(self, cache: Path, tag: str = "migrate-test/busybox:1") -> str:
+        tarball = busybox_rootfs(cache)
+        subprocess.run(
+            ["docker", "-H", f"unix://{self.socket}", "import", str(tarball), tag],
+            check=True,
+            capture_output=True,
+        )
+        return tag
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.docker("rm", "-f", *self.docker("ps", "-aq", check=False).stdout.split(), check=False)
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        # dockerd leaves its overlay/netns mounts under exec-root and data-root
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(str(self.root))), reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
