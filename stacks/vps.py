@@ -42,6 +42,9 @@ def hosts_with(settings: VpsSettings, role: str, target: str) -> list[SshHost]:
 def check(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
     common.require_images(spec, "vps")
     common.public_process(spec)
+    for index, host in enumerate(settings.hosts):
+        if host.private_key is None:
+            raise InputError(f"targets.{target}.hosts[{index}].private_key: give {{file: PATH}} or {{env: NAME}}")
     hosts_with(settings, "app", target)
     hosts_with(settings, "front", target)
     if spec.postgres is not None or spec.redis is not None:
@@ -85,9 +88,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
         delete: str | None = None,
         after: list[pulumi.Resource] | None = None,
     ) -> RemoteScript:
-        key = keys.get(host.address)
-        if key is None:
-            raise InputError(f"targets.{target}.hosts: {host.address} has no private_key ({{file:}} or {{env:}})")
+        key = keys[host.address]  # check() made sure every host has one
         return RemoteScript(
             f"{name}-{label}",
             host=host.address,

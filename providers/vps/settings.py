@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from migrate.spec.secrets import SecretRef
 from providers._base_settings import ProviderSettings
@@ -26,6 +26,20 @@ class SshHost(BaseModel):
     )
     host_key: str | None = Field(None, description="Expected SSH host key (known_hosts line).")
     roles: list[Role] = Field(default_factory=_all_roles)
+
+    @field_validator("host_key")
+    @classmethod
+    def _a_public_key(cls, value: str | None) -> str | None:
+        """A pin must be a key ('ssh-ed25519 AAAA...'), else it would silently mean first use."""
+        if value is None:
+            return value
+        from providers.vps.ssh import SshError, parse_host_key
+
+        try:
+            kind, blob = parse_host_key(value)
+        except SshError as exc:
+            raise ValueError(str(exc).removeprefix("host_key: ")) from None
+        return f"{kind} {blob}"
 
 
 class VpsSettings(ProviderSettings):

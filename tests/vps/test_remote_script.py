@@ -146,3 +146,14 @@ def test_wrong_pin_and_wrong_key_are_one_line_errors(ssh_host: SshTestHost) -> N
     with pytest.raises(SshError, match=f"{ssh_host.address}:22: (cannot connect|SSH failed)"):
         Session(Endpoint(ssh_host.address, 22, ssh_host.user, ssh_host.private_key, ssh_host.host_key))
     ssh_host.set_link(True)
+
+
+def test_a_malformed_host_key_pin_is_refused_at_load() -> None:
+    from pydantic import ValidationError
+
+    from providers.vps.settings import SshHost
+
+    with pytest.raises(ValidationError, match="expected a known_hosts line"):
+        SshHost(address="203.0.113.10", host_key="not a key")
+    pinned = SshHost(address="203.0.113.10", host_key="[h]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 comment")
+    assert pinned.host_key == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"
