@@ -67,7 +67,13 @@ def target_outputs(
             data = json.loads(outputs_file.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"{outputs_file}: cannot read target outputs: {exc}") from None
-        if to:
+        if to and isinstance(data, dict):
+            named = data.get("target")
+            if named is not None and named != to:
+                raise InputError(
+                    f"{outputs_file} holds the outputs of target {named!r}, not of --to {to!r}: "
+                    "give the outputs file of that target, or leave out --to"
+                )
             data.setdefault("target", to)
         try:
             outputs = TargetOutputs.model_validate(data)
@@ -143,16 +149,33 @@ def plan_cmd(
     to: ToOption = None,
     outputs_file: OutputsOption = None,
     address: AddressOption = None,
+    save: Annotated[
+        Path | None,
+        typer.Option("--out", help="Save the exact change set to FILE, for `dns swing --plan FILE`."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show the record changes a swing to TARGET would make at each DNS provider."""
+    from migrate.dns import saved_plan
+    from migrate.dns.desired import desired_rrsets, owned_keys
     from migrate.dns.swing import plan
 
     out = Output(json_output)
     spec = load(spec_path)
-    result = plan(spec, target_outputs(spec, to, outputs_file, address))
+    outputs = target_outputs(spec, to, outputs_file, address)
+    desired, owned = desired_rrsets(spec, outputs), owned_keys(spec)
+    result = plan(spec, outputs, wanted=(desired, owned))
+    if save is not None and result.ok:
+        plans = [p.plan for p in result.providers if p.plan is not None]
+        saved = saved_plan.from_plans(spec.zone, outputs.target, outputs.health_url, owned, desired, plans)
+        try:
+            saved_plan.write(saved, save)
+        except OSError as exc:
+            raise InputError(f"{save}: cannot write the plan: {exc.strerror}") from None
     _emit(out, result)
     _plan_table(out, result)
+    if save is not None and result.ok:
+        out.human.print(f"plan saved to {save}: apply exactly it with `migrate dns swing --plan {save}`")
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -177,14 +200,32 @@ def swing_cmd(
         ),
     ] = False,
     verify_timeout: Annotated[float, typer.Option(help="With --verify: seconds to wait for all to agree.")] = 60.0,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan", help="Apply exactly this saved plan (`dns plan --out`); refused if a record moved since."
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Point the owned records at TARGET at every DNS provider (journaled first)."""
+    from migrate.dns import saved_plan
     from migrate.dns.swing import swing
 
     out = Output(json_output)
     spec = load(spec_path)
-    outputs = target_outputs(spec, to, outputs_file, address, health_url)
+    saved = None
+    if plan_file is not None:
+        saved = saved_plan.read(plan_file)
+        if to and to != saved.target:
+            raise InputError(f"{plan_file} is a plan for target {saved.target!r}, not for --to {to!r}")
+        if outputs_file or address:
+            raise InputError("--plan applies the saved plan: give no --outputs or --address with it")
+        outputs = None
+        if health_url is not None:
+            saved.health_url = health_url
+    else:
+        outputs = target_outputs(spec, to, outputs_file, address, health_url)
     progress, callback = _progress(out)
     with progress:
         result = swing(
@@ -196,6 +237,7 @@ def swing_cmd(
             allow_unexpected=allow_unexpected,
             max_share=max_share,
             progress=callback,
+            saved=saved,
         )
     verified = None
     if then_verify and result.ok:
@@ -203,7 +245,13 @@ def swing_cmd(
 
         progress, callback = _progress(out)
         with progress:
-            verified = verify(spec, outputs=outputs, timeout=verify_timeout, progress=callback)
+            if saved is not None:
+                from migrate.dns.desired import owned_keys
+
+                expected = (owned_keys(spec), saved.desired)
+                verified = verify(spec, expected=expected, timeout=verify_timeout, progress=callback)
+            else:
+                verified = verify(spec, outputs=outputs, timeout=verify_timeout, progress=callback)
     if out.json_mode:
         with paused_gc():
             document = result.to_json()
@@ -214,6 +262,12 @@ def swing_cmd(
     for p in result.providers:
         mark = "[green]applied[/]" if p.applied else f"[red]FAILED: {p.error}[/]"
         out.human.print(f"{p.provider}: {mark}")
+        if p.served_new is not None and p.plan is not None:
+            missing = ", ".join(p.not_served[:10]) + (" …" if len(p.not_served) > 10 else "")
+            out.human.print(
+                f"  read back: serves {p.served_new} of {len(p.plan.changes)} planned change(s)"
+                + (f"; not yet: {missing}" if missing else "")
+            )
     out.human.print(
         f"swing {result.swing_id}{' (resumed)' if result.resumed else ''}: "
         f"{result.changes} change(s) in {result.elapsed_seconds:.2f}s"
@@ -285,6 +339,7 @@ def _verify_table(out: Output, zone: str, result: Any) -> None:
 def rollback_cmd(
     spec_path: SpecOption = DEFAULT_SPEC,
     swing_id: Annotated[str | None, typer.Option("--swing", help="Swing id to undo.")] = None,
+    force: Annotated[bool, typer.Option(help="Also overwrite records edited since the swing.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Restore the records each DNS provider served before the last swing."""
@@ -294,7 +349,7 @@ def rollback_cmd(
     spec = load(spec_path)
     progress, callback = _progress(out)
     with progress:
-        result = rollback(spec, swing_id=swing_id, progress=callback)
+        result = rollback(spec, swing_id=swing_id, progress=callback, force=force)
     _emit(out, result)
     _plan_table(out, result)
     if not result.ok:

@@ -1,0 +1,152 @@
+"""Saved plans and rollback over later edits, on real BIND, Knot and PowerDNS (its HTTP API).
+
+``dns plan --out`` then ``dns swing --plan`` applies exactly the reviewed change set; an
+edit made at one server in between is refused (exit 1, the record named, nothing changed
+anywhere); rollback over an edit made after the swing needs ``--force``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import pytest
+
+from migrate.dns.swing import providers_for
+from providers.dnsbase import Change, RRset
+from providers.local.servers.pdns import PowerDnsServer
+from tests.conftest import run_cli
+from tests.dns.conftest import NEW, OLD, ZONE, Cluster, outputs_file, start_cluster, stop_cluster
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, str]]:
+    """BIND and Knot over RFC 2136, PowerDNS through its HTTP API (read-compare-write)."""
+    directory = tmp_path_factory.mktemp("dns-plan")
+    cluster = start_cluster(directory, {"bind": "bind", "knot": "knot", "pdns": "pdns"})
+    pdns = cluster.servers["pdns"]
+    assert isinstance(pdns, PowerDnsServer)
+    (directory / "pdns.key").write_text(pdns.api_key)
+    api = f"""  pdnsapi:
+    provider: powerdns
+    api_url: {pdns.api_url}
+    api_key: {{file: {directory / "pdns.key"}}}
+"""
+    yield cluster, api
+    stop_cluster(cluster)
+
+
+PROVIDERS = ["bind", "knot", "pdnsapi"]
+
+
+def served(cluster: Cluster, server: str, name: str) -> tuple[int, list[str]]:
+    s = cluster.servers[server]
+    answer = dns.query.tcp(dns.message.make_query(name, "A"), s.address, port=s.port, timeout=3)
+    for rrset in answer.answer:
+        if rrset.rdtype == dns.rdatatype.A:
+            return rrset.ttl, sorted(r.to_text() for r in rrset)
+    return 0, []
+
+
+def edit(spec, provider: str, name: str, ttl: int, values: list[str]) -> None:
+    """An operator's edit at one provider, outside migrate's swing."""
+    p = next(x for x in providers_for(spec) if x.name == provider)
+    current = p.records(ZONE)
+    new = RRset.make(name, "A", ttl, values, ZONE)
+    p.apply(ZONE, [Change(current.get(new.key), new)])
+
+
+@pytest.fixture
+def env(trio, tmp_path: Path) -> Iterator[dict[str, str]]:
+    cluster, api = trio
+    yield {"MIGRATE_HOME": str(tmp_path / "home")}
+    spec = cluster.spec(extra_providers=api, providers=PROVIDERS)
+    for p in providers_for(spec):  # back to the old target, TTL 300, for the next test
+        current = p.records(ZONE)
+        changes = []
+        for name in (f"{ZONE}.", f"www.{ZONE}."):
+            new = RRset.make(name, "A", 300, [OLD], ZONE)
+            if not new.same_data(current.get(new.key)):
+                changes.append(Change(current.get(new.key), new))
+        old_aaaa = current.get((f"www.{ZONE}.", "AAAA"))
+        if old_aaaa is not None:
+            changes.append(Change(old_aaaa, None))
+        if changes:
+            p.apply(ZONE, changes)
+
+
+def test_swing_applies_the_saved_plan_and_refuses_one_that_moved(trio, env, tmp_path: Path):
+    cluster, api = trio
+    spec_file = cluster.write_spec(tmp_path / "migrate.yaml", extra_providers=api, providers=PROVIDERS)
+    out = outputs_file(tmp_path / "b.json", NEW, "")
+    plan_file = tmp_path / "plan.json"
+
+    planned = run_cli("dns", "plan", "-f", str(spec_file), "--outputs", str(out), "--out", str(plan_file), env=env)
+    assert planned.returncode == 0, planned.stderr
+    saved = json.loads(plan_file.read_text())
+    assert [p["provider"] for p in saved["providers"]] == PROVIDERS
+    assert all(p["fingerprint"].startswith("sha256:") for p in saved["providers"])
+    change = next(c for c in saved["providers"][0]["changes"] if c["name"] == f"www.{ZONE}.")
+    assert (change["old_values"], change["old_ttl"], change["new_values"]) == ([OLD], 300, [NEW])
+    assert plan_file.stat().st_mode & 0o077 == 0
+
+    # Someone edits www at Knot after the review: the plan no longer describes Knot.
+    edit(cluster.spec(), "knot", "www", 300, ["127.99.0.9"])
+    refused = run_cli("dns", "swing", "-f", str(spec_file), "--plan", str(plan_file), env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"knot: www A: expected {OLD} (ttl 300), serves 127.99.0.9 (ttl 300)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    for server in ("bind", "knot", "pdns"):  # nothing changed anywhere
+        assert served(cluster, server, ZONE) == (300, [OLD])
+    assert served(cluster, "knot", f"www.{ZONE}")[1] == ["127.99.0.9"]
+
+    # A TTL-only edit moves a record too (the plan saw 300).
+    edit(cluster.spec(), "knot", "www", 300, [OLD])
+    edit(cluster.spec(), "bind", "@", 5, [OLD])
+    ttl = run_cli("dns", "swing", "-f", str(spec_file), "--plan", str(plan_file), env=env)
+    assert ttl.returncode == 1 and f"bind: @ A: expected {OLD} (ttl 300), serves {OLD} (ttl 5)" in ttl.stderr
+    edit(cluster.spec(), "bind", "@", 300, [OLD])
+
+    # Back to what the plan saw: it is applied exactly, at all three.
+    swung = run_cli("dns", "swing", "-f", str(spec_file), "--plan", str(plan_file), "--json", env=env)
+    assert swung.returncode == 0, swung.stderr
+    doc = json.loads(swung.stdout)
+    assert doc["ok"] and doc["target"] == "local-b" and doc["changes"] == 6
+    for server in ("bind", "knot", "pdns"):
+        assert served(cluster, server, f"www.{ZONE}") == (30, [NEW])
+    journal = (Path(env["MIGRATE_HOME"]) / "journal" / "dns" / f"{ZONE}.jsonl").read_text().splitlines()
+    start = json.loads(journal[0])
+    assert start["event"] == "start" and set(start["saved_plan"]) == set(PROVIDERS)
+
+    # Inputs that disagree: --to names another target than the plan or the outputs file.
+    assert (
+        run_cli("dns", "swing", "-f", str(spec_file), "--plan", str(plan_file), "--to", "local-a", env=env).returncode
+        == 2
+    )
+    mixed = run_cli("dns", "plan", "-f", str(spec_file), "--to", "local-a", "--outputs", str(out), env=env)
+    assert mixed.returncode == 2 and "local-b" in mixed.stderr
+
+
+def test_rollback_over_a_later_edit_needs_force(trio, env, tmp_path: Path):
+    cluster, api = trio
+    spec_file = cluster.write_spec(tmp_path / "migrate.yaml", extra_providers=api, providers=PROVIDERS)
+    out = outputs_file(tmp_path / "b.json", NEW, "")
+    assert run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(out), env=env).returncode == 0
+
+    edit(cluster.spec(), "pdns", "www", 60, ["127.77.0.7"])  # an edit after the swing, at PowerDNS
+    refused = run_cli("dns", "rollback", "-f", str(spec_file), env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"pdnsapi: www A: expected {NEW} (ttl 30), serves 127.77.0.7 (ttl 60)" in refused.stderr
+    assert served(cluster, "bind", ZONE) == (30, [NEW]), "a refused rollback changes nothing"
+
+    forced = run_cli("dns", "rollback", "-f", str(spec_file), "--force", env=env)
+    assert forced.returncode == 0, forced.stderr
+    for server in ("bind", "knot", "pdns"):
+        assert served(cluster, server, f"www.{ZONE}") == (300, [OLD])
+        assert served(cluster, server, ZONE) == (300, [OLD])
