@@ -343,7 +343,13 @@ def rollback_cmd(
 
 
 @dns_app.command("status")
-def status_cmd(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = False) -> None:
+def status_cmd(
+    spec_path: SpecOption = DEFAULT_SPEC,
+    to: ToOption = None,
+    outputs_file: OutputsOption = None,
+    records: Annotated[bool, typer.Option("--records", help="List every owned record (default: counts).")] = False,
+    json_output: JsonOption = False,
+) -> None:
     """What each DNS provider serves now for the owned records, and which target that is."""
     from rich.table import Table
 
@@ -352,8 +358,10 @@ def status_cmd(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = F
     out = Output(json_output)
     spec = load(spec_path)
     known = []
+    if to or outputs_file:
+        known.append(target_outputs(spec, to, outputs_file, None))
     try:
-        from migrate.engine.stack_outputs import load_outputs
+        from migrate.engine.outputs import load_outputs
 
         for name in spec.targets:
             try:
@@ -363,13 +371,22 @@ def status_cmd(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = F
     except ImportError:
         pass
     rows = status(spec, known_outputs=known)
-    out.emit({"ok": all(r.error is None for r in rows), "zone": spec.zone, "providers": [r.to_json() for r in rows]})
+    out.emit(
+        {
+            "ok": all(r.error is None for r in rows),
+            "zone": spec.zone,
+            "providers": [r.to_json(records=records) for r in rows],
+        }
+    )
     table = Table(title=f"{spec.zone} at each DNS provider")
-    for column in ("provider", "points at", "records"):
+    for column in ("provider", "state", "points at", "records"):
         table.add_column(column)
     for r in rows:
-        records = "\n".join(f"{x.name} {x.type} {x.ttl} {', '.join(x.values)}" for x in r.records)
-        table.add_row(r.provider, r.points_at or ("[red]unreachable[/]" if r.error else "unknown"), r.error or records)
+        detail = r.summary()
+        if records and not r.error:
+            detail = "\n".join(f"{x.name} {x.type} {x.ttl} {', '.join(x.values)}" for x in r.records)
+        state = {"unreachable": "[red]unreachable[/]", "half-swung": "[yellow]half-swung[/]"}.get(r.state, r.state)
+        table.add_row(r.provider, state, r.points_at or "-", detail)
     out.human.print(table)
     if any(r.error for r in rows):
         raise typer.Exit(EXIT_FAILED)

@@ -242,7 +242,7 @@ def swing(
     def apply_one(p: ProviderResult) -> None:
         assert p.plan is not None
         p.plan.changes = users_first(p.plan.changes, spec.zone)
-        by_name[p.provider].apply(spec.zone, p.plan.changes, progress)
+        by_name[p.provider].apply(spec.zone, p.plan.changes, _acknowledging(journal, swing_id, p.provider, progress))
 
     outcomes = parallel([p for p in result.providers if p.plan and p.plan.changes], apply_one)
     applying = [p for p in result.providers if p.plan and p.plan.changes]
@@ -280,6 +280,20 @@ def _saved_result(spec: ServiceSpec, saved: SavedPlan, providers: Sequence[DnsPr
             "(plan again and review):\n  " + "\n  ".join(moved_lines)
         )
     return result
+
+
+def _acknowledging(
+    journal: Journal, swing_id: str, provider: str, progress: ProgressCallback | None
+) -> ProgressCallback:
+    """A progress callback that also journals each batch as the provider acknowledges it
+    (providers call progress once per acknowledged batch): a crash leaves a true count."""
+
+    def callback(what: str, done: int, total: int) -> None:
+        journal.write_many(swing_id, [("batch", {"provider": provider, "acknowledged": done, "total": total})])
+        if progress:
+            progress(what, done, total)
+
+    return callback
 
 
 def users_first(changes: Sequence[Change], zone: str) -> list[Change]:
@@ -512,14 +526,36 @@ class ProviderStatus:
     records: list[RRset] = field(default_factory=list)
     points_at: str | None = None
     error: str | None = None
+    owned: int = 0
+    # Owned records matching each known state (a target, or what a swing found before it).
+    counts: dict[str, int] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    @property
+    def state(self) -> str:
+        if self.error:
+            return "unreachable"
+        if self.points_at:
+            return "swung"
+        return "half-swung" if sum(1 for n in self.counts.values() if n) > 1 else "unknown"
+
+    def to_json(self, records: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "provider": self.provider,
+            "state": self.state,
             "points_at": self.points_at,
             "error": self.error,
-            "records": [r.to_json() for r in self.records],
+            "owned": self.owned,
+            "counts": self.counts,
         }
+        if records:
+            out["records"] = [r.to_json() for r in self.records]
+        return out
+
+    def summary(self) -> str:
+        if self.error:
+            return self.error
+        parts = [f"{n} of {self.owned} as {target}" for target, n in self.counts.items() if n]
+        return "; ".join(parts) or f"none of the {self.owned} owned records matches a known target"
 
 
 @paused_gc()
@@ -530,7 +566,8 @@ def status(
     providers: Sequence[DnsProvider] | None = None,
     journal: Journal | None = None,
 ) -> list[ProviderStatus]:
-    """The owned records each provider serves now, and which target they point at."""
+    """The owned records each provider serves now, which target they point at, and for a
+    provider that is part-way, how many match each target (or what the last swing found)."""
     providers = list(providers) if providers is not None else providers_for(spec)
     journal = journal or Journal(spec.zone)
     owned = owned_keys(spec)
@@ -540,7 +577,8 @@ def status(
             candidates.append((outputs.target, desired_rrsets(spec, outputs)))
         except MigrateError:
             continue
-    for s in reversed(journal.swings()):
+    swings = list(reversed(journal.swings()))
+    for s in swings:
         candidates.append((s.target, s.desired))
     reads = parallel(providers, lambda p: p.records(spec.zone))
     out = []
@@ -554,8 +592,20 @@ def status(
             if _same_values(served, desired):
                 points_at = target
                 break
-        out.append(ProviderStatus(provider.name, served, points_at))
+        states = list(candidates)
+        if swings and provider.name in swings[0].before:
+            states.append((f"before swing {swings[0].id}", swings[0].before[provider.name]))
+        counts: dict[str, int] = {}
+        for target, desired in states:
+            if target not in counts:
+                counts[target] = _matching(read, owned, desired)
+        out.append(ProviderStatus(provider.name, served, points_at, owned=len(owned), counts=counts))
     return out
+
+
+def _matching(read: dict[Key, RRset], owned: Sequence[Key], desired: Sequence[RRset]) -> int:
+    wanted = {r.key: r.values for r in desired}
+    return sum(1 for k in owned if (read[k].values if k in read else ()) == wanted.get(k, ()))
 
 
 def _same_values(served: list[RRset], desired: list[RRset]) -> bool:

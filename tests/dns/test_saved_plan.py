@@ -150,3 +150,50 @@ def test_rollback_over_a_later_edit_needs_force(trio, env, tmp_path: Path):
     for server in ("bind", "knot", "pdns"):
         assert served(cluster, server, f"www.{ZONE}") == (300, [OLD])
         assert served(cluster, server, ZONE) == (300, [OLD])
+
+
+def test_interrupted_swing_reports_what_each_server_serves(trio, env, tmp_path: Path, monkeypatch):
+    """Knot's third batch is refused (a record edited while the swing runs): the swing says
+    how many changes Knot acknowledged and serves, the journal holds each batch, and
+    ``dns status`` shows Knot half-swung with counts."""
+    from migrate.dns.journal import Journal
+    from migrate.dns.swing import swing
+    from migrate.outputs import TargetOutputs
+
+    cluster, _ = trio
+    monkeypatch.setenv("MIGRATE_HOME", env["MIGRATE_HOME"])
+    names = [f"n{i}" for i in range(3000)]
+    records = "".join(f"    - name: {n}\n      type: A\n" for n in names)
+    spec = cluster.spec(records=records, providers=["bind", "knot"])
+    seed = [RRset.make(n, "A", 300, [OLD], ZONE) for n in names]
+    for p in providers_for(spec):
+        current = p.records(ZONE)
+        p.apply(ZONE, [Change(current.get(r.key), r) for r in seed if not r.same_data(current.get(r.key))])
+    last = sorted(f"{n}.{ZONE}." for n in names)[-1].split(".")[0]
+    edited: list[int] = []
+
+    def progress(what: str, done: int, total: int) -> None:
+        if what.startswith("knot") and not edited:
+            edited.append(done)
+            edit(cluster.spec(), "knot", last, 300, ["127.99.0.1"])  # lands before Knot's 3rd batch
+
+    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW], health_url="")
+    result = swing(spec, outputs, progress=progress)
+    assert not result.ok
+    by = {p.provider: p for p in result.providers}
+    assert by["bind"].applied and by["bind"].error is None
+    knot = by["knot"]
+    assert knot.error and "were acknowledged before this batch" in knot.error
+    assert knot.served_new is not None and edited[0] <= knot.served_new < 3000
+    assert f"{last} A" in knot.not_served and len(knot.not_served) == 3000 - knot.served_new
+    acked = Journal(ZONE).swings()[-1].acknowledged
+    assert acked["bind"] == 3000 and acked["knot"] == knot.served_new
+
+    spec_file = tmp_path / "migrate.yaml"
+    spec_file.write_text(cluster.spec_text(records=records, providers=["bind", "knot"]))
+    shown = run_cli("dns", "status", "-f", str(spec_file), "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    rows = {p["provider"]: p for p in json.loads(shown.stdout)["providers"]}
+    assert rows["bind"]["state"] == "swung" and rows["bind"]["points_at"] == "local-b"
+    assert rows["knot"]["state"] == "half-swung" and rows["knot"]["counts"]["local-b"] == knot.served_new
+    assert "records" not in rows["knot"]  # a summary unless --records
