@@ -399,6 +399,9 @@ def evacuate_cmd(
     spec_path: SpecOption = DEFAULT_SPEC,
     prune: Annotated[bool, typer.Option(help="Delete records the source does not have.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Show what would be copied; change nothing.")] = False,
+    max_share: Annotated[
+        float, typer.Option(help="Largest share of the destination's RRsets --prune may delete.")
+    ] = 0.1,
     json_output: JsonOption = False,
 ) -> None:
     """Copy the whole zone to another DNS provider, verify it, print the registrar change."""
@@ -408,7 +411,9 @@ def evacuate_cmd(
     spec = load(spec_path)
     progress, callback = _progress(out)
     with progress:
-        result = evacuate(spec, source, destination, prune=prune, dry_run=dry_run, progress=callback)
+        result = evacuate(
+            spec, source, destination, prune=prune, dry_run=dry_run, max_share=max_share, progress=callback
+        )
     _emit(out, result)
     assert result.plan is not None
     out.human.print(

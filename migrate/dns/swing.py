@@ -223,7 +223,7 @@ def swing(
         assert p.plan is not None
         rail.check(p.plan, owned, allow_unexpected=allow_unexpected, max_share=max_share)
 
-    swing_id, resumed = _open_swing(
+    swing_id, resumed = open_swing(
         journal,
         "swing",
         result.target,
@@ -250,7 +250,7 @@ def swing(
         if isinstance(outcome, BaseException):
             p.error = str(outcome)
     _read_back([p for p in result.providers if p.error], by_name, spec.zone)
-    _journal_outcome(journal, swing_id, result)
+    journal_outcome(journal, swing_id, result)
     result.elapsed_seconds = time.monotonic() - started
     return result
 
@@ -331,7 +331,7 @@ def _read_back(failed: Sequence[ProviderResult], by_name: dict[str, DnsProvider]
             p.error = f"{p.error}; reading back what it serves failed too: {outcome}"
 
 
-def _journal_outcome(journal: Journal, swing_id: str, result: SwingResult) -> None:
+def journal_outcome(journal: Journal, swing_id: str, result: SwingResult) -> None:
     """Which providers got the change and which failed, and that the run ended: one append."""
     events: list[tuple[str, dict[str, Any]]] = []
     for p in result.providers:
@@ -358,7 +358,7 @@ def _befores(result: SwingResult, owned: list[Key]) -> list[dict[str, Any]]:
     return out
 
 
-def _open_swing(
+def open_swing(
     journal: Journal,
     kind: str,
     target: str,
@@ -471,7 +471,7 @@ def rollback(
         assert p.plan is not None
         rail.check(p.plan, owned)
     all_before = sorted({r for rs in record.before.values() for r in rs})
-    rid, resumed = _open_swing(
+    rid, resumed = open_swing(
         journal, "rollback", result.target, all_before, owned, rolls_back=record.id, befores=_befores(result, owned)
     )
     result.swing_id, result.resumed = rid, resumed
@@ -484,7 +484,7 @@ def rollback(
     for p, outcome in zip(applying, parallel(applying, apply_one), strict=True):
         if isinstance(outcome, BaseException):
             p.error = str(outcome)
-    _journal_outcome(journal, rid, result)
+    journal_outcome(journal, rid, result)
     return result
 
 
