@@ -224,6 +224,7 @@ def swing_cmd(
             max_share=max_share,
             progress=callback,
             saved=saved,
+            announce=lambda message: out.stderr.print(message),
         )
     verified = None
     if then_verify and result.ok:

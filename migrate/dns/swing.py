@@ -183,6 +183,7 @@ def swing(
     progress: ProgressCallback | None = None,
     sleep: Callable[[float], None] = time.sleep,
     saved: SavedPlan | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> SwingResult:
     """Point the owned records at ``outputs`` at every DNS provider, journaled first.
 
@@ -236,7 +237,7 @@ def swing(
 
     by_name = {p.name: p for p in providers}
     if prepare:
-        result.waited_seconds = _prepare(spec, result, by_name, prepare_ttl, sleep, progress)
+        result.waited_seconds = _prepare(spec, result, by_name, prepare_ttl, sleep, progress, announce)
         result.prepared = True
 
     def apply_one(p: ProviderResult) -> None:
@@ -401,9 +402,18 @@ def _prepare(
     prepare_ttl: int | None,
     sleep: Callable[[float], None],
     progress: ProgressCallback | None,
+    announce: Callable[[str], None] | None = None,
 ) -> float:
-    """Lower the owned records' TTLs (same values), then wait out the old TTL."""
+    """Lower the owned records' TTLs (same values), then wait out the old TTL; the wait is
+    announced before anything is lowered (an old TTL can be a day)."""
     low = prepare_ttl or min(spec.dns.ttl, 60)
+    olds = [c.old.ttl for p in result.providers if p.plan for c in p.plan.changes if c.old and c.old.ttl > low]
+    if olds and announce:
+        until = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + max(olds)))
+        announce(
+            f"--prepare: lowering {len(olds)} owned record(s) to TTL {low}s, then waiting {max(olds)}s "
+            f"(the old TTL; until about {until}) before the swing"
+        )
     wait = 0
     for p in result.providers:
         assert p.plan is not None

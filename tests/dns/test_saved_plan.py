@@ -197,3 +197,24 @@ def test_interrupted_swing_reports_what_each_server_serves(trio, env, tmp_path: 
     assert rows["bind"]["state"] == "swung" and rows["bind"]["points_at"] == "local-b"
     assert rows["knot"]["state"] == "half-swung" and rows["knot"]["counts"]["local-b"] == knot.served_new
     assert "records" not in rows["knot"]  # a summary unless --records
+
+
+def test_prepare_announces_its_wait_before_lowering(trio, env, monkeypatch):
+    from migrate.dns.swing import swing
+    from migrate.outputs import TargetOutputs
+
+    cluster, _ = trio
+    monkeypatch.setenv("MIGRATE_HOME", env["MIGRATE_HOME"])
+    spec = cluster.spec(providers=["bind", "knot"])
+    events: list[tuple[str, object]] = []
+
+    def announce(message: str) -> None:
+        events.append(("announce", served(cluster, "bind", ZONE)))
+        assert "waiting 300s" in message and "lowering 4 owned record(s) to TTL 30s" in message
+
+    outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW], health_url="")
+    result = swing(spec, outputs, prepare=True, announce=announce, sleep=lambda s: events.append(("sleep", s)))
+    assert result.ok and result.waited_seconds == 300
+    assert events[0] == ("announce", (300, [OLD])), "announced before any TTL was lowered"
+    assert events[1] == ("sleep", 300)
+    assert served(cluster, "knot", f"www.{ZONE}") == (30, [NEW])
