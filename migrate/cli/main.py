@@ -12,6 +12,40 @@ from migrate.errors import EXIT_BAD_INPUT, EXIT_FAILED, MigrateError
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _run(argv)
+    except SystemExit as exc:
+        _leave_stranded_threads(exc.code)
+        raise
+
+
+def _leave_stranded_threads(code: object) -> None:
+    """Exit now if a failed engine run left the inline program's thread stuck.
+
+    When the Pulumi engine fails while the inline program waits on it (an invoke or a
+    resource registration of a provider whose plugin could not load), that program thread
+    never returns, and the interpreter would wait for it at exit forever. Our work is done
+    and the error printed: run the exit handlers, flush, and leave.
+    """
+    import threading
+
+    from migrate.engine.errors import engine_failed
+
+    if not engine_failed() or not any(
+        t.is_alive() and not t.daemon and t is not threading.main_thread() for t in threading.enumerate()
+    ):
+        return
+    import atexit
+    import contextlib
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else EXIT_FAILED))
+
+
+def _run(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--verbose" in args or "-v" in args:
         args = [arg for arg in args if arg not in ("--verbose", "-v")]
@@ -40,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         _fail("aborted", 130, json_mode)
     except click.ClickException as exc:
-        exc.show()
+        _show_escaped(exc)
         sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
     except MigrateError as exc:
         _fail(str(exc), exc.exit_code, json_mode)
@@ -74,11 +108,24 @@ def _click_exceptions() -> Any:
     return exceptions
 
 
+def _show_escaped(exc: Any) -> None:
+    """click's usage error, with any control character in what the user typed escaped."""
+    import io
+
+    from migrate.inputfiles import escape_controls
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    sys.stderr.write("\n".join(escape_controls(line) for line in buffer.getvalue().split("\n")))
+
+
 def _fail(message: str, code: int, json_mode: bool) -> None:
+    from migrate.inputfiles import escape_controls
     from migrate.redact import redact
 
     message = redact(message)
-    lines = message.splitlines() or [message]
+    # one line per problem; any other control character (ESC, CR ...) is shown escaped
+    lines = [escape_controls(line) for line in message.split("\n")]
     for line in lines:
         sys.stderr.write(f"error: {line}\n" if not line.startswith("error:") else line + "\n")
     if json_mode:
