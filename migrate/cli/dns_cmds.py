@@ -135,16 +135,33 @@ def plan_cmd(
     to: ToOption = None,
     outputs_file: OutputsOption = None,
     address: AddressOption = None,
+    save: Annotated[
+        Path | None,
+        typer.Option("--out", help="Save the exact change set to FILE, for `dns swing --plan FILE`."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show the record changes a swing to TARGET would make at each DNS provider."""
+    from migrate.dns import saved_plan
+    from migrate.dns.desired import desired_rrsets, owned_keys
     from migrate.dns.swing import plan
 
     out = Output(json_output)
     spec = load(spec_path)
-    result = plan(spec, target_outputs(spec, to, outputs_file, address))
+    outputs = target_outputs(spec, to, outputs_file, address)
+    desired, owned = desired_rrsets(spec, outputs), owned_keys(spec)
+    result = plan(spec, outputs, wanted=(desired, owned))
+    if save is not None and result.ok:
+        plans = [p.plan for p in result.providers if p.plan is not None]
+        saved = saved_plan.from_plans(spec.zone, outputs.target, outputs.health_url, owned, desired, plans)
+        try:
+            saved_plan.write(saved, save)
+        except OSError as exc:
+            raise InputError(f"{save}: cannot write the plan: {exc.strerror}") from None
     _emit(out, result)
     _plan_table(out, result)
+    if save is not None and result.ok:
+        out.human.print(f"plan saved to {save}: apply exactly it with `migrate dns swing --plan {save}`")
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -169,14 +186,32 @@ def swing_cmd(
         ),
     ] = False,
     verify_timeout: Annotated[float, typer.Option(help="With --verify: seconds to wait for all to agree.")] = 60.0,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan", help="Apply exactly this saved plan (`dns plan --out`); refused if a record moved since."
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Point the owned records at TARGET at every DNS provider (journaled first)."""
+    from migrate.dns import saved_plan
     from migrate.dns.swing import swing
 
     out = Output(json_output)
     spec = load(spec_path)
-    outputs = target_outputs(spec, to, outputs_file, address, health_url)
+    saved = None
+    if plan_file is not None:
+        saved = saved_plan.read(plan_file)
+        if to and to != saved.target:
+            raise InputError(f"{plan_file} is a plan for target {saved.target!r}, not for --to {to!r}")
+        if outputs_file or address:
+            raise InputError("--plan applies the saved plan: give no --outputs or --address with it")
+        outputs = None
+        if health_url is not None:
+            saved.health_url = health_url
+    else:
+        outputs = target_outputs(spec, to, outputs_file, address, health_url)
     progress, callback = _progress(out)
     with progress:
         result = swing(
@@ -188,6 +223,8 @@ def swing_cmd(
             allow_unexpected=allow_unexpected,
             max_share=max_share,
             progress=callback,
+            saved=saved,
+            announce=lambda message: out.stderr.print(message),
         )
     verified = None
     if then_verify and result.ok:
@@ -195,7 +232,13 @@ def swing_cmd(
 
         progress, callback = _progress(out)
         with progress:
-            verified = verify(spec, outputs=outputs, timeout=verify_timeout, progress=callback)
+            if saved is not None:
+                from migrate.dns.desired import owned_keys
+
+                expected = (owned_keys(spec), saved.desired)
+                verified = verify(spec, expected=expected, timeout=verify_timeout, progress=callback)
+            else:
+                verified = verify(spec, outputs=outputs, timeout=verify_timeout, progress=callback)
     if out.json_mode:
         with paused_gc():
             document = result.to_json()
@@ -206,6 +249,12 @@ def swing_cmd(
     for p in result.providers:
         mark = "[green]applied[/]" if p.applied else f"[red]FAILED: {p.error}[/]"
         out.human.print(f"{p.provider}: {mark}")
+        if p.served_new is not None and p.plan is not None:
+            missing = ", ".join(p.not_served[:10]) + (" …" if len(p.not_served) > 10 else "")
+            out.human.print(
+                f"  read back: serves {p.served_new} of {len(p.plan.changes)} planned change(s)"
+                + (f"; not yet: {missing}" if missing else "")
+            )
     out.human.print(
         f"swing {result.swing_id}{' (resumed)' if result.resumed else ''}: "
         f"{result.changes} change(s) in {result.elapsed_seconds:.2f}s"
@@ -277,6 +326,7 @@ def _verify_table(out: Output, zone: str, result: Any) -> None:
 def rollback_cmd(
     spec_path: SpecOption = DEFAULT_SPEC,
     swing_id: Annotated[str | None, typer.Option("--swing", help="Swing id to undo.")] = None,
+    force: Annotated[bool, typer.Option(help="Also overwrite records edited since the swing.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Restore the records each DNS provider served before the last swing."""
@@ -286,7 +336,7 @@ def rollback_cmd(
     spec = load(spec_path)
     progress, callback = _progress(out)
     with progress:
-        result = rollback(spec, swing_id=swing_id, progress=callback)
+        result = rollback(spec, swing_id=swing_id, progress=callback, force=force)
     _emit(out, result)
     _plan_table(out, result)
     if not result.ok:
@@ -294,7 +344,13 @@ def rollback_cmd(
 
 
 @dns_app.command("status")
-def status_cmd(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = False) -> None:
+def status_cmd(
+    spec_path: SpecOption = DEFAULT_SPEC,
+    to: ToOption = None,
+    outputs_file: OutputsOption = None,
+    records: Annotated[bool, typer.Option("--records", help="List every owned record (default: counts).")] = False,
+    json_output: JsonOption = False,
+) -> None:
     """What each DNS provider serves now for the owned records, and which target that is."""
     from rich.table import Table
 
@@ -303,8 +359,10 @@ def status_cmd(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = F
     out = Output(json_output)
     spec = load(spec_path)
     known = []
+    if to or outputs_file:
+        known.append(target_outputs(spec, to, outputs_file, None))
     try:
-        from migrate.engine.stack_outputs import load_outputs
+        from migrate.engine.outputs import load_outputs
 
         for name in spec.targets:
             try:
@@ -314,13 +372,22 @@ def status_cmd(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = F
     except ImportError:
         pass
     rows = status(spec, known_outputs=known)
-    out.emit({"ok": all(r.error is None for r in rows), "zone": spec.zone, "providers": [r.to_json() for r in rows]})
+    out.emit(
+        {
+            "ok": all(r.error is None for r in rows),
+            "zone": spec.zone,
+            "providers": [r.to_json(records=records) for r in rows],
+        }
+    )
     table = Table(title=f"{spec.zone} at each DNS provider")
-    for column in ("provider", "points at", "records"):
+    for column in ("provider", "state", "points at", "records"):
         table.add_column(column)
     for r in rows:
-        records = "\n".join(f"{x.name} {x.type} {x.ttl} {', '.join(x.values)}" for x in r.records)
-        table.add_row(r.provider, r.points_at or ("[red]unreachable[/]" if r.error else "unknown"), r.error or records)
+        detail = r.summary()
+        if records and not r.error:
+            detail = "\n".join(f"{x.name} {x.type} {x.ttl} {', '.join(x.values)}" for x in r.records)
+        state = {"unreachable": "[red]unreachable[/]", "half-swung": "[yellow]half-swung[/]"}.get(r.state, r.state)
+        table.add_row(r.provider, state, r.points_at or "-", detail)
     out.human.print(table)
     if any(r.error for r in rows):
         raise typer.Exit(EXIT_FAILED)
@@ -333,6 +400,9 @@ def evacuate_cmd(
     spec_path: SpecOption = DEFAULT_SPEC,
     prune: Annotated[bool, typer.Option(help="Delete records the source does not have.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Show what would be copied; change nothing.")] = False,
+    max_share: Annotated[
+        float, typer.Option(help="Largest share of the destination's RRsets --prune may delete.")
+    ] = 0.1,
     json_output: JsonOption = False,
 ) -> None:
     """Copy the whole zone to another DNS provider, verify it, print the registrar change."""
@@ -342,7 +412,9 @@ def evacuate_cmd(
     spec = load(spec_path)
     progress, callback = _progress(out)
     with progress:
-        result = evacuate(spec, source, destination, prune=prune, dry_run=dry_run, progress=callback)
+        result = evacuate(
+            spec, source, destination, prune=prune, dry_run=dry_run, max_share=max_share, progress=callback
+        )
     _emit(out, result)
     assert result.plan is not None
     out.human.print(

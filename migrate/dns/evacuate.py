@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migrate.dns.swing import providers_for
+from migrate.dns.journal import Journal, rrset_row
+from migrate.dns.rail import SafetyRailError
+from migrate.dns.swing import ProviderResult, SwingResult, journal_outcome, open_swing, providers_for
 from migrate.errors import InputError
 from providers.dnsbase import DnsProvider, Key, Plan, ProgressCallback, RRset, diff, relative
 
@@ -32,6 +34,7 @@ class EvacuateResult:
     mismatches: list[str] = field(default_factory=list)
     nameservers: list[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    journal_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -49,6 +52,7 @@ class EvacuateResult:
             "mismatches": self.mismatches,
             "registrar_nameservers": self.nameservers,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "journal_id": self.journal_id,
         }
 
 
@@ -84,10 +88,18 @@ def evacuate(
     *,
     prune: bool = False,
     dry_run: bool = False,
+    max_share: float = 0.1,
     providers: Sequence[DnsProvider] | None = None,
     progress: ProgressCallback | None = None,
+    journal: Journal | None = None,
 ) -> EvacuateResult:
-    """Copy the zone from ``source`` to ``destination`` and verify the copy."""
+    """Copy the zone from ``source`` to ``destination`` and verify the copy.
+
+    Journaled like a swing (kind ``evacuate``: what the destination served for every RRset
+    it changes, before changing it), so ``dns rollback --swing ID`` undoes it. ``prune``
+    deletions go through the rail: more than ``max_share`` of the destination's RRsets is
+    refused, naming the first of them.
+    """
     if source == destination:
         raise InputError("--from and --to name the same DNS provider")
     started = time.monotonic()
@@ -113,7 +125,28 @@ def evacuate(
     result.copied = len(wanted)
     if dry_run:
         return result
-    dst.apply(zone, changes, progress)
+    deletions = [c for c in changes if c.new is None]
+    if deletions and len(deletions) > max_share * max(len(current), 1):
+        names = ", ".join(f"{relative(c.key[0], zone)} {c.key[1]}" for c in deletions[:5])
+        more = f" and {len(deletions) - 5} more" if len(deletions) > 5 else ""
+        raise SafetyRailError(
+            f"safety rail at {destination} ({zone}): --prune would delete {len(deletions)} of its "
+            f"{len(current)} RRsets ({names}{more}), over the limit of {max_share:.0%}; refusing "
+            "(check with --dry-run, then raise --max-share to apply)"
+        )
+    journal = journal or Journal(zone)
+    touched = [c.key for c in changes]
+    before = {"provider": destination, "rrsets": [rrset_row(current[k]) for k in touched if k in current]}
+    run_id, _ = open_swing(journal, "evacuate", destination, wanted, touched, befores=[before])
+    outcome = SwingResult(run_id, destination, zone, [ProviderResult(destination, plan=result.plan)])
+    try:
+        dst.apply(zone, changes, progress)
+    except Exception as exc:
+        outcome.providers[0].error = str(exc)
+        journal_outcome(journal, run_id, outcome)
+        raise
+    journal_outcome(journal, run_id, outcome)
+    result.journal_id = run_id
     after = dst.records(zone)
     for rrset in wanted:
         got = after.get(rrset.key)

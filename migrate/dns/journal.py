@@ -52,6 +52,7 @@ class SwingRecord:
     before: dict[str, list[RRset]] = field(default_factory=dict)  # first "before" per provider
     applied: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)
+    acknowledged: dict[str, int] = field(default_factory=dict)  # changes acked, per provider
     done: bool = False
     ok: bool = False
     rolls_back: str | None = None
@@ -114,6 +115,8 @@ class Journal:
                 record.failed.pop(e["provider"], None)
             elif event == "failed":
                 record.failed[e["provider"]] = e.get("error", "")
+            elif event == "batch":
+                record.acknowledged[e["provider"]] = int(e.get("acknowledged", 0))
             elif event == "done":
                 record.done, record.ok = True, bool(e.get("ok"))
         return sorted(records.values(), key=lambda r: r.started)

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
 
 AXFR_THRESHOLD = 50
+# An authoritative server that answers, but wrongly, is re-asked for this long and then
+# reported: the timeout is for servers that do not answer (or resolvers' caches), not for
+# a server that says the wrong thing.
+WRONG_ANSWER_GRACE = 3.0
 
 
 @dataclass
@@ -204,37 +208,64 @@ def verify(
         raise InputError(
             "no nameserver to verify: the zone has no NS records we could find; give --nameserver HOST[:PORT]"
         )
-    tsig_keys = list(keys) or _provider_keys(providers)
-    want = {k: () for k in owned} | {r.key: r.values for r in wanted}
+    key_of = _keys_by_server(providers)
+    want: dict[Key, tuple[int | None, tuple[str, ...]]] = {k: (None, ()) for k in owned} | {
+        r.key: (r.ttl, r.values) for r in wanted
+    }
     results = [ServerResult(s) for s in servers]
     deadline = started + timeout
+    wrong_since: dict[int, float] = {}
+
+    def server_keys(r: ServerResult) -> list[Any]:
+        if keys:
+            return list(keys)
+        key = key_of.get((r.server.host, r.server.port))
+        return [key] if key is not None else []
+
     while True:
-        pending = [r for r in results if not r.ok]
+        pending = [r for r in results if not r.ok and not _given_up(r, wrong_since, started)]
         with ThreadPoolExecutor(max_workers=min(8, len(pending)) or 1) as pool:
-            list(pool.map(lambda r: _check(spec.zone, r, want, tsig_keys), pending))
+            list(pool.map(lambda r: _check(spec.zone, r, want, server_keys(r)), pending))
         now = time.monotonic()
         for r in pending:
             if r.ok:
                 r.matched_after = now - started
+            elif r.error is None and not r.server.recursive:
+                wrong_since.setdefault(id(r), now - started)
         if progress:
             progress("nameservers serving the new records", sum(r.ok for r in results), len(results))
-        if all(r.ok for r in results) or now + interval > deadline:
+        waiting = [r for r in results if not r.ok and not _given_up(r, wrong_since, now - started)]
+        if not waiting or now + interval > deadline:
             break
         time.sleep(interval)
     return VerifyResult(spec.zone, wanted, results, time.monotonic() - started, timeout)
 
 
-def _provider_keys(providers: Sequence[DnsProvider]) -> list[Any]:
-    keys = []
+def _given_up(r: ServerResult, wrong_since: dict[int, float], elapsed: float) -> bool:
+    first = wrong_since.get(id(r))
+    return first is not None and elapsed - first >= WRONG_ANSWER_GRACE
+
+
+def _keys_by_server(providers: Sequence[DnsProvider]) -> dict[tuple[str, int], Any]:
+    """Each provider's TSIG key, for that provider's own servers only: a key (its name and
+    a MAC made with its secret) is never offered to another operator's server."""
+    out: dict[tuple[str, int], Any] = {}
     for p in providers:
         key = getattr(p, "key", None)
-        if key is not None:
-            keys.append(key)
-    return keys
+        if key is None:
+            continue
+        for value in p.nameservers():
+            out.setdefault(split(value), key)
+    return out
 
 
-def _check(zone: str, result: ServerResult, want: dict[Key, tuple[str, ...]], keys: Sequence[Any]) -> None:
-    served: dict[Key, tuple[str, ...]] | None = None
+Served = dict[Key, tuple[int, tuple[str, ...]]]
+
+
+def _check(
+    zone: str, result: ServerResult, want: dict[Key, tuple[int | None, tuple[str, ...]]], keys: Sequence[Any]
+) -> None:
+    served: Served | None = None
     if len(want) > AXFR_THRESHOLD and not result.server.recursive:
         served = _by_transfer(zone, result.server, keys)
     if served is not None:
@@ -248,16 +279,21 @@ def _check(zone: str, result: ServerResult, want: dict[Key, tuple[str, ...]], ke
             return
     result.error = None
     result.checked = len(want)
-    result.mismatches = [
-        f"{relative(k[0], zone)} {k[1]}: serves {', '.join(served.get(k, ())) or 'nothing'}, "
-        f"want {', '.join(v) or 'nothing'}"
-        for k, v in want.items()
-        if tuple(sorted(served.get(k, ()))) != tuple(sorted(v))
-    ]
+    check_ttl = not result.server.recursive  # a resolver's cached TTL counts down
+    result.mismatches = []
+    for k, (ttl, values) in want.items():
+        got_ttl, got = served.get(k, (0, ()))
+        if tuple(sorted(got)) != tuple(sorted(values)):
+            result.mismatches.append(
+                f"{relative(k[0], zone)} {k[1]}: serves {', '.join(got) or 'nothing'}, "
+                f"want {', '.join(values) or 'nothing'}"
+            )
+        elif check_ttl and values and ttl is not None and got_ttl != ttl:
+            result.mismatches.append(f"{relative(k[0], zone)} {k[1]}: serves TTL {got_ttl}, want {ttl}")
     result.ok = not result.mismatches
 
 
-def _by_transfer(zone: str, server: Server, keys: Sequence[Any]) -> dict[Key, tuple[str, ...]] | None:
+def _by_transfer(zone: str, server: Server, keys: Sequence[Any]) -> Served | None:
     from providers.rfc2136.wire import axfr
 
     for key in [*keys, None]:
@@ -265,11 +301,11 @@ def _by_transfer(zone: str, server: Server, keys: Sequence[Any]) -> dict[Key, tu
             records = axfr(server.host, server.port, zone, key, timeout=5.0)
         except DnsProviderError:
             continue
-        return {k: r.values for k, r in records.items()}
+        return {k: (r.ttl, r.values) for k, r in records.items()}
     return None
 
 
-def _by_queries(server: Server, keys: list[Key]) -> dict[Key, tuple[str, ...]]:
+def _by_queries(server: Server, keys: list[Key]) -> Served:
     import dns.flags
     import dns.message
     import dns.query
@@ -278,7 +314,7 @@ def _by_queries(server: Server, keys: list[Key]) -> dict[Key, tuple[str, ...]]:
 
     from providers.rfc2136.wire import explain
 
-    out: dict[Key, tuple[str, ...]] = {}
+    out: Served = {}
     for name, rtype in keys:
         query = dns.message.make_query(name, rtype)
         if not server.recursive:
@@ -295,8 +331,10 @@ def _by_queries(server: Server, keys: list[Key]) -> dict[Key, tuple[str, ...]]:
             )
         rdtype = dns.rdatatype.from_text(rtype)
         values: list[str] = []
+        ttl = 0
         for rrset in answer.answer:
             if rrset.rdtype == rdtype and str(rrset.name).lower() == name:
                 values += [str(r.to_text(origin=None, relativize=False)) for r in rrset]
-        out[(name, rtype)] = tuple(sorted(values))
+                ttl = rrset.ttl
+        out[(name, rtype)] = (ttl, tuple(sorted(values)))
     return out

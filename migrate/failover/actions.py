@@ -380,11 +380,30 @@ def dns_swing(ctx: StepContext, target: str) -> dict[str, Any]:
     A failure always says what each provider serves now, read back from it: an earlier attempt
     may have changed some providers, and they must never be left different without saying so.
     """
-    from migrate.dns.swing import swing
+    from migrate.dns import saved_plan
+    from migrate.dns.desired import desired_rrsets, owned_keys
+    from migrate.dns.swing import plan, swing
 
     spec = spec_of(ctx)
     try:
-        result = swing(spec, outputs_of(spec, target))
+        outputs = outputs_of(spec, target)
+        desired, owned = desired_rrsets(spec, outputs), owned_keys(spec)
+        planned = plan(spec, outputs, wanted=(desired, owned))
+        unreadable = [f"{p.provider}: {p.error}" for p in planned.providers if p.error]
+        if unreadable:
+            raise MigrateError("cannot read the zone at " + "; ".join(unreadable) + " — nothing was changed")
+        plans = [p.plan for p in planned.providers if p.plan is not None]
+        saved = saved_plan.from_plans(spec.zone, outputs.target, outputs.health_url, owned, desired, plans)
+        plan_file = ctx.run_dir / f"dns-plan-{target}.json"
+        saved_plan.write(saved, plan_file)
+        # The exact change set this step applies, journaled before it is applied.
+        ctx.log(
+            f"DNS plan: {planned.changes} change(s) to {target}",
+            plan_file=str(plan_file),
+            fingerprints={p.provider: p.fingerprint for p in saved.providers},
+            changes={p.provider: len(p.changes) for p in saved.providers},
+        )
+        result = swing(spec, None, saved=saved)
     except MigrateError as exc:
         raise MigrateError(f"DNS swing to {target} failed: {exc}; {_served_now(spec, target)}") from None
     document = result.to_json()

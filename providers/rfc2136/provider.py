@@ -117,21 +117,47 @@ class Rfc2136Provider(DnsProvider):
         The next message is written while the server applies the current one: the server
         never waits for us, and still no message is sent before the previous one succeeded.
         """
+        batches = updates(zone, changes)
+        try:
+            self._apply_batches(zone, changes, batches, progress)
+        except DnsProviderError as exc:
+            raise DnsProviderError(f"{exc}{self._diagnose(zone, exc)}") from None
+
+    def _diagnose(self, zone: str, exc: DnsProviderError) -> str:
+        """What a failed update means beyond its rcode: a key that reads but may not write."""
+        if "not allowed" not in str(exc):
+            return ""
+        try:
+            self.records(zone)
+        except DnsProviderError:
+            return ""
+        return (
+            f" — reads of {zone} with the same key work, so the key lacks update rights there "
+            "(the server's allow-update / update ACL or TSIG-ALLOW-DNSUPDATE)"
+        )
+
+    def _apply_batches(
+        self, zone: str, changes: Sequence[Change], batches: Any, progress: ProgressCallback | None
+    ) -> None:
         done = 0
         sock = None
-        batches = updates(zone, changes)
         try:
             update = next(batches, None)
             while update is not None:
                 if sock is None:
                     sock = self._connect(zone)
-                mac = self._send(zone, sock, update)
-                problem: DnsProviderError | None = None
                 try:
-                    following = next(batches, None)
-                except DnsProviderError as exc:  # raised once this message is answered
-                    following, problem = None, exc
-                self._receive(zone, sock, update, mac)
+                    mac = self._send(zone, sock, update)
+                    problem: DnsProviderError | None = None
+                    try:
+                        following = next(batches, None)
+                    except DnsProviderError as exc:  # raised once this message is answered
+                        following, problem = None, exc
+                    self._receive(zone, sock, update, mac)
+                except DnsProviderError as exc:
+                    raise DnsProviderError(
+                        f"{exc}; {done} of {len(changes)} change(s) were acknowledged before this batch"
+                    ) from None
                 done += len(update.changes)
                 if progress:
                     progress(f"{self.name}: update", done, len(changes))

@@ -59,6 +59,8 @@ def explain(exc: BaseException, server: str, what: str) -> DnsProviderError:
         "TSIG" in str(exc) or "tsig" in str(exc)
     ):
         detail = f"the answer was not signed with our TSIG key (wrong key?): {exc}"
+    elif isinstance(exc, EOFError | ConnectionResetError | BrokenPipeError):
+        detail = "the connection was lost mid-exchange (the server closed it or died); no answer came"
     elif isinstance(exc, ConnectionRefusedError):
         detail = "connection refused (server down?)"
     elif isinstance(exc, dns.exception.Timeout | TimeoutError):

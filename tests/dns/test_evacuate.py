@@ -163,3 +163,38 @@ def test_swing_through_powerdns_api(evac, tmp_path: Path, monkeypatch: pytest.Mo
     knot = by_server[cluster.servers["knot"].address]
     assert not knot.ok and knot.server.source.startswith("NS ns2")
     assert not check.ok
+
+
+def test_prune_goes_through_the_rail_and_the_journal(evac, tmp_path: Path):
+    """--prune deletes what the source lacks only within --max-share of the destination's
+    RRsets, journals what it deletes, and `dns rollback --swing ID` restores it."""
+    from migrate.dns.swing import providers_for
+    from providers.dnsbase import Change, RRset
+
+    cluster, extra, _, _ = evac
+    env = {"MIGRATE_HOME": str(tmp_path / "home")}
+    spec_file = cluster.write_spec(tmp_path / "migrate.yaml", extra_providers=extra)
+    assert run_cli("dns", "evacuate", "-f", str(spec_file), "--from", "bind", "--to", "knot", env=env).returncode == 0
+    knot = next(p for p in providers_for(cluster.spec()) if p.name == "knot")
+    stale = [RRset.make(f"stale{i}", "A", 300, [f"127.60.0.{i}"], ZONE) for i in range(4)]
+    knot.apply(ZONE, [Change(None, r) for r in stale])
+    size = len(knot.records(ZONE))
+
+    args = ("dns", "evacuate", "-f", str(spec_file), "--from", "bind", "--to", "knot", "--prune")
+    refused = run_cli(*args, env=env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"would delete 4 of its {size} RRsets (stale0 A, stale1 A" in refused.stderr
+    assert ask(cluster.servers["knot"].address, f"stale0.{ZONE}", "A") == ["127.60.0.0"]
+
+    pruned = run_cli(*args, "--max-share", "0.5", "--json", env=env)
+    assert pruned.returncode == 0, pruned.stderr
+    doc = json.loads(pruned.stdout)
+    assert sorted(c["name"] for c in doc["changes"] if c["action"] == "delete") == [
+        f"stale{i}.{ZONE}." for i in range(4)
+    ]
+    assert ask(cluster.servers["knot"].address, f"stale0.{ZONE}", "A") == []
+
+    undo = run_cli("dns", "rollback", "-f", str(spec_file), "--swing", doc["journal_id"], env=env)
+    assert undo.returncode == 0, undo.stderr
+    assert ask(cluster.servers["knot"].address, f"stale3.{ZONE}", "A") == ["127.60.0.3"]
+    knot.apply(ZONE, [Change(r, None) for r in stale])
