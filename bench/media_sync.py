@@ -211,8 +211,8 @@ def main() -> None:
     if args.quick:
         args.small, args.large = 500, 5
     work = Path(tempfile.mkdtemp(prefix="bench-media-"))
-    a = S3Server("127.0.0.1", free_port(), work / "a.log")
-    b = S3Server("127.0.0.1", free_port(), work / "b.log")
+    a = S3Server("127.0.0.1", free_port(), work / "a", *KEYS)
+    b = S3Server("127.0.0.1", free_port(), work / "b", *KEYS)
     try:
         a.start()
         b.start()

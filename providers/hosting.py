@@ -20,6 +20,14 @@ class Capability(StrEnum):
     DNS = "dns"
 
 
+class ChangeFeed(StrEnum):
+    """What the provider's object store can tell a follower about changes (``data follow --events``)."""
+
+    NONE = "none"  # nothing: the follower lists the source pass after pass
+    SQS = "sqs"  # S3 event notifications into an SQS queue at the same endpoint (AWS)
+    WEBHOOK = "webhook"  # a server-wide event feed read over HTTP at outputs.s3_events_url
+
+
 class HostingAdapter(ABC):
     """Turns the one service spec into one provider's resources, inside a Pulumi program.
 
@@ -32,6 +40,8 @@ class HostingAdapter(ABC):
     company: ClassVar[str]
     description: ClassVar[str]
     capabilities: ClassVar[dict[Capability, str]]
+    # How a follower learns of new objects at this provider's store: read by ``data follow --events``.
+    media_change_feed: ClassVar[ChangeFeed] = ChangeFeed.NONE
     # Pulumi resource provider plugins the stack needs (name, version); empty = none.
     plugins: ClassVar[tuple[tuple[str, str], ...]] = ()
 

@@ -60,6 +60,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
             sandbox_dir=sandbox_dir,
             host=address,
             port=sandbox.S3_PORT,
+            events_port=sandbox.S3_EVENTS_PORT,
             region=S3_REGION,
             buckets=buckets,
             opts=on_host,
@@ -82,6 +83,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
                 "s3_buckets": {b: b for b in buckets},
                 "s3_access_key": store.access_key,
                 "s3_secret_key": store.secret_key,
+                "s3_events_url": store.events_url,
             }
         )
     if spec.redis:

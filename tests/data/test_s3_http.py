@@ -1,5 +1,5 @@
 """The lean S3 requests (no botocore): signed exactly as botocore's client signs them;
-listings and reads equal botocore's on a real moto server."""
+listings and reads equal botocore's on a real S3 server (versitygw)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_signature_equals_botocore(endpoint: str, path: str, query: dict[str, st
 @pytest.fixture(scope="module")
 def server() -> Iterator[S3Server]:
     base = Path(tempfile.mkdtemp(prefix="migrate-listing-"))
-    s3 = S3Server("127.0.0.1", free_port(), base / "s3.log")
+    s3 = S3Server("127.0.0.1", free_port(), base / "s3", *KEYS)
     try:
         s3.start()
         yield s3
