@@ -1,14 +1,18 @@
-"""Media copy benchmark: migrate vs rclone between two S3-compatible (moto) servers on loopback.
+"""Media copy benchmark: migrate vs rclone vs s5cmd between two real S3 servers (versitygw) on loopback.
 
-    python bench/media_sync.py [--quick] [--small 2000] [--large 20] [--workers 16]
+    python bench/media_sync.py [--quick] [--small 2000] [--large 20] [--workers 16] [--many 0]
 
-Prints: the servers' own limit (the best of several bare copy pipelines: list A and, from its
-first page on, one GET from A and one PUT to B per object, no hashing or bookkeeping, at 8/16/32
-threads before the tools and at the best of those after them, and rclone's own copy when it is
-faster: the fastest a copy goes here), migrate's first copy and unchanged re-sync, rclone's first
-copy and re-sync (default, and --size-only --fast-list with either listing version), and the
-ratios the issue sets goals for. ``--quick`` is 500 x 50 KB + 5 x 20 MiB, for iterating on a
-shared machine.
+Prints, from one run: the servers' own limit (the best of several bare copy pipelines: list A and,
+from its first page on, one GET from A and one PUT to B per object, no hashing or bookkeeping, at
+8/16/32 threads before the tools and at the best of those after them, and rclone's own copy when
+it is faster), migrate's first copy and unchanged re-sync with its own lean requests (``s3_http``)
+and with botocore alone (``MIGRATE_S3_CLIENT=botocore``), rclone's first copy (tuned flags) and
+re-sync (default, and --size-only --fast-list), s5cmd's, and the ratios the issue sets goals for.
+s5cmd cannot copy between two endpoints (its S3-to-S3 copy is the server's CopyObject): its copy
+is a download from A to a local directory and an upload from there to B, and its re-sync two
+``s5cmd sync`` runs the same way; said so in the table. Each tool's peak RSS is its own (wait4).
+``--many N``: then a second data set of N objects of 2 KB (e.g. 100000), the same tools on it
+(first copy and re-sync), to show how the cost grows. ``--quick``: 500 x 50 KB + 5 x 20 MiB.
 """
 
 from __future__ import annotations
@@ -142,14 +146,63 @@ def server_limit(a: S3Server, b: S3Server, bucket_a: str) -> tuple[float, dict[i
     return min(runs.values()), runs
 
 
-def rclone(args: list[str], conf: Path) -> float:
-    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+def measured(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float, str]:
+    """Run ``argv``; its wall seconds, its own peak RSS in MiB (wait4), and its stdout."""
     started = time.perf_counter()
-    subprocess.run(["rclone", "--config", str(conf), *args], check=True, env=env, capture_output=True)
-    return time.perf_counter() - started
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise SystemExit(f"{argv[0]} failed ({child.returncode}): {err.read().decode(errors='replace')[-2000:]}")
+        return elapsed, usage.ru_maxrss / 1024, out.read().decode()
 
 
-def migrate_sync(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, workers: int) -> dict:
+PEAK_RSS: dict[str, float] = {}
+
+
+def rclone(args: list[str], conf: Path, label: str = "rclone") -> float:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    seconds, rss, _ = measured(["rclone", "--config", str(conf), *args], env)
+    PEAK_RSS[label] = max(PEAK_RSS.get(label, 0.0), rss)
+    return seconds
+
+
+def s5cmd_binary() -> str:
+    found = shutil.which("s5cmd") or str(Path(sys.executable).parent / "s5cmd")
+    if not os.access(found, os.X_OK):
+        raise SystemExit("s5cmd not found: scripts/bootstrap installs it (dev dependency)")
+    return found
+
+
+def s5cmd(server: S3Server, args: list[str], workers: int) -> float:
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"},
+        "AWS_ACCESS_KEY_ID": KEYS[0],
+        "AWS_SECRET_ACCESS_KEY": KEYS[1],
+        "AWS_REGION": "us-east-1",
+    }
+    argv = [s5cmd_binary(), "--endpoint-url", server.endpoint, "--numworkers", str(workers), *args]
+    seconds, rss, _ = measured(argv, env)
+    PEAK_RSS["s5cmd"] = max(PEAK_RSS.get("s5cmd", 0.0), rss)
+    return seconds
+
+
+def s5cmd_copy(a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, staging: Path, sync: bool) -> float:
+    """s5cmd's A -> B: A to a local directory, then that directory to B (one endpoint per run)."""
+    staging.mkdir(parents=True, exist_ok=True)
+    verb = ["sync", "--size-only"] if sync else ["cp"]
+    down = s5cmd(a, [*verb, f"s3://{bucket_a}/*", f"{staging}/"], 64)
+    up = s5cmd(b, [*verb, f"{staging}/", f"s3://{bucket_b}/"], 64)
+    return down + up
+
+
+def migrate_sync(
+    work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, workers: int, client: str = "lean"
+) -> dict:
     files = []
     for name, server, bucket in (("a", a, bucket_a), ("b", b, bucket_b)):
         path = work / f"{name}.json"
@@ -165,8 +218,10 @@ def migrate_sync(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: 
             )
         )
         files.append(path)
-    started = time.perf_counter()
-    result = subprocess.run(
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(work / "home")}
+    if client == "botocore":
+        env["MIGRATE_S3_CLIENT"] = "botocore"
+    elapsed, rss, stdout = measured(
         [
             sys.executable,
             "-m",
@@ -182,15 +237,12 @@ def migrate_sync(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: 
             str(workers),
             "--json",
         ],
+        env,
         cwd=work,
-        env={**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(work / "home")},
-        capture_output=True,
-        text=True,
     )
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"migrate failed: {result.stderr}")
-    doc = json.loads(result.stdout)
+    label = f"migrate ({client})"
+    PEAK_RSS[label] = max(PEAK_RSS.get(label, 0.0), rss)
+    doc = json.loads(stdout)
     media = doc["media"][0]
     return {
         "seconds": elapsed,

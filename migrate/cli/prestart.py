@@ -29,6 +29,8 @@ def _media_listings(args: list[str]) -> None:
     # With a spec the buckets to pair come from it (its parsing is the CLI's job): no head start.
     if "-f" in args or "--spec" in args or os.environ.get("MIGRATE_SPEC") or Path("migrate.yaml").exists():
         return
+    if os.environ.get("MIGRATE_S3_CLIENT", "").strip().lower() == "botocore":
+        return  # no requests but botocore's (s3_http.enabled)
     source, dest = (json.loads(Path(_value(args, f"--{side}-outputs")).read_text()) for side in ("from", "to"))
     from migrate.data import prefetch, s3_http
 
