@@ -256,7 +256,7 @@ def test_bytes_altered_between_source_and_destination_fail_the_copy(
     monkeypatch.setattr(S3Store, "read", flipped)
     # A server that checks Content-MD5 refuses the body (versitygw: BadDigest); one that does not
     # stores it, and the returned ETag gives it away.
-    with pytest.raises(MigrateError, match="different MD5 than sent|BadDigest"):
+    with pytest.raises(MigrateError, match=r"different MD5 than sent|BadDigest"):
         media.sync_objects(source, dest, workers=1)
     monkeypatch.setattr(S3Store, "read", real_read)
     again = media.sync_objects(source, dest, workers=1)  # what was stored is not taken for the source's
