@@ -17,9 +17,10 @@ whichever comes first, and always the first pass and the one after a failure (wh
 writes the follower cannot account for). The follower is then never more than one full-pass
 period behind on such damage, and never wrong about what it wrote itself.
 
-With ``events`` the follower also copies each object the moment the source announces it (S3
-event notifications into an SQS queue, ``follow_events``): threads of their own wait on the
-queue, so an upload is at risk for the notification's latency plus one copy, not for a pass or
+With ``events`` the follower also copies each object the moment the source announces it,
+through the change feed the source's provider declares (``media_change_feed``: S3 event
+notifications into an SQS queue, or a server-wide webhook feed; ``follow_events``): threads
+of their own wait on the feed, so an upload is at risk for the notification's latency plus one copy, not for a pass or
 two. A pass under way skips what they copied. The listing passes remain the safety net for lost
 or late notifications.
 """
