@@ -86,3 +86,12 @@ def test_the_listener_keeps_every_change_and_hands_it_only_to_holders_of_the_tok
     finally:
         server.stop()
         listener.stop()
+
+
+def test_every_hosting_adapter_declares_what_its_store_can_tell_a_follower() -> None:
+    from providers.hosting import ChangeFeed
+    from providers.registry import HOSTING_ADAPTERS, hosting_adapter
+
+    feeds = {name: hosting_adapter(name).media_change_feed for name in HOSTING_ADAPTERS}
+    assert all(isinstance(feed, ChangeFeed) for feed in feeds.values()), feeds
+    assert feeds["local"] == ChangeFeed.WEBHOOK and feeds["aws"] == ChangeFeed.SQS
