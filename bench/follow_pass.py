@@ -1,4 +1,4 @@
-"""Media follower pass cost: source-only passes vs listing both buckets, between two moto servers.
+"""Media follower pass cost: source-only passes vs listing both buckets, between two real S3 servers (versitygw).
 
     python bench/follow_pass.py [--objects 3000] [--passes 10] [--quick]
 

@@ -394,8 +394,10 @@ def main() -> None:
         best_threads = min(probes, key=lambda t: probes[t])
         probe_after = copy_pipeline(a, b, "source-media", "limit-probe-after", best_threads)
         limit_s = min(limit_s, probe_after)
-        limit_by = "rclone" if got["rclone first"] < limit_s else "probe"
-        limit_s = min(limit_s, got["rclone first"])
+        # rclone and s5cmd are bare pipelines too: when one beats the probes, it is the better
+        # measure of what the servers can take.
+        limit_by = min((limit_s, "probe"), (got["rclone first"], "rclone"), (got["s5cmd first"], "s5cmd"))[1]
+        limit_s = min(limit_s, got["rclone first"], got["s5cmd first"])
         mib = total / 1024 / 1024
         load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
         print(
@@ -417,7 +419,7 @@ def main() -> None:
             load_start = " / ".join(f"{x:.1f}" for x in os.getloadavg())
             limit_many = copy_pipeline(a, b, "many-small", "limit-probe-many", best_threads)
             many = tools_run(work, a, b, "many-small", args.workers, "many")
-            limit_many = min(limit_many, many["rclone first"])
+            limit_many = min(limit_many, many["rclone first"], many["s5cmd first"])
             load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
             print(
                 f"large run: {args.many} x 2 KB (seeded by s5cmd in {seed_many_s:.1f} s); "

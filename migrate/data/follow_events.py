@@ -248,6 +248,8 @@ class WebhookFeed:
         import hashlib as _hashlib
         import hmac
 
+        # The listener's own derivation (providers.local.servers.s3_events.feed_token): whoever
+        # holds the store's secret key may read its feed; the secret itself is never sent.
         secret = endpoint.secret_key.get_secret_value() if endpoint.secret_key else ""
         token = hmac.new(secret.encode(), b"migrate s3 event feed", _hashlib.sha256).hexdigest()
         return cls(url, token, buckets)
