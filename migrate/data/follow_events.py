@@ -4,7 +4,7 @@ Two kinds of feed, as the source's provider declares (``HostingAdapter.media_cha
 ``EventFeed`` (SQS) and ``WebhookFeed`` (a server-wide feed read over HTTP, below).
 
 S3 event notifications (``PutBucketNotificationConfiguration``) into an SQS queue at the same
-endpoint: AWS itself, and moto in server mode (both services on one port). Most S3-compatible
+endpoint: AWS itself (and moto, its emulator, in the tests). Most S3-compatible
 providers (R2, Spaces, Hetzner, MinIO without a configured target) have no SQS: ``open`` then
 fails with one line and the follower keeps to listing passes.
 

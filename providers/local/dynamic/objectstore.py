@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
-from providers.local import sandbox
+from providers.local import layout
 from providers.local.dynamic.base import (
     ServerProvider,
     clean_errors,
@@ -77,7 +77,7 @@ class ObjectStoreProvider(ServerProvider):
         )
         pid = self.resume_or_start(directory, server, pid_entry)
         client = s3_client(server.endpoint, keys["access_key"], keys["secret_key"], inputs["region"])
-        sandbox.write_pid(directory, "s3", pid)
+        layout.write_pid(directory, "s3", pid)
         existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
         for bucket in inputs["buckets"]:
             if bucket not in existing:
@@ -136,5 +136,5 @@ class ObjectStore(Resource, module="local", name="ObjectStore"):
 
 def _recorded(directory: Path, name: str) -> list[int] | None:
     """The ``[pid, start_time]`` of a process only its pid file knows (a create that failed)."""
-    pid = sandbox.recorded_pids(directory).get(name)
-    return [pid, sandbox.start_time(pid) or 0] if pid else None
+    pid = layout.recorded_pids(directory).get(name)
+    return [pid, layout.start_time(pid) or 0] if pid else None
