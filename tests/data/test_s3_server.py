@@ -95,3 +95,5 @@ def test_every_hosting_adapter_declares_what_its_store_can_tell_a_follower() -> 
     feeds = {name: hosting_adapter(name).media_change_feed for name in HOSTING_ADAPTERS}
     assert all(isinstance(feed, ChangeFeed) for feed in feeds.values()), feeds
     assert feeds["local"] == ChangeFeed.WEBHOOK and feeds["aws"] == ChangeFeed.SQS
+    for name, feed in feeds.items():  # the pre-flight's flag says whether; the feed says which
+        assert hosting_adapter(name).supports.bucket_events == (feed != ChangeFeed.NONE), name

@@ -215,8 +215,8 @@ def test_terminate_kills_everything_at_once_and_up_recovers(box: Sandbox, deploy
     media_key = httpx.get(f"{box.url}/posts/{created.json()['id']}", timeout=10).json()["media_key"]
     recorded = layout.recorded_pids(box.home / "sandbox" / TARGET)
     terminated = box.cli_json("chaos", "terminate", "--target", TARGET)
-    killed = {"front", "postgres", "s3", "s3-events", "redis", "web-0", "web-1", "worker-0"}
-    assert set(terminated["killed"]) == killed
+    stopped = {"front", "postgres", "s3", "s3-events", "redis", "web-0", "web-1", "worker-0"}
+    assert set(terminated["stopped"]) == stopped
     assert not any(layout.start_time(pid) for pid in recorded.values())
     for port in (80, 5432, 9000, 7000, 6379):
         assert not answers(box.address, port), port
