@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.data.crypto import BackupKey, EncryptedStore
-from migrate.data.stores import DirStore, ObjectStore, S3Store
+from migrate.data.keyed_dir import KeyedDirStore
+from migrate.data.stores import ObjectStore, S3Store
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Location:
         """The store for one part of a backup (``chirp/2026.../media/chirp-media``)."""
         store: ObjectStore
         if self.directory is not None:
-            store = DirStore(self.directory / subpath)
+            store = KeyedDirStore(self.directory, subpath)  # any legal key, whatever its length
         else:
             from pydantic import SecretStr
 

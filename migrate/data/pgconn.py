@@ -11,6 +11,7 @@ import subprocess
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from migrate.childenv import child_env
 from migrate.data.endpoints import PgEndpoint
 from migrate.errors import MigrateError
 from migrate.redact import redact
@@ -30,7 +31,11 @@ def connect(endpoint: PgEndpoint, *, autocommit: bool = True, what: str = "conne
 def tool_env(endpoint: PgEndpoint) -> tuple[str, dict[str, str]]:
     """A conninfo without the password (it goes in PGPASSWORD: argv is world-readable)."""
     parts = urlsplit(endpoint.dsn)
-    env = {**os.environ, "PGAPPNAME": "migrate-data", "PGCONNECT_TIMEOUT": "10"}
+    # not the operator's environment (passphrase, backup key): the TLS settings libpq reads, no more
+    env = child_env(
+        {"PGAPPNAME": "migrate-data", "PGCONNECT_TIMEOUT": "10"},
+        keep=[key for key in os.environ if key.startswith("PGSSL")],
+    )
     if parts.password:
         env["PGPASSWORD"] = unquote(parts.password)
     host = parts.hostname or "localhost"
@@ -81,3 +86,15 @@ def tool_error(stderr: str, returncode: int | None) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip() and not _GRPC_LOG.match(line)]
     interesting = [line for line in lines if "error" in line.lower()] or lines
     return redact(interesting[-1] if interesting else f"exit {returncode}")
+
+
+def ensure_writable(endpoint: PgEndpoint, admin: PgEndpoint | None = None) -> list[str]:
+    """Before writing to ``endpoint``: never wait on a dead synchronous standby (see ``syncrep``).
+
+    With ``admin`` (a superuser there) a standby migrate named and lost is cleared; otherwise a
+    dead synchronous standby fails the command in one line instead of hanging it.
+    """
+    from migrate.syncrep import ensure_not_waiting
+
+    with connect(admin or endpoint, what="check synchronous replication at") as conn:
+        return ensure_not_waiting(conn, endpoint.label)
