@@ -72,7 +72,7 @@ def floor_seconds(db_mb: int, media_mb: int, ttl: int) -> dict[str, float]:
     traversable_dir(work)
     password = token.token_hex(12)
     servers = [PostgresServer(work / f"pg-{n}", "127.0.0.1", free_port(), password) for n in "ab"]
-    stores = [S3Server("127.0.0.1", free_port(), work / f"s3-{n}.log") for n in "ab"]
+    stores = [S3Server("127.0.0.1", free_port(), work / f"s3-{n}", "bench", "bench") for n in "ab"]
     try:
         for server in servers:
             server.init()

@@ -1,4 +1,4 @@
-"""Media follower pass cost: source-only passes vs listing both buckets, between two moto servers.
+"""Media follower pass cost: source-only passes vs listing both buckets, between two real S3 servers (versitygw).
 
     python bench/follow_pass.py [--objects 3000] [--passes 10] [--quick]
 
@@ -173,8 +173,8 @@ def main() -> None:
         args.objects, args.passes = 1000, 6
     work = Path(tempfile.mkdtemp(prefix="bench-follow-"))
     os.environ["MIGRATE_HOME"] = str(work / "home")
-    a = S3Server("127.0.0.1", free_port(), work / "a.log")
-    b = S3Server("127.0.0.1", free_port(), work / "b.log")
+    a = S3Server("127.0.0.1", free_port(), work / "a", *KEYS)
+    b = S3Server("127.0.0.1", free_port(), work / "b", *KEYS)
     try:
         a.start()
         b.start()

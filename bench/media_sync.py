@@ -1,14 +1,18 @@
-"""Media copy benchmark: migrate vs rclone between two S3-compatible (moto) servers on loopback.
+"""Media copy benchmark: migrate vs rclone vs s5cmd between two real S3 servers (versitygw) on loopback.
 
-    python bench/media_sync.py [--quick] [--small 2000] [--large 20] [--workers 16]
+    python bench/media_sync.py [--quick] [--small 2000] [--large 20] [--workers 16] [--many 0]
 
-Prints: the servers' own limit (the best of several bare copy pipelines: list A and, from its
-first page on, one GET from A and one PUT to B per object, no hashing or bookkeeping, at 8/16/32
-threads before the tools and at the best of those after them, and rclone's own copy when it is
-faster: the fastest a copy goes here), migrate's first copy and unchanged re-sync, rclone's first
-copy and re-sync (default, and --size-only --fast-list with either listing version), and the
-ratios the issue sets goals for. ``--quick`` is 500 x 50 KB + 5 x 20 MiB, for iterating on a
-shared machine.
+Prints, from one run: the servers' own limit (the best of several bare copy pipelines: list A and,
+from its first page on, one GET from A and one PUT to B per object, no hashing or bookkeeping, at
+8/16/32 threads before the tools and at the best of those after them, and rclone's own copy when
+it is faster), migrate's first copy and unchanged re-sync with its own lean requests (``s3_http``)
+and with botocore alone (``MIGRATE_S3_CLIENT=botocore``), rclone's first copy (tuned flags) and
+re-sync (default, and --size-only --fast-list), s5cmd's, and the ratios the issue sets goals for.
+s5cmd cannot copy between two endpoints (its S3-to-S3 copy is the server's CopyObject): its copy
+is a download from A to a local directory and an upload from there to B, and its re-sync two
+``s5cmd sync`` runs the same way; said so in the table. Each tool's peak RSS is its own (wait4).
+``--many N``: then a second data set of N objects of 2 KB (e.g. 100000), the same tools on it
+(first copy and re-sync), to show how the cost grows. ``--quick``: 500 x 50 KB + 5 x 20 MiB.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from providers.local.servers.process import free_port  # noqa: E402
-from providers.local.servers.s3 import S3Server, s3_client  # noqa: E402
+from providers.local.servers.s3 import VERSITYGW_VERSION, S3Server, s3_client  # noqa: E402
 
 KEYS = ("bench-access", "bench-secret-key")
 # rclone at its best here: one GET and one PUT per object (--s3-no-head: no HEAD after each upload,
@@ -142,14 +146,66 @@ def server_limit(a: S3Server, b: S3Server, bucket_a: str) -> tuple[float, dict[i
     return min(runs.values()), runs
 
 
-def rclone(args: list[str], conf: Path) -> float:
+def measured(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float, str]:
+    """Run ``argv``; its wall seconds, its own peak RSS in MiB, and its stdout.
+
+    The RSS comes from GNU time (Debian's ``time``), a small process that waits for the tool: the
+    bench's own wait4 would count the memory of the (large) bench process the tool was forked from.
+    """
+    with tempfile.NamedTemporaryFile() as rss_file:
+        started = time.perf_counter()
+        result = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *argv], env=env, cwd=cwd, capture_output=True, text=True
+        )
+        elapsed = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"{argv[0]} failed ({result.returncode}): {result.stderr[-2000:]}")
+        kib = int(Path(rss_file.name).read_text().split()[-1])
+    return elapsed, kib / 1024, result.stdout
+
+
+PEAK_RSS: dict[str, float] = {}
+
+
+def rclone(args: list[str], conf: Path, label: str = "rclone") -> float:
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-    started = time.perf_counter()
-    subprocess.run(["rclone", "--config", str(conf), *args], check=True, env=env, capture_output=True)
-    return time.perf_counter() - started
+    seconds, rss, _ = measured(["rclone", "--config", str(conf), *args], env)
+    PEAK_RSS[label] = max(PEAK_RSS.get(label, 0.0), rss)
+    return seconds
 
 
-def migrate_sync(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, workers: int) -> dict:
+def s5cmd_binary() -> str:
+    found = shutil.which("s5cmd") or str(Path(sys.executable).parent / "s5cmd")
+    if not os.access(found, os.X_OK):
+        raise SystemExit("s5cmd not found: scripts/bootstrap installs it (dev dependency)")
+    return found
+
+
+def s5cmd(server: S3Server, args: list[str], workers: int) -> float:
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"},
+        "AWS_ACCESS_KEY_ID": KEYS[0],
+        "AWS_SECRET_ACCESS_KEY": KEYS[1],
+        "AWS_REGION": "us-east-1",
+    }
+    argv = [s5cmd_binary(), "--endpoint-url", server.endpoint, "--numworkers", str(workers), *args]
+    seconds, rss, _ = measured(argv, env)
+    PEAK_RSS["s5cmd"] = max(PEAK_RSS.get("s5cmd", 0.0), rss)
+    return seconds
+
+
+def s5cmd_copy(a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, staging: Path, sync: bool) -> float:
+    """s5cmd's A -> B: A to a local directory, then that directory to B (one endpoint per run)."""
+    staging.mkdir(parents=True, exist_ok=True)
+    verb = ["sync", "--size-only"] if sync else ["cp"]
+    down = s5cmd(a, [*verb, f"s3://{bucket_a}/*", f"{staging}/"], 64)
+    up = s5cmd(b, [*verb, f"{staging}/", f"s3://{bucket_b}/"], 64)
+    return down + up
+
+
+def migrate_sync(
+    work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, workers: int, client: str = "lean"
+) -> dict:
     files = []
     for name, server, bucket in (("a", a, bucket_a), ("b", b, bucket_b)):
         path = work / f"{name}.json"
@@ -165,8 +221,10 @@ def migrate_sync(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: 
             )
         )
         files.append(path)
-    started = time.perf_counter()
-    result = subprocess.run(
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(work / "home")}
+    if client == "botocore":
+        env["MIGRATE_S3_CLIENT"] = "botocore"
+    elapsed, rss, stdout = measured(
         [
             sys.executable,
             "-m",
@@ -182,15 +240,12 @@ def migrate_sync(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: 
             str(workers),
             "--json",
         ],
+        env,
         cwd=work,
-        env={**os.environ, "PYTHONPATH": str(REPO), "MIGRATE_HOME": str(work / "home")},
-        capture_output=True,
-        text=True,
     )
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"migrate failed: {result.stderr}")
-    doc = json.loads(result.stdout)
+    label = f"migrate ({client})"
+    PEAK_RSS[label] = max(PEAK_RSS.get(label, 0.0), rss)
+    doc = json.loads(stdout)
     media = doc["media"][0]
     return {
         "seconds": elapsed,
@@ -201,101 +256,176 @@ def migrate_sync(work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: 
     }
 
 
+def rclone_conf(work: Path, a: S3Server, b: S3Server) -> Path:
+    conf = work / "rclone.conf"
+    conf.write_text(
+        "".join(
+            f"[{n}]\ntype = s3\nprovider = Other\nendpoint = {s.endpoint}\naccess_key_id = {KEYS[0]}\n"
+            f"secret_access_key = {KEYS[1]}\nforce_path_style = true\n\n"
+            for n, s in (("a", a), ("b", b))
+        )
+    )
+    conf.chmod(0o600)
+    return conf
+
+
+def tools_run(work: Path, a: S3Server, b: S3Server, source: str, workers: int, tag: str) -> dict[str, float]:
+    """Every tool's first copy and unchanged re-sync of ``source``, each into a bucket of its own."""
+    dst = s3_client(b.endpoint, *KEYS)
+    conf = rclone_conf(work, a, b)
+    got: dict[str, float] = {}
+    bucket = f"by-rclone-{tag}"
+    dst.create_bucket(Bucket=bucket)
+    got["rclone first"] = rclone(["sync", f"a:{source}", f"b:{bucket}", *RCLONE_FLAGS], conf)
+    got["rclone resync default"] = rclone(["sync", f"a:{source}", f"b:{bucket}"], conf)
+    fast_v1 = rclone(["sync", f"a:{source}", f"b:{bucket}", *RCLONE_FASTEST_RESYNC], conf)
+    fast_v2 = rclone(["sync", f"a:{source}", f"b:{bucket}", *RCLONE_FASTEST_RESYNC, "--s3-list-version", "2"], conf)
+    got["rclone resync fastest"] = min(fast_v1, fast_v2)
+    empty_bucket(dst, bucket)
+
+    bucket, staging = f"by-s5cmd-{tag}", work / f"s5cmd-{tag}"
+    dst.create_bucket(Bucket=bucket)
+    got["s5cmd first"] = s5cmd_copy(a, b, source, bucket, staging, sync=False)
+    got["s5cmd resync"] = s5cmd_copy(a, b, source, bucket, staging, sync=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    empty_bucket(dst, bucket)
+
+    for client in ("lean", "botocore"):
+        bucket = f"by-migrate-{client}-{tag}"
+        dst.create_bucket(Bucket=bucket)
+        first = migrate_sync(work, a, b, source, bucket, workers, client)
+        again = migrate_sync(work, a, b, source, bucket, workers, client)
+        assert first["ok"] and again["ok"] and again["copied"] == 0, (first, again)
+        got[f"migrate {client} first"] = first["seconds"]
+        got[f"migrate {client} first copy"] = first["copy_seconds"]
+        got[f"migrate {client} first verify"] = first["verify_seconds"]
+        got[f"migrate {client} resync"] = again["seconds"]
+        got[f"migrate {client} resync copy"] = again["copy_seconds"]
+        empty_bucket(dst, bucket)
+    return got
+
+
+def seed_many(a: S3Server, bucket: str, count: int, size: int, work: Path) -> float:
+    """``count`` objects of ``size`` bytes into ``bucket``, uploaded by s5cmd from a local directory."""
+    staging = work / "many-seed"
+    (staging / "m").mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        (staging / "m" / f"{index:06d}.bin").write_bytes(os.urandom(size))
+    s3_client(a.endpoint, *KEYS).create_bucket(Bucket=bucket)
+    seconds = s5cmd(a, ["cp", f"{staging}/", f"s3://{bucket}/"], 64)
+    shutil.rmtree(staging, ignore_errors=True)
+    return seconds
+
+
+def table(got: dict[str, float], limit: float, mib: float, objects: int) -> None:
+    def row(name: str, seconds: float, rss: str = "", note: str = "") -> None:
+        rate = f"{mib / seconds:7.1f} MiB/s {objects / seconds:8.0f} obj/s" if seconds else ""
+        print(f"  {name:<44} {seconds:8.2f} s  {rate}  {rss:>9}  {note}")
+
+    def rss(label: str) -> str:
+        return f"{PEAK_RSS[label]:.0f} MiB" if label in PEAK_RSS else ""
+
+    print(f"  {'':<44} {'wall':>10}  {'rate':>27}  {'peak RSS':>9}")
+    row("server limit (bare GET+PUT pipeline)", limit)
+    row("rclone sync, first copy (tuned)", got["rclone first"], rss("rclone"))
+    row(
+        "s5cmd, first copy (A -> disk -> B)", got["s5cmd first"], rss("s5cmd"), "two runs: no S3-to-S3 across endpoints"
+    )
+    for client in ("lean", "botocore"):
+        row(
+            f"migrate data sync, first copy ({client})",
+            got[f"migrate {client} first"],
+            rss(f"migrate ({client})"),
+            f"copy {got[f'migrate {client} first copy']:.2f} s, verify {got[f'migrate {client} first verify']:.2f} s",
+        )
+    row("rclone re-sync, default", got["rclone resync default"])
+    row("rclone re-sync, --size-only --fast-list", got["rclone resync fastest"])
+    row("s5cmd re-sync (sync --size-only, both legs)", got["s5cmd resync"])
+    for client in ("lean", "botocore"):
+        row(
+            f"migrate re-sync, unchanged (+verify) ({client})",
+            got[f"migrate {client} resync"],
+            "",
+            f"listings + compare {got[f'migrate {client} resync copy']:.2f} s",
+        )
+    lean = got["migrate lean first"]
+    print(f"  ratio first copy: rclone / migrate = {got['rclone first'] / lean:.2f}x (goal >= 1.5)")
+    print(f"  ratio first copy: s5cmd / migrate = {got['s5cmd first'] / lean:.2f}x (goal >= 1.0)")
+    print(f"  ratio first copy: migrate / server limit = {lean / limit:.2f} (goal <= 1.10)")
+    print(f"  ratio first copy: rclone / server limit = {got['rclone first'] / limit:.2f}")
+    print(
+        f"  ratio re-sync: rclone fastest / migrate = {got['rclone resync fastest'] / got['migrate lean resync']:.2f}x"
+        " (goal >= 1.0)"
+    )
+    print(
+        f"  migrate lean vs botocore: first copy {got['migrate botocore first'] / lean:.2f}x,"
+        f" re-sync {got['migrate botocore resync'] / got['migrate lean resync']:.2f}x (botocore time / lean time)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=2000)
     parser.add_argument("--large", type=int, default=20)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--many", type=int, default=0, help="then N objects of 2 KB (e.g. 100000)")
     parser.add_argument("--quick", action="store_true", help="500 x 50 KB + 5 x 20 MiB")
     args = parser.parse_args()
     if args.quick:
         args.small, args.large = 500, 5
-    work = Path(tempfile.mkdtemp(prefix="bench-media-"))
-    a = S3Server("127.0.0.1", free_port(), work / "a.log")
-    b = S3Server("127.0.0.1", free_port(), work / "b.log")
+    work = Path(tempfile.mkdtemp(prefix="bench-media-", dir="/var/tmp"))
+    a = S3Server("127.0.0.1", free_port(), work / "a", *KEYS)
+    b = S3Server("127.0.0.1", free_port(), work / "b", *KEYS)
     try:
         a.start()
         b.start()
-        src, dst = s3_client(a.endpoint, *KEYS), s3_client(b.endpoint, *KEYS)
+        src = s3_client(a.endpoint, *KEYS)
         objects = {f"small/{i:05d}.jpg": os.urandom(50_000) for i in range(args.small)}
         objects |= {f"large/{i:03d}.mp4": os.urandom(20 * 1024 * 1024) for i in range(args.large)}
-        total = sum(len(v) for v in objects.values())
+        total, count = sum(len(v) for v in objects.values()), len(objects)
         src.create_bucket(Bucket="source-media")
         seed_s = timed(lambda: seed(src, "source-media", objects, args.workers))
         objects.clear()  # free the memory before the copies
+        load_start = " / ".join(f"{x:.1f}" for x in os.getloadavg())
         limit_s, probes = server_limit(a, b, "source-media")
-
-        conf = work / "rclone.conf"
-        conf.write_text(
-            "".join(
-                f"[{n}]\ntype = s3\nprovider = Other\nendpoint = {s.endpoint}\naccess_key_id = {KEYS[0]}\n"
-                f"secret_access_key = {KEYS[1]}\nforce_path_style = true\n\n"
-                for n, s in (("a", a), ("b", b))
-            )
-        )
-        dst.create_bucket(Bucket="by-rclone")
-        rclone_first = rclone(["sync", "a:source-media", "b:by-rclone", *RCLONE_FLAGS], conf)
-        rclone_default = rclone(["sync", "a:source-media", "b:by-rclone"], conf)
-        # rclone lists "Other" servers with ListObjects v1 unless told; moto answers v2 for less CPU.
-        rclone_fast_v1 = rclone(["sync", "a:source-media", "b:by-rclone", *RCLONE_FASTEST_RESYNC], conf)
-        rclone_fast_v2 = rclone(
-            ["sync", "a:source-media", "b:by-rclone", *RCLONE_FASTEST_RESYNC, "--s3-list-version", "2"], conf
-        )
-        rclone_fast = min(rclone_fast_v1, rclone_fast_v2)
-        empty_bucket(dst, "by-rclone")
-
-        dst.create_bucket(Bucket="by-migrate")
-        first = migrate_sync(work, a, b, "source-media", "by-migrate", args.workers)
-        again = migrate_sync(work, a, b, "source-media", "by-migrate", args.workers)
+        got = tools_run(work, a, b, "source-media", args.workers, "mixed")
         # Once more at the best thread count, after the tools: on a shared machine the load drifts
         # during a run, and the limit is the best either end saw.
         best_threads = min(probes, key=lambda t: probes[t])
         probe_after = copy_pipeline(a, b, "source-media", "limit-probe-after", best_threads)
         limit_s = min(limit_s, probe_after)
-        assert first["ok"] and again["ok"] and again["copied"] == 0
+        # rclone and s5cmd are bare pipelines too: when one beats the probes, it is the better
+        # measure of what the servers can take.
+        limit_by = min((limit_s, "probe"), (got["rclone first"], "rclone"), (got["s5cmd first"], "s5cmd"))[1]
+        limit_s = min(limit_s, got["rclone first"], got["s5cmd first"])
         mib = total / 1024 / 1024
-        # rclone is a bare pipeline too (one GET and one PUT per object, Go's cheap client): when it
-        # beats the probes, it is the better measure of what the servers can take.
-        limit_by = "rclone" if rclone_first < limit_s else "probe"
-        limit_s = min(limit_s, rclone_first)
         load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
         print(
-            f"data set: {args.small} x 50 KB + {args.large} x 20 MiB = {mib:.0f} MiB, {args.workers} workers, "
-            f"{os.cpu_count()} CPUs, load average at the end {load}"
+            f"servers: versitygw {VERSITYGW_VERSION} (posix backend, on disk) x 2 on loopback; "
+            f"{os.cpu_count()} CPUs; load average at the start {load_start}, at the end {load}"
         )
-        print(f"server ingest (seeding A, PUT only)      {seed_s:7.2f} s")
+        print(f"data set: {args.small} x 50 KB + {args.large} x 20 MiB = {mib:.0f} MiB, {args.workers} workers")
+        print(f"  server ingest (seeding A, boto3 PUT only)  {seed_s:7.2f} s")
         print(
-            "server limit probes (bare GET+PUT)       "
+            "  server limit probes: "
             + ", ".join(f"{t} threads {s:.2f} s" for t, s in probes.items())
-            + f"; after the tools, {best_threads} threads {probe_after:.2f} s"
+            + f"; after the tools, {best_threads} threads {probe_after:.2f} s; limit by {limit_by}"
         )
-        print(f"server limit (best of probes and rclone) {limit_s:7.2f} s  {mib / limit_s:6.1f} MiB/s  (by {limit_by})")
-        print(f"rclone sync, first copy (tuned flags)    {rclone_first:7.2f} s  {mib / rclone_first:6.1f} MiB/s")
-        print(
-            f"migrate data sync, first copy            {first['seconds']:7.2f} s  {mib / first['seconds']:6.1f} MiB/s"
-            f"  (copy {first['copy_seconds']:.2f} s incl. listings, verify {first['verify_seconds']:.2f} s,"
-            f" rest is start-up)"
-        )
-        print(f"rclone re-sync, default                  {rclone_default:7.2f} s")
-        print(
-            f"rclone re-sync, --size-only --fast-list  {rclone_fast:7.2f} s  (listing v1 {rclone_fast_v1:.2f} s,"
-            f" v2 {rclone_fast_v2:.2f} s)"
-        )
-        print(
-            f"migrate re-sync (unchanged, +verify)     {again['seconds']:7.2f} s"
-            f"  (listings + compare {again['copy_seconds']:.2f} s)"
-        )
-        print(f"ratio first copy: rclone / migrate = {rclone_first / first['seconds']:.2f}x (goal >= 1.5)")
-        print(f"ratio first copy: migrate / server limit = {first['seconds'] / limit_s:.2f} (goal <= 1.10)")
-        print(
-            f"ratio first copy: rclone / server limit = {rclone_first / limit_s:.2f}"
-            + (
-                "  -> 1.5x over rclone would mean copying faster than the servers can take: impossible here"
-                if rclone_first / limit_s < 1.5
-                else ""
+        table(got, limit_s, mib, count)
+
+        if args.many:
+            PEAK_RSS.clear()
+            seed_many_s = seed_many(a, "many-small", args.many, 2048, work)
+            load_start = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+            limit_many = copy_pipeline(a, b, "many-small", "limit-probe-many", best_threads)
+            many = tools_run(work, a, b, "many-small", args.workers, "many")
+            limit_many = min(limit_many, many["rclone first"], many["s5cmd first"])
+            load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(
+                f"large run: {args.many} x 2 KB (seeded by s5cmd in {seed_many_s:.1f} s); "
+                f"load average at the start {load_start}, at the end {load}"
             )
-        )
-        print(f"ratio re-sync: rclone fastest / migrate = {rclone_fast / again['seconds']:.2f}x (goal >= 1.0)")
+            table(many, limit_many, args.many * 2048 / 1024 / 1024, args.many)
     finally:
         a.stop()
         b.stop()

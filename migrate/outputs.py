@@ -45,6 +45,9 @@ class TargetOutputs(BaseModel):
     )
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
+    s3_events_url: str | None = Field(
+        None, description="The object store's own change feed, where its provider has one (see media_change_feed)."
+    )
     redis_url: SecretStr | None = None
 
     @classmethod

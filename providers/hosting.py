@@ -32,6 +32,14 @@ class Capability(StrEnum):
     DNS = "dns"
 
 
+class ChangeFeed(StrEnum):
+    """What the provider's object store can tell a follower about changes (``data follow --events``)."""
+
+    NONE = "none"  # nothing: the follower lists the source pass after pass
+    SQS = "sqs"  # S3 event notifications into an SQS queue at the same endpoint (AWS)
+    WEBHOOK = "webhook"  # a server-wide event feed read over HTTP at outputs.s3_events_url
+
+
 @dataclass(frozen=True)
 class Supports:
     """What the core may ask of an adapter. Each flag has a ``FEATURES`` entry: what it
@@ -134,6 +142,8 @@ class HostingAdapter(ABC):
     description: ClassVar[str]
     capabilities: ClassVar[dict[Capability, str]]
     supports: ClassVar[Supports] = Supports()
+    # Which feed ``data follow --events`` reads (``supports.bucket_events`` says whether there is one).
+    media_change_feed: ClassVar[ChangeFeed] = ChangeFeed.NONE
     # One line: what ``terminate`` does on this provider (README, ``migrate providers``).
     termination: ClassVar[str] = "not supported"
     # Pulumi resource provider plugins the stack needs (name, version); empty = none.

@@ -61,6 +61,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunC
             sandbox_dir=sandbox_dir,
             host=address,
             port=layout.S3_PORT,
+            events_port=layout.S3_EVENTS_PORT,
             region=S3_REGION,
             buckets=buckets,
             opts=on_host,
@@ -83,6 +84,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunC
                 "s3_buckets": {b: b for b in buckets},
                 "s3_access_key": store.access_key,
                 "s3_secret_key": store.secret_key,
+                "s3_events_url": store.events_url,
             }
         )
     if spec.redis:

@@ -535,10 +535,11 @@ def follow(
         typer.Option(
             "--events",
             help="off, on or auto: also copy each object as the source "
-            "announces it (S3 event notifications into an SQS queue the follower adds "
-            "at the source and removes on exit; passes then come every "
+            "announces it, through the change feed its provider declares (AWS: S3 event "
+            "notifications into an SQS queue the follower adds at the source and removes on "
+            "exit; the local sandbox: its S3 server's event feed; passes then come every "
             f"{EVENTS_PASS_INTERVAL:g}s at least, as the safety net). on: fail where the "
-            "source has no notifications; auto: follow by passes there.",
+            "source has no feed; auto: follow by passes there.",
         ),
     ] = "off",
     json_output: JsonOption = False,

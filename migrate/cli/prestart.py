@@ -28,6 +28,8 @@ def _media_listings(args: list[str]) -> None:
     # With a spec the buckets to pair come from it (its parsing is the CLI's job): no head start.
     if "-f" in args or "--spec" in args or os.environ.get("MIGRATE_SPEC") or Path("migrate.yaml").exists():
         return
+    if os.environ.get("MIGRATE_S3_CLIENT", "").strip().lower() == "botocore":
+        return  # no requests but botocore's (s3_http.enabled)
     from migrate.inputfiles import read_input_json  # a regular file, capped: a FIFO must not hang
 
     source, dest = (read_input_json(Path(_value(args, f"--{side}-outputs"))) for side in ("from", "to"))

@@ -17,9 +17,10 @@ whichever comes first, and always the first pass and the one after a failure (wh
 writes the follower cannot account for). The follower is then never more than one full-pass
 period behind on such damage, and never wrong about what it wrote itself.
 
-With ``events`` the follower also copies each object the moment the source announces it (S3
-event notifications into an SQS queue, ``follow_events``): threads of their own wait on the
-queue, so an upload is at risk for the notification's latency plus one copy, not for a pass or
+With ``events`` the follower also copies each object the moment the source announces it,
+through the change feed the source's provider declares (``media_change_feed``: S3 event
+notifications into an SQS queue, or a server-wide webhook feed; ``follow_events``): threads
+of their own wait on the feed, so an upload is at risk for the notification's latency plus one copy, not for a pass or
 two. A pass under way skips what they copied. The listing passes remain the safety net for lost
 or late notifications.
 """
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from migrate.data.endpoints import S3Endpoint
-    from migrate.data.follow_events import EventFeed
+    from migrate.data.follow_events import EventFeed, WebhookFeed
     from migrate.data.stores import ObjectInfo, S3Store
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
@@ -138,7 +139,7 @@ def follow_media(
     src_s3, dst_s3 = s3_endpoint(source), s3_endpoint(dest)
     pairs = [(S3Store(src_s3, a), S3Store(dst_s3, b)) for _name, a, b in bucket_pairs(spec, source, dest)]
     follower = _Follower(pairs, state, stop, workers, on_pass, on_announced)
-    feed = _open_feed(events, src_s3, pairs, state)
+    feed = _open_feed(events, source, src_s3, pairs, state)
     announcers: list[threading.Thread] = []
     try:
         if feed is not None:
@@ -160,16 +161,27 @@ def follow_media(
 
 
 def _open_feed(
-    events: str, endpoint: S3Endpoint, pairs: list[tuple[S3Store, S3Store]], state: FollowState
-) -> EventFeed | None:
-    """The source's notifications as ``events`` asks (None: follow by passes alone)."""
-    from migrate.data.follow_events import EventFeed
+    events: str, source: TargetOutputs, endpoint: S3Endpoint, pairs: list[tuple[S3Store, S3Store]], state: FollowState
+) -> EventFeed | WebhookFeed | None:
+    """The source's change feed, of the kind its provider declares, as ``events`` asks
+    (None: follow by passes alone)."""
+    from migrate.data.follow_events import EventFeed, WebhookFeed
     from migrate.errors import MigrateError
 
     if events == "off":
         return None
-    feed = EventFeed.for_pair(endpoint, sorted({src.bucket for src, _ in pairs}), pairs[0][0].label, pairs[0][1].label)
+    buckets = sorted({src.bucket for src, _ in pairs})
+    feed: EventFeed | WebhookFeed
     try:
+        kind = _change_feed(source.provider)
+        if kind == "sqs":
+            feed = EventFeed.for_pair(endpoint, buckets, pairs[0][0].label, pairs[0][1].label)
+        elif kind == "webhook":
+            if not source.s3_events_url:
+                raise MigrateError(f"target {source.target}: its outputs have no s3_events_url (deployed before it?)")
+            feed = WebhookFeed.for_endpoint(source.s3_events_url, endpoint, buckets)
+        else:
+            raise MigrateError(f"provider {source.provider} declares no change feed for its object store")
         feed.open()
     except MigrateError as exc:
         if events == "on":
@@ -178,6 +190,17 @@ def _open_feed(
         return None
     state.events = "on"
     return feed
+
+
+def _change_feed(provider: str) -> str:
+    """The change feed the provider's adapter declares (``HostingAdapter.media_change_feed``)."""
+    from migrate.errors import MigrateError
+    from providers.registry import hosting_adapter
+
+    try:
+        return str(hosting_adapter(provider).media_change_feed)
+    except (KeyError, LookupError, MigrateError):
+        return "none"
 
 
 def _error(exc: BaseException) -> str:
@@ -264,7 +287,7 @@ class _Follower:
                 return
             self.stop.wait(max(0.0, interval - (time.monotonic() - began)))
 
-    def copy_announced(self, feed: EventFeed) -> None:
+    def copy_announced(self, feed: EventFeed | WebhookFeed) -> None:
         """Copy each object the source announces, compared with what the destination is known to hold.
 
         By the same rules as a pass (``sync_objects`` with both listings given: nothing is listed,

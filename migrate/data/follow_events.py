@@ -1,7 +1,10 @@
 """Object-created notifications of the source's media buckets, for the follower to copy at once.
 
+Two kinds of feed, as the source's provider declares (``HostingAdapter.media_change_feed``):
+``EventFeed`` (SQS) and ``WebhookFeed`` (a server-wide feed read over HTTP, below).
+
 S3 event notifications (``PutBucketNotificationConfiguration``) into an SQS queue at the same
-endpoint: AWS itself, and moto in server mode (both services on one port). Most S3-compatible
+endpoint: AWS itself (and moto, its emulator, in the tests). Most S3-compatible
 providers (R2, Spaces, Hetzner, MinIO without a configured target) have no SQS: ``open`` then
 fails with one line and the follower keeps to listing passes.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -146,8 +150,6 @@ class EventFeed:
         Several threads may poll at once: SQS hands each message to one of them, hidden from the
         others until ``ack`` deletes it or the queue's visibility timeout brings it back.
         """
-        from migrate.data.stores import ObjectInfo
-
         _, sqs = self._clients()
         try:
             messages = sqs.receive_message(
@@ -161,18 +163,7 @@ class EventFeed:
                 records = json.loads(message["Body"]).get("Records", [])  # s3:TestEvent has none
             except ValueError:
                 continue
-            for record in records:
-                s3 = record.get("s3", {})
-                bucket, obj = s3.get("bucket", {}).get("name"), s3.get("object", {})
-                if not str(record.get("eventName", "")).startswith("ObjectCreated") or bucket not in self.buckets:
-                    continue
-                key = unquote_plus(obj.get("key", ""))
-                at = _epoch(record.get("eventTime"))
-                if at is not None and (announced.oldest is None or at < announced.oldest):
-                    announced.oldest = at
-                announced.objects.setdefault(bucket, {})[key] = ObjectInfo(
-                    key, int(obj.get("size", 0)), str(obj.get("eTag", "")).strip('"')
-                )
+            _announce(announced, records, self.buckets, url_encoded_keys=True)
         return announced
 
     def ack(self, announced: Announcement) -> None:
@@ -210,6 +201,94 @@ class EventFeed:
                 self._queue_url = ""
             except Exception:  # likewise
                 pass
+
+
+def _announce(announced: Announcement, records: list[Any], buckets: list[str], *, url_encoded_keys: bool) -> None:
+    """Add the ObjectCreated records of ``buckets`` to ``announced`` (AWS names them
+    ``ObjectCreated:Put`` and URL-encodes keys; versitygw writes ``s3:ObjectCreated:Put``, keys as is)."""
+    from migrate.data.stores import ObjectInfo
+
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        s3 = record.get("s3", {})
+        bucket, obj = s3.get("bucket", {}).get("name"), s3.get("object", {})
+        name = str(record.get("eventName", "")).removeprefix("s3:")
+        if not name.startswith("ObjectCreated") or bucket not in buckets or not obj.get("key"):
+            continue
+        key = unquote_plus(obj["key"]) if url_encoded_keys else str(obj["key"])
+        at = _epoch(record.get("eventTime"))
+        if at is not None and (announced.oldest is None or at < announced.oldest):
+            announced.oldest = at
+        announced.objects.setdefault(bucket, {})[key] = ObjectInfo(
+            key, int(obj.get("size") or 0), str(obj.get("eTag", "")).strip('"')
+        )
+
+
+@dataclass
+class WebhookFeed:
+    """A server-wide event feed read over HTTP (``outputs.s3_events_url``): the sandbox's
+    versitygw posts every change to a listener that keeps them on the target's disk
+    (``providers/local/servers/s3_events``). The feed changes nothing at the source, so
+    ``close`` has nothing to undo; reading starts at the feed's end when ``open`` is called
+    (what came before is the first pass's job). Several threads may poll: each event is
+    handed to one of them. An event read but never copied (the copy failed) is not read
+    again: a failed copy makes the next pass full, which finds it.
+    """
+
+    url: str
+    token: str = field(repr=False)
+    buckets: list[str]
+    _client: Any = field(default=None, repr=False)
+    _next: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def for_endpoint(cls, url: str, endpoint: S3Endpoint, buckets: list[str]) -> WebhookFeed:
+        import hashlib as _hashlib
+        import hmac
+
+        # The listener's own derivation (providers.local.servers.s3_events.feed_token): whoever
+        # holds the store's secret key may read its feed; the secret itself is never sent.
+        secret = endpoint.secret_key.get_secret_value() if endpoint.secret_key else ""
+        token = hmac.new(secret.encode(), b"migrate s3 event feed", _hashlib.sha256).hexdigest()
+        return cls(url, token, buckets)
+
+    def _get(self, **params: object) -> dict[str, Any]:
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.Client(timeout=httpx.Timeout(10.0, read=40.0))
+        try:
+            response = self._client.get(self.url, params=params, headers={"Authorization": f"Bearer {self.token}"})
+        except httpx.HTTPError as exc:
+            raise MigrateError(f"S3 event feed at {self.url}: {type(exc).__name__}: {exc}") from None
+        if response.status_code != 200:
+            raise MigrateError(f"S3 event feed at {self.url}: HTTP {response.status_code}")
+        try:
+            document = response.json()
+            return {"events": list(document["events"]), "next": int(document["next"])}
+        except (ValueError, KeyError, TypeError):
+            raise MigrateError(f"S3 event feed at {self.url}: not a feed answer") from None
+
+    def open(self) -> None:
+        self._next = self._get(at="end")["next"]
+
+    def poll(self, wait_seconds: int) -> Announcement:
+        announced = Announcement()
+        with self._lock:
+            answer = self._get(after=self._next, wait=wait_seconds)
+            self._next = answer["next"]
+        _announce(announced, answer["events"], self.buckets, url_encoded_keys=False)
+        return announced
+
+    def ack(self, announced: Announcement) -> None:
+        """Nothing to acknowledge: the reader's offset moved when the events were read."""
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 def _epoch(stamp: object) -> float | None:

@@ -33,6 +33,14 @@ PAGE_SIZE = 1000  # S3's maximum
 _local = threading.local()
 
 
+def enabled() -> bool:
+    """False when ``MIGRATE_S3_CLIENT=botocore`` asks for botocore alone (a server these requests
+    do not suit, or to measure the difference: bench/media_sync.py)."""
+    import os
+
+    return os.environ.get("MIGRATE_S3_CLIENT", "").strip().lower() != "botocore"
+
+
 class LeanUnsupported(Exception):
     """This request needs botocore (an error answer, a redirect, odd XML, a dropped connection)."""
 
@@ -242,12 +250,15 @@ def list_pages(endpoint: Endpoint, bucket: str, prefix: str) -> Iterator[list[tu
             query["continuation-token"] = token
         status, body, _ = endpoint.get(f"/{bucket}", query)
         root = _listing(status, body)
+        # Keys are URL-encoded only when the answer says so, as botocore decodes them: a server may
+        # ignore encoding-type (versitygw 1.8 does) and send them as they are.
+        encoded = root.findtext(f"{_NS}EncodingType") == "url"
         page = []
         for item in root.iter(f"{_NS}Contents"):
             key, size, etag = (item.findtext(f"{_NS}{name}") for name in ("Key", "Size", "ETag"))
             if key is None or size is None or etag is None:
                 raise LeanUnsupported("a listed object without Key, Size or ETag")
-            page.append((unquote_plus(key), int(size), etag.strip('"')))
+            page.append((unquote_plus(key) if encoded else key, int(size), etag.strip('"')))
         yield page
         if root.findtext(f"{_NS}IsTruncated") != "true":
             return

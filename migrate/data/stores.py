@@ -318,6 +318,8 @@ class S3Store(ObjectStore):
         if self._lean_endpoint is False:
             ep = self.endpoint
             try:
+                if not s3_http.enabled():
+                    raise s3_http.LeanUnsupported("MIGRATE_S3_CLIENT=botocore")
                 if ep.url is None or ep.access_key is None or ep.secret_key is None:
                     raise s3_http.LeanUnsupported("AWS itself or the default credential chain")
                 self._lean_endpoint = s3_http.Endpoint(

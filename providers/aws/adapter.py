@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
+from providers.hosting import AdapterFinding, Capability, ChangeFeed, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -14,6 +14,7 @@ class AwsAdapter(HostingAdapter):
     name = "aws"
     company = "aws"
     description = "ECS on Fargate, RDS Postgres, ElastiCache, S3, ALB with ACM TLS."
+    media_change_feed = ChangeFeed.SQS  # S3 event notifications into an SQS queue
     capabilities: ClassVar[dict[Capability, str]] = {
         Capability.PROCESSES: "native: ECS Fargate services",
         Capability.POSTGRES: "native: RDS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter, Supports, Termination
+from providers.hosting import Capability, ChangeFeed, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
@@ -16,11 +16,13 @@ class LocalAdapter(HostingAdapter):
     name = "local"
     company = "local"
     description = "Real processes on this machine, one loopback address per target (sandbox)."
+    # versitygw's server-wide event webhook, kept by a listener that outlives followers.
+    media_change_feed = ChangeFeed.WEBHOOK
     capabilities: ClassVar[dict[Capability, str]] = {
         Capability.PROCESSES: "native: supervised processes",
         Capability.POSTGRES: "native: a Postgres 15 cluster",
         Capability.REDIS: "native: redis-server",
-        Capability.OBJECT_STORAGE: "native: S3-compatible server",
+        Capability.OBJECT_STORAGE: "native: S3 server (versitygw, objects on the target's disk)",
         Capability.LOAD_BALANCER: "native: HTTP front on the target's port 80",
         Capability.TLS: "none: plain HTTP on loopback",
         Capability.DNS: "none: use a DNS provider",

@@ -18,6 +18,7 @@ from migrate.home import migrate_home
 
 POSTGRES_PORT = 5432
 S3_PORT = 9000
+S3_EVENTS_PORT = 7000  # the S3 server's event listener (below the app ports, 8001 + 100*k)
 REDIS_PORT = 6379
 FIRST_APP_PORT = 8001
 

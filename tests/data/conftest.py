@@ -1,4 +1,6 @@
-"""Two real Postgres 15 clusters and two S3-compatible (moto) servers on loopback, per module."""
+"""Two real Postgres 15 clusters and two real S3 servers (versitygw, objects on disk, each with the
+sandbox's event listener) on loopback, per module; and, for what only AWS has (S3 notifications
+into SQS), moto as the AWS emulator."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import pytest
 from providers.local.servers.postgres import PostgresServer
 from providers.local.servers.process import free_port
 from providers.local.servers.s3 import S3Server, s3_client
+from providers.local.servers.s3_events import EventListener
+from tests.moto_aws import MotoAws
 
 APP_USER = "chirp"
 APP_PASSWORD = "chirp-app-pw-123"
@@ -28,9 +32,11 @@ _counter = itertools.count()
 class Side:
     name: str
     pg: PostgresServer
-    s3_server: S3Server
+    s3_server: S3Server | MotoAws
     database: str
     bucket: str
+    events_url: str | None = None
+    provider: str = "local"
 
     @property
     def app_url(self) -> str:
@@ -53,7 +59,7 @@ class Side:
     def outputs(self) -> dict[str, Any]:
         return {
             "target": self.name,
-            "provider": "local",
+            "provider": self.provider,
             "public_addresses": ["127.0.0.1"],
             "health_url": "http://127.0.0.1/healthz",
             "database_url": self.app_url,
@@ -61,6 +67,7 @@ class Side:
             "s3_access_key": KEYS[0],
             "s3_secret_key": KEYS[1],
             "s3_buckets": {"chirp-media": self.bucket},
+            **({"s3_events_url": self.events_url} if self.events_url else {}),
         }
 
     def write_outputs(self, directory: Path) -> Path:
@@ -77,6 +84,7 @@ class Servers:
     pg_b: PostgresServer
     s3_a: S3Server
     s3_b: S3Server
+    events: dict[str, EventListener]
 
 
 @pytest.fixture(scope="module")
@@ -85,18 +93,27 @@ def servers() -> Iterator[Servers]:
     base.chmod(0o755)
     pg_a = PostgresServer(base / "pg-a", "127.0.0.1", free_port(), "super-a-pw")
     pg_b = PostgresServer(base / "pg-b", "127.0.0.1", free_port(), "super-b-pw")
-    s3_a = S3Server("127.0.0.1", free_port(), base / "s3-a.log")
-    s3_b = S3Server("127.0.0.1", free_port(), base / "s3-b.log")
+    events = {name: EventListener("127.0.0.1", free_port(), base / f"events-{name}") for name in ("a", "b")}
+    s3_a = S3Server(
+        "127.0.0.1", free_port(), base / "s3-a", *KEYS, access_log=True, event_webhook_url=events["a"].webhook_url
+    )
+    s3_b = S3Server(
+        "127.0.0.1", free_port(), base / "s3-b", *KEYS, access_log=True, event_webhook_url=events["b"].webhook_url
+    )
     started: list[Any] = []
     try:
         for server in (pg_a, pg_b):
             server.init()
             server.start()
             started.append(server)
+        for listener in events.values():
+            listener.write_token(KEYS[1])
+            listener.start()
+            started.append(listener)
         for s3 in (s3_a, s3_b):
             s3.start()
             started.append(s3)
-        yield Servers(base, pg_a, pg_b, s3_a, s3_b)
+        yield Servers(base, pg_a, pg_b, s3_a, s3_b, events)
     finally:
         for server in started:
             server.stop()
@@ -126,13 +143,36 @@ def pair(servers: Servers, tmp_path: Path) -> Pair:
     """Fresh databases and buckets on both sides (servers are shared by the module)."""
     n = next(_counter)
     sides = []
-    for name, pg, s3 in (("site-a", servers.pg_a, servers.s3_a), ("site-b", servers.pg_b, servers.s3_b)):
+    for name, pg, s3, feed in (
+        ("site-a", servers.pg_a, servers.s3_a, servers.events["a"]),
+        ("site-b", servers.pg_b, servers.s3_b, servers.events["b"]),
+    ):
         database, bucket = f"chirp{n}", f"media-{name}-{n}"
         pg.ensure_database(APP_USER, APP_PASSWORD, database)
         s3_client(s3.endpoint, *KEYS).create_bucket(Bucket=bucket)
-        side = Side(name, pg, s3, database, bucket)
+        side = Side(name, pg, s3, database, bucket, feed.feed_url)
         sides.append(side)
     return Pair(sides[0], sides[1], tmp_path)
+
+
+@pytest.fixture(scope="module")
+def aws(servers: Servers) -> Iterator[MotoAws]:
+    """moto as AWS: S3 notifications into SQS exist only there."""
+    moto = MotoAws("127.0.0.1", free_port(), servers.base / "moto.log")
+    moto.start()
+    try:
+        yield moto
+    finally:
+        moto.stop()
+
+
+@pytest.fixture
+def aws_pair(pair: Pair, aws: MotoAws) -> Pair:
+    """A pair whose source is "AWS" (moto) and whose destination is a real S3 server."""
+    a = pair.a
+    bucket = a.bucket + "-aws"
+    s3_client(aws.endpoint, *KEYS).create_bucket(Bucket=bucket)
+    return Pair(Side(a.name, a.pg, aws, a.database, bucket, None, "aws"), pair.b, pair.work)
 
 
 def put_objects(side: Side, count: int, size: int, prefix: str = "img/") -> dict[str, bytes]:

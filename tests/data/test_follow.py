@@ -19,6 +19,7 @@ from migrate.data import follow
 from migrate.data.follow import FollowState, follow_media
 from migrate.errors import MigrateError
 from migrate.outputs import TargetOutputs
+from providers.local.servers.s3 import S3Server
 from tests.conftest import REPO, run_cli
 from tests.data.conftest import KEYS, Pair, Side, put_objects
 
@@ -95,9 +96,10 @@ def test_cli_follows_until_sigterm_and_reports_its_passes(pair: Pair) -> None:
 
 
 def _bucket_listings(side: Side) -> int:
-    """GET requests on the bucket itself (listings, by any API version) the S3 server has logged."""
-    pattern = re.compile(rf'"GET /{re.escape(side.bucket)}/?(\?[^ "]*)? HTTP/')
-    return len(pattern.findall(side.s3_server.log_path.read_text(errors="replace")))
+    """Listings of the bucket (either API version) in the S3 server's access log."""
+    pattern = re.compile(rf"^\S+ {re.escape(side.bucket)} \[.* s3_ListObjects(V2)? ", re.MULTILINE)
+    assert isinstance(side.s3_server, S3Server)
+    return len(pattern.findall(side.s3_server.access_log_path.read_text(errors="replace")))
 
 
 def test_ordinary_passes_list_only_the_source_and_full_passes_repair_the_destination(pair: Pair) -> None:
@@ -174,8 +176,46 @@ def _sqs(side: Side) -> Any:
     )
 
 
-def test_events_copy_an_upload_at_once_and_leave_the_source_as_they_found_it(pair: Pair) -> None:
-    """moto in server mode delivers S3 notifications to SQS on the same port, as AWS does."""
+def test_the_sandbox_feed_copies_an_upload_at_once_and_a_provider_without_one_follows_by_passes(pair: Pair) -> None:
+    """The local provider declares a webhook feed: versitygw posts each change to the target's
+    event listener, which the follower reads; a provider that declares none gets passes alone."""
+    put_objects(pair.a, 3, 1_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    stop, first_pass = threading.Event(), threading.Event()
+    states: list[FollowState] = []
+    follower = threading.Thread(
+        target=lambda: states.append(
+            follow_media(None, a, b, interval=3600.0, stop=stop, events="on", on_pass=lambda _: first_pass.set())
+        )
+    )
+    follower.start()
+    try:
+        assert first_pass.wait(60)
+        body = os.urandom(9_000)
+        pair.a.s3().put_object(Bucket=pair.a.bucket, Key="late/photo 1+x%.jpg", Body=body)
+        deadline = time.monotonic() + 20
+        while "late/photo 1+x%.jpg" not in _objects(pair.b.s3(), pair.b.bucket):
+            assert time.monotonic() < deadline and follower.is_alive(), states
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        follower.join(30)
+    [state] = states
+    assert state.passes == 1, state  # no second pass: the event did it
+    assert state.events == "on" and state.copied_on_events == 1 and state.objects_copied == 4
+    got = pair.b.s3().get_object(Bucket=pair.b.bucket, Key="late/photo 1+x%.jpg")["Body"].read()
+    assert got == body
+
+    elsewhere = a.model_copy(update={"provider": "hetzner"})
+    with pytest.raises(MigrateError, match="provider hetzner declares no change feed"):
+        follow_media(None, elsewhere, b, interval=0.0, stop=threading.Event(), max_passes=1, events="on")
+    state = follow_media(None, elsewhere, b, interval=0.0, stop=threading.Event(), max_passes=1, events="auto")
+    assert state.events.startswith("unavailable: ") and state.passes == 1 and state.failed_passes == 0
+
+
+def test_events_copy_an_upload_at_once_and_leave_the_source_as_they_found_it(aws_pair: Pair) -> None:
+    """AWS (moto, its emulator) delivers S3 notifications to SQS on the same port."""
+    pair = aws_pair
     put_objects(pair.a, 3, 1_000)
     client_a, sqs = pair.a.s3(), _sqs(pair.a)
     app_queue = sqs.create_queue(QueueName=f"app-{pair.a.bucket}")["QueueUrl"]
@@ -216,7 +256,10 @@ def test_events_copy_an_upload_at_once_and_leave_the_source_as_they_found_it(pai
     assert [url for url in sqs.list_queues().get("QueueUrls", []) if "migrate-follow" in url] == []
 
 
-def test_events_on_fails_in_one_line_where_the_source_has_none_and_auto_follows_by_passes(pair: Pair) -> None:
+def test_events_on_fails_in_one_line_where_the_bucket_notifies_elsewhere_and_auto_follows_by_passes(
+    aws_pair: Pair,
+) -> None:
+    pair = aws_pair
     put_objects(pair.a, 2, 1_000)
     a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
     client_a, sqs = pair.a.s3(), _sqs(pair.a)
@@ -251,7 +294,7 @@ def test_cli_events_option(pair: Pair) -> None:
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert document["events"] == "on" and document["passes"] == 1 and document["objects_copied"] == 2
-    assert not pair.a.s3().get_bucket_notification_configuration(Bucket=pair.a.bucket).get("QueueConfigurations")
+    assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
 
 
 def test_events_and_passes_together_leave_the_standby_equal_to_the_source(
@@ -325,10 +368,13 @@ def test_a_pass_under_way_skips_what_the_announcers_copied(pair: Pair, monkeypat
     assert _objects(pair.b.s3(), pair.b.bucket) == _objects(pair.a.s3(), pair.a.bucket)
 
 
-def test_an_announcement_delivered_twice_at_once_is_copied_once(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_announcement_delivered_twice_at_once_is_copied_once(
+    aws_pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Queues deliver at least once (moto's SQS, polled by several threads, hands one message to
     two of them now and then). Here every announcement is handed out a second time, to the next
     announcer that polls, while the copy of the first is held back; each upload is copied once."""
+    pair = aws_pair
     from migrate.data import media
     from migrate.data.follow_events import Announcement, EventFeed
 

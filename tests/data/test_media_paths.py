@@ -1,4 +1,4 @@
-"""The media engine's three ways of copying a large object, in-process against real moto servers.
+"""The media engine's three ways of copying a large object, in-process against real S3 servers (versitygw).
 
 The CLI tests cover the single GET + PUT path; objects of hundreds of MiB take the other two.
 Here the thresholds are lowered so a 17 MiB object takes them: ranged GETs into memory with a

@@ -1,4 +1,4 @@
-"""Listings begun before the CLI loads (``migrate.cli.prestart``) and taken by the stores, on real moto servers."""
+"""Listings begun before the CLI loads (``migrate.cli.prestart``) and taken by the stores, on real S3 servers."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ import pytest
 
 from providers.local.servers import process
 from providers.local.servers.process import free_port
-from providers.local.servers.s3 import S3Server
 from tests.conftest import run_cli
+from tests.moto_aws import MotoAws
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +73,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ACCESS_KEY_ID", "testing")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        server = S3Server("127.0.0.1", free_port(), tmp_path_factory.mktemp("moto") / "log")
+        server = MotoAws("127.0.0.1", free_port(), tmp_path_factory.mktemp("moto") / "log")
         server.start()
         yield server.endpoint
         server.stop()

@@ -14,8 +14,8 @@ from migrate.errors import DnsProviderError
 from migrate.outputs import TargetOutputs
 from providers.dnsbase import Change, RRset
 from providers.local.servers.process import free_port
-from providers.local.servers.s3 import S3Server
 from tests.dns.conftest import ZONE, Cluster
+from tests.moto_aws import MotoAws
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def moto(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("moto")
-    server = S3Server("127.0.0.1", free_port(), directory / "moto.log")
+    server = MotoAws("127.0.0.1", free_port(), directory / "moto.log")
     server.start()
     yield server.endpoint
     server.stop()

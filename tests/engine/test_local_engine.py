@@ -110,7 +110,7 @@ def test_up_deploys_chirp_through_the_engine(box: Sandbox, deployed: dict[str, A
     assert outputs["s3_buckets"] == {"chirp-media": "chirp-media"}
     for key in ("database_url", "s3_access_key", "s3_secret_key", "redis_url"):
         assert outputs[key] == "[secret]"
-    assert listening_ports(box.address) == [80, 5432, 6379, 8001, 8002, 9000]
+    assert listening_ports(box.address) == [80, 5432, 6379, 7000, 8001, 8002, 9000]  # 7000: the S3 event listener
     passphrase = box.home / "passphrase"
     assert passphrase.stat().st_mode & 0o777 == 0o600
 
@@ -267,11 +267,21 @@ def test_a_wrong_passphrase_is_one_clear_line(box: Sandbox, deployed: dict[str, 
 
 
 def test_terminate_kills_everything_at_once_and_up_recovers(box: Sandbox, deployed: dict[str, Any]) -> None:
+    image = png(120, 90, seed=7)
+    created = httpx.post(
+        f"{box.url}/posts",
+        data={"user": "alice", "text": "before the kill"},
+        files={"image": ("dog.png", image, "image/png")},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    media_key = httpx.get(f"{box.url}/posts/{created.json()['id']}", timeout=10).json()["media_key"]
     recorded = layout.recorded_pids(box.home / "sandbox" / TARGET)
     terminated = box.cli_json("chaos", "terminate", "--target", TARGET)
-    assert set(terminated["stopped"]) == {"front", "postgres", "s3", "redis", "web-0", "web-1", "worker-0"}
+    stopped = {"front", "postgres", "s3", "s3-events", "redis", "web-0", "web-1", "worker-0"}
+    assert set(terminated["stopped"]) == stopped
     assert not any(layout.start_time(pid) for pid in recorded.values())
-    for port in (80, 5432, 9000, 6379):
+    for port in (80, 5432, 9000, 7000, 6379):
         assert not answers(box.address, port), port
     assert listening_ports(box.address) == []
     # State was not touched: the engine finds the dead processes and restarts them.
@@ -282,11 +292,12 @@ def test_terminate_kills_everything_at_once_and_up_recovers(box: Sandbox, deploy
     assert set(recovered["changes"]) == {"update"}
     assert httpx.get(f"{box.url}/healthz", timeout=10).status_code == 200
     assert httpx.get(f"{box.url}/users/alice", timeout=10).status_code == 200  # the disk survived
+    assert httpx.get(f"{box.url}/media/{media_key}", timeout=30).content == image  # the media too: S3 on disk
 
 
 def test_destroy_leaves_nothing_behind(box: Sandbox, deployed: dict[str, Any]) -> None:
     recorded = layout.recorded_pids(box.home / "sandbox" / TARGET)
-    assert len(recorded) == 7
+    assert len(recorded) == 8  # with the S3 server's event listener
     destroyed = box.cli_json("destroy", "--target", TARGET)
     assert destroyed["was_deployed"] is True
     assert not any(layout.start_time(pid) for pid in recorded.values())

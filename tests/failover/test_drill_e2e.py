@@ -1,6 +1,6 @@
 """The product's main job, end to end: ``migrate drill`` on the local sandbox, with chirp.
 
-One real run of the real CLI: the Pulumi engine deploys chirp twice (Postgres, moto S3,
+One real run of the real CLI: the Pulumi engine deploys chirp twice (Postgres, versitygw S3,
 Redis, app processes, front), real BIND and Knot serve the zone, chirp's load generator
 writes to A, A is SIGKILLed, B is promoted from its logical replica, DNS swings and is
 checked at every authoritative server. The spec is a copy of chirp's with random loopback

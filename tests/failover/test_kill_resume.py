@@ -2,7 +2,7 @@
 data verifies.
 
 Real parts: the runbook in runbooks/failover.yaml, the sandbox targets deployed by the Pulumi
-engine, their Postgres and S3 (moto) servers, the BIND and Knot sandbox nameservers. A is
+engine, their Postgres and S3 (versitygw) servers, the BIND and Knot sandbox nameservers. A is
 terminated first (``chaos terminate``), so every step does real work: holding page on A's
 address, B provisioned, the backup restored onto B, smoke checks, DNS swing, verification at
 every nameserver, holding page down.

@@ -1,4 +1,4 @@
-"""Real servers for chirp's tests, on loopback: Postgres 15, moto's S3 server, Redis, and
+"""Real servers for chirp's tests, on loopback: Postgres 15, an S3 server (versitygw), Redis, and
 chirp's own processes. Each is a context manager that cleans up after itself.
 
 The backing servers are the project's own launchers (providers/local/servers), each given a
@@ -109,12 +109,14 @@ class Postgres(Throwaway):
         self.server.kill()  # a throwaway cluster: no clean shutdown needed
 
 
-class MotoS3(S3Server, Throwaway):
-    """moto's S3-compatible server (in-memory)."""
+class S3(S3Server, Throwaway):
+    """A real S3 server (versitygw) with its objects in a throwaway directory."""
 
     def __init__(self) -> None:
-        self.dir = scratch_dir("moto")
-        super().__init__(HOST, free_port(HOST), self.dir / "moto.log")
+        self.dir = scratch_dir("s3")
+        super().__init__(
+            HOST, free_port(HOST), self.dir / "data", "chirp-test-access", "chirp-test-secret-" + secrets.token_hex(8)
+        )
 
 
 class Redis(RedisServer, Throwaway):
@@ -174,17 +176,17 @@ class Process:
 
 
 def chirp_env(
-    database_url: str, s3_endpoint: str, redis_url: str | None = None, bucket: str = "chirp-media"
+    database_url: str, s3: S3Server, redis_url: str | None = None, bucket: str = "chirp-media"
 ) -> dict[str, str]:
     """Exactly the environment a deployer gives chirp."""
     env = {
         "PYTHONPATH": str(CHIRP_ROOT),
         "DATABASE_URL": database_url,
-        "S3_ENDPOINT": s3_endpoint,
+        "S3_ENDPOINT": s3.endpoint,
         "S3_REGION": "us-east-1",
         "S3_BUCKET": bucket,
-        "S3_ACCESS_KEY": "chirp-test-access",
-        "S3_SECRET_KEY": "chirp-test-secret-" + secrets.token_hex(8),
+        "S3_ACCESS_KEY": s3.access_key,
+        "S3_SECRET_KEY": s3.secret_key,
         "CHIRP_SESSION_KEY": "chirp-session-" + secrets.token_hex(8),
         "CHIRP_LOG_LEVEL": "info",
     }

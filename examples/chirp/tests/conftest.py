@@ -1,4 +1,4 @@
-"""Session fixtures for chirp: one Postgres, one moto S3, one Redis, one web + worker."""
+"""Session fixtures for chirp: one Postgres, one S3 server (versitygw), one Redis, one web + worker."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from contextlib import ExitStack
 from typing import NamedTuple
 
 import pytest
-from chirp_servers import ChirpWeb, ChirpWorker, MotoS3, Postgres, Redis, chirp_env
+from chirp_servers import S3, ChirpWeb, ChirpWorker, Postgres, Redis, chirp_env
 
 
 class Backends(NamedTuple):
     postgres: Postgres
-    moto_s3: MotoS3
+    s3: S3
     redis: Redis
 
 
 @pytest.fixture(scope="session")
 def backends() -> Iterator[Backends]:
     with ExitStack() as stack:
-        s3 = stack.enter_context(MotoS3())
+        s3 = stack.enter_context(S3())
         pg = stack.enter_context(Postgres())
         redis = stack.enter_context(Redis())
         yield Backends(pg, s3, redis)
@@ -31,13 +31,13 @@ def postgres(backends: Backends) -> Postgres:
 
 
 @pytest.fixture(scope="session")
-def moto_s3(backends: Backends) -> MotoS3:
-    return backends.moto_s3
+def s3(backends: Backends) -> S3:
+    return backends.s3
 
 
 @pytest.fixture(scope="session")
 def env(backends: Backends) -> dict[str, str]:
-    return chirp_env(backends.postgres.url, backends.moto_s3.endpoint, backends.redis.url)
+    return chirp_env(backends.postgres.url, backends.s3, backends.redis.url)
 
 
 @pytest.fixture(scope="session")

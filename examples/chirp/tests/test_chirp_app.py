@@ -1,4 +1,4 @@
-"""chirp end to end: real Postgres 15, real moto S3 server, real Redis, chirp's own processes."""
+"""chirp end to end: real Postgres 15, a real S3 server (versitygw), real Redis, chirp's own processes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import boto3
 import httpx
 import psycopg
 import pytest
-from chirp_servers import ChirpWeb, ChirpWorker, MotoS3, Postgres, chirp_env
+from chirp_servers import S3, ChirpWeb, ChirpWorker, Postgres, chirp_env
 
 T = TypeVar("T")
 
@@ -153,7 +153,7 @@ def test_healthz_reports_database_media_and_redis(web: ChirpWeb) -> None:
 
 
 def test_healthz_503_names_media_when_s3_server_stops(postgres: Postgres) -> None:
-    with MotoS3() as s3, ChirpWeb(chirp_env(postgres.url, s3.endpoint)) as web:
+    with S3() as s3, ChirpWeb(chirp_env(postgres.url, s3)) as web:
         assert httpx.get(web.url + "/healthz").status_code == 200
         s3.stop()
         response = httpx.get(web.url + "/healthz", timeout=15)
@@ -164,12 +164,12 @@ def test_healthz_503_names_media_when_s3_server_stops(postgres: Postgres) -> Non
         assert web.stop() == 0  # SIGTERM: graceful shutdown, exit 0
 
 
-def test_healthz_503_names_database_when_it_is_unreachable(moto_s3: MotoS3, postgres: Postgres) -> None:
+def test_healthz_503_names_database_when_it_is_unreachable(s3: S3, postgres: Postgres) -> None:
     from chirp.app import create_app
     from chirp.config import Settings
     from chirp_servers import free_port
 
-    env = chirp_env(f"postgresql://chirp:pw@127.0.0.1:{free_port()}/chirp", moto_s3.endpoint)
+    env = chirp_env(f"postgresql://chirp:pw@127.0.0.1:{free_port()}/chirp", s3)
     settings = Settings.from_env(env)
     from chirp.media import MediaStore
 

@@ -1,4 +1,6 @@
-"""An S3-compatible object store (moto server) on the target's address, with its buckets."""
+"""The target's S3 server (versitygw, objects as files under ``sandbox_dir/s3/data``), with its buckets,
+and its change feed: the event listener versitygw's webhook posts to (``s3_events``), started
+first because versitygw will not start without it, and kept running as long as the store."""
 
 from __future__ import annotations
 
@@ -10,20 +12,35 @@ import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
 from providers.local import layout
-from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, remove_tree, spawned, stop
+from providers.local.dynamic.base import (
+    ServerProvider,
+    clean_errors,
+    inputs_of,
+    remove_tree,
+    serving,
+    spawned,
+    stop,
+)
 from providers.local.servers.s3 import S3Server, s3_client
+from providers.local.servers.s3_events import EventListener
 
 SECRETS = ["access_key", "secret_key"]
+EVENTS = "s3-events"  # the listener's name in the target's run directory
 
 
 class ObjectStoreProvider(ServerProvider):
     component = "s3"
     update_on = ("buckets", "region")
+    replace_on = ("sandbox_dir", "host", "port", "events_port")
+
+    def running(self, outs: dict[str, Any]) -> bool:
+        return super().running(outs) and serving(outs.get("events_pid"), outs["host"], int(outs["events_port"]))
 
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = inputs_of(props)
-        # moto accepts any key pair; real providers will not, so every adapter issues one.
+        # The server's root key pair, issued once and kept in the (secret) state: a restart
+        # after a kill serves the same objects to the same keys.
         keys = {"access_key": "AK" + secrets.token_hex(9).upper(), "secret_key": secrets.token_urlsafe(30)}
         return self.created(inputs, lambda: self._serve(inputs, keys, None))
 
@@ -31,11 +48,33 @@ class ObjectStoreProvider(ServerProvider):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = inputs_of(news)
         keys = {"access_key": olds["access_key"], "secret_key": olds["secret_key"]}
-        return UpdateResult(self._serve(inputs, keys, olds.get("pid")))
+        return UpdateResult(self._serve(inputs, keys, olds.get("pid"), olds.get("events_pid")))
 
-    def _serve(self, inputs: dict[str, Any], keys: dict[str, str], pid_entry: list[int] | None) -> dict[str, Any]:
+    def _serve(
+        self,
+        inputs: dict[str, Any],
+        keys: dict[str, str],
+        pid_entry: list[int] | None,
+        events_entry: list[int] | None = None,
+    ) -> dict[str, Any]:
         directory = Path(inputs["sandbox_dir"])
-        server = S3Server(inputs["host"], int(inputs["port"]), directory / "s3" / "moto.log")
+        listener = EventListener(inputs["host"], int(inputs["events_port"]), directory / "s3" / "events")
+        if events_entry and serving(events_entry, listener.host, listener.port):
+            listener.pid = int(events_entry[0])
+        else:
+            stop(directory, EVENTS, events_entry)
+            listener.write_token(keys["secret_key"])
+            listener.start()
+        events = spawned(directory, EVENTS, listener.pid or 0)
+        server = S3Server(
+            inputs["host"],
+            int(inputs["port"]),
+            directory / "s3" / "data",
+            keys["access_key"],
+            keys["secret_key"],
+            region=inputs["region"],
+            event_webhook_url=listener.webhook_url,
+        )
         pid = self.resume_or_start(directory, server, pid_entry)
         client = s3_client(server.endpoint, keys["access_key"], keys["secret_key"], inputs["region"])
         layout.write_pid(directory, "s3", pid)
@@ -43,18 +82,27 @@ class ObjectStoreProvider(ServerProvider):
         for bucket in inputs["buckets"]:
             if bucket not in existing:
                 client.create_bucket(Bucket=bucket)
-        return {**inputs, **keys, "endpoint": server.endpoint, "pid": spawned(directory, "s3", pid)}
+        return {
+            **inputs,
+            **keys,
+            "endpoint": server.endpoint,
+            "events_url": listener.feed_url,
+            "pid": spawned(directory, "s3", pid),
+            "events_pid": events,
+        }
 
     @clean_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         directory = Path(props["sandbox_dir"])
         entry = props.get("pid") or _recorded(directory, "s3")
         stop(directory, "s3", entry, timeout=5)
+        stop(directory, EVENTS, props.get("events_pid") or _recorded(directory, EVENTS), timeout=5)
         remove_tree(directory / "s3")
 
 
 class ObjectStore(Resource, module="local", name="ObjectStore"):
     endpoint: pulumi.Output[str]
+    events_url: pulumi.Output[str]
     access_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
 
@@ -65,6 +113,7 @@ class ObjectStore(Resource, module="local", name="ObjectStore"):
         sandbox_dir: pulumi.Input[str],
         host: str,
         port: int,
+        events_port: int,
         region: str,
         buckets: list[str],
         opts: pulumi.ResourceOptions | None = None,
@@ -73,9 +122,11 @@ class ObjectStore(Resource, module="local", name="ObjectStore"):
             "sandbox_dir": sandbox_dir,
             "host": host,
             "port": port,
+            "events_port": events_port,
             "region": region,
             "buckets": buckets,
             "endpoint": None,
+            "events_url": None,
             "access_key": None,
             "secret_key": None,
         }

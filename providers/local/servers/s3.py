@@ -1,39 +1,102 @@
-"""An S3-compatible server on one address and port: moto in server mode."""
+"""A real S3 server on one address and port: versitygw's posix backend, objects as files on disk.
+
+versitygw (Apache-2.0) keeps each object as a plain file under ``data_dir/<bucket>/<key>`` with
+its ETag and checksums in extended attributes, so a killed server's objects are still on the
+target's disk, as its Postgres data is. ``scripts/bootstrap`` builds the binary from the Go
+module proxy once and caches it (:func:`versitygw_binary`).
+"""
 
 from __future__ import annotations
 
-import sys
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migrate.errors import MigrateError
 from providers.local.servers import process
+
+VERSITYGW_VERSION = "v1.8.0"
+
+
+def versitygw_binary() -> Path:
+    """The versitygw executable: ``$MIGRATE_VERSITYGW``, else the one ``scripts/bootstrap`` cached."""
+    override = os.environ.get("MIGRATE_VERSITYGW")
+    if override:
+        path = Path(override)
+    else:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        path = cache / "migrate" / f"versitygw-{VERSITYGW_VERSION}" / "versitygw"
+    if not os.access(path, os.X_OK):
+        raise MigrateError(f"versitygw not found at {path}: run scripts/bootstrap (it builds and caches it)")
+    return path
 
 
 @dataclass
 class S3Server(process.ListeningServer):
-    """moto keeps objects in memory: a killed server loses them, as a dead host would."""
+    """versitygw serving ``data_dir`` on ``host:port`` for one key pair.
+
+    The keys reach the server in its environment (versitygw reads ``ROOT_ACCESS_KEY`` and
+    ``ROOT_SECRET_KEY``), never in its argv, which every local user can read; the environment
+    is otherwise empty but for PATH. ``event_webhook_url``: where versitygw POSTs an S3-format
+    event for every change (it sends a test event at start and exits if nobody answers).
+    """
 
     host: str
     port: int
-    log_path: Path
+    data_dir: Path
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+    event_webhook_url: str | None = None
+    access_log: bool = False  # one line per request (S3's server access log format) in access_log_path
     pid: int | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    @property
+    def access_log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.access.log"
+
     def start(self, timeout: float = 30.0) -> int:
         if self.pid and process.alive(self.pid):
             return self.pid
+        binary = versitygw_binary()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        argv = [str(binary), "--port", f"{self.host}:{self.port}", "--region", self.region, "--quiet"]
+        if self.access_log:
+            argv += ["--access-log", str(self.access_log_path)]
+        if self.event_webhook_url:
+            argv += ["--event-webhook-url", self.event_webhook_url]
+        argv += ["posix", str(self.data_dir)]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "ROOT_ACCESS_KEY": self.access_key,
+            "ROOT_SECRET_KEY": self.secret_key,
+        }
         self.pid = process.start_server(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            argv,
             self.log_path,
             ready=self.listening,
-            what=f"S3 server on {self.host}:{self.port}",
+            what=f"S3 server (versitygw) on {self.host}:{self.port}",
             timeout=timeout,
+            env=env,
         )
         return self.pid
+
+    def remove_data(self) -> None:
+        """Delete the objects and the log (a stopped server's; used by tests and benches)."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
+        self.access_log_path.unlink(missing_ok=True)
 
 
 def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> Any:
