@@ -1,7 +1,10 @@
 """Backups hold objects of any legal S3 key: 1,024 bytes, Unicode, ``..``, ``./``, leading and
 doubled ``/``, a key that is also a prefix of others — and restore each, bytes and headers whole.
 
-Real Postgres 15 and the sandbox's S3 servers (tests/data/conftest.py); a directory location.
+Both ends are "AWS" S3 (moto, the AWS emulator): the sandbox's S3 server keeps objects as
+files, so it cannot hold a key that is also a prefix of another, nor a 1,024-byte key whose
+path component passes 255 bytes — exactly the keys an app on AWS can have and a backup must
+carry. Real Postgres 15 beside them (tests/data/conftest.py); a directory location.
 """
 
 from __future__ import annotations
@@ -11,14 +14,25 @@ import json
 from pathlib import Path
 
 from tests.conftest import run_cli
-from tests.data.conftest import Pair
+from tests.data.conftest import Pair, Side
+from tests.moto_aws import MotoAws
 
 LONG = "long/" + "ü" * 509 + "x"  # 1,024 bytes of UTF-8
 KEYS = [LONG, "../escape.txt", "./dot.txt", "/leading.txt", "a//b.txt", "same", "same/child.txt", "Zoë/ε.txt"]
 
 
-def test_backup_and_restore_of_awkward_keys(pair: Pair, tmp_path: Path) -> None:
+def _on_aws(pair: Pair, aws: MotoAws) -> Pair:
+    sides = []
+    for side in (pair.a, pair.b):
+        bucket = side.bucket + "-aws"
+        Side(side.name, side.pg, aws, side.database, bucket, None, "aws").s3().create_bucket(Bucket=bucket)
+        sides.append(Side(side.name, side.pg, aws, side.database, bucket, None, "aws"))
+    return Pair(sides[0], sides[1], pair.work)
+
+
+def test_backup_and_restore_of_awkward_keys(pair: Pair, aws: MotoAws, tmp_path: Path) -> None:
     assert len(LONG.encode()) == 1024
+    pair = _on_aws(pair, aws)
     client = pair.a.s3()
     bodies = {}
     for index, key in enumerate(KEYS):
