@@ -114,10 +114,13 @@ def up(
     ``refresh`` first reconciles the state with what really runs (after a crash).
     Dead processes are noticed even without it: their diff asks for a restart.
     """
+    from migrate.engine import fingerprint
+
     _check_inputs(spec, target)
     stack = open_stack(spec, target, options, create=True)
     events = EventLog(forward=on_event)
     started = time.monotonic()
+    fingerprint.forget(spec, target)  # an update that does not finish leaves no proof of currency
     result = _engine_call(
         spec,
         target,
@@ -127,6 +130,7 @@ def up(
         ),
     )
     log.debug("up %s: %s in %.1fs", target, events.changes(), time.monotonic() - started)
+    fingerprint.record(spec, target, options)
     return _outputs(spec, target, {key: value.value for key, value in result.outputs.items()})
 
 
@@ -156,6 +160,9 @@ def destroy(
     spec: ServiceSpec, target: str, on_event: OnEvent | None = None, *, options: EngineOptions | None = None
 ) -> bool:
     """Delete every resource of ``target`` and its stack. False if it was not deployed."""
+    from migrate.engine import fingerprint
+
+    fingerprint.forget(spec, target)
     try:
         stack = open_stack(spec, target, options, create=False)
     except NotDeployedError:

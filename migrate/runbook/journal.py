@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,6 +108,7 @@ class RunJournal:
         self.run_id = path.stem
         self._file: IO[str] | None = None
         self._lock: IO[str] | None = None
+        self._writing = threading.Lock()  # steps running at the same time share the journal
 
     # -- creating and finding runs -------------------------------------------------------------
     @classmethod
@@ -160,14 +162,15 @@ class RunJournal:
         self._lock = handle
 
     def write(self, event: str, **data: Any) -> dict[str, Any]:
-        record = {"event": event, "at": time.time(), **data}
-        line = dumps(record)
-        if self._file is None:
-            self._repair_torn_tail()
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
-        self._file.write(line + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        with self._writing:
+            record = {"event": event, "at": time.time(), **data}
+            line = dumps(record)
+            if self._file is None:
+                self._repair_torn_tail()
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            self._file.write(line + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
         return json.loads(line)
 
     def _repair_torn_tail(self) -> None:

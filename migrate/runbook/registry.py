@@ -21,6 +21,7 @@ BUILTIN_MODULES = (
     "migrate.failover.actions",
     "migrate.failover.drill_actions",
     "migrate.failover.preflight",
+    "migrate.failover.warm",
 )
 _loaded = False
 
