@@ -70,21 +70,31 @@ def _program_roots(provider: str) -> list[Path]:
     return [*(REPO_ROOT / name for name in PROGRAM_ROOTS), adapter_file.parent]
 
 
-def _engine_version() -> dict[str, Any]:
+def _cli_path() -> Path:
+    """The Pulumi CLI ``pulumi_command`` would run, found without running it (that takes seconds)."""
     import shutil
 
-    from pulumi._version import version as sdk_version
+    from migrate.engine.workspace import TOOLS_ROOT
 
-    from migrate.engine.workspace import pulumi_command
+    root = os.environ.get("MIGRATE_PULUMI_ROOT")
+    if root:
+        return Path(root) / "bin" / "pulumi"
+    if (TOOLS_ROOT / "bin" / "pulumi").exists():
+        return TOOLS_ROOT / "bin" / "pulumi"
+    return Path(shutil.which("pulumi") or "pulumi")
 
-    name = pulumi_command().command
-    command = Path(shutil.which(name) or name).resolve()
+
+def _engine_version() -> dict[str, Any]:
+    """The SDK's version and the CLI binary itself (its resolved path, size and mtime)."""
+    from importlib.metadata import version
+
+    command = _cli_path().resolve()
     try:
         stat = command.stat()
         cli = f"{command}:{stat.st_size}:{int(stat.st_mtime)}"
     except OSError:
         cli = str(command)
-    return {"sdk": str(sdk_version), "cli": cli}
+    return {"sdk": version("pulumi"), "cli": cli}
 
 
 def document(spec: ServiceSpec, target: str, options: EngineOptions | None = None) -> dict[str, Any]:

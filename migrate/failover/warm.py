@@ -55,10 +55,13 @@ def target_current(ctx: StepContext, target: str) -> dict[str, Any]:
         return verdict(False, f"cannot compute {target}'s fingerprint: {exc}")
     if not same:
         return verdict(False, detail)
+    fingerprinted = time.monotonic()
     try:
         out = outputs_of(spec, target)
     except MigrateError as exc:
         return verdict(False, f"{target}'s outputs cannot be read: {exc}")
+    read = time.monotonic() - fingerprinted
+    ctx.log(f"fingerprint checked in {fingerprinted - started:.2f}s, outputs read in {read:.2f}s")
     health, health_detail = http_ok(out.health_url, host=spec.service.domain)
     if not health:
         return verdict(False, f"{detail}, but it is not healthy ({health_detail})")
