@@ -57,11 +57,22 @@ def holding_address(spec: ServiceSpec, target: str) -> tuple[str, int]:
     )
 
 
+_HTTP: list[Any] = []  # one client for the process: a new one per check costs a TLS context each time
+
+
+def _http_client() -> Any:
+    import httpx
+
+    if not _HTTP:
+        _HTTP.append(httpx.Client())
+    return _HTTP[0]
+
+
 def http_ok(url: str, *, host: str | None = None, timeout: float = 3.0) -> tuple[bool, str]:
     import httpx
 
     try:
-        response = httpx.get(url, headers={"Host": host} if host else None, timeout=timeout)
+        response = _http_client().get(url, headers={"Host": host} if host else None, timeout=timeout)
     except httpx.HTTPError as exc:
         return False, f"{url}: {type(exc).__name__}: {exc}"
     if response.headers.get("x-migrate-holding") == "1":
