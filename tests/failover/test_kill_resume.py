@@ -227,7 +227,8 @@ def _expect_state(entries: list[dict[str, Any]], point: str) -> None:
     nothing failed or ended the run."""
     runbook = load_runbook("failover")
     when, step = point.split(":")
-    assert all(e.get("status", "ok") == "ok" for e in entries if e["event"] == "step-end"), entries
+    failed = [(e["step"], e.get("error")) for e in entries if e["event"] == "step-end" and e.get("status") != "ok"]
+    assert failed == [], (point, failed)
     ended_at = {e["step"]: float(e["at"]) for e in entries if e["event"] in ("step-end", "step-skipped")}
     first_start: dict[str, float] = {}
     for e in entries:
