@@ -32,7 +32,7 @@ class Termination:
 
 def terminate(spec: ServiceSpec, target: str) -> Termination:
     """Kill every process of a local target without warning; return what was killed."""
-    from providers.local import sandbox
+    from providers.local import layout
 
     settings = spec.target(target)
     if settings.provider != "local":
@@ -40,10 +40,10 @@ def terminate(spec: ServiceSpec, target: str) -> Termination:
             f"chaos terminate works on local sandbox targets; {target!r} is a {settings.provider} target "
             "(terminate it at the provider)"
         )
-    directory = sandbox.sandbox_dir(target, getattr(settings, "base_dir", None))
-    address = sandbox.target_address(target, getattr(settings, "address", None))
+    directory = layout.sandbox_dir(target, getattr(settings, "base_dir", None))
+    address = layout.target_address(target, getattr(settings, "address", None))
     started = time.monotonic()
-    victims = sandbox.recorded_pids(directory)
+    victims = layout.recorded_pids(directory)
     for pid in victims.values():
         try:
             os.killpg(os.getpgid(pid), signal.SIGKILL)
@@ -51,6 +51,6 @@ def terminate(spec: ServiceSpec, target: str) -> Termination:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(sandbox.start_time(pid) is not None for pid in victims.values()):
+    while time.monotonic() < deadline and any(layout.start_time(pid) is not None for pid in victims.values()):
         time.sleep(0.01)
     return Termination(target=target, address=address, killed=victims, seconds=time.monotonic() - started)

@@ -71,7 +71,7 @@ def serve(bind: str, port: int, title: str, message: str) -> None:
 
 
 def _state_dir() -> Path:
-    from migrate.runbook.journal import migrate_home
+    from migrate.home import migrate_home
 
     return migrate_home() / "holding"
 

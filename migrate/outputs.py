@@ -7,9 +7,18 @@ shows them; ``reveal()`` is for the code that must connect.
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from migrate.errors import InputError
+
+# An outputs file is a few hundred bytes; anything much larger is the wrong file.
+OUTPUTS_FILE_LIMIT = 1 << 20
 
 # Exported only where the provider hands out a superuser (the local sandbox); managed databases don't.
 OPTIONAL_OUTPUTS = frozenset({"database_admin_url"})
@@ -50,3 +59,45 @@ class TargetOutputs(BaseModel):
             if view.get(key) is not None:
                 view[key] = "[secret]"
         return view
+
+    @classmethod
+    def from_file(cls, path: Path, what: str, target: str | None = None) -> TargetOutputs:
+        """The one reader of an outputs file (``migrate up --json`` or ``--outputs FILE``).
+
+        ``what`` names the option in errors (``--outputs``). ``target`` is the target the
+        command was told (``--to``): a file naming another target is refused, since acting
+        on the wrong target's addresses or database is the worst mistake a swing can make.
+        Missing ``target``/``provider``/``health_url``/``public_addresses`` get neutral
+        defaults; every error is one line naming the file, never its contents.
+        """
+        values = _read_json_file(path, what)
+        if not isinstance(values, dict):
+            raise InputError(f"{what} {path}: not target outputs (a JSON object is expected)")
+        named = values.get("target")
+        if target is not None and named is not None and named != target:
+            raise InputError(f"{what} {path}: holds the outputs of target {named!r}, not {target!r}")
+        defaults = {"target": target or path.stem, "provider": "outputs-file", "public_addresses": [], "health_url": ""}
+        try:
+            return cls.model_validate({**defaults, **values})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(map(str, first["loc"])) or "outputs"
+            raise InputError(f"{what} {path}: {field}: {first['msg']}") from None
+
+
+def _read_json_file(path: Path, what: str) -> Any:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise InputError(f"{what} {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{what} {path}: not a regular file")
+        data = handle.read(OUTPUTS_FILE_LIMIT + 1)
+    if len(data) > OUTPUTS_FILE_LIMIT:
+        raise InputError(f"{what} {path}: larger than {OUTPUTS_FILE_LIMIT // 1024} KiB: not an outputs file")
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise InputError(f"{what} {path}: not JSON") from None

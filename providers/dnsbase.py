@@ -15,14 +15,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from migrate.errors import MigrateError
+from migrate.errors import DnsProviderError
 from providers.account import ProviderAccount
 
 Key = tuple[str, str]  # (absolute name, type)
-
-
-class DnsProviderError(MigrateError):
-    """A DNS provider refused or failed a read or a change (exit 1)."""
 
 
 def absolute(name: str, zone: str) -> str:

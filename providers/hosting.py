@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC
+from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -18,6 +20,14 @@ class Capability(StrEnum):
     LOAD_BALANCER = "load_balancer"
     TLS = "tls"
     DNS = "dns"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a stack needs beyond the spec and the target's settings, handed to its ``build``:
+    ``app_dir``, where the app's code is (the spec file's directory): processes run there."""
+
+    app_dir: Path
 
 
 class HostingAdapter(ABC):
@@ -35,15 +45,18 @@ class HostingAdapter(ABC):
     # Pulumi resource provider plugins the stack needs (name, version); empty = none.
     plugins: ClassVar[tuple[tuple[str, str], ...]] = ()
 
-    def program(self, spec: ServiceSpec, target: str, settings: Any) -> None:
+    def program(self, spec: ServiceSpec, target: str, settings: Any, context: RunContext | None = None) -> None:
         """Declare the target's resources and ``pulumi.export`` the shared outputs.
 
         The resources live in ``stacks.<name>``; it is imported here, inside the Pulumi
-        program, so listing or planning adapters never loads the provider SDKs.
+        program, so listing or planning adapters never loads the provider SDKs. The
+        context travels as an argument (no module state): ``build(spec, target, settings,
+        context)``.
         """
         import importlib
 
-        importlib.import_module(f"stacks.{self.name}").build(spec, target, settings)
+        context = context or RunContext(app_dir=Path.cwd())
+        importlib.import_module(f"stacks.{self.name}").build(spec, target, settings, context)
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         """Resource types and counts the spec maps to, shown before anything is created."""

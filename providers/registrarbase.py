@@ -13,20 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from migrate.errors import MigrateError
 from providers.account import ProviderAccount
-
-
-class RegistrarError(MigrateError):
-    """A registrar refused or failed a read or a change (exit 1).
-
-    ``maybe_applied``: the registrar accepted the change but did not confirm it in time, so
-    it may still take effect (a rollback must then consider it).
-    """
-
-    def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
-        super().__init__(message)
-        self.maybe_applied = maybe_applied
 
 
 def host(name: str) -> str:

@@ -22,6 +22,7 @@ from stacks import cloud_common as common
 if TYPE_CHECKING:
     from migrate.spec.model import Process, ServiceSpec
     from providers.aws.settings import AwsSettings
+    from providers.hosting import RunContext
 
 RDS_CLASSES = {"small": "db.t4g.small", "medium": "db.m7g.large", "large": "db.m7g.2xlarge"}
 CACHE_NODES = {
@@ -49,115 +50,173 @@ def check(spec: ServiceSpec) -> None:
     common.public_process(spec)
 
 
-def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: AwsSettings, context: RunContext) -> None:
+    """The target as six parts, each a ComponentResource: network, database, cache, media,
+    front (the load balancer) and app. A part takes only what it needs from the ones before."""
     check(spec)
     name = common.base_name(spec, target)
     tags = common.labels(spec, target)
     opts = pulumi.ResourceOptions(provider=provider_for(settings))
-    spec_secrets = common.resolve_spec_secrets(spec)
-
-    # --- network
-    vpc = aws.ec2.Vpc(
-        f"{name}-vpc",
-        cidr_block=settings.vpc_cidr,
-        enable_dns_hostnames=True,
-        enable_dns_support=True,
-        tags=tags,
-        opts=opts,
-    )
-    zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(provider=opts.provider)).names[:2]
-    igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=opts)
-    public_rt = aws.ec2.RouteTable(
-        f"{name}-public",
-        vpc_id=vpc.id,
-        routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
-        tags=tags,
-        opts=opts,
-    )
-    public_subnets, private_subnets = [], []
-    for i, zone in enumerate(zones):
-        public = aws.ec2.Subnet(
-            f"{name}-public-{i}",
-            vpc_id=vpc.id,
-            availability_zone=zone,
-            cidr_block=_subnet(settings.vpc_cidr, i),
-            map_public_ip_on_launch=True,
-            tags=tags,
-            opts=opts,
-        )
-        aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=public.id, route_table_id=public_rt.id, opts=opts)
-        private = aws.ec2.Subnet(
-            f"{name}-private-{i}",
-            vpc_id=vpc.id,
-            availability_zone=zone,
-            cidr_block=_subnet(settings.vpc_cidr, 10 + i),
-            tags=tags,
-            opts=opts,
-        )
-        public_subnets.append(public)
-        private_subnets.append(private)
-
-    # --- security groups: internet -> ALB -> app -> (db, cache)
     web_name, web = common.public_process(spec)
     assert web.port is not None
-    alb_sg = aws.ec2.SecurityGroup(f"{name}-alb", vpc_id=vpc.id, description="load balancer", tags=tags, opts=opts)
-    app_sg = aws.ec2.SecurityGroup(f"{name}-app", vpc_id=vpc.id, description="app tasks", tags=tags, opts=opts)
     tls = settings.certificate_arn is not None
-    for port in (80, 443) if tls else (80,):
+
+    network = Network(name, settings, web.port, tls, tags, opts)
+    links = common.ServiceLinks(s3_region=settings.region)
+    if spec.postgres is not None:
+        links.database_url = Database(name, spec, network, tags, opts).url
+    if spec.redis is not None:
+        links.redis_url = Cache(name, spec, target, network, tags, opts).url
+    if spec.media is not None:
+        Media(name, spec, settings.region, tags, opts).link(links)
+    front = Front(name, web_name, web, settings, network, tags, opts)
+    App(name, spec, settings.region, links, network, front, tags, opts)
+
+    common.export_outputs(
+        target=target,
+        provider="aws",
+        links=links,
+        public_addresses=[],
+        public_hostname=front.alb.dns_name,
+        http_port=80,
+        health_url=common.health_url(front.alb.dns_name, 80, web.health_path),
+    )
+
+
+class _Part(common.StackPart):
+    adapter = "aws"
+
+
+class Network(_Part):
+    """A VPC with two public subnets (ALB, tasks) and two private ones with no route out (RDS,
+    ElastiCache); security groups internet -> ALB -> app."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: AwsSettings,
+        web_port: int,
+        tls: bool,
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        child = self.child
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=settings.vpc_cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags=tags,
+            opts=child,
+        )
+        invoke = pulumi.InvokeOptions(provider=opts.provider)
+        zones = aws.get_availability_zones(state="available", opts=invoke).names[:2]
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags, opts=child)
+        public_rt = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=self.vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
+            tags=tags,
+            opts=child,
+        )
+        self.public_subnets: list[aws.ec2.Subnet] = []
+        self.private_subnets: list[aws.ec2.Subnet] = []
+        for i, zone in enumerate(zones):
+            public = aws.ec2.Subnet(
+                f"{name}-public-{i}",
+                vpc_id=self.vpc.id,
+                availability_zone=zone,
+                cidr_block=_subnet(settings.vpc_cidr, i),
+                map_public_ip_on_launch=True,
+                tags=tags,
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}", subnet_id=public.id, route_table_id=public_rt.id, opts=child
+            )
+            private = aws.ec2.Subnet(
+                f"{name}-private-{i}",
+                vpc_id=self.vpc.id,
+                availability_zone=zone,
+                cidr_block=_subnet(settings.vpc_cidr, 10 + i),
+                tags=tags,
+                opts=child,
+            )
+            self.public_subnets.append(public)
+            self.private_subnets.append(private)
+
+        vpc_id = self.vpc.id
+        self.alb_sg = aws.ec2.SecurityGroup(
+            f"{name}-alb", vpc_id=vpc_id, description="load balancer", tags=tags, opts=child
+        )
+        self.app_sg = aws.ec2.SecurityGroup(
+            f"{name}-app", vpc_id=vpc_id, description="app tasks", tags=tags, opts=child
+        )
+        for port in (80, 443) if tls else (80,):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-alb-in-{port}",
+                security_group_id=self.alb_sg.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4="0.0.0.0/0",
+                opts=child,
+            )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-out",
+            security_group_id=self.alb_sg.id,
+            ip_protocol="tcp",
+            from_port=web_port,
+            to_port=web_port,
+            referenced_security_group_id=self.app_sg.id,
+            opts=child,
+        )
+        self.admit_from_app(f"{name}-app-from-alb", self.app_sg, web_port, source=self.alb_sg)
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-app-out",
+            security_group_id=self.app_sg.id,
+            ip_protocol="-1",
+            cidr_ipv4="0.0.0.0/0",
+            opts=child,
+        )
+        self.register_outputs({})
+
+    def admit_from_app(
+        self, rule: str, group: aws.ec2.SecurityGroup, port: int, source: aws.ec2.SecurityGroup | None = None
+    ) -> None:
+        """``group`` admits TCP ``port`` from the app's security group (or ``source``) only."""
         aws.vpc.SecurityGroupIngressRule(
-            f"{name}-alb-in-{port}",
-            security_group_id=alb_sg.id,
+            rule,
+            security_group_id=group.id,
             ip_protocol="tcp",
             from_port=port,
             to_port=port,
-            cidr_ipv4="0.0.0.0/0",
-            opts=opts,
+            referenced_security_group_id=(source or self.app_sg).id,
+            opts=self.child,
         )
-    aws.vpc.SecurityGroupEgressRule(
-        f"{name}-alb-out",
-        security_group_id=alb_sg.id,
-        ip_protocol="tcp",
-        from_port=web.port,
-        to_port=web.port,
-        referenced_security_group_id=app_sg.id,
-        opts=opts,
-    )
-    aws.vpc.SecurityGroupIngressRule(
-        f"{name}-app-from-alb",
-        security_group_id=app_sg.id,
-        ip_protocol="tcp",
-        from_port=web.port,
-        to_port=web.port,
-        referenced_security_group_id=alb_sg.id,
-        opts=opts,
-    )
-    aws.vpc.SecurityGroupEgressRule(
-        f"{name}-app-out",
-        security_group_id=app_sg.id,
-        ip_protocol="-1",
-        cidr_ipv4="0.0.0.0/0",
-        opts=opts,
-    )
 
-    links = common.ServiceLinks(s3_region=settings.region)
+    def private_group(self, name: str, description: str, port: int, tags: dict[str, str]) -> aws.ec2.SecurityGroup:
+        """A security group for a data service, reachable from the app's tasks only."""
+        group = aws.ec2.SecurityGroup(name, vpc_id=self.vpc.id, description=description, tags=tags, opts=self.child)
+        self.admit_from_app(f"{name}-from-app", group, port)
+        return group
 
-    # --- Postgres (RDS), reachable from the app's security group only
-    if spec.postgres is not None:
+
+class Database(_Part):
+    """RDS Postgres in the private subnets, encrypted, reachable from the app only."""
+
+    def __init__(
+        self, name: str, spec: ServiceSpec, network: Network, tags: dict[str, str], opts: pulumi.ResourceOptions
+    ) -> None:
+        super().__init__(name, opts)
         pg = spec.postgres
-        db_sg = aws.ec2.SecurityGroup(f"{name}-db", vpc_id=vpc.id, description="postgres", tags=tags, opts=opts)
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-db-from-app",
-            security_group_id=db_sg.id,
-            ip_protocol="tcp",
-            from_port=5432,
-            to_port=5432,
-            referenced_security_group_id=app_sg.id,
-            opts=opts,
-        )
+        assert pg is not None
+        db_sg = network.private_group(f"{name}-db", "postgres", 5432, tags)
         subnet_group = aws.rds.SubnetGroup(
-            f"{name}-db", subnet_ids=[s.id for s in private_subnets], tags=tags, opts=opts
+            f"{name}-db", subnet_ids=[s.id for s in network.private_subnets], tags=tags, opts=self.child
         )
-        password = common.random_password(f"{name}-db-password", opts=opts)
+        password = common.random_password(f"{name}-db-password", opts=self.child)
         db = aws.rds.Instance(
             f"{name}-db",
             engine="postgres",
@@ -175,32 +234,38 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
             skip_final_snapshot=False,
             final_snapshot_identifier=f"{name}-db-final",
             tags=tags,
-            opts=opts,
+            opts=self.child,
         )
-        links.database_url = common.postgres_url(pg.user, password, db.address, db.port, pg.database, sslmode="require")
+        self.url = common.postgres_url(pg.user, password, db.address, db.port, pg.database, sslmode="require")
+        self.register_outputs({})
 
-    # --- Redis (ElastiCache), TLS and an auth token, app only
-    if spec.redis is not None:
-        cache_sg = aws.ec2.SecurityGroup(f"{name}-cache", vpc_id=vpc.id, description="redis", tags=tags, opts=opts)
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-cache-from-app",
-            security_group_id=cache_sg.id,
-            ip_protocol="tcp",
-            from_port=6379,
-            to_port=6379,
-            referenced_security_group_id=app_sg.id,
-            opts=opts,
-        )
+
+class Cache(_Part):
+    """ElastiCache Redis with TLS and an auth token, reachable from the app only."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        target: str,
+        network: Network,
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        redis = spec.redis
+        assert redis is not None
+        cache_sg = network.private_group(f"{name}-cache", "redis", 6379, tags)
         cache_subnets = aws.elasticache.SubnetGroup(
-            f"{name}-cache", subnet_ids=[s.id for s in private_subnets], opts=opts
+            f"{name}-cache", subnet_ids=[s.id for s in network.private_subnets], opts=self.child
         )
-        token = common.random_password(f"{name}-cache-token", opts=opts)
+        token = common.random_password(f"{name}-cache-token", opts=self.child)
         cache = aws.elasticache.ReplicationGroup(
             f"{name}-cache",
             description=f"{spec.service.name} redis ({target})",
             engine="redis",
-            engine_version=spec.redis.version,
-            node_type=CACHE_NODES[spec.redis.size],
+            engine_version=redis.version,
+            node_type=CACHE_NODES[redis.size],
             num_cache_clusters=1,
             port=6379,
             subnet_group_name=cache_subnets.name,
@@ -209,19 +274,27 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
             at_rest_encryption_enabled=True,
             auth_token=token,
             tags=tags,
-            opts=opts,
+            opts=self.child,
         )
-        links.redis_url = common.redis_url(token, cache.primary_endpoint_address, 6379, tls=True)
+        self.url = common.redis_url(token, cache.primary_endpoint_address, 6379, tls=True)
+        self.register_outputs({})
 
-    # --- S3 media, with an IAM user whose keys the app and the data mover use
-    buckets: dict[str, aws.s3.Bucket] = {}
-    if spec.media is not None:
+
+class Media(_Part):
+    """The spec's buckets (encrypted, public only where asked) and an IAM user whose keys the
+    app and the data mover use."""
+
+    def __init__(
+        self, name: str, spec: ServiceSpec, region: str, tags: dict[str, str], opts: pulumi.ResourceOptions
+    ) -> None:
+        super().__init__(name, opts)
+        assert spec.media is not None
+        child = self.child
+        self.region = region
+        self.buckets: dict[str, aws.s3.Bucket] = {}
         for b in spec.media.buckets:
             bucket = aws.s3.Bucket(
-                f"{name}-{b.name}",
-                bucket_prefix=common.slug(f"{b.name}-", 37),
-                tags=tags,
-                opts=opts,
+                f"{name}-{b.name}", bucket_prefix=common.slug(f"{b.name}-", 37), tags=tags, opts=child
             )
             aws.s3.BucketPublicAccessBlock(
                 f"{name}-{b.name}",
@@ -230,7 +303,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
                 ignore_public_acls=True,
                 block_public_policy=not b.public,
                 restrict_public_buckets=not b.public,
-                opts=opts,
+                opts=child,
             )
             aws.s3.BucketServerSideEncryptionConfiguration(
                 f"{name}-{b.name}",
@@ -242,165 +315,202 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings) -> None:
                         )
                     )
                 ],
-                opts=opts,
+                opts=child,
             )
             if b.public:
                 aws.s3.BucketPolicy(
                     f"{name}-{b.name}-public-read",
                     bucket=bucket.id,
                     policy=bucket.arn.apply(common.public_read_policy),
-                    opts=opts,
+                    opts=child,
                 )
-            buckets[b.name] = bucket
-        user = aws.iam.User(f"{name}-media", tags=tags, opts=opts)
+            self.buckets[b.name] = bucket
+        user = aws.iam.User(f"{name}-media", tags=tags, opts=child)
         aws.iam.UserPolicy(
             f"{name}-media",
             user=user.name,
-            policy=pulumi.Output.all(*[b.arn for b in buckets.values()]).apply(_bucket_access_policy),
-            opts=opts,
+            policy=pulumi.Output.all(*[b.arn for b in self.buckets.values()]).apply(_bucket_access_policy),
+            opts=child,
         )
-        access_key = aws.iam.AccessKey(f"{name}-media", user=user.name, opts=opts)
-        links.s3_endpoint = f"https://s3.{settings.region}.amazonaws.com"
-        links.s3_buckets = {k: b.bucket for k, b in buckets.items()}
-        links.s3_access_key = pulumi.Output.secret(access_key.id)
-        links.s3_secret_key = pulumi.Output.secret(access_key.secret)
+        self.access_key = aws.iam.AccessKey(f"{name}-media", user=user.name, opts=child)
+        self.register_outputs({})
 
-    # --- load balancer
-    alb = aws.lb.LoadBalancer(
-        f"{name}-alb"[:24],
-        load_balancer_type="application",
-        internal=False,
-        security_groups=[alb_sg.id],
-        subnets=[s.id for s in public_subnets],
-        tags=tags,
-        opts=opts,
-    )
-    target_group = aws.lb.TargetGroup(
-        f"{name}-{web_name}"[:24],
-        port=web.port,
-        protocol="HTTP",
-        target_type="ip",
-        vpc_id=vpc.id,
-        health_check=aws.lb.TargetGroupHealthCheckArgs(
-            path=web.health_path,
+    def link(self, links: common.ServiceLinks) -> None:
+        links.s3_endpoint = f"https://s3.{self.region}.amazonaws.com"
+        links.s3_buckets = {k: b.bucket for k, b in self.buckets.items()}
+        links.s3_access_key = pulumi.Output.secret(self.access_key.id)
+        links.s3_secret_key = pulumi.Output.secret(self.access_key.secret)
+
+
+class Front(_Part):
+    """The application load balancer: HTTPS with the given certificate, and HTTP, both
+    forwarding to the public process's target group."""
+
+    def __init__(
+        self,
+        name: str,
+        web_name: str,
+        web: Process,
+        settings: AwsSettings,
+        network: Network,
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        child = self.child
+        assert web.port is not None
+        self.web_name, self.web_port = web_name, web.port
+        self.alb = aws.lb.LoadBalancer(
+            f"{name}-alb"[:24],
+            load_balancer_type="application",
+            internal=False,
+            security_groups=[network.alb_sg.id],
+            subnets=[s.id for s in network.public_subnets],
+            tags=tags,
+            opts=child,
+        )
+        self.target_group = aws.lb.TargetGroup(
+            f"{name}-{web_name}"[:24],
+            port=web.port,
             protocol="HTTP",
-            matcher="200-399",
-            interval=15,
-            healthy_threshold=2,
-            unhealthy_threshold=3,
-        ),
-        tags=tags,
-        opts=opts,
-    )
-    forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)]
-    if tls:
-        aws.lb.Listener(
-            f"{name}-https",
-            load_balancer_arn=alb.arn,
-            port=443,
-            protocol="HTTPS",
-            ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
-            certificate_arn=settings.certificate_arn,
-            default_actions=forward,
-            opts=opts,
-        )
-    # Port 80 forwards too: health URLs and the first probe after a DNS swing speak HTTP.
-    http_listener = aws.lb.Listener(
-        f"{name}-http",
-        load_balancer_arn=alb.arn,
-        port=80,
-        protocol="HTTP",
-        default_actions=forward,
-        opts=opts,
-    )
-
-    # --- the app: one Fargate service per process, secrets from Secrets Manager
-    cluster = aws.ecs.Cluster(f"{name}", tags=tags, opts=opts)
-    logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, opts=opts)
-    execution_role = aws.iam.Role(f"{name}-exec", assume_role_policy=json.dumps(_ecs_trust()), tags=tags, opts=opts)
-    aws.iam.RolePolicyAttachment(
-        f"{name}-exec",
-        role=execution_role.name,
-        policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
-        opts=opts,
-    )
-    secret_arns: dict[str, pulumi.Output[str]] = {}
-    env_by_process = {p: common.app_environment(spec, p, links, spec_secrets) for p in spec.processes}
-    all_secret_keys = sorted({k for env in env_by_process.values() for k in env.secret})
-    any_env = next(iter(env_by_process.values()))
-    for key in all_secret_keys:
-        secret = aws.secretsmanager.Secret(
-            f"{name}-{common.slug(key)}", name_prefix=f"{name}/{key}-", tags=tags, opts=opts
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-{common.slug(key)}",
-            secret_id=secret.id,
-            secret_string=any_env.secret[key],
-            opts=opts,
-        )
-        secret_arns[key] = secret.arn
-    aws.iam.RolePolicy(
-        f"{name}-exec-secrets",
-        role=execution_role.id,
-        policy=pulumi.Output.all(*secret_arns.values()).apply(_read_secrets_policy),
-        opts=opts,
-    )
-
-    for process_name, process in spec.processes.items():
-        env = env_by_process[process_name]
-        definition = pulumi.Output.all(
-            plain=pulumi.Output.all(**env.plain) if env.plain else {},
-            arns=pulumi.Output.all(**{k: secret_arns[k] for k in env.secret}) if env.secret else {},
-            log_group=logs.name,
-        ).apply(functools.partial(_definitions, process_name, process, settings.region))
-        task = aws.ecs.TaskDefinition(
-            f"{name}-{process_name}",
-            family=f"{name}-{process_name}",
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
-            cpu=str(TASK_SIZE[0]),
-            memory=str(TASK_SIZE[1]),
-            execution_role_arn=execution_role.arn,
-            container_definitions=definition,
-            tags=tags,
-            opts=opts,
-        )
-        load_balancers = []
-        if process_name == web_name:
-            load_balancers = [
-                aws.ecs.ServiceLoadBalancerArgs(
-                    target_group_arn=target_group.arn,
-                    container_name=process_name,
-                    container_port=web.port,
-                )
-            ]
-        aws.ecs.Service(
-            f"{name}-{process_name}",
-            cluster=cluster.arn,
-            task_definition=task.arn,
-            desired_count=process.replicas,
-            launch_type="FARGATE",
-            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                subnets=[s.id for s in public_subnets],
-                security_groups=[app_sg.id],
-                assign_public_ip=True,
+            target_type="ip",
+            vpc_id=network.vpc.id,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path=web.health_path,
+                protocol="HTTP",
+                matcher="200-399",
+                interval=15,
+                healthy_threshold=2,
+                unhealthy_threshold=3,
             ),
-            load_balancers=load_balancers,
-            health_check_grace_period_seconds=60 if load_balancers else None,
             tags=tags,
-            # ECS refuses a target group that no listener uses yet.
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[http_listener])),
+            opts=child,
         )
+        forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
+        if settings.certificate_arn is not None:
+            aws.lb.Listener(
+                f"{name}-https",
+                load_balancer_arn=self.alb.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+                certificate_arn=settings.certificate_arn,
+                default_actions=forward,
+                opts=child,
+            )
+        # Port 80 forwards too: health URLs and the first probe after a DNS swing speak HTTP.
+        self.http_listener = aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=self.alb.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=forward,
+            opts=child,
+        )
+        self.register_outputs({})
 
-    common.export_outputs(
-        target=target,
-        provider="aws",
-        links=links,
-        public_addresses=[],
-        public_hostname=alb.dns_name,
-        http_port=80,
-        health_url=common.health_url(alb.dns_name, 80, web.health_path),
-    )
+
+class App(_Part):
+    """One Fargate service per process; secrets reach containers through Secrets Manager,
+    never as plain task-definition environment."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        region: str,
+        links: common.ServiceLinks,
+        network: Network,
+        front: Front,
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        child = self.child
+        cluster = aws.ecs.Cluster(f"{name}", tags=tags, opts=child)
+        logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, opts=child)
+        execution_role = aws.iam.Role(
+            f"{name}-exec", assume_role_policy=json.dumps(_ecs_trust()), tags=tags, opts=child
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-exec",
+            role=execution_role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+            opts=child,
+        )
+        spec_secrets = common.resolve_spec_secrets(spec)
+        env_by_process = {p: common.app_environment(spec, p, links, spec_secrets) for p in spec.processes}
+        secret_arns = self._secrets(name, env_by_process, tags)
+        aws.iam.RolePolicy(
+            f"{name}-exec-secrets",
+            role=execution_role.id,
+            policy=pulumi.Output.all(*secret_arns.values()).apply(_read_secrets_policy),
+            opts=child,
+        )
+        # ECS refuses a target group that no listener uses yet.
+        after_listener = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[front.http_listener]))
+        for process_name, process in spec.processes.items():
+            env = env_by_process[process_name]
+            definition = pulumi.Output.all(
+                plain=pulumi.Output.all(**env.plain) if env.plain else {},
+                arns=pulumi.Output.all(**{k: secret_arns[k] for k in env.secret}) if env.secret else {},
+                log_group=logs.name,
+            ).apply(functools.partial(_definitions, process_name, process, region))
+            task = aws.ecs.TaskDefinition(
+                f"{name}-{process_name}",
+                family=f"{name}-{process_name}",
+                network_mode="awsvpc",
+                requires_compatibilities=["FARGATE"],
+                cpu=str(TASK_SIZE[0]),
+                memory=str(TASK_SIZE[1]),
+                execution_role_arn=execution_role.arn,
+                container_definitions=definition,
+                tags=tags,
+                opts=child,
+            )
+            load_balancers = []
+            if process_name == front.web_name:
+                load_balancers = [
+                    aws.ecs.ServiceLoadBalancerArgs(
+                        target_group_arn=front.target_group.arn,
+                        container_name=process_name,
+                        container_port=front.web_port,
+                    )
+                ]
+            aws.ecs.Service(
+                f"{name}-{process_name}",
+                cluster=cluster.arn,
+                task_definition=task.arn,
+                desired_count=process.replicas,
+                launch_type="FARGATE",
+                network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                    subnets=[s.id for s in network.public_subnets],
+                    security_groups=[network.app_sg.id],
+                    assign_public_ip=True,
+                ),
+                load_balancers=load_balancers,
+                health_check_grace_period_seconds=60 if load_balancers else None,
+                tags=tags,
+                opts=after_listener,
+            )
+        self.register_outputs({})
+
+    def _secrets(
+        self, name: str, env_by_process: dict[str, common.AppEnvironment], tags: dict[str, str]
+    ) -> dict[str, pulumi.Output[str]]:
+        """One Secrets Manager secret per secret variable any process uses; their ARNs."""
+        arns: dict[str, pulumi.Output[str]] = {}
+        all_secret_keys = sorted({k for env in env_by_process.values() for k in env.secret})
+        any_env = next(iter(env_by_process.values()))
+        for key in all_secret_keys:
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{common.slug(key)}", name_prefix=f"{name}/{key}-", tags=tags, opts=self.child
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-{common.slug(key)}", secret_id=secret.id, secret_string=any_env.secret[key], opts=self.child
+            )
+            arns[key] = secret.arn
+        return arns
 
 
 def _subnet(vpc_cidr: str, index: int) -> str:

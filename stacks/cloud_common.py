@@ -20,6 +20,20 @@ from migrate.errors import InputError
 if TYPE_CHECKING:
     from migrate.spec.model import Process, ServiceSpec
 
+
+class StackPart(pulumi.ComponentResource):
+    """One concern of a target's stack (network, database, cache, media, app, front) as a
+    ComponentResource: its resources are its children (created with ``self.child``), so a
+    stack reads by concern in ``pulumi stack`` and each part takes only what it needs.
+    Subclasses set ``adapter``; the type is ``migrate:<adapter>:<ClassName>``."""
+
+    adapter: str = ""
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions) -> None:
+        super().__init__(f"migrate:{self.adapter}:{type(self).__name__}", name, None, opts)
+        self.child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
+
+
 # Spec sizes -> a rough (vCPU, GiB memory) every adapter maps to its own instance types.
 SIZES = ("small", "medium", "large")
 

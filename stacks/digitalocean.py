@@ -18,8 +18,9 @@ from migrate.errors import InputError
 from stacks import cloud_common as common
 
 if TYPE_CHECKING:
-    from migrate.spec.model import ServiceSpec
+    from migrate.spec.model import Process, ServiceSpec
     from providers.digitalocean.settings import DigitalOceanSettings
+    from providers.hosting import RunContext
 
 POSTGRES_VERSIONS = (14, 15, 16, 17)
 DB_SIZES = {"small": "db-s-1vcpu-2gb", "medium": "db-s-2vcpu-4gb", "large": "db-s-4vcpu-8gb"}
@@ -40,7 +41,7 @@ def check(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
         )
 
 
-def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings, context: RunContext) -> None:
     check(spec, target, settings)
     name = common.base_name(spec, target)
     spaces_id = spaces_secret = None
@@ -54,143 +55,20 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
         spaces_secret_key=spaces_secret,
     )
     opts = pulumi.ResourceOptions(provider=provider)
-    spec_secrets = common.resolve_spec_secrets(spec)
     web_name, web = common.public_process(spec)
     assert web.port is not None
-    tag_names = [f"{k}:{v}" for k, v in common.labels(spec, target).items()]
-    tags = [do.Tag(f"{name}-{i}", name=t.replace(":", "-"), opts=opts) for i, t in enumerate(tag_names)]
-    app_tag = do.Tag(f"{name}-app", name=f"{name}-app", opts=opts)
-    vpc = do.Vpc(f"{name}-vpc", region=settings.region, ip_range=settings.vpc_cidr, opts=opts)
+
+    network = Network(name, spec, target, settings, opts)
     links = common.ServiceLinks(s3_region=settings.region)
-    trusted = [do.DatabaseFirewallRuleArgs(type="tag", value=app_tag.name)]
-
     if spec.postgres is not None:
-        pg = spec.postgres
-        cluster = do.DatabaseCluster(
-            f"{name}-pg",
-            engine="pg",
-            version=str(pg.version),
-            size=DB_SIZES[pg.size],
-            node_count=1,
-            region=settings.region,
-            private_network_uuid=vpc.id,
-            storage_size_mib=str(pg.storage_gb * 1024) if pg.storage_gb > 10 else None,
-            tags=[t.name for t in tags],
-            opts=opts,
-        )
-        database = do.DatabaseDb(f"{name}-pg-db", cluster_id=cluster.id, name=pg.database, opts=opts)
-        user = do.DatabaseUser(f"{name}-pg-user", cluster_id=cluster.id, name=pg.user, opts=opts)
-        do.DatabaseFirewall(f"{name}-pg", cluster_id=cluster.id, rules=trusted, opts=opts)
-        links.database_url = common.postgres_url(
-            user.name,
-            user.password,
-            cluster.private_host,
-            cluster.port,
-            database.name,
-            sslmode="require",
-        )
-
+        links.database_url = Database(name, spec, settings, network, opts).url
     if spec.redis is not None:
-        cache = do.DatabaseCluster(
-            f"{name}-valkey",
-            engine="valkey",
-            version=VALKEY_VERSION,
-            size=DB_SIZES[spec.redis.size],
-            node_count=1,
-            region=settings.region,
-            private_network_uuid=vpc.id,
-            tags=[t.name for t in tags],
-            opts=opts,
-        )
-        do.DatabaseFirewall(f"{name}-valkey", cluster_id=cache.id, rules=trusted, opts=opts)
-        links.redis_url = common.redis_url(cache.password, cache.private_host, cache.port, tls=True, user="default")
-
+        links.redis_url = Cache(name, spec, settings, network, opts).url
     if spec.media is not None:
-        buckets = {}
-        grants = []
-        for b in spec.media.buckets:
-            bucket = do.SpacesBucket(
-                f"{name}-{b.name}",
-                name=common.bucket_name(spec, target, b.name),
-                region=settings.region,
-                acl="public-read" if b.public else "private",
-                opts=opts,
-            )
-            buckets[b.name] = bucket.name
-            grants.append(do.SpacesKeyGrantArgs(bucket=bucket.name, permission="readwrite"))
-        key = do.SpacesKey(f"{name}-app", name=f"{name}-app", grants=grants, opts=opts)
-        links.s3_endpoint = f"https://{settings.region}.digitaloceanspaces.com"
-        links.s3_buckets = buckets
-        links.s3_access_key = pulumi.Output.secret(key.access_key)
-        links.s3_secret_key = pulumi.Output.secret(key.secret_key)
-
-    droplets = []
+        Spaces(name, spec, target, settings, opts).link(links)
     layout = common.placement(spec)
-    for index, processes in enumerate(layout):
-        user_data = common.app_user_data(spec, processes, links, spec_secrets)
-        droplets.append(
-            do.Droplet(
-                f"{name}-app-{index}",
-                image=settings.image,
-                size=settings.droplet_size,
-                region=settings.region,
-                vpc_uuid=vpc.id,
-                monitoring=True,
-                ssh_keys=settings.ssh_keys or None,
-                tags=[app_tag.name, *[t.name for t in tags]],
-                user_data=user_data,
-                opts=opts,
-            )
-        )
-    web_droplets = [d for d, procs in zip(droplets, layout, strict=True) if web_name in procs]
-
-    rules = [
-        do.LoadBalancerForwardingRuleArgs(
-            entry_port=80, entry_protocol="http", target_port=web.port, target_protocol="http"
-        )
-    ]
-    if settings.certificate_name:
-        rules.append(
-            do.LoadBalancerForwardingRuleArgs(
-                entry_port=443,
-                entry_protocol="https",
-                target_port=web.port,
-                target_protocol="http",
-                certificate_name=settings.certificate_name,
-            )
-        )
-    lb = do.LoadBalancer(
-        f"{name}-lb",
-        region=settings.region,
-        vpc_uuid=vpc.id,
-        droplet_ids=[d.id.apply(int) for d in web_droplets],
-        forwarding_rules=rules,
-        healthcheck=do.LoadBalancerHealthcheckArgs(
-            protocol="http",
-            port=web.port,
-            path=web.health_path,
-            check_interval_seconds=10,
-            response_timeout_seconds=5,
-            healthy_threshold=2,
-            unhealthy_threshold=3,
-        ),
-        opts=opts,
-    )
-    do.Firewall(
-        f"{name}-app",
-        droplet_ids=[d.id.apply(int) for d in droplets],
-        inbound_rules=[
-            do.FirewallInboundRuleArgs(protocol="tcp", port_range=str(web.port), source_load_balancer_uids=[lb.id])
-        ],
-        outbound_rules=[
-            do.FirewallOutboundRuleArgs(
-                protocol=proto, port_range="1-65535", destination_addresses=["0.0.0.0/0", "::/0"]
-            )
-            for proto in ("tcp", "udp")
-        ]
-        + [do.FirewallOutboundRuleArgs(protocol="icmp", destination_addresses=["0.0.0.0/0", "::/0"])],
-        opts=opts,
-    )
+    droplets = Droplets(name, spec, settings, network, layout, links, opts)
+    lb = Front(name, web_name, web, settings, network, droplets, layout, opts).lb
 
     common.export_outputs(
         target=target,
@@ -200,3 +78,230 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
         http_port=80,
         health_url=common.health_url(lb.ip, 80, web.health_path),
     )
+
+
+class _Part(common.StackPart):
+    adapter = "digitalocean"
+
+
+class Network(_Part):
+    """The VPC, the target's tags, and the app droplets' tag the data services trust."""
+
+    def __init__(
+        self, name: str, spec: ServiceSpec, target: str, settings: DigitalOceanSettings, opts: pulumi.ResourceOptions
+    ) -> None:
+        super().__init__(name, opts)
+        tag_names = [f"{k}:{v}" for k, v in common.labels(spec, target).items()]
+        self.tags = [do.Tag(f"{name}-{i}", name=t.replace(":", "-"), opts=self.child) for i, t in enumerate(tag_names)]
+        self.app_tag = do.Tag(f"{name}-app", name=f"{name}-app", opts=self.child)
+        self.vpc = do.Vpc(f"{name}-vpc", region=settings.region, ip_range=settings.vpc_cidr, opts=self.child)
+        self.trusted = [do.DatabaseFirewallRuleArgs(type="tag", value=self.app_tag.name)]
+        self.register_outputs({})
+
+    @property
+    def tag_names(self) -> list[pulumi.Output[str]]:
+        return [t.name for t in self.tags]
+
+
+class Database(_Part):
+    """Managed Postgres on the VPC, trusting only the app droplets' tag."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        settings: DigitalOceanSettings,
+        network: Network,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        pg = spec.postgres
+        assert pg is not None
+        cluster = do.DatabaseCluster(
+            f"{name}-pg",
+            engine="pg",
+            version=str(pg.version),
+            size=DB_SIZES[pg.size],
+            node_count=1,
+            region=settings.region,
+            private_network_uuid=network.vpc.id,
+            storage_size_mib=str(pg.storage_gb * 1024) if pg.storage_gb > 10 else None,
+            tags=network.tag_names,
+            opts=self.child,
+        )
+        database = do.DatabaseDb(f"{name}-pg-db", cluster_id=cluster.id, name=pg.database, opts=self.child)
+        user = do.DatabaseUser(f"{name}-pg-user", cluster_id=cluster.id, name=pg.user, opts=self.child)
+        do.DatabaseFirewall(f"{name}-pg", cluster_id=cluster.id, rules=network.trusted, opts=self.child)
+        self.url = common.postgres_url(
+            user.name, user.password, cluster.private_host, cluster.port, database.name, sslmode="require"
+        )
+        self.register_outputs({})
+
+
+class Cache(_Part):
+    """Managed Valkey (Redis-compatible) on the VPC, trusting only the app droplets' tag."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        settings: DigitalOceanSettings,
+        network: Network,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        assert spec.redis is not None
+        cache = do.DatabaseCluster(
+            f"{name}-valkey",
+            engine="valkey",
+            version=VALKEY_VERSION,
+            size=DB_SIZES[spec.redis.size],
+            node_count=1,
+            region=settings.region,
+            private_network_uuid=network.vpc.id,
+            tags=network.tag_names,
+            opts=self.child,
+        )
+        do.DatabaseFirewall(f"{name}-valkey", cluster_id=cache.id, rules=network.trusted, opts=self.child)
+        self.url = common.redis_url(cache.password, cache.private_host, cache.port, tls=True, user="default")
+        self.register_outputs({})
+
+
+class Spaces(_Part):
+    """The spec's buckets in Spaces and a key scoped to them (read-write)."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        target: str,
+        settings: DigitalOceanSettings,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        assert spec.media is not None
+        self.region = settings.region
+        self.buckets: dict[str, pulumi.Output[str]] = {}
+        grants = []
+        for b in spec.media.buckets:
+            bucket = do.SpacesBucket(
+                f"{name}-{b.name}",
+                name=common.bucket_name(spec, target, b.name),
+                region=settings.region,
+                acl="public-read" if b.public else "private",
+                opts=self.child,
+            )
+            self.buckets[b.name] = bucket.name
+            grants.append(do.SpacesKeyGrantArgs(bucket=bucket.name, permission="readwrite"))
+        self.key = do.SpacesKey(f"{name}-app", name=f"{name}-app", grants=grants, opts=self.child)
+        self.register_outputs({})
+
+    def link(self, links: common.ServiceLinks) -> None:
+        links.s3_endpoint = f"https://{self.region}.digitaloceanspaces.com"
+        links.s3_buckets = self.buckets
+        links.s3_access_key = pulumi.Output.secret(self.key.access_key)
+        links.s3_secret_key = pulumi.Output.secret(self.key.secret_key)
+
+
+class Droplets(_Part):
+    """App droplets, each running its share of the processes' containers."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        settings: DigitalOceanSettings,
+        network: Network,
+        layout: list[list[str]],
+        links: common.ServiceLinks,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        spec_secrets = common.resolve_spec_secrets(spec)
+        self.droplets = []
+        for index, processes in enumerate(layout):
+            user_data = common.app_user_data(spec, processes, links, spec_secrets)
+            self.droplets.append(
+                do.Droplet(
+                    f"{name}-app-{index}",
+                    image=settings.image,
+                    size=settings.droplet_size,
+                    region=settings.region,
+                    vpc_uuid=network.vpc.id,
+                    monitoring=True,
+                    ssh_keys=settings.ssh_keys or None,
+                    tags=[network.app_tag.name, *network.tag_names],
+                    user_data=user_data,
+                    opts=self.child,
+                )
+            )
+        self.register_outputs({})
+
+
+class Front(_Part):
+    """The load balancer (HTTP, and HTTPS with a certificate) to the droplets running the
+    public process, and the firewall admitting web traffic only from it."""
+
+    def __init__(
+        self,
+        name: str,
+        web_name: str,
+        web: Process,
+        settings: DigitalOceanSettings,
+        network: Network,
+        droplets: Droplets,
+        layout: list[list[str]],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        assert web.port is not None
+        web_droplets = [d for d, procs in zip(droplets.droplets, layout, strict=True) if web_name in procs]
+        rules = [
+            do.LoadBalancerForwardingRuleArgs(
+                entry_port=80, entry_protocol="http", target_port=web.port, target_protocol="http"
+            )
+        ]
+        if settings.certificate_name:
+            rules.append(
+                do.LoadBalancerForwardingRuleArgs(
+                    entry_port=443,
+                    entry_protocol="https",
+                    target_port=web.port,
+                    target_protocol="http",
+                    certificate_name=settings.certificate_name,
+                )
+            )
+        self.lb = do.LoadBalancer(
+            f"{name}-lb",
+            region=settings.region,
+            vpc_uuid=network.vpc.id,
+            droplet_ids=[d.id.apply(int) for d in web_droplets],
+            forwarding_rules=rules,
+            healthcheck=do.LoadBalancerHealthcheckArgs(
+                protocol="http",
+                port=web.port,
+                path=web.health_path,
+                check_interval_seconds=10,
+                response_timeout_seconds=5,
+                healthy_threshold=2,
+                unhealthy_threshold=3,
+            ),
+            opts=self.child,
+        )
+        anywhere = ["0.0.0.0/0", "::/0"]
+        do.Firewall(
+            f"{name}-app",
+            droplet_ids=[d.id.apply(int) for d in droplets.droplets],
+            inbound_rules=[
+                do.FirewallInboundRuleArgs(
+                    protocol="tcp", port_range=str(web.port), source_load_balancer_uids=[self.lb.id]
+                )
+            ],
+            outbound_rules=[
+                do.FirewallOutboundRuleArgs(protocol=proto, port_range="1-65535", destination_addresses=anywhere)
+                for proto in ("tcp", "udp")
+            ]
+            + [do.FirewallOutboundRuleArgs(protocol="icmp", destination_addresses=anywhere)],
+            opts=self.child,
+        )
+        self.register_outputs({})

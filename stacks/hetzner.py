@@ -22,8 +22,9 @@ from migrate.errors import InputError
 from stacks import cloud_common as common
 
 if TYPE_CHECKING:
-    from migrate.spec.model import ServiceSpec
+    from migrate.spec.model import Process, ServiceSpec
     from providers.hetzner.settings import HetznerSettings
+    from providers.hosting import RunContext
 
 DATA_MOUNT = "/srv/data"
 
@@ -53,195 +54,285 @@ def addresses(settings: HetznerSettings, app_servers: int) -> tuple[str, str, li
     return str(base + 2), str(base + 10), [str(base + 20 + i) for i in range(app_servers)]
 
 
-def build(spec: ServiceSpec, target: str, settings: HetznerSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: HetznerSettings, context: RunContext) -> None:
+    """The target as parts (ComponentResources): the private network, the data server,
+    Object Storage, the app servers and the load balancer in front of them."""
     check(spec, target, settings)
     name = common.base_name(spec, target)
     labels = common.labels(spec, target)
     provider = hcloud.Provider("hcloud", token=pulumi.Output.secret(settings.token.resolve("token")))
     opts = pulumi.ResourceOptions(provider=provider)
-    spec_secrets = common.resolve_spec_secrets(spec)
     web_name, web = common.public_process(spec)
     assert web.port is not None
     layout = common.placement(spec)
     lb_ip, db_ip, app_ips = addresses(settings, len(layout))
 
-    network = hcloud.Network(f"{name}-net", ip_range=settings.network_cidr, labels=labels, opts=opts)
-    subnet = hcloud.NetworkSubnet(
-        f"{name}-subnet",
-        network_id=network.id.apply(int),
-        type="cloud",
-        network_zone=_zone(settings.location),
-        ip_range=str(list(ipaddress.ip_network(settings.network_cidr).subnets(new_prefix=24))[1]),
-        opts=opts,
-    )
-    # Public interfaces admit nothing: traffic arrives through the LB over the private network.
-    closed = hcloud.Firewall(
-        f"{name}-closed",
-        labels=labels,
-        rules=[
-            hcloud.FirewallRuleArgs(direction="in", protocol="icmp", source_ips=["0.0.0.0/0", "::/0"]),
-        ],
-        opts=opts,
-    )
-    server_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[subnet]))
+    network = PrivateNetwork(name, settings, labels, opts)
+    links = common.ServiceLinks(s3_region=settings.location)
+    if spec.postgres is not None or spec.redis is not None:
+        DataServer(name, spec, settings, network, db_ip, app_ips, opts).link(links)
+    if spec.media is not None:
+        ObjectStorage(name, spec, target, settings, opts).link(links)
+    servers = AppServers(name, spec, settings, network, layout, app_ips, links, opts)
+    front = Front(name, web_name, web, settings, network, servers, layout, lb_ip, labels, opts)
 
-    def server(key: str, role: str, server_type: str, ip: str, user_data: pulumi.Input[str]) -> hcloud.Server:
+    common.export_outputs(
+        target=target,
+        provider="hetzner",
+        links=links,
+        public_addresses=front.lb.ipv4.apply(lambda ip: [ip]),
+        http_port=80,
+        health_url=common.health_url(front.lb.ipv4, 80, web.health_path),
+    )
+
+
+class _Part(common.StackPart):
+    adapter = "hetzner"
+
+
+class PrivateNetwork(_Part):
+    """The private network every server sits on, and the firewall that closes their public
+    side: traffic arrives through the load balancer over the private network."""
+
+    def __init__(
+        self, name: str, settings: HetznerSettings, labels: dict[str, str], opts: pulumi.ResourceOptions
+    ) -> None:
+        super().__init__(name, opts)
+        self.name, self.settings, self.labels = name, settings, labels
+        self.network = hcloud.Network(f"{name}-net", ip_range=settings.network_cidr, labels=labels, opts=self.child)
+        subnet = hcloud.NetworkSubnet(
+            f"{name}-subnet",
+            network_id=self.network.id.apply(int),
+            type="cloud",
+            network_zone=_zone(settings.location),
+            ip_range=str(list(ipaddress.ip_network(settings.network_cidr).subnets(new_prefix=24))[1]),
+            opts=self.child,
+        )
+        self.closed = hcloud.Firewall(
+            f"{name}-closed",
+            labels=labels,
+            rules=[
+                hcloud.FirewallRuleArgs(direction="in", protocol="icmp", source_ips=["0.0.0.0/0", "::/0"]),
+            ],
+            opts=self.child,
+        )
+        # What joins the network waits for its subnet.
+        self.on_subnet = pulumi.ResourceOptions(depends_on=[subnet])
+        self.register_outputs({})
+
+    def server(
+        self, parent: _Part, key: str, role: str, server_type: str, ip: str, user_data: pulumi.Input[str]
+    ) -> hcloud.Server:
         """A server reached only over the private network (its public side is ``closed``)."""
         return hcloud.Server(
-            f"{name}-{key}",
+            f"{self.name}-{key}",
             server_type=server_type,
-            image=settings.image,
-            location=settings.location,
-            labels={**labels, "role": role},
-            ssh_keys=settings.ssh_keys or None,
-            firewall_ids=[closed.id.apply(int)],
-            networks=[hcloud.ServerNetworkArgs(network_id=network.id.apply(int), ip=ip)],
+            image=self.settings.image,
+            location=self.settings.location,
+            labels={**self.labels, "role": role},
+            ssh_keys=self.settings.ssh_keys or None,
+            firewall_ids=[self.closed.id.apply(int)],
+            networks=[hcloud.ServerNetworkArgs(network_id=self.network.id.apply(int), ip=ip)],
             user_data=user_data,
-            opts=server_opts,
+            opts=pulumi.ResourceOptions.merge(parent.child, self.on_subnet),
         )
 
-    links = common.ServiceLinks(s3_region=settings.location)
 
-    # --- the database server: Postgres and Redis on a volume
-    if spec.postgres is not None or spec.redis is not None:
+class DataServer(_Part):
+    """Postgres and Redis as containers on one server, their data on an attached volume,
+    reachable from the app servers' private addresses only."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        settings: HetznerSettings,
+        network: PrivateNetwork,
+        db_ip: str,
+        app_ips: list[str],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
         storage = spec.postgres.storage_gb if spec.postgres else 10
         volume = hcloud.Volume(
             f"{name}-data",
             size=storage,
             location=settings.location,
             format="ext4",
-            labels=labels,
-            opts=opts,
+            labels=network.labels,
+            opts=self.child,
         )
-        pg_password = common.random_password(f"{name}-db-password") if spec.postgres else None
-        redis_password = common.random_password(f"{name}-redis-password") if spec.redis else None
+        mine = pulumi.ResourceOptions(parent=self)
+        pg_password = common.random_password(f"{name}-db-password", opts=mine) if spec.postgres else None
+        redis_password = common.random_password(f"{name}-redis-password", opts=mine) if spec.redis else None
         user_data = pulumi.Output.all(volume.id, pg_password, redis_password).apply(
             lambda a: _db_cloud_init(spec, a[0], db_ip, app_ips, a[1], a[2])
         )
-        db_server = server("db", "db", settings.database_server_type, db_ip, common.secret_input(user_data))
+        db_server = network.server(
+            self, "db", "db", settings.database_server_type, db_ip, common.secret_input(user_data)
+        )
         hcloud.VolumeAttachment(
             f"{name}-data",
             server_id=db_server.id.apply(int),
             volume_id=volume.id.apply(int),
             automount=False,
-            opts=opts,
+            opts=self.child,
         )
+        self.database_url = None
         if spec.postgres is not None and pg_password is not None:
-            links.database_url = common.postgres_url(
-                spec.postgres.user, pg_password, db_ip, 5432, spec.postgres.database
-            )
-        if redis_password is not None:
-            links.redis_url = common.redis_url(redis_password, db_ip, 6379)
+            pg = spec.postgres
+            self.database_url = common.postgres_url(pg.user, pg_password, db_ip, 5432, pg.database)
+        self.redis_url = common.redis_url(redis_password, db_ip, 6379) if redis_password is not None else None
+        self.register_outputs({})
 
-    # --- Object Storage buckets, through its S3 API
-    if spec.media is not None:
+    def link(self, links: common.ServiceLinks) -> None:
+        links.database_url = self.database_url
+        links.redis_url = self.redis_url
+
+
+class ObjectStorage(_Part):
+    """The spec's buckets in Hetzner Object Storage, through its S3 API (the aws provider
+    pointed at it: Hetzner's own API has no buckets)."""
+
+    def __init__(
+        self, name: str, spec: ServiceSpec, target: str, settings: HetznerSettings, opts: pulumi.ResourceOptions
+    ) -> None:
+        super().__init__(name, opts)
         import pulumi_aws as aws
 
+        assert spec.media is not None
         assert settings.s3_access_key is not None and settings.s3_secret_key is not None
-        endpoint = settings.object_storage_endpoint or (f"https://{settings.location}.your-objectstorage.com")
-        access = pulumi.Output.secret(settings.s3_access_key.resolve("s3_access_key"))
-        secret = pulumi.Output.secret(settings.s3_secret_key.resolve("s3_secret_key"))
+        self.endpoint = settings.object_storage_endpoint or (f"https://{settings.location}.your-objectstorage.com")
+        self.access = pulumi.Output.secret(settings.s3_access_key.resolve("s3_access_key"))
+        self.secret = pulumi.Output.secret(settings.s3_secret_key.resolve("s3_secret_key"))
         s3 = aws.Provider(
             "hetzner-object-storage",
             region=settings.location,
-            access_key=access,
-            secret_key=secret,
-            endpoints=[aws.ProviderEndpointArgs(s3=endpoint)],
+            access_key=self.access,
+            secret_key=self.secret,
+            endpoints=[aws.ProviderEndpointArgs(s3=self.endpoint)],
             s3_use_path_style=True,
             skip_credentials_validation=True,
             skip_region_validation=True,
             skip_requesting_account_id=True,
             skip_metadata_api_check=True,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        buckets = {}
+        on_s3 = pulumi.ResourceOptions(provider=s3, parent=self)
+        self.buckets: dict[str, pulumi.Output[str]] = {}
         for b in spec.media.buckets:
             bucket = aws.s3.Bucket(
-                f"{name}-{b.name}",
-                bucket=common.bucket_name(spec, target, b.name),
-                force_destroy=False,
-                opts=pulumi.ResourceOptions(provider=s3),
+                f"{name}-{b.name}", bucket=common.bucket_name(spec, target, b.name), force_destroy=False, opts=on_s3
             )
             if b.public:
                 aws.s3.BucketPolicy(
                     f"{name}-{b.name}-public-read",
                     bucket=bucket.id,
                     policy=bucket.bucket.apply(lambda b: common.public_read_policy(f"arn:aws:s3:::{b}")),
-                    opts=pulumi.ResourceOptions(provider=s3),
+                    opts=on_s3,
                 )
-            buckets[b.name] = bucket.bucket
-        links.s3_endpoint = endpoint
-        links.s3_buckets = buckets
-        links.s3_access_key = access
-        links.s3_secret_key = secret
+            self.buckets[b.name] = bucket.bucket
+        self.register_outputs({})
 
-    # --- app servers, each running its share of the processes' containers
-    app_servers = []
-    for index, processes in enumerate(layout):
-        user_data = common.app_user_data(spec, processes, links, spec_secrets)
-        app_servers.append(server(f"app-{index}", "app", settings.server_type, app_ips[index], user_data))
+    def link(self, links: common.ServiceLinks) -> None:
+        links.s3_endpoint = self.endpoint
+        links.s3_buckets = self.buckets
+        links.s3_access_key = self.access
+        links.s3_secret_key = self.secret
 
-    # --- load balancer -> servers running the public process, over the private network
-    lb = hcloud.LoadBalancer(
-        f"{name}-lb",
-        load_balancer_type=settings.load_balancer_type,
-        location=settings.location,
-        labels=labels,
-        opts=opts,
-    )
-    lb_net = hcloud.LoadBalancerNetwork(
-        f"{name}-lb",
-        load_balancer_id=lb.id.apply(int),
-        network_id=network.id.apply(int),
-        ip=lb_ip,
-        opts=server_opts,
-    )
-    for index, processes in enumerate(layout):
-        if web_name in processes:
-            hcloud.LoadBalancerTarget(
-                f"{name}-lb-app-{index}",
-                load_balancer_id=lb.id.apply(int),
-                type="server",
-                server_id=app_servers[index].id.apply(int),
-                use_private_ip=True,
-                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[lb_net])),
+
+class AppServers(_Part):
+    """App servers, each running its share of the processes' containers."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        settings: HetznerSettings,
+        network: PrivateNetwork,
+        layout: list[list[str]],
+        app_ips: list[str],
+        links: common.ServiceLinks,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        spec_secrets = common.resolve_spec_secrets(spec)
+        self.servers = []
+        for index, processes in enumerate(layout):
+            user_data = common.app_user_data(spec, processes, links, spec_secrets)
+            self.servers.append(
+                network.server(self, f"app-{index}", "app", settings.server_type, app_ips[index], user_data)
             )
-    health = hcloud.LoadBalancerServiceHealthCheckArgs(
-        protocol="http",
-        port=web.port,
-        interval=10,
-        timeout=5,
-        retries=3,
-        http=hcloud.LoadBalancerServiceHealthCheckHttpArgs(path=web.health_path, status_codes=["2??", "3??"]),
-    )
-    hcloud.LoadBalancerService(
-        f"{name}-http",
-        load_balancer_id=lb.id,
-        protocol="http",
-        listen_port=80,
-        destination_port=web.port,
-        health_check=health,
-        opts=opts,
-    )
-    if settings.certificate_id is not None:
-        hcloud.LoadBalancerService(
-            f"{name}-https",
-            load_balancer_id=lb.id,
-            protocol="https",
-            listen_port=443,
-            destination_port=web.port,
-            health_check=health,
-            http=hcloud.LoadBalancerServiceHttpArgs(certificates=[settings.certificate_id]),
-            opts=opts,
-        )
+        self.register_outputs({})
 
-    common.export_outputs(
-        target=target,
-        provider="hetzner",
-        links=links,
-        public_addresses=lb.ipv4.apply(lambda ip: [ip]),
-        http_port=80,
-        health_url=common.health_url(lb.ipv4, 80, web.health_path),
-    )
+
+class Front(_Part):
+    """The load balancer, sending HTTP (and HTTPS with a certificate) to the servers that
+    run the public process, over the private network, with the process's health check."""
+
+    def __init__(
+        self,
+        name: str,
+        web_name: str,
+        web: Process,
+        settings: HetznerSettings,
+        network: PrivateNetwork,
+        servers: AppServers,
+        layout: list[list[str]],
+        lb_ip: str,
+        labels: dict[str, str],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(name, opts)
+        assert web.port is not None
+        child = self.child
+        self.lb = hcloud.LoadBalancer(
+            f"{name}-lb",
+            load_balancer_type=settings.load_balancer_type,
+            location=settings.location,
+            labels=labels,
+            opts=child,
+        )
+        lb_net = hcloud.LoadBalancerNetwork(
+            f"{name}-lb",
+            load_balancer_id=self.lb.id.apply(int),
+            network_id=network.network.id.apply(int),
+            ip=lb_ip,
+            opts=pulumi.ResourceOptions.merge(child, network.on_subnet),
+        )
+        for index, processes in enumerate(layout):
+            if web_name in processes:
+                hcloud.LoadBalancerTarget(
+                    f"{name}-lb-app-{index}",
+                    load_balancer_id=self.lb.id.apply(int),
+                    type="server",
+                    server_id=servers.servers[index].id.apply(int),
+                    use_private_ip=True,
+                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[lb_net])),
+                )
+        health = hcloud.LoadBalancerServiceHealthCheckArgs(
+            protocol="http",
+            port=web.port,
+            interval=10,
+            timeout=5,
+            retries=3,
+            http=hcloud.LoadBalancerServiceHealthCheckHttpArgs(path=web.health_path, status_codes=["2??", "3??"]),
+        )
+        services: list[tuple[str, int, hcloud.LoadBalancerServiceHttpArgs | None]] = [("http", 80, None)]
+        if settings.certificate_id is not None:
+            services.append(("https", 443, hcloud.LoadBalancerServiceHttpArgs(certificates=[settings.certificate_id])))
+        for protocol, port, http in services:
+            hcloud.LoadBalancerService(
+                f"{name}-{protocol}",
+                load_balancer_id=self.lb.id,
+                protocol=protocol,
+                listen_port=port,
+                destination_port=web.port,
+                health_check=health,
+                http=http,
+                opts=child,
+            )
+        self.register_outputs({})
 
 
 def _zone(location: str) -> str:

@@ -2,7 +2,7 @@
 
 Processes are Deployments (replicas as the spec says, probes on the health path); the
 public one gets a Service and an Ingress. Kubernetes has no managed data services, so
-Postgres, Redis and an S3-compatible store (MinIO) run as StatefulSets on persistent
+Postgres, Redis and an S3-compatible store (versitygw, Apache-2.0) run as StatefulSets on persistent
 volumes, or Postgres as a CloudNativePG ``Cluster`` when the spec asks for the operator.
 NetworkPolicies admit only the app's pods to them (the cluster's network plugin must
 enforce policies). Secrets live in Kubernetes Secrets, never in pod specs.
@@ -11,6 +11,7 @@ enforce policies). Secrets live in Kubernetes Secrets, never in pod specs.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -20,12 +21,15 @@ from stacks import cloud_common as common
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
+    from providers.hosting import RunContext
     from providers.kubernetes.settings import KubernetesSettings
 
 APP_COMPONENT = "app"
+S3_PORT = 9000
 
 
-def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: KubernetesSettings, context: RunContext) -> None:
+    """The target as parts (ComponentResources): Database, Cache, ObjectStore, App, Front."""
     common.require_images(spec, "kubernetes")
     web_name, web = common.public_process(spec)
     assert web.port is not None
@@ -46,16 +50,56 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
     if settings.create_namespace and ns != "default":
         namespace = k8s.core.v1.Namespace("namespace", metadata=_meta(ns, base_labels), opts=opts)
         opts = pulumi.ResourceOptions(provider=provider, depends_on=[namespace])
-    spec_secrets = common.resolve_spec_secrets(spec)
+    where = Placement(svc, ns, base_labels, settings)
     links = common.ServiceLinks()
+    if spec.postgres is not None:
+        links.database_url = Database(svc, spec, where, opts).url
+    if spec.redis is not None:
+        links.redis_url = Cache(svc, spec, where, opts).url
+    if spec.media is not None:
+        ObjectStore(svc, spec, target, where, opts).link(links)
+    App(svc, spec, where, links, opts)
+    front = Front(svc, spec, web_name, web.port, where, opts)
+    lb = front.ingress.status.apply(_ingress_address)
+    address = lb.apply(lambda a: a[0] or a[1] or "")
+    common.export_outputs(
+        target=target,
+        provider="kubernetes",
+        links=links,
+        public_addresses=lb.apply(lambda a: [a[0]] if a[0] else []),
+        public_hostname=lb.apply(lambda a: a[1]),
+        http_port=80,
+        health_url=common.health_url(address, 80, web.health_path),
+    )
 
-    def labels(component: str, **extra: str) -> dict[str, str]:
-        return {**base_labels, "app.kubernetes.io/component": component, **extra}
 
-    def only_app(component: str, port: int, selector: dict[str, str]) -> None:
+@dataclass(frozen=True)
+class Placement:
+    """Where the target's objects go and how they are labelled: the namespace, the service's
+    slug, the labels every object carries, the target's settings."""
+
+    svc: str
+    ns: str
+    base_labels: dict[str, str]
+    settings: KubernetesSettings
+
+    def labels(self, component: str, **extra: str) -> dict[str, str]:
+        return {**self.base_labels, "app.kubernetes.io/component": component, **extra}
+
+    def component(self, component: str) -> dict[str, str]:
+        """The selector of a data component's pods."""
+        return {"app.kubernetes.io/part-of": self.svc, "app.kubernetes.io/component": component}
+
+
+class _Part(common.StackPart):
+    adapter = "kubernetes"
+
+    def only_app(self, where: Placement, component: str, port: int, selector: dict[str, str]) -> None:
+        """A NetworkPolicy admitting only the app's pods to ``component`` on ``port``."""
+        name = f"{where.svc}-{component}-from-app"
         k8s.networking.v1.NetworkPolicy(
-            f"{svc}-{component}-from-app",
-            metadata=_meta(f"{svc}-{component}-from-app", base_labels, ns),
+            name,
+            metadata=_meta(name, where.base_labels, where.ns),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 policy_types=["Ingress"],
@@ -63,32 +107,31 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=[
                             k8s.networking.v1.NetworkPolicyPeerArgs(
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={
-                                        "app.kubernetes.io/part-of": svc,
-                                        "app.kubernetes.io/component": APP_COMPONENT,
-                                    }
-                                )
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=where.component(APP_COMPONENT))
                             )
                         ],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")],
                     )
                 ],
             ),
-            opts=opts,
+            opts=self.child,
         )
 
-    # --- Postgres
-    if spec.postgres is not None:
+
+class Database(_Part):
+    """Postgres: a StatefulSet on a volume, or a CloudNativePG ``Cluster``; app pods only."""
+
+    def __init__(self, svc: str, spec: ServiceSpec, where: Placement, opts: pulumi.ResourceOptions) -> None:
+        super().__init__(f"{svc}-postgres", opts)
         pg = spec.postgres
-        password = common.random_password(f"{svc}-postgres-password")
-        if settings.postgres == "cloudnative-pg":
-            host = _cnpg(spec, svc, ns, settings, password, labels("postgres"), opts)
-            only_app("postgres", 5432, {"cnpg.io/cluster": f"{svc}-postgres"})
+        assert pg is not None
+        password = common.random_password(f"{svc}-postgres-password", opts=pulumi.ResourceOptions(parent=self))
+        if where.settings.postgres == "cloudnative-pg":
+            host = _cnpg(spec, svc, where.ns, where.settings, password, where.labels("postgres"), self.child)
+            self.only_app(where, "postgres", 5432, {"cnpg.io/cluster": f"{svc}-postgres"})
         else:
             host = _stateful(
-                svc,
-                ns,
+                where,
                 "postgres",
                 image=f"postgres:{pg.version}",
                 port=5432,
@@ -100,96 +143,106 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
                 },
                 data_path="/data",
                 storage_gb=pg.storage_gb,
-                settings=settings,
-                labels=labels("postgres"),
-                opts=opts,
+                opts=self.child,
                 probe=k8s.core.v1.ProbeArgs(
                     exec_=k8s.core.v1.ExecActionArgs(command=["pg_isready", "-U", pg.user, "-d", pg.database]),
                     period_seconds=5,
                 ),
             )
-            only_app(
-                "postgres",
-                5432,
-                {"app.kubernetes.io/part-of": svc, "app.kubernetes.io/component": "postgres"},
-            )
-        links.database_url = common.postgres_url(pg.user, password, host, 5432, pg.database)
+            self.only_app(where, "postgres", 5432, where.component("postgres"))
+        self.url = common.postgres_url(pg.user, password, host, 5432, pg.database)
+        self.register_outputs({})
 
-    # --- Redis
-    if spec.redis is not None:
-        redis_password = common.random_password(f"{svc}-redis-password")
+
+class Cache(_Part):
+    """Redis with append-only persistence and a password, app pods only."""
+
+    def __init__(self, svc: str, spec: ServiceSpec, where: Placement, opts: pulumi.ResourceOptions) -> None:
+        super().__init__(f"{svc}-redis", opts)
+        assert spec.redis is not None
+        password = common.random_password(f"{svc}-redis-password", opts=pulumi.ResourceOptions(parent=self))
         host = _stateful(
-            svc,
-            ns,
+            where,
             "redis",
             image=f"redis:{spec.redis.version}",
             port=6379,
-            env_secret={"REDIS_PASSWORD": redis_password},
+            env_secret={"REDIS_PASSWORD": password},
             data_path="/data",
             storage_gb=5,
-            settings=settings,
-            labels=labels("redis"),
-            opts=opts,
+            opts=self.child,
             args=["sh", "-c", 'exec redis-server --appendonly yes --requirepass "$REDIS_PASSWORD"'],
             probe=k8s.core.v1.ProbeArgs(tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=6379), period_seconds=5),
         )
-        only_app(
-            "redis",
-            6379,
-            {"app.kubernetes.io/part-of": svc, "app.kubernetes.io/component": "redis"},
-        )
-        links.redis_url = common.redis_url(redis_password, host, 6379)
+        self.only_app(where, "redis", 6379, where.component("redis"))
+        self.url = common.redis_url(password, host, 6379)
+        self.register_outputs({})
 
-    # --- S3-compatible object store and its buckets
-    if spec.media is not None:
-        access = common.random_password(f"{svc}-s3-access-key", length=20)
-        secret = common.random_password(f"{svc}-s3-secret-key", length=40)
+
+class ObjectStore(_Part):
+    """A self-run S3-compatible store (versitygw, Apache-2.0, objects as files on its
+    volume), a Job creating the spec's buckets with the AWS CLI, app pods only."""
+
+    def __init__(
+        self, svc: str, spec: ServiceSpec, target: str, where: Placement, opts: pulumi.ResourceOptions
+    ) -> None:
+        super().__init__(f"{svc}-s3", opts)
+        assert spec.media is not None
+        mine = pulumi.ResourceOptions(parent=self)
+        self.access = common.random_password(f"{svc}-s3-access-key", length=20, opts=mine)
+        self.secret = common.random_password(f"{svc}-s3-secret-key", length=40, opts=mine)
         host = _stateful(
-            svc,
-            ns,
+            where,
             "s3",
-            image=settings.object_store_image,
-            port=9000,
-            env_secret={"MINIO_ROOT_USER": access, "MINIO_ROOT_PASSWORD": secret},
+            image=where.settings.object_store_image,
+            port=S3_PORT,
+            env_secret={"ROOT_ACCESS_KEY": self.access, "ROOT_SECRET_KEY": self.secret},
+            env={
+                "VGW_BACKEND": "posix",
+                "VGW_BACKEND_ARG": "/data",
+                "VGW_PORT": f":{S3_PORT}",
+                "VGW_HEALTH": "/_health",
+            },
             data_path="/data",
             storage_gb=20,
-            settings=settings,
-            labels=labels("s3"),
-            opts=opts,
-            args=["server", "/data"],
+            opts=self.child,
             probe=k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path="/minio/health/ready", port=9000),
-                period_seconds=5,
+                http_get=k8s.core.v1.HTTPGetActionArgs(path="/_health", port=S3_PORT), period_seconds=5
             ),
         )
         # Both the app and the bucket-creating job need it; nothing else.
-        endpoint = f"http://{host}:9000"
-        buckets = {b.name: common.bucket_name(spec, target, b.name) for b in spec.media.buckets}
-        script = (
-            f'mc alias set store {endpoint} "$AK" "$SK" && '
-            + " && ".join(f"mc mb --ignore-existing store/{real}" for real in buckets.values())
-            + "".join(f" && mc anonymous set download store/{buckets[b.name]}" for b in spec.media.buckets if b.public)
-        )
+        self.endpoint = f"http://{host}:{S3_PORT}"
+        self.buckets = {b.name: common.bucket_name(spec, target, b.name) for b in spec.media.buckets}
+        aws = f"aws --endpoint-url {self.endpoint} --region us-east-1"
+        # Idempotent: a re-run of the Job (or a second up) finds the buckets there.
+        steps = [
+            f"({aws} s3api head-bucket --bucket {real} || {aws} s3api create-bucket --bucket {real})"
+            for real in self.buckets.values()
+        ]
+        for b in spec.media.buckets:
+            if b.public:
+                real = self.buckets[b.name]
+                policy = common.public_read_policy(f"arn:aws:s3:::{real}").replace("'", "")
+                steps.append(f"{aws} s3api put-bucket-policy --bucket {real} --policy '{policy}'")
         creds = k8s.core.v1.Secret(
             f"{svc}-s3-client",
-            metadata=_meta(f"{svc}-s3-client", base_labels, ns),
-            string_data={"AK": access, "SK": secret},
-            opts=opts,
+            metadata=_meta(f"{svc}-s3-client", where.base_labels, where.ns),
+            string_data={"AWS_ACCESS_KEY_ID": self.access, "AWS_SECRET_ACCESS_KEY": self.secret},
+            opts=self.child,
         )
         k8s.batch.v1.Job(
             f"{svc}-buckets",
-            metadata=_meta(f"{svc}-buckets", labels(APP_COMPONENT), ns),
+            metadata=_meta(f"{svc}-buckets", where.labels(APP_COMPONENT), where.ns),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=10,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(APP_COMPONENT)),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=where.labels(APP_COMPONENT)),
                     spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="OnFailure",
                         containers=[
                             k8s.core.v1.ContainerArgs(
-                                name="mc",
-                                image=settings.object_store_client_image,
-                                command=["sh", "-c", script],
+                                name="buckets",
+                                image=where.settings.object_store_client_image,
+                                command=["sh", "-c", " && ".join(steps)],
                                 env_from=[
                                     k8s.core.v1.EnvFromSourceArgs(
                                         secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=creds.metadata.name)
@@ -200,95 +253,118 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings) -> None:
                     ),
                 ),
             ),
-            opts=opts,
+            opts=self.child,
         )
-        only_app("s3", 9000, {"app.kubernetes.io/part-of": svc, "app.kubernetes.io/component": "s3"})
-        links.s3_endpoint = endpoint
-        links.s3_buckets = buckets
-        links.s3_access_key = access
-        links.s3_secret_key = secret
+        self.only_app(where, "s3", S3_PORT, where.component("s3"))
+        self.register_outputs({})
 
-    # --- the app: secrets in one Secret, plain env inline, one Deployment per process
-    envs = {p: common.app_environment(spec, p, links, spec_secrets) for p in spec.processes}
-    secret_values = {k: v for env in envs.values() for k, v in env.secret.items()}
-    app_secret = k8s.core.v1.Secret(
-        f"{svc}-app",
-        metadata=_meta(f"{svc}-app", base_labels, ns),
-        string_data=secret_values,
-        opts=opts,
-    )
-    for process_name, process in spec.processes.items():
-        pod_labels = labels(APP_COMPONENT, **{"migrate/process": process_name})
-        container = k8s.core.v1.ContainerArgs(
-            name=process_name,
-            image=process.image,
-            args=common.container_command(process),
-            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in envs[process_name].plain.items()],
-            env_from=[
-                k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=app_secret.metadata.name))
-            ],
-            ports=[k8s.core.v1.ContainerPortArgs(container_port=process.port, name="http")] if process.port else None,
-            readiness_probe=_http_probe(process.health_path, process.port, 5),
-            liveness_probe=_http_probe(process.health_path, process.port, 15),
+    def link(self, links: common.ServiceLinks) -> None:
+        links.s3_endpoint = self.endpoint
+        links.s3_buckets = self.buckets
+        links.s3_access_key = self.access
+        links.s3_secret_key = self.secret
+
+
+class App(_Part):
+    """Secrets in one Secret, plain env inline, one Deployment per process with probes on
+    its health path."""
+
+    def __init__(
+        self, svc: str, spec: ServiceSpec, where: Placement, links: common.ServiceLinks, opts: pulumi.ResourceOptions
+    ) -> None:
+        super().__init__(f"{svc}-app", opts)
+        spec_secrets = common.resolve_spec_secrets(spec)
+        envs = {p: common.app_environment(spec, p, links, spec_secrets) for p in spec.processes}
+        secret_values = {k: v for env in envs.values() for k, v in env.secret.items()}
+        app_secret = k8s.core.v1.Secret(
+            f"{svc}-app",
+            metadata=_meta(f"{svc}-app", where.base_labels, where.ns),
+            string_data=secret_values,
+            opts=self.child,
         )
-        k8s.apps.v1.Deployment(
-            f"{svc}-{process_name}",
-            metadata=_meta(f"{svc}-{process_name}", pod_labels, ns),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=process.replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pod_labels),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
-                    spec=k8s.core.v1.PodSpecArgs(containers=[container]),
+        secret_ref = k8s.core.v1.EnvFromSourceArgs(
+            secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=app_secret.metadata.name)
+        )
+        for process_name, process in spec.processes.items():
+            pod_labels = where.labels(APP_COMPONENT, **{"migrate/process": process_name})
+            container = k8s.core.v1.ContainerArgs(
+                name=process_name,
+                image=process.image,
+                args=common.container_command(process),
+                env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in envs[process_name].plain.items()],
+                env_from=[secret_ref],
+                ports=[k8s.core.v1.ContainerPortArgs(container_port=process.port, name="http")]
+                if process.port
+                else None,
+                readiness_probe=_http_probe(process.health_path, process.port, 5),
+                liveness_probe=_http_probe(process.health_path, process.port, 15),
+            )
+            k8s.apps.v1.Deployment(
+                f"{svc}-{process_name}",
+                metadata=_meta(f"{svc}-{process_name}", pod_labels, where.ns),
+                spec=k8s.apps.v1.DeploymentSpecArgs(
+                    replicas=process.replicas,
+                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pod_labels),
+                    template=k8s.core.v1.PodTemplateSpecArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
+                        spec=k8s.core.v1.PodSpecArgs(containers=[container]),
+                    ),
                 ),
-            ),
-            opts=opts,
-        )
+                opts=self.child,
+            )
+        self.register_outputs({})
 
-    web_labels = labels(APP_COMPONENT, **{"migrate/process": web_name})
-    service = k8s.core.v1.Service(
-        f"{svc}-{web_name}",
-        metadata=_meta(f"{svc}-{web_name}", web_labels, ns),
-        spec=k8s.core.v1.ServiceSpecArgs(
-            selector=web_labels,
-            ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port=web.port)],
-        ),
-        opts=opts,
-    )
-    annotations = {"cert-manager.io/cluster-issuer": settings.cluster_issuer} if settings.cluster_issuer else None
-    hosts = [spec.service.domain, f"www.{spec.service.domain}"]
-    backend = k8s.networking.v1.IngressBackendArgs(
-        service=k8s.networking.v1.IngressServiceBackendArgs(
-            name=service.metadata.name, port=k8s.networking.v1.ServiceBackendPortArgs(number=80)
+
+class Front(_Part):
+    """The public process's Service and an Ingress for the domain (and www), with a
+    host-less rule too: health checks by address work before DNS points here."""
+
+    def __init__(
+        self,
+        svc: str,
+        spec: ServiceSpec,
+        web_name: str,
+        web_port: int,
+        where: Placement,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        super().__init__(f"{svc}-front", opts)
+        settings = where.settings
+        web_labels = where.labels(APP_COMPONENT, **{"migrate/process": web_name})
+        service = k8s.core.v1.Service(
+            f"{svc}-{web_name}",
+            metadata=_meta(f"{svc}-{web_name}", web_labels, where.ns),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=web_labels,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port=web_port)],
+            ),
+            opts=self.child,
         )
-    )
-    path = k8s.networking.v1.HTTPIngressRuleValueArgs(
-        paths=[k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)]
-    )
-    tls_secret = settings.tls_secret or (f"{svc}-tls" if settings.cluster_issuer else None)
-    ingress = k8s.networking.v1.Ingress(
-        f"{svc}",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=svc, namespace=ns, labels=base_labels, annotations=annotations),
-        spec=k8s.networking.v1.IngressSpecArgs(
-            ingress_class_name=settings.ingress_class,
-            # A rule without a host too: health checks by address work before DNS points here.
-            rules=[k8s.networking.v1.IngressRuleArgs(host=h, http=path) for h in hosts]
-            + [k8s.networking.v1.IngressRuleArgs(http=path)],
-            tls=[k8s.networking.v1.IngressTLSArgs(hosts=hosts, secret_name=tls_secret)] if tls_secret else None,
-        ),
-        opts=opts,
-    )
-    lb = ingress.status.apply(_ingress_address)
-    address = lb.apply(lambda a: a[0] or a[1] or "")
-    common.export_outputs(
-        target=target,
-        provider="kubernetes",
-        links=links,
-        public_addresses=lb.apply(lambda a: [a[0]] if a[0] else []),
-        public_hostname=lb.apply(lambda a: a[1]),
-        http_port=80,
-        health_url=common.health_url(address, 80, web.health_path),
-    )
+        annotations = {"cert-manager.io/cluster-issuer": settings.cluster_issuer} if settings.cluster_issuer else None
+        hosts = [spec.service.domain, f"www.{spec.service.domain}"]
+        backend = k8s.networking.v1.IngressBackendArgs(
+            service=k8s.networking.v1.IngressServiceBackendArgs(
+                name=service.metadata.name, port=k8s.networking.v1.ServiceBackendPortArgs(number=80)
+            )
+        )
+        path = k8s.networking.v1.HTTPIngressRuleValueArgs(
+            paths=[k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)]
+        )
+        tls_secret = settings.tls_secret or (f"{svc}-tls" if settings.cluster_issuer else None)
+        self.ingress = k8s.networking.v1.Ingress(
+            f"{svc}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=svc, namespace=where.ns, labels=where.base_labels, annotations=annotations
+            ),
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name=settings.ingress_class,
+                rules=[k8s.networking.v1.IngressRuleArgs(host=h, http=path) for h in hosts]
+                + [k8s.networking.v1.IngressRuleArgs(http=path)],
+                tls=[k8s.networking.v1.IngressTLSArgs(hosts=hosts, secret_name=tls_secret)] if tls_secret else None,
+            ),
+            opts=self.child,
+        )
+        self.register_outputs({})
 
 
 def _meta(name: str, labels: dict[str, str], namespace: str | None = None) -> k8s.meta.v1.ObjectMetaArgs:
@@ -320,8 +396,7 @@ def _ingress_address(status: Any) -> tuple[str | None, str | None]:
 
 
 def _stateful(
-    svc: str,
-    ns: str,
+    where: Placement,
     component: str,
     *,
     image: str,
@@ -329,13 +404,13 @@ def _stateful(
     env_secret: dict[str, pulumi.Input[str]],
     data_path: str,
     storage_gb: int,
-    settings: KubernetesSettings,
-    labels: dict[str, str],
     opts: pulumi.ResourceOptions,
     probe: k8s.core.v1.ProbeArgs,
     args: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> str:
     """One-replica StatefulSet with a volume, its credentials Secret and a Service; the host."""
+    svc, ns, settings, labels = where.svc, where.ns, where.settings, where.labels(component)
     name = f"{svc}-{component}"
     secret = k8s.core.v1.Secret(name, metadata=_meta(name, labels, ns), string_data=env_secret, opts=opts)
     k8s.core.v1.Service(
@@ -361,6 +436,7 @@ def _stateful(
                             name=component,
                             image=image,
                             args=args,
+                            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in (env or {}).items()] or None,
                             ports=[k8s.core.v1.ContainerPortArgs(container_port=port)],
                             env_from=[
                                 k8s.core.v1.EnvFromSourceArgs(

@@ -11,26 +11,26 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from providers.local import sandbox
+from providers.local import layout
 from providers.local.dynamic.app import AppProcesses
 from providers.local.dynamic.front import Front
 from providers.local.dynamic.host import Host
 from providers.local.dynamic.objectstore import ObjectStore
 from providers.local.dynamic.postgres import Postgres
 from providers.local.dynamic.redis import Redis
-from stacks.program import current_context
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
+    from providers.hosting import RunContext
     from providers.local.settings import LocalSettings
 
 S3_REGION = "us-east-1"
 PORT_BLOCK = 100  # each process kind with a port gets FIRST_APP_PORT + k*100 + replica
 
 
-def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
-    address = sandbox.target_address(target, settings.address)
-    directory = str(sandbox.sandbox_dir(target, settings.base_dir))
+def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunContext) -> None:
+    address = layout.target_address(target, settings.address)
+    directory = str(layout.sandbox_dir(target, settings.base_dir))
     host = Host("host", target=target, address=address, http_port=settings.http_port, sandbox_dir=directory)
     on_host = pulumi.ResourceOptions(depends_on=[host])
     sandbox_dir = host.sandbox_dir
@@ -45,7 +45,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
             "postgres",
             sandbox_dir=sandbox_dir,
             host=address,
-            port=sandbox.POSTGRES_PORT,
+            port=layout.POSTGRES_PORT,
             database=spec.postgres.database,
             user=spec.postgres.user,
             opts=on_host,
@@ -59,7 +59,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
             "object-store",
             sandbox_dir=sandbox_dir,
             host=address,
-            port=sandbox.S3_PORT,
+            port=layout.S3_PORT,
             region=S3_REGION,
             buckets=buckets,
             opts=on_host,
@@ -85,18 +85,18 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings) -> None:
             }
         )
     if spec.redis:
-        cache = Redis("redis", sandbox_dir=sandbox_dir, host=address, port=sandbox.REDIS_PORT, opts=on_host)
+        cache = Redis("redis", sandbox_dir=sandbox_dir, host=address, port=layout.REDIS_PORT, opts=on_host)
         service_env["REDIS_URL"] = cache.url
         exports["redis_url"] = cache.url
 
     public_name, public = spec.public_process()
     backends: list[str] = []
-    app_dir = str(current_context().app_dir.resolve())
+    app_dir = str(context.app_dir.resolve())
     ported = 0
     for name, proc in spec.processes.items():
         ports: list[int] = []
         if proc.port is not None:
-            first = sandbox.FIRST_APP_PORT + PORT_BLOCK * ported
+            first = layout.FIRST_APP_PORT + PORT_BLOCK * ported
             ports = [first + index for index in range(proc.replicas)]
             ported += 1
         if name == public_name:

@@ -2,32 +2,17 @@
 
 The engine runs this in its own process (Automation API inline program). What the
 adapters need beyond the spec and the target's settings (where the app's code is)
-travels in a ``RunContext``, set for the duration of the program run.
+travels in a ``RunContext``, passed down as an argument.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """``app_dir``: where the app's code is (the spec file's directory): processes run there."""
-
-    app_dir: Path
-
-
-_context = RunContext(app_dir=Path.cwd())
-
-
-def current_context() -> RunContext:
-    return _context
+    from providers.hosting import RunContext
 
 
 def make_program(spec: ServiceSpec, target: str, context: RunContext) -> Callable[[], None]:
@@ -38,8 +23,6 @@ def make_program(spec: ServiceSpec, target: str, context: RunContext) -> Callabl
     adapter = hosting_adapter(settings.provider)
 
     def program() -> None:
-        global _context
-        _context = context
-        adapter.program(spec, target, settings)
+        adapter.program(spec, target, settings, context)
 
     return program

@@ -21,6 +21,7 @@ from stacks import cloud_common as common
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
+    from providers.hosting import RunContext
     from providers.vps.settings import SshHost, VpsSettings
 
 INSTALL_DOCKER = (
@@ -58,7 +59,7 @@ def replica_layout(spec: ServiceSpec, app_hosts: int) -> list[list[tuple[str, in
     return layout
 
 
-def build(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
+def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunContext) -> None:
     check(spec, target, settings)
     name = common.base_name(spec, target)
     svc = common.slug(spec.service.name, 40)

@@ -31,7 +31,7 @@ def audit(
     json_output: JsonOption = False,
 ) -> None:
     """List what in the spec would not survive each target's provider ending the account."""
-    from migrate.audit.report import audit as run_audit
+    from migrate.audit.checks import audit as run_audit
 
     out = Output(json_output)
     report = run_audit(load(spec), target or None, backup)
@@ -51,7 +51,7 @@ def preflight(
 
     Exits 1 on what would stop a failover from --from.
     """
-    from migrate.audit.report import preflight as run_preflight
+    from migrate.audit.checks import preflight as run_preflight
 
     out = Output(json_output)
     report = run_preflight(load(spec), source, dest, backup)

@@ -7,7 +7,6 @@ exit codes (1 when anything differs).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,8 +22,8 @@ from migrate.data.follow import (  # stdlib-only module: cheap at start-up
 )
 
 if TYPE_CHECKING:
+    from migrate.data.comparison import VerifyReport
     from migrate.data.progress import ProgressUpdate
-    from migrate.data.report import VerifyReport
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
@@ -91,27 +90,14 @@ def _outputs(spec: ServiceSpec | None, target: str | None, file: Path | None, si
     from migrate.outputs import TargetOutputs
 
     if file is not None:
-        try:
-            values = json.loads(file.read_text())
-        except OSError as exc:
-            raise InputError(f"--{side}-outputs {file}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise InputError(f"--{side}-outputs {file}: not JSON ({exc})") from None
-        defaults = {"target": target or file.stem, "provider": "outputs-file", "public_addresses": [], "health_url": ""}
-        from pydantic import ValidationError
-
-        try:
-            return TargetOutputs.model_validate({**defaults, **values})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise InputError(f"--{side}-outputs {file}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        return TargetOutputs.from_file(file, f"--{side}-outputs", target=target)
     if target is None:
         raise InputError(f"give --{side} TARGET (or --{side}-outputs FILE)")
     if spec is None:
         raise InputError(f"--{side} {target}: needs the spec (--spec) to find the target")
     spec.target(target)
     try:
-        from migrate.engine.outputs import load_outputs  # type: ignore[import-not-found,unused-ignore]
+        from migrate.engine.stack_outputs import load_outputs  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         raise InputError(
             f"--{side} {target}: reading stack outputs needs the engine; pass --{side}-outputs FILE instead"
@@ -318,7 +304,7 @@ def sync(
             progress=view,
         )
     _summary_lines(out, result)
-    _finish(out, result.to_dict(), result.verify)
+    _finish(out, result.to_json(), result.verify)
 
 
 def verify(
@@ -344,7 +330,7 @@ def verify(
         report = move.verify(
             loaded, a, b, postgres=not no_postgres, media_too=not no_media, workers=workers, progress=view
         )
-    _finish(out, report.to_dict(), report)
+    _finish(out, report.to_json(), report)
 
 
 def backup(
@@ -387,7 +373,7 @@ def backup(
         )
     _summary_lines(out, result)
     out.human.print(f"backup {result.backup_id} at {location}" + ("" if result.ok else " (NOT complete)"), markup=False)
-    _finish(out, result.to_dict(), result.verify)
+    _finish(out, result.to_json(), result.verify)
 
 
 def restore(
@@ -431,7 +417,7 @@ def restore(
             progress=view,
         )
     _summary_lines(out, result)
-    _finish(out, result.to_dict(), result.verify)
+    _finish(out, result.to_json(), result.verify)
 
 
 def backups(
@@ -508,7 +494,7 @@ def replicate(
         state = replication.promote(
             loaded, a, b, admin_url=admin, max_lag=max_lag, timeout=timeout, source_admin_url=source_admin
         )
-    out.emit(state.to_dict())
+    out.emit(state.to_json())
     out.human.print(state.describe(), markup=False)
     if not state.ok:
         raise typer.Exit(1)
@@ -616,7 +602,7 @@ def follow(
             on_pass=on_pass,
             on_announced=on_announced,
         )
-    out.emit(state.to_dict())
+    out.emit(state.to_json())
     out.human.print(
         f"media {a.target} -> {b.target}: {state.passes} passes ({state.failed_passes} failed), "
         f"{state.objects_copied} objects / {_human_bytes(state.bytes_copied)} copied",

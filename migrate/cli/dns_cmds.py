@@ -5,7 +5,6 @@ A thin layer over ``migrate.dns``: parse options, call the API, print tables or 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -63,22 +62,15 @@ def target_outputs(
             health_url=health_url or "",
         )
     if outputs_file is not None:
-        try:
-            data = json.loads(outputs_file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{outputs_file}: cannot read target outputs: {exc}") from None
-        if to:
-            data.setdefault("target", to)
-        try:
-            outputs = TargetOutputs.model_validate(data)
-        except ValueError as exc:
-            raise InputError(f"{outputs_file}: not target outputs: {exc}") from None
+        outputs = TargetOutputs.from_file(outputs_file, "--outputs", target=to)
+        if not outputs.public_addresses and not outputs.public_hostname:
+            raise InputError(f"--outputs {outputs_file}: no public_addresses or public_hostname to point DNS at")
     else:
         if not to:
             raise InputError("give --to TARGET (or --address IP, or --outputs FILE)")
         spec.target(to)
         try:
-            from migrate.engine.outputs import load_outputs
+            from migrate.engine.stack_outputs import load_outputs
         except ImportError:
             raise InputError(
                 f"no outputs for target {to!r}: deploy it first, or give --outputs FILE or --address IP"
@@ -312,7 +304,7 @@ def status_cmd(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = F
     spec = load(spec_path)
     known = []
     try:
-        from migrate.engine.outputs import load_outputs
+        from migrate.engine.stack_outputs import load_outputs
 
         for name in spec.targets:
             try:
@@ -391,7 +383,7 @@ def delegation_cmd(
     json_output: JsonOption = False,
 ) -> None:
     """Check which nameservers the parent zone delegates the zone to."""
-    from migrate.dns.delegation import check_delegation
+    from migrate.dns.parent_zone import check_delegation
     from migrate.dns.swing import providers_for
 
     out = Output(json_output)
@@ -432,25 +424,25 @@ def _sandbox_print(out: Output, rows: list[Any]) -> None:
 @sandbox_app.command("up")
 def sandbox_up(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = False) -> None:
     """Start the sandbox DNS servers (idempotent)."""
-    from migrate.dns import sandbox
+    from migrate.dns import sandbox_servers
 
     out = Output(json_output)
-    _sandbox_print(out, sandbox.up(load(spec_path)))
+    _sandbox_print(out, sandbox_servers.up(load(spec_path)))
 
 
 @sandbox_app.command("down")
 def sandbox_down(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = False) -> None:
     """Stop the sandbox DNS servers."""
-    from migrate.dns import sandbox
+    from migrate.dns import sandbox_servers
 
     out = Output(json_output)
-    _sandbox_print(out, sandbox.down(load(spec_path)))
+    _sandbox_print(out, sandbox_servers.down(load(spec_path)))
 
 
 @sandbox_app.command("status")
 def sandbox_status(spec_path: SpecOption = DEFAULT_SPEC, json_output: JsonOption = False) -> None:
     """Which sandbox DNS servers run and answer."""
-    from migrate.dns import sandbox
+    from migrate.dns import sandbox_servers
 
     out = Output(json_output)
-    _sandbox_print(out, sandbox.status(load(spec_path)))
+    _sandbox_print(out, sandbox_servers.status(load(spec_path)))

@@ -15,7 +15,7 @@ from migrate.cli.dns_cmds import print_delegation
 from migrate.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
-    from migrate.dns.delegate import DelegatePlan, DelegateResult
+    from migrate.dns.registrar_change import DelegatePlan, DelegateResult
 
 
 def add_to(dns_app: typer.Typer) -> None:
@@ -102,7 +102,7 @@ def delegate_cmd(
     json_output: JsonOption = False,
 ) -> None:
     """Set the domain's nameservers at the registrar (journaled first), then check the parent."""
-    from migrate.dns.delegate import DelegateResult, apply_delegation, plan_delegation
+    from migrate.dns.registrar_change import DelegateResult, apply_delegation, plan_delegation
 
     out = Output(json_output)
     spec = load(spec_path)

@@ -51,7 +51,7 @@ def plan(
     out = Output(json_output)
     loaded = load(spec)
     result = stack.preview(loaded, to, refresh=refresh, options=_options(spec, backend))
-    out.emit({"ok": True, **result.to_dict()})
+    out.emit({"ok": True, **result.to_json()})
     changing = [step for step in result.steps if step.op != "same"]
     for step in changing:
         out.human.print(f"  {_SYMBOL.get(step.op, '?')} {step.op:<8} {step.name} ({step.type})", markup=False)
@@ -154,7 +154,7 @@ def status(
     out = Output(json_output)
     loaded = load(spec)
     report = stack.status(loaded, options=_options(spec, backend), check_health=health)
-    out.emit({"ok": True, "targets": [entry.to_dict() for entry in report]})
+    out.emit({"ok": True, "targets": [entry.to_json() for entry in report]})
     table = Table("target", "provider", "deployed", "resources", "address", "health", box=None)
     for entry in report:
         address = ", ".join(entry.outputs.public_addresses) if entry.outputs else ""

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrate.data.comparison import Mismatch, SectionSummary, VerifyReport
 from migrate.data.endpoints import PgEndpoint
 from migrate.data.pgconn import connect
 from migrate.data.progress import ProgressCallback, Reporter
-from migrate.data.report import Mismatch, SectionSummary, VerifyReport
 
 PINNED = (
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
@@ -46,7 +46,7 @@ class DbFingerprint:
     extensions: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "tables": {k: list(v) for k, v in self.tables.items()},
             "sequences": {k: list(v) for k, v in self.sequences.items()},

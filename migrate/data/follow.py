@@ -68,7 +68,7 @@ class FollowState:
     def lag_seconds(self) -> float | None:
         return None if self.synced_as_of is None else max(0.0, time.time() - self.synced_as_of)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         import statistics
 
         document = asdict(self)
@@ -88,7 +88,7 @@ class FollowState:
 def write_state(path: Path, state: FollowState) -> None:
     """Atomically, so a reader never sees half a document."""
     scratch = path.with_suffix(".tmp")
-    scratch.write_text(json.dumps(state.to_dict()))
+    scratch.write_text(json.dumps(state.to_json()))
     os.replace(scratch, path)
 
 

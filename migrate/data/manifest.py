@@ -10,7 +10,6 @@ same), and then the listing comparison still recognises those objects as present
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import threading
 import time
@@ -19,10 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from migrate.data.stores import ObjectInfo
-
-
-def migrate_home() -> Path:
-    return Path(os.environ.get("MIGRATE_HOME") or Path.cwd() / ".migrate")
+from migrate.home import migrate_home
 
 
 def data_dir() -> Path:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrate.data import stores
+from migrate.data.comparison import Mismatch, SectionSummary, VerifyReport
 from migrate.data.manifest import Manifest, Record, data_dir
 from migrate.data.progress import ProgressCallback, Reporter
-from migrate.data.report import Mismatch, SectionSummary, VerifyReport
 from migrate.data.stores import IN_MEMORY_MAX, Fetched, ObjectInfo, ObjectStore, sha256_file
 from migrate.errors import MigrateError
 
@@ -69,7 +69,7 @@ class ObjectSyncResult:
     # The manifest's rows as they stand after the run, when the run wrote none (else None: re-read).
     records: dict[str, Record] | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         return {
             k: getattr(self, k)
             for k in ("source", "dest", "objects", "copied", "skipped", "deleted", "bytes_copied", "manifest")

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrate.data import media, postgres_move
+from migrate.data.comparison import VerifyReport
 from migrate.data.crypto import BackupKey
 from migrate.data.endpoints import PgEndpoint, bucket_pairs, postgres_endpoint, s3_endpoint
 from migrate.data.fingerprint import DbFingerprint, fingerprint
 from migrate.data.locations import Location
 from migrate.data.manifest import data_dir
 from migrate.data.progress import ProgressCallback
-from migrate.data.report import VerifyReport
 from migrate.data.stores import DirStore, S3Store
 from migrate.errors import InputError, MigrateError
 
@@ -48,17 +48,17 @@ class SyncResult:
     def ok(self) -> bool:
         return self.verify is None or self.verify.ok
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "source": self.source,
             "dest": self.dest,
             "backup_id": self.backup_id,
             "seconds": round(self.seconds, 3),
-            "postgres": self.postgres.to_dict() if self.postgres else None,
-            "media": [m.to_dict() for m in self.media],
+            "postgres": self.postgres.to_json() if self.postgres else None,
+            "media": [m.to_json() for m in self.media],
             "redis": self.redis,
-            "verify": self.verify.to_dict() if self.verify else None,
+            "verify": self.verify.to_json() if self.verify else None,
         }
 
 
@@ -152,7 +152,7 @@ def _copy_redis(source: TargetOutputs, dest: TargetOutputs, progress: ProgressCa
     if source.redis_url is None or dest.redis_url is None:
         raise InputError("--redis: both targets' outputs need a redis_url")
     copied = copy_snapshot(source.redis_url.get_secret_value(), dest.redis_url.get_secret_value(), progress=progress)
-    return copied.to_dict()
+    return copied.to_json()
 
 
 def verify(
@@ -288,7 +288,7 @@ def backup(
         roles, members = source_roles(src)
         doc["postgres"] = {
             "dump_bytes": size,
-            "fingerprint": print_fp.to_dict(),
+            "fingerprint": print_fp.to_json(),
             "roles": [asdict(r) for r in roles],
             "members": members,
         }

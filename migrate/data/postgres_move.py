@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrate.data.comparison import VerifyReport
 from migrate.data.endpoints import PgEndpoint
 from migrate.data.fingerprint import DbFingerprint, compare, fingerprint
 from migrate.data.pgconn import connect, finish_tool, run_tool, tool_env, tool_error
 from migrate.data.progress import ProgressCallback, Reporter
-from migrate.data.report import VerifyReport
 from migrate.data.roles import ensure_roles
 from migrate.errors import MigrateError
 
@@ -46,7 +46,7 @@ class PgMoveResult:
     roles_created: list[str] = field(default_factory=list)
     dump_bytes: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 

@@ -29,7 +29,7 @@ class RedisCopyResult:
     expired: int = 0  # gone between the listing and the copy
     seconds: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "copied": True,
             "keys": self.keys,
@@ -91,7 +91,11 @@ def _copy(src: Any, dst: Any, keys: list[bytes], result: RedisCopyResult, report
     for key in keys:
         read.dump(key)
         read.pttl(key)
+    # PTTLs count from the read: the time from sending it to queueing the writes is taken
+    # off, so a key never outlives its source by the copy's latency (tens of ms under load).
+    read_started = time.monotonic()
     values = read.execute()
+    elapsed_ms = int((time.monotonic() - read_started) * 1000) + 1
     write = dst.pipeline(transaction=False)
     copied = size = 0
     for index, key in enumerate(keys):
@@ -100,7 +104,7 @@ def _copy(src: Any, dst: Any, keys: list[bytes], result: RedisCopyResult, report
             result.expired += 1
             continue
         # PTTL -1: no expiry (RESTORE's 0). 0 ms left must not become "never expires".
-        write.restore(key, 0 if ttl == -1 else max(ttl, 1), payload, replace=True)
+        write.restore(key, 0 if ttl == -1 else max(ttl - elapsed_ms, 1), payload, replace=True)
         copied += 1
         size += len(payload)
     write.execute()

@@ -63,7 +63,7 @@ class ReplicationState:
     synchronous: bool = False
     message: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def describe(self) -> str:

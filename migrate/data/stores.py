@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrate.data import prefetch, s3_http
-from migrate.errors import InputError, MigrateError
+from migrate.errors import InputError, MigrateError, MissingBucket
 
 if TYPE_CHECKING:
     from migrate.data.endpoints import S3Endpoint
@@ -115,10 +115,6 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(4 * MIB):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-class MissingBucket(MigrateError):
-    """The bucket (or directory) an operation names does not exist."""
 
 
 class ObjectStore(ABC):

@@ -1,6 +1,7 @@
 """The DNS journal: what each provider served before a swing, durable before any change.
 
-JSON lines (compact), fsync'd after every append of one or several entries, under
+JSON lines (compact), fsync'd after every append of one or several entries (the mechanism is
+``migrate.durable_log``), under
 ``$MIGRATE_HOME/journal/dns/<zone>.jsonl``
 (``MIGRATE_HOME`` defaults to ``.migrate`` in the working directory). Entries hold only
 record data and provider names, never credentials.
@@ -8,8 +9,6 @@ record data and provider names, never credentials.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -17,12 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate.redact import redact
+from migrate.durable_log import DurableLog
+from migrate.home import migrate_home
 from providers.dnsbase import Key, RRset
-
-
-def migrate_home() -> Path:
-    return Path(os.environ.get("MIGRATE_HOME", ".migrate"))
 
 
 def journal_path(zone: str, home: Path | None = None) -> Path:
@@ -67,9 +63,12 @@ class SwingRecord:
 
 
 class Journal:
-    def __init__(self, zone: str, home: Path | None = None) -> None:
+    id_field = "swing"  # the field each entry's change id is written in
+
+    def __init__(self, zone: str, home: Path | None = None, path: Path | None = None) -> None:
         self.zone = zone
-        self.path = journal_path(zone, home)
+        self.path = path or journal_path(zone, home)
+        self._log = DurableLog(self.path)
 
     def new_id(self) -> str:
         return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -80,38 +79,20 @@ class Journal:
     def write_many(self, swing_id: str, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Append entries with one write and one fsync: durable together before we go on."""
         ts = round(time.time(), 3)
-        text = "".join(
-            json.dumps({"ts": ts, "swing": swing_id, "event": event, **data}, separators=(",", ":")) + "\n"
-            for event, data in events
-        )
-        pending = redact(text).encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            while pending:
-                pending = pending[os.write(fd, pending) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        self._log.append(*({"ts": ts, self.id_field: swing_id, "event": event, **data} for event, data in events))
 
     def entries(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        out = []
-        for line in self.path.read_text().splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash: everything before it stands
+        """Every whole entry; each carries its change id as ``id`` whatever field older
+        journals kept it in."""
+        out = self._log.records()
+        for entry in out:
+            entry.setdefault("id", entry.get(self.id_field, entry.get("swing")))
         return out
 
     def swings(self) -> list[SwingRecord]:
         records: dict[str, SwingRecord] = {}
         for e in self.entries():
-            sid, event = e["swing"], e["event"]
+            sid, event = e["id"], e["event"]
             if event == "start":
                 records[sid] = SwingRecord(
                     sid,

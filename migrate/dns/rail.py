@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migrate.errors import MigrateError
+from migrate.errors import SafetyRailError
 from providers.dnsbase import Key, Plan, relative
-
-
-class SafetyRailError(MigrateError):
-    """A plan holds changes outside the expected set, or too much of the zone."""
 
 
 def check(

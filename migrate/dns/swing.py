@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from migrate.dns import rail
 from migrate.dns.desired import desired_rrsets, owned_keys
 from migrate.dns.journal import Journal, SwingRecord, rrset_row
-from migrate.errors import InputError, MigrateError
+from migrate.errors import HealthCheckError, InputError, MigrateError
 from migrate.gcpause import paused_gc
 from providers.dnsbase import (
     Change,
@@ -34,10 +34,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class HealthCheckError(MigrateError):
-    """The target does not answer its health check: swinging to it would be an outage."""
 
 
 def providers_for(spec: ServiceSpec, names: Sequence[str] | None = None) -> list[DnsProvider]:

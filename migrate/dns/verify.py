@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from migrate.dns.desired import desired_rrsets, owned_keys
 from migrate.dns.journal import Journal
-from migrate.errors import InputError
+from migrate.errors import DnsProviderError, InputError
 from migrate.gcpause import paused_gc
-from providers.dnsbase import DnsProvider, DnsProviderError, Key, ProgressCallback, RRset, relative
+from providers.dnsbase import DnsProvider, Key, ProgressCallback, RRset, relative
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs

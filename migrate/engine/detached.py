@@ -40,7 +40,7 @@ _NOT_INHERITED = ("MIGRATE_CRASH_AT", "MIGRATE_FAULT_AT", "MIGRATE_FAULT_RUN")
 
 
 def _files(service: str, target: str) -> tuple[Path, Path]:
-    from migrate.runbook.journal import migrate_home
+    from migrate.home import migrate_home
 
     directory = migrate_home() / "updates"
     directory.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ def up_detached(
     An update started earlier (by a run that was killed) is waited for first. If this process
     is interrupted, the update goes on to its end; the next attempt waits for it the same way.
     """
-    from migrate.engine.stack import _outputs
+    from migrate.engine.stack import outputs_from_values
 
     state, log = _files(spec.service.name, target)
     earlier = running_update(spec.service.name, target)
@@ -160,7 +160,7 @@ def up_detached(
         values = json.loads(sent)
     except ValueError:
         raise MigrateError(f"the update of {target} succeeded but sent no outputs; see {log}") from None
-    return _outputs(spec, target, values), result
+    return outputs_from_values(spec, target, values), result
 
 
 def _result(log: Path) -> dict[str, Any] | None:

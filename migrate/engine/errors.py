@@ -5,25 +5,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from migrate.errors import InputError, MigrateError
+from migrate.errors import MigrateError, PassphraseError, ResourceFailedError, StackLockedError
 from migrate.redact import redact
 
 if TYPE_CHECKING:
     from pulumi.automation import CommandError
 
     from migrate.spec.model import ServiceSpec
-
-
-class StackLockedError(MigrateError):
-    """Another run holds the stack's lock (or a killed run left it behind)."""
-
-
-class PassphraseError(InputError):
-    """The passphrase is missing or is not the one the state was encrypted with."""
-
-
-class ResourceFailedError(MigrateError):
-    """One or more resources failed; the message names each with its reason."""
 
 
 _LOCK_DETAIL = re.compile(r"(?m)^\s*(.*?lock(?:ed)? .*?(?:pid|by).*)$")

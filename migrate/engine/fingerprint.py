@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrate.engine.workspace import REPO_ROOT, EngineOptions, backend_url, migrate_home
+from migrate.engine.workspace import REPO_ROOT, EngineOptions, backend_url
+from migrate.home import migrate_home
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from migrate.engine.errors import engine_error
 from migrate.engine.events import EventLog, OnEvent, Step
-from migrate.engine.workspace import EngineOptions, NotDeployedError, open_stack, stack_name, workspace
+from migrate.engine.workspace import EngineOptions, open_stack, stack_name, workspace
+from migrate.errors import NotDeployedError
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
@@ -44,7 +45,7 @@ class PreviewResult:
     def has_changes(self) -> bool:
         return any(op != "same" and count for op, count in self.changes.items())
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "has_changes": self.has_changes,
@@ -65,7 +66,7 @@ class TargetStatus:
     health: str | None = None  # "healthy", "unhealthy: why", or None when not checked
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "provider": self.provider,
@@ -131,7 +132,7 @@ def up(
     )
     log.debug("up %s: %s in %.1fs", target, events.changes(), time.monotonic() - started)
     fingerprint.record(spec, target, options)
-    return _outputs(spec, target, {key: value.value for key, value in result.outputs.items()})
+    return outputs_from_values(spec, target, {key: value.value for key, value in result.outputs.items()})
 
 
 def preview(
@@ -208,7 +209,7 @@ def status(spec: ServiceSpec, *, options: EngineOptions | None = None, check_hea
             entry.last_update = summary.last_update.isoformat() if summary.last_update else None
         if entry.deployed:
             try:
-                from migrate.engine.outputs import load_outputs
+                from migrate.engine.stack_outputs import load_outputs
 
                 entry.outputs = load_outputs(spec, target, options=options)
             except Exception as exc:  # one broken stack must not hide the others
@@ -232,7 +233,7 @@ def probe(url: str, timeout: float = 3.0) -> str:
     return f"unhealthy: HTTP {response.status_code}"
 
 
-def _outputs(spec: ServiceSpec, target: str, values: dict[str, Any]) -> TargetOutputs:
+def outputs_from_values(spec: ServiceSpec, target: str, values: dict[str, Any]) -> TargetOutputs:
     from migrate.outputs import SECRET_OUTPUTS, TargetOutputs
     from migrate.redact import register_secret
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrate.errors import InputError, MigrateError
+from migrate.errors import InputError, MigrateError, NotDeployedError
+from migrate.home import migrate_home
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_ROOT = REPO_ROOT / ".tools"
 ORGANIZATION = "organization"  # the file backend's fixed organization name
-
-
-def migrate_home() -> Path:
-    return Path(os.environ.get("MIGRATE_HOME") or ".migrate").expanduser().resolve()
 
 
 @dataclass(frozen=True)
@@ -164,7 +161,8 @@ def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = N
     from pulumi import automation as auto
 
     from migrate.engine.errors import engine_error
-    from stacks.program import RunContext, make_program
+    from providers.hosting import RunContext
+    from stacks.program import make_program
 
     spec.target(target)  # an unknown target is bad input before anything runs
     options = options or EngineOptions()
@@ -178,15 +176,14 @@ def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = N
             return auto.Stack.create_or_select(name, ws)
         return auto.Stack.select(name, ws)
     except auto.StackNotFoundError:
-        raise NotDeployedError(spec, target, ws) from None
+        raise not_deployed(spec, target, ws) from None
     except auto.CommandError as exc:
         raise engine_error(exc, spec, target) from None
 
 
-class NotDeployedError(MigrateError):
-    def __init__(self, spec: ServiceSpec, target: str, ws: auto.LocalWorkspace | None = None) -> None:
-        backend = (ws.env_vars or {}).get("PULUMI_BACKEND_URL", "the state backend") if ws else "the state backend"
-        super().__init__(
-            f"target {target!r} is not deployed (no stack {stack_name(spec, target)} in {backend}): "
-            f"run migrate up --to {target}"
-        )
+def not_deployed(spec: ServiceSpec, target: str, ws: auto.LocalWorkspace | None = None) -> NotDeployedError:
+    backend = (ws.env_vars or {}).get("PULUMI_BACKEND_URL", "the state backend") if ws else "the state backend"
+    return NotDeployedError(
+        f"target {target!r} is not deployed (no stack {stack_name(spec, target)} in {backend}): "
+        f"run migrate up --to {target}"
+    )

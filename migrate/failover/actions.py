@@ -17,7 +17,7 @@ from migrate.runbook.registry import action
 if TYPE_CHECKING:
     from migrate.data.move import SyncResult
     from migrate.outputs import TargetOutputs
-    from migrate.runbook.engine import StepContext
+    from migrate.runbook.runner import StepContext
     from migrate.spec.model import ServiceSpec
 
 
@@ -34,7 +34,7 @@ _OUTPUTS: dict[str, TargetOutputs] = {}
 
 
 def outputs_of(spec: ServiceSpec, target: str) -> TargetOutputs:
-    from migrate.engine.outputs import load_outputs
+    from migrate.engine.stack_outputs import load_outputs
 
     key = f"{spec.service.name}/{target}"
     if key not in _OUTPUTS:
@@ -243,19 +243,19 @@ def _move_data(ctx: StepContext, source: str, dest: str, backup: str | None) -> 
             promoted = replication.promote(spec, a, b, admin_url=admin, source_admin_url=admin_url(a))
             if not promoted.ok or promoted.state != "promoted":
                 raise MigrateError(f"promoting {dest} failed: {promoted.describe()}")
-            return {"route": "promote", "replication": promoted.to_dict()}
+            return {"route": "promote", "replication": promoted.to_json()}
     if a is not None and target_healthy(ctx, source)[0]:
         ctx.log(f"{source} still answers: copying its data to {dest}")
         result = sync(spec, a, b, admin_url=admin, progress=data_progress(ctx))
         raise_unverified(f"copy {source} → {dest}", result)
-        return {"route": "sync", "result": result.to_dict()}
+        return {"route": "sync", "result": result.to_json()}
     if backup:
         from migrate.data.locations import parse_location
 
         ctx.log(f"{source} is gone: restoring the latest backup from {backup} (database and media at once)")
         result = restore_both_at_once(ctx, spec, parse_location(backup), b, admin)
         raise_unverified(f"restore {backup} → {dest}", result)
-        return {"route": "restore", "location": backup, "result": result.to_dict()}
+        return {"route": "restore", "location": backup, "result": result.to_json()}
     raise MigrateError(
         f"no way to get the data onto {dest}: {source} does not answer, no replication is active, "
         "and no --backup LOCATION was given"
@@ -270,8 +270,8 @@ def restore_both_at_once(
     as the slower of the two, not their sum. One result, verified as one restore."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from migrate.data.comparison import VerifyReport
     from migrate.data.move import SyncResult, restore
-    from migrate.data.report import VerifyReport
 
     started = time.monotonic()
     with ThreadPoolExecutor(2, thread_name_prefix="restore") as pool:

@@ -30,7 +30,7 @@ from migrate.runbook.registry import action
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
-    from migrate.runbook.engine import StepContext
+    from migrate.runbook.runner import StepContext
     from migrate.spec.model import ServiceSpec
 
 CHIRP_DIR = Path(__file__).resolve().parents[2] / "examples" / "chirp"
@@ -45,14 +45,14 @@ def _uses_sandbox_dns(ctx: StepContext) -> bool:
 def sandbox_dns_up(ctx: StepContext) -> dict[str, Any]:
     """Start the spec's sandbox DNS servers; remember which this run started (only those are
     stopped and removed at teardown: servers already running belong to someone else)."""
-    from migrate.dns import sandbox
+    from migrate.dns import sandbox_servers
 
     if not _uses_sandbox_dns(ctx):
         return {"sandbox": False}
     spec = spec_of(ctx)
     earlier = ctx.results.get(ctx.step_id, {}).get("started")  # a resumed run keeps its list
-    running = {name for name, server in sandbox.servers(spec) if server.running()}
-    started = sorted(set(earlier or []) | {s.provider for s in sandbox.up(spec)} - running)
+    running = {name for name, server in sandbox_servers.servers(spec) if server.running()}
+    started = sorted(set(earlier or []) | {s.provider for s in sandbox_servers.up(spec)} - running)
     return {"sandbox": True, "started": started, "already_running": sorted(running - set(earlier or []))}
 
 
@@ -61,13 +61,13 @@ def sandbox_dns_down(ctx: StepContext) -> dict[str, Any]:
     """Stop the sandbox DNS servers this run started and remove their directories."""
     import shutil
 
-    from migrate.dns import sandbox
+    from migrate.dns import sandbox_servers
 
     if not _uses_sandbox_dns(ctx):
         return {"sandbox": False}
     started = set(ctx.results.get("sandbox-dns", {}).get("started", []))
     stopped = []
-    for name, server in sandbox.servers(spec_of(ctx)):
+    for name, server in sandbox_servers.servers(spec_of(ctx)):
         if name in started:
             server.stop()
             shutil.rmtree(server.directory, ignore_errors=True)
@@ -133,7 +133,7 @@ def replicate(ctx: StepContext, source: str, dest: str, synchronous: bool = Fals
     )
     if not state.ok or state.state != "streaming":
         raise MigrateError(f"replication {source} → {dest} is not streaming: {state.describe()}")
-    return {"replication": state.to_dict()}
+    return {"replication": state.to_json()}
 
 
 @action("data.replication_stop")
@@ -165,7 +165,7 @@ def media_copy(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
         return {"media": False}
     result = sync(spec, outputs_of(spec, source), outputs_of(spec, dest), postgres=False, progress=data_progress(ctx))
     raise_unverified(f"media copy {source} → {dest}", result)
-    return {"result": result.to_dict()}
+    return {"result": result.to_json()}
 
 
 def _start_detached(ctx: StepContext, name: str, argv: list[str], env: dict[str, str]) -> int:
@@ -279,7 +279,7 @@ def backup(ctx: StepContext, source: str, location: str = "") -> dict[str, Any]:
     where = location or str((ctx.run_dir / "backup").resolve())
     result = take_backup(spec, outputs_of(spec, source), parse_location(where), progress=data_progress(ctx))
     raise_unverified(f"backup of {source} to {where}", result)
-    return {"location": where, "backup_id": result.backup_id, "result": result.to_dict()}
+    return {"location": where, "backup_id": result.backup_id, "result": result.to_json()}
 
 
 @action("drill.mode_is")

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def failover_plan(spec: ServiceSpec, params: dict[str, Any], drill: bool = False) -> dict[str, Any]:
-    from migrate.audit.report import preflight
+    from migrate.audit.checks import preflight
     from migrate.dns.desired import owned_keys
     from migrate.dns.swing import providers_for
 

@@ -12,13 +12,13 @@ from migrate.errors import MigrateError
 from migrate.runbook.registry import action
 
 if TYPE_CHECKING:
-    from migrate.runbook.engine import StepContext
+    from migrate.runbook.runner import StepContext
 
 
 @action("preflight.run")
 def run(ctx: StepContext, source: str, dest: str, backup: str | None = None, drill: bool = False) -> dict[str, Any]:
+    from migrate.audit.checks import preflight
     from migrate.audit.findings import Severity
-    from migrate.audit.report import preflight
     from migrate.failover.actions import spec_of
 
     report = preflight(spec_of(ctx), source, dest, backup or None, drill)

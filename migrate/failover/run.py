@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from migrate.errors import InputError
+from migrate.errors import InputError, StepFailed
 from migrate.redact import redact
-from migrate.runbook.engine import Engine, StepContext, StepFailed
 from migrate.runbook.journal import RunJournal
 from migrate.runbook.model import Runbook, load_runbook, parse_runbook
+from migrate.runbook.runner import Engine, StepContext
 
 
 @dataclass

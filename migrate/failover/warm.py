@@ -21,7 +21,7 @@ from migrate.failover.actions import http_ok, outputs_of, spec_of
 from migrate.runbook.registry import action
 
 if TYPE_CHECKING:
-    from migrate.runbook.engine import StepContext
+    from migrate.runbook.runner import StepContext
 
 STANDBY_STEP = "standby"  # the step whose verdict the provision and converge steps read
 

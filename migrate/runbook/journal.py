@@ -7,51 +7,26 @@ that says exactly which steps finished, with their outputs, and which one was un
 A torn last line (killed mid-write) is ignored on reading. Every line passes through
 ``redact``: secret values never reach the disk. The first line holds the runbook itself, so
 a resumed run follows the plan it started with even if the file in ``runbooks/`` changed.
+The mechanism (append, fsync, torn tail, lock) is ``migrate.durable_log``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from pydantic import SecretStr
-
+from migrate.durable_log import DurableLog
 from migrate.errors import InputError, MigrateError
-from migrate.redact import MASK, redact
-
-
-def migrate_home() -> Path:
-    return Path(os.environ.get("MIGRATE_HOME", ".migrate"))
+from migrate.home import migrate_home
 
 
 def runs_dir(home: Path | None = None) -> Path:
     return (home or migrate_home()) / "journal" / "runs"
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return MASK
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
-def dumps(document: Any) -> str:
-    """JSON with secrets masked: SecretStr fields and every registered secret value."""
-    return redact(json.dumps(document, default=_default, sort_keys=False))
 
 
 def new_run_id(runbook: str) -> str:
@@ -106,8 +81,7 @@ class RunJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.run_id = path.stem
-        self._file: IO[str] | None = None
-        self._lock: IO[str] | None = None
+        self._log = DurableLog(path)
         self._writing = threading.Lock()  # steps running at the same time share the journal
 
     # -- creating and finding runs -------------------------------------------------------------
@@ -116,7 +90,6 @@ class RunJournal:
         cls, runbook: dict[str, Any], params: dict[str, Any], home: Path | None = None, **meta: Any
     ) -> RunJournal:
         directory = runs_dir(home)
-        directory.mkdir(parents=True, exist_ok=True)
         journal = cls(directory / f"{new_run_id(runbook['name'])}.jsonl")
         journal.lock()
         journal.write("run-start", runbook=runbook, params=params, **meta)
@@ -152,63 +125,19 @@ class RunJournal:
     # -- writing -------------------------------------------------------------------------------
     def lock(self) -> None:
         """One process per run: a second ``--resume`` of a live run is refused."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path.with_suffix(".lock"), "a+")  # noqa: SIM115 - held for the run
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise MigrateError(f"run {self.run_id} is being run by another process right now") from None
-        self._lock = handle
+        self._log.lock(f"run {self.run_id}")
 
     def write(self, event: str, **data: Any) -> dict[str, Any]:
+        """Append one record, durable (fsync'd, secrets masked) before the engine goes on."""
         with self._writing:
-            record = {"event": event, "at": time.time(), **data}
-            line = dumps(record)
-            if self._file is None:
-                self._repair_torn_tail()
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
-            self._file.write(line + "\n")
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        return json.loads(line)
-
-    def _repair_torn_tail(self) -> None:
-        """A run killed mid-write leaves half a line; end it so the next record stays whole."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            if not self.path.exists():
-                self.path.touch()
-                _fsync_dir(self.path.parent)
-            return
-        with open(self.path, "rb+") as handle:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":
-                handle.write(b"\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            return self._log.append({"event": event, "at": time.time(), **data})[0]
 
     def close(self) -> None:
-        for handle in (self._file, self._lock):
-            if handle is not None:
-                with contextlib.suppress(OSError):
-                    handle.close()
-        self._file = self._lock = None
+        self._log.close()
 
     # -- reading -------------------------------------------------------------------------------
     def entries(self) -> list[dict[str, Any]]:
-        records = []
-        try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise MigrateError(f"cannot read journal {self.path}: {exc.strerror}") from None
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn line from a killed writer
-        return records
+        return self._log.records()
 
     def replay(self) -> RunState:
         entries = self.entries()
@@ -244,11 +173,3 @@ class RunJournal:
         if state.status == "running" and entries[-1]["event"] != "run-end":
             state.status = "interrupted"
         return state
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from migrate.errors import SpecError
 from migrate.gcpause import paused_gc
 from migrate.spec.model import ServiceSpec, cross_check
+from migrate.spec.secrets import SPEC_DIR
 
 DEFAULT_SPEC_FILE = "migrate.yaml"
 
@@ -26,23 +27,24 @@ def load_spec(path: str | Path = DEFAULT_SPEC_FILE) -> ServiceSpec:
         raise SpecError([f"{path}: no such spec file (use -f/--spec to name one)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([f"{path}: cannot read: {exc}"]) from None
-    spec = parse_spec(text, str(path))
+    spec = parse_spec(text, str(path), spec_dir=path.resolve().parent)
     spec.source_path = path.resolve()
     return spec
 
 
-def parse_spec(text: str, filename: str) -> ServiceSpec:
+def parse_spec(text: str, filename: str, spec_dir: Path | None = None) -> ServiceSpec:
+    """``spec_dir``: where relative paths in the spec ({file: …} secrets) are taken from."""
     with paused_gc():  # tens of thousands of nodes, dicts and models, none of them garbage
-        return _parse_spec(text, filename)
+        return _parse_spec(text, filename, spec_dir)
 
 
-def _parse_spec(text: str, filename: str) -> ServiceSpec:
+def _parse_spec(text: str, filename: str, spec_dir: Path | None) -> ServiceSpec:
     document = _parse_yaml(text, filename)
     data = document.data
     if not isinstance(data, dict):
         raise SpecError([f"{filename}:1: the spec must be a mapping of sections (service, dns, …)"])
     try:
-        spec = ServiceSpec.model_validate(data)
+        spec = ServiceSpec.model_validate(data, context={SPEC_DIR: spec_dir})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

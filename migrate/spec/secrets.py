@@ -6,10 +6,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from migrate.errors import InputError
+from migrate.home import resolve_beside
 from migrate.redact import register_secret
+
+# Validation-context key: the spec file's directory, against which relative paths resolve.
+SPEC_DIR = "spec_dir"
 
 INLINE_SECRET_MESSAGE = "secret value written inline; give a reference instead: {env: VAR_NAME} or {file: PATH}"
 
@@ -28,6 +32,13 @@ class SecretRef(BaseModel):
         if not isinstance(value, dict):
             raise ValueError(INLINE_SECRET_MESSAGE)
         return value
+
+    @field_validator("file")
+    @classmethod
+    def _beside_the_spec(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """A relative ``{file: …}`` is the spec's neighbour, wherever the command runs."""
+        anchor = (info.context or {}).get(SPEC_DIR)
+        return resolve_beside(value, anchor) if value is not None and anchor is not None else value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:

@@ -84,4 +84,9 @@ class AwsAdapter(HostingAdapter):
         passwords = (spec.postgres is not None) + (spec.redis is not None)
         if passwords:
             plan.append(("random:index/randomPassword:RandomPassword", passwords))
+        # The stack's parts (ComponentResources), one per concern the spec asks for.
+        parts = ["Network", "Front", "App"]
+        parts += ["Database"] * (spec.postgres is not None) + ["Cache"] * (spec.redis is not None)
+        parts += ["Media"] * bool(buckets)
+        plan += [(f"migrate:aws:{part}", 1) for part in parts]
         return plan

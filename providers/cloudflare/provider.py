@@ -15,17 +15,9 @@ from typing import Any
 
 import httpx
 
+from migrate.errors import DnsProviderError
 from providers.cloudflare.settings import CloudflareSettings
-from providers.dnsbase import (
-    Capabilities,
-    Change,
-    DnsProvider,
-    DnsProviderError,
-    Key,
-    ProgressCallback,
-    RRset,
-    relative,
-)
+from providers.dnsbase import Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset, relative
 from providers.http_retry import request_rate_limited
 
 AUTO_TTL = 300  # Cloudflare's ttl=1 ("automatic") is 300 s

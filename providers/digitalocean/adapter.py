@@ -52,4 +52,8 @@ class DigitalOceanAdapter(HostingAdapter):
                 ("digitalocean:index/spacesBucket:SpacesBucket", buckets),
                 ("digitalocean:index/spacesKey:SpacesKey", 1),
             ]
+        # The stack's parts (ComponentResources), one per concern the spec asks for.
+        parts = ["Network", "Droplets", "Front"] + ["Database"] * (spec.postgres is not None)
+        parts += ["Cache"] * (spec.redis is not None) + ["Spaces"] * bool(buckets)
+        plan += [(f"migrate:digitalocean:{part}", 1) for part in parts]
         return plan

@@ -16,16 +16,10 @@ from typing import Any
 
 import httpx
 
+from migrate.errors import RegistrarError
 from providers.gandi.settings import GandiSettings
 from providers.http_retry import request_rate_limited
-from providers.registrarbase import (
-    Nameserver,
-    Registrar,
-    RegistrarCapabilities,
-    RegistrarError,
-    StatusCallback,
-    same_names,
-)
+from providers.registrarbase import Nameserver, Registrar, RegistrarCapabilities, StatusCallback, same_names
 
 
 class GandiRegistrar(Registrar):

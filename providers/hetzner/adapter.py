@@ -62,4 +62,7 @@ class HetznerAdapter(HostingAdapter):
             public = sum(1 for b in buckets if b.public)
             if public:
                 plan.append(("aws:s3/bucketPolicy:BucketPolicy", public))
+        # The stack's parts (ComponentResources), one per concern the spec asks for.
+        parts = ["PrivateNetwork", "AppServers", "Front"] + ["DataServer"] * data + ["ObjectStorage"] * bool(buckets)
+        plan += [(f"migrate:hetzner:{part}", 1) for part in parts]
         return plan

@@ -52,4 +52,8 @@ class KubernetesAdapter(HostingAdapter):
             plan.append(("kubernetes:batch/v1:Job", 1))
         if passwords:
             plan.append(("random:index/randomPassword:RandomPassword", passwords))
+        # The stack's parts (ComponentResources), one per concern the spec asks for.
+        parts = ["App", "Front"] + ["Database"] * (spec.postgres is not None) + ["Cache"] * (spec.redis is not None)
+        parts += ["ObjectStore"] * (spec.media is not None)
+        plan += [(f"migrate:kubernetes:{part}", 1) for part in parts]
         return plan

@@ -21,5 +21,10 @@ class KubernetesSettings(ProviderSettings):
     )
     cluster_issuer: str | None = Field(None, description="cert-manager ClusterIssuer to request the certificate from.")
     postgres: Literal["statefulset", "cloudnative-pg"] = "statefulset"
-    object_store_image: str = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
-    object_store_client_image: str = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"
+    # versitygw (Apache-2.0) and the AWS CLI (Apache-2.0): no AGPL component in the stack.
+    object_store_image: str = Field(
+        "versity/versitygw:v1.8.0", description="S3 server image (configured by VGW_* variables)."
+    )
+    object_store_client_image: str = Field(
+        "amazon/aws-cli:2.27.0", description="Creates the buckets (aws s3api) in a one-off Job."
+    )

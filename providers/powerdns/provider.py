@@ -11,15 +11,8 @@ from typing import Any
 
 import httpx
 
-from providers.dnsbase import (
-    Capabilities,
-    Change,
-    DnsProvider,
-    DnsProviderError,
-    Key,
-    ProgressCallback,
-    RRset,
-)
+from migrate.errors import DnsProviderError
+from providers.dnsbase import Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset
 from providers.powerdns.settings import PowerDnsSettings
 from providers.rfc2136.provider import RECORD_TYPES
 

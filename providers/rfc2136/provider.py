@@ -19,17 +19,8 @@ import dns.opcode
 import dns.query
 import dns.rcode
 
-from providers.dnsbase import (
-    Capabilities,
-    Change,
-    DnsProvider,
-    DnsProviderError,
-    Key,
-    ProgressCallback,
-    RRset,
-    absolute,
-    relative,
-)
+from migrate.errors import DnsProviderError
+from providers.dnsbase import Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset, absolute, relative
 from providers.rfc2136.settings import Rfc2136Settings
 from providers.rfc2136.update import Update, sign, updates
 from providers.rfc2136.wire import axfr, explain, query_rrset, tsig_key

@@ -32,7 +32,8 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
 import dns.tsig
 
-from providers.dnsbase import Change, DnsProviderError
+from migrate.errors import DnsProviderError
+from providers.dnsbase import Change
 
 OPCODE_UPDATE = 5 << 11
 CLASS_IN, CLASS_NONE, CLASS_ANY = 1, 254, 255

@@ -25,8 +25,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.tsig
 
+from migrate.errors import DnsProviderError
 from migrate.gcpause import paused_gc
-from providers.dnsbase import DnsProviderError, Key, RRset
+from providers.dnsbase import Key, RRset
 
 
 def split_hostport(value: str, default_port: int = 53) -> tuple[str, int]:

@@ -12,17 +12,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from migrate.errors import DnsProviderError
 from providers.aws_client import aws_client, call_with_backoff
-from providers.dnsbase import (
-    Capabilities,
-    Change,
-    DnsProvider,
-    DnsProviderError,
-    Key,
-    ProgressCallback,
-    RRset,
-    relative,
-)
+from providers.dnsbase import Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset, relative
 from providers.route53.settings import Route53Settings
 
 

@@ -12,15 +12,9 @@ import re
 import time
 from typing import Any
 
+from migrate.errors import RegistrarError
 from providers.aws_client import aws_client, call_with_backoff
-from providers.registrarbase import (
-    Nameserver,
-    Registrar,
-    RegistrarCapabilities,
-    RegistrarError,
-    StatusCallback,
-    in_zone,
-)
+from providers.registrarbase import Nameserver, Registrar, RegistrarCapabilities, StatusCallback, in_zone
 from providers.route53domains.settings import Route53DomainsSettings
 
 AUTH = {

@@ -292,6 +292,8 @@ def sdk_problems(deployment: Deployment) -> list[str]:
     """Every input that the provider's SDK would not accept: unknown names, missing required."""
     problems: list[str] = []
     for r in deployment.resources:
+        if r.typ.startswith("migrate:"):
+            continue  # the stack's own ComponentResources: no provider SDK behind them
         args_cls = _args_class_for(r.typ)
         if args_cls is None:
             problems.append(f"{r.typ} {r.name}: no SDK input type found")

@@ -11,7 +11,8 @@ from pydantic import SecretStr
 from migrate.cli import prestart
 from migrate.data import prefetch, s3_http
 from migrate.data.endpoints import S3Endpoint
-from migrate.data.stores import MissingBucket, S3Store
+from migrate.data.stores import S3Store
+from migrate.errors import MissingBucket
 from tests.data.conftest import KEYS, Pair, put_objects
 
 

@@ -16,7 +16,8 @@ from pydantic import SecretStr
 
 from migrate.data import s3_http, stores
 from migrate.data.endpoints import S3Endpoint
-from migrate.data.stores import MissingBucket, S3Store
+from migrate.data.stores import S3Store
+from migrate.errors import MissingBucket
 from providers.local.servers.process import free_port
 from providers.local.servers.s3 import S3Server, s3_client
 

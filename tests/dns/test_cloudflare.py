@@ -22,10 +22,11 @@ import pytest
 
 from migrate.dns.evacuate import evacuate
 from migrate.dns.swing import providers_for, swing
+from migrate.errors import DnsProviderError
 from migrate.outputs import TargetOutputs
 from migrate.spec.loader import parse_spec
 from providers.cloudflare.provider import CloudflareProvider
-from providers.dnsbase import Change, DnsProviderError, RRset
+from providers.dnsbase import Change, RRset
 from tests.dns.conftest import ZONE, Cluster, start_cluster, stop_cluster
 
 TOKEN = "cf-test-token-123456"

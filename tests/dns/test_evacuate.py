@@ -13,8 +13,8 @@ import dns.message
 import dns.query
 import pytest
 
-from migrate.dns.delegation import check_delegation
 from migrate.dns.evacuate import evacuate
+from migrate.dns.parent_zone import check_delegation
 from providers.local.servers.dns import ZoneSeed, free_loopback_address, launcher
 from providers.local.servers.pdns import PowerDnsServer
 from tests.conftest import run_cli

@@ -269,9 +269,9 @@ def test_wrong_token_is_one_line_and_changes_nothing(world, tmp_path: Path) -> N
 
 def test_rollback_passes_over_a_refused_change(world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A change the registrar refused changed nothing: rollback undoes the one before it."""
-    from migrate.dns.delegate import apply_delegation, plan_delegation
+    from migrate.dns.registrar_change import apply_delegation, plan_delegation
+    from migrate.errors import RegistrarError
     from migrate.spec.loader import load_spec
-    from providers.registrarbase import RegistrarError
 
     directory, _tsig, parent, knot, fake = world
     monkeypatch.setenv("GANDI_PAT", TOKEN)

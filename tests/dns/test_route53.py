@@ -10,8 +10,9 @@ import boto3
 import pytest
 
 from migrate.dns.swing import providers_for, rollback, swing
+from migrate.errors import DnsProviderError
 from migrate.outputs import TargetOutputs
-from providers.dnsbase import Change, DnsProviderError, RRset
+from providers.dnsbase import Change, RRset
 from providers.local.servers.process import free_port
 from providers.local.servers.s3 import S3Server
 from tests.dns.conftest import ZONE, Cluster

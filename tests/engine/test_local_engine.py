@@ -23,7 +23,7 @@ import httpx
 import pytest
 import yaml
 
-from providers.local import sandbox
+from providers.local import layout
 from tests.conftest import CHIRP_SPEC, run_cli
 from tests.engine.helpers import answers, free_loopback_address, listening_ports, png
 
@@ -75,7 +75,7 @@ def box() -> Iterator[Sandbox]:
     yield box
     if (box.home / "sandbox" / TARGET).exists():
         box.cli("destroy", "--target", TARGET, "--yes")
-    for pid in sandbox.recorded_pids(box.home / "sandbox" / TARGET).values():  # last resort
+    for pid in layout.recorded_pids(box.home / "sandbox" / TARGET).values():  # last resort
         os.killpg(os.getpgid(pid), 9)
     shutil.rmtree(base, ignore_errors=True)
 
@@ -86,7 +86,7 @@ def deployed(box: Sandbox) -> dict[str, Any]:
 
 
 def _reveal_outputs(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    from migrate.engine.outputs import load_outputs
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.spec.loader import load_spec
 
     for key, value in box.env.items():
@@ -204,10 +204,10 @@ def test_a_wrong_passphrase_is_one_clear_line(box: Sandbox, deployed: dict[str, 
 
 
 def test_terminate_kills_everything_at_once_and_up_recovers(box: Sandbox, deployed: dict[str, Any]) -> None:
-    recorded = sandbox.recorded_pids(box.home / "sandbox" / TARGET)
+    recorded = layout.recorded_pids(box.home / "sandbox" / TARGET)
     terminated = box.cli_json("chaos", "terminate", "--target", TARGET)
     assert set(terminated["killed"]) == {"front", "postgres", "s3", "redis", "web-0", "web-1", "worker-0"}
-    assert not any(sandbox.start_time(pid) for pid in recorded.values())
+    assert not any(layout.start_time(pid) for pid in recorded.values())
     for port in (80, 5432, 9000, 6379):
         assert not answers(box.address, port), port
     assert listening_ports(box.address) == []
@@ -222,11 +222,11 @@ def test_terminate_kills_everything_at_once_and_up_recovers(box: Sandbox, deploy
 
 
 def test_destroy_leaves_nothing_behind(box: Sandbox, deployed: dict[str, Any]) -> None:
-    recorded = sandbox.recorded_pids(box.home / "sandbox" / TARGET)
+    recorded = layout.recorded_pids(box.home / "sandbox" / TARGET)
     assert len(recorded) == 7
     destroyed = box.cli_json("destroy", "--target", TARGET)
     assert destroyed["was_deployed"] is True
-    assert not any(sandbox.start_time(pid) for pid in recorded.values())
+    assert not any(layout.start_time(pid) for pid in recorded.values())
     assert listening_ports(box.address) == []
     assert not (box.home / "sandbox" / TARGET).exists()
     assert not list((box.home / "state" / ".pulumi" / "stacks").rglob(f"{TARGET}.json"))

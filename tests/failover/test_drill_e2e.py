@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.failover.sandbox import NOTHING_LEFT, private_sandbox
+from tests.failover.private_sandbox import NOTHING_LEFT, private_sandbox
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from migrate.runbook.journal import RunJournal
-from tests.failover.sandbox import PrivateSandbox, private_sandbox
+from tests.failover.private_sandbox import PrivateSandbox, private_sandbox
 
 pytestmark = pytest.mark.slow
 BALLAST_ROWS = 40_000  # ~40 MB: pg_restore runs long enough to be cut in the middle
@@ -43,7 +43,7 @@ def _ok(result: Any) -> dict[str, Any]:
 def _seed(sb: PrivateSandbox, target: str, rows: int) -> None:
     import psycopg
 
-    from migrate.engine.outputs import load_outputs
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.spec.loader import load_spec
 
     with pytest.MonkeyPatch.context() as patch:
@@ -61,7 +61,7 @@ def _seed(sb: PrivateSandbox, target: str, rows: int) -> None:
 def _rows(sb: PrivateSandbox, target: str) -> int:
     import psycopg
 
-    from migrate.engine.outputs import load_outputs
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.spec.loader import load_spec
 
     with pytest.MonkeyPatch.context() as patch:

@@ -37,7 +37,7 @@ import pytest
 from migrate.runbook.journal import RunJournal
 from migrate.runbook.model import load_runbook
 from tests.failover.faults import stat_of
-from tests.failover.sandbox import PrivateSandbox, private_sandbox, processes_mentioning
+from tests.failover.private_sandbox import PrivateSandbox, private_sandbox, processes_mentioning
 from tests.failover.test_faults import _ok, _served
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ MID_PROVISION, MID_RESTORE = "during:provision", "during:data"
 
 
 def _outputs(sb: PrivateSandbox, target: str) -> Any:
-    from migrate.engine.outputs import load_outputs
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.spec.loader import load_spec
 
     with pytest.MonkeyPatch.context() as patch:

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from migrate.runbook.journal import RunJournal
-from tests.failover.sandbox import PrivateSandbox, private_sandbox
+from tests.failover.private_sandbox import PrivateSandbox, private_sandbox
 from tests.failover.test_faults import _ok, _served
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
-from providers.local import sandbox
+from providers.local import layout
 from providers.local.dynamic.base import (
     SandboxProvider,
     alive,
@@ -45,10 +45,10 @@ class AppProvider(SandboxProvider):
         except BaseException:
             # All or nothing: replicas that did start must not outlive the failed create.
             directory = Path(inputs["sandbox_dir"])
-            for name, pid in sandbox.recorded_pids(directory).items():
+            for name, pid in layout.recorded_pids(directory).items():
                 if name.rpartition("-")[0] == inputs["name"]:
                     process.stop(pid, timeout=5)
-                    sandbox.remove_pid(directory, name)
+                    layout.remove_pid(directory, name)
             raise
         return CreateResult(f"{inputs['name']}@{inputs['host']}", {**inputs, "pids": pids})
 

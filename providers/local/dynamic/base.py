@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
-from providers.local import sandbox
+from providers.local import layout
 from providers.local.servers import process
 
 if TYPE_CHECKING:
@@ -132,20 +132,20 @@ def alive(entry: list[int] | tuple[int, int] | None) -> bool:
     if not entry:
         return False
     pid, started = int(entry[0]), int(entry[1])
-    return sandbox.same_process(pid, started)
+    return layout.same_process(pid, started)
 
 
 def spawned(sandbox_dir: Path, name: str, pid: int) -> list[int]:
     """Record a started process in the target's run directory; return ``[pid, start_time]``."""
-    sandbox.write_pid(sandbox_dir, name, pid)
-    return [pid, sandbox.start_time(pid) or 0]
+    layout.write_pid(sandbox_dir, name, pid)
+    return [pid, layout.start_time(pid) or 0]
 
 
 def stop(sandbox_dir: Path, name: str, entry: list[int] | None, timeout: float = 10.0) -> None:
     """Stop a process we started (SIGTERM to its session, SIGKILL after ``timeout``)."""
     if entry and alive(entry):
         process.stop(int(entry[0]), timeout=timeout)
-    sandbox.remove_pid(sandbox_dir, name)
+    layout.remove_pid(sandbox_dir, name)
 
 
 def python_argv(command: str, **placeholders: str | int) -> list[str]:

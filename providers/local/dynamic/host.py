@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
-from providers.local import sandbox
+from providers.local import layout
 from providers.local.dynamic.base import SandboxProvider, clean_errors, inputs_of, remove_tree
 from providers.local.servers import postgres as pg
 from providers.local.servers import process
@@ -41,19 +41,19 @@ class HostProvider(SandboxProvider):
         pg.traversable_dir(directory)
         directory.chmod(0o755)
         address, port = inputs["address"], int(inputs["http_port"])
-        if fresh and not sandbox.recorded_pids(directory) and process.port_open(address, port):
+        if fresh and not layout.recorded_pids(directory) and process.port_open(address, port):
             raise RuntimeError(
                 f"{address}:{port} is already in use by something else: give target "
                 f"{inputs['target']!r} another address in the spec"
             )
         (directory / MARKER).write_text(f"{inputs['target']}\n")
-        sandbox.run_dir(directory).mkdir(exist_ok=True)
+        layout.run_dir(directory).mkdir(exist_ok=True)
 
     @clean_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         directory = Path(props["sandbox_dir"])
         # Anything still recorded (a resource whose delete was skipped) goes too.
-        for pid in sandbox.recorded_pids(directory).values():
+        for pid in layout.recorded_pids(directory).values():
             process.kill(pid)
         if (directory / MARKER).exists():
             remove_tree(directory)

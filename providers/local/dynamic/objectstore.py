@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
-from providers.local import sandbox
+from providers.local import layout
 from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, remove_tree, spawned, stop
 from providers.local.servers.s3 import S3Server, s3_client
 
@@ -38,7 +38,7 @@ class ObjectStoreProvider(ServerProvider):
         server = S3Server(inputs["host"], int(inputs["port"]), directory / "s3" / "moto.log")
         pid = self.resume_or_start(directory, server, pid_entry)
         client = s3_client(server.endpoint, keys["access_key"], keys["secret_key"], inputs["region"])
-        sandbox.write_pid(directory, "s3", pid)
+        layout.write_pid(directory, "s3", pid)
         existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
         for bucket in inputs["buckets"]:
             if bucket not in existing:
@@ -85,5 +85,5 @@ class ObjectStore(Resource, module="local", name="ObjectStore"):
 
 def _recorded(directory: Path, name: str) -> list[int] | None:
     """The ``[pid, start_time]`` of a process only its pid file knows (a create that failed)."""
-    pid = sandbox.recorded_pids(directory).get(name)
-    return [pid, sandbox.start_time(pid) or 0] if pid else None
+    pid = layout.recorded_pids(directory).get(name)
+    return [pid, layout.start_time(pid) or 0] if pid else None

@@ -12,18 +12,14 @@ nothing of its target listens on it any more.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from migrate.home import migrate_home
 
 POSTGRES_PORT = 5432
 S3_PORT = 9000
 REDIS_PORT = 6379
 FIRST_APP_PORT = 8001
-
-
-def migrate_home() -> Path:
-    """``$MIGRATE_HOME`` (default ``.migrate`` in the working directory), absolute."""
-    return Path(os.environ.get("MIGRATE_HOME") or ".migrate").expanduser().resolve()
 
 
 def sandbox_dir(target: str, base_dir: str | None = None) -> Path:

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from migrate.errors import MigrateError
+from migrate.errors import CheckFailed, MigrateError, StepFailed
+from migrate.home import migrate_home
 from migrate.redact import redact
 from migrate.runbook import registry
-from migrate.runbook.journal import RunJournal, RunState, migrate_home
+from migrate.runbook.journal import RunJournal, RunState
 from migrate.runbook.model import Call, Runbook, Step, substitute
 
 EventCallback = Callable[[str, dict[str, Any]], None]
@@ -36,16 +37,6 @@ CRASH_ENV = "MIGRATE_CRASH_AT"
 # shell command MIGRATE_FAULT_RUN and wait for it (it may background work of its own), e.g.
 # stop a DNS server before the swing or terminate the target while its data is restoring.
 FAULT_ENV, FAULT_RUN_ENV = "MIGRATE_FAULT_AT", "MIGRATE_FAULT_RUN"
-
-
-class StepFailed(MigrateError):
-    def __init__(self, step: str, message: str, run_id: str) -> None:
-        self.step, self.run_id = step, run_id
-        super().__init__(f"step {step!r} failed: {message} (run {run_id})")
-
-
-class CheckFailed(MigrateError):
-    pass
 
 
 @dataclass

@@ -53,7 +53,7 @@ class VerifyReport:
         self.mismatches.extend(other.mismatches)
         self.seconds += other.seconds
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "seconds": round(self.seconds, 3),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from migrate.engine.workspace import EngineOptions, NotDeployedError, open_stack
+from migrate.engine.workspace import EngineOptions, not_deployed, open_stack
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
@@ -16,7 +16,7 @@ def load_outputs(spec: ServiceSpec, target: str, *, options: EngineOptions | Non
     from pulumi import automation as auto
 
     from migrate.engine.errors import engine_error
-    from migrate.engine.stack import _outputs
+    from migrate.engine.stack import outputs_from_values
 
     stack = open_stack(spec, target, options, create=False)
     try:
@@ -24,5 +24,5 @@ def load_outputs(spec: ServiceSpec, target: str, *, options: EngineOptions | Non
     except auto.CommandError as exc:
         raise engine_error(exc, spec, target) from None
     if not values:
-        raise NotDeployedError(spec, target, stack.workspace)  # type: ignore[arg-type]
-    return _outputs(spec, target, values)
+        raise not_deployed(spec, target, stack.workspace)  # type: ignore[arg-type]
+    return outputs_from_values(spec, target, values)

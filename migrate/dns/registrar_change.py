@@ -14,29 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrate.dns.journal import Journal, migrate_home
-from migrate.errors import InputError, MigrateError
-from providers.registrarbase import (
-    Nameserver,
-    Registrar,
-    RegistrarError,
-    StatusCallback,
-    in_zone,
-    make_registrar,
-    same_names,
-)
+from migrate.dns.journal import Journal
+from migrate.errors import InputError, MigrateError, RegistrarError
+from migrate.home import migrate_home
+from providers.registrarbase import Nameserver, Registrar, StatusCallback, in_zone, make_registrar, same_names
 
 if TYPE_CHECKING:
-    from migrate.dns.delegation import DelegationResult
+    from migrate.dns.parent_zone import DelegationResult
     from migrate.spec.model import ServiceSpec
 
 
 class DelegationJournal(Journal):
     """``$MIGRATE_HOME/journal/registrar/<zone>.jsonl``: nameservers before each change."""
 
+    id_field = "change"
+
     def __init__(self, zone: str, home: Path | None = None) -> None:
-        super().__init__(zone, home)
-        self.path = (home or migrate_home()) / "journal" / "registrar" / f"{zone.rstrip('.')}.jsonl"
+        super().__init__(zone, path=(home or migrate_home()) / "journal" / "registrar" / f"{zone.rstrip('.')}.jsonl")
 
     def last_change(self, registrar: str) -> tuple[str, list[Nameserver]] | None:
         """(change id, nameservers before it) of the last change the registrar may have made.
@@ -48,9 +42,9 @@ class DelegationJournal(Journal):
         starts: dict[str, list[Nameserver]] = {}
         for entry in self.entries():
             if entry["event"] == "start" and entry.get("registrar") == registrar:
-                starts[entry["swing"]] = [Nameserver.from_json(n) for n in entry["before"]]
-            elif entry["event"] == "failed" and entry["swing"] in starts and not entry.get("maybe_applied", True):
-                del starts[entry["swing"]]
+                starts[entry["id"]] = [Nameserver.from_json(n) for n in entry["before"]]
+            elif entry["event"] == "failed" and entry["id"] in starts and not entry.get("maybe_applied", True):
+                del starts[entry["id"]]
         if not starts:
             return None
         change_id = list(starts)[-1]
@@ -249,7 +243,7 @@ def apply_delegation(
 
 def _check_parent(result: DelegateResult, parents: Sequence[str], wait: float, status: StatusCallback | None) -> None:
     """Ask the parent zone's servers until they hand out the new set (or ``wait`` passes)."""
-    from migrate.dns.delegation import check_delegation
+    from migrate.dns.parent_zone import check_delegation
 
     names = [n.name for n in result.plan.wanted]
     deadline = time.monotonic() + wait

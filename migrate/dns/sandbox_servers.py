@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrate.dns.journal import migrate_home
 from migrate.errors import InputError
+from migrate.home import migrate_home
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
