@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from migrate.errors import InputError, MigrateError
+from migrate.errors import MigrateError
 from migrate.failover.actions import http_ok, outputs_of, spec_of
 from migrate.runbook.registry import action
 
@@ -72,9 +72,12 @@ def target_current(ctx: StepContext, target: str) -> dict[str, Any]:
 
 
 def _standby_verdict(ctx: StepContext, step: str) -> dict[str, Any]:
-    if step not in ctx.results:
-        raise InputError(f"this step reads the verdict of step {step!r}, which is not in the runbook or has not run")
-    return ctx.results[step]
+    """The standby step's verdict; none (not in the runbook, not run) reads as "not current":
+    a precondition that cannot tell must lead to provisioning, never to skipping it."""
+    verdict = ctx.results.get(step) or {}
+    if "current" not in verdict:
+        return {"current": False, "detail": f"no verdict from step {step!r}: provisioning to be safe"}
+    return verdict
 
 
 @action("target.stale")
