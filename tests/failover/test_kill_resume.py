@@ -309,8 +309,8 @@ def test_killed_at_every_step_boundary_the_failover_resumes_to_completion(
         kinds = [
             e["event"] for e in entries if (e.get("step") == step and e["event"] != "log") or e["event"] == "run-resume"
         ]
-        for before, after in itertools.pairwise(kinds):
-            assert not (before == "step-start" and after == "step-start"), (step, kinds)  # a resume in between
+        for earlier, later in itertools.pairwise(kinds):
+            assert not (earlier == "step-start" and later == "step-start"), (step, kinds)  # a resume in between
     assert "not repeated" in finished.stderr
 
     # The service really moved: every nameserver answers with B; B serves; the page is down.
