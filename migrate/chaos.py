@@ -1,56 +1,30 @@
-"""Chaos: what a hosting provider pulling the plug leaves behind, on a local sandbox target.
+"""Chaos: what a hosting provider pulling the plug leaves behind.
 
-``terminate`` SIGKILLs every process of the target at once (each process's whole
-session, so Postgres backends die with their postmaster): no graceful shutdown, no
-flush, and no Pulumi call, so the stack still believes everything runs. That is
-exactly what a real termination leaves you with. Data on disk stays (a terminated
-machine's disk is as good as gone to the service; ``migrate up`` restarts on it).
+The target's adapter does the cutting (``HostingAdapter.terminate``: SIGKILL on the local
+sandbox, power-off and deny-all firewalls at the clouds, scale to zero and a deny-all
+NetworkPolicy on Kubernetes), with no Pulumi call, so the stack still believes everything
+runs. Targets whose adapter does not declare ``supports.terminate`` are refused with the
+way out.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from migrate.errors import InputError
+from providers.hosting import Termination, UnsupportedError
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
 
-
-@dataclass
-class Termination:
-    target: str
-    address: str
-    killed: dict[str, int]
-    seconds: float
+__all__ = ["Termination", "terminate"]
 
 
 def terminate(spec: ServiceSpec, target: str) -> Termination:
-    """Kill every process of a local target without warning; return what was killed."""
-    from providers.local import layout
+    """Cut ``target`` off without warning through its adapter; return what was stopped."""
+    from providers.registry import hosting_adapter
 
     settings = spec.target(target)
-    if settings.provider != "local":
-        raise InputError(
-            f"chaos terminate works on local sandbox targets; {target!r} is a {settings.provider} target "
-            "(terminate it at the provider)"
-        )
-    directory = layout.sandbox_dir(target, getattr(settings, "base_dir", None))
-    address = layout.target_address(target, getattr(settings, "address", None))
-    started = time.monotonic()
-    victims = layout.recorded_pids(directory)
-    for pid in victims.values():
-        try:
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(layout.start_time(pid) is not None for pid in victims.values()):
-        time.sleep(0.01)
-    return Termination(target=target, address=address, killed=victims, seconds=time.monotonic() - started)
+    adapter = hosting_adapter(settings.provider)
+    if not adapter.supports.terminate:
+        raise UnsupportedError(adapter.unsupported("terminate", target))
+    return adapter.terminate(spec, target, settings)

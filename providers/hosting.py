@@ -1,14 +1,24 @@
-"""The small base every hosting adapter implements, and the capability vocabulary."""
+"""The small base every hosting adapter implements: what it provides, and what it can do.
+
+Two vocabularies. ``Capability`` says how the adapter covers each part of a service (native,
+self-run, none), for people choosing a provider. ``Supports`` says what the *core* may ask of
+the adapter during a failover or drill; the core acts on these flags (the pre-flight refuses
+what a target cannot do, before step 1) and never on a provider's name.
+"""
 
 from __future__ import annotations
 
 from abc import ABC
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from migrate.errors import InputError
+
 if TYPE_CHECKING:
+    from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
 
@@ -20,6 +30,86 @@ class Capability(StrEnum):
     LOAD_BALANCER = "load_balancer"
     TLS = "tls"
     DNS = "dns"
+
+
+@dataclass(frozen=True)
+class Supports:
+    """What the core may ask of an adapter. Each flag has a ``FEATURES`` entry: what it
+    means and the way out when a target lacks it (the pre-flight prints both)."""
+
+    terminate: bool = False
+    holding_page: bool = False
+    superuser_url: bool = False
+    bucket_events: bool = False
+    disposable: bool = False
+
+    def as_dict(self) -> dict[str, bool]:
+        return {f.name: bool(getattr(self, f.name)) for f in fields(self)}
+
+    def missing(self, *wanted: str) -> list[str]:
+        return [name for name in wanted if not getattr(self, name)]
+
+
+@dataclass(frozen=True)
+class Feature:
+    meaning: str
+    way_out: str
+
+
+FEATURES: dict[str, Feature] = {
+    "terminate": Feature(
+        "migrate chaos terminate can cut the target off (what a provider pulling the plug leaves)",
+        "drill between targets whose adapters can be terminated (migrate providers lists them)",
+    ),
+    "holding_page": Feature(
+        "a holding page can be served on the target's own address once it is gone",
+        "serve it from a machine you control: migrate holding-page up --bind ADDRESS, and point DNS at it",
+    ),
+    "superuser_url": Feature(
+        "the stack hands out a superuser URL (database_admin_url) for logical replication",
+        "set MIGRATE_FROM_ADMIN_URL / MIGRATE_TO_ADMIN_URL, or use data_mode=restore",
+    ),
+    "bucket_events": Feature(
+        "its object storage delivers bucket event notifications (data follow --events)",
+        "the media follower copies by passes instead (lag up to one pass)",
+    ),
+    "disposable": Feature(
+        "destroying it loses nothing off this machine, so a non-interactive destroy needs no --yes",
+        "pass --yes",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class AdapterFinding:
+    """What an adapter tells the audit about its provider (the audit's ``Finding``, kept here
+    so providers need nothing from the audit). ``severity``: critical, warning or info."""
+
+    area: str
+    severity: str
+    message: str
+    fix: str = ""
+
+
+class UnsupportedError(InputError):
+    """The core asked an adapter for something its ``supports`` does not offer."""
+
+
+@dataclass
+class Termination:
+    """What ``terminate`` cut off: ``stopped`` names each thing (process, server, task) and
+    its id; ``how`` is one line saying what was done."""
+
+    target: str
+    address: str
+    stopped: dict[str, Any]
+    seconds: float
+    how: str = ""
+
+    @property
+    def killed(self) -> dict[str, Any]:
+        """The older name of ``stopped``."""
+        return self.stopped
 
 
 @dataclass(frozen=True)
@@ -35,15 +125,24 @@ class HostingAdapter(ABC):
 
     ``capabilities`` says, per capability, how the adapter covers it: ``native`` when
     the provider offers it as a service, or a short description of the self-run
-    stand-in (``self-run: Postgres on a server with a volume``).
+    stand-in (``self-run: Postgres on a server with a volume``). ``supports`` is what the
+    core may ask of it; the methods below are the per-provider behaviour behind those flags.
     """
 
     name: ClassVar[str]
     company: ClassVar[str]
     description: ClassVar[str]
     capabilities: ClassVar[dict[Capability, str]]
+    supports: ClassVar[Supports] = Supports()
+    # One line: what ``terminate`` does on this provider (README, ``migrate providers``).
+    termination: ClassVar[str] = "not supported"
     # Pulumi resource provider plugins the stack needs (name, version); empty = none.
     plugins: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # The object storage endpoint when the stack exports none (the provider's SDK default).
+    default_s3_endpoint: ClassVar[bool] = False
+    # Host suffixes of the provider's object storage endpoints: the audit tells whose storage
+    # a backup or state location is by them.
+    storage_hosts: ClassVar[tuple[str, ...]] = ()
 
     def program(self, spec: ServiceSpec, target: str, settings: Any, context: RunContext | None = None) -> None:
         """Declare the target's resources and ``pulumi.export`` the shared outputs.
@@ -61,3 +160,64 @@ class HostingAdapter(ABC):
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         """Resource types and counts the spec maps to, shown before anything is created."""
         return []
+
+    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
+        """Cut the service off at once, without a Pulumi call (the stack still believes it all
+        runs), so that ``migrate up`` brings it back. Only when ``supports.terminate``. It
+        finds the target's resources itself (by the tags every stack puts on them), so it
+        needs nothing from the state backend, which may be slow or gone."""
+        raise UnsupportedError(self.unsupported("terminate", target))
+
+    def holding_address(
+        self, spec: ServiceSpec, target: str, settings: Any, outputs: Callable[[], TargetOutputs]
+    ) -> tuple[str, int]:
+        """Where a holding page for a gone target listens (its own address and port). Only
+        when ``supports.holding_page``. ``outputs`` reads the target's outputs, if needed."""
+        raise UnsupportedError(self.unsupported("holding_page", target))
+
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
+        """What this provider keeps that would not survive it ending the account."""
+        return []
+
+    def operator_of(self, settings: Any) -> str:
+        """The company running the target: the spec's ``operator:``, else the adapter's own."""
+        return str(getattr(settings, "operator", None) or self.company)
+
+    def managed_backups(self, spec: ServiceSpec, settings: Any, *, snapshot: bool = False) -> list[AdapterFinding]:
+        """A managed database: its automated backups go with the account."""
+        if spec.postgres is None:
+            return []
+        also = " and final snapshot" if snapshot else ""
+        return [
+            AdapterFinding(
+                "backups",
+                "warning",
+                f"the managed database's automated backups{also} are kept by {self.operator_of(settings)} "
+                "only and go with the account",
+                "keep logical dumps or a replica at another company (migrate data copy)",
+            )
+        ]
+
+    def self_run_backups(self, spec: ServiceSpec, settings: Any) -> list[AdapterFinding]:
+        """Postgres run on the hosts' own storage: no backup anywhere else."""
+        if spec.postgres is None:
+            return []
+        operator = self.operator_of(settings)
+        whose = "the hosts'" if operator == "self" else f"{operator}'s"
+        return [
+            AdapterFinding(
+                "backups",
+                "warning",
+                f"Postgres is self-run on {whose} storage with no backup elsewhere",
+                "schedule dumps to another company's object storage, or keep a replica elsewhere",
+            )
+        ]
+
+    def unsupported(self, feature: str, target: str) -> str:
+        """The one line for a missing ``feature``: what is missing and the way out."""
+        return unsupported_line(self.name, feature, target)
+
+
+def unsupported_line(provider: str, feature: str, target: str) -> str:
+    about = FEATURES[feature]
+    return f"target {target} ({provider}) cannot do {feature!r} ({about.meaning}): {about.way_out}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from migrate.audit import data, dns, services, state
+from migrate.audit import capabilities, data, dns, services, state
 from migrate.audit.findings import Finding, Report, Severity, TargetAudit
 from migrate.audit.operators import LOCAL, shared_fate, target_operator, unnamed_operator
 
@@ -43,7 +43,14 @@ def audit(spec: ServiceSpec, targets: list[str] | None = None, backup: str | Non
 
 
 def preflight(
-    spec: ServiceSpec, source: str, dest: str | None = None, backup: str | None = None, drill: bool = False
+    spec: ServiceSpec,
+    source: str,
+    dest: str | None = None,
+    backup: str | None = None,
+    drill: bool = False,
+    *,
+    data_mode: str = "",
+    synchronous: bool = True,
 ) -> Report:
     """State, latest backups and the DNS zone reachable off ``source``; TTLs low enough.
 
@@ -60,6 +67,7 @@ def preflight(
         data.backup_location(spec, source, backup),
         dns.zone_with_target(spec, source),
         *(shared_fate(spec, source, dest) if dest else []),
+        *capabilities.required(spec, source, dest, drill=drill, data_mode=data_mode, synchronous=synchronous),
     ]
     if target_operator(spec, source) == LOCAL:
         found = [_sandboxed(f) for f in found]

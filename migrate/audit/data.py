@@ -6,8 +6,9 @@ import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from migrate.audit import services
 from migrate.audit.findings import Finding, Severity
-from migrate.audit.operators import LOCAL, UNKNOWN, location_operator, same_operator, target_operator
+from migrate.audit.operators import LOCAL, location_operator, same_operator, target_operator
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -36,32 +37,9 @@ def only_there(spec: ServiceSpec, target: str) -> list[Finding]:
 
 
 def provider_backups(spec: ServiceSpec, target: str) -> list[Finding]:
-    """Backups the provider itself keeps (managed databases) or none at all (self-run)."""
-    if spec.postgres is None:
-        return []
-    provider, operator = spec.targets[target].provider, target_operator(spec, target)
-    if provider in ("aws", "digitalocean"):
-        snapshot = " and final snapshot" if provider == "aws" else ""
-        return [
-            Finding(
-                "backups",
-                Severity.WARNING,
-                f"the managed database's automated backups{snapshot} are kept by {operator} "
-                "only and go with the account",
-                "keep logical dumps or a replica at another company (migrate data copy)",
-            )
-        ]
-    if provider in ("hetzner", "vps", "kubernetes"):
-        whose = "the hosts'" if operator == UNKNOWN else f"{operator}'s"
-        return [
-            Finding(
-                "backups",
-                Severity.WARNING,
-                f"Postgres is self-run on {whose} storage with no backup elsewhere",
-                "schedule dumps to another company's object storage, or keep a replica elsewhere",
-            )
-        ]
-    return []
+    """Backups the provider itself keeps (managed databases) or none at all (self-run): the
+    adapter's ``audit_findings`` say which."""
+    return [f for f in services.adapter_findings(spec, target) if f.area == "backups"]
 
 
 def backup_location(spec: ServiceSpec, target: str, backup: str | None = None) -> Finding:

@@ -19,12 +19,6 @@ if TYPE_CHECKING:
 
 UNKNOWN = "self"
 LOCAL = "local"
-# Object storage endpoints by host suffix (backups, Pulumi state in S3).
-STORAGE_HOSTS = {
-    "amazonaws.com": "aws",
-    "digitaloceanspaces.com": "digitalocean",
-    "your-objectstorage.com": "hetzner",
-}
 
 
 def target_operator(spec: ServiceSpec, target: str) -> str:
@@ -62,8 +56,17 @@ def location_operator(url: str) -> str | None:
     return _storage_company(parsed.hostname) if parsed.hostname else None
 
 
+def storage_hosts() -> dict[str, str]:
+    """Object storage endpoints by host suffix (backups, Pulumi state in S3), from each
+    adapter's ``storage_hosts``: suffix -> the adapter's company."""
+    from providers.registry import HOSTING_ADAPTERS, hosting_adapter
+
+    adapters = [hosting_adapter(name) for name in HOSTING_ADAPTERS]
+    return {suffix: a.company for a in adapters for suffix in a.storage_hosts}
+
+
 def _storage_company(host: str | None) -> str | None:
-    return next((c for suffix, c in STORAGE_HOSTS.items() if host and host.endswith(suffix)), None)
+    return next((c for suffix, c in storage_hosts().items() if host and host.endswith(suffix)), None)
 
 
 def same_operator(a: str | None, b: str | None) -> bool:
@@ -71,8 +74,7 @@ def same_operator(a: str | None, b: str | None) -> bool:
 
 
 def unnamed_operator(spec: ServiceSpec, target: str) -> list[Finding]:
-    settings = spec.targets[target]
-    if target_operator(spec, target) != UNKNOWN or settings.provider not in ("vps", "kubernetes"):
+    if target_operator(spec, target) != UNKNOWN:
         return []
     return [
         Finding(

@@ -44,17 +44,24 @@ def preflight(
     source: Annotated[str, typer.Option("--from", help="The target you may have to leave.")],
     dest: Annotated[str | None, typer.Option("--to", help="The target you would move to.")] = None,
     backup: BackupOption = None,
+    drill: Annotated[
+        bool, typer.Option("--drill", help="The drill's pre-flight: --from must be terminable, and so on.")
+    ] = False,
+    data: Annotated[
+        str, typer.Option("--data", help="With --drill: replica or restore (as `migrate drill`).")
+    ] = "replica",
     spec: SpecOption = DEFAULT_SPEC,
     json_output: JsonOption = False,
 ) -> None:
-    """The failover's pre-flight: state, backups and DNS reachable off --from; TTLs low enough.
+    """The failover's pre-flight: state, backups and DNS reachable off --from; TTLs low enough;
+    what the run will ask of each target's adapter (see `migrate providers`).
 
-    Exits 1 on what would stop a failover from --from.
+    Exits 1 on what would stop a failover (or, with --drill, a drill) from --from.
     """
     from migrate.audit.checks import preflight as run_preflight
 
     out = Output(json_output)
-    report = run_preflight(load(spec), source, dest, backup)
+    report = run_preflight(load(spec), source, dest, backup, drill, data_mode=data)
     _show(out, report, "finding")
     if report.blocking:
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ import typer
 
 from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption, load
 
-chaos_app = typer.Typer(help="Break things on purpose (sandbox targets only).", no_args_is_help=True)
+chaos_app = typer.Typer(help="Break things on purpose: cut a target off as its provider would.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -17,11 +17,13 @@ def register(app: typer.Typer) -> None:
 
 @chaos_app.command("terminate")
 def terminate(
-    target: Annotated[str, typer.Option("--target", "-t", help="The local target to kill.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="The target to cut off.")],
     spec: SpecOption = DEFAULT_SPEC,
     json_output: JsonOption = False,
 ) -> None:
-    """SIGKILL every process of a local target at once: no graceful step, state untouched."""
+    """Cut a target off at once through its adapter (local: SIGKILL every process; clouds: power
+    off and deny all ingress; see `migrate providers`): no graceful step, no Pulumi call, so
+    `migrate up` (clouds: `up --refresh`) brings it back."""
     from migrate.chaos import terminate as do_terminate
 
     out = Output(json_output)
@@ -31,14 +33,15 @@ def terminate(
             "ok": True,
             "target": target,
             "address": result.address,
-            "killed": result.killed,
+            "stopped": result.stopped,
+            "how": result.how,
             "seconds": round(result.seconds, 3),
         }
     )
-    if result.killed:
+    if result.stopped:
         out.human.print(
-            f"terminated {target} ({result.address}): killed {len(result.killed)} processes "
-            f"({', '.join(sorted(result.killed))}) in {result.seconds * 1000:.0f} ms",
+            f"terminated {target} ({result.address}): {result.how} "
+            f"({', '.join(sorted(result.stopped))}) in {result.seconds * 1000:.0f} ms",
             markup=False,
         )
     else:

@@ -12,6 +12,40 @@ from migrate.errors import EXIT_BAD_INPUT, EXIT_FAILED, MigrateError
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _run(argv)
+    except SystemExit as exc:
+        _leave_stranded_threads(exc.code)
+        raise
+
+
+def _leave_stranded_threads(code: object) -> None:
+    """Exit now if a failed engine run left the inline program's thread stuck.
+
+    When the Pulumi engine fails while the inline program waits on it (an invoke or a
+    resource registration of a provider whose plugin could not load), that program thread
+    never returns, and the interpreter would wait for it at exit forever. Our work is done
+    and the error printed: run the exit handlers, flush, and leave.
+    """
+    import threading
+
+    from migrate.engine.errors import engine_failed
+
+    if not engine_failed() or not any(
+        t.is_alive() and not t.daemon and t is not threading.main_thread() for t in threading.enumerate()
+    ):
+        return
+    import atexit
+    import contextlib
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else EXIT_FAILED))
+
+
+def _run(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--verbose" in args or "-v" in args:
         args = [arg for arg in args if arg not in ("--verbose", "-v")]

@@ -15,7 +15,7 @@ def providers(json_output: JsonOption = False) -> None:
     """List hosting adapters, DNS providers and registrars, with a capability matrix."""
     from rich.table import Table
 
-    from providers.hosting import Capability
+    from providers.hosting import FEATURES, Capability
     from providers.registry import DNS_PROVIDERS, HOSTING_ADAPTERS, REGISTRARS, hosting_adapter
 
     out = Output(json_output)
@@ -26,6 +26,9 @@ def providers(json_output: JsonOption = False) -> None:
                 "company": a.company,
                 "description": a.description,
                 "capabilities": {c.value: a.capabilities.get(c, "none") for c in Capability},
+                "supports": a.supports.as_dict(),
+                "termination": a.termination,
+                "plugins": [f"{n} {v}" for n, v in a.plugins],
             }
             for a in adapters
         },
@@ -46,5 +49,17 @@ def providers(json_output: JsonOption = False) -> None:
             cells.append(f"[{style}]{kind}[/]" + (f"\n{detail}" if detail else ""))
         table.add_row(capability.value, *cells)
     out.human.print(table)
+    flags = Table(title="What the core may ask of each adapter (checked by the pre-flight)")
+    flags.add_column("supports")
+    for adapter in adapters:
+        flags.add_column(adapter.name)
+    for feature in FEATURES:
+        marks = ["[green]yes[/]" if getattr(a.supports, feature) else "[red]no[/]" for a in adapters]
+        flags.add_row(feature, *marks)
+    out.human.print(flags)
+    for feature, about in FEATURES.items():
+        out.human.print(f"  {feature}: {about.meaning}", markup=False)
+    for adapter in adapters:
+        out.human.print(f"terminate on {adapter.name}: {adapter.termination}", markup=False)
     out.human.print("DNS providers: " + ", ".join(sorted(DNS_PROVIDERS)))
     out.human.print("Registrars: " + ", ".join(sorted(REGISTRARS)))

@@ -121,11 +121,13 @@ def destroy(
 
     out = Output(json_output)
     loaded = load(spec)
+    from providers.registry import hosting_adapter
+
     provider = loaded.target(target).provider
     if not yes:
         if sys.stdin.isatty():
             typer.confirm(f"destroy every resource of {target} ({provider})?", abort=True, err=True)
-        elif provider != "local":
+        elif not hosting_adapter(provider).supports.disposable:
             raise InputError(f"destroying {target} ({provider}) needs --yes when not run interactively")
     started = time.monotonic()
     with ProgressDisplay(out.stderr, f"destroy {target}") as display:

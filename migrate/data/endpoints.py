@@ -115,7 +115,9 @@ def postgres_endpoint(outputs: TargetOutputs) -> PgEndpoint:
 
 
 def s3_endpoint(outputs: TargetOutputs) -> S3Endpoint:
-    if not outputs.s3_endpoint and outputs.provider != "aws":
+    from providers.registry import hosting_adapter
+
+    if not outputs.s3_endpoint and not hosting_adapter(outputs.provider).default_s3_endpoint:
         raise InputError(f"target {outputs.target}: its outputs have no s3_endpoint")
     return S3Endpoint(outputs.s3_endpoint, outputs.s3_region, outputs.s3_access_key, outputs.s3_secret_key)
 

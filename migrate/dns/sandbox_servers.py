@@ -40,7 +40,7 @@ class SandboxServer:
 
 
 def _sandboxed(spec: ServiceSpec) -> list[tuple[str, Any]]:
-    out = [(n, s) for n, s in spec.dns_providers.items() if s.provider == "rfc2136" and s.sandbox]
+    out = [(n, s) for n, s in spec.dns_providers.items() if getattr(s, "sandbox", None)]
     if not out:
         raise InputError("no dns_providers entry has sandbox: set (bind, knot or pdns)")
     return out

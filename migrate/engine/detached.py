@@ -227,4 +227,10 @@ def main(spec_path: str, target: str, outputs_fd: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    exit_code = main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    from migrate.engine.errors import engine_failed
+
+    if engine_failed():  # the inline program may be stuck on the failed engine: do not wait for it
+        sys.stdout.flush()
+        os._exit(exit_code)
+    sys.exit(exit_code)

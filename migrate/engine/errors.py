@@ -14,12 +14,21 @@ if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
 
 
+_FAILED: list[bool] = []  # set once any engine run of this process failed
+
+
+def engine_failed() -> bool:
+    """Whether an engine run of this process failed (its inline program may be stuck)."""
+    return bool(_FAILED)
+
+
 _LOCK_DETAIL = re.compile(r"(?m)^\s*(.*?lock(?:ed)? .*?(?:pid|by).*)$")
 _ERROR_LINE = re.compile(r"(?m)^\s*error: (.+)$")
 
 
 def engine_error(exc: CommandError, spec: ServiceSpec, target: str, failures: list[str] | None = None) -> MigrateError:
     """Map a failed Pulumi CLI run to the error a 3 a.m. operator can act on."""
+    _FAILED.append(True)
     text = str(exc)
     if "the stack is currently locked" in text:
         holders = [

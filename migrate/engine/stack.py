@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from migrate.engine.errors import engine_error
 from migrate.engine.events import EventLog, OnEvent, Step
+from migrate.engine.plugins import ensure_plugins
 from migrate.engine.workspace import EngineOptions, open_stack, stack_name, workspace
 from migrate.errors import NotDeployedError
 
@@ -119,6 +120,7 @@ def up(
 
     _check_inputs(spec, target)
     stack = open_stack(spec, target, options, create=True)
+    ensure_plugins(spec, target, stack.workspace)  # type: ignore[arg-type]
     events = EventLog(forward=on_event)
     started = time.monotonic()
     fingerprint.forget(spec, target)  # an update that does not finish leaves no proof of currency
@@ -146,6 +148,7 @@ def preview(
     """What ``up`` would create, update or delete (nothing is changed)."""
     _check_inputs(spec, target)
     stack = open_stack(spec, target, options, create=True)
+    ensure_plugins(spec, target, stack.workspace)  # type: ignore[arg-type]
     events = EventLog(forward=on_event)
     result = _engine_call(
         spec,
@@ -168,6 +171,7 @@ def destroy(
         stack = open_stack(spec, target, options, create=False)
     except NotDeployedError:
         return False
+    ensure_plugins(spec, target, stack.workspace)  # type: ignore[arg-type]
     events = EventLog(forward=on_event)
     _engine_call(
         spec,

@@ -43,18 +43,15 @@ def outputs_of(spec: ServiceSpec, target: str) -> TargetOutputs:
 
 
 def holding_address(spec: ServiceSpec, target: str) -> tuple[str, int]:
-    """Where the holding page for ``target`` listens: the target's own public address and port."""
+    """Where the holding page for ``target`` listens: the target's own public address and port,
+    where its adapter can serve one there once it is gone (``supports.holding_page``)."""
+    from providers.registry import hosting_adapter
+
     settings = spec.target(target)
-    if settings.provider == "local":
-        if settings.address:
-            return settings.address, settings.http_port
-        out = outputs_of(spec, target)
-        return out.public_addresses[0], out.http_port
-    raise InputError(
-        f"target {target} runs on {settings.provider}: migrate cannot start a process on that provider's "
-        "addresses once it is gone; serve the holding page from a machine you control with "
-        "`migrate holding-page up --bind ADDRESS` and point DNS at it"
-    )
+    adapter = hosting_adapter(settings.provider)
+    if not adapter.supports.holding_page:
+        raise InputError(adapter.unsupported("holding_page", target))
+    return adapter.holding_address(spec, target, settings, lambda: outputs_of(spec, target))
 
 
 _HTTP: list[Any] = []  # one client for the process: a new one per check costs a TLS context each time
@@ -123,11 +120,29 @@ def holding_down(ctx: StepContext, on: str) -> dict[str, Any]:
     return {"stopped": holding_page.down(address, port)}
 
 
+@action("holding_page.needed")
+def holding_needed(ctx: StepContext, target: str, on: str) -> tuple[bool, str]:
+    """Precondition of the holding page: ``target`` is down and ``on``'s adapter can serve a
+    page on its address; else the step is skipped with the line saying why (and the way out)."""
+    from providers.registry import hosting_adapter
+
+    spec = spec_of(ctx)
+    adapter = hosting_adapter(spec.target(on).provider)
+    if not adapter.supports.holding_page:
+        return False, adapter.unsupported("holding_page", on)
+    return target_down(ctx, target)
+
+
 @action("holding_page.serving")
 def holding_serving(ctx: StepContext, on: str) -> tuple[bool, str]:
     from migrate import holding_page
+    from providers.registry import hosting_adapter
 
-    address, port = holding_address(spec_of(ctx), on)
+    spec = spec_of(ctx)
+    adapter = hosting_adapter(spec.target(on).provider)
+    if not adapter.supports.holding_page:
+        return False, adapter.unsupported("holding_page", on)
+    address, port = holding_address(spec, on)
     ok = holding_page.is_serving(address, port)
     return ok, f"http://{address}:{port}/ {'serves' if ok else 'does not serve'} the holding page"
 
@@ -147,6 +162,7 @@ def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
     started = time.monotonic()
     spec = spec_of(ctx)
     _OUTPUTS.pop(f"{spec.service.name}/{target}", None)
+    record_creation(ctx, target)
     if ctx.spec_path is None:
         outputs = up(spec, target, on_event=engine_progress(ctx, target))
         _OUTPUTS[f"{spec.service.name}/{target}"] = outputs
@@ -166,6 +182,45 @@ def engine_progress(ctx: StepContext, target: str) -> Callable[[Any], None]:
             ctx.progress(line)
 
     return on_event
+
+
+def deployed_before(ctx: StepContext, target: str) -> bool:
+    """Whether ``target`` had a deployed stack before this run: the pre-flight's record if it
+    made one, else asked of the state backend now."""
+    known = ctx.results.get("preflight", {}).get("deployed_before", {})
+    if target in known:
+        return bool(known[target])
+    from migrate.engine.stack_outputs import load_outputs
+    from migrate.errors import NotDeployedError
+
+    try:
+        load_outputs(spec_of(ctx), target)
+    except NotDeployedError:
+        return False
+    except MigrateError:  # cannot tell: count it as deployed, so this run never destroys it
+        return True
+    return True
+
+
+def created_by_run(ctx: StepContext, target: str) -> bool:
+    """The journal says this run created ``target``'s stack (so it may destroy it)."""
+    return any(e.get("created_stack") == target for e in ctx.journal.entries() if e.get("event") == "log")
+
+
+def record_creation(ctx: StepContext, target: str) -> None:
+    """Before the first ``up`` of a stack this run creates, say so in the journal, durably:
+    teardown and rollbacks destroy only the stacks recorded here."""
+    if not created_by_run(ctx, target) and not deployed_before(ctx, target):
+        ctx.log(f"{target} was not deployed before this run: this run creates its stack", created_stack=target)
+
+
+@action("target.destroy_created")
+def target_destroy_created(ctx: StepContext, target: str) -> dict[str, Any]:
+    """Destroy ``target`` only if the journal says this run created it; else leave it as found."""
+    if not created_by_run(ctx, target):
+        ctx.log(f"{target} was deployed before this run: left as found, not destroyed")
+        return {"kept": target}
+    return target_destroy(ctx, target)
 
 
 @action("target.destroy")

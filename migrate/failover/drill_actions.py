@@ -383,7 +383,7 @@ def terminate(ctx: StepContext, target: str) -> dict[str, Any]:
             f"media follower stopped: {follower.get('passes')} passes, last good pass began "
             f"{max(0.0, at - float(follower.get('synced_as_of') or at)):.2f}s before the kill"
         )
-    return {"terminated_at": at, "processes_killed": len(killed.killed), "media_follower": follower}
+    return {"terminated_at": at, "processes_killed": len(killed.stopped), "media_follower": follower}
 
 
 def _wait_restored(ctx: StepContext, dest: str, timeout: float) -> tuple[float, dict[str, Any]]:
@@ -503,7 +503,7 @@ def _remove_own_backup(ctx: StepContext) -> None:
 @action("drill.teardown")
 def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> dict[str, Any]:
     """Remove everything the drill created; each part is attempted even if another fails."""
-    from migrate.failover.actions import holding_down, target_destroy
+    from migrate.failover.actions import holding_down, target_destroy_created
 
     load_stop(ctx)
     follow_stop(ctx)
@@ -512,8 +512,8 @@ def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> di
     problems: list[str] = []
     for what, undo in (
         (f"holding page on {source}", lambda: holding_down(ctx, source)),
-        (f"stack {dest}", lambda: target_destroy(ctx, dest)),
-        (f"stack {source}", lambda: target_destroy(ctx, source)),
+        (f"stack {dest}", lambda: target_destroy_created(ctx, dest)),
+        (f"stack {source}", lambda: target_destroy_created(ctx, source)),
         ("sandbox DNS", lambda: sandbox_dns_down(ctx)),
         ("the drill's backup", lambda: _remove_own_backup(ctx)),
     ):
@@ -523,4 +523,6 @@ def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> di
             problems.append(f"{what}: {exc}")
     if problems:
         raise MigrateError("teardown left things behind: " + "; ".join(problems))
-    return {"removed": [source, dest]}
+    from migrate.failover.actions import created_by_run
+
+    return {"removed": [t for t in (source, dest) if created_by_run(ctx, t)]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -24,6 +24,55 @@ class AwsAdapter(HostingAdapter):
         Capability.DNS: "native: Route53 (keep a second DNS operator)",
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (("aws", "7.51.1"), ("random", "4.21.4"))
+    # RDS hands out no superuser; S3 notifications go to SQS (data follow --events).
+    supports = Supports(terminate=True, bucket_events=True)
+    termination = (
+        "ECS services scaled to 0 and their tasks stopped; every ingress rule of the target's "
+        "security groups revoked (through the AWS API)"
+    )
+    default_s3_endpoint = True
+    storage_hosts = ("amazonaws.com",)
+
+    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
+        from providers.aws.terminate import terminate
+
+        return terminate(spec, target, settings)
+
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
+
+        findings: list[AdapterFinding] = []
+        apex = [r for r in spec.dns.records if r.name == "@" and r.value is None]
+        if apex:
+            route53_elsewhere = [p for p in spec.dns.providers if spec.dns_providers[p].provider != "route53"]
+            findings.append(
+                AdapterFinding(
+                    "provider-only",
+                    "warning" if route53_elsewhere else "info",
+                    "the ALB has no fixed address: the zone apex can follow it only through a Route53 "
+                    "ALIAS (other DNS providers need their own apex-CNAME flattening)",
+                    "keep the apex on a DNS provider that flattens CNAMEs, or front the ALB with fixed IPs",
+                )
+            )
+        if getattr(settings, "certificate_arn", None):
+            findings.append(
+                AdapterFinding(
+                    "provider-only",
+                    "info",
+                    "the TLS certificate is an ACM certificate and cannot be exported",
+                    "the other targets must have their own certificates ready",
+                )
+            )
+        if spec.secrets:
+            findings.append(
+                AdapterFinding(
+                    "secrets",
+                    "info",
+                    "the app's secrets are copied into AWS Secrets Manager; the spec's sources "
+                    "stay with you, so nothing is lost, but rotate them after the account ends",
+                    "rotate secrets after a termination",
+                )
+            )
+        return [*self.managed_backups(spec, settings, snapshot=True), *findings]
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         processes = len(spec.processes)

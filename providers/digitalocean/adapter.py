@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -24,6 +24,33 @@ class DigitalOceanAdapter(HostingAdapter):
         Capability.DNS: "none: use a DNS provider",
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (("digitalocean", "4.84.1"),)
+    # Managed Postgres hands out no superuser; Spaces sends no bucket notifications.
+    supports = Supports(terminate=True)
+    storage_hosts = ("digitaloceanspaces.com",)
+    termination = (
+        "every Droplet of the target powered off and every inbound rule of its firewalls removed "
+        "(through the DigitalOcean API)"
+    )
+
+    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
+        from providers.digitalocean.terminate import terminate
+
+        return terminate(spec, target, settings)
+
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
+
+        findings = self.managed_backups(spec, settings)
+        if spec.redis is not None:
+            findings.append(
+                AdapterFinding(
+                    "provider-only",
+                    "info",
+                    "DigitalOcean serves Redis as Valkey 8; Redis-only commands or modules "
+                    "will not survive a move back and forth unnoticed",
+                    "test the app against Valkey and Redis both",
+                )
+            )
+        return findings
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         servers = max(1, *(p.replicas for p in spec.processes.values()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -28,6 +28,31 @@ class HetznerAdapter(HostingAdapter):
         ("aws", "7.51.1"),
         ("random", "4.21.4"),
     )
+    # Postgres is self-run, but the stack exports no superuser URL; Object Storage sends no
+    # bucket notifications.
+    supports = Supports(terminate=True)
+    storage_hosts = ("your-objectstorage.com",)
+    termination = (
+        "every server of the target powered off and its firewalls' rules emptied (deny all inbound), "
+        "through the Hetzner Cloud API"
+    )
+
+    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
+        from providers.hetzner.terminate import terminate
+
+        return terminate(spec, target, settings)
+
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
+
+        return [
+            *self.self_run_backups(spec, settings),
+            AdapterFinding(
+                "provider-only",
+                "info",
+                "Hetzner keeps the app's secrets in servers' user data (cloud-init)",
+                "rotate the spec's secrets after the account ends",
+            ),
+        ]
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         servers = max(1, *(p.replicas for p in spec.processes.values()))

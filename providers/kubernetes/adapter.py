@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -27,6 +27,19 @@ class KubernetesAdapter(HostingAdapter):
         ("kubernetes", "4.34.2"),
         ("random", "4.21.4"),
     )
+    supports = Supports(terminate=True)
+    termination = (
+        "every Deployment and StatefulSet of the target scaled to 0 and a deny-all NetworkPolicy "
+        "(migrate-terminated) on its pods, through the Kubernetes API"
+    )
+
+    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
+        from providers.kubernetes.terminate import terminate
+
+        return terminate(spec, target, settings)
+
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
+        return self.self_run_backups(spec, settings)
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         cnpg = spec.postgres is not None and settings.postgres == "cloudnative-pg"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter
+from providers.hosting import Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
+    from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
 
@@ -18,11 +20,15 @@ class LocalAdapter(HostingAdapter):
         Capability.PROCESSES: "native: supervised processes",
         Capability.POSTGRES: "native: a Postgres 15 cluster",
         Capability.REDIS: "native: redis-server",
-        Capability.OBJECT_STORAGE: "native: S3-compatible server (moto)",
+        Capability.OBJECT_STORAGE: "native: S3-compatible server",
         Capability.LOAD_BALANCER: "native: HTTP front on the target's port 80",
         Capability.TLS: "none: plain HTTP on loopback",
         Capability.DNS: "none: use a DNS provider",
     }
+    # The loopback address stays this machine's after its processes die, the stack exports
+    # the cluster's superuser, and the object store announces uploads (SQS notifications).
+    supports = Supports(terminate=True, holding_page=True, superuser_url=True, bucket_events=True, disposable=True)
+    termination = "SIGKILL every process of the target at once (each process group); data stays on disk"
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         plan = [("local:Host", 1)]
@@ -31,3 +37,16 @@ class LocalAdapter(HostingAdapter):
         plan += [("local:Redis", 1)] if spec.redis else []
         plan += [("local:Process", len(spec.processes)), ("local:Front", 1)]
         return plan
+
+    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
+        from providers.local.terminate import terminate
+
+        return terminate(target, settings)
+
+    def holding_address(
+        self, spec: ServiceSpec, target: str, settings: Any, outputs: Callable[[], TargetOutputs]
+    ) -> tuple[str, int]:
+        if settings.address:
+            return str(settings.address), int(settings.http_port)
+        out = outputs()
+        return out.public_addresses[0], out.http_port

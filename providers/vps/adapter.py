@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, HostingAdapter
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -24,6 +24,12 @@ class VpsAdapter(HostingAdapter):
         Capability.DNS: "none: use a DNS provider",
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (("command", "1.2.1"), ("random", "4.21.4"))
+    # Terminate needs the SSH layer (stop every container, drop the ports): not built yet.
+    supports = Supports()
+    termination = "not supported yet (needs the SSH layer: stop every container at once, drop its ports)"
+
+    def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
+        return self.self_run_backups(spec, settings)
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:
         app_hosts = [h for h in settings.hosts if "app" in h.roles]

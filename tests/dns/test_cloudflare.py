@@ -156,7 +156,7 @@ def cf(monkeypatch: pytest.MonkeyPatch, tmp_path):
     )
     provider = CloudflareProvider(
         "cf",
-        spec.dns_providers["cf"],  # type: ignore[arg-type]
+        spec.dns_providers["cf"],
         transport=httpx.MockTransport(fake.handler),
     )
     return fake, spec, provider

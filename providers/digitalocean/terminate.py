@@ -1,0 +1,92 @@
+"""Terminating a digitalocean target through the DigitalOcean API: Droplets off, nothing gets in.
+
+Every Droplet tagged ``<service>-<target>-app`` (the tag the digitalocean stack puts on the
+app's Droplets) is powered off at once (``POST /v2/droplets/{id}/actions`` ``power_off``: a
+hard power-off, not a shutdown), and every inbound rule of the target's firewalls (those
+applied to those Droplets or that tag) is removed (``DELETE /v2/firewalls/{id}/rules``), so nothing gets in.
+Nothing is deleted and no Pulumi call is made; ``migrate up --refresh`` restores both.
+Tested against the recorded shape of the DigitalOcean API
+(https://docs.digitalocean.com/reference/api/), which cannot run here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from migrate.errors import MigrateError
+from providers.hosting import Termination
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
+
+API = "https://api.digitalocean.com/v2"
+
+
+def app_tag(spec: ServiceSpec, target: str) -> str:
+    """``stacks.cloud_common.base_name`` + ``-app`` (that module imports pulumi, so not used here)."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", f"{spec.service.name}-{target}".lower()).strip("-")[:40].rstrip("-")
+    return f"{slug}-app"
+
+
+def terminate(
+    spec: ServiceSpec, target: str, settings: Any, transport: httpx.BaseTransport | None = None
+) -> Termination:
+    token = settings.token.resolve(f"targets.{target}.token")
+    tag = app_tag(spec, target)
+    started = time.monotonic()
+    stopped: dict[str, Any] = {}
+    with httpx.Client(
+        base_url=API, headers={"Authorization": f"Bearer {token}"}, timeout=15.0, transport=transport
+    ) as api:
+        try:
+            for droplet in _all(api, "/droplets", "droplets", {"tag_name": tag}):
+                if droplet.get("status") != "off":
+                    _ok(api.post(f"/droplets/{droplet['id']}/actions", json={"type": "power_off"}))
+                stopped[f"droplet:{droplet['name']}"] = droplet["id"]
+            for firewall in _all(api, "/firewalls", "firewalls", {}):
+                guarded = set(firewall.get("droplet_ids") or [])
+                if tag not in (firewall.get("tags") or []) and not guarded & set(stopped.values()):
+                    continue
+                rules = firewall.get("inbound_rules") or []
+                if rules:
+                    _ok(api.request("DELETE", f"/firewalls/{firewall['id']}/rules", json={"inbound_rules": rules}))
+                stopped[f"firewall:{firewall['name']}"] = firewall["id"]
+        except httpx.HTTPError as exc:
+            raise MigrateError(f"terminate {target} (digitalocean): {type(exc).__name__}: {exc}") from None
+    droplets = sum(1 for k in stopped if k.startswith("droplet:"))
+    return Termination(
+        target=target,
+        address=settings.region,
+        stopped=stopped,
+        seconds=time.monotonic() - started,
+        how=f"{droplets} Droplets powered off; inbound rules of {len(stopped) - droplets} firewalls removed",
+    )
+
+
+def _ok(response: httpx.Response) -> dict[str, Any]:
+    if response.is_error:
+        try:
+            detail = response.json().get("message", "")
+        except ValueError:
+            detail = ""
+        raise MigrateError(
+            f"DigitalOcean API {response.request.method} {response.request.url.path}: "
+            f"HTTP {response.status_code} {detail}".rstrip()
+        )
+    body: dict[str, Any] = response.json() if response.content else {}
+    return body
+
+
+def _all(api: httpx.Client, path: str, key: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        body = _ok(api.get(path, params={**params, "page": page, "per_page": 200}))
+        items += body.get(key, [])
+        if not (body.get("links", {}).get("pages") or {}).get("next"):
+            return items
+        page += 1

@@ -1,0 +1,80 @@
+"""Terminating a hetzner target through the Hetzner Cloud API: servers off, nothing gets in.
+
+Every server labelled with the target (``app``, ``migrate-target``, ``managed-by=migrate``,
+the labels every hetzner stack sets) is powered off at once (``POST
+/servers/{id}/actions/poweroff``: a cut of the power, not a shutdown), and every firewall of
+the target gets an empty rule set (``POST /firewalls/{id}/actions/set_rules`` with no rules:
+Hetzner then drops all inbound traffic). Nothing is deleted and no Pulumi call is made;
+``migrate up --refresh`` powers the servers on and restores the rules. Tested against the
+recorded shape of the Hetzner Cloud API (https://docs.hetzner.cloud), which cannot run here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from migrate.errors import MigrateError
+from providers.hosting import Termination
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
+
+API = "https://api.hetzner.cloud/v1"
+
+
+def terminate(
+    spec: ServiceSpec, target: str, settings: Any, transport: httpx.BaseTransport | None = None
+) -> Termination:
+    token = settings.token.resolve(f"targets.{target}.token")
+    selector = f"app={spec.service.name},migrate-target={target},managed-by=migrate"
+    started = time.monotonic()
+    stopped: dict[str, Any] = {}
+    with httpx.Client(
+        base_url=API, headers={"Authorization": f"Bearer {token}"}, timeout=15.0, transport=transport
+    ) as api:
+        try:
+            for server in _all(api, "/servers", "servers", selector):
+                if server.get("status") != "off":
+                    _ok(api.post(f"/servers/{server['id']}/actions/poweroff"))
+                stopped[f"server:{server['name']}"] = server["id"]
+            for firewall in _all(api, "/firewalls", "firewalls", selector):
+                _ok(api.post(f"/firewalls/{firewall['id']}/actions/set_rules", json={"rules": []}))
+                stopped[f"firewall:{firewall['name']}"] = firewall["id"]
+        except httpx.HTTPError as exc:
+            raise MigrateError(f"terminate {target} (hetzner): {type(exc).__name__}: {exc}") from None
+    servers = sum(1 for k in stopped if k.startswith("server:"))
+    firewalls = len(stopped) - servers
+    return Termination(
+        target=target,
+        address=settings.location,
+        stopped=stopped,
+        seconds=time.monotonic() - started,
+        how=f"{servers} servers powered off; {firewalls} firewalls set to deny all inbound",
+    )
+
+
+def _ok(response: httpx.Response) -> dict[str, Any]:
+    if response.is_error:
+        try:
+            detail = response.json().get("error", {}).get("message", "")
+        except ValueError:
+            detail = ""
+        raise MigrateError(
+            f"Hetzner API {response.request.method} {response.request.url.path}: "
+            f"HTTP {response.status_code} {detail}".rstrip()
+        )
+    body: dict[str, Any] = response.json() if response.content else {}
+    return body
+
+
+def _all(api: httpx.Client, path: str, key: str, selector: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    page: int | None = 1
+    while page:
+        body = _ok(api.get(path, params={"label_selector": selector, "page": page, "per_page": 50}))
+        items += body.get(key, [])
+        page = (body.get("meta", {}).get("pagination") or {}).get("next_page")
+    return items

@@ -1,0 +1,42 @@
+"""Termination of a local sandbox target: SIGKILL every process it runs, all at once.
+
+Each process's whole session is killed, so Postgres backends die with their postmaster: no
+graceful shutdown, no flush, and no Pulumi call, so the stack still believes everything
+runs. That is exactly what a real termination leaves you with. Data on disk stays (a
+terminated machine's disk is as good as gone to the service; ``migrate up`` restarts on it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from typing import Any
+
+from providers.hosting import Termination
+
+
+def terminate(target: str, settings: Any) -> Termination:
+    from providers.local import layout
+
+    directory = layout.sandbox_dir(target, getattr(settings, "base_dir", None))
+    address = layout.target_address(target, getattr(settings, "address", None))
+    started = time.monotonic()
+    victims = layout.recorded_pids(directory)
+    for pid in victims.values():
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(layout.start_time(pid) is not None for pid in victims.values()):
+        time.sleep(0.01)
+    return Termination(
+        target=target,
+        address=address,
+        stopped=dict(victims),
+        seconds=time.monotonic() - started,
+        how=f"SIGKILL to {len(victims)} process groups",
+    )
