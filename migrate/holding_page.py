@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from migrate.childenv import child_env
+
 RETRY_AFTER = "120"
 
 
@@ -117,7 +119,7 @@ def up(bind: str, port: int, title: str, message: str, *, timeout: float = 10.0)
             message,
         ],
         log,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env=child_env({"PYTHONPATH": os.pathsep.join(sys.path)}),
     )
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"pid": pid, "bind": bind, "port": port}))

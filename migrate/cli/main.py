@@ -74,7 +74,7 @@ def _run(argv: list[str] | None = None) -> None:
     except typer.Abort:
         _fail("aborted", 130, json_mode)
     except click.ClickException as exc:
-        exc.show()
+        _show_escaped(exc)
         sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
     except MigrateError as exc:
         _fail(str(exc), exc.exit_code, json_mode)
@@ -108,11 +108,24 @@ def _click_exceptions() -> Any:
     return exceptions
 
 
+def _show_escaped(exc: Any) -> None:
+    """click's usage error, with any control character in what the user typed escaped."""
+    import io
+
+    from migrate.inputfiles import escape_controls
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    sys.stderr.write("\n".join(escape_controls(line) for line in buffer.getvalue().split("\n")))
+
+
 def _fail(message: str, code: int, json_mode: bool) -> None:
+    from migrate.inputfiles import escape_controls
     from migrate.redact import redact
 
     message = redact(message)
-    lines = message.splitlines() or [message]
+    # one line per problem; any other control character (ESC, CR ...) is shown escaped
+    lines = [escape_controls(line) for line in message.split("\n")]
     for line in lines:
         sys.stderr.write(f"error: {line}\n" if not line.startswith("error:") else line + "\n")
     if json_mode:

@@ -8,7 +8,6 @@ nothing and the command runs exactly as without it. It never prints and never fa
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,9 @@ def _media_listings(args: list[str]) -> None:
     # With a spec the buckets to pair come from it (its parsing is the CLI's job): no head start.
     if "-f" in args or "--spec" in args or os.environ.get("MIGRATE_SPEC") or Path("migrate.yaml").exists():
         return
-    source, dest = (json.loads(Path(_value(args, f"--{side}-outputs")).read_text()) for side in ("from", "to"))
+    from migrate.inputfiles import read_input_json  # a regular file, capped: a FIFO must not hang
+
+    source, dest = (read_input_json(Path(_value(args, f"--{side}-outputs"))) for side in ("from", "to"))
     from migrate.data import prefetch, s3_http
 
     for name, bucket in sorted(source["s3_buckets"].items()):

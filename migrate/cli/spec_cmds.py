@@ -23,6 +23,7 @@ def validate(
     json_output: JsonOption = False,
 ) -> None:
     """Check a spec; report every problem as FILE:LINE: field: message (exit 2)."""
+    from migrate.inputfiles import shown
     from migrate.spec.loader import load_spec
 
     out = Output(json_output)
@@ -45,7 +46,7 @@ def validate(
     }
     out.emit(summary)
     out.human.print(
-        f"{target}: ok — service {loaded.service.name} on {loaded.zone}, "
+        f"{shown(target, 200)}: ok — service {loaded.service.name} on {loaded.zone}, "
         f"{len(loaded.processes)} processes, {len(loaded.targets)} targets",
         markup=False,
     )

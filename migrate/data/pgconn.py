@@ -11,6 +11,7 @@ import subprocess
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from migrate.childenv import child_env
 from migrate.data.endpoints import PgEndpoint
 from migrate.errors import MigrateError
 from migrate.redact import redact
@@ -30,7 +31,11 @@ def connect(endpoint: PgEndpoint, *, autocommit: bool = True, what: str = "conne
 def tool_env(endpoint: PgEndpoint) -> tuple[str, dict[str, str]]:
     """A conninfo without the password (it goes in PGPASSWORD: argv is world-readable)."""
     parts = urlsplit(endpoint.dsn)
-    env = {**os.environ, "PGAPPNAME": "migrate-data", "PGCONNECT_TIMEOUT": "10"}
+    # not the operator's environment (passphrase, backup key): the TLS settings libpq reads, no more
+    env = child_env(
+        {"PGAPPNAME": "migrate-data", "PGCONNECT_TIMEOUT": "10"},
+        keep=[key for key in os.environ if key.startswith("PGSSL")],
+    )
     if parts.password:
         env["PGPASSWORD"] = unquote(parts.password)
     host = parts.hostname or "localhost"

@@ -582,10 +582,12 @@ class DirStore(ObjectStore):
         return found
 
     def _read_meta(self, key: str) -> dict[str, Any]:
+        from migrate.inputfiles import MIB, read_input_file
+
         try:
-            loaded: dict[str, Any] = json.loads(self._meta_path(key).read_text())
-            return loaded
-        except (OSError, ValueError):
+            loaded: dict[str, Any] = json.loads(read_input_file(self._meta_path(key), MIB, "object metadata"))
+            return loaded if isinstance(loaded, dict) else {}
+        except (InputError, ValueError):
             return {}
 
     def head(self, key: str) -> ObjectInfo | None:
@@ -606,10 +608,13 @@ class DirStore(ObjectStore):
         return Fetched([self.get(key)], meta=self.object_meta(key))
 
     def get(self, key: str) -> bytes:
+        from migrate.inputfiles import read_input_file
+
+        # a regular file only: a FIFO or device planted in the directory must not hang a restore
         try:
-            return self._path(key).read_bytes()
-        except OSError as exc:
-            raise MigrateError(f"cannot read {self._path(key)}: {exc.strerror}") from None
+            return read_input_file(self._path(key), 1 << 40, "stored object")
+        except InputError as exc:
+            raise MigrateError(str(exc)) from None
 
     def _commit(self, key: str, tmp: Path, etag: str, sha256: str, meta: dict[str, str] | None) -> str:
         path = self._path(key)

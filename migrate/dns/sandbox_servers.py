@@ -46,7 +46,9 @@ def _sandboxed(spec: ServiceSpec) -> list[tuple[str, Any]]:
     return out
 
 
-def _secret(settings: Any) -> tuple[str, str, str]:
+def _secret(settings: Any, create: bool = True) -> tuple[str, str, str]:
+    """The sandbox's TSIG key; made (0600, atomically) on first start, never by a read-only command."""
+    from migrate.private_files import write_private_file
     from providers.local.servers.dns import new_tsig_secret
 
     tsig = settings.tsig
@@ -55,20 +57,20 @@ def _secret(settings: Any) -> tuple[str, str, str]:
     if tsig.secret.file is not None:
         path = Path(tsig.secret.file).expanduser()
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(new_tsig_secret() + "\n")
+            if not create:
+                return tsig.name, "", tsig.algorithm
+            write_private_file(path, new_tsig_secret() + "\n")
     return tsig.name, tsig.secret.resolve("sandbox TSIG secret"), tsig.algorithm
 
 
-def servers(spec: ServiceSpec) -> list[tuple[str, DnsServer]]:
+def servers(spec: ServiceSpec, create: bool = True) -> list[tuple[str, DnsServer]]:
     from providers.local.servers.dns import TsigSpec, ZoneSeed, launcher
 
     entries = _sandboxed(spec)
     nameservers = [(f"ns{i + 1}", s.server) for i, (_, s) in enumerate(entries)]
     out = []
     for name, settings in entries:
-        key_name, secret, algorithm = _secret(settings)
+        key_name, secret, algorithm = _secret(settings, create)
         server = launcher(settings.sandbox)(
             directory=migrate_home() / "sandbox" / "dns" / name,
             zone=ZoneSeed(spec.zone, nameservers),
@@ -100,5 +102,5 @@ def _started(name: str, server: DnsServer, running: bool) -> SandboxServer:
 def status(spec: ServiceSpec) -> list[SandboxServer]:
     return [
         SandboxServer(name, s.kind, s.address, s.port, s.running() and s.answers(), s.directory)
-        for name, s in servers(spec)
+        for name, s in servers(spec, create=False)
     ]

@@ -194,6 +194,13 @@ def status(spec: ServiceSpec, *, options: EngineOptions | None = None, check_hea
     """Every target of the spec: deployed or not, its outputs, and its health URL's answer."""
     from pulumi import automation as auto
 
+    from migrate.engine.workspace import local_state_missing
+
+    if local_state_missing((options or EngineOptions()).backend):  # read-only: create no state to find none
+        return [
+            TargetStatus(target=t, provider=s.provider, stack=stack_name(spec, t), deployed=False)
+            for t, s in spec.targets.items()
+        ]
     ws = workspace(spec, options)
     try:
         summaries = {summary.name.rsplit("/", 1)[-1]: summary for summary in ws.list_stacks()}

@@ -17,7 +17,10 @@ def load_outputs(spec: ServiceSpec, target: str, *, options: EngineOptions | Non
 
     from migrate.engine.errors import engine_error
     from migrate.engine.stack import outputs_from_values
+    from migrate.engine.workspace import local_state_missing
 
+    if local_state_missing((options or EngineOptions()).backend):  # create no state to find none
+        raise not_deployed(spec, target)
     stack = open_stack(spec, target, options, create=False)
     try:
         values = {key: value.value for key, value in stack.outputs().items()}

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from migrate.errors import InputError, MigrateError, NotDeployedError
 from migrate.home import migrate_home
+from migrate.private_files import make_private_dir
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_ROOT = REPO_ROOT / ".tools"
+HOME_MODE = 0o711
 ORGANIZATION = "organization"  # the file backend's fixed organization name
 
 
@@ -50,13 +52,26 @@ def backend_url(override: str | None = None) -> str:
             path.mkdir(parents=True, exist_ok=True)
             return f"file://{path}"
         return url
-    state = migrate_home() / "state"
-    state.mkdir(parents=True, exist_ok=True)
+    # MIGRATE_HOME 0711: others may pass through to a sandbox's data directory (the postgres
+    # user must), not list it; the state itself 0700
+    make_private_dir(migrate_home(), HOME_MODE)
+    state = make_private_dir(migrate_home() / "state")
     return f"file://{state}"
 
 
-def passphrase_env() -> dict[str, str]:
-    """The passphrase the stack's secrets are encrypted with, as Pulumi's env variables."""
+def local_state_missing(override: str | None = None) -> bool:
+    """No ``file://`` state exists yet: nothing is deployed, and a read-only command that
+    found this must not create it (nor the passphrase) just to say so."""
+    url = override or os.environ.get("PULUMI_BACKEND_URL")
+    if url and not url.startswith("file://"):
+        return False
+    path = Path(url.removeprefix("file://")).expanduser() if url else migrate_home() / "state"
+    return not path.is_dir()
+
+
+def passphrase_env(create: bool = True) -> dict[str, str]:
+    """The passphrase the stack's secrets are encrypted with, as Pulumi's env variables.
+    Without ``create`` (read-only commands) a missing passphrase file is not made."""
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None:
         return {"PULUMI_CONFIG_PASSPHRASE": os.environ["PULUMI_CONFIG_PASSPHRASE"]}
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
@@ -65,8 +80,10 @@ def passphrase_env() -> dict[str, str]:
             raise InputError(f"PULUMI_CONFIG_PASSPHRASE_FILE: no such file {path}")
         return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(path.resolve())}
     path = migrate_home() / "passphrase"
+    if not path.exists() and not create:
+        return {}
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_urlsafe(32) + "\n")
@@ -127,9 +144,8 @@ def stack_name(spec: ServiceSpec, target: str) -> str:
 def _work_dir(spec: ServiceSpec, backend: str) -> Path:
     """Per service and backend: Pulumi.yaml and each stack's encryption salt live here."""
     digest = hashlib.sha256(backend.encode()).hexdigest()[:10]
-    directory = migrate_home() / "pulumi" / f"{spec.service.name}-{digest}"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    make_private_dir(migrate_home() / "pulumi")  # 0700: the stacks' salts and config
+    return make_private_dir(migrate_home() / "pulumi" / f"{spec.service.name}-{digest}")
 
 
 def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.LocalWorkspace:

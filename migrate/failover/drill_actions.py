@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migrate.childenv import child_env, migrate_child_env
 from migrate.errors import MigrateError
 from migrate.failover.actions import (
     admin_url,
@@ -235,7 +236,7 @@ def follow_start(
             str(status),
             "--json",
         ],
-        dict(os.environ),
+        migrate_child_env(),
     )
     deadline = time.monotonic() + 60
     while not _follow_state(ctx).get("passes"):  # one good pass: the follower works
@@ -314,7 +315,7 @@ def load_start(
             "--image-every",
             str(int(image_every)),
         ],
-        {**os.environ, "PYTHONPATH": os.pathsep.join([str(CHIRP_DIR), *sys.path])},
+        child_env({"PYTHONPATH": os.pathsep.join([str(CHIRP_DIR), *sys.path])}),
     )
     time.sleep(float(seconds))
     acked = _acked(log)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from migrate.private_files import make_private_dir, write_private_file
 from migrate.redact import redact
 from migrate.report.document import build
 from migrate.report.html import to_html
@@ -19,10 +20,10 @@ def write_reports(journal: RunJournal, directory: Path = DEFAULT_DIR) -> tuple[d
     """Build the report from the journal and write it; return it and the files written."""
     report = build(journal)
     out = directory / report["run_id"]
-    out.mkdir(parents=True, exist_ok=True)
+    make_private_dir(out)  # 0700, files 0600: CI uploads them; nobody else on the host needs them
     files = {"json": out / "report.json", "junit": out / "junit.xml", "html": out / "report.html"}
     report["files"] = {kind: str(path) for kind, path in files.items()}
-    files["json"].write_text(redact(json.dumps(report, indent=2)) + "\n")
-    files["junit"].write_text(redact(to_junit(report)))
-    files["html"].write_text(redact(to_html(report)))
+    write_private_file(files["json"], redact(json.dumps(report, indent=2)) + "\n")
+    write_private_file(files["junit"], redact(to_junit(report)))
+    write_private_file(files["html"], redact(to_html(report)))
     return report, files

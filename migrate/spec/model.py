@@ -8,12 +8,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from migrate.spec.inline import env_name_problem
 from migrate.spec.secrets import SecretRef
 from providers.settings import DnsProviderSettings, RegistrarSettings, TargetSettings
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-SECRETISH = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|ACCESS_KEY)", re.I)
+# Upper bound of any duration in the spec: a week. A 300-digit timeout is a typo, not a plan.
+MAX_SECONDS = 7 * 24 * 3600
 
 
 class StrictModel(BaseModel):
@@ -115,8 +117,8 @@ class HoldingPage(StrictModel):
 class Recovery(StrictModel):
     """Recovery goals, used by drills, audits and pre-flight checks."""
 
-    rto_seconds: int = Field(600, ge=1)
-    rpo_seconds: int = Field(60, ge=0)
+    rto_seconds: int = Field(600, ge=1, le=MAX_SECONDS)
+    rpo_seconds: int = Field(60, ge=0, le=MAX_SECONDS)
 
 
 class ServiceSpec(StrictModel):
@@ -181,19 +183,9 @@ def cross_check(spec: ServiceSpec) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append((("dns", "providers", index), f"unknown DNS provider {provider!r} ({known})"))
     if not any(p.public for p in spec.processes.values()):
         problems.append((("processes",), "no process is public; mark one with public: true"))
-    for key, value in spec.env.items():
-        if SECRETISH.search(key) and value:
-            problems.append((("env", key), "looks like a secret written inline; move it to secrets: as a reference"))
-    for name, process in spec.processes.items():
-        for key, value in process.env.items():
-            if SECRETISH.search(key) and value:
-                problems.append(
-                    (
-                        ("processes", name, "env", key),
-                        "looks like a secret written inline; move it to secrets: as a reference",
-                    )
-                )
     for key in spec.secrets:
+        if problem := env_name_problem(key):
+            problems.append((("secrets", key), problem))
         if key in spec.env:
             problems.append((("secrets", key), f"{key} is also set in env"))
     return problems

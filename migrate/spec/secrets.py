@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, mod
 
 from migrate.errors import InputError
 from migrate.home import resolve_beside
+from migrate.inputfiles import SECRET_LIMIT, read_input_text
 from migrate.redact import register_secret
+from migrate.spec.inline import reference_name_problem
 
 # Validation-context key: the spec file's directory, against which relative paths resolve.
 SPEC_DIR = "spec_dir"
@@ -46,6 +48,24 @@ class SecretRef(BaseModel):
             raise ValueError("give exactly one of env or file")
         return self
 
+    @field_validator("env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and (problem := reference_name_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _file_path(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("an empty path; {file:} names the file that holds the secret")
+            if "\0" in value:
+                raise ValueError("a path cannot contain a NUL character")
+            return Path(value)
+        return value
+
     def describe(self) -> str:
         """Where the secret comes from, safe to print."""
         return f"env:{self.env}" if self.env else f"file:{self.file}"
@@ -61,8 +81,8 @@ class SecretRef(BaseModel):
         assert self.file is not None
         path = self.file.expanduser()
         try:
-            value = path.read_text().strip()
-        except OSError as exc:
-            raise InputError(f"{what}: cannot read {path}: {exc.strerror}") from None
+            value = read_input_text(path, SECRET_LIMIT, "secret file").strip()
+        except InputError as exc:
+            raise InputError(f"{what}: {exc}") from None
         register_secret(value)
         return value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
+from migrate.childenv import child_env
 from providers.local import layout
 from providers.local.servers import process
 
@@ -163,10 +163,7 @@ BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGN
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
     """A process environment without the engine's (passphrase, backend) variables."""
-    env = {key: os.environ[key] for key in BASE_ENV_KEYS if key in os.environ}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+    return child_env({"PYTHONUNBUFFERED": "1", **extra}, keep=BASE_ENV_KEYS)
 
 
 def remove_tree(path: Path) -> None:

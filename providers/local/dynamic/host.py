@@ -38,8 +38,10 @@ class HostProvider(SandboxProvider):
     def _prepare(self, inputs: dict[str, Any]) -> None:
         directory = Path(inputs["sandbox_dir"])
         fresh = not (directory / MARKER).exists()
+        claim_directory(directory, inputs["target"])
         pg.traversable_dir(directory)
-        directory.chmod(0o755)
+        if fresh:  # ours (created or empty when claimed): the postgres user must reach into it
+            directory.chmod(0o755)
         address, port = inputs["address"], int(inputs["http_port"])
         if fresh and not layout.recorded_pids(directory) and process.port_open(address, port):
             raise RuntimeError(
@@ -57,6 +59,27 @@ class HostProvider(SandboxProvider):
             process.kill(pid)
         if (directory / MARKER).exists():
             remove_tree(directory)
+
+
+def claim_directory(directory: Path, target: str) -> None:
+    """Make ``directory`` the target's own: create it, or take it only if it is empty.
+
+    Anything else (someone's data, another target's sandbox) is refused before anything in it
+    changes mode or is deleted: ``delete`` removes a directory only when it holds the marker.
+    """
+    marker = directory / MARKER
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        raise RuntimeError(f"base_dir {directory} is not a directory migrate can own (a file or a symlink)")
+    if marker.exists():
+        owner = marker.read_text(errors="replace").strip()
+        if owner != target:
+            raise RuntimeError(f"base_dir {directory} belongs to target {owner[:60]!r}, not {target!r}")
+        return
+    if directory.is_dir() and any(directory.iterdir()):
+        raise RuntimeError(
+            f"base_dir {directory} already exists and is not empty: migrate only uses a directory it "
+            "creates (or an empty one); name a new path"
+        )
 
 
 class Host(Resource, module="local", name="Host"):

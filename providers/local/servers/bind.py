@@ -11,12 +11,15 @@ import subprocess
 from pathlib import Path
 from typing import ClassVar
 
+from migrate.childenv import child_env
 from migrate.errors import MigrateError
 from providers.local.servers.dns import DnsServer, write_private
 
 
 def _on_lo(address: str) -> bool:
-    result = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=False, env=child_env()
+    )
     return f" {address}/" in result.stdout
 
 
@@ -27,7 +30,11 @@ def ensure_loopback_address(address: str) -> bool:
     if address == "127.0.0.1" or _on_lo(address):
         return False
     result = subprocess.run(
-        ["ip", "addr", "add", f"{address}/32", "dev", "lo"], capture_output=True, text=True, check=False
+        ["ip", "addr", "add", f"{address}/32", "dev", "lo"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=child_env(),
     )
     if result.returncode != 0 and not _on_lo(address):
         raise MigrateError(f"cannot add {address} to lo for BIND (needs root): {result.stderr.strip()}")
@@ -35,7 +42,9 @@ def ensure_loopback_address(address: str) -> bool:
 
 
 def remove_loopback_address(address: str) -> None:
-    subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], capture_output=True, check=False)
+    subprocess.run(
+        ["ip", "addr", "del", f"{address}/32", "dev", "lo"], capture_output=True, check=False, env=child_env()
+    )
 
 
 class BindServer(DnsServer):

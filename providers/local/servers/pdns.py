@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from migrate.childenv import child_env
 from migrate.errors import MigrateError
 from providers.local.servers.dns import DnsServer, new_tsig_secret, write_private
 
@@ -34,6 +35,7 @@ class PowerDnsServer(DnsServer):
             capture_output=True,
             text=True,
             timeout=60,
+            env=child_env(),
         )
         if result.returncode != 0:
             raise MigrateError(f"pdnsutil {args[0]}: {result.stderr.strip()[-500:]}")

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from migrate.childenv import child_env
 from migrate.errors import MigrateError
+from migrate.private_files import write_private_file
 from providers.local.servers import process
 
 PG_BIN = Path(os.environ.get("MIGRATE_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -69,8 +71,7 @@ class PostgresServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _own(self.data_dir)
         pwfile = self.data_dir.parent / f".{self.data_dir.name}.pw"
-        pwfile.write_text(self.superuser_password + "\n")
-        os.chmod(pwfile, 0o600)
+        write_private_file(pwfile, self.superuser_password + "\n")
         _own(pwfile)
         try:
             _run_as_postgres(
@@ -127,6 +128,7 @@ class PostgresServer:
         result = subprocess.run(
             [pg_tool("pg_isready"), "-q", "-h", self.host, "-p", str(self.port)],
             capture_output=True,
+            env=child_env(),
         )
         return result.returncode == 0
 
@@ -177,7 +179,7 @@ def _run_as_postgres(argv: list[str], what: str) -> None:
     command = argv
     if os.geteuid() == 0:
         command = ["runuser", "-u", RUN_AS, "--", *argv]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env=child_env())
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["failed"]
         raise MigrateError(f"{what}: {detail[0]}")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from migrate.childenv import child_env
 from migrate.errors import MigrateError
 
 
@@ -33,6 +34,8 @@ def spawn(
     taken by exec'ing through ``setpriv`` (util-linux), not by Popen.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if env is None:  # never the operator's whole environment (passphrase, tokens): see migrate.childenv
+        env = child_env()
     command = list(argv)
     if user and os.geteuid() == 0:
         account = pwd.getpwnam(user)

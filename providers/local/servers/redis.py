@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.errors import MigrateError
+from migrate.private_files import write_private_file
 from providers.local.servers import process
 
 
@@ -30,12 +31,12 @@ class RedisServer(process.ListeningServer):
             raise MigrateError("redis-server not found: install redis-server (scripts/bootstrap)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "redis.conf"
-        conf.write_text(
+        write_private_file(  # it holds requirepass: 0600 from its first byte
+            conf,
             f"bind {self.host}\nport {self.port}\nrequirepass {self.password}\n"
             f'dir {self.data_dir}\nsave ""\nappendonly no\ndaemonize no\n'
-            "protected-mode no\n"
+            "protected-mode no\n",
         )
-        conf.chmod(0o600)
         log = self.data_dir / "redis.log"
         self.pid = process.start_server(
             [binary, str(conf)], log, ready=self.listening, what=f"Redis on {self.host}:{self.port}", timeout=timeout
