@@ -228,11 +228,11 @@ def main() -> None:
             f"{'met' if r['met'] else 'NOT met'}; RPO {f['rpo_writes']} writes, {f['rpo_seconds']:.2f}s; "
             f"load asked {f['load_rate_asked']:g}/s, carried {f.get('load_rate_achieved')}/s"
         )
-        if f.get("media_writes"):
-            print(
-                f"  media: {f['media_writes_lost']} of {f['media_writes']} acknowledged uploads lost "
-                f"({f['media_rpo_seconds']:.2f}s of uploads)"
-            )
+        rpo = f.get("rpo") or {}
+        if rpo:
+            print(f"  {'RPO by kind':16} {'acked':>7} {'lost':>6} {'span s':>7}")
+            for kind, counted in rpo.items():
+                print(f"  {kind:16} {counted['acked']:>7} {counted['lost']:>6} {counted['seconds']:>7.2f}")
 
 
 if __name__ == "__main__":

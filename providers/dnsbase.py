@@ -2,7 +2,7 @@
 
 Modelled on octoDNS: a provider reads a zone into RRsets, a ``Plan`` is the list of
 ``Change``s that turns what a provider serves into what is wanted, and can be printed
-before anything is applied. Names are absolute and lower-case (``www.chirp.test.``);
+before anything is applied. Names are absolute and lower-case (``www.social.example.``);
 values are in DNS presentation format, normalised by dnspython so that two providers
 that spell the same data differently compare equal.
 """

@@ -2,7 +2,7 @@
 
 Only Pulumi programs import this module (it imports pulumi at the top), so the
 CLI stays fast. The environment the app receives and the outputs a stack exports
-are built here once, so every provider gives chirp the same variables and every
+are built here once, so every provider gives the app the same variables and every
 later step (data moving, DNS, drills) the same ``TargetOutputs`` fields.
 """
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from migrate.errors import InputError
+from migrate.spec import envrefs
 
 if TYPE_CHECKING:
     from migrate.spec.model import Process, ServiceSpec
@@ -45,7 +46,7 @@ def slug(text: str, limit: int = 63) -> str:
 
 
 def base_name(spec: ServiceSpec, target: str, limit: int = 40) -> str:
-    """``chirp-aws-prod``: prefix of every resource the target owns."""
+    """``social-aws-prod``: prefix of every resource the target owns."""
     return slug(f"{spec.service.name}-{target}", limit)
 
 
@@ -76,7 +77,7 @@ def container_command(process: Process) -> list[str] | None:
     import shlex
 
     port = str(process.port) if process.port else ""
-    line = process.command.replace("{host}", "0.0.0.0").replace("{port}", port)
+    line = process.command.replace("{host}", "0.0.0.0").replace("{port}", port).replace("{python}", "python")
     return shlex.split(line)
 
 
@@ -107,6 +108,7 @@ class ServiceLinks:
     s3_access_key: pulumi.Input[str] | None = None
     s3_secret_key: pulumi.Input[str] | None = None
     redis_url: pulumi.Input[str] | None = None
+    tls: bool = False  # the service is served over HTTPS ({service.url}, {service.tls})
 
 
 @dataclass
@@ -126,9 +128,24 @@ def app_environment(
     links: ServiceLinks,
     spec_secrets: Mapping[str, pulumi.Output[str]],
 ) -> AppEnvironment:
-    """The variables chirp reads (DATABASE_URL, S3_*, REDIS_URL) plus the spec's env and secrets."""
+    """The conventional variables (DATABASE_URL, S3_*, REDIS_URL), the spec's env (its references to
+    the target's outputs computed: ``{db.host}``…) and its secrets."""
+    from stacks.app_env import computed_env
+
     process = spec.processes[process_name]
-    plain: dict[str, pulumi.Input[str]] = {**spec.env, **process.env}
+    plain: dict[str, pulumi.Input[str]] = {}
+    computed = computed_env(
+        {**spec.env, **process.env},
+        domain=spec.service.domain,
+        tls=links.tls,
+        database_url=links.database_url,
+        s3_endpoint=links.s3_endpoint,
+        s3_region=links.s3_region,
+        s3_buckets=links.s3_buckets,
+        s3_access_key=links.s3_access_key,
+        s3_secret_key=links.s3_secret_key,
+        redis_url=links.redis_url,
+    )
     if process.port is not None:
         plain["PORT"] = str(process.port)
     secret: dict[str, pulumi.Output[str]] = {}
@@ -150,6 +167,8 @@ def app_environment(
             secret[key] = pulumi.Output.secret(value)
     for key, value in spec_secrets.items():
         secret[key] = pulumi.Output.secret(value)
+    for key, value in computed.items():
+        (secret if envrefs.is_secret(str(spec.env.get(key, process.env.get(key, "")))) else plain)[key] = value
     return AppEnvironment(plain=plain, secret=secret)
 
 

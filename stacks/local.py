@@ -18,6 +18,7 @@ from providers.local.dynamic.host import Host
 from providers.local.dynamic.objectstore import ObjectStore
 from providers.local.dynamic.postgres import Postgres
 from providers.local.dynamic.redis import Redis
+from stacks.app_env import computed_env
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -101,7 +102,18 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunC
             ported += 1
         if name == public_name:
             backends = [f"{address}:{port}" for port in ports]
-        env = pulumi.Output.all(**{**service_env, **proc.env}).apply(lambda values: dict(values))
+        own_env = computed_env(
+            {**spec.env, **proc.env},
+            domain=spec.service.domain,
+            database_url=exports.get("database_url"),
+            s3_endpoint=exports.get("s3_endpoint"),
+            s3_region=exports.get("s3_region"),
+            s3_buckets=exports.get("s3_buckets"),
+            s3_access_key=exports.get("s3_access_key"),
+            s3_secret_key=exports.get("s3_secret_key"),
+            redis_url=exports.get("redis_url"),
+        )
+        env = pulumi.Output.all(**{**service_env, **own_env}).apply(lambda values: dict(values))
         assert proc.command, f"process {name} has no command: the local adapter runs commands"
         AppProcesses(
             f"process-{name}",
@@ -113,6 +125,8 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunC
             ports=ports,
             cwd=app_dir,
             env=env,
+            ready=proc.ready.model_dump(mode="json") if proc.ready else None,
+            start_timeout=proc.start_timeout_seconds,
             opts=on_host,
         )
 

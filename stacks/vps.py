@@ -1,10 +1,12 @@
 """The vps stack: hosts that already exist, reached over SSH; no provider API at all.
 
-pulumi-command runs idempotent shell scripts on each host, fed on stdin (so secrets
-never appear on a command line, in the environment or in the process list): Docker as
+The stack's own dynamic resource ``RemoteScript`` (providers/vps/dynamic.py, paramiko)
+runs idempotent shell scripts on each host, fed on stdin (so secrets never appear on a
+command line, in the environment or in the process list; files holding them are 0600
+under a 0700 directory): Docker as
 the runtime, the app's containers (replica ``i`` of a process listens on ``port + i``),
 Postgres and Redis containers bound to the db host and admitted only from app hosts
-(Docker's DOCKER-USER chain), a MinIO object store, and nginx on the front host(s)
+(Docker's DOCKER-USER chain), a versitygw object store (Apache-2.0), and nginx on the front host(s)
 balancing over every replica. Scripts use ``sudo -n`` when the SSH user is not root.
 """
 
@@ -14,9 +16,9 @@ import shlex
 from typing import TYPE_CHECKING
 
 import pulumi
-import pulumi_command as command
 
 from migrate.errors import InputError
+from providers.vps.dynamic import GeneratedSecret, RemoteScript
 from stacks import cloud_common as common
 
 if TYPE_CHECKING:
@@ -40,6 +42,9 @@ def hosts_with(settings: VpsSettings, role: str, target: str) -> list[SshHost]:
 def check(spec: ServiceSpec, target: str, settings: VpsSettings) -> None:
     common.require_images(spec, "vps")
     common.public_process(spec)
+    for index, host in enumerate(settings.hosts):
+        if host.private_key is None:
+            raise InputError(f"targets.{target}.hosts[{index}].private_key: give {{file: PATH}} or {{env: NAME}}")
     hosts_with(settings, "app", target)
     hosts_with(settings, "front", target)
     if spec.postgres is not None or spec.redis is not None:
@@ -69,22 +74,12 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
     assert web.port is not None
     app_hosts = hosts_with(settings, "app", target)
     links = common.ServiceLinks()
-    runtime: dict[str, command.remote.Command] = {}
+    runtime: dict[str, RemoteScript] = {}
     keys = {
         h.address: pulumi.Output.secret(h.private_key.resolve(f"targets.{target}.hosts[{i}].private_key"))
         for i, h in enumerate(settings.hosts)
         if h.private_key is not None
     }
-
-    def connection(host: SshHost) -> command.remote.ConnectionArgs:
-        key = keys.get(host.address)
-        return command.remote.ConnectionArgs(
-            host=host.address,
-            port=host.port,
-            user=host.user,
-            private_key=key,
-            host_key=host.host_key,
-        )
 
     def run(
         label: str,
@@ -92,15 +87,17 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
         script: pulumi.Input[str],
         delete: str | None = None,
         after: list[pulumi.Resource] | None = None,
-    ) -> command.remote.Command:
-        sudo = "" if host.user == "root" else "sudo -n "
-        return command.remote.Command(
+    ) -> RemoteScript:
+        key = keys[host.address]  # check() made sure every host has one
+        return RemoteScript(
             f"{name}-{label}",
-            connection=connection(host),
-            create=f"{sudo}sh -es",
-            update=f"{sudo}sh -es",
-            stdin=script,
-            delete=f"{sudo}sh -ec {shlex.quote(delete)}" if delete else None,
+            host=host.address,
+            port=host.port,
+            user=host.user,
+            private_key=key,
+            host_key=host.host_key,
+            script=script,
+            delete_script=f"{delete}\n" if delete else None,
             opts=pulumi.ResourceOptions(depends_on=after or []),
         )
 
@@ -123,7 +120,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
         lines: list[pulumi.Input[str]] = []
         if spec.postgres is not None:
             pg = spec.postgres
-            password = common.random_password(f"{name}-db-password")
+            password = _password(f"{name}-db-password")
             owner = {
                 "POSTGRES_USER": pg.user,
                 "POSTGRES_DB": pg.database,
@@ -142,7 +139,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
             ]
             links.database_url = common.postgres_url(pg.user, password, bind, 5432, pg.database)
         if spec.redis is not None:
-            redis_password = common.random_password(f"{name}-redis-password")
+            redis_password = _password(f"{name}-redis-password")
             conf = redis_password.apply(lambda pw: f"requirepass {pw}\nappendonly yes\ndir /data\n")
             lines += [
                 _write_file(f"{base}/redis.conf", conf),
@@ -164,30 +161,26 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
     # --- MinIO on the storage host, and the buckets
     if spec.media is not None:
         store = hosts_with(settings, "storage", target)[0]
-        access = common.random_password(f"{name}-s3-access-key", length=20)
-        secret = common.random_password(f"{name}-s3-secret-key", length=40)
+        access = _password(f"{name}-s3-access-key", length=20)
+        secret = _password(f"{name}-s3-secret-key", length=40)
         buckets = {b.name: common.bucket_name(spec, target, b.name) for b in spec.media.buckets}
         env = pulumi.Output.all(access, secret).apply(
-            lambda a: common.env_file_text({"MINIO_ROOT_USER": a[0], "MINIO_ROOT_PASSWORD": a[1]})
+            lambda a: common.env_file_text({"ROOT_ACCESS_KEY_ID": a[0], "ROOT_SECRET_ACCESS_KEY": a[1]})
         )
-        mc = " && ".join(
-            [f'mc alias set store http://{private(store)}:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"']
-            + [f"mc mb --ignore-existing store/{real}" for real in buckets.values()]
-            + [f"mc anonymous set download store/{buckets[b.name]}" for b in spec.media.buckets if b.public]
-        )
+        # versitygw's posix backend: a bucket is a directory under the data root.
+        mkdirs = "".join(f"mkdir -p {base}/s3/{real}\n" for real in buckets.values())
         script = pulumi.Output.concat(
             _write_file(f"{base}/s3.env", env),
+            f"mkdir -p {base}/s3\n{mkdirs}",
             _container_line(
                 f"{svc}-s3",
                 f"{base}/s3.env",
                 f"-v {base}/s3:/data -p 9000:9000",
                 settings.object_store_image,
-                "server /data",
+                "--port :9000 posix /data",
             ),
-            f"for i in $(seq 60); do curl -fsS http://{private(store)}:9000/minio/health/ready "
+            f"for i in $(seq 60); do curl -sS -o /dev/null http://{private(store)}:9000/ "
             ">/dev/null 2>&1 && break; sleep 1; done\n",
-            f"docker run --rm --network host --env-file {base}/s3.env --entrypoint sh "
-            f"{settings.object_store_client_image} -c {shlex.quote(mc)}\n",
         )
         run(
             "object-store",
@@ -204,7 +197,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
     # --- the app's containers
     layout = replica_layout(spec, len(app_hosts))
     upstream: list[str] = []
-    app_commands = []
+    app_commands: list[pulumi.Resource] = []
     envs = {p: common.resolved_env(common.app_environment(spec, p, links, spec_secrets)) for p in spec.processes}
     for host, replicas in zip(app_hosts, layout, strict=True):
         if not replicas:
@@ -225,13 +218,20 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
                     upstream.append(f"{private(host)}:{host_port}")
             argv = " ".join(shlex.quote(a) for a in common.container_command(process) or [])
             assert process.image is not None
-            parts.append(_container_line(container, env_path, publish, process.image, argv))
+            labelled = f"--label migrate.app={svc} {publish}".strip()
+            parts.append(_container_line(container, env_path, labelled, process.image, argv))
+        # Fewer replicas than before: the app's containers not in this layout go.
+        keep = " ".join(f"-e {n}" for n in names)
+        parts.append(
+            f"docker ps -a --filter label=migrate.app={svc} --format '{{{{.Names}}}}' | "
+            f"grep -vxF {keep} | xargs -r docker rm -f >/dev/null\n"
+        )
         app_commands.append(
             run(
                 f"app-{common.slug(host.address)}",
                 host,
                 pulumi.Output.secret(pulumi.Output.concat(*parts)),
-                delete=f"docker rm -f {' '.join(names)} >/dev/null 2>&1 || true",
+                delete=f"docker ps -aq --filter label=migrate.app={svc} | xargs -r docker rm -f >/dev/null",
                 after=[runtime[host.address]],
             )
         )
@@ -331,3 +331,8 @@ def _nginx_site(svc: str, domain: str, upstream: list[str], port: int, tls: str 
             f"    ssl_certificate {tls}.crt;\n    ssl_certificate_key {tls}.key;\n{proxy}}}\n"
         )
     return site
+
+
+def _password(name: str, length: int = 32) -> pulumi.Output[str]:
+    """A secret kept in the stack's encrypted state (stable across runs), never printed."""
+    return pulumi.Output.secret(GeneratedSecret(name, length=length).result)

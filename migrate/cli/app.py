@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "migrate.cli.data_cmds",
     "migrate.cli.stack_cmds",
     "migrate.cli.chaos_cmd",
+    "migrate.cli.exec_cmd",
 ]
 
 # The top-level command each module registers: `migrate dns swing` imports and builds only
@@ -42,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "status": "migrate.cli.stack_cmds",
     "unlock": "migrate.cli.stack_cmds",
     "chaos": "migrate.cli.chaos_cmd",
+    "exec": "migrate.cli.exec_cmd",
 }
 
 HELP = (

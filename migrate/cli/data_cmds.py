@@ -233,6 +233,8 @@ def _summary_lines(out: Output, result: Any) -> None:
             + (f", roles created: {', '.join(pg.roles_created)}" if pg.roles_created else ""),
             markup=False,
         )
+        for note in pg.not_carried:
+            out.human.print(f"  not carried: {note}", markup=False)
     for m in result.media:
         out.human.print(
             f"media {m.source} -> {m.dest}: {m.copied} copied ({_human_bytes(m.bytes_copied)}), "
@@ -302,6 +304,8 @@ def sync(
             no_owner=no_owner,
             admin_url=_admin_url(b),
             progress=view,
+            source_admin_url=os.environ.get(FROM_ADMIN_ENV)
+            or (a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None),
         )
     _summary_lines(out, result)
     _finish(out, result.to_json(), result.verify)

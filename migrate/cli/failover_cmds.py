@@ -63,7 +63,16 @@ def _finish(out: Output, outcome: Any, summary: list[str]) -> None:
         raise typer.Exit(1)
 
 
-def _dry_run(out: Output, runbook_name: str, params: dict[str, Any], plan: dict[str, Any]) -> None:
+def spec_params(spec: Any) -> dict[str, Any]:
+    """What the runbooks' ``manual:`` lines name from the spec (its domain, its health path)."""
+    try:
+        health_path = spec.public_process()[1].health_path
+    except LookupError:
+        health_path = "/"
+    return {"domain": spec.service.domain, "health_path": health_path}
+
+
+def _dry_run(out: Output, runbook_name: str, params: dict[str, Any], plan: dict[str, Any], spec: Any = None) -> None:
     from migrate.runbook.model import load_runbook
     from migrate.runbook.render import to_markdown
 
@@ -78,7 +87,8 @@ def _dry_run(out: Output, runbook_name: str, params: dict[str, Any], plan: dict[
             "steps": [s.model_dump(mode="json", by_alias=True) for s in runbook.steps],
         }
     )
-    out.human.print(to_markdown(runbook, params), markup=False, soft_wrap=True)
+    shown = {**(spec_params(spec) if spec is not None else {}), **params}
+    out.human.print(to_markdown(runbook, shown), markup=False, soft_wrap=True)
     out.human.print("## Plan\n", markup=False)
     for key, value in plan.items():
         out.human.print(f"- {key}: {value}", markup=False, soft_wrap=True)
@@ -153,7 +163,7 @@ def failover(
     if dry_run:
         from migrate.failover.plan import failover_plan
 
-        _dry_run(out, "failover", params, failover_plan(loaded, params))
+        _dry_run(out, "failover", params, failover_plan(loaded, params), loaded)
         return
     outcome = _run(
         out,
@@ -233,7 +243,7 @@ def drill(
     if dry_run:
         from migrate.failover.plan import failover_plan
 
-        _dry_run(out, "drill", params, failover_plan(loaded, params, drill=True))
+        _dry_run(out, "drill", params, failover_plan(loaded, params, drill=True), loaded)
         return
     for note in _throwaway_secrets(loaded):
         out.stderr.print(note, markup=False, soft_wrap=True)
@@ -256,7 +266,7 @@ def drill(
             f"{figures.get('rto_with_ttl_seconds', 0):.2f}s with one DNS TTL; "
             f"{figures.get('takeover_route') or 'unknown'} route"
         )
-    if figures.get("rpo_writes") is not None:
+    if figures.get("rpo_writes") is not None and figures.get("probes", True):
         lines.append(
             f"RPO {figures['rpo_writes']} acknowledged writes lost of {figures.get('acked_writes')}, "
             f"{figures.get('rpo_seconds', 0):.2f}s of writes (goal {figures.get('rpo_goal_seconds')}s)"
@@ -266,6 +276,14 @@ def drill(
             f"media: {figures['media_writes_lost']} acknowledged uploads lost of {figures['media_writes']}, "
             f"{figures.get('media_rpo_seconds', 0):.2f}s of uploads"
         )
+    if not figures.get("probes") and figures.get("rpo"):
+        lines.append("the spec has no probes: section — RPO from migrate's canary only")
+    for kind, label in (("canary_rows", "canary rows"), ("canary_objects", "canary objects")):
+        counted = (figures.get("rpo") or {}).get(kind) or {}
+        if counted.get("acked"):
+            lines.append(f"{label}: {counted['lost']} lost of {counted['acked']}, {counted['seconds']:.2f}s")
+    if figures.get("load_rate_achieved") is not None:
+        lines.append(f"load carried {figures['load_rate_achieved']}/s of {figures.get('load_rate_asked')}/s asked")
     _finish(out, outcome, lines)
 
 
@@ -357,15 +375,19 @@ def runbook_show(
     name: Annotated[str, typer.Argument(help="Runbook name (failover, drill, rollback) or a file.")],
     source: Annotated[str | None, typer.Option("--from", help="Fill in the from parameter.")] = None,
     dest: Annotated[str | None, typer.Option("--to", help="Fill in the to parameter.")] = None,
+    spec: SpecOption = DEFAULT_SPEC,
     json_output: JsonOption = False,
 ) -> None:
-    """Render a runbook as Markdown for a person (the engine runs the very same file)."""
+    """Render a runbook as Markdown for a person (the engine runs the very same file); the
+    spec's domain and health path fill in its manual lines."""
     from migrate.runbook.model import load_runbook
     from migrate.runbook.render import to_markdown
 
     out = Output(json_output)
     runbook = load_runbook(name)
     params = {k: v for k, v in {"from": source, "to": dest}.items() if v}
+    if spec.is_file():
+        params = {**spec_params(_load_spec(spec)), **params}
     out.emit(runbook.model_dump(mode="json", by_alias=True))
     if not json_output:
         typer.echo(to_markdown(runbook, params or None))

@@ -8,11 +8,13 @@ Sequences (value, is_called) and extensions (name, version) are compared too.
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrate.data import schema_print
 from migrate.data.comparison import Mismatch, SectionSummary, VerifyReport
 from migrate.data.endpoints import PgEndpoint
 from migrate.data.pgconn import connect
@@ -36,6 +38,25 @@ SEQUENCES_SQL = f"""
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'S' AND {USER_SCHEMAS} AND {NOT_FROM_EXTENSION} ORDER BY 1, 2"""
 EXTENSIONS_SQL = "SELECT extname, extversion FROM pg_extension ORDER BY 1"
+LARGE_OBJECTS_SQL = (
+    "SELECT oid, CASE WHEN pg_has_role(lomowner, 'USAGE') THEN md5(lo_get(oid)) END "
+    "FROM pg_largeobject_metadata ORDER BY 1"
+)
+DB_SETTINGS_SQL = """
+SELECT 'database setting', array_to_string(ARRAY(SELECT unnest(setconfig) ORDER BY 1), ', ')
+    FROM pg_db_role_setting WHERE setrole = 0 AND setdatabase = (SELECT oid FROM pg_database
+    WHERE datname = current_database())
+UNION ALL SELECT 'database comment', shobj_description(oid, 'pg_database') FROM pg_database
+    WHERE datname = current_database() AND shobj_description(oid, 'pg_database') IS NOT NULL"""
+# Every role owning an object or holding a grant here: its attributes and settings.
+ROLES_SQL = """
+SELECT 'role ' || r.rolname, concat_ws(' ', CASE WHEN r.rolcanlogin THEN 'LOGIN' ELSE 'NOLOGIN' END,
+    CASE WHEN r.rolinherit THEN 'INHERIT' ELSE 'NOINHERIT' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
+    CASE WHEN r.rolconnlimit >= 0 THEN 'CONNECTION LIMIT ' || r.rolconnlimit END,
+    (SELECT string_agg(c, ', ' ORDER BY c) FROM pg_db_role_setting s, unnest(s.setconfig) c
+     WHERE s.setrole = r.oid AND s.setdatabase IN (0, (SELECT oid FROM pg_database
+     WHERE datname = current_database()))))
+FROM pg_roles r WHERE r.rolname = ANY(%s)"""
 
 
 @dataclass
@@ -45,12 +66,18 @@ class DbFingerprint:
     sequences: dict[str, tuple[int, bool]] = field(default_factory=dict)
     extensions: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    large_objects: dict[str, str] = field(default_factory=dict)  # oid -> md5 of its bytes
+    schema: dict[str, str] = field(default_factory=dict)  # "TYPE schema.name" -> md5 (schema_print)
+    settings: dict[str, str] = field(default_factory=dict)  # what the app relies on beside its objects
 
     def to_json(self) -> dict[str, Any]:
         return {
             "tables": {k: list(v) for k, v in self.tables.items()},
             "sequences": {k: list(v) for k, v in self.sequences.items()},
             "extensions": self.extensions,
+            "large_objects": self.large_objects,
+            "schema": self.schema,
+            "settings": self.settings,
         }
 
     @classmethod
@@ -60,7 +87,21 @@ class DbFingerprint:
             {k: (int(v[0]), str(v[1])) for k, v in data["tables"].items()},
             {k: (int(v[0]), bool(v[1])) for k, v in data["sequences"].items()},
             dict(data["extensions"]),
+            large_objects=dict(data.get("large_objects", {})),
+            schema=dict(data.get("schema", {})),
+            settings=dict(data.get("settings", {})),
         )
+
+
+def _settings(conn: Any) -> dict[str, str]:
+    """Per-database settings, the database comment, and the roles the objects need."""
+    from migrate.data.roles import needed_roles
+
+    found = {str(k): str(v) for k, v in conn.execute(DB_SETTINGS_SQL).fetchall() if v}
+    roles, _ = needed_roles(conn)
+    names = [role.name for role in roles]
+    found.update({str(k): str(v) for k, v in conn.execute(ROLES_SQL, (names,)).fetchall()})
+    return found
 
 
 def _quote(schema: str, name: str) -> str:
@@ -84,13 +125,20 @@ def fingerprint(
     workers: int = 2,
     progress: ProgressCallback | None = None,
     task: str = "verify postgres",
+    owners: bool = True,
 ) -> DbFingerprint:
-    """Fingerprint every user table; ``snapshot`` (pg_export_snapshot) pins what is seen."""
+    """Fingerprint every user table, sequence, large object, the schema (``owners``: with owners
+    and grants) and the settings; ``snapshot`` (pg_export_snapshot) pins what is seen."""
     started = time.monotonic()
     result = DbFingerprint(endpoint.label)
+    dumping = schema_print.start(endpoint, snapshot=snapshot, owners=owners)
     first = _open(endpoint, snapshot)
     try:
         tables = first.execute(TABLES_SQL).fetchall()
+        result.large_objects = {
+            str(oid): digest or "unreadable" for oid, digest in first.execute(LARGE_OBJECTS_SQL).fetchall()
+        }
+        result.settings = _settings(first)
         for schema, name in first.execute(SEQUENCES_SQL).fetchall():
             value, called = first.execute(f"SELECT last_value, is_called FROM {_quote(schema, name)}").fetchone()
             result.sequences[f"{schema}.{name}"] = (int(value), bool(called))
@@ -120,6 +168,9 @@ def fingerprint(
             conn.close()
     finally:
         first.close()
+        if dumping.poll() is None and sys.exc_info()[0] is not None:
+            dumping.kill()
+    result.schema = schema_print.collect(dumping, endpoint.label)
     result.tables = dict(sorted(result.tables.items()))
     result.seconds = time.monotonic() - started
     return result
@@ -151,6 +202,22 @@ def compare(source: DbFingerprint, dest: DbFingerprint, area: str = "postgres") 
             report.mismatches.append(Mismatch(area, name, "sequence", str(value[0]), str(theirs[0])))
         else:
             summary.matched += 1
+    for oid, digest in source.large_objects.items():
+        theirs_lo = dest.large_objects.get(oid)
+        if theirs_lo != digest:
+            kind = "missing large object" if theirs_lo is None else "large object bytes"
+            report.mismatches.append(Mismatch(area, f"large object {oid}", kind, digest, theirs_lo or "absent"))
+    for oid in sorted(set(dest.large_objects) - set(source.large_objects)):
+        report.mismatches.append(Mismatch(area, f"large object {oid}", "only at the destination", "absent", "present"))
+    if source.schema and dest.schema:  # a stored fingerprint from before schemas were printed has none
+        for key, digest in source.schema.items():
+            if key not in dest.schema:
+                report.mismatches.append(Mismatch(area, key, "schema: missing"))
+            elif dest.schema[key] != digest:
+                report.mismatches.append(Mismatch(area, key, "schema: definition differs (pg_dump -s)"))
+    for key, setting in source.settings.items():
+        if dest.settings.get(key) != setting:
+            report.mismatches.append(Mismatch(area, key, "setting", setting, dest.settings.get(key, "absent")))
     for name, version in source.extensions.items():
         if dest.extensions.get(name) != version:
             report.mismatches.append(

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.data.crypto import BackupKey, EncryptedStore
-from migrate.data.stores import DirStore, ObjectStore, S3Store
+from migrate.data.keyed_dir import KeyedDirStore
+from migrate.data.stores import ObjectStore, S3Store
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,10 @@ class Location:
         return self.text
 
     def store(self, subpath: str, key: BackupKey | None = None) -> ObjectStore:
-        """The store for one part of a backup (``chirp/2026.../media/chirp-media``)."""
+        """The store for one part of a backup (``social/2026.../media/app-media``)."""
         store: ObjectStore
         if self.directory is not None:
-            store = DirStore(self.directory / subpath)
+            store = KeyedDirStore(self.directory, subpath)  # any legal key, whatever its length
         else:
             from pydantic import SecretStr
 

@@ -99,9 +99,11 @@ def _same(src: ObjectInfo, dst: ObjectInfo | None, record: Record | None) -> boo
     return None
 
 
-def _content_sha256(store: ObjectStore, info: ObjectInfo, pool: ThreadPoolExecutor) -> str:
-    """sha256 from metadata, else computed by reading the object."""
-    head = store.head(info.key)
+def _content_sha256(store: ObjectStore, info: ObjectInfo, pool: ThreadPoolExecutor, *, trust_meta: bool = True) -> str:
+    """sha256 from metadata (``trust_meta``: the source's own, which migrate did not write),
+    else computed by reading the object. The destination's is always read: metadata kept on a
+    replaced object would vouch for bytes it no longer describes."""
+    head = store.head(info.key) if trust_meta else None
     if head is not None and head.sha256:
         return head.sha256
     if info.size < stores.MULTIPART_THRESHOLD:
@@ -380,7 +382,7 @@ def verify_objects(
             def compare(src: ObjectInfo) -> Mismatch | None:
                 dst = dest_listing[src.key]
                 a = _content_sha256(source, src, parts)
-                b = _content_sha256(dest, dst, parts)
+                b = _content_sha256(dest, dst, parts, trust_meta=False)
                 reporter.advance(1, src.size)
                 return None if a == b else Mismatch(area, src.key, "checksum", f"sha256 {a[:16]}", f"sha256 {b[:16]}")
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrate.data import media, postgres_move
+from migrate.data import media, postgres_move, repl_leftovers
 from migrate.data.comparison import VerifyReport
 from migrate.data.crypto import BackupKey
 from migrate.data.endpoints import PgEndpoint, bucket_pairs, postgres_endpoint, s3_endpoint
@@ -89,14 +89,20 @@ def sync(
     no_owner: bool = False,
     admin_url: str | None = None,
     progress: ProgressCallback | None = None,
+    source_admin_url: str | None = None,
 ) -> SyncResult:
-    """Move Postgres (dump/restore) and media (incremental copy) from one target to another."""
+    """Move Postgres (dump/restore) and media (incremental copy) from one target to another.
+
+    ``source_admin_url`` (a superuser at the source) lets role passwords be carried."""
     started = time.monotonic()
     result = SyncResult(source.target, dest.target)
     report = VerifyReport() if verify else None
     if postgres and _has_postgres(spec, source):
         src, dst = postgres_endpoint(source), postgres_endpoint(dest)
         admin = _admin(admin_url, dest.target)
+        # A destination that was once a replication source may hold a slot (retaining WAL) or
+        # replica identities of a round that ended while it was down: remove them first.
+        cleaned = repl_leftovers.undo_pending(dst, dest.target, admin)
         result.postgres, pg_report = postgres_move.move(
             src,
             dst,
@@ -106,7 +112,9 @@ def sync(
             no_owner=no_owner,
             admin=admin,
             progress=progress,
+            source_admin=_admin(source_admin_url, source.target),
         )
+        result.postgres.carried[:0] = cleaned
         if report is not None and pg_report is not None:
             report.extend(pg_report)
     if media_too and _has_media(spec, source):

@@ -86,3 +86,15 @@ def tool_error(stderr: str, returncode: int | None) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip() and not _GRPC_LOG.match(line)]
     interesting = [line for line in lines if "error" in line.lower()] or lines
     return redact(interesting[-1] if interesting else f"exit {returncode}")
+
+
+def ensure_writable(endpoint: PgEndpoint, admin: PgEndpoint | None = None) -> list[str]:
+    """Before writing to ``endpoint``: never wait on a dead synchronous standby (see ``syncrep``).
+
+    With ``admin`` (a superuser there) a standby migrate named and lost is cleared; otherwise a
+    dead synchronous standby fails the command in one line instead of hanging it.
+    """
+    from migrate.syncrep import ensure_not_waiting
+
+    with connect(admin or endpoint, what="check synchronous replication at") as conn:
+        return ensure_not_waiting(conn, endpoint.label)

@@ -12,6 +12,7 @@ if the source has roles the destination lacks, hold CREATEROLE (see ``roles``).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -21,12 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrate.data import db_settings
 from migrate.data.comparison import VerifyReport
 from migrate.data.endpoints import PgEndpoint
 from migrate.data.fingerprint import DbFingerprint, compare, fingerprint
-from migrate.data.pgconn import connect, finish_tool, run_tool, tool_env, tool_error
+from migrate.data.pgconn import connect, ensure_writable, finish_tool, run_tool, tool_env, tool_error
 from migrate.data.progress import ProgressCallback, Reporter
-from migrate.data.roles import ensure_roles
+from migrate.data.roles import create_roles, source_roles
 from migrate.errors import MigrateError
 
 DEFAULT_JOBS = 4
@@ -45,6 +47,8 @@ class PgMoveResult:
     verify_seconds: float = 0.0
     roles_created: list[str] = field(default_factory=list)
     dump_bytes: int = 0
+    carried: list[str] = field(default_factory=list)  # settings, comment, passwords
+    not_carried: list[str] = field(default_factory=list)  # and what the operator must do about each
 
     def to_json(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -130,7 +134,8 @@ def dump(
     """
     conninfo, env = tool_env(source)
     argv = [_pg_tool("pg_dump"), "-Fd", "-f", str(directory), "-Z", str(compress), "--no-sync", "-d", conninfo]
-    argv += ["-j", str(jobs)] if not schema_only else ["--schema-only"]
+    argv += ["-j", str(jobs)] if not schema_only else ["--schema-only", "--no-publications"]
+    argv += ["--no-subscriptions"]  # a subscription restored elsewhere would pull from the source
     argv += [f"--snapshot={snapshot}"] if snapshot else []
     reporter = Reporter(progress, "postgres dump", "bytes")
     reporter.start()
@@ -180,6 +185,9 @@ def restore(
     if listing.returncode != 0:
         raise MigrateError(f"{directory} is not a readable Postgres directory dump")
     kept = [line for line in toc.splitlines() if not any(skip in line for skip in SKIPPED_TOC)]
+    ensure_writable(dest)
+    kept = _keep_installed_extensions(dest, kept)
+    _drop_partitioned(dest, kept)
     list_file = directory.parent / f"{directory.name}.toc"
     list_file.write_text("\n".join(kept) + "\n")
     argv = [
@@ -208,6 +216,62 @@ def restore(
         stop.set()
         watcher.join(timeout=2)
         list_file.unlink(missing_ok=True)
+
+
+EXTENSIONS_AT_DEST_SQL = """
+SELECT a.name, e.extname IS NOT NULL, coalesce(v.trusted, false), r.rolsuper
+FROM unnest(%s::text[]) AS a(name)
+LEFT JOIN pg_extension e ON e.extname = a.name
+LEFT JOIN LATERAL (SELECT bool_or(trusted) AS trusted, count(*) AS n FROM pg_available_extension_versions
+    WHERE name = a.name) v ON true
+CROSS JOIN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) r
+WHERE e.extname IS NOT NULL OR v.n = 0 OR NOT (coalesce(v.trusted, false) OR r.rolsuper)"""
+_EXTENSION_TOC = re.compile(r" EXTENSION - (\S+) ")
+
+
+def _keep_installed_extensions(dest: PgEndpoint, toc: list[str]) -> list[str]:
+    """Leave out of the restore the extensions already installed at the destination, and fail
+    in one line on those it cannot create there.
+
+    An admin may have installed an extension the app user cannot create (not trusted) or does
+    not own: ``--clean`` would try to drop it and fail. One the server lacks, or that needs a
+    superuser the destination does not give, would fail the restore half-way.
+    """
+    wanted = [m.group(1) for line in toc if (m := _EXTENSION_TOC.search(line)) and not line.startswith(";")]
+    if not wanted:
+        return toc
+    with connect(dest, what="check extensions at") as conn:
+        rows = conn.execute(EXTENSIONS_AT_DEST_SQL, (wanted,)).fetchall()
+    installed = {name for name, present, _, _ in rows if present}
+    problems = [name for name, present, _, _ in rows if not present]
+    if problems:
+        raise MigrateError(
+            f"extension {', '.join(problems)} cannot be created at {dest.label} by {dest.user}: not available "
+            f"on that server, or not trusted and {dest.user} is no superuser; have an admin run "
+            + "; ".join(f"CREATE EXTENSION {name}" for name in problems)
+            + " there, then run the move again"
+        )
+    return [line for line in toc if not ((m := _EXTENSION_TOC.search(line)) and m.group(1) in installed)]
+
+
+PARTITIONED_SQL = """
+SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p' AND NOT c.relispartition"""
+
+
+def _drop_partitioned(dest: PgEndpoint, toc: list[str]) -> None:
+    """Drop the dump's partitioned tables at the destination before ``--clean`` would.
+
+    pg_restore's clean pass drops a partition's inherited constraints one by one, which Postgres
+    refuses (``cannot drop inherited constraint``): a re-run after a killed restore of a
+    partitioned table would fail. Dropping the partitioned root (and with it its partitions)
+    first leaves nothing of the kind; only tables the dump itself is about to replace go.
+    """
+    tables = [line for line in toc if " TABLE " in line and not line.startswith(";")]
+    with connect(dest, what="prepare the restore into") as conn:
+        for schema, table, qualified in conn.execute(PARTITIONED_SQL).fetchall():
+            if any(f" TABLE {schema} {table} " in line for line in tables):
+                conn.execute(f"DROP TABLE IF EXISTS {qualified} CASCADE")
 
 
 def _watch_copy(dest: PgEndpoint, reporter: Reporter, stop: threading.Event, process: Any) -> None:
@@ -248,6 +312,7 @@ def move(
     admin: PgEndpoint | None = None,
     compress: int = 1,
     progress: ProgressCallback | None = None,
+    source_admin: PgEndpoint | None = None,
 ) -> tuple[PgMoveResult, VerifyReport | None]:
     """Dump ``source`` and restore into ``dest``; fingerprint both (same snapshot) when ``verify``.
 
@@ -261,9 +326,14 @@ def move(
     workdir.mkdir(parents=True)
 
     def prepare_dest() -> None:  # while pg_dump runs: fails fast, but costs the move no time
-        connect(dest, what="restore into").close()
+        ensure_writable(dest, admin)  # never hang on a synchronous standby that is gone
+        roles, members = source_roles(source)
         if not no_owner:
-            result.roles_created = ensure_roles(source, dest, admin)
+            result.roles_created = create_roles(dest, roles, members, admin)
+        names = [role.name for role in roles] if not no_owner else []
+        found = db_settings.read(source, names, source_admin)
+        carried = db_settings.apply(dest, admin, found, [role.name for role in roles if role.login])
+        result.carried, result.not_carried = carried.done, carried.not_carried
 
     started = time.monotonic()
     snapshot = Snapshot(source)
@@ -290,7 +360,9 @@ def move(
         result.restore_seconds = time.monotonic() - started
         report = None
         if verify:
-            report = verify_against(source, dest, snapshot=snapshot.name, workers=max(1, jobs // 2), progress=progress)
+            report = verify_against(
+                source, dest, snapshot=snapshot.name, workers=max(1, jobs // 2), progress=progress, owners=not no_owner
+            )
             result.verify_seconds = report.seconds
             result.tables = report.sections[0].items
             result.rows = report.sections[0].units
@@ -307,15 +379,28 @@ def verify_against(
     snapshot: str | None = None,
     workers: int = 2,
     progress: ProgressCallback | None = None,
+    owners: bool = True,
 ) -> VerifyReport:
-    """Fingerprint both sides at once (or use a stored source fingerprint) and compare."""
+    """Fingerprint both sides at once (or use a stored source fingerprint) and compare.
+
+    ``owners``: compare owners and grants too (not after a ``--no-owner`` move)."""
     from concurrent.futures import ThreadPoolExecutor
 
     if isinstance(source, DbFingerprint):
-        return compare(source, fingerprint(dest, workers=workers, progress=progress, task="verify destination"))
+        return compare(
+            source, fingerprint(dest, workers=workers, progress=progress, task="verify destination", owners=owners)
+        )
     with ThreadPoolExecutor(2) as pool:
         theirs = pool.submit(
-            fingerprint, source, snapshot=snapshot, workers=workers, progress=progress, task="verify source"
+            fingerprint,
+            source,
+            snapshot=snapshot,
+            workers=workers,
+            progress=progress,
+            task="verify source",
+            owners=owners,
         )
-        ours = pool.submit(fingerprint, dest, workers=workers, progress=progress, task="verify destination")
+        ours = pool.submit(
+            fingerprint, dest, workers=workers, progress=progress, task="verify destination", owners=owners
+        )
         return compare(theirs.result(), ours.result())

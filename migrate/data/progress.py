@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ProgressUpdate:
-    """One step forward in a named task (``media chirp-media``, ``postgres restore``...).
+    """One step forward in a named task (``media app-media``, ``postgres restore``...).
 
     ``advance``/``advance_bytes`` are increments; ``total``/``total_bytes`` are set when known.
     ``unit`` is what ``advance`` counts: objects, rows, tables, files.

@@ -1,9 +1,9 @@
 """Roles survive the move: every role that owns an object or holds a grant in the database.
 
-Role passwords are not copied (a non-superuser cannot read them, and a provider's users are
-its own business): missing roles are created NOLOGIN-or-LOGIN without a password, with the
-memberships they had among themselves. Creating them needs CREATEROLE (or superuser) at the
-destination; without it the error names the roles and the SQL an admin can run.
+Missing roles are created with their attributes (REPLICATION, BYPASSRLS and CREATEROLE only by
+a superuser at the destination) and the memberships they had among themselves; their passwords
+and settings are carried by ``db_settings`` where the source gives a superuser. Creating them
+needs CREATEROLE (or superuser) at the destination; without it the error names the roles and the SQL an admin can run.
 """
 
 from __future__ import annotations
@@ -53,9 +53,14 @@ class Role:
     connlimit: int
     owns_objects: bool
 
-    def create_sql(self) -> str:
+    def create_sql(self, superuser: bool = False) -> str:
+        """Its attributes; REPLICATION, BYPASSRLS and CREATEROLE only a superuser may give."""
         flags = ["LOGIN" if self.login else "NOLOGIN", "INHERIT" if self.inherit else "NOINHERIT"]
         flags += ["CREATEDB"] if self.createdb else []
+        if superuser:
+            flags += ["REPLICATION"] if self.replication else []
+            flags += ["BYPASSRLS"] if self.bypassrls else []
+            flags += ["CREATEROLE"] if self.createrole else []
         flags += [f"CONNECTION LIMIT {self.connlimit}"] if self.connlimit >= 0 else []
         return f"CREATE ROLE {_ident(self.name)} {' '.join(flags)}"
 
@@ -106,7 +111,7 @@ def create_roles(
                 f"an admin run: {sql}"
             )
         for role in missing:
-            conn.execute(role.create_sql())
+            conn.execute(role.create_sql(superuser=bool(me[0])))
         have = {(g, m) for g, m in conn.execute(MEMBERS_SQL).fetchall()}
         for group, member in members:
             if (group, member) not in have:

@@ -276,6 +276,7 @@ _HEADER_FIELDS = {
     "content-disposition": "ContentDisposition",
     "content-encoding": "ContentEncoding",
     "content-language": "ContentLanguage",
+    "expires": "ExpiresString",
 }
 
 

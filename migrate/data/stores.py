@@ -20,6 +20,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,17 +85,26 @@ HEADER_PARAMS = {
     "content-disposition": "ContentDisposition",
     "content-encoding": "ContentEncoding",
     "content-language": "ContentLanguage",
+    "expires": "Expires",
 }
 # Metadata migrate itself writes; never carried over from a source object.
-OWN_META = frozenset({"sha256", "plain-size"})
+# migrate's own checksum lives under its own name: an app's ``x-amz-meta-sha256`` is the app's,
+# carried like any other key and never overwritten.
+CHECKSUM_META = "migrate-sha256"
+OWN_META = frozenset({CHECKSUM_META, "plain-size"})
 
 
 def carried_meta(response: dict[str, Any]) -> dict[str, str]:
     """The headers and user metadata of an S3 GET/HEAD response that a copy must keep."""
     meta = {k: str(v) for k, v in response.get("Metadata", {}).items() if k not in OWN_META}
     for header, param in HEADER_PARAMS.items():
-        if response.get(param):
-            meta[header] = str(response[param])
+        # Expires as the app wrote it (botocore also parses it into a datetime, or drops it
+        # when it is not a date: the raw string is the one to carry).
+        value = response.get("ExpiresString") or response.get(param) if header == "expires" else response.get(param)
+        if isinstance(value, datetime):
+            value = format_datetime(value.astimezone(UTC), usegmt=True)
+        if value:
+            meta[header] = str(value)
     return meta
 
 
@@ -327,7 +338,7 @@ class S3Store(ObjectStore):
             raise MigrateError(f"S3 head {self.label}/{key}: {exc}") from None
         meta = response.get("Metadata", {})
         size = int(meta.get("plain-size", response["ContentLength"]))
-        return ObjectInfo(key, size, response["ETag"].strip('"'), meta.get("sha256"))
+        return ObjectInfo(key, size, response["ETag"].strip('"'), meta.get(CHECKSUM_META))
 
     def get(self, key: str) -> bytes:
         return self.read(key).parts[0]
@@ -338,7 +349,7 @@ class S3Store(ObjectStore):
         md5 = md5 or hashlib.md5(data).digest()
         content_md5 = base64.b64encode(md5).decode()  # S3 refuses the body unless it matches
         headers, user = split_meta(meta)
-        etag = self._lean_put(key, data, {"sha256": sha256, **user}, meta or {}, content_md5)
+        etag = self._lean_put(key, data, {**user, CHECKSUM_META: sha256}, meta or {}, content_md5)
         if etag is None:
             response = self._call(
                 "put",
@@ -347,7 +358,7 @@ class S3Store(ObjectStore):
                 Key=self.prefix + key,
                 Body=data,
                 ContentMD5=content_md5,
-                Metadata={"sha256": sha256, **user},
+                Metadata={**user, CHECKSUM_META: sha256},
                 **headers,
             )
             etag = str(response["ETag"]).strip('"')
@@ -402,13 +413,13 @@ class S3Store(ObjectStore):
                 pass  # botocore repeats the request, with its retries and error reports
             else:
                 return Fetched(
-                    [body], fields["ETag"].strip('"'), fields["Metadata"].get("sha256"), carried_meta(fields)
+                    [body], fields["ETag"].strip('"'), fields["Metadata"].get(CHECKSUM_META), carried_meta(fields)
                 )
         response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
         return Fetched(
             [response["Body"].read()],
             str(response["ETag"]).strip('"'),
-            response.get("Metadata", {}).get("sha256"),
+            response.get("Metadata", {}).get(CHECKSUM_META),
             carried_meta(response),
         )
 
@@ -438,7 +449,10 @@ class S3Store(ObjectStore):
             raise MigrateError(f"{self.label}/{key}: object changed while being read (ETags {sorted(etags)})")
         first = fetched[0][2]
         return Fetched(
-            [data for data, _, _ in fetched], etags.pop(), first.get("Metadata", {}).get("sha256"), carried_meta(first)
+            [data for data, _, _ in fetched],
+            etags.pop(),
+            first.get("Metadata", {}).get(CHECKSUM_META),
+            carried_meta(first),
         )
 
     def put_parts(
@@ -491,7 +505,7 @@ class S3Store(ObjectStore):
             self.client.create_multipart_upload,
             Bucket=self.bucket,
             Key=full_key,
-            Metadata={"sha256": sha256, **user},
+            Metadata={**user, CHECKSUM_META: sha256},
             **headers,
         )
         upload_id = upload["UploadId"]
@@ -582,13 +596,18 @@ class DirStore(ObjectStore):
         return found
 
     def _read_meta(self, key: str) -> dict[str, Any]:
+        """Flat: the object's headers and metadata, then migrate's own fields over them."""
         from migrate.inputfiles import MIB, read_input_file
 
         try:
             loaded: dict[str, Any] = json.loads(read_input_file(self._meta_path(key), MIB, "object metadata"))
-            return loaded if isinstance(loaded, dict) else {}
         except (InputError, ValueError):
             return {}
+        if not isinstance(loaded, dict):
+            return {}
+        if isinstance(loaded.get("meta"), dict):
+            return {**loaded["meta"], **{k: v for k, v in loaded.items() if k != "meta"}}
+        return loaded
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -601,8 +620,12 @@ class DirStore(ObjectStore):
         return ObjectInfo(key, int(meta.get("plain-size", size)), meta.get("etag", ""), meta.get("sha256"))
 
     def object_meta(self, key: str) -> dict[str, str]:
-        stored = self._read_meta(key)
-        return {k: str(v) for k, v in stored.items() if k not in OWN_META | {"size", "etag"}}
+        try:
+            loaded: dict[str, Any] = json.loads(self._meta_path(key).read_text())
+        except (OSError, ValueError):
+            return {}
+        stored = loaded.get("meta", {})
+        return {str(k): str(v) for k, v in stored.items() if k not in OWN_META}
 
     def read(self, key: str) -> Fetched:
         return Fetched([self.get(key)], meta=self.object_meta(key))
@@ -623,7 +646,7 @@ class DirStore(ObjectStore):
         meta_path = self._meta_path(key)
         meta_path.parent.mkdir(parents=True, exist_ok=True)
         tmp_meta = meta_path.with_name(".migrate-tmp-" + meta_path.name)
-        tmp_meta.write_text(json.dumps({"size": size, "etag": etag, "sha256": sha256, **(meta or {})}))
+        tmp_meta.write_text(json.dumps({"size": size, "etag": etag, "sha256": sha256, "meta": meta or {}}))
         os.replace(tmp_meta, meta_path)
         return etag
 

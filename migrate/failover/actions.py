@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrate.errors import InputError, MigrateError
 from migrate.runbook.registry import action
+from migrate.spec.probes import HttpCheck
 
 if TYPE_CHECKING:
     from migrate.data.move import SyncResult
@@ -381,18 +382,35 @@ def _plain(value: Any) -> Any:
 # -- smoke ---------------------------------------------------------------------------------------------
 @action("smoke.check")
 def smoke_check(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str, Any]:
-    """B answers its health URL and its front page, directly (before DNS points at it)."""
+    """B answers the spec's smoke paths with their expected statuses, directly (before DNS points
+    at it), sent with the service's Host header. Default: its health path and / answer 200."""
+    import httpx
+
     spec = spec_of(ctx)
     out = outputs_of(spec, target)
-    front = f"http://{out.public_addresses[0]}:{out.http_port}/"
+    front = f"http://{out.public_addresses[0]}:{out.http_port}"
+    checks = spec.smoke or [HttpCheck(path=spec.public_process()[1].health_path), HttpCheck(path="/")]
     deadline = time.monotonic() + timeout
     while True:
-        health, detail = http_ok(out.health_url, host=spec.service.domain)
-        page, page_detail = http_ok(front, host=spec.service.domain)
-        if health and page:
-            return {"health": detail, "front": page_detail}
+        answers: list[tuple[bool, str]] = []
+        for check in checks:
+            url = front + check.path
+            try:
+                response = httpx.get(url, headers={"Host": spec.service.domain}, timeout=3.0)
+            except httpx.HTTPError as exc:
+                answers.append((False, f"{check.path}: {type(exc).__name__}"))
+                continue
+            if response.headers.get("x-migrate-holding") == "1":
+                answers.append((False, f"{check.path}: the holding page answers, not the service"))
+                continue
+            answers.append((response.status_code in check.status, f"{check.path}: HTTP {response.status_code}"))
+        if all(ok for ok, _ in answers):
+            return {"checks": [detail for _, detail in answers]}
         if time.monotonic() > deadline:
-            raise MigrateError(f"{target} fails its smoke check: {detail}; {page_detail}")
+            failed = "; ".join(
+                f"{detail} (expected {c.status})" for c, (ok, detail) in zip(checks, answers, strict=True) if not ok
+            )
+            raise MigrateError(f"{target} fails its smoke check: {failed}")
         time.sleep(0.5)
 
 

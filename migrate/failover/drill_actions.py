@@ -2,8 +2,10 @@
 
 RTO is measured from the termination of A (a mark on the timeline) to the first moment the
 service answers correctly for its domain as resolved at every authoritative nameserver, on
-B's address (the holding page does not count). RPO is the acknowledged writes of the load
-against A that are missing on B, as a count and as the span of time they cover.
+B's address (the holding page does not count). RPO is what A acknowledged that B lacks, per
+kind, as a count and as the span of time it covers: the writes and uploads of the spec's probes
+(read back through B's front with the app's own API) and the canary's heartbeat rows and
+objects (migrate's own, needing no app knowledge).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
     from migrate.runbook.runner import StepContext
     from migrate.spec.model import ServiceSpec
 
-CHIRP_DIR = Path(__file__).resolve().parents[2] / "examples" / "chirp"
+# A drill's canary runs in this process (the database and S3 credentials stay here): run dir -> canary.
+_CANARIES: dict[Path, Any] = {}
 
 
 def _uses_sandbox_dns(ctx: StepContext) -> bool:
@@ -289,59 +292,112 @@ def mode_is(ctx: StepContext, mode: str) -> tuple[bool, str]:
     return actual == mode, f"data mode is {actual}"
 
 
+@action("drill.canary_prepare")
+def canary_prepare(ctx: StepContext, target: str) -> dict[str, Any]:
+    """The canary's heartbeat table on A, before replication starts (a standby carries it)."""
+    from migrate.probes import canary
+
+    return {"table": canary.TABLE if canary.prepare(outputs_of(spec_of(ctx), target)) else None}
+
+
+def _front(out: TargetOutputs) -> str:
+    return f"http://{out.public_addresses[0]}:{out.http_port}"
+
+
 @action("drill.load_start")
 def load_start(
     ctx: StepContext, target: str, rate: float = 50.0, seconds: float = 5.0, image_every: int = 0
 ) -> dict[str, Any]:
-    """Start the chirp write load against A's HTTP front, detached, and let it run ``seconds``."""
+    """Start the spec's probes as a write load against A's front (detached) and the canary (a
+    thread of this process), and let them run ``seconds``."""
+    from migrate.probes.canary import Canary, read_acks
+
     spec = spec_of(ctx)
     out = outputs_of(spec, target)
     log = ctx.run_dir / "load.jsonl"
-    pid = _start_detached(
-        ctx,
-        "load",
-        [
-            sys.executable,
-            "-m",
-            "chirp.load",
-            "--url",
-            f"http://{out.public_addresses[0]}:{out.http_port}",
-            "--host-header",
-            spec.service.domain,
-            "--rate",
-            str(rate),
-            "--out",
-            str(log),
-            "--image-every",
-            str(int(image_every)),
-        ],
-        child_env({"PYTHONPATH": os.pathsep.join([str(CHIRP_DIR), *sys.path])}),
-    )
+    canary_log = ctx.run_dir / "canary.jsonl"
+    pid = None
+    if spec.probes is not None:
+        config = ctx.run_dir / "load.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "base_url": _front(out),
+                    "host": spec.service.domain,
+                    "rate": float(rate),
+                    "image_every": int(image_every),
+                    "probes": spec.probes.model_dump(mode="json"),
+                }
+            )
+        )
+        pid = _start_detached(
+            ctx,
+            "load",
+            [sys.executable, "-m", "migrate.probes.load", "--config", str(config), "--out", str(log)],
+            _runner_env(spec),
+        )
+    if ctx.run_dir not in _CANARIES:
+        canary = Canary(spec, out, canary_log)
+        canary.start()
+        _CANARIES[ctx.run_dir] = canary
     time.sleep(float(seconds))
     acked = _acked(log)
-    if not acked:
+    if spec.probes is not None and not acked:
         raise MigrateError(
-            f"the write load got no acknowledged write from {target} in {seconds}s (see {ctx.run_dir / 'load.log'})"
+            f"the probes got no acknowledged write from {target} in {seconds}s (see {ctx.run_dir / 'load.jsonl'})"
         )
-    return {"pid": pid, "file": str(log), "acked_so_far": len(acked), "rate": rate}
+    canary_acks = read_acks(canary_log)
+    if spec.probes is None and not canary_acks and (out.database_url or spec.media):
+        raise MigrateError(f"the canary got no acknowledged write from {target} in {seconds}s")
+    return {
+        "pid": pid,
+        "file": str(log),
+        "canary_file": str(canary_log),
+        "acked_so_far": len(acked),
+        "canary_acked_so_far": len(canary_acks),
+        "rate": rate,
+        "probes": spec.probes is not None,
+    }
+
+
+def _runner_env(spec: ServiceSpec) -> dict[str, str]:
+    """The load runner's environment: the basics, migrate's import path, and only the variables
+    its probes' headers name ({env:NAME}); none of migrate's own secrets."""
+    from migrate.spec.probes import PLACEHOLDER
+
+    assert spec.probes is not None
+    requests = [*spec.probes.setup, spec.probes.write, *([spec.probes.upload] if spec.probes.upload else [])]
+    named = {
+        m.group("arg")
+        for request in requests
+        for value in request.headers.values()
+        for m in PLACEHOLDER.finditer(value)
+        if m.group("name") == "env"
+    }
+    return child_env({"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}, keep=sorted(named))
+
+
+def _stop_canary(ctx: StepContext) -> bool:
+    canary = _CANARIES.pop(ctx.run_dir, None)
+    if canary is None:
+        return False
+    canary.stop()
+    return True
+
+
+def _events(path: Path) -> list[dict[str, Any]]:
+    from migrate.probes.load import read_events
+
+    return read_events(path)
 
 
 def _acked(path: Path) -> list[dict[str, Any]]:
-    acked = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if record.get("event") == "ack":
-                acked.append(record)
-    return acked
+    return [record for record in _events(path) if record.get("event") == "ack"]
 
 
 @action("drill.load_stop")
 def load_stop(ctx: StepContext) -> dict[str, Any]:
-    return {"stopped": _stop_detached(ctx, "load")}
+    return {"stopped": _stop_detached(ctx, "load"), "canary_stopped": _stop_canary(ctx)}
 
 
 def media_keys(spec: ServiceSpec, out: TargetOutputs) -> dict[str, list[str]]:
@@ -376,6 +432,7 @@ def terminate(ctx: StepContext, target: str) -> dict[str, Any]:
     at = time.time()
     killed = chaos_terminate(spec, target)
     ctx.mark(f"{target} terminated", at)
+    _stop_canary(ctx)  # its writes to A can only fail from here on
     # Its source is gone: its last good pass bounds the media lost, and the pass under way can
     # only fail, after seconds of connection retries the recovery (and the RTO) must not wait for.
     follower = follow_stop(ctx, grace=0.5)
@@ -447,20 +504,22 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
     restored_at, evidence = _wait_restored(ctx, dest, timeout)
     ctx.mark("service restored", restored_at)
     load_stop(ctx)
-    acked = _acked(Path(ctx.results["load"]["file"]))
-    missing: list[int] = []
-    if b.database_url is not None and acked:
-        if str(CHIRP_DIR) not in sys.path:
-            sys.path.insert(0, str(CHIRP_DIR))
-        from chirp.load import count_missing
+    load = ctx.results.get("load", {})
+    acked = _acked(Path(load["file"])) if load.get("file") else []
+    lost: list[dict[str, Any]] = []
+    media_lost: list[dict[str, Any]] = []
+    read_errors: dict[str, int] = {}
+    if spec.probes is not None and acked:
+        from migrate.probes.readback import read_back
 
-        missing = count_missing([int(r["id"]) for r in acked], b.database_url.get_secret_value())
-    lost_ids = set(missing)
-    lost = [r for r in acked if int(r["id"]) in lost_ids]
+        checked = read_back(spec.probes, acked, base_url=_front(b), host=spec.service.domain, run=_run_of(load))
+        lost, media_lost, read_errors = checked.lost, checked.uploads_lost, checked.errors
+    lost_seqs = {int(r["seq"]) for r in lost}
     media_on_b = media_keys(spec, b)
-    stored = {key for keys in media_on_b.values() for key in keys}
-    media_acks = [r for r in acked if r.get("media_key")]
-    media_lost = [r for r in media_acks if r["media_key"] not in stored]
+    media_acks = [r for r in acked if r.get("kind") == "upload"]
+    rows_lost, objects_lost, canary_acks = _canary_missing(ctx, spec, b, load)
+    canary_rows = [a for a in canary_acks if a["kind"] == "row"]
+    canary_objects = [a for a in canary_acks if a["kind"] == "object"]
     follower = ctx.results.get("terminate", {}).get("media_follower") or {}
     data_step = ctx.results.get("data", {})
     figures = {
@@ -468,14 +527,14 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
         "rto_with_ttl_seconds": round(restored_at - terminated_at + spec.dns.ttl, 3),
         "dns_ttl_seconds": spec.dns.ttl,
         "rto_goal_seconds": spec.recovery.rto_seconds,
-        "rpo_writes": len(missing),
+        "rpo_writes": len(lost),
         "rpo_seconds": round(_span(acked, lost, terminated_at), 3),
         "rpo_goal_seconds": spec.recovery.rpo_seconds,
         "media_objects_lost": _media_lost(ctx, media_on_b),
         "media_writes": len(media_acks),
         "media_writes_lost": len(media_lost),
         "media_rpo_seconds": round(_span(acked, media_lost, terminated_at), 3),
-        "posts_missing_their_media": sum(1 for r in media_lost if int(r["id"]) not in lost_ids),
+        "posts_missing_their_media": sum(1 for r in media_lost if int(r["seq"]) not in lost_seqs),
         "media_follower_passes": follower.get("passes"),
         "media_follower_slowest_pass_seconds": follower.get("slowest_pass_seconds"),
         "media_follower_events": follower.get("events"),
@@ -485,10 +544,65 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
         "load_rate_asked": float(ctx.results.get("load", {}).get("rate") or 0),
         "load_rate_achieved": _achieved_rate(acked, terminated_at),
         "data_route": data_step.get("route"),
+        "rpo": {
+            "probe_writes": _kind(acked, lost, terminated_at),
+            "probe_uploads": _kind(media_acks, media_lost, terminated_at, stream=acked),
+            "canary_rows": _kind(canary_rows, rows_lost, terminated_at),
+            "canary_objects": _kind(canary_objects, objects_lost, terminated_at),
+        },
+        "probes": spec.probes is not None,
+        "canary_rate_achieved": _achieved_rate(canary_rows, terminated_at),
         "terminated_at": terminated_at,
         "restored_at": restored_at,
     }
-    return {"figures": figures, "missing_ids": missing[:100], "restored": evidence}
+    return {
+        "figures": figures,
+        "lost_writes": [{"seq": r["seq"], **(r.get("values") or {})} for r in lost[:100]],
+        "read_back_errors": read_errors,
+        "restored": evidence,
+    }
+
+
+def _run_of(load: dict[str, Any]) -> str:
+    """The load run's id (its first line): read-backs may name it ({run})."""
+    for event in _events(Path(load["file"])):
+        if event.get("event") == "start":
+            return str(event.get("run"))
+    return ""
+
+
+def _kind(
+    acks: list[dict[str, Any]],
+    lost: list[dict[str, Any]],
+    terminated_at: float,
+    stream: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One kind's RPO: how many A acknowledged, how many B lacks, and the time from the oldest
+    lost one to the last acknowledgement of its ``stream`` (uploads: of every probe write)."""
+    span = _span(acks if stream is None else stream, lost, terminated_at)
+    return {"acked": len(acks), "lost": len(lost), "seconds": round(span, 3)}
+
+
+def _canary_missing(
+    ctx: StepContext, spec: ServiceSpec, b: TargetOutputs, load: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    from migrate.probes import canary
+
+    acks = canary.read_acks(Path(load["canary_file"])) if load.get("canary_file") else []
+    try:
+        rows, objects = canary.missing(spec, b, acks)
+    except Exception as exc:  # psycopg/botocore: B not answering is a failed measurement
+        raise MigrateError(f"could not count the canary on {b.target}: {type(exc).__name__}: {exc}") from None
+    return rows, objects, acks
+
+
+def _remove_canary(ctx: StepContext, target: str) -> None:
+    from migrate.probes import canary
+
+    if "canary" not in ctx.results:
+        return
+    spec = spec_of(ctx)
+    canary.remove(spec, outputs_of(spec, target))
 
 
 def _remove_own_backup(ctx: StepContext) -> None:
@@ -508,6 +622,11 @@ def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> di
 
     load_stop(ctx)
     follow_stop(ctx)
+    for target in (dest, source):  # the canary's own table and objects; the source may be dead
+        try:
+            _remove_canary(ctx, target)
+        except Exception as exc:  # psycopg/botocore errors: a dead target keeps what died with it
+            ctx.log(f"canary left on {target}, which does not answer ({type(exc).__name__}): it died with it")
     if keep:
         return {"kept": [source, dest]}
     problems: list[str] = []

@@ -88,6 +88,11 @@ def to_html(report: dict[str, Any]) -> str:
                 _figure("RPO (time)", f.get("rpo_seconds"), f.get("rpo_goal_seconds"), "s"),
                 _figure("Acknowledged writes lost", f.get("rpo_writes"), None, ""),
                 _figure("Acknowledged writes", f.get("acked_writes"), None, ""),
+                *(
+                    _figure(f"Lost: {kind.replace('_', ' ')}", f"{v['lost']} of {v['acked']}", None, "")
+                    for kind, v in (f.get("rpo") or {}).items()
+                    if v.get("acked")
+                ),
             ]
         )
         if f

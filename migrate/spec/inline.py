@@ -166,11 +166,19 @@ def env_mapping_problems(env: dict[Any, Any], loc: Loc) -> list[tuple[Loc, str]]
         problem = env_name_problem(name)
         if problem:
             problems.append((where, problem))
-        elif isinstance(value, str) and value and name_looks_secret(name):
+        elif isinstance(value, str) and value and name_looks_secret(name) and not _only_output_references(value):
             problems.append((where, "looks like a secret written inline; move it to secrets: as a reference"))
         elif isinstance(value, str) and (shape := secret_shape(value)):
             problems.append((where, f"{shape} written inline; move it to secrets: as a reference"))
     return problems
+
+
+def _only_output_references(value: str) -> bool:
+    """``{db.password}``: a part of the target's outputs, resolved at deploy time, not a secret
+    written inline (migrate/spec/envrefs.py)."""
+    from migrate.spec.envrefs import REF
+
+    return bool(REF.search(value)) and not re.search(r"[A-Za-z0-9]", REF.sub("", value))
 
 
 def _walk(value: Any, loc: Loc) -> Iterator[tuple[Loc, Any]]:

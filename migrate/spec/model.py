@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from migrate.spec.inline import env_name_problem
+from migrate.spec.probes import HttpCheck, Probes, Readiness
 from migrate.spec.secrets import SecretRef
 from providers.settings import DnsProviderSettings, RegistrarSettings, TargetSettings
 
@@ -41,9 +42,17 @@ class Process(StrictModel):
     """One app process kind, e.g. ``web`` or ``worker``."""
 
     image: str | None = Field(None, description="Container image, for container runtimes.")
-    command: str | None = Field(None, description="Command line, for process runtimes.")
+    command: str | None = Field(
+        None,
+        description="Command line, run as written; {host}, {port} are where to listen, {python} is migrate's "
+        "own interpreter (a plain `python` is the PATH's, the app's).",
+    )
     port: int | None = Field(None, ge=1, le=65535)
     health_path: str = "/healthz"
+    ready: Readiness | None = Field(
+        None, description="A path that must answer before a started replica counts as up (default: its port opens)."
+    )
+    start_timeout_seconds: float = Field(30.0, gt=0, le=3600, description="How long a replica may take to start.")
     replicas: int = Field(1, ge=0, le=1000)
     public: bool = False
     env: dict[str, str] = Field(default_factory=dict)
@@ -135,6 +144,13 @@ class ServiceSpec(StrictModel):
     dns: DnsSpec
     holding_page: HoldingPage = Field(default_factory=HoldingPage)
     recovery: Recovery = Field(default_factory=Recovery)
+    smoke: list[HttpCheck] | None = Field(
+        None,
+        description="What B must answer before DNS is sent there (default: the health path and / answer 200).",
+    )
+    probes: Probes | None = Field(
+        None, description="How a drill writes to the app and reads a write back through its front (RPO per write)."
+    )
     targets: dict[Name, TargetSettings] = Field(min_length=1)
     dns_providers: dict[Name, DnsProviderSettings] = Field(default_factory=dict)
     registrars: dict[Name, RegistrarSettings] = Field(
@@ -183,6 +199,9 @@ def cross_check(spec: ServiceSpec) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append((("dns", "providers", index), f"unknown DNS provider {provider!r} ({known})"))
     if not any(p.public for p in spec.processes.values()):
         problems.append((("processes",), "no process is public; mark one with public: true"))
+    from migrate.spec import envrefs
+
+    problems += envrefs.problems(spec)
     for key in spec.secrets:
         if problem := env_name_problem(key):
             problems.append((("secrets", key), problem))

@@ -1,4 +1,4 @@
-"""The vps hosting adapter: existing hosts over SSH, everything installed by pulumi-command."""
+"""The vps hosting adapter: existing hosts over SSH, everything installed by its own SSH resource."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ if TYPE_CHECKING:
 class VpsAdapter(HostingAdapter):
     name = "vps"
     company = "self"
-    description = "Existing hosts over SSH: runtime, app, Postgres and an object store installed by pulumi-command."
+    description = "Existing hosts over SSH: runtime, app, Postgres and an object store installed over SSH (paramiko)."
     capabilities: ClassVar[dict[Capability, str]] = {
         Capability.PROCESSES: "self-run: Docker containers over SSH",
         Capability.POSTGRES: "self-run: Postgres container over SSH",
         Capability.REDIS: "self-run: Redis container over SSH",
-        Capability.OBJECT_STORAGE: "self-run: MinIO over SSH",
+        Capability.OBJECT_STORAGE: "self-run: versitygw over SSH",
         Capability.LOAD_BALANCER: "self-run: nginx on the front host",
         Capability.TLS: "self-run: certificate on nginx (tls_certificate)",
         Capability.DNS: "none: use a DNS provider",
     }
-    plugins: ClassVar[tuple[tuple[str, str], ...]] = (("command", "1.2.1"), ("random", "4.21.4"))
-    # Terminate needs the SSH layer (stop every container, drop the ports): not built yet.
+    plugins: ClassVar[tuple[tuple[str, str], ...]] = ()  # its own dynamic resources: no plugin
+    # Terminate needs the SSH layer to stop every container at once and drop its ports: not built yet.
     supports = Supports()
     termination = "not supported yet (needs the SSH layer: stop every container at once, drop its ports)"
 
@@ -42,9 +42,9 @@ class VpsAdapter(HostingAdapter):
         commands = len(settings.hosts) + used_app_hosts + fronts + data + (spec.media is not None)
         passwords = (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
         plan = [
-            ("command:remote:Command", commands),
+            ("pulumi-python:dynamic/vps:RemoteScript", commands),
             ("docker containers (app replicas)", replicas),
         ]
         if passwords:
-            plan.append(("random:index/randomPassword:RandomPassword", passwords))
+            plan.append(("pulumi-python:dynamic/vps:GeneratedSecret", passwords))
         return plan

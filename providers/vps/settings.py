@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from migrate.spec.secrets import SecretRef
 from providers._base_settings import ProviderSettings
@@ -27,13 +27,28 @@ class SshHost(BaseModel):
     host_key: str | None = Field(None, description="Expected SSH host key (known_hosts line).")
     roles: list[Role] = Field(default_factory=_all_roles)
 
+    @field_validator("host_key")
+    @classmethod
+    def _a_public_key(cls, value: str | None) -> str | None:
+        """A pin must be a key ('ssh-ed25519 AAAA...'), else it would silently mean first use."""
+        if value is None:
+            return value
+        from providers.vps.ssh import SshError, parse_host_key
+
+        try:
+            kind, blob = parse_host_key(value)
+        except SshError as exc:
+            raise ValueError(str(exc).removeprefix("host_key: ")) from None
+        return f"{kind} {blob}"
+
 
 class VpsSettings(ProviderSettings):
     provider: Literal["vps"]
     hosts: list[SshHost] = Field(min_length=1)
     base_dir: str = Field("/srv/migrate", description="Where data and config live on the hosts.")
     http_port: int = Field(80, ge=1, le=65535, description="Port nginx listens on (front hosts).")
-    object_store_image: str = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
-    object_store_client_image: str = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"
+    object_store_image: str = Field(
+        "versity/versitygw:v1.8.0", description="A versitygw image (Apache-2.0); its entrypoint is versitygw."
+    )
     tls_certificate: SecretRef | None = Field(None, description="PEM chain for nginx (HTTPS).")
     tls_private_key: SecretRef | None = None

@@ -124,6 +124,7 @@ def computed_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any
     """Attributes the provider computes; shaped like the real provider's."""
     table: dict[str, dict[str, Any]] = {
         "random:index/randomPassword:RandomPassword": {"result": f"pw-{name}-0123456789"},
+        "pulumi-python:dynamic/vps:GeneratedSecret": {"result": f"pw-{name}-0123456789"},
         "aws:lb/loadBalancer:LoadBalancer": {
             "dnsName": f"{name}.us-west-2.elb.amazonaws.com",
             "arn": f"arn:aws:elasticloadbalancing:::{name}",
@@ -292,6 +293,8 @@ def sdk_problems(deployment: Deployment) -> list[str]:
     """Every input that the provider's SDK would not accept: unknown names, missing required."""
     problems: list[str] = []
     for r in deployment.resources:
+        if r.typ.startswith("pulumi-python:dynamic"):
+            continue  # a dynamic resource of this repository: tests/vps runs it for real
         if r.typ.startswith("migrate:"):
             continue  # the stack's own ComponentResources: no provider SDK behind them
         args_cls = _args_class_for(r.typ)

@@ -346,24 +346,27 @@ def test_kubernetes_cloudnative_pg_when_asked(chirp: ServiceSpec) -> None:
 
 def test_vps_runs_everything_over_ssh_with_secrets_on_stdin(chirp: ServiceSpec) -> None:
     d = deploy(chirp, "vps")
-    commands = d.of_type("command:remote:Command")
+    # The stack's own dynamic resources: no plugin to download (pulumi-command is gone).
+    commands = d.of_type("pulumi-python:dynamic/vps:RemoteScript")
     assert {c.typ for c in d.resources} <= {
-        "command:remote:Command",
-        "random:index/randomPassword:RandomPassword",
+        "pulumi-python:dynamic/vps:RemoteScript",
+        "pulumi-python:dynamic/vps:GeneratedSecret",
     }
     for c in commands:
-        assert c.plain["connection"]["host"] == "203.0.113.10"
-        assert c.plain["connection"]["user"] == "deploy"
-        assert c.plain["create"] == "sudo -n sh -es"  # the script arrives on stdin
-        assert "connection" in c.secret_paths()  # it carries the private key
+        assert c.plain["host"] == "203.0.113.10"
+        assert c.plain["user"] == "deploy"
+        assert {"private_key", "script"} <= c.secret_paths()  # the key; the script (stdin)
     data = d.named("chirp-vps-epik-data")
-    assert "stdin" in data.secret_paths()
-    assert "postgres:15" in data.plain["stdin"]
-    assert "--ctorigdstport 5432 -j DROP" in data.plain["stdin"]
-    app = d.named("chirp-vps-epik-app-203-0-113-10").plain["stdin"]
+    assert "postgres:15" in data.plain["script"]
+    assert "--ctorigdstport 5432 -j DROP" in data.plain["script"]
+    app = d.named("chirp-vps-epik-app-203-0-113-10").plain["script"]
     # two web replicas on one host: ports 8080 and 8081, both behind nginx
     assert "-p 8080:8080" in app and "-p 8081:8080" in app
-    front = d.named("chirp-vps-epik-front-203-0-113-10").plain["stdin"]
+    # replicas removed from the spec are removed from the host; destroy removes them all
+    assert "--format '{{.Names}}' | grep -vxF -e chirp-web-0 -e chirp-web-1" in app
+    app_delete = d.named("chirp-vps-epik-app-203-0-113-10").plain["delete_script"]
+    assert "--filter label=migrate.app=chirp" in app_delete
+    front = d.named("chirp-vps-epik-front-203-0-113-10").plain["script"]
     assert "server 203.0.113.10:8080" in front and "server 203.0.113.10:8081" in front
 
 
@@ -390,8 +393,8 @@ def test_generated_shell_scripts_parse(chirp: ServiceSpec, provider: str, tmp_pa
     scripts = []
     for r in d.resources:
         plain = r.plain
-        if r.typ == "command:remote:Command":
-            scripts.append(plain["stdin"])
+        if r.typ == "pulumi-python:dynamic/vps:RemoteScript":
+            scripts.append(plain["script"])
         elif "userData" in plain:
             scripts.append(_setup_script(plain["userData"]))
     assert len(scripts) >= 2

@@ -51,7 +51,7 @@ def test_large_object_multipart_paths(pair: Pair, monkeypatch: pytest.MonkeyPatc
     assert (first.copied, first.bytes_copied) == (1, len(big))
     stored = pair.b.s3().get_object(Bucket=pair.b.bucket, Key="video/big.mp4")
     assert stored["ETag"].strip('"').endswith("-3")
-    assert stored["Metadata"]["sha256"] == hashlib.sha256(big).hexdigest()
+    assert stored["Metadata"]["migrate-sha256"] == hashlib.sha256(big).hexdigest()
     assert (stored["ContentType"], stored["CacheControl"]) == ("video/mp4", "max-age=86400")
     assert stored["Metadata"]["owner"] == "alice"
     assert hashlib.sha256(stored["Body"].read()).digest() == hashlib.sha256(big).digest()
@@ -68,7 +68,10 @@ def test_source_with_lying_sha256_metadata_is_refused(pair: Pair, monkeypatch: p
     """Content that does not match the sha256 its metadata claims is never copied as if it did."""
     monkeypatch.setenv("MIGRATE_HOME", str(pair.work / "home"))
     pair.a.s3().put_object(
-        Bucket=pair.a.bucket, Key="doc.txt", Body=b"hello", Metadata={"sha256": hashlib.sha256(b"other").hexdigest()}
+        Bucket=pair.a.bucket,
+        Key="doc.txt",
+        Body=b"hello",
+        Metadata={"migrate-sha256": hashlib.sha256(b"other").hexdigest()},
     )
     source = _store(pair.a.s3_server.endpoint, pair.a.bucket)
     dest = _store(pair.b.s3_server.endpoint, pair.b.bucket)

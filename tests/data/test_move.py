@@ -72,7 +72,7 @@ def test_full_move_verified(pair: Pair) -> None:
         stored = client.get_object(Bucket=pair.b.bucket, Key=key)
         assert sha(stored["Body"].read()) == sha(body), key
     head = client.head_object(Bucket=pair.b.bucket, Key="video/big.mp4")
-    assert head["ETag"].strip('"') == hashlib.md5(big).hexdigest() and head["Metadata"]["sha256"] == sha(big)
+    assert head["ETag"].strip('"') == hashlib.md5(big).hexdigest() and head["Metadata"]["migrate-sha256"] == sha(big)
 
     # An unchanged re-sync copies nothing and verifies again.
     again = json.loads(run_cli("data", "sync", *pair.cli_args(), "--no-postgres", "--json", env=pair.env()).stdout)

@@ -62,8 +62,10 @@ def test_encrypted_backup_and_restore_to_another_target(pair: Pair, tmp_path: Pa
     assert made.returncode == 0, made.stderr
     doc = json.loads(made.stdout)
     assert doc["ok"] and key not in made.stdout + made.stderr
-    stored = [p for p in location.rglob("*") if p.is_file() and ".migrate-meta" not in p.parts]
-    assert all(p.read_bytes()[:4] == b"MGE1" for p in stored if p.name != "backup.json")
+    stored = [p for p in location.rglob("*") if p.is_file() and p.suffix != ".json"]
+    stored_keys = {p: json.loads(p.with_name(p.name + ".json").read_text())["key"] for p in stored}
+    assert len(stored) > 12 and all(stored_keys.values())
+    assert all(p.read_bytes()[:4] == b"MGE1" for p in stored if not stored_keys[p].endswith("/backup.json"))
     assert not any(b"chirp " in p.read_bytes() for p in stored)
 
     wrong = run_cli(

@@ -172,7 +172,7 @@ def test_read_equals_botocore(server: S3Server, monkeypatch: pytest.MonkeyPatch)
             ContentType="image/jpeg",
             CacheControl="max-age=60",
             ContentDisposition='inline; filename="a.jpg"',
-            Metadata={"sha256": "ab" * 32, "Owner": "x"},
+            Metadata={"migrate-sha256": "ab" * 32, "Owner": "x"},
         )
     store = _store(server, "reads")
     with_botocore = {key: store._call("get", store.client.get_object, Bucket="reads", Key=key) for key in keys}
@@ -199,7 +199,7 @@ def test_put_round_trip_without_botocore(server: S3Server, monkeypatch: pytest.M
     stored = client.get_object(Bucket="writes", Key="clips/a b+é.mp4")
     assert stored["Body"].read() == body and etag == stored["ETag"].strip('"') == hashlib.md5(body).hexdigest()
     assert (stored["ContentType"], stored["CacheControl"]) == ("video/mp4", "max-age=86400")
-    assert stored["Metadata"] == {"sha256": "cd" * 32, "owner": "alice"}
+    assert stored["Metadata"] == {"migrate-sha256": "cd" * 32, "owner": "alice"}
     # A value S3 metadata cannot carry goes to botocore, which refuses it as before: one clear error.
     from migrate.errors import MigrateError
 

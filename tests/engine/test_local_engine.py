@@ -183,6 +183,69 @@ def test_changing_replicas_and_environment_updates_in_place(box: Sandbox, deploy
     assert 8003 not in listening_ports(box.address)
 
 
+def test_env_computed_from_outputs_readiness_and_exec(box: Sandbox, deployed: dict[str, Any]) -> None:
+    """The spec's env references reach the app's processes as the target's own values (a secret
+    part stays secret), replicas count as up once the readiness path answers, and `migrate exec`
+    runs an admin command with the same environment without printing a secret."""
+    refs = {
+        "APP_DB_HOST": "{db.host}",
+        "APP_DB_PORT": "{db.port}",
+        "APP_DB_PASSWORD": "{db.password}",
+        "APP_MEDIA_BUCKET": "{bucket.chirp-media}",
+        "APP_S3_TLS": "{s3.tls}",
+        "APP_URL": "{service.url}",
+    }
+    box.write_spec(web={"ready": {"path": "/healthz", "status": [200], "timeout_seconds": 60}}, env=refs)
+    try:
+        box.cli_json("up", "--to", TARGET)
+        pid = layout.recorded_pids(box.home / "sandbox" / TARGET)["web-0"]
+        environ = dict(
+            item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item
+        )
+        password = _reveal_password(box)
+        assert environ["APP_DB_HOST"] == box.address and environ["APP_DB_PORT"] == str(layout.POSTGRES_PORT)
+        assert environ["APP_DB_PASSWORD"] == password and environ["APP_MEDIA_BUCKET"] == "chirp-media"
+        assert environ["APP_S3_TLS"] == "false" and environ["APP_URL"] == "http://chirp.test"
+        assert httpx.get(f"{box.url}/healthz", timeout=10).status_code == 200
+        code = (
+            "import os, hashlib; e = os.environ; "
+            "print(e['APP_DB_HOST'], e['APP_MEDIA_BUCKET'], e['MIGRATE_TARGET'], "
+            "hashlib.sha256(e['APP_DB_PASSWORD'].encode()).hexdigest(), 'DATABASE_URL' in e)"
+        )
+        ran = run_cli("-f", str(box.spec), "exec", "--target", TARGET, "--", "python3", "-c", code, env=box.env)
+        assert ran.returncode == 0, ran.stderr[-2000:]
+        import hashlib
+
+        digest = hashlib.sha256(password.encode()).hexdigest()
+        assert ran.stdout.split() == [box.address, "chirp-media", TARGET, digest, "True"]
+        assert password not in ran.stdout + ran.stderr
+        failing = run_cli("-f", str(box.spec), "exec", "--target", TARGET, "--", "sh", "-c", "exit 7", env=box.env)
+        assert failing.returncode == 7
+    finally:
+        box.write_spec()
+    box.cli_json("up", "--to", TARGET)
+
+
+def _reveal_password(box: Sandbox) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    from migrate.engine.stack_outputs import load_outputs
+    from migrate.spec.loader import load_spec
+
+    saved = {k: os.environ.get(k) for k in box.env}
+    os.environ.update(box.env)
+    try:
+        outputs = load_outputs(load_spec(box.spec), TARGET)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert outputs.database_url is not None
+    return unquote(urlsplit(outputs.database_url.get_secret_value()).password or "")
+
+
 def test_a_stale_lock_is_reported_with_the_way_to_clear_it(box: Sandbox, deployed: dict[str, Any]) -> None:
     locks = box.home / "state" / ".pulumi" / "locks" / "organization" / "chirp" / TARGET
     locks.mkdir(parents=True, exist_ok=True)

@@ -124,3 +124,20 @@ def test_every_authoritative_nameserver_served_b_before_teardown(drill: dict[str
 def test_nothing_of_the_drill_is_left(drill: dict[str, Any], report: dict[str, Any]) -> None:
     assert _step(report, "teardown")["status"] == "ok"
     assert drill["leftovers"] == NOTHING_LEFT
+
+
+def test_rpo_is_counted_per_kind_through_the_probes_and_by_the_canary(
+    drill: dict[str, Any], report: dict[str, Any]
+) -> None:
+    """The spec's probes were read back through B's front (chirp's own API), and migrate's own
+    canary rows and objects were counted on B: synchronous replication lost no row of either."""
+    figures = report["figures"]
+    rpo = figures["rpo"]
+    assert figures["probes"] and rpo["probe_writes"]["acked"] == figures["acked_writes"] > 0
+    assert rpo["probe_writes"]["lost"] == 0 and rpo["probe_writes"]["seconds"] == 0
+    assert rpo["probe_uploads"]["acked"] == figures["media_writes"] > 0
+    assert rpo["canary_rows"]["acked"] > 0 and rpo["canary_rows"]["lost"] == 0
+    assert 0 <= rpo["canary_objects"]["lost"] <= rpo["canary_objects"]["acked"] and rpo["canary_objects"]["acked"] > 0
+    assert figures["canary_rate_achieved"] > 0
+    assert "canary rows: 0 lost of" in drill["result"].stderr
+    assert _step(report, "canary")["outputs"] == {"table": "migrate_canary"}

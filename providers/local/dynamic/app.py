@@ -19,8 +19,8 @@ from providers.local.dynamic.base import (
     alive,
     clean_env,
     clean_errors,
+    command_argv,
     inputs_of,
-    python_argv,
     spawned,
     stop,
 )
@@ -30,7 +30,7 @@ START_TIMEOUT = 30.0
 
 
 class AppProvider(SandboxProvider):
-    update_on = ("command", "env", "cwd", "replicas", "ports")
+    update_on = ("command", "env", "cwd", "replicas", "ports", "ready", "start_timeout")
     replace_on = ("sandbox_dir", "name", "host")
 
     def running(self, outs: dict[str, Any]) -> bool:
@@ -80,15 +80,15 @@ class AppProvider(SandboxProvider):
             waiting.append((pid, port, log))
             if restart and port is not None:
                 # Rolling: the next replica goes down only once this one serves.
-                self._wait(inputs["host"], pid, port, log, name)
+                self._wait(inputs, pid, port, log)
                 waiting.pop()
         for pid, port, log in waiting:
-            self._wait(inputs["host"], pid, port, log, name)
+            self._wait(inputs, pid, port, log)
         return result
 
     def _spawn(self, inputs: dict[str, Any], index: int, port: int | None) -> tuple[int, Path]:
         host = inputs["host"]
-        argv = python_argv(inputs["command"], host=host, port=port if port is not None else "")
+        argv = command_argv(inputs["command"], host=host, port=port if port is not None else "")
         extra = {**inputs.get("env", {}), "HOST": host, "REPLICA": str(index)}
         if port is not None:
             extra["PORT"] = str(port)
@@ -98,17 +98,33 @@ class AppProvider(SandboxProvider):
         pid = process.spawn(argv, log, env=clean_env(extra), cwd=cwd)
         return pid, log
 
-    def _wait(self, host: str, pid: int, port: int | None, log: Path, name: str) -> None:
+    def _wait(self, inputs: dict[str, Any], pid: int, port: int | None, log: Path) -> None:
+        """Until the replica is ready: the spec's readiness path answers with an expected status
+        (an app may open its port long before it serves), else its port opens."""
+        host, name = inputs["host"], inputs["name"]
         if port is None:
             # No port to watch: alive after a moment is as good as it gets.
             process.wait_until(lambda: True, what=name, timeout=1, pid=pid, log_path=log)
             if not process.alive(pid):
                 raise RuntimeError(f"process {name} exited at start{process._tail(log)}")
             return
+        ready = inputs.get("ready")
+        timeout = float(inputs.get("start_timeout") or START_TIMEOUT)
+        if ready:
+            timeout = float(ready.get("timeout_seconds") or timeout)
+            url = f"http://{host}:{port}{ready['path']}"
+            process.wait_until(
+                lambda: _answers(url, [int(s) for s in ready.get("status") or [200]]),
+                what=f"process {name}: {url} answering {ready.get('status') or [200]}",
+                timeout=timeout,
+                pid=pid,
+                log_path=log,
+            )
+            return
         process.wait_until(
             lambda: process.port_open(host, port),
             what=f"process {name} on {host}:{port}",
-            timeout=START_TIMEOUT,
+            timeout=timeout,
             pid=pid,
             log_path=log,
         )
@@ -119,6 +135,15 @@ class AppProvider(SandboxProvider):
         for index, entry in enumerate(props.get("pids") or []):
             stop(directory, f"{props['name']}-{index}", entry)
             (directory / "logs" / f"{props['name']}-{index}.log").unlink(missing_ok=True)
+
+
+def _answers(url: str, statuses: list[int]) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2.0, trust_env=False).status_code in statuses
+    except httpx.HTTPError:
+        return False
 
 
 class AppProcesses(Resource, module="local", name="Process"):
@@ -136,6 +161,8 @@ class AppProcesses(Resource, module="local", name="Process"):
         ports: list[int],
         cwd: str,
         env: pulumi.Input[dict[str, str]],
+        ready: dict[str, Any] | None = None,
+        start_timeout: float = START_TIMEOUT,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
@@ -147,6 +174,8 @@ class AppProcesses(Resource, module="local", name="Process"):
             "ports": ports,
             "cwd": cwd,
             "env": env,
+            "ready": ready,
+            "start_timeout": start_timeout,
             "pids": None,
         }
         super().__init__(AppProvider(), name, props, opts)

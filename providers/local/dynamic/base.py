@@ -148,14 +148,13 @@ def stop(sandbox_dir: Path, name: str, entry: list[int] | None, timeout: float =
     layout.remove_pid(sandbox_dir, name)
 
 
-def python_argv(command: str, **placeholders: str | int) -> list[str]:
-    """Split a spec command; ``python`` runs with the current interpreter."""
+def command_argv(command: str, **placeholders: str | int) -> list[str]:
+    """Split a spec command, run as written: a ``python`` in it is whatever ``python`` the PATH
+    gives (the app's), never replaced. ``{python}`` names migrate's own interpreter, for an app
+    that runs in migrate's environment (the examples)."""
     import shlex
 
-    argv = [part.format(**placeholders) for part in shlex.split(command)]
-    if argv and argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
-    return argv
+    return [part.format(python=sys.executable, **placeholders) for part in shlex.split(command)]
 
 
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")

@@ -155,7 +155,10 @@ class PostgresServer:
         import psycopg
         from psycopg import sql
 
+        from migrate.syncrep import ensure_not_waiting
+
         with psycopg.connect(self.url(), autocommit=True) as conn:
+            ensure_not_waiting(conn, f"{self.host}:{self.port}", superuser=True)  # never hang on SyncRep
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
             conn.execute(

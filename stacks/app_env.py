@@ -1,0 +1,59 @@
+"""The spec's env references (``{db.host}``, ``{bucket.media}``…) as Pulumi outputs, for every stack."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from migrate.spec import envrefs
+
+
+def _expander(template: str) -> Any:
+    return lambda values: envrefs.expand(template, values)
+
+
+def computed_env(
+    env: Mapping[str, str],
+    *,
+    domain: str,
+    tls: bool = False,
+    database_url: pulumi.Input[str] | None = None,
+    s3_endpoint: pulumi.Input[str] | None = None,
+    s3_region: str | None = None,
+    s3_buckets: Mapping[str, pulumi.Input[str]] | None = None,
+    s3_access_key: pulumi.Input[str] | None = None,
+    s3_secret_key: pulumi.Input[str] | None = None,
+    redis_url: pulumi.Input[str] | None = None,
+) -> dict[str, Any]:
+    """``env`` with every value that references the target's outputs computed from them; a value
+    built from a secret part (a password, a key, a URL with credentials) stays a secret."""
+    if not any(envrefs.refs(value) for value in env.values()):
+        return dict(env)
+    links = {
+        k: v
+        for k, v in {
+            "database_url": database_url,
+            "s3_endpoint": s3_endpoint,
+            "s3_access_key": s3_access_key,
+            "s3_secret_key": s3_secret_key,
+            "redis_url": redis_url,
+        }.items()
+        if v is not None
+    }
+    buckets = dict(s3_buckets or {})
+
+    def build(args: list[Any]) -> dict[str, str]:
+        resolved, real_buckets = args
+        return envrefs.parts(domain=domain, tls=tls, s3_region=s3_region, s3_buckets=real_buckets, **resolved)
+
+    values = pulumi.Output.all(pulumi.Output.all(**links), pulumi.Output.all(**buckets)).apply(build)
+    computed: dict[str, Any] = {}
+    for key, value in env.items():
+        if not envrefs.refs(value):
+            computed[key] = value
+            continue
+        output = values.apply(_expander(value))
+        computed[key] = pulumi.Output.secret(output) if envrefs.is_secret(value) else output
+    return computed
