@@ -261,7 +261,11 @@ def drill(
     figures = outcome.report.get("figures", {})
     lines = [f"drill {outcome.report['params']['from']} → {outcome.report['params']['to']}: {outcome.report['status']}"]
     if figures.get("rto_seconds") is not None:
-        lines.append(f"RTO {figures['rto_seconds']:.2f}s (goal {figures.get('rto_goal_seconds')}s)")
+        lines.append(
+            f"RTO {figures['rto_seconds']:.2f}s (goal {figures.get('rto_goal_seconds')}s), "
+            f"{figures.get('rto_with_ttl_seconds', 0):.2f}s with one DNS TTL; "
+            f"{figures.get('takeover_route') or 'unknown'} route"
+        )
     if figures.get("rpo_writes") is not None and figures.get("probes", True):
         lines.append(
             f"RPO {figures['rpo_writes']} acknowledged writes lost of {figures.get('acked_writes')}, "

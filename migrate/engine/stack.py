@@ -116,11 +116,14 @@ def up(
     ``refresh`` first reconciles the state with what really runs (after a crash).
     Dead processes are noticed even without it: their diff asks for a restart.
     """
+    from migrate.engine import fingerprint
+
     _check_inputs(spec, target)
     stack = open_stack(spec, target, options, create=True)
     ensure_plugins(spec, target, stack.workspace)  # type: ignore[arg-type]
     events = EventLog(forward=on_event)
     started = time.monotonic()
+    fingerprint.forget(spec, target)  # an update that does not finish leaves no proof of currency
     result = _engine_call(
         spec,
         target,
@@ -130,6 +133,7 @@ def up(
         ),
     )
     log.debug("up %s: %s in %.1fs", target, events.changes(), time.monotonic() - started)
+    fingerprint.record(spec, target, options)
     return outputs_from_values(spec, target, {key: value.value for key, value in result.outputs.items()})
 
 
@@ -160,6 +164,9 @@ def destroy(
     spec: ServiceSpec, target: str, on_event: OnEvent | None = None, *, options: EngineOptions | None = None
 ) -> bool:
     """Delete every resource of ``target`` and its stack. False if it was not deployed."""
+    from migrate.engine import fingerprint
+
+    fingerprint.forget(spec, target)
     try:
         stack = open_stack(spec, target, options, create=False)
     except NotDeployedError:

@@ -39,6 +39,7 @@ class Printer:
             "step-ok": f"{n} {step}: ok ({data.get('seconds', 0):.1f}s)",
             "step-failed": f"{n} {step}: FAILED — {data.get('error', '')}",
             "step-skipped": f"{n} {step}: skipped — {data.get('detail', '')}",
+            "step-reported": f"      {step}: FAILED (reported; the run goes on) — {data.get('error', '')}",
             "step-done-earlier": f"{n} {step}: already {data.get('status')} in this run, not repeated",
             "log": f"      {step}: {data.get('message', '')}",
             "progress": f"      {step}: {data.get('message', '')}",

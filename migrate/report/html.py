@@ -82,7 +82,9 @@ def to_html(report: dict[str, Any]) -> str:
     figures = (
         "".join(
             [
+                _figure("Route", f.get("takeover_route"), None, ""),
                 _figure("RTO", f.get("rto_seconds"), f.get("rto_goal_seconds"), "s"),
+                _figure("RTO with one TTL", f.get("rto_with_ttl_seconds"), None, "s"),
                 _figure("RPO (time)", f.get("rpo_seconds"), f.get("rpo_goal_seconds"), "s"),
                 _figure("Acknowledged writes lost", f.get("rpo_writes"), None, ""),
                 _figure("Acknowledged writes", f.get("acked_writes"), None, ""),

@@ -13,6 +13,7 @@ The mechanism (append, fsync, torn tail, lock) is ``migrate.durable_log``.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,6 +82,7 @@ class RunJournal:
         self.path = path
         self.run_id = path.stem
         self._log = DurableLog(path)
+        self._writing = threading.Lock()  # steps running at the same time share the journal
 
     # -- creating and finding runs -------------------------------------------------------------
     @classmethod
@@ -127,7 +129,8 @@ class RunJournal:
 
     def write(self, event: str, **data: Any) -> dict[str, Any]:
         """Append one record, durable (fsync'd, secrets masked) before the engine goes on."""
-        return self._log.append({"event": event, "at": time.time(), **data})[0]
+        with self._writing:
+            return self._log.append({"event": event, "at": time.time(), **data})[0]
 
     def close(self) -> None:
         self._log.close()

@@ -58,6 +58,17 @@ class Step(Strict):
     always: bool = Field(False, description="Runs even after an earlier step failed (clean-up).")
     retries: int = Field(0, ge=0, le=20, description="Extra attempts when the action raises.")
     retry_delay: float = Field(2.0, ge=0)
+    needs: list[str] | None = Field(
+        None,
+        description=(
+            "Earlier steps this one waits for; steps whose needs are met run at the same time. "
+            "Unset: every earlier step (one after the other)."
+        ),
+    )
+    on_failure: Literal["stop", "report"] = Field(
+        "stop",
+        description="report: a failure is recorded and reported, but the run goes on and is not failed by it.",
+    )
 
 
 class Param(Strict):
@@ -81,8 +92,17 @@ class Runbook(Strict):
         for step in steps:
             if step.id in seen:
                 raise ValueError(f"duplicate step id {step.id!r}")
+            for need in step.needs or []:
+                if need not in seen:
+                    raise ValueError(f"step {step.id!r} needs {need!r}, which is not an earlier step")
             seen.add(step.id)
         return steps
+
+    def needs_of(self, step: Step) -> list[str]:
+        """The steps ``step`` waits for: its ``needs``, or else every step before it."""
+        if step.needs is not None:
+            return list(step.needs)
+        return [s.id for s in self.steps[: self.steps.index(step)]]
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

@@ -9,6 +9,7 @@ precondition is ``fn(ctx, **arguments) -> bool | (bool, detail)``.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +22,10 @@ BUILTIN_MODULES = (
     "migrate.failover.actions",
     "migrate.failover.drill_actions",
     "migrate.failover.preflight",
+    "migrate.failover.warm",
 )
 _loaded = False
+_loading = threading.RLock()  # an action module may look another up while it is imported
 
 
 def action(name: str) -> Callable[[Action], Action]:
@@ -44,10 +47,13 @@ def load_modules(modules: list[str] | tuple[str, ...]) -> None:
 
 
 def _ensure_builtins() -> None:
+    """Steps run in threads at the same time: the first lookup loads the actions while any
+    other waits (marking them loaded before they are would let a lookup miss one)."""
     global _loaded
-    if not _loaded:
-        _loaded = True
-        load_modules(BUILTIN_MODULES)
+    with _loading:
+        if not _loaded:
+            load_modules(BUILTIN_MODULES)
+            _loaded = True
 
 
 def lookup(name: str) -> Action:

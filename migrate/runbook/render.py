@@ -35,6 +35,10 @@ def to_markdown(runbook: Runbook, params: dict[str, Any] | None = None) -> str:
             flags.append("always runs, even after a failure")
         if step.retries:
             flags.append(f"retried up to {step.retries} times")
+        if step.needs is not None:
+            flags.append(f"after {', '.join(step.needs) or 'nothing'} (beside other steps)")
+        if step.on_failure == "report":
+            flags.append("a failure is reported, not undone, and the run goes on")
         title = substitute(step.title, params) if params else step.title
         lines.append(f"### {number}. {title} (`{step.id}`)" + (f" — {'; '.join(flags)}" if flags else ""))
         lines.append("")

@@ -11,9 +11,12 @@ steps that actually started, each recorded in the journal too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import queue
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +101,7 @@ def _verdict(result: Any) -> tuple[bool, str]:
 class Engine:
     def __init__(self, runbook: Runbook, journal: RunJournal, ctx: StepContext) -> None:
         self.runbook, self.journal, self.ctx = runbook, journal, ctx
+        registry.names()  # the built-in actions, loaded before any step thread looks one up
         registry.load_modules(runbook.imports)
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
@@ -105,25 +109,76 @@ class Engine:
             self.ctx.on_event(kind, data)
 
     def run(self, *, on_failure: Literal["stop", "rollback"] = "stop") -> RunState:
-        """Run (or continue) every step not finished yet; raise ``StepFailed`` on failure."""
+        """Run (or continue) every step not finished yet; raise ``StepFailed`` on failure.
+
+        A step starts once the steps it needs have finished (``needs``; by default every
+        earlier step), so steps that do not depend on each other run at the same time, each
+        journaled on its own. After a failure no new step starts except ``always`` ones,
+        which run one by one once the steps under way have ended. A failing step marked
+        ``on_failure: report`` is recorded and reported, and the run goes on.
+        """
         state = self.journal.replay()
-        failed: tuple[str, str] | None = None
         total = len(self.runbook.steps)
-        for index, step in enumerate(self.runbook.steps, 1):
+        index_of = {step.id: index for index, step in enumerate(self.runbook.steps, 1)}
+        settled: dict[str, str] = {}  # step id -> done | failed | reported | abandoned
+        for step in self.runbook.steps:
             done = state.steps[step.id]
             if done.status in ("ok", "skipped"):
                 self.ctx.results[step.id] = done.outputs
                 title = substitute(step.title, self.ctx.params)
                 self._emit(
                     "step-done-earlier",
-                    {"step": step.id, "index": index, "total": total, "title": title, "status": done.status},
+                    {
+                        "step": step.id,
+                        "index": index_of[step.id],
+                        "total": total,
+                        "title": title,
+                        "status": done.status,
+                    },
                 )
-                continue
-            if failed is not None and not step.always:
-                continue
-            error = self._run_step(step, index, total)
-            if error is not None and failed is None:
-                failed = (step.id, error)
+                settled[step.id] = "done"
+        failed: tuple[str, str] | None = None
+        reported: list[dict[str, str]] = []
+        finished: queue.Queue[tuple[str, str | None, BaseException | None]] = queue.Queue()
+        running: set[str] = set()
+        while True:
+            ready = []
+            for step in self.runbook.steps:
+                if step.id in settled or step.id in running:
+                    continue
+                if failed is not None and not step.always:
+                    settled[step.id] = "abandoned"
+                elif failed is None and all(
+                    settled.get(n) in ("done", "reported") for n in self.runbook.needs_of(step)
+                ):
+                    ready.append(step)
+                elif failed is not None and not running and not ready:
+                    ready.append(step)  # clean-up after a failure: one at a time, in order
+            if not ready and not running:
+                break
+            if len(ready) == 1 and not running:
+                step = ready[0]  # alone: in this thread, so Ctrl-C reaches the action as before
+                outcome = self._run_step(step, index_of[step.id], total, self._context_for(step))
+                finished.put((step.id, outcome, None))
+                running.add(step.id)
+            else:
+                for step in ready:
+                    running.add(step.id)
+                    self._start_thread(step, index_of[step.id], total, finished)
+            step_id, error, crash = finished.get()
+            running.discard(step_id)
+            if crash is not None:
+                raise crash
+            step = self.runbook.step(step_id)
+            if error is None:
+                settled[step_id] = "done"
+            elif step.on_failure == "report":
+                settled[step_id] = "reported"
+                reported.append({"step": step_id, "error": error})
+                self._emit("step-reported", {"step": step_id, "error": redact(error)})
+            else:
+                settled[step_id] = "failed"
+                failed = failed or (step_id, error)
         if failed is not None:
             if on_failure == "rollback":
                 self.rollback()
@@ -131,12 +186,35 @@ class Engine:
             status = "rolled-back" if on_failure == "rollback" and self._all_rolled_back(state) else "failed"
             self.journal.write("run-end", status=status, failed_step=failed[0], error=failed[1])
             raise StepFailed(failed[0], failed[1], self.journal.run_id)
-        self.journal.write("run-end", status="ok")
+        self.journal.write("run-end", status="ok", **({"reported_failures": reported} if reported else {}))
         return self.journal.replay()
 
-    def _run_step(self, step: Step, index: int, total: int) -> str | None:
-        ctx, journal = self.ctx, self.journal
-        ctx.step_id = step.id
+    def _context_for(self, step: Step) -> StepContext:
+        """The step's own view of the run (its id for logs and marks); results are shared."""
+        return dataclasses.replace(self.ctx, step_id=step.id)
+
+    def _start_thread(
+        self,
+        step: Step,
+        index: int,
+        total: int,
+        finished: queue.Queue[tuple[str, str | None, BaseException | None]],
+    ) -> None:
+        ctx = self._context_for(step)
+
+        def work() -> None:
+            try:
+                finished.put((step.id, self._run_step(step, index, total, ctx), None))
+            except BaseException as exc:  # handed to the main thread, which raises it as before
+                finished.put((step.id, None, exc))
+
+        # A daemon: an interrupted run (Ctrl-C reaches the main thread) does not wait for it;
+        # what it was doing stays "running" in the journal and is repeated on resume.
+        threading.Thread(target=work, name=f"step-{step.id}", daemon=True).start()
+
+    def _run_step(self, step: Step, index: int, total: int, ctx: StepContext) -> str | None:
+        journal = self.journal
+        self.ctx.step_id = step.id
         info = {"step": step.id, "index": index, "total": total, "title": substitute(step.title, ctx.params)}
         _crash_point(f"before:{step.id}")
         if step.precondition is not None:
@@ -159,7 +237,7 @@ class Engine:
         journal.write("step-start", step=step.id, action=step.action.describe(ctx.params))
         _crash_point(f"start:{step.id}")
         try:
-            outputs = self._act(step)
+            outputs = self._act(step, ctx)
             if step.check is not None:
                 ok, detail = _verdict(_call(step.check, ctx))
                 if not ok:
@@ -187,16 +265,16 @@ class Engine:
         _crash_point(f"after:{step.id}")
         return None
 
-    def _act(self, step: Step) -> Any:
+    def _act(self, step: Step, ctx: StepContext) -> Any:
         attempt = 0
         while True:
             try:
-                return _call(step.action, self.ctx)
+                return _call(step.action, ctx)
             except (MigrateError, OSError, TimeoutError) as exc:
                 if attempt >= step.retries:
                     raise
                 attempt += 1
-                self.ctx.log(f"attempt {attempt} failed: {exc}; retrying in {step.retry_delay:g}s")
+                ctx.log(f"attempt {attempt} failed: {exc}; retrying in {step.retry_delay:g}s")
                 time.sleep(step.retry_delay)
 
     def rollback(self) -> list[str]:

@@ -91,3 +91,24 @@ def leak(ctx: Any, env: str) -> dict[str, Any]:
     ctx.log(f"connecting with postgresql://chirp:{value}@127.0.0.1/chirp and key {value}")
     print(f"stdout {value}")
     return {"database_url": f"postgresql://chirp:{value}@127.0.0.1/chirp", "key": value}
+
+
+@action("test.rendezvous")
+def rendezvous(ctx: Any, mine: str, other: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Leave a mark, then wait for the other step's: passes only if both steps run at once."""
+    import time
+
+    _called(ctx, f"rendezvous:{mine}")
+    (_dir(ctx) / f"{mine}.here").touch()
+    deadline = time.monotonic() + timeout
+    while not (_dir(ctx) / f"{other}.here").exists():
+        if time.monotonic() > deadline:
+            raise MigrateError(f"{mine}: {other} never ran at the same time")
+        time.sleep(0.05)
+    return {"met": other}
+
+
+@action("test.fail")
+def fail(ctx: Any, message: str) -> None:
+    _called(ctx, "fail")
+    raise MigrateError(message)
