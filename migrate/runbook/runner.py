@@ -218,8 +218,10 @@ class Engine:
         info = {"step": step.id, "index": index, "total": total, "title": substitute(step.title, ctx.params)}
         _crash_point(f"before:{step.id}")
         if step.precondition is not None:
+            # An unknown precondition is a broken runbook, never a reason to skip the step.
+            check = registry.lookup(step.precondition.do)
             try:
-                holds, detail = _verdict(_call(step.precondition, ctx))
+                holds, detail = _verdict(check(ctx, **step.precondition.arguments(ctx.params)))
             except MigrateError as exc:
                 holds, detail = False, str(exc)
             if not holds:
