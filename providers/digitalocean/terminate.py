@@ -19,6 +19,7 @@ import httpx
 
 from migrate.errors import MigrateError
 from providers.hosting import Termination
+from providers.rest import checked_json
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -68,17 +69,7 @@ def terminate(
 
 
 def _ok(response: httpx.Response) -> dict[str, Any]:
-    if response.is_error:
-        try:
-            detail = response.json().get("message", "")
-        except ValueError:
-            detail = ""
-        raise MigrateError(
-            f"DigitalOcean API {response.request.method} {response.request.url.path}: "
-            f"HTTP {response.status_code} {detail}".rstrip()
-        )
-    body: dict[str, Any] = response.json() if response.content else {}
-    return body
+    return checked_json(response, "DigitalOcean")
 
 
 def _all(api: httpx.Client, path: str, key: str, params: dict[str, str]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ import yaml
 
 from migrate.errors import InputError, MigrateError
 from providers.hosting import Termination
+from providers.rest import checked_json
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -147,14 +148,4 @@ def terminate(
 
 
 def _ok(response: httpx.Response) -> dict[str, Any]:
-    if response.is_error:
-        try:
-            detail = response.json().get("message", "")
-        except ValueError:
-            detail = ""
-        raise MigrateError(
-            f"Kubernetes API {response.request.method} {response.request.url.path}: "
-            f"HTTP {response.status_code} {detail}".rstrip()
-        )
-    body: dict[str, Any] = response.json() if response.content else {}
-    return body
+    return checked_json(response, "Kubernetes")
