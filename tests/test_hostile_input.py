@@ -23,7 +23,9 @@ from migrate.errors import InputError, SpecError
 from migrate.spec.loader import load_spec
 from tests.conftest import CHIRP_SPEC, REPO
 
-BASE = CHIRP_SPEC.read_text()
+# The worker's command written plainly, so cases can extend or replace it as one YAML scalar.
+BASE = CHIRP_SPEC.read_text().replace('command: "{python} -m chirp.worker"', "command: python -m chirp.worker")
+assert "command: python -m chirp.worker\n" in BASE
 SECONDS = 3.0  # per in-process case
 RSS_MIB = 300  # how far a case may raise the process's peak RSS
 CLI_SECONDS = 20.0  # a CLI run (the interpreter and imports included, on a loaded machine)
