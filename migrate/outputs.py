@@ -20,8 +20,9 @@ from migrate.errors import InputError
 # An outputs file is a few hundred bytes; anything much larger is the wrong file.
 OUTPUTS_FILE_LIMIT = 1 << 20
 
-# Exported only where the provider hands out a superuser (the local sandbox); managed databases don't.
-OPTIONAL_OUTPUTS = frozenset({"database_admin_url"})
+# Exported only where the provider has them: a superuser URL (the local sandbox; managed databases
+# give none) and an S3 change feed of its own (the sandbox's webhook listener).
+OPTIONAL_OUTPUTS = frozenset({"database_admin_url", "s3_events_url"})
 SECRET_OUTPUTS = frozenset({"database_url", "database_admin_url", "s3_access_key", "s3_secret_key", "redis_url"})
 
 

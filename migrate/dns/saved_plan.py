@@ -102,7 +102,7 @@ class SavedPlan:
             raise InputError(f"{where}: malformed saved DNS plan ({type(exc).__name__}: {exc})") from None
 
     def plan_for(self, provider: str, current: dict[Key, RRset]) -> Plan:
-        saved = next(p for p in self.providers if p.provider == provider)
+        saved = {p.provider: p for p in self.providers}[provider]  # by account name
         return Plan(provider, self.zone, list(saved.changes), saved.zone_size or len(current), current)
 
 
