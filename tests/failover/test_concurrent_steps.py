@@ -15,26 +15,13 @@ import pytest
 from migrate.errors import InputError
 from migrate.runbook.journal import RunJournal
 from migrate.runbook.model import parse_runbook
-from tests.conftest import run_cli
+from tests.failover.runbook_cli import run_runbook
 
 RUNBOOK = str(Path(__file__).parent / "runbooks" / "concurrent.yaml")
 
 
 def _run(work: Path, *args: str, **env: str):
-    return run_cli(
-        "runbook",
-        "run",
-        RUNBOOK,
-        "-p",
-        f"workdir={work}",
-        "-f",
-        str(work / "none.yaml"),
-        "--reports",
-        str(work / "reports"),
-        *args,
-        env={"MIGRATE_HOME": str(work / "home"), **env},
-        timeout=90,
-    )
+    return run_runbook(RUNBOOK, work, *args, timeout=90, **env)
 
 
 def _entries(work: Path) -> list[dict]:

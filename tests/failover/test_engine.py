@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.failover.runbook_cli import home_env, run_runbook
 
 RUNBOOK = str(Path(__file__).parent / "runbooks" / "mini.yaml")
 STEPS = ["provision", "restore", "swing", "verify"]
@@ -26,25 +27,8 @@ def work(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _env(work: Path, **extra: str) -> dict[str, str]:
-    return {"MIGRATE_HOME": str(work / "home"), **extra}
-
-
 def _run(work: Path, *args: str, **env: str):
-    return run_cli(
-        "runbook",
-        "run",
-        RUNBOOK,
-        "-p",
-        f"workdir={work}",
-        "-f",
-        str(work / "none.yaml"),
-        "--reports",
-        str(work / "reports"),
-        *args,
-        env=_env(work, **env),
-        timeout=60,
-    )
+    return run_runbook(RUNBOOK, work, *args, timeout=60, **env)
 
 
 def _journal(work: Path) -> Path:
@@ -156,7 +140,7 @@ def test_planted_secret_appears_in_no_output_journal_or_report(work: Path) -> No
         "--reports",
         str(work / "reports"),
         "--json",
-        env=_env(work, PLANTED=SECRET),
+        env=home_env(work, PLANTED=SECRET),
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
