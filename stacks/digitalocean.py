@@ -102,6 +102,30 @@ class Network(_Part):
     def tag_names(self) -> list[pulumi.Output[str]]:
         return [t.name for t in self.tags]
 
+    def cluster(
+        self,
+        part: _Part,
+        name: str,
+        engine: str,
+        version: str,
+        size: str,
+        settings: DigitalOceanSettings,
+        storage_size_mib: str | None = None,
+    ) -> do.DatabaseCluster:
+        """A one-node managed database cluster on the VPC, with the target's tags."""
+        return do.DatabaseCluster(
+            name,
+            engine=engine,
+            version=version,
+            size=size,
+            node_count=1,
+            region=settings.region,
+            private_network_uuid=self.vpc.id,
+            storage_size_mib=storage_size_mib,
+            tags=self.tag_names,
+            opts=part.child,
+        )
+
 
 class Database(_Part):
     """Managed Postgres on the VPC, trusting only the app droplets' tag."""
@@ -117,18 +141,8 @@ class Database(_Part):
         super().__init__(name, opts)
         pg = spec.postgres
         assert pg is not None
-        cluster = do.DatabaseCluster(
-            f"{name}-pg",
-            engine="pg",
-            version=str(pg.version),
-            size=DB_SIZES[pg.size],
-            node_count=1,
-            region=settings.region,
-            private_network_uuid=network.vpc.id,
-            storage_size_mib=str(pg.storage_gb * 1024) if pg.storage_gb > 10 else None,
-            tags=network.tag_names,
-            opts=self.child,
-        )
+        storage = str(pg.storage_gb * 1024) if pg.storage_gb > 10 else None
+        cluster = network.cluster(self, f"{name}-pg", "pg", str(pg.version), DB_SIZES[pg.size], settings, storage)
         database = do.DatabaseDb(f"{name}-pg-db", cluster_id=cluster.id, name=pg.database, opts=self.child)
         user = do.DatabaseUser(f"{name}-pg-user", cluster_id=cluster.id, name=pg.user, opts=self.child)
         do.DatabaseFirewall(f"{name}-pg", cluster_id=cluster.id, rules=network.trusted, opts=self.child)
@@ -151,17 +165,7 @@ class Cache(_Part):
     ) -> None:
         super().__init__(name, opts)
         assert spec.redis is not None
-        cache = do.DatabaseCluster(
-            f"{name}-valkey",
-            engine="valkey",
-            version=VALKEY_VERSION,
-            size=DB_SIZES[spec.redis.size],
-            node_count=1,
-            region=settings.region,
-            private_network_uuid=network.vpc.id,
-            tags=network.tag_names,
-            opts=self.child,
-        )
+        cache = network.cluster(self, f"{name}-valkey", "valkey", VALKEY_VERSION, DB_SIZES[spec.redis.size], settings)
         do.DatabaseFirewall(f"{name}-valkey", cluster_id=cache.id, rules=network.trusted, opts=self.child)
         self.url = common.redis_url(cache.password, cache.private_host, cache.port, tls=True, user="default")
         self.register_outputs({})
