@@ -6,8 +6,11 @@ command line, in the environment or in the process list; files holding them are 
 under a 0700 directory): Docker as
 the runtime, the app's containers (replica ``i`` of a process listens on ``port + i``),
 Postgres and Redis containers bound to the db host and admitted only from app hosts
-(Docker's DOCKER-USER chain), a versitygw object store (Apache-2.0), and nginx on the front host(s)
-balancing over every replica. Scripts use ``sudo -n`` when the SSH user is not root.
+(Docker's DOCKER-USER chain), a versitygw object store (Apache-2.0), and an nginx container on
+the front host(s) balancing over every replica. Every image name comes from the target's
+settings (the hosts pull their own), every container carries ``migrate.service=<service>``
+(``terminate`` finds them by it), and each script's read-only probe lets ``up`` start again
+what was stopped. Scripts use ``sudo -n`` when the SSH user is not root.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
         script: pulumi.Input[str],
         delete: str | None = None,
         after: list[pulumi.Resource] | None = None,
+        probe: str | None = None,
     ) -> RemoteScript:
         key = keys[host.address]  # check() made sure every host has one
         return RemoteScript(
@@ -98,6 +102,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
             host_key=host.host_key,
             script=script,
             delete_script=f"{delete}\n" if delete else None,
+            probe=probe,
             opts=pulumi.ResourceOptions(depends_on=after or []),
         )
 
@@ -133,7 +138,8 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
                     f"{svc}-postgres",
                     f"{base}/postgres.env",
                     f"-v {base}/postgres:/var/lib/postgresql/data -p {bind}:5432:5432",
-                    f"postgres:{pg.version}",
+                    settings.postgres_image or f"postgres:{pg.version}",
+                    label=svc,
                 ),
                 _admit_only(5432, app_addresses),
             ]
@@ -144,21 +150,25 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
             lines += [
                 _write_file(f"{base}/redis.conf", conf),
                 f"docker rm -f {svc}-redis >/dev/null 2>&1 || true\n"
-                f"docker run -d --name {svc}-redis --restart unless-stopped -v {base}/redis:/data "
-                f"-v {base}/redis.conf:/etc/redis.conf:ro -p {bind}:6379:6379 "
-                f"redis:{spec.redis.version} redis-server /etc/redis.conf\n",
+                f"docker run -d --name {svc}-redis --restart unless-stopped --label migrate.service={svc} "
+                f"-v {base}/redis:/data -v {base}/redis.conf:/etc/redis.conf:ro -p {bind}:6379:6379 "
+                f"{shlex.quote(settings.redis_image or 'redis:' + spec.redis.version)} redis-server /etc/redis.conf\n",
                 _admit_only(6379, app_addresses),
             ]
             links.redis_url = common.redis_url(redis_password, bind, 6379)
+        data_containers = [f"{svc}-postgres"] * (spec.postgres is not None) + [f"{svc}-redis"] * (
+            spec.redis is not None
+        )
         run(
             "data",
             db,
             pulumi.Output.secret(pulumi.Output.concat(*lines)),
             delete=f"docker rm -f {svc}-postgres {svc}-redis >/dev/null 2>&1 || true",
             after=[runtime[db.address]],
+            probe=_running_probe(data_containers),
         )
 
-    # --- MinIO on the storage host, and the buckets
+    # --- versitygw on the storage host, and the buckets
     if spec.media is not None:
         store = hosts_with(settings, "storage", target)[0]
         access = _password(f"{name}-s3-access-key", length=20)
@@ -178,6 +188,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
                 f"-v {base}/s3:/data -p 9000:9000",
                 settings.object_store_image,
                 "--port :9000 posix /data",
+                label=svc,
             ),
             f"for i in $(seq 60); do curl -sS -o /dev/null http://{private(store)}:9000/ "
             ">/dev/null 2>&1 && break; sleep 1; done\n",
@@ -188,6 +199,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
             pulumi.Output.secret(script),
             delete=f"docker rm -f {svc}-s3 >/dev/null 2>&1 || true",
             after=[runtime[store.address]],
+            probe=_running_probe([f"{svc}-s3"]),
         )
         links.s3_endpoint = f"http://{store.address}:9000"
         links.s3_buckets = buckets
@@ -219,7 +231,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
             argv = " ".join(shlex.quote(a) for a in common.container_command(process) or [])
             assert process.image is not None
             labelled = f"--label migrate.app={svc} {publish}".strip()
-            parts.append(_container_line(container, env_path, labelled, process.image, argv))
+            parts.append(_container_line(container, env_path, labelled, process.image, argv, label=svc))
         # Fewer replicas than before: the app's containers not in this layout go.
         keep = " ".join(f"-e {n}" for n in names)
         parts.append(
@@ -233,42 +245,49 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
                 pulumi.Output.secret(pulumi.Output.concat(*parts)),
                 delete=f"docker ps -aq --filter label=migrate.app={svc} | xargs -r docker rm -f >/dev/null",
                 after=[runtime[host.address]],
+                probe=_running_probe(names),
             )
         )
 
-    # --- nginx on the front host(s)
+    # --- nginx on the front host(s): a container on the host's network
     fronts = hosts_with(settings, "front", target)
     tls = settings.tls_certificate is not None
     for host in fronts:
-        parts = [
-            "command -v nginx >/dev/null 2>&1 || (apt-get update -q && "
-            "DEBIAN_FRONTEND=noninteractive apt-get install -yq nginx)\n",
-        ]
+        front_dir = f"{base}/nginx"
+        parts = []
         if tls:
             assert settings.tls_certificate is not None and settings.tls_private_key is not None
             parts += [
                 _write_file(
-                    f"{base}/tls.crt",
+                    f"{front_dir}/tls.crt",
                     pulumi.Output.secret(settings.tls_certificate.resolve("tls_certificate") + "\n"),
                 ),
                 _write_file(
-                    f"{base}/tls.key",
+                    f"{front_dir}/tls.key",
                     pulumi.Output.secret(settings.tls_private_key.resolve("tls_private_key") + "\n"),
                 ),
             ]
-        site = _nginx_site(svc, spec.service.domain, upstream, settings.http_port, f"{base}/tls" if tls else None)
+        site = _nginx_site(
+            svc, spec.service.domain, upstream, settings.http_port, "/etc/nginx/conf.d/tls" if tls else None
+        )
+        front_name = f"{svc}-front"
         parts += [
-            _write_file(f"/etc/nginx/conf.d/{svc}.conf", site),
-            "rm -f /etc/nginx/sites-enabled/default\n",
-            "nginx -t\n",
-            "(systemctl reload nginx 2>/dev/null || nginx -s reload 2>/dev/null || nginx)\n",
+            _write_file(f"{front_dir}/{svc}.conf", site),
+            f"docker rm -f {front_name} >/dev/null 2>&1 || true\n"
+            f"docker run -d --name {front_name} --restart unless-stopped --label migrate.service={svc} "
+            f"--network host -v {front_dir}:/etc/nginx/conf.d:ro {shlex.quote(settings.front_image)}\n",
+            f"for i in $(seq 60); do curl -sS -o /dev/null http://{private(host)}:{settings.http_port}/ "
+            ">/dev/null 2>&1 && break; sleep 0.5; done\n"
+            f"curl -sS -o /dev/null http://{private(host)}:{settings.http_port}/ "
+            f"|| {{ docker logs --tail 5 {front_name} >&2; exit 1; }}\n",
         ]
         run(
             f"front-{common.slug(host.address)}",
             host,
             pulumi.Output.secret(pulumi.Output.concat(*parts)),
-            delete=f"rm -f /etc/nginx/conf.d/{svc}.conf; nginx -s reload 2>/dev/null || true",
+            delete=f"docker rm -f {front_name} >/dev/null 2>&1 || true; rm -rf {front_dir}",
             after=[runtime[host.address], *app_commands],
+            probe=_running_probe([front_name]),
         )
 
     front = fronts[0].address
@@ -292,13 +311,23 @@ def _write_file(path: str, content: pulumi.Input[str]) -> pulumi.Output[str]:
     )
 
 
-def _container_line(name: str, env_file: str, extra: str, image: str, argv: str = "") -> str:
+def _container_line(name: str, env_file: str, extra: str, image: str, argv: str = "", *, label: str) -> str:
+    """``label``: the service's slug, on every container (``terminate`` finds them by it)."""
     return (
         f"docker rm -f {name} >/dev/null 2>&1 || true\n"
-        f"docker run -d --name {name} --restart unless-stopped --env-file {env_file} "
-        f"{extra} {shlex.quote(image)} {argv}".rstrip()
+        f"docker run -d --name {name} --restart unless-stopped --label migrate.service={label} "
+        f"--env-file {env_file} {extra} {shlex.quote(image)} {argv}".rstrip()
         + "\n"
     )
+
+
+def _running_probe(containers: list[str]) -> str:
+    """Read-only: exit 0 when every container runs (else the next ``up`` starts them again)."""
+    checks = "".join(
+        f'[ "$(docker inspect -f {{{{.State.Running}}}} {name} 2>/dev/null)" = true ] || exit 1\n'
+        for name in containers
+    )
+    return checks or "true\n"
 
 
 def _admit_only(port: int, sources: list[str]) -> str:

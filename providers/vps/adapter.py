@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -19,14 +19,20 @@ class VpsAdapter(HostingAdapter):
         Capability.POSTGRES: "self-run: Postgres container over SSH",
         Capability.REDIS: "self-run: Redis container over SSH",
         Capability.OBJECT_STORAGE: "self-run: versitygw over SSH",
-        Capability.LOAD_BALANCER: "self-run: nginx on the front host",
+        Capability.LOAD_BALANCER: "self-run: nginx container on the front host",
         Capability.TLS: "self-run: certificate on nginx (tls_certificate)",
         Capability.DNS: "none: use a DNS provider",
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = ()  # its own dynamic resources: no plugin
-    # Terminate needs the SSH layer to stop every container at once and drop its ports: not built yet.
-    supports = Supports()
-    termination = "not supported yet (needs the SSH layer: stop every container at once, drop its ports)"
+    # Terminate stops every container of the service over SSH; the hosts' addresses are the
+    # user's own, so a holding page is served from elsewhere.
+    supports = Supports(terminate=True)
+    termination = "over SSH, docker stop -t 0 of every container of the service at once (ports close); data stays"
+
+    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
+        from providers.vps.terminate import terminate
+
+        return terminate(spec, target, settings)
 
     def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
         return self.self_run_backups(spec, settings)

@@ -5,8 +5,10 @@ machine cut off from GitHub: these run in the engine's own Python, so the same c
 serves the tests, CI and users.
 
 ``RemoteScript`` keeps Pulumi's resource model: ``create`` runs the (idempotent) script,
-``diff`` compares the script and the connection with the state, so an unchanged ``up`` runs
-nothing; ``update`` re-runs the new script; ``delete`` runs the teardown script. The host
+``diff`` compares the script and the connection with the state, and runs the resource's
+read-only ``probe`` (are its containers running?), so an unchanged ``up`` runs nothing
+while one after ``chaos terminate`` starts the service again; ``update`` re-runs the
+script; ``delete`` runs the teardown script. The host
 key is pinned: the one given in the spec, or the one seen at create (trust on first use)
 recorded in state and enforced on every later update and delete.
 """
@@ -21,7 +23,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 from providers.local.dynamic.base import UNKNOWN, clean_errors, inputs_of
-from providers.vps.ssh import Endpoint, Session, parse_host_key
+from providers.vps.ssh import Endpoint, Session, SshError, parse_host_key
 
 SCRIPT_SECRETS = ["private_key", "script", "delete_script"]
 
@@ -46,7 +48,7 @@ class RemoteScriptProvider(ResourceProvider):
 
     serialize_as_secret_always = False
     replace_on: ClassVar[tuple[str, ...]] = ("host", "port")
-    update_on: ClassVar[tuple[str, ...]] = ("user", "host_key", "script", "delete_script", "triggers")
+    update_on: ClassVar[tuple[str, ...]] = ("user", "host_key", "script", "delete_script", "probe", "triggers")
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [
@@ -54,6 +56,8 @@ class RemoteScriptProvider(ResourceProvider):
             for key in (*self.replace_on, *self.update_on)
             if news.get(key) == UNKNOWN or (olds.get(key) or None) != (news.get(key) or None)
         ]
+        if not changed and olds.get("probe") and not self._alive(olds):
+            changed = ["running"]
         replaces = [key for key in changed if key in self.replace_on]
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
@@ -78,6 +82,16 @@ class RemoteScriptProvider(ResourceProvider):
             self._run(props, props.get("host_key_seen"), teardown, "delete")
 
     @staticmethod
+    def _alive(olds: dict[str, Any]) -> bool:
+        """The probe exits 0 on the host; an unreachable host counts as not alive (the update
+        then fails with the one-line SSH error)."""
+        try:
+            with Session(_endpoint(olds, olds.get("host_key_seen"))) as session:
+                return session.run_script(str(olds["probe"])).status == 0
+        except SshError:
+            return False
+
+    @staticmethod
     def _outs(inputs: dict[str, Any], seen: str) -> dict[str, Any]:
         return {**inputs, "host_key_seen": seen, "script_sha256": _digest(inputs["script"])}
 
@@ -91,7 +105,8 @@ class RemoteScriptProvider(ResourceProvider):
 
 
 class RemoteScript(Resource, module="vps", name="RemoteScript"):
-    """An idempotent script run as root on an SSH host; ``delete_script`` undoes it."""
+    """An idempotent script run as root on an SSH host; ``delete_script`` undoes it; ``probe``
+    (read-only, exit 0 = as deployed) is checked by every diff."""
 
     host_key_seen: pulumi.Output[str]
     script_sha256: pulumi.Output[str]
@@ -107,6 +122,7 @@ class RemoteScript(Resource, module="vps", name="RemoteScript"):
         host_key: str | None,
         script: pulumi.Input[str],
         delete_script: str | None = None,
+        probe: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
@@ -117,6 +133,7 @@ class RemoteScript(Resource, module="vps", name="RemoteScript"):
             "host_key": host_key,
             "script": pulumi.Output.secret(script),
             "delete_script": delete_script,
+            "probe": probe,
             "host_key_seen": None,
             "script_sha256": None,
         }

@@ -47,8 +47,19 @@ class VpsSettings(ProviderSettings):
     hosts: list[SshHost] = Field(min_length=1)
     base_dir: str = Field("/srv/migrate", description="Where data and config live on the hosts.")
     http_port: int = Field(80, ge=1, le=65535, description="Port nginx listens on (front hosts).")
+    # Images the hosts run (their own registry's names): the stack relies only on each
+    # image's interface, the one the official images have.
     object_store_image: str = Field(
         "versity/versitygw:v1.8.0", description="A versitygw image (Apache-2.0); its entrypoint is versitygw."
+    )
+    postgres_image: str | None = Field(
+        None, description="A Postgres image taking POSTGRES_USER/PASSWORD/DB and PGDATA; default postgres:<version>."
+    )
+    redis_image: str | None = Field(
+        None, description="An image with redis-server on its PATH; default redis:<version>."
+    )
+    front_image: str = Field(
+        "nginx:1.27", description="An nginx image reading /etc/nginx/conf.d/*.conf (the front, host network)."
     )
     tls_certificate: SecretRef | None = Field(None, description="PEM chain for nginx (HTTPS).")
     tls_private_key: SecretRef | None = None

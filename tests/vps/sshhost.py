@@ -64,6 +64,11 @@ class SshTestHost:
     sshd: subprocess.Popen[bytes] | None = None
 
     @property
+    def docker_socket(self) -> Path:
+        """Where this host's dockerd (``HostDocker``) listens; sessions get it as DOCKER_HOST."""
+        return self.directory / "docker" / "docker.sock"
+
+    @property
     def netns(self) -> str:
         return f"mgv{self.tag}"
 
@@ -94,7 +99,10 @@ class SshTestHost:
         home.mkdir()
         shutil.chown(home, self.user)
         sudoers = Path(f"/etc/sudoers.d/{self.user}")
-        sudoers.write_text(f"{self.user} ALL=(root) NOPASSWD: ALL\n")
+        # As on a VPS whose Docker listens elsewhere than /run/docker.sock: sshd sets
+        # DOCKER_HOST (below) and sudo keeps it, so the stack's plain `docker` reaches this
+        # host's own dockerd, not the machine's or another test host's.
+        sudoers.write_text(f'{self.user} ALL=(root) NOPASSWD: ALL\nDefaults:{self.user} env_keep += "DOCKER_HOST"\n')
         sudoers.chmod(0o440)
 
     def _sshd(self) -> None:
@@ -114,6 +122,7 @@ class SshTestHost:
             f"ListenAddress {self.address}:22\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {keys}\nAllowUsers {self.user}\nStrictModes no\nUsePAM no\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\n"
+            f"SetEnv DOCKER_HOST=unix://{self.docker_socket}\n"
         )
         self._start_sshd()
 
@@ -174,7 +183,12 @@ class SshTestHost:
             found.append(f"/etc/sudoers.d/{self.user}")
         if self.directory.exists():
             found.append(str(self.directory))
+        found += [f"mount {m}" for m in _mounts() if m.startswith(str(self.directory))]
         return found
+
+
+def _mounts() -> list[str]:
+    return [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
 
 
 BUSYBOX = "/usr/bin/busybox"  # Debian busybox-static: one static binary, no libraries
@@ -207,17 +221,16 @@ def busybox_rootfs(cache: Path) -> Path:
 
 
 class HostDocker:
-    """dockerd inside a test host's namespace: its bridge and iptables rules stay in there."""
+    """dockerd inside a test host's network namespace: its bridge and iptables rules stay in
+    there. It also runs in a private mount namespace of its own (``unshare --mount``), so the
+    overlay and netns mounts it makes never reach the machine's mount table and vanish with
+    it; it listens on the host's own socket, which SSH sessions get as DOCKER_HOST."""
 
     def __init__(self, host: SshTestHost) -> None:
         self.host = host
         self.root = host.directory / "docker"
-        self.socket = self.root / "docker.sock"
+        self.socket = host.docker_socket
         self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def env(self) -> str:
-        return f"export DOCKER_HOST=unix://{self.socket}\n"
 
     def start(self) -> HostDocker:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -226,6 +239,10 @@ class HostDocker:
             [
                 "nsenter",
                 f"--net=/run/netns/{self.host.netns}",
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
                 "dockerd",
                 "--data-root",
                 str(self.root / "data"),
@@ -275,7 +292,6 @@ class HostDocker:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-        # dockerd leaves its overlay/netns mounts under exec-root and data-root
-        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-        for mount in sorted((m for m in mounts if m.startswith(str(self.root))), reverse=True):
+        # Its mounts were in its own mount namespace; none may be left in the machine's.
+        for mount in sorted((m for m in _mounts() if m.startswith(str(self.root))), reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True)

@@ -40,7 +40,6 @@ def _program(host: SshTestHost, docker: HostDocker, image: str, replicas: int) -
     def program() -> None:
         token = GeneratedSecret("token", length=20)
         parts: list[pulumi.Input[str]] = [
-            docker.env,
             f"umask 077\nmkdir -p {base}\nchmod 700 {base}\n",
             f"cat > {base}/web.env <<'EOF_M'\nAPP_TOKEN=",
             token.result,
@@ -74,8 +73,7 @@ def _program(host: SshTestHost, docker: HostDocker, image: str, replicas: int) -
             host_key=host.host_key,
             script=pulumi.Output.concat(*parts),
             delete_script=(
-                f"{docker.env}docker ps -aq --filter label=test.role=web | xargs -r docker rm -f >/dev/null\n"
-                f"rm -rf {base}\n"
+                f"docker ps -aq --filter label=test.role=web | xargs -r docker rm -f >/dev/null\nrm -rf {base}\n"
             ),
         )
         pulumi.export("token", token.result)
