@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
+import zipfile
 from pathlib import Path
 
 CACHE = Path.home() / ".cache" / "migrate" / "test-images"
@@ -86,7 +88,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   printf '%s\\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
   chown postgres /tmp/pwfile
   $AS "$BIN/initdb" -D "$PGDATA" \\
-    -U "$POSTGRES_USER" --pwfile=/tmp/pwfile --auth-host=scram-sha-256 --auth-local=trust >/dev/null
+    -U "$POSTGRES_USER" --pwfile=/tmp/pwfile --encoding=UTF8 --locale=C.UTF-8 --auth-host=scram-sha-256 --auth-local=trust >/dev/null
   rm -f /tmp/pwfile
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
   echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
@@ -114,6 +116,25 @@ DOCKERFILES = {
 }
 
 
+# Pure-Python libraries the example app needs newer than bookworm has (psycopg-pool >= 3.2).
+WHEELS = ["psycopg-pool==3.2.6"]
+
+
+def pure_wheels(cache: Path = CACHE) -> list[Path]:
+    """The wheels of ``WHEELS``, fetched once from PyPI by pip and cached."""
+    directory = cache / "wheels"
+    found = sorted(directory.glob("*.whl"))
+    if len(found) >= len(WHEELS):
+        return found
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(directory), *WHEELS],
+        check=True,
+        capture_output=True,
+    )
+    return sorted(directory.glob("*.whl"))
+
+
 def load_images(docker: list[str], workdir: Path, app_dir: Path | None = None) -> dict[str, str]:
     """Import the rootfs into one dockerd and build the service images; ``{name: tag}``.
 
@@ -126,7 +147,9 @@ def load_images(docker: list[str], workdir: Path, app_dir: Path | None = None) -
     tags: dict[str, str] = {}
     items = dict(DOCKERFILES)
     if app_dir is not None:
-        items["app"] = "COPY app /app\nWORKDIR /app\nENV PYTHONUNBUFFERED=1\n"
+        items["app"] = (
+            "COPY app /app\nWORKDIR /app\nRUN ln -sf /usr/bin/python3 /usr/local/bin/python\nENV PYTHONUNBUFFERED=1\n"
+        )
     for name, body in items.items():
         context = workdir / f"image-{name}"
         context.mkdir(parents=True, exist_ok=True)
@@ -135,6 +158,9 @@ def load_images(docker: list[str], workdir: Path, app_dir: Path | None = None) -
             os.chmod(context / "entrypoint", 0o755)
         if name == "app" and app_dir is not None:
             shutil.copytree(app_dir, context / "app", ignore=shutil.ignore_patterns("__pycache__", ".migrate", "tests"))
+            for wheel in pure_wheels():  # newer than Debian's, pure Python: unpacked beside the app
+                with zipfile.ZipFile(wheel) as archive:
+                    archive.extractall(context / "app")
         (context / "Dockerfile").write_text(f"FROM {base}\n{body}")
         tag = f"migrate-test/{name}:1"
         subprocess.run(
