@@ -57,6 +57,19 @@ def wrap_postgres_tools(directory: Path, record: Path) -> None:
         wrapper.chmod(0o755)
 
 
+def wrap_the_engine(root: Path, record: Path) -> None:
+    """A Pulumi root whose CLI, and the dynamic-provider plugin the CLI starts, save their own
+    environment, then run the real ones (the CLI puts its root's bin first on PATH)."""
+    from migrate.engine.workspace import TOOLS_ROOT
+
+    (root / "bin").mkdir(parents=True)
+    for tool in ("pulumi", "pulumi-resource-pulumi-python"):
+        wrapper = root / "bin" / tool
+        real = (TOOLS_ROOT / "bin" / tool).resolve()
+        wrapper.write_text(f'#!/bin/sh\ncat /proc/$$/environ > "{record}/{tool}.$$" 2>/dev/null\nexec "{real}" "$@"\n')
+        wrapper.chmod(0o755)
+
+
 def environ_of(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/environ").read_bytes()
@@ -88,11 +101,13 @@ def deployed() -> Iterator[dict[str, Any]]:
     planted = planted_secrets()
     record = base / "tool-env"
     wrap_postgres_tools(base / "pgbin", record)
+    wrap_the_engine(base / "pulumi-root", record)
     env = {
         **planted,
         "MIGRATE_HOME": str(base / "home"),
         "CHIRP_SESSION_KEY": secrets.token_urlsafe(24),
         "MIGRATE_PG_BIN": str(base / "pgbin"),
+        "MIGRATE_PULUMI_ROOT": str(base / "pulumi-root"),
     }
     address = free_loopback_address()
     document = yaml.safe_load(CHIRP_SPEC.read_text())
@@ -127,10 +142,14 @@ def test_no_live_process_holds_a_planted_secret(deployed: dict[str, Any]) -> Non
     assert processes_holding(list(deployed["planted"].values())) == []
 
 
-def test_postgres_tools_were_given_no_planted_secret(deployed: dict[str, Any]) -> None:
+def test_postgres_tools_and_the_engine_were_given_no_planted_secret(deployed: dict[str, Any]) -> None:
+    """Also the Pulumi CLI (the Automation API would give it all of os.environ) and the
+    dynamic-provider plugins it starts: the passphrase reaches them as a file."""
     records = sorted(deployed["record"].iterdir())
     tools = {path.name.split(".")[0] for path in records}
-    assert {"postgres", "initdb", "pg_dump"} <= tools, tools
+    assert {"postgres", "initdb", "pg_dump", "pulumi", "pulumi-resource-pulumi-python"} <= tools, tools
+    engine_runs = [path.read_bytes() for path in records if path.name.startswith("pulumi.")]
+    assert any(b"PULUMI_CONFIG_PASSPHRASE_FILE=" in env and b"MIGRATE_HOME=" in env for env in engine_runs)
     for path in records:
         environ = path.read_bytes()
         assert environ, path
