@@ -246,6 +246,13 @@ def backup(
         "postgres": None,
         "media": {},
     }
+    media_names = (
+        [name for name, _, _ in bucket_pairs(spec, source, source)] if media_too and _has_media(spec, source) else []
+    )
+    for part in ["postgres", *(f"media/{name}" for name in media_names)]:
+        location.store(
+            f"{prefix}/{part}"
+        )  # a location whose prefix leaves no room for keys fails here, before any work
     if postgres and _has_postgres(spec, source):
         src = postgres_endpoint(source)
         work = _workdir(f"backup-{service}-{backup_id}")
