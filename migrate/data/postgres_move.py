@@ -328,12 +328,13 @@ def move(
     def prepare_dest() -> None:  # while pg_dump runs: fails fast, but costs the move no time
         ensure_writable(dest, admin)  # never hang on a synchronous standby that is gone
         roles, members = source_roles(source)
+        lost: list[str] = []
         if not no_owner:
-            result.roles_created = create_roles(dest, roles, members, admin)
+            result.roles_created = create_roles(dest, roles, members, admin, lost)
         names = [role.name for role in roles] if not no_owner else []
         found = db_settings.read(source, names, source_admin)
         carried = db_settings.apply(dest, admin, found, [role.name for role in roles if role.login])
-        result.carried, result.not_carried = carried.done, carried.not_carried
+        result.carried, result.not_carried = carried.done, lost + carried.not_carried
 
     started = time.monotonic()
     snapshot = Snapshot(source)

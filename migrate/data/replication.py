@@ -205,7 +205,9 @@ def start(
         done.append(f"refreshed subscription {name}")
     else:
         roles, members = source_roles(src)
-        done += [f"created role {r} at {dst.label}" for r in create_roles(dst, roles, members, admin)]
+        lost: list[str] = []
+        done += [f"created role {r} at {dst.label}" for r in create_roles(dst, roles, members, admin, lost)]
+        done += [f"not carried: {line}" for line in lost]
         settings = db_settings.read(src, [role.name for role in roles], src_admin)
         carried = db_settings.apply(dst, admin, settings, [role.name for role in roles if role.login])
         done += [f"carried {item}" for item in carried.done] + [f"not carried: {n}" for n in carried.not_carried]

@@ -142,3 +142,28 @@ def test_an_extension_b_cannot_create_fails_the_move_in_one_line_and_one_an_admi
         done = run_cli("data", "sync", *pair.cli_args(), "--no-media", env=pair.env())
         assert done.returncode == 0, done.stdout + done.stderr
     assert pair.b.sql("SELECT body FROM notes") == [("kept",)]
+
+
+def test_role_attributes_a_managed_destination_refuses_are_named(pair: Pair) -> None:
+    """B gives no superuser, only CREATEROLE (as RDS or Cloud SQL do): a role needing REPLICATION
+    and BYPASSRLS is created without them, and the move names each with the SQL to run."""
+    role = f"repl_bot_{pair.a.database}"
+    pair.a.sql(f"CREATE ROLE {role} NOLOGIN REPLICATION BYPASSRLS", admin=True)
+    pair.a.sql("CREATE TABLE audit (id int PRIMARY KEY)")
+    pair.a.sql(f"GRANT SELECT ON audit TO {role}")
+    pair.b.sql("ALTER ROLE chirp CREATEROLE", admin=True)
+    try:
+        env = {k: v for k, v in pair.env().items() if k != "MIGRATE_TO_ADMIN_URL"}
+        done = run_cli("data", "sync", *pair.cli_args(), "--no-media", "--no-verify", "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        missing = json.loads(done.stdout)["postgres"]["not_carried"]
+        assert any(
+            f"role {role}: REPLICATION, BYPASSRLS" in note and f'ALTER ROLE "{role}" REPLICATION BYPASSRLS' in note
+            for note in missing
+        ), missing
+        assert pair.b.sql(f"SELECT rolreplication, rolbypassrls FROM pg_roles WHERE rolname = '{role}'") == [
+            (False, False)
+        ]
+        assert pair.b.sql(f"SELECT has_table_privilege('{role}', 'audit', 'SELECT')") == [(True,)]
+    finally:
+        pair.b.sql("ALTER ROLE chirp NOCREATEROLE", admin=True)
