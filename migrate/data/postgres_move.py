@@ -28,12 +28,19 @@ from migrate.data.endpoints import PgEndpoint
 from migrate.data.fingerprint import DbFingerprint, compare, fingerprint
 from migrate.data.pgconn import connect, ensure_writable, finish_tool, run_tool, tool_env, tool_error
 from migrate.data.progress import ProgressCallback, Reporter
+from migrate.data.repl_leftovers import PUBLICATION
 from migrate.data.roles import create_roles, source_roles
 from migrate.errors import MigrateError
 
 DEFAULT_JOBS = 4
 # TOC entries a database owner cannot (and need not) replay at a destination it does not superuse.
 SKIPPED_TOC = (" COMMENT - EXTENSION ", " SCHEMA - public ", " COMMENT - SCHEMA public ")
+# Replication's own publication, in a dump taken while the source
+# replicates: restored, it would publish the destination's tables, and their UPDATEs and
+# DELETEs would fail where a table has no replica identity. The app's own publications move.
+_MIGRATE_PUBLICATION_TOC = re.compile(
+    rf" (?:COMMENT - )?PUBLICATION (?:TABLE |TABLES IN SCHEMA )?(?:.*? )?{re.escape(PUBLICATION)}(?: |$)"
+)
 
 
 @dataclass
@@ -184,7 +191,11 @@ def restore(
     toc, _ = listing.communicate()
     if listing.returncode != 0:
         raise MigrateError(f"{directory} is not a readable Postgres directory dump")
-    kept = [line for line in toc.splitlines() if not any(skip in line for skip in SKIPPED_TOC)]
+    kept = [
+        line
+        for line in toc.splitlines()
+        if not any(skip in line for skip in SKIPPED_TOC) and not _MIGRATE_PUBLICATION_TOC.search(line)
+    ]
     ensure_writable(dest)
     kept = _keep_installed_extensions(dest, kept)
     _drop_partitioned(dest, kept)

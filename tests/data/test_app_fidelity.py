@@ -167,3 +167,21 @@ def test_role_attributes_a_managed_destination_refuses_are_named(pair: Pair) -> 
         assert pair.b.sql(f"SELECT has_table_privilege('{role}', 'audit', 'SELECT')") == [(True,)]
     finally:
         pair.b.sql("ALTER ROLE chirp NOCREATEROLE", admin=True)
+
+
+def test_a_move_made_while_replicating_leaves_migrate_s_publication_behind(pair: Pair) -> None:
+    """A sync (or backup) taken while A replicates holds A's ``migrate_pub``: restored, it would
+    publish B's tables and B's writes to a table without a key would fail. The app's own
+    publication is the app's and moves."""
+    a = pair.a
+    a.sql("CREATE TABLE tags (name text NOT NULL, n int)")  # no key, no unique index
+    a.sql("INSERT INTO tags VALUES ('x', 1), ('x', 1)")
+    a.sql("CREATE TABLE feed (id int PRIMARY KEY)")
+    a.sql("CREATE PUBLICATION migrate_pub FOR TABLE tags, feed")
+    a.sql("CREATE PUBLICATION app_feed FOR TABLE feed")
+    done = run_cli("data", "sync", *pair.cli_args(), "--no-media", "--json", env=pair.env())
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verify"]["ok"]
+    assert pair.b.sql("SELECT pubname FROM pg_publication ORDER BY 1") == [("app_feed",)]
+    pair.b.sql("UPDATE tags SET n = 2")  # the app's write on B, as the app's role
+    pair.b.sql("DELETE FROM tags WHERE n = 2")
