@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -361,23 +362,50 @@ def move(
         )
         result.dump_seconds = time.monotonic() - started
         started = time.monotonic()
-        restore(
-            dest,
-            workdir / "dump",
-            jobs=jobs,
-            no_owner=no_owner,
-            expected_rows=snapshot.estimated_rows,
-            progress=progress,
-        )
-        result.restore_seconds = time.monotonic() - started
-        report = None
-        if verify:
-            report = verify_against(
-                source, dest, snapshot=snapshot.name, workers=max(1, jobs // 2), progress=progress, owners=not no_owner
+        workers = max(1, jobs // 2)
+        # The source's fingerprint (in the dump's snapshot: exactly what was dumped) is taken while
+        # the destination restores: the source's server is idle meanwhile, so only the
+        # destination's half of the verification is left after the restore.
+        pool = ThreadPoolExecutor(1) if verify else None
+        theirs = (
+            pool.submit(
+                fingerprint,
+                source,
+                snapshot=snapshot.name,
+                workers=workers,
+                progress=progress,
+                task="verify source",
+                owners=not no_owner,
             )
-            result.verify_seconds = report.seconds
-            result.tables = report.sections[0].items
-            result.rows = report.sections[0].units
+            if pool is not None
+            else None
+        )
+        failed = True
+        try:
+            restore(
+                dest,
+                workdir / "dump",
+                jobs=jobs,
+                no_owner=no_owner,
+                expected_rows=snapshot.estimated_rows,
+                progress=progress,
+            )
+            result.restore_seconds = time.monotonic() - started
+            report = None
+            if theirs is not None:
+                verify_started = time.monotonic()
+                ours = fingerprint(
+                    dest, workers=workers, progress=progress, task="verify destination", owners=not no_owner
+                )
+                report = compare(theirs.result(), ours)
+                report.seconds = time.monotonic() - verify_started  # what the move waited for it
+                result.verify_seconds = report.seconds
+                result.tables = report.sections[0].items
+                result.rows = report.sections[0].units
+            failed = False
+        finally:
+            if pool is not None:  # a failed restore does not wait for the source's hashing
+                pool.shutdown(wait=not failed, cancel_futures=True)
     finally:
         snapshot.close()
     shutil.rmtree(workdir, ignore_errors=True)
@@ -396,8 +424,6 @@ def verify_against(
     """Fingerprint both sides at once (or use a stored source fingerprint) and compare.
 
     ``owners``: compare owners and grants too (not after a ``--no-owner`` move)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     if isinstance(source, DbFingerprint):
         return compare(
             source, fingerprint(dest, workers=workers, progress=progress, task="verify destination", owners=owners)
