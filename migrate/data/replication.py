@@ -166,6 +166,14 @@ def start(
             f"CREATE SUBSCRIPTION at {dst.label} needs a superuser on Postgres 15: set "
             f"MIGRATE_TO_ADMIN_URL to a superuser's URL for {dest.target}"
         )
+    with connect(src, what="publish at") as conn:
+        wal_level = conn.execute("SELECT current_setting('wal_level')").fetchone()[0]
+    if wal_level != "logical":  # before any change at either side
+        raise MigrateError(
+            f"logical replication needs wal_level = logical at {src.label} (it is {wal_level}): set it and restart "
+            "that server (a managed provider's parameter: RDS rds.logical_replication = 1, Cloud SQL "
+            "cloudsql.logical_decoding = on)"
+        )
     src_admin = _src_admin(src, source_admin_url)
     done += [f"cleared dead synchronous standby {n} at {dst.label}" for n in ensure_writable(dst, admin)]
     done += [f"cleared dead synchronous standby {n} at {src.label}" for n in ensure_writable(src, src_admin)]
