@@ -93,11 +93,15 @@ class DbFingerprint:
         )
 
 
-def _settings(conn: Any) -> dict[str, str]:
-    """Per-database settings, the database comment, and the roles the objects need."""
+def _settings(conn: Any, roles_too: bool = True) -> dict[str, str]:
+    """Per-database settings, the database comment, and (``roles_too``) the roles the objects need.
+
+    Not the roles after a ``--no-owner`` move, which creates none."""
     from migrate.data.roles import needed_roles
 
     found = {str(k): str(v) for k, v in conn.execute(DB_SETTINGS_SQL).fetchall() if v}
+    if not roles_too:
+        return found
     roles, _ = needed_roles(conn)
     names = [role.name for role in roles]
     found.update({str(k): str(v) for k, v in conn.execute(ROLES_SQL, (names,)).fetchall()})
@@ -138,7 +142,7 @@ def fingerprint(
         result.large_objects = {
             str(oid): digest or "unreadable" for oid, digest in first.execute(LARGE_OBJECTS_SQL).fetchall()
         }
-        result.settings = _settings(first)
+        result.settings = _settings(first, roles_too=owners)
         for schema, name in first.execute(SEQUENCES_SQL).fetchall():
             value, called = first.execute(f"SELECT last_value, is_called FROM {_quote(schema, name)}").fetchone()
             result.sequences[f"{schema}.{name}"] = (int(value), bool(called))

@@ -215,7 +215,8 @@ def restore(
         conninfo,
         str(directory),
     ]
-    argv += ["--no-owner"] if no_owner else []
+    # the source's roles are not created then: grants to them would fail the restore
+    argv += ["--no-owner", "--no-privileges"] if no_owner else []
     reporter = Reporter(progress, "postgres restore", "rows")
     reporter.start(total=expected_rows or None)
     process = run_tool(argv, env, "pg_restore")

@@ -185,3 +185,24 @@ def test_a_move_made_while_replicating_leaves_migrate_s_publication_behind(pair:
     assert pair.b.sql("SELECT pubname FROM pg_publication ORDER BY 1") == [("app_feed",)]
     pair.b.sql("UPDATE tags SET n = 2")  # the app's write on B, as the app's role
     pair.b.sql("DELETE FROM tags WHERE n = 2")
+
+
+def test_without_createrole_at_b_the_move_names_the_roles_and_no_owner_moves_anyway(pair: Pair) -> None:
+    """B's user may not create roles and no admin is given: the move fails in one line naming
+    the role and the SQL; ``--no-owner`` then moves the rows, owned by B's user, without grants."""
+    role = f"auditor_{pair.a.database}"
+    pair.a.sql(f"CREATE ROLE {role} NOLOGIN", admin=True)
+    pair.a.sql("CREATE TABLE ledger (id int PRIMARY KEY)")
+    pair.a.sql("INSERT INTO ledger SELECT generate_series(1, 50)")
+    pair.a.sql(f"GRANT SELECT ON ledger TO {role}")
+    env = {k: v for k, v in pair.env().items() if k != "MIGRATE_TO_ADMIN_URL"}
+    refused = run_cli("data", "sync", *pair.cli_args(), "--no-media", env=env)
+    assert refused.returncode != 0
+    assert role in refused.stderr and "CREATE ROLE" in refused.stderr and "Traceback" not in refused.stderr
+    moved = run_cli("data", "sync", *pair.cli_args(), "--no-media", "--no-owner", "--json", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["verify"]["ok"]
+    assert pair.b.sql(
+        "SELECT count(*), pg_get_userbyid(min(c.relowner)) FROM ledger, pg_class c WHERE c.relname = 'ledger'"
+    ) == [(50, "chirp")]
+    assert pair.b.sql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'") == [(0,)]
