@@ -427,7 +427,15 @@ def verify_against(
     ``owners``: compare owners and grants too (not after a ``--no-owner`` move)."""
     if isinstance(source, DbFingerprint):
         return compare(
-            source, fingerprint(dest, workers=workers, progress=progress, task="verify destination", owners=owners)
+            source,
+            fingerprint(
+                dest,
+                workers=workers,
+                progress=progress,
+                task="verify destination",
+                owners=owners,
+                row_hash=source.row_hash,
+            ),
         )
     with ThreadPoolExecutor(2) as pool:
         theirs = pool.submit(
