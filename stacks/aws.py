@@ -62,7 +62,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings, context: RunCon
     tls = settings.certificate_arn is not None
 
     network = Network(name, settings, web.port, tls, tags, opts)
-    links = common.ServiceLinks(s3_region=settings.region)
+    links = common.ServiceLinks(s3_region=settings.region, tls=tls)
     if spec.postgres is not None:
         links.database_url = Database(name, spec, network, tags, opts).url
     if spec.redis is not None:

@@ -59,7 +59,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings, contex
     assert web.port is not None
 
     network = Network(name, spec, target, settings, opts)
-    links = common.ServiceLinks(s3_region=settings.region)
+    links = common.ServiceLinks(s3_region=settings.region, tls=bool(settings.certificate_name))
     if spec.postgres is not None:
         links.database_url = Database(name, spec, settings, network, opts).url
     if spec.redis is not None:

@@ -68,7 +68,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings, context: Ru
     lb_ip, db_ip, app_ips = addresses(settings, len(layout))
 
     network = PrivateNetwork(name, settings, labels, opts)
-    links = common.ServiceLinks(s3_region=settings.location)
+    links = common.ServiceLinks(s3_region=settings.location, tls=settings.certificate_id is not None)
     if spec.postgres is not None or spec.redis is not None:
         DataServer(name, spec, settings, network, db_ip, app_ips, opts).link(links)
     if spec.media is not None:

@@ -51,7 +51,7 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings, context:
         namespace = k8s.core.v1.Namespace("namespace", metadata=_meta(ns, base_labels), opts=opts)
         opts = pulumi.ResourceOptions(provider=provider, depends_on=[namespace])
     where = Placement(svc, ns, base_labels, settings)
-    links = common.ServiceLinks()
+    links = common.ServiceLinks(tls=bool(settings.tls_secret or settings.cluster_issuer))
     if spec.postgres is not None:
         links.database_url = Database(svc, spec, where, opts).url
     if spec.redis is not None:
