@@ -51,7 +51,11 @@ NoMedia = Annotated[bool, typer.Option("--no-media", help="Leave the media bucke
 NoOwner = Annotated[
     bool,
     typer.Option(
-        "--no-owner", help="Restore objects owned by the destination user (when source roles cannot be created)."
+        "--no-owner",
+        help=(
+            "Restore objects owned by the destination user, without the source's grants "
+            "(when source roles cannot be created)."
+        ),
     ),
 ]
 

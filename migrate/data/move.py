@@ -246,6 +246,13 @@ def backup(
         "postgres": None,
         "media": {},
     }
+    media_names = (
+        [name for name, _, _ in bucket_pairs(spec, source, source)] if media_too and _has_media(spec, source) else []
+    )
+    for part in ["postgres", *(f"media/{name}" for name in media_names)]:
+        location.store(
+            f"{prefix}/{part}"
+        )  # a location whose prefix leaves no room for keys fails here, before any work
     if postgres and _has_postgres(spec, source):
         src = postgres_endpoint(source)
         work = _workdir(f"backup-{service}-{backup_id}")
@@ -379,12 +386,13 @@ def restore(
     if postgres and doc.get("postgres") and dest.database_url is not None:
         dst = postgres_endpoint(dest)
         roles_created: list[str] = []
+        lost: list[str] = []
         if not no_owner:
             from migrate.data.roles import Role, create_roles
 
             roles = [Role(**r) for r in doc["postgres"].get("roles", [])]
             members = [(g, m) for g, m in doc["postgres"].get("members", [])]
-            roles_created = create_roles(dst, roles, members, _admin(admin_url, dest.target))
+            roles_created = create_roles(dst, roles, members, _admin(admin_url, dest.target), lost)
         work = Path(tempfile.mkdtemp(prefix="restore-", dir=data_dir()))
         try:
             t0 = time.monotonic()
@@ -415,6 +423,7 @@ def restore(
             restore_seconds=restore_seconds,
             verify_seconds=pg_report.seconds,
             roles_created=roles_created,
+            not_carried=lost,
         )
     if media_too and doc.get("media"):
         dst_s3 = s3_endpoint(dest)
