@@ -11,6 +11,7 @@ shares). Secrets in state are encrypted with a passphrase: ``PULUMI_CONFIG_PASSP
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import logging
@@ -19,6 +20,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +72,31 @@ def local_state_missing(override: str | None = None) -> bool:
         return False
     path = Path(url.removeprefix("file://")).expanduser() if url else migrate_home() / "state"
     return not path.is_dir()
+
+
+ENGINE_VARIABLES = ("MIGRATE_HOME", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+@contextlib.contextmanager
+def scratch_engine() -> Iterator[None]:
+    """For a preview of a target that was never deployed (no local state yet): the engine's
+    state, work directory and passphrase live in a temporary home removed afterwards, so a
+    read-only ``plan`` creates nothing of the operator's (no MIGRATE_HOME, stack, passphrase)."""
+    saved = {name: os.environ.get(name) for name in ENGINE_VARIABLES}
+    scratch = Path(tempfile.mkdtemp(prefix="migrate-plan-"))  # 0700
+    for name in ENGINE_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["MIGRATE_HOME"] = str(scratch)
+    os.environ["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(24)  # encrypts nothing that is kept
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def passphrase_env(create: bool = True) -> dict[str, str]:
