@@ -336,10 +336,12 @@ class Media(_Part):
         self.register_outputs({})
 
     def link(self, links: common.ServiceLinks) -> None:
-        links.s3_endpoint = f"https://s3.{self.region}.amazonaws.com"
-        links.s3_buckets = {k: b.bucket for k, b in self.buckets.items()}
-        links.s3_access_key = pulumi.Output.secret(self.access_key.id)
-        links.s3_secret_key = pulumi.Output.secret(self.access_key.secret)
+        links.set_media(
+            f"https://s3.{self.region}.amazonaws.com",
+            {k: b.bucket for k, b in self.buckets.items()},
+            self.access_key.id,
+            self.access_key.secret,
+        )
 
 
 class Front(_Part):

@@ -259,10 +259,7 @@ class ObjectStore(_Part):
         self.register_outputs({})
 
     def link(self, links: common.ServiceLinks) -> None:
-        links.s3_endpoint = self.endpoint
-        links.s3_buckets = self.buckets
-        links.s3_access_key = self.access
-        links.s3_secret_key = self.secret
+        links.set_media(self.endpoint, self.buckets, self.access, self.secret)
 
 
 class App(_Part):
