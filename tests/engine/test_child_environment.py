@@ -183,3 +183,25 @@ def test_the_postmaster_environment_read_through_sql_holds_none(deployed: dict[s
     assert b"PATH=" in environ  # it read something real
     for name, value in deployed["planted"].items():
         assert value.encode() not in environ, f"the postmaster's environment holds {name}"
+
+
+def test_the_s3_server_holds_its_key_pair_in_a_private_file_not_its_environment(deployed: dict[str, Any]) -> None:
+    from migrate.engine.stack_outputs import load_outputs
+    from migrate.spec.loader import load_spec
+
+    saved = dict(os.environ)
+    os.environ.update(deployed["env"])
+    try:
+        outputs = load_outputs(load_spec(deployed["base"] / "migrate.yaml"), TARGET)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert outputs.s3_secret_key is not None and outputs.s3_access_key is not None
+    secret = outputs.s3_secret_key.get_secret_value().encode()
+    pid = layout.recorded_pids(deployed["base"] / "home" / "sandbox" / TARGET)["s3"]
+    environ = environ_of(pid)
+    assert b"ROOT_SECRET_KEY=" in environ and secret not in environ  # only versitygw's throwaway root
+    iam = deployed["base"] / "home" / "sandbox" / TARGET / "s3" / "data.iam"
+    assert iam.stat().st_mode & 0o777 == 0o700
+    assert (iam / "users.json").stat().st_mode & 0o777 == 0o600
+    assert secret in (iam / "users.json").read_bytes()
