@@ -308,13 +308,14 @@ def _throwaway_secrets(spec: Any) -> list[str]:
 
 
 def _holding_address(spec: Any, target: str | None, bind: str | None, port: int | None) -> tuple[str, int]:
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.failover.actions import holding_address
 
     if bind:
         return bind, port or 80
     if not target:
         raise InputError("give --on TARGET (or --bind ADDRESS)")
-    address, default_port = holding_address(spec, target)
+    address, default_port = holding_address(spec, target, lambda: load_outputs(spec, target))
     return address, port or default_port
 
 
