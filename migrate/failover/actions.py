@@ -441,7 +441,7 @@ def dns_swing(ctx: StepContext, target: str) -> dict[str, Any]:
             fingerprints={p.provider: p.fingerprint for p in saved.providers},
             changes={p.provider: len(p.changes) for p in saved.providers},
         )
-        result = swing(spec, None, saved=saved)
+        result = swing(spec, None, saved=saved, known_outputs=list(ctx.outputs.values()))
     except MigrateError as exc:
         raise MigrateError(f"DNS swing to {target} failed: {exc}; {_served_now(ctx, target)}") from None
     document = result.to_json()
