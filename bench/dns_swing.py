@@ -449,6 +449,13 @@ def main() -> int:
         "transfer reader falls behind that on a busy machine)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--cpu-hog",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N busy-looping processes beside the measurement (the figures under CPU load)",
+    )
     args = parser.parse_args()
     if not 2 <= args.owned <= args.records:
         parser.error("--owned must be between 2 and --records")
@@ -469,6 +476,10 @@ def main() -> int:
         f"{lab.addresses['knot']}; {args.reps} repetition(s)",
         flush=True,
     )
+    hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(args.cpu_hog)]
+    if hogs:
+        print(f"{len(hogs)} CPU hog(s) running beside the bench", flush=True)
+    loads = [os.getloadavg()[0]]
     try:
         with stopped_on_exit(lab):
             for rep in range(1, args.reps + 1):
@@ -503,13 +514,21 @@ def main() -> int:
                     if tool == "octodns":
                         t_verify, _ = timed(migrate_verify, lab, workdir, spec)
                         times.add("after octoDNS: migrate verify", t_verify)
-                    print(f"  rep {rep} {tool:<12} {total:7.2f}s  end state: {state}", flush=True)
+                    loads.append(os.getloadavg()[0])
+                    print(f"  rep {rep} {tool:<12} {total:7.2f}s  end state: {state}  load {loads[-1]:.1f}", flush=True)
     finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         if args.keep:
             print(f"work directory kept: {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
     report(times, args)
+    print(
+        f"load average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores"
+        + (f", with {args.cpu_hog} CPU hog(s)" if args.cpu_hog else "")
+    )
     return 0
 
 

@@ -3,7 +3,9 @@
     python bench/postgres_move.py [--scale 70] [--jobs 2] [--reps 1]
 
 pgbench -i -s 70 makes about 1 GB. Prints the baseline, migrate's move without verification
-(the goal: within 1.1 times the baseline), and migrate's verification time on its own.
+(the goal: within 1.1 times the baseline), migrate's verification time on its own, the move
+with its verification (as users run it), and the CPU seconds each contender used (the tools
+and both clusters: steadier than wall time when other work shares the cores).
 
 Like with like: both restore into a fresh database on the same destination cluster (same
 server settings), both dump from the same source, and before every timed run both clusters
@@ -85,6 +87,38 @@ def checkpoint(*servers: PostgresServer) -> None:
         superuser_sql(server, "CHECKPOINT")
 
 
+def _ticks(pid: int) -> int:
+    """utime + stime (+ reaped children's) of one process, in clock ticks; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return sum(int(x) for x in fields[11:15])
+
+
+def server_cpu(server: PostgresServer) -> float:
+    """CPU seconds a cluster has used: the postmaster, every backend it reaped (a finished
+    connection's CPU lands in its cutime) and the live background processes."""
+    pid = server.pid()
+    if not pid:
+        return 0.0
+    ticks = _ticks(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text.rsplit(")", 1)[1].split()[1]) == pid:
+            ticks += _ticks(int(stat.parent.name))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu(*servers: PostgresServer) -> float:
+    """CPU seconds used so far by this bench's children (the tools, migrate) and the clusters."""
+    times = os.times()
+    return times.children_user + times.children_system + sum(server_cpu(s) for s in servers)
+
+
 def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -132,6 +166,7 @@ def main() -> None:
             dump_dir = work / "baseline.dump"
             shutil.rmtree(dump_dir, ignore_errors=True)
             checkpoint(a, b)
+            cpu_before = cpu(a, b)
             dump_s = run(
                 [
                     pg_tool("pg_dump"),
@@ -167,13 +202,16 @@ def main() -> None:
                 ],
                 env,
             )
+            checkpoint(a, b)  # the writing-out of what the restore left dirty is part of its cost
+            base_cpu.append(cpu(a, b) - cpu_before)
             shutil.rmtree(dump_dir)
             return dump_s, restore_s
 
-        def ours() -> tuple[float, dict[str, Any]]:
+        def ours(*, verify: bool = False) -> tuple[float, dict[str, Any]]:
             fresh(b, "chirp")
             checkpoint(a, b)
-            return migrate(
+            cpu_before = cpu(a, b)
+            done = migrate(
                 work,
                 "sync",
                 "--from-outputs",
@@ -181,14 +219,20 @@ def main() -> None:
                 "--to-outputs",
                 str(dst),
                 "--no-media",
-                "--no-verify",
+                *([] if verify else ["--no-verify"]),
                 "--jobs",
                 str(args.jobs),
             )
+            checkpoint(a, b)
+            our_cpu.append(cpu(a, b) - cpu_before)
+            return done
 
         # Untimed: the first restore into a new cluster creates (zero-fills) its WAL segments, the
         # later ones recycle them; without this whoever runs first pays ~1 GB of extra writes.
+        base_cpu: list[float] = []
+        our_cpu: list[float] = []
         warmup = baseline()
+        base_cpu.clear()
         base_runs: list[tuple[float, float]] = []
         our_runs: list[tuple[float, dict[str, Any]]] = []
         for rep in range(args.reps):
@@ -198,6 +242,10 @@ def main() -> None:
             else:
                 our_runs.append(ours())
                 base_runs.append(baseline())
+        # As users run it: the move with its verification (the source's half overlaps the restore).
+        synced_s, synced = ours(verify=True)
+        our_cpu.pop()
+        assert synced["verify"]["ok"], synced["verify"]
         checkpoint(a, b)
         verify_s, report = migrate(work, "verify", "--from-outputs", str(src), "--to-outputs", str(dst), "--no-media")
         assert report["ok"], report
@@ -239,12 +287,21 @@ def main() -> None:
             f" the rest {move_s - pg_dump_s - pg_restore_s:.2f} s: start-up, clean-up)"
         )
         print(f"migrate data verify             {verify_s:7.2f} s  ({report['sections'][0]['units']:,} rows)")
+        print(
+            f"migrate data sync (verifying)   {synced_s:7.2f} s  (verify after the restore"
+            f" {synced['postgres']['verify_seconds']:.2f} s: {synced_s / move_s:.2f} x the move without it)"
+        )
         if args.reps > 1:
             print(
                 "runs (baseline, migrate): "
                 + ", ".join(f"{d + r:.2f}/{m:.2f}" for (d, r), (m, _) in zip(base_runs, our_runs, strict=True))
             )
         print(f"ratio migrate / baseline = {move_s / base:.2f} (goal <= 1.10)")
+        base_cpu_s, our_cpu_s = statistics.median(base_cpu), statistics.median(our_cpu)
+        print(
+            f"CPU seconds, tools + both clusters (steadier than wall time on a loaded machine): baseline"
+            f" {base_cpu_s:.2f} s, migrate {our_cpu_s:.2f} s, ratio {our_cpu_s / base_cpu_s:.2f}"
+        )
     finally:
         for server in started:
             server.stop()

@@ -148,6 +148,10 @@ class HostingAdapter(ABC):
     termination: ClassVar[str] = "not supported"
     # Pulumi resource provider plugins the stack needs (name, version); empty = none.
     plugins: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # Environment variables its plugins read for themselves (credentials, kubeconfig): the only
+    # ones of the operator's, beyond the engine's own, the Pulumi CLI is given (a trailing ``_``
+    # is a prefix). Settings passed explicitly to the provider need none.
+    engine_env: ClassVar[tuple[str, ...]] = ()
     # The object storage endpoint when the stack exports none (the provider's SDK default).
     default_s3_endpoint: ClassVar[bool] = False
     # Host suffixes of the provider's object storage endpoints: the audit tells whose storage

@@ -62,7 +62,7 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings, context: RunCon
     tls = settings.certificate_arn is not None
 
     network = Network(name, settings, web.port, tls, tags, opts)
-    links = common.ServiceLinks(s3_region=settings.region)
+    links = common.ServiceLinks(s3_region=settings.region, tls=tls)
     if spec.postgres is not None:
         links.database_url = Database(name, spec, network, tags, opts).url
     if spec.redis is not None:
@@ -336,10 +336,12 @@ class Media(_Part):
         self.register_outputs({})
 
     def link(self, links: common.ServiceLinks) -> None:
-        links.s3_endpoint = f"https://s3.{self.region}.amazonaws.com"
-        links.s3_buckets = {k: b.bucket for k, b in self.buckets.items()}
-        links.s3_access_key = pulumi.Output.secret(self.access_key.id)
-        links.s3_secret_key = pulumi.Output.secret(self.access_key.secret)
+        links.set_media(
+            f"https://s3.{self.region}.amazonaws.com",
+            {k: b.bucket for k, b in self.buckets.items()},
+            self.access_key.id,
+            self.access_key.secret,
+        )
 
 
 class Front(_Part):

@@ -110,6 +110,19 @@ class ServiceLinks:
     redis_url: pulumi.Input[str] | None = None
     tls: bool = False  # the service is served over HTTPS ({service.url}, {service.tls})
 
+    def set_media(
+        self,
+        endpoint: pulumi.Input[str],
+        buckets: Mapping[str, pulumi.Input[str]],
+        access_key: pulumi.Input[str],
+        secret_key: pulumi.Input[str],
+    ) -> None:
+        """The object store every stack's media part declares (its keys kept secret)."""
+        self.s3_endpoint = endpoint
+        self.s3_buckets = buckets
+        self.s3_access_key = pulumi.Output.secret(access_key)
+        self.s3_secret_key = pulumi.Output.secret(secret_key)
+
 
 @dataclass
 class AppEnvironment:

@@ -59,7 +59,7 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings, contex
     assert web.port is not None
 
     network = Network(name, spec, target, settings, opts)
-    links = common.ServiceLinks(s3_region=settings.region)
+    links = common.ServiceLinks(s3_region=settings.region, tls=bool(settings.certificate_name))
     if spec.postgres is not None:
         links.database_url = Database(name, spec, settings, network, opts).url
     if spec.redis is not None:
@@ -201,10 +201,9 @@ class Spaces(_Part):
         self.register_outputs({})
 
     def link(self, links: common.ServiceLinks) -> None:
-        links.s3_endpoint = f"https://{self.region}.digitaloceanspaces.com"
-        links.s3_buckets = self.buckets
-        links.s3_access_key = pulumi.Output.secret(self.key.access_key)
-        links.s3_secret_key = pulumi.Output.secret(self.key.secret_key)
+        links.set_media(
+            f"https://{self.region}.digitaloceanspaces.com", self.buckets, self.key.access_key, self.key.secret_key
+        )
 
 
 class Droplets(_Part):

@@ -68,7 +68,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings, context: Ru
     lb_ip, db_ip, app_ips = addresses(settings, len(layout))
 
     network = PrivateNetwork(name, settings, labels, opts)
-    links = common.ServiceLinks(s3_region=settings.location)
+    links = common.ServiceLinks(s3_region=settings.location, tls=settings.certificate_id is not None)
     if spec.postgres is not None or spec.redis is not None:
         DataServer(name, spec, settings, network, db_ip, app_ips, opts).link(links)
     if spec.media is not None:
@@ -235,10 +235,7 @@ class ObjectStorage(_Part):
         self.register_outputs({})
 
     def link(self, links: common.ServiceLinks) -> None:
-        links.s3_endpoint = self.endpoint
-        links.s3_buckets = self.buckets
-        links.s3_access_key = self.access
-        links.s3_secret_key = self.secret
+        links.set_media(self.endpoint, self.buckets, self.access, self.secret)
 
 
 class AppServers(_Part):

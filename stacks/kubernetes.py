@@ -51,7 +51,7 @@ def build(spec: ServiceSpec, target: str, settings: KubernetesSettings, context:
         namespace = k8s.core.v1.Namespace("namespace", metadata=_meta(ns, base_labels), opts=opts)
         opts = pulumi.ResourceOptions(provider=provider, depends_on=[namespace])
     where = Placement(svc, ns, base_labels, settings)
-    links = common.ServiceLinks()
+    links = common.ServiceLinks(tls=bool(settings.tls_secret or settings.cluster_issuer))
     if spec.postgres is not None:
         links.database_url = Database(svc, spec, where, opts).url
     if spec.redis is not None:
@@ -259,10 +259,7 @@ class ObjectStore(_Part):
         self.register_outputs({})
 
     def link(self, links: common.ServiceLinks) -> None:
-        links.s3_endpoint = self.endpoint
-        links.s3_buckets = self.buckets
-        links.s3_access_key = self.access
-        links.s3_secret_key = self.secret
+        links.set_media(self.endpoint, self.buckets, self.access, self.secret)
 
 
 class App(_Part):

@@ -76,7 +76,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
     web_name, web = common.public_process(spec)
     assert web.port is not None
     app_hosts = hosts_with(settings, "app", target)
-    links = common.ServiceLinks()
+    links = common.ServiceLinks(tls=settings.tls_certificate is not None)
     runtime: dict[str, RemoteScript] = {}
     keys = {
         h.address: pulumi.Output.secret(h.private_key.resolve(f"targets.{target}.hosts[{i}].private_key"))

@@ -14,10 +14,17 @@ CHIRP_SPEC = REPO / "examples" / "chirp" / "migrate.yaml"
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 600,
+    unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``migrate`` CLI in a subprocess, as a user would."""
+    """Run the real ``migrate`` CLI in a subprocess, as a user would (``unset``: variables of
+    this process's environment it must not see)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    for name in unset:
+        full_env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "migrate", *args],
         capture_output=True,

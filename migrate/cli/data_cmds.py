@@ -51,7 +51,11 @@ NoMedia = Annotated[bool, typer.Option("--no-media", help="Leave the media bucke
 NoOwner = Annotated[
     bool,
     typer.Option(
-        "--no-owner", help="Restore objects owned by the destination user (when source roles cannot be created)."
+        "--no-owner",
+        help=(
+            "Restore objects owned by the destination user, without the source's grants "
+            "(when source roles cannot be created)."
+        ),
     ),
 ]
 
@@ -111,6 +115,24 @@ def _admin_url(dest: TargetOutputs) -> str | None:
     if os.environ.get(ADMIN_ENV):
         return os.environ[ADMIN_ENV]
     return dest.database_admin_url.get_secret_value() if dest.database_admin_url is not None else None
+
+
+def _one_side(spec: Path, target: str | None, file: Path | None, side: str) -> tuple[ServiceSpec | None, TargetOutputs]:
+    """The spec (when needed) and one side's outputs (``--from``/``--to`` or its outputs file),
+    its secrets registered for redaction."""
+    loaded = _spec(spec, required=target is not None and file is None)
+    outputs = _outputs(loaded, target, file, side)
+    _register_secrets(outputs)
+    return loaded, outputs
+
+
+def _both_sides(
+    spec: Path, source: str | None, from_outputs: Path | None, dest: str | None, to_outputs: Path | None
+) -> tuple[ServiceSpec | None, TargetOutputs, TargetOutputs]:
+    loaded, a = _one_side(spec, source, from_outputs, "from")
+    b = _outputs(loaded, dest, to_outputs, "to")
+    _register_secrets(b)
+    return loaded, a, b
 
 
 def _register_secrets(*outputs: TargetOutputs) -> None:
@@ -285,10 +307,7 @@ def sync(
     from migrate.data import move
 
     out = Output(json_output)
-    loaded = _spec(spec, required=source is not None and from_outputs is None)
-    a = _outputs(loaded, source, from_outputs, "from")
-    b = _outputs(loaded, dest, to_outputs, "to")
-    _register_secrets(a, b)
+    loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs)
     with ProgressView(out) as view:
         result = move.sync(
             loaded,
@@ -326,10 +345,7 @@ def verify(
     from migrate.data import move
 
     out = Output(json_output)
-    loaded = _spec(spec, required=source is not None and from_outputs is None)
-    a = _outputs(loaded, source, from_outputs, "from")
-    b = _outputs(loaded, dest, to_outputs, "to")
-    _register_secrets(a, b)
+    loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs)
     with ProgressView(out) as view:
         report = move.verify(
             loaded, a, b, postgres=not no_postgres, media_too=not no_media, workers=workers, progress=view
@@ -360,9 +376,7 @@ def backup(
     if not location:
         raise InputError("give --to LOCATION (s3://BUCKET[/PREFIX] or a directory)")
     out = Output(json_output)
-    loaded = _spec(spec, required=source is not None and from_outputs is None)
-    a = _outputs(loaded, source, from_outputs, "from")
-    _register_secrets(a)
+    loaded, a = _one_side(spec, source, from_outputs, "from")
     with ProgressView(out) as view:
         result = move.backup(
             loaded,
@@ -402,9 +416,7 @@ def restore(
     if not location:
         raise InputError("give --from LOCATION")
     out = Output(json_output)
-    loaded = _spec(spec, required=dest is not None and to_outputs is None)
-    b = _outputs(loaded, dest, to_outputs, "to")
-    _register_secrets(b)
+    loaded, b = _one_side(spec, dest, to_outputs, "to")
     with ProgressView(out) as view:
         result = move.restore(
             loaded,
@@ -478,10 +490,7 @@ def replicate(
     if action not in ("start", "status", "stop", "promote"):
         raise InputError(f"unknown action {action!r}: start, status, stop or promote")
     out = Output(json_output)
-    loaded = _spec(spec, required=source is not None and from_outputs is None)
-    a = _outputs(loaded, source, from_outputs, "from")
-    b = _outputs(loaded, dest, to_outputs, "to")
-    _register_secrets(a, b)
+    loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs)
     admin = _admin_url(b)
     source_admin = os.environ.get(FROM_ADMIN_ENV) or (
         a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None
@@ -562,10 +571,7 @@ def follow(
         from migrate.errors import InputError
 
         raise InputError(f"--events must be one of {', '.join(EVENTS_MODES)}, not {events!r}")
-    loaded = _spec(spec, required=source is not None and from_outputs is None)
-    a = _outputs(loaded, source, from_outputs, "from")
-    b = _outputs(loaded, dest, to_outputs, "to")
-    _register_secrets(a, b)
+    loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

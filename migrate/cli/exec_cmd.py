@@ -28,13 +28,13 @@ def target_environment(spec: object, target: str) -> dict[str, str]:
     """The variables the app's processes get on ``target``, computed from its outputs: the
     conventional ones (DATABASE_URL, S3_*, REDIS_URL), the spec's env (references expanded) and
     its secrets, plus MIGRATE_TARGET."""
-    from migrate.failover.actions import outputs_of
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.redact import register_secret
     from migrate.spec import envrefs
     from migrate.spec.model import ServiceSpec
 
     assert isinstance(spec, ServiceSpec)
-    out = outputs_of(spec, target)
+    out = load_outputs(spec, target)
     values = envrefs.from_outputs(spec, out)
     env: dict[str, str] = {"MIGRATE_TARGET": target, "SERVICE_DOMAIN": spec.service.domain}
     for key, secret in (

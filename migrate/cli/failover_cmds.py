@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,13 +42,6 @@ def _load_spec(path: Path) -> Any:
     return load(path)
 
 
-def _check_targets(spec: Any, *names: str) -> None:
-    for name in names:
-        spec.target(name)
-    if len(set(names)) != len(names):
-        raise InputError("--from and --to must be different targets")
-
-
 def _finish(out: Output, outcome: Any, summary: list[str]) -> None:
     report = outcome.report
     out.emit(report)
@@ -72,25 +66,29 @@ def spec_params(spec: Any) -> dict[str, Any]:
     return {"domain": spec.service.domain, "health_path": health_path}
 
 
-def _dry_run(out: Output, runbook_name: str, params: dict[str, Any], plan: dict[str, Any], spec: Any = None) -> None:
+def _dry_run(
+    out: Output, runbook_name: str, params: dict[str, Any], plan: Callable[[], dict[str, Any]], spec: Any = None
+) -> None:
+    from migrate.failover.run import checked_params
     from migrate.runbook.model import load_runbook
     from migrate.runbook.render import to_markdown
 
     runbook = load_runbook(runbook_name)
-    params = runbook.resolve_params(params)
+    params = checked_params(runbook, params, spec)
+    planned = plan()
     out.emit(
         {
             "dry_run": True,
             "runbook": runbook.name,
             "params": params,
-            "plan": plan,
+            "plan": planned,
             "steps": [s.model_dump(mode="json", by_alias=True) for s in runbook.steps],
         }
     )
     shown = {**(spec_params(spec) if spec is not None else {}), **params}
     out.human.print(to_markdown(runbook, shown), markup=False, soft_wrap=True)
     out.human.print("## Plan\n", markup=False)
-    for key, value in plan.items():
+    for key, value in planned.items():
         out.human.print(f"- {key}: {value}", markup=False, soft_wrap=True)
 
 
@@ -155,15 +153,13 @@ def failover(
         outcome = rollback_run(run_id, "failover", spec=loaded, spec_path=spec, console=out.stderr, reports_dir=reports)
         _finish(out, outcome, [f"rolled back run {outcome.journal.run_id}: {outcome.report['status']}"])
         return
-    if not resume:
-        if not source or not dest:
-            raise InputError("give --from and --to (or --resume to continue a run)")
-        _check_targets(loaded, source, dest)
+    if not resume and (not source or not dest):
+        raise InputError("give --from and --to (or --resume to continue a run)")
     params = {"from": source, "to": dest, "backup": backup, "holding_on": holding_on}
     if dry_run:
         from migrate.failover.plan import failover_plan
 
-        _dry_run(out, "failover", params, failover_plan(loaded, params), loaded)
+        _dry_run(out, "failover", params, lambda: failover_plan(loaded, params), loaded)
         return
     outcome = _run(
         out,
@@ -222,12 +218,8 @@ def drill(
     """Rehearse a failover on throwaway stacks under write load; measure RTO and RPO; report."""
     out = Output(json_output)
     loaded = _load_spec(spec)
-    if not resume:
-        if not source or not dest:
-            raise InputError("give --from and --to (or --resume to continue a run)")
-        _check_targets(loaded, source, dest)
-    if data_mode not in ("replica", "restore"):
-        raise InputError(f"--data must be replica or restore, not {data_mode!r}")
+    if not resume and (not source or not dest):
+        raise InputError("give --from and --to (or --resume to continue a run)")
     params = {
         "from": source,
         "to": dest,
@@ -243,10 +235,8 @@ def drill(
     if dry_run:
         from migrate.failover.plan import failover_plan
 
-        _dry_run(out, "drill", params, failover_plan(loaded, params, drill=True), loaded)
+        _dry_run(out, "drill", params, lambda: failover_plan(loaded, params, drill=True), loaded)
         return
-    for note in _throwaway_secrets(loaded):
-        out.stderr.print(note, markup=False, soft_wrap=True)
     outcome = _run(
         out,
         "drill",
@@ -287,34 +277,15 @@ def drill(
     _finish(out, outcome, lines)
 
 
-def _throwaway_secrets(spec: Any) -> list[str]:
-    """The app's secrets given as ``{env: VAR}`` and not set: a drill's stacks are throwaway, so
-    they get a random value (never printed) rather than failing the rehearsal; say so."""
-    import os
-    import secrets
-
-    from migrate.redact import register_secret
-
-    notes = []
-    for name, ref in spec.secrets.items():
-        if ref.env is not None and os.environ.get(ref.env) is None:
-            os.environ[ref.env] = secrets.token_urlsafe(32)
-            register_secret(os.environ[ref.env])
-            notes.append(
-                f"drill: secrets.{name}: {ref.env} is not set; the drill's throwaway stacks get a random "
-                "value (set it to rehearse with the real one)"
-            )
-    return notes
-
-
 def _holding_address(spec: Any, target: str | None, bind: str | None, port: int | None) -> tuple[str, int]:
+    from migrate.engine.stack_outputs import load_outputs
     from migrate.failover.actions import holding_address
 
     if bind:
         return bind, port or 80
     if not target:
         raise InputError("give --on TARGET (or --bind ADDRESS)")
-    address, default_port = holding_address(spec, target)
+    address, default_port = holding_address(spec, target, lambda: load_outputs(spec, target))
     return address, port or default_port
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from migrate.data.crypto import BackupKey, EncryptedStore
 from migrate.data.keyed_dir import KeyedDirStore
+from migrate.data.long_keys import HashedLongKeys
 from migrate.data.stores import ObjectStore, S3Store
 
 
@@ -47,7 +48,8 @@ class Location:
                 SecretStr(secret) if secret else None,
             )
             assert self.bucket is not None
-            store = S3Store(endpoint, self.bucket, "/".join(p for p in (self.prefix, subpath) if p))
+            # any legal key: one too long for S3 under the prefix lives under its hash (long_keys)
+            store = HashedLongKeys(S3Store(endpoint, self.bucket, "/".join(p for p in (self.prefix, subpath) if p)))
         return EncryptedStore(store, key) if key is not None else store
 
 

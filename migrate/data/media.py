@@ -322,6 +322,34 @@ def _stored_size(dest: ObjectStore, plain: int) -> int:
     return HEADER + plain + TAG * max(1, -(-plain // CHUNK)) if dest.encrypted else plain
 
 
+def sync_verified(
+    source: ObjectStore,
+    dest: ObjectStore,
+    *,
+    area: str,
+    task: str,
+    workers: int = DEFAULT_WORKERS,
+    delete: bool = False,
+    create_dest: bool = False,
+    progress: ProgressCallback | None = None,
+) -> tuple[ObjectSyncResult, VerifyReport]:
+    """``sync_objects`` then ``verify_objects`` on the listings and records the copy left current
+    (no second listing of either side)."""
+    copied = sync_objects(
+        source, dest, workers=workers, delete=delete, create_dest=create_dest, progress=progress, task=task
+    )
+    report = verify_objects(
+        source,
+        dest,
+        area=area,
+        source_listing=copied.source_listing,
+        dest_listing=copied.dest_listing,
+        records=copied.records,
+        workers=workers,
+    )
+    return copied, report
+
+
 def verify_objects(
     source: ObjectStore,
     dest: ObjectStore,

@@ -121,22 +121,22 @@ def sync(
         src_s3, dst_s3 = s3_endpoint(source), s3_endpoint(dest)
         for name, src_bucket, dst_bucket in bucket_pairs(spec, source, dest):
             src_store, dst_store = S3Store(src_s3, src_bucket), S3Store(dst_s3, dst_bucket)
-            copied = media.sync_objects(
-                src_store, dst_store, workers=workers, delete=delete, progress=progress, task=f"media {name}"
-            )
-            result.media.append(copied)
-            if report is not None:
-                report.extend(
-                    media.verify_objects(
-                        src_store,
-                        dst_store,
-                        area=f"media:{name}",
-                        source_listing=copied.source_listing,
-                        dest_listing=copied.dest_listing,
-                        records=copied.records,
-                        workers=workers,
-                    )
+            if report is None:
+                copied = media.sync_objects(
+                    src_store, dst_store, workers=workers, delete=delete, progress=progress, task=f"media {name}"
                 )
+            else:
+                copied, found = media.sync_verified(
+                    src_store,
+                    dst_store,
+                    area=f"media:{name}",
+                    task=f"media {name}",
+                    workers=workers,
+                    delete=delete,
+                    progress=progress,
+                )
+                report.extend(found)
+            result.media.append(copied)
     if redis:
         result.redis = _copy_redis(source, dest, progress)
     elif source.redis_url is not None:
@@ -246,6 +246,13 @@ def backup(
         "postgres": None,
         "media": {},
     }
+    media_names = (
+        [name for name, _, _ in bucket_pairs(spec, source, source)] if media_too and _has_media(spec, source) else []
+    )
+    for part in ["postgres", *(f"media/{name}" for name in media_names)]:
+        location.store(
+            f"{prefix}/{part}"
+        )  # a location whose prefix leaves no room for keys fails here, before any work
     if postgres and _has_postgres(spec, source):
         src = postgres_endpoint(source)
         work = _workdir(f"backup-{service}-{backup_id}")
@@ -263,23 +270,16 @@ def backup(
         finally:
             snapshot.close()
         pg_store = location.store(f"{prefix}/postgres", key)
-        copied = media.sync_objects(
+        copied, found = media.sync_verified(
             DirStore(work / "dump"),
             pg_store,
+            area="postgres dump",
+            task="postgres dump upload",
             workers=workers,
             create_dest=True,
             progress=progress,
-            task="postgres dump upload",
         )
-        report.extend(
-            media.verify_objects(
-                DirStore(work / "dump"),
-                pg_store,
-                area="postgres dump",
-                source_listing=copied.source_listing,
-                dest_listing=copied.dest_listing,
-            )
-        )
+        report.extend(found)
         shutil.rmtree(work, ignore_errors=True)
         result.postgres = postgres_move.PgMoveResult(
             src.label,
@@ -304,20 +304,17 @@ def backup(
         src_s3 = s3_endpoint(source)
         for name, src_bucket, _ in bucket_pairs(spec, source, source):
             src_store, dst_store = S3Store(src_s3, src_bucket), location.store(f"{prefix}/media/{name}", key)
-            copied = media.sync_objects(
-                src_store, dst_store, workers=workers, create_dest=True, progress=progress, task=f"media {name}"
+            copied, found = media.sync_verified(
+                src_store,
+                dst_store,
+                area=f"media:{name}",
+                task=f"media {name}",
+                workers=workers,
+                create_dest=True,
+                progress=progress,
             )
             result.media.append(copied)
-            report.extend(
-                media.verify_objects(
-                    src_store,
-                    dst_store,
-                    area=f"media:{name}",
-                    source_listing=copied.source_listing,
-                    dest_listing=copied.dest_listing,
-                    workers=workers,
-                )
-            )
+            report.extend(found)
             doc["media"][name] = {
                 "objects": copied.objects,
                 "bytes": sum(o.size for o in copied.source_listing.values()),
@@ -379,12 +376,13 @@ def restore(
     if postgres and doc.get("postgres") and dest.database_url is not None:
         dst = postgres_endpoint(dest)
         roles_created: list[str] = []
+        lost: list[str] = []
         if not no_owner:
             from migrate.data.roles import Role, create_roles
 
             roles = [Role(**r) for r in doc["postgres"].get("roles", [])]
             members = [(g, m) for g, m in doc["postgres"].get("members", [])]
-            roles_created = create_roles(dst, roles, members, _admin(admin_url, dest.target))
+            roles_created = create_roles(dst, roles, members, _admin(admin_url, dest.target), lost)
         work = Path(tempfile.mkdtemp(prefix="restore-", dir=data_dir()))
         try:
             t0 = time.monotonic()
@@ -415,24 +413,18 @@ def restore(
             restore_seconds=restore_seconds,
             verify_seconds=pg_report.seconds,
             roles_created=roles_created,
+            not_carried=lost,
         )
     if media_too and doc.get("media"):
         dst_s3 = s3_endpoint(dest)
         for name_, _info in doc["media"].items():
             bucket = dest.s3_buckets.get(name_, name_)
             src_store, dst_store = location.store(f"{prefix}/media/{name_}", key), S3Store(dst_s3, bucket)
-            copied = media.sync_objects(src_store, dst_store, workers=workers, progress=progress, task=f"media {name_}")
-            result.media.append(copied)
-            report.extend(
-                media.verify_objects(
-                    src_store,
-                    dst_store,
-                    area=f"media:{name_}",
-                    source_listing=copied.source_listing,
-                    dest_listing=copied.dest_listing,
-                    workers=workers,
-                )
+            copied, found = media.sync_verified(
+                src_store, dst_store, area=f"media:{name_}", task=f"media {name_}", workers=workers, progress=progress
             )
+            result.media.append(copied)
+            report.extend(found)
     result.verify = report
     result.seconds = time.monotonic() - started
     return result

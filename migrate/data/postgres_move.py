@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,19 @@ from migrate.data.endpoints import PgEndpoint
 from migrate.data.fingerprint import DbFingerprint, compare, fingerprint
 from migrate.data.pgconn import connect, ensure_writable, finish_tool, run_tool, tool_env, tool_error
 from migrate.data.progress import ProgressCallback, Reporter
+from migrate.data.repl_leftovers import PUBLICATION
 from migrate.data.roles import create_roles, source_roles
 from migrate.errors import MigrateError
 
 DEFAULT_JOBS = 4
 # TOC entries a database owner cannot (and need not) replay at a destination it does not superuse.
 SKIPPED_TOC = (" COMMENT - EXTENSION ", " SCHEMA - public ", " COMMENT - SCHEMA public ")
+# Replication's own publication, in a dump taken while the source
+# replicates: restored, it would publish the destination's tables, and their UPDATEs and
+# DELETEs would fail where a table has no replica identity. The app's own publications move.
+_MIGRATE_PUBLICATION_TOC = re.compile(
+    rf" (?:COMMENT - )?PUBLICATION (?:TABLE |TABLES IN SCHEMA )?(?:.*? )?{re.escape(PUBLICATION)}(?: |$)"
+)
 
 
 @dataclass
@@ -184,7 +192,11 @@ def restore(
     toc, _ = listing.communicate()
     if listing.returncode != 0:
         raise MigrateError(f"{directory} is not a readable Postgres directory dump")
-    kept = [line for line in toc.splitlines() if not any(skip in line for skip in SKIPPED_TOC)]
+    kept = [
+        line
+        for line in toc.splitlines()
+        if not any(skip in line for skip in SKIPPED_TOC) and not _MIGRATE_PUBLICATION_TOC.search(line)
+    ]
     ensure_writable(dest)
     kept = _keep_installed_extensions(dest, kept)
     _drop_partitioned(dest, kept)
@@ -203,7 +215,8 @@ def restore(
         conninfo,
         str(directory),
     ]
-    argv += ["--no-owner"] if no_owner else []
+    # the source's roles are not created then: grants to them would fail the restore
+    argv += ["--no-owner", "--no-privileges"] if no_owner else []
     reporter = Reporter(progress, "postgres restore", "rows")
     reporter.start(total=expected_rows or None)
     process = run_tool(argv, env, "pg_restore")
@@ -328,12 +341,13 @@ def move(
     def prepare_dest() -> None:  # while pg_dump runs: fails fast, but costs the move no time
         ensure_writable(dest, admin)  # never hang on a synchronous standby that is gone
         roles, members = source_roles(source)
+        lost: list[str] = []
         if not no_owner:
-            result.roles_created = create_roles(dest, roles, members, admin)
+            result.roles_created = create_roles(dest, roles, members, admin, lost)
         names = [role.name for role in roles] if not no_owner else []
         found = db_settings.read(source, names, source_admin)
         carried = db_settings.apply(dest, admin, found, [role.name for role in roles if role.login])
-        result.carried, result.not_carried = carried.done, carried.not_carried
+        result.carried, result.not_carried = carried.done, lost + carried.not_carried
 
     started = time.monotonic()
     snapshot = Snapshot(source)
@@ -349,23 +363,50 @@ def move(
         )
         result.dump_seconds = time.monotonic() - started
         started = time.monotonic()
-        restore(
-            dest,
-            workdir / "dump",
-            jobs=jobs,
-            no_owner=no_owner,
-            expected_rows=snapshot.estimated_rows,
-            progress=progress,
-        )
-        result.restore_seconds = time.monotonic() - started
-        report = None
-        if verify:
-            report = verify_against(
-                source, dest, snapshot=snapshot.name, workers=max(1, jobs // 2), progress=progress, owners=not no_owner
+        workers = max(1, jobs // 2)
+        # The source's fingerprint (in the dump's snapshot: exactly what was dumped) is taken while
+        # the destination restores: the source's server is idle meanwhile, so only the
+        # destination's half of the verification is left after the restore.
+        pool = ThreadPoolExecutor(1) if verify else None
+        theirs = (
+            pool.submit(
+                fingerprint,
+                source,
+                snapshot=snapshot.name,
+                workers=workers,
+                progress=progress,
+                task="verify source",
+                owners=not no_owner,
             )
-            result.verify_seconds = report.seconds
-            result.tables = report.sections[0].items
-            result.rows = report.sections[0].units
+            if pool is not None
+            else None
+        )
+        failed = True
+        try:
+            restore(
+                dest,
+                workdir / "dump",
+                jobs=jobs,
+                no_owner=no_owner,
+                expected_rows=snapshot.estimated_rows,
+                progress=progress,
+            )
+            result.restore_seconds = time.monotonic() - started
+            report = None
+            if theirs is not None:
+                verify_started = time.monotonic()
+                ours = fingerprint(
+                    dest, workers=workers, progress=progress, task="verify destination", owners=not no_owner
+                )
+                report = compare(theirs.result(), ours)
+                report.seconds = time.monotonic() - verify_started  # what the move waited for it
+                result.verify_seconds = report.seconds
+                result.tables = report.sections[0].items
+                result.rows = report.sections[0].units
+            failed = False
+        finally:
+            if pool is not None:  # a failed restore does not wait for the source's hashing
+                pool.shutdown(wait=not failed, cancel_futures=True)
     finally:
         snapshot.close()
     shutil.rmtree(workdir, ignore_errors=True)
@@ -384,11 +425,17 @@ def verify_against(
     """Fingerprint both sides at once (or use a stored source fingerprint) and compare.
 
     ``owners``: compare owners and grants too (not after a ``--no-owner`` move)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     if isinstance(source, DbFingerprint):
         return compare(
-            source, fingerprint(dest, workers=workers, progress=progress, task="verify destination", owners=owners)
+            source,
+            fingerprint(
+                dest,
+                workers=workers,
+                progress=progress,
+                task="verify destination",
+                owners=owners,
+                row_hash=source.row_hash,
+            ),
         )
     with ThreadPoolExecutor(2) as pool:
         theirs = pool.submit(

@@ -166,6 +166,14 @@ def start(
             f"CREATE SUBSCRIPTION at {dst.label} needs a superuser on Postgres 15: set "
             f"MIGRATE_TO_ADMIN_URL to a superuser's URL for {dest.target}"
         )
+    with connect(src, what="publish at") as conn:
+        wal_level = conn.execute("SELECT current_setting('wal_level')").fetchone()[0]
+    if wal_level != "logical":  # before any change at either side
+        raise MigrateError(
+            f"logical replication needs wal_level = logical at {src.label} (it is {wal_level}): set it and restart "
+            "that server (a managed provider's parameter: RDS rds.logical_replication = 1, Cloud SQL "
+            "cloudsql.logical_decoding = on)"
+        )
     src_admin = _src_admin(src, source_admin_url)
     done += [f"cleared dead synchronous standby {n} at {dst.label}" for n in ensure_writable(dst, admin)]
     done += [f"cleared dead synchronous standby {n} at {src.label}" for n in ensure_writable(src, src_admin)]
@@ -205,7 +213,9 @@ def start(
         done.append(f"refreshed subscription {name}")
     else:
         roles, members = source_roles(src)
-        done += [f"created role {r} at {dst.label}" for r in create_roles(dst, roles, members, admin)]
+        lost: list[str] = []
+        done += [f"created role {r} at {dst.label}" for r in create_roles(dst, roles, members, admin, lost)]
+        done += [f"not carried: {line}" for line in lost]
         settings = db_settings.read(src, [role.name for role in roles], src_admin)
         carried = db_settings.apply(dst, admin, settings, [role.name for role in roles if role.login])
         done += [f"carried {item}" for item in carried.done] + [f"not carried: {n}" for n in carried.not_carried]

@@ -53,6 +53,11 @@ class Role:
     connlimit: int
     owns_objects: bool
 
+    def superuser_only(self) -> list[str]:
+        """The attributes it has that only a superuser may give (left out by a non-superuser)."""
+        wanted = (("REPLICATION", self.replication), ("BYPASSRLS", self.bypassrls), ("CREATEROLE", self.createrole))
+        return [flag for flag, has in wanted if has]
+
     def create_sql(self, superuser: bool = False) -> str:
         """Its attributes; REPLICATION, BYPASSRLS and CREATEROLE only a superuser may give."""
         flags = ["LOGIN" if self.login else "NOLOGIN", "INHERIT" if self.inherit else "NOINHERIT"]
@@ -91,9 +96,16 @@ def ensure_roles(source: PgEndpoint, dest: PgEndpoint, admin: PgEndpoint | None 
 
 
 def create_roles(
-    dest: PgEndpoint, roles: list[Role], members: list[tuple[str, str]], admin: PgEndpoint | None = None
+    dest: PgEndpoint,
+    roles: list[Role],
+    members: list[tuple[str, str]],
+    admin: PgEndpoint | None = None,
+    not_carried: list[str] | None = None,
 ) -> list[str]:
     """Create the missing ``roles`` and memberships at the destination; return those created.
+
+    ``not_carried`` gets one line per attribute left out (REPLICATION, BYPASSRLS, CREATEROLE
+    when the destination gives no superuser), with the SQL an admin can run.
 
     Also makes the destination user a member of every owner role it must hand objects to,
     which a non-superuser needs for ``ALTER ... OWNER TO``.
@@ -112,6 +124,12 @@ def create_roles(
             )
         for role in missing:
             conn.execute(role.create_sql(superuser=bool(me[0])))
+            lost = [] if me[0] else role.superuser_only()
+            if lost and not_carried is not None:
+                not_carried.append(
+                    f"role {role.name}: {', '.join(lost)} (only a superuser may give it at {dest.label}); "
+                    f"have an admin run ALTER ROLE {_ident(role.name)} {' '.join(lost)}"
+                )
         have = {(g, m) for g, m in conn.execute(MEMBERS_SQL).fetchall()}
         for group, member in members:
             if (group, member) not in have:

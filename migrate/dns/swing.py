@@ -184,8 +184,13 @@ def swing(
     sleep: Callable[[float], None] = time.sleep,
     saved: SavedPlan | None = None,
     announce: Callable[[str], None] | None = None,
+    known_outputs: Sequence[TargetOutputs] = (),
 ) -> SwingResult:
     """Point the owned records at ``outputs`` at every DNS provider, journaled first.
+
+    The rail refuses (unless ``allow_unexpected``, up to ``max_share``) owned records that
+    point at neither a target it knows (``known_outputs``, this zone's earlier swings and
+    what they found) nor what they held before, and TTL changes nobody set.
 
     ``saved``: apply exactly this saved plan (``outputs`` may be None then) after checking
     that every provider still serves what it saw; ``PlanMovedError`` names each record that
@@ -220,9 +225,16 @@ def swing(
             + "; ".join(f"{p.provider}: {p.error}" for p in unreadable)
             + " — nothing was changed"
         )
+    known = known_records(spec, journal, [*known_outputs, *([outputs] if outputs else [])])
+    low_ttls = (prepare_ttl or min(spec.dns.ttl, 60),)
+    allowed: dict[str, list[str]] = {}
     for p in result.providers:
         assert p.plan is not None
-        rail.check(p.plan, owned, allow_unexpected=allow_unexpected, max_share=max_share)
+        let_through = rail.check(
+            p.plan, owned, allow_unexpected=allow_unexpected, max_share=max_share, known=known, extra_ttls=low_ttls
+        )
+        if let_through:
+            allowed[p.provider] = let_through
 
     swing_id, resumed = open_swing(
         journal,
@@ -234,6 +246,8 @@ def swing(
         plan_fingerprints={p.provider: p.fingerprint for p in saved.providers} if saved else None,
     )
     result.swing_id, result.resumed = swing_id, resumed
+    for provider_name, surprises in allowed.items():  # let through by --allow-unexpected: on record
+        journal.write(swing_id, "allowed", provider=provider_name, surprises=surprises)
 
     by_name = {p.name: p for p in providers}
     if prepare:
@@ -254,6 +268,22 @@ def swing(
     journal_outcome(journal, swing_id, result)
     result.elapsed_seconds = time.monotonic() - started
     return result
+
+
+def known_records(spec: ServiceSpec, journal: Journal, targets: Sequence[TargetOutputs]) -> rail.Known | None:
+    """What the owned records may hold without surprise: each known target's records, and
+    what every earlier swing of this zone set and found. None when nothing is known yet (a
+    zone's first swing onto records migrate never saw: nothing to judge them against)."""
+    known = rail.Known()
+    for record in journal.swings():
+        known.add(record.desired)
+        for rrsets in record.before.values():
+            known.add(rrsets)
+    if not known.values and len(targets) < 2:
+        return None
+    for out in targets:
+        known.add(desired_rrsets(spec, out))
+    return known
 
 
 def _saved_result(spec: ServiceSpec, saved: SavedPlan, providers: Sequence[DnsProvider]) -> SwingResult:

@@ -13,6 +13,7 @@ Failures raise ``MigrateError`` subclasses with one clear line (see ``engine.err
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -145,8 +146,21 @@ def preview(
     refresh: bool = False,
     options: EngineOptions | None = None,
 ) -> PreviewResult:
-    """What ``up`` would create, update or delete (nothing is changed)."""
+    """What ``up`` would create, update or delete (nothing is changed; a target never deployed
+    is previewed in a scratch engine home, so nothing is created either)."""
+    from migrate.engine.workspace import local_state_missing, scratch_engine
+
     _check_inputs(spec, target)
+    options = options or EngineOptions()
+    if local_state_missing(options.backend):
+        with scratch_engine():
+            return _preview(spec, target, on_event, refresh, dataclasses.replace(options, backend=None))
+    return _preview(spec, target, on_event, refresh, options)
+
+
+def _preview(
+    spec: ServiceSpec, target: str, on_event: OnEvent | None, refresh: bool, options: EngineOptions
+) -> PreviewResult:
     stack = open_stack(spec, target, options, create=True)
     ensure_plugins(spec, target, stack.workspace)  # type: ignore[arg-type]
     events = EventLog(forward=on_event)

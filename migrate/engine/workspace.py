@@ -10,12 +10,17 @@ shares). Secrets in state are encrypted with a passphrase: ``PULUMI_CONFIG_PASSP
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import hashlib
 import logging
 import os
 import secrets
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,11 +74,36 @@ def local_state_missing(override: str | None = None) -> bool:
     return not path.is_dir()
 
 
+ENGINE_VARIABLES = ("MIGRATE_HOME", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+@contextlib.contextmanager
+def scratch_engine() -> Iterator[None]:
+    """For a preview of a target that was never deployed (no local state yet): the engine's
+    state, work directory and passphrase live in a temporary home removed afterwards, so a
+    read-only ``plan`` creates nothing of the operator's (no MIGRATE_HOME, stack, passphrase)."""
+    saved = {name: os.environ.get(name) for name in ENGINE_VARIABLES}
+    scratch = Path(tempfile.mkdtemp(prefix="migrate-plan-"))  # 0700
+    for name in ENGINE_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["MIGRATE_HOME"] = str(scratch)
+    os.environ["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(24)  # encrypts nothing that is kept
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def passphrase_env(create: bool = True) -> dict[str, str]:
     """The passphrase the stack's secrets are encrypted with, as Pulumi's env variables.
     Without ``create`` (read-only commands) a missing passphrase file is not made."""
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None:
-        return {"PULUMI_CONFIG_PASSPHRASE": os.environ["PULUMI_CONFIG_PASSPHRASE"]}
+        return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(_passphrase_file(os.environ["PULUMI_CONFIG_PASSPHRASE"]))}
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
         path = Path(os.environ["PULUMI_CONFIG_PASSPHRASE_FILE"]).expanduser()
         if not path.is_file():
@@ -95,17 +125,38 @@ def passphrase_env(create: bool = True) -> dict[str, str]:
 
 
 @functools.cache
-def pulumi_command() -> auto.PulumiCommand:
-    """The Pulumi CLI: ``$MIGRATE_PULUMI_ROOT/bin/pulumi``, the bootstrapped one, or ``pulumi`` on PATH."""
-    from pulumi import automation as auto
+def _passphrase_file(value: str) -> Path:
+    """The operator's ``PULUMI_CONFIG_PASSPHRASE`` as a 0600 file in a private temporary
+    directory, removed at exit: the CLI reads it from there, so no process migrate starts
+    holds the value in its environment."""
+    directory = Path(tempfile.mkdtemp(prefix="migrate-engine-"))  # 0700
+    path = directory / "passphrase"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value)
+    atexit.register(shutil.rmtree, directory, True)
+    return path
 
+
+def pulumi_command(declared: tuple[str, ...] = ()) -> auto.PulumiCommand:
+    """The Pulumi CLI: ``$MIGRATE_PULUMI_ROOT/bin/pulumi``, the bootstrapped one, or ``pulumi`` on
+    PATH, started with only the engine's variables and those ``declared`` (migrate/engine/pulumi_cli.py)."""
     root = os.environ.get("MIGRATE_PULUMI_ROOT")
     if root and not (Path(root) / "bin" / "pulumi").exists():
         raise InputError(f"MIGRATE_PULUMI_ROOT={root}: no bin/pulumi there")
     if not root and (TOOLS_ROOT / "bin" / "pulumi").exists():
         root = str(TOOLS_ROOT)
+    command = str(Path(root) / "bin" / "pulumi") if root else (shutil.which("pulumi") or "pulumi")
+    return _scoped_command(command, declared)
+
+
+@functools.cache
+def _scoped_command(command: str, declared: tuple[str, ...]) -> auto.PulumiCommand:
+    """One per CLI and declared set: constructing it runs ``pulumi version``."""
+    from migrate.engine.pulumi_cli import ScopedPulumiCommand
+
     try:
-        return auto.PulumiCommand(root=root, skip_version_check=True)
+        return ScopedPulumiCommand(command, declared)
     except (OSError, Exception) as exc:
         raise MigrateError(
             f"the Pulumi CLI is not available ({exc}): run scripts/bootstrap, or point "
@@ -168,8 +219,19 @@ def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.L
         project_settings=settings,
         env_vars=engine_env(backend),
         secrets_provider="passphrase",
-        pulumi_command=pulumi_command(),
+        pulumi_command=pulumi_command(engine_declared(spec, backend)),
     )
+
+
+def engine_declared(spec: ServiceSpec, backend: str) -> tuple[str, ...]:
+    """The operator's variables the engine may see for this service: those the adapters of
+    its targets declare (``engine_env``), and the AWS chain when the state lives in S3."""
+    from providers.registry import hosting_adapter
+
+    names = {name for settings in spec.targets.values() for name in hosting_adapter(settings.provider).engine_env}
+    if backend.startswith("s3://"):
+        names.add("AWS_")
+    return tuple(sorted(names))
 
 
 def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = None, *, create: bool) -> auto.Stack:

@@ -28,22 +28,18 @@ def spec_of(ctx: StepContext) -> ServiceSpec:
     return ctx.spec
 
 
-# Outputs read from the state backend, per target, for this process: reading them runs the Pulumi
-# CLI (seconds), and every step needs them. ``target.up`` refreshes an entry, ``target.destroy``
-# drops it; a resumed run is a new process and reads them afresh. Kept in memory only.
-_OUTPUTS: dict[str, TargetOutputs] = {}
-
-
-def outputs_of(spec: ServiceSpec, target: str) -> TargetOutputs:
+def outputs_of(ctx: StepContext, target: str) -> TargetOutputs:
+    """The target's outputs, read once per run from the state backend (reading runs the Pulumi
+    CLI, seconds) and kept in the run's context, which concurrent steps share; ``target.up``
+    refreshes the entry, ``target.destroy`` drops it, a resumed run reads them afresh."""
     from migrate.engine.stack_outputs import load_outputs
 
-    key = f"{spec.service.name}/{target}"
-    if key not in _OUTPUTS:
-        _OUTPUTS[key] = load_outputs(spec, target)
-    return _OUTPUTS[key]
+    if target not in ctx.outputs:
+        ctx.outputs[target] = load_outputs(spec_of(ctx), target)
+    return ctx.outputs[target]
 
 
-def holding_address(spec: ServiceSpec, target: str) -> tuple[str, int]:
+def holding_address(spec: ServiceSpec, target: str, read_outputs: Callable[[], TargetOutputs]) -> tuple[str, int]:
     """Where the holding page for ``target`` listens: the target's own public address and port,
     where its adapter can serve one there once it is gone (``supports.holding_page``)."""
     from providers.registry import hosting_adapter
@@ -52,7 +48,7 @@ def holding_address(spec: ServiceSpec, target: str) -> tuple[str, int]:
     adapter = hosting_adapter(settings.provider)
     if not adapter.supports.holding_page:
         raise InputError(adapter.unsupported("holding_page", target))
-    return adapter.holding_address(spec, target, settings, lambda: outputs_of(spec, target))
+    return adapter.holding_address(spec, target, settings, read_outputs)
 
 
 _HTTP: list[Any] = []  # one client for the process: a new one per check costs a TLS context each time
@@ -82,7 +78,7 @@ def http_ok(url: str, *, host: str | None = None, timeout: float = 3.0) -> tuple
 @action("target.healthy")
 def target_healthy(ctx: StepContext, target: str) -> tuple[bool, str]:
     try:
-        out = outputs_of(spec_of(ctx), target)
+        out = outputs_of(ctx, target)
     except MigrateError as exc:
         return False, f"{target} has no outputs: {exc}"
     return http_ok(out.health_url)
@@ -93,7 +89,7 @@ def target_down(ctx: StepContext, target: str) -> tuple[bool, str]:
     """Precondition of the holding page: the old target really does not answer."""
     spec = spec_of(ctx)
     try:
-        address, port = holding_address(spec, target)
+        address, port = holding_address(spec, target, lambda: outputs_of(ctx, target))
         path = spec.public_process()[1].health_path
         healthy, detail = http_ok(f"http://{address}:{port}{path}", timeout=2.0)
     except MigrateError:
@@ -107,7 +103,7 @@ def holding_up(ctx: StepContext, on: str) -> dict[str, Any]:
     from migrate import holding_page
 
     spec = spec_of(ctx)
-    address, port = holding_address(spec, on)
+    address, port = holding_address(spec, on, lambda: outputs_of(ctx, on))
     result = holding_page.up(address, port, spec.holding_page.title, spec.holding_page.message)
     ctx.log(f"holding page up at {result['url']} in {result['seconds']:.2f}s")
     return result
@@ -117,7 +113,7 @@ def holding_up(ctx: StepContext, on: str) -> dict[str, Any]:
 def holding_down(ctx: StepContext, on: str) -> dict[str, Any]:
     from migrate import holding_page
 
-    address, port = holding_address(spec_of(ctx), on)
+    address, port = holding_address(spec_of(ctx), on, lambda: outputs_of(ctx, on))
     return {"stopped": holding_page.down(address, port)}
 
 
@@ -143,7 +139,7 @@ def holding_serving(ctx: StepContext, on: str) -> tuple[bool, str]:
     adapter = hosting_adapter(spec.target(on).provider)
     if not adapter.supports.holding_page:
         return False, adapter.unsupported("holding_page", on)
-    address, port = holding_address(spec, on)
+    address, port = holding_address(spec, on, lambda: outputs_of(ctx, on))
     ok = holding_page.is_serving(address, port)
     return ok, f"http://{address}:{port}/ {'serves' if ok else 'does not serve'} the holding page"
 
@@ -162,14 +158,14 @@ def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
 
     started = time.monotonic()
     spec = spec_of(ctx)
-    _OUTPUTS.pop(f"{spec.service.name}/{target}", None)
+    ctx.outputs.pop(target, None)
     record_creation(ctx, target)
     if ctx.spec_path is None:
         outputs = up(spec, target, on_event=engine_progress(ctx, target))
-        _OUTPUTS[f"{spec.service.name}/{target}"] = outputs
+        ctx.outputs[target] = outputs
         return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
     outputs, _ = up_detached(spec, ctx.spec_path, target, ctx.progress)
-    _OUTPUTS[f"{spec.service.name}/{target}"] = outputs
+    ctx.outputs[target] = outputs
     return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
 
 
@@ -229,7 +225,7 @@ def target_destroy(ctx: StepContext, target: str) -> dict[str, Any]:
     from migrate.engine.stack import destroy
 
     spec = spec_of(ctx)
-    _OUTPUTS.pop(f"{spec.service.name}/{target}", None)
+    ctx.outputs.pop(target, None)
     destroy(spec, target)
     return {"destroyed": target}
 
@@ -283,10 +279,10 @@ def _move_data(ctx: StepContext, source: str, dest: str, backup: str | None) -> 
 
     spec = spec_of(ctx)
     backup = backup or ctx.results.get("backup", {}).get("location")  # one taken earlier in this run
-    b = outputs_of(spec, dest)
+    b = outputs_of(ctx, dest)
     admin = admin_url(b)
     try:
-        a: TargetOutputs | None = outputs_of(spec, source)
+        a: TargetOutputs | None = outputs_of(ctx, source)
     except MigrateError:
         a = None
     if a is not None and spec.postgres is not None:
@@ -353,7 +349,7 @@ def restore_both_at_once(
 def data_ready(ctx: StepContext, target: str) -> tuple[bool, str]:
     import psycopg
 
-    out = outputs_of(spec_of(ctx), target)
+    out = outputs_of(ctx, target)
     if out.database_url is None:
         return True, f"{target} has no database"
     try:
@@ -387,7 +383,7 @@ def smoke_check(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[st
     import httpx
 
     spec = spec_of(ctx)
-    out = outputs_of(spec, target)
+    out = outputs_of(ctx, target)
     front = f"http://{out.public_addresses[0]}:{out.http_port}"
     checks = spec.smoke or [HttpCheck(path=spec.public_process()[1].health_path), HttpCheck(path="/")]
     deadline = time.monotonic() + timeout
@@ -428,7 +424,7 @@ def dns_swing(ctx: StepContext, target: str) -> dict[str, Any]:
 
     spec = spec_of(ctx)
     try:
-        outputs = outputs_of(spec, target)
+        outputs = outputs_of(ctx, target)
         desired, owned = desired_rrsets(spec, outputs), owned_keys(spec)
         planned = plan(spec, outputs, wanted=(desired, owned))
         unreadable = [f"{p.provider}: {p.error}" for p in planned.providers if p.error]
@@ -445,26 +441,25 @@ def dns_swing(ctx: StepContext, target: str) -> dict[str, Any]:
             fingerprints={p.provider: p.fingerprint for p in saved.providers},
             changes={p.provider: len(p.changes) for p in saved.providers},
         )
-        result = swing(spec, None, saved=saved)
+        result = swing(spec, None, saved=saved, known_outputs=list(ctx.outputs.values()))
     except MigrateError as exc:
-        raise MigrateError(f"DNS swing to {target} failed: {exc}; {_served_now(spec, target)}") from None
+        raise MigrateError(f"DNS swing to {target} failed: {exc}; {_served_now(ctx, target)}") from None
     document = result.to_json()
     if not result.ok:
         failed = [p.provider for p in result.providers if p.error]
         raise MigrateError(
             f"DNS swing to {target} incomplete: {', '.join(failed)} did not take the change ("
             + "; ".join(f"{p.provider}: {p.error}" for p in result.providers if p.error)
-            + f"); {_served_now(spec, target)}"
+            + f"); {_served_now(ctx, target)}"
         )
     return document
 
 
-def _served_now(spec: ServiceSpec, target: str) -> str:
+def _served_now(ctx: StepContext, target: str) -> str:
     """Each provider's records as read back now: which target they point at, or why unreadable."""
     from migrate.dns.swing import status
 
-    known = [out for name in spec.targets if (out := _known_outputs(spec, name)) is not None]
-    states = status(spec, known_outputs=known)
+    states = status(spec_of(ctx), known_outputs=list(ctx.outputs.values()))
     points = {s.points_at for s in states if s.error is None}
     parts = [
         f"{s.provider} cannot be read ({s.error})"
@@ -486,11 +481,6 @@ def _served_now(spec: ServiceSpec, target: str) -> str:
     )
 
 
-def _known_outputs(spec: ServiceSpec, target: str) -> TargetOutputs | None:
-    key = f"{spec.service.name}/{target}"
-    return _OUTPUTS.get(key)
-
-
 @action("dns.rollback")
 def dns_rollback(ctx: StepContext) -> dict[str, Any]:
     from migrate.dns.swing import rollback
@@ -509,7 +499,7 @@ def dns_verify(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str
     from migrate.dns.verify import verify
 
     spec = spec_of(ctx)
-    out = outputs_of(spec, target)
+    out = outputs_of(ctx, target)
     result = verify(
         spec, outputs=out, timeout=timeout, progress=lambda what, done, total: ctx.progress(f"{what}: {done}/{total}")
     )

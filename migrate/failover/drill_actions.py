@@ -84,8 +84,7 @@ def sandbox_dns_down(ctx: StepContext) -> dict[str, Any]:
 @action("drill.seed")
 def seed(ctx: StepContext, target: str, db_mb: int = 0, media_mb: int = 0) -> dict[str, Any]:
     """Ballast so the drill moves realistic volumes: a table of rows and a set of media objects."""
-    spec = spec_of(ctx)
-    out = outputs_of(spec, target)
+    out = outputs_of(ctx, target)
     result: dict[str, Any] = {"db_mb": int(db_mb), "media_mb": int(media_mb)}
     if int(db_mb) > 0 and out.database_url is not None:
         import psycopg
@@ -131,7 +130,7 @@ def replicate(ctx: StepContext, source: str, dest: str, synchronous: bool = Fals
     from migrate.data import replication
 
     spec = spec_of(ctx)
-    a, b = outputs_of(spec, source), outputs_of(spec, dest)
+    a, b = outputs_of(ctx, source), outputs_of(ctx, dest)
     state = replication.start(
         spec, a, b, admin_url=admin_url(b), synchronous=bool(synchronous), source_admin_url=admin_url(a)
     )
@@ -146,8 +145,8 @@ def replication_stop(ctx: StepContext, source: str, dest: str) -> dict[str, Any]
 
     spec = spec_of(ctx)
     try:
-        b = outputs_of(spec, dest)
-        a = outputs_of(spec, source)
+        b = outputs_of(ctx, dest)
+        a = outputs_of(ctx, source)
         replication.stop(spec, a, b, admin_url=admin_url(b), source_admin_url=admin_url(a))
     except MigrateError as exc:
         return {"stopped": False, "detail": str(exc)}
@@ -167,7 +166,7 @@ def media_copy(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
     spec = spec_of(ctx)
     if spec.media is None:
         return {"media": False}
-    result = sync(spec, outputs_of(spec, source), outputs_of(spec, dest), postgres=False, progress=data_progress(ctx))
+    result = sync(spec, outputs_of(ctx, source), outputs_of(ctx, dest), postgres=False, progress=data_progress(ctx))
     raise_unverified(f"media copy {source} → {dest}", result)
     return {"result": result.to_json()}
 
@@ -281,7 +280,7 @@ def backup(ctx: StepContext, source: str, location: str = "") -> dict[str, Any]:
 
     spec = spec_of(ctx)
     where = location or str((ctx.run_dir / "backup").resolve())
-    result = take_backup(spec, outputs_of(spec, source), parse_location(where), progress=data_progress(ctx))
+    result = take_backup(spec, outputs_of(ctx, source), parse_location(where), progress=data_progress(ctx))
     raise_unverified(f"backup of {source} to {where}", result)
     return {"location": where, "backup_id": result.backup_id, "result": result.to_json()}
 
@@ -297,7 +296,7 @@ def canary_prepare(ctx: StepContext, target: str) -> dict[str, Any]:
     """The canary's heartbeat table on A, before replication starts (a standby carries it)."""
     from migrate.probes import canary
 
-    return {"table": canary.TABLE if canary.prepare(outputs_of(spec_of(ctx), target)) else None}
+    return {"table": canary.TABLE if canary.prepare(outputs_of(ctx, target)) else None}
 
 
 def _front(out: TargetOutputs) -> str:
@@ -313,7 +312,7 @@ def load_start(
     from migrate.probes.canary import Canary, read_acks
 
     spec = spec_of(ctx)
-    out = outputs_of(spec, target)
+    out = outputs_of(ctx, target)
     log = ctx.run_dir / "load.jsonl"
     canary_log = ctx.run_dir / "canary.jsonl"
     pid = None
@@ -426,7 +425,7 @@ def terminate(ctx: StepContext, target: str) -> dict[str, Any]:
     spec = spec_of(ctx)
     listing = ctx.run_dir / "media-at-termination.json"
     try:
-        listing.write_text(json.dumps(media_keys(spec, outputs_of(spec, target))))
+        listing.write_text(json.dumps(media_keys(spec, outputs_of(ctx, target))))
     except MigrateError as exc:
         ctx.log(f"could not list {target}'s media before the kill: {exc}")
     at = time.time()
@@ -450,7 +449,7 @@ def _wait_restored(ctx: StepContext, dest: str, timeout: float) -> tuple[float, 
     from migrate.dns.verify import verify
 
     spec = spec_of(ctx)
-    b = outputs_of(spec, dest)
+    b = outputs_of(ctx, dest)
     path = spec.public_process()[1].health_path
     deadline = time.monotonic() + timeout
     while True:
@@ -499,7 +498,7 @@ def _span(acks: list[dict[str, Any]], lost: list[dict[str, Any]], default: float
 def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) -> dict[str, Any]:
     """RTO: until the domain, resolved at every nameserver, answers correctly on B. RPO: acked writes lost."""
     spec = spec_of(ctx)
-    b = outputs_of(spec, dest)
+    b = outputs_of(ctx, dest)
     terminated_at = float(ctx.results["terminate"]["terminated_at"])
     restored_at, evidence = _wait_restored(ctx, dest, timeout)
     ctx.mark("service restored", restored_at)
@@ -602,7 +601,7 @@ def _remove_canary(ctx: StepContext, target: str) -> None:
     if "canary" not in ctx.results:
         return
     spec = spec_of(ctx)
-    canary.remove(spec, outputs_of(spec, target))
+    canary.remove(spec, outputs_of(ctx, target))
 
 
 def _remove_own_backup(ctx: StepContext) -> None:

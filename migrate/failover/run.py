@@ -66,6 +66,35 @@ def _hangup_is_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def checked_params(runbook: Runbook, params: dict[str, Any], spec: Any) -> dict[str, Any]:
+    """The run's parameters, defaults filled in and checked as the runbook declares (choices,
+    targets of the spec, distinct targets): the same whichever command starts the runbook."""
+    resolved = runbook.resolve_params(params)
+    runbook.check_params(resolved, spec)
+    return resolved
+
+
+def throwaway_secrets(spec: Any) -> list[str]:
+    """For a runbook whose stacks are throwaway (a drill): the app's secrets given as
+    ``{env: VAR}`` and not set get a random value (never printed, registered for redaction)
+    rather than failing the rehearsal; one note per secret says so."""
+    import os
+    import secrets
+
+    from migrate.redact import register_secret
+
+    notes = []
+    for name, ref in spec.secrets.items():
+        if ref.env is not None and os.environ.get(ref.env) is None:
+            os.environ[ref.env] = secrets.token_urlsafe(32)
+            register_secret(os.environ[ref.env])
+            notes.append(
+                f"drill: secrets.{name}: {ref.env} is not set; the drill's throwaway stacks get a random "
+                "value (set it to rehearse with the real one)"
+            )
+    return notes
+
+
 def start_or_resume(
     runbook_name: str,
     params: dict[str, Any],
@@ -93,11 +122,14 @@ def start_or_resume(
         console.print(f"resuming run {journal.run_id} (was {state.status})", markup=False)
     else:
         runbook = load_runbook(runbook_name)
-        params = runbook.resolve_params(params)
+        params = checked_params(runbook, params, spec)
         journal = RunJournal.create(
             runbook.model_dump(mode="json", by_alias=True), params, spec=str(spec_path) if spec_path else None
         )
         console.print(f"run {journal.run_id}: journal {journal.path}", markup=False, soft_wrap=True)
+    if runbook.throwaway_secrets and spec is not None:
+        for note in throwaway_secrets(spec):
+            console.print(note, markup=False, soft_wrap=True)
     ctx = StepContext(journal.run_id, params, journal, spec=spec, spec_path=spec_path, on_event=Printer(console))
     engine = Engine(runbook, journal, ctx)
     error: StepFailed | None = None

@@ -57,7 +57,7 @@ def target_current(ctx: StepContext, target: str) -> dict[str, Any]:
         return verdict(False, detail)
     fingerprinted = time.monotonic()
     try:
-        out = outputs_of(spec, target)
+        out = outputs_of(ctx, target)
     except MigrateError as exc:
         return verdict(False, f"{target}'s outputs cannot be read: {exc}")
     read = time.monotonic() - fingerprinted

@@ -75,6 +75,8 @@ class Param(Strict):
     help: str = ""
     required: bool = False
     default: Any = None
+    choices: list[Any] | None = Field(None, description="the values it may take")
+    target: bool = Field(False, description="it names a target of the service spec")
 
 
 class Runbook(Strict):
@@ -83,6 +85,10 @@ class Runbook(Strict):
     summary: str = ""
     params: dict[str, Param] = Field(default_factory=dict)
     imports: list[str] = Field(default_factory=list, description="Python modules that register extra actions.")
+    distinct: list[str] = Field(default_factory=list, description="Parameters that must name different targets.")
+    throwaway_secrets: bool = Field(
+        False, description="Its stacks are throwaway: an app secret whose variable is unset gets a random value."
+    )
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("steps")
@@ -109,6 +115,23 @@ class Runbook(Strict):
             if step.id == step_id:
                 return step
         raise KeyError(step_id)
+
+    def check_params(self, params: dict[str, Any], spec: Any) -> None:
+        """Refuse a run whose parameters the runbook declares wrong: a value outside its
+        ``choices``, a ``target`` the spec lacks, ``distinct`` ones naming the same target.
+        Checked here so every command starting the runbook checks the same."""
+        for name, param in self.params.items():
+            value = params.get(name)
+            if value is None:
+                continue
+            if param.choices is not None and value not in param.choices:
+                choices = " or ".join(str(c) for c in param.choices)
+                raise InputError(f"runbook {self.name}: {name} must be {choices}, not {value!r}")
+            if param.target and spec is not None:
+                spec.target(str(value))
+        named = [str(params[n]) for n in self.distinct if params.get(n) is not None]
+        if len(set(named)) != len(named):
+            raise InputError(f"runbook {self.name}: {' and '.join(self.distinct)} must be different targets")
 
     def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
         """The run's parameters: defaults filled in, required ones checked."""

@@ -51,6 +51,8 @@ class StepContext:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     step_id: str = ""
     on_event: EventCallback | None = None
+    # Targets' outputs read during this run (TargetOutputs by target), shared by concurrent steps.
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:

@@ -25,6 +25,7 @@ class AwsAdapter(HostingAdapter):
         Capability.DNS: "native: Route53 (keep a second DNS operator)",
     }
     plugins: ClassVar[tuple[tuple[str, str], ...]] = (("aws", "7.51.1"), ("random", "4.21.4"))
+    engine_env: ClassVar[tuple[str, ...]] = ("AWS_",)  # the AWS credential chain its plugin reads (profiles, SSO, keys)
     # RDS hands out no superuser; S3 notifications go to SQS (data follow --events).
     supports = Supports(terminate=True, bucket_events=True)
     termination = (

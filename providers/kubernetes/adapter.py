@@ -27,6 +27,7 @@ class KubernetesAdapter(HostingAdapter):
         ("kubernetes", "4.34.2"),
         ("random", "4.21.4"),
     )
+    engine_env: ClassVar[tuple[str, ...]] = ("KUBECONFIG",)  # the cluster its plugin reaches when settings name none
     supports = Supports(terminate=True)
     termination = (
         "every Deployment and StatefulSet of the target scaled to 0 and a deny-all NetworkPolicy "

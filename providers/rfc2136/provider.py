@@ -131,8 +131,10 @@ class Rfc2136Provider(DnsProvider):
             self.records(zone)
         except DnsProviderError:
             return ""
+        tsig = self.settings.tsig
+        key = f"the key {tsig.name!r}" if tsig is not None else "an unsigned update"
         return (
-            f" — reads of {zone} with the same key work, so the key lacks update rights there "
+            f" — reads of {zone} at {self.where} with the same key work, so {key} lacks update rights there "
             "(the server's allow-update / update ACL or TSIG-ALLOW-DNSUPDATE)"
         )
 

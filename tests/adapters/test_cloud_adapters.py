@@ -16,6 +16,7 @@ import pytest
 from migrate.errors import InputError
 from migrate.outputs import OPTIONAL_OUTPUTS, SECRET_OUTPUTS, TargetOutputs
 from migrate.spec.model import ServiceSpec
+from migrate.spec.secrets import SecretRef
 from providers.registry import hosting_adapter
 from providers.vps.settings import VpsSettings
 from tests.adapters.conftest import SECRET_VALUES
@@ -403,3 +404,33 @@ def test_generated_shell_scripts_parse(chirp: ServiceSpec, provider: str, tmp_pa
         path.write_text(script)
         result = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
+
+
+def _plain_text(deployment: Deployment) -> str:
+    return "\n".join(json.dumps(r.plain, default=str) for r in deployment.resources)
+
+
+TLS_SETTINGS = {
+    "aws": {"certificate_arn": "arn:aws:acm:us-west-2:1:certificate/x"},
+    "hetzner": {"certificate_id": 7},
+    "digitalocean": {"certificate_name": "chirp-cert"},
+    "kubernetes": {"tls_secret": "chirp-tls"},
+    "vps": {"tls_certificate": SecretRef(env="TLS_CERT_PEM"), "tls_private_key": SecretRef(env="TLS_KEY_PEM")},
+}
+
+
+@pytest.mark.parametrize("provider", sorted(TLS_SETTINGS))
+def test_service_tls_reference_follows_the_targets_certificate(
+    chirp: ServiceSpec, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``{service.tls}``/``{service.url}`` say https exactly when the target is given a certificate."""
+    monkeypatch.setenv("TLS_CERT_PEM", "-----BEGIN CERTIFICATE-----")
+    monkeypatch.setenv("TLS_KEY_PEM", "-----BEGIN PRIVATE KEY-----")
+    target = CLOUD_TARGETS[provider]
+    spec = chirp.model_copy(update={"env": {**chirp.env, "APP_PUBLIC": "tls={service.tls} url={service.url}"}})
+    plain = _plain_text(deploy(spec, provider))
+    assert "tls=false url=http://" in plain and "tls=true" not in plain
+    settings = spec.targets[target].model_copy(update=TLS_SETTINGS[provider])
+    spec = spec.model_copy(update={"targets": {**spec.targets, target: settings}})
+    plain = _plain_text(deploy(spec, provider))
+    assert f"tls=true url=https://{spec.service.domain}" in plain and "tls=false" not in plain

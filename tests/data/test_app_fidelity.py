@@ -142,3 +142,67 @@ def test_an_extension_b_cannot_create_fails_the_move_in_one_line_and_one_an_admi
         done = run_cli("data", "sync", *pair.cli_args(), "--no-media", env=pair.env())
         assert done.returncode == 0, done.stdout + done.stderr
     assert pair.b.sql("SELECT body FROM notes") == [("kept",)]
+
+
+def test_role_attributes_a_managed_destination_refuses_are_named(pair: Pair) -> None:
+    """B gives no superuser, only CREATEROLE (as RDS or Cloud SQL do): a role needing REPLICATION
+    and BYPASSRLS is created without them, and the move names each with the SQL to run."""
+    role = f"repl_bot_{pair.a.database}"
+    pair.a.sql(f"CREATE ROLE {role} NOLOGIN REPLICATION BYPASSRLS", admin=True)
+    pair.a.sql("CREATE TABLE audit (id int PRIMARY KEY)")
+    pair.a.sql(f"GRANT SELECT ON audit TO {role}")
+    pair.b.sql("ALTER ROLE chirp CREATEROLE", admin=True)
+    try:
+        env = {k: v for k, v in pair.env().items() if k != "MIGRATE_TO_ADMIN_URL"}
+        done = run_cli("data", "sync", *pair.cli_args(), "--no-media", "--no-verify", "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        missing = json.loads(done.stdout)["postgres"]["not_carried"]
+        assert any(
+            f"role {role}: REPLICATION, BYPASSRLS" in note and f'ALTER ROLE "{role}" REPLICATION BYPASSRLS' in note
+            for note in missing
+        ), missing
+        assert pair.b.sql(f"SELECT rolreplication, rolbypassrls FROM pg_roles WHERE rolname = '{role}'") == [
+            (False, False)
+        ]
+        assert pair.b.sql(f"SELECT has_table_privilege('{role}', 'audit', 'SELECT')") == [(True,)]
+    finally:
+        pair.b.sql("ALTER ROLE chirp NOCREATEROLE", admin=True)
+
+
+def test_a_move_made_while_replicating_leaves_migrate_s_publication_behind(pair: Pair) -> None:
+    """A sync (or backup) taken while A replicates holds A's ``migrate_pub``: restored, it would
+    publish B's tables and B's writes to a table without a key would fail. The app's own
+    publication is the app's and moves."""
+    a = pair.a
+    a.sql("CREATE TABLE tags (name text NOT NULL, n int)")  # no key, no unique index
+    a.sql("INSERT INTO tags VALUES ('x', 1), ('x', 1)")
+    a.sql("CREATE TABLE feed (id int PRIMARY KEY)")
+    a.sql("CREATE PUBLICATION migrate_pub FOR TABLE tags, feed")
+    a.sql("CREATE PUBLICATION app_feed FOR TABLE feed")
+    done = run_cli("data", "sync", *pair.cli_args(), "--no-media", "--json", env=pair.env())
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verify"]["ok"]
+    assert pair.b.sql("SELECT pubname FROM pg_publication ORDER BY 1") == [("app_feed",)]
+    pair.b.sql("UPDATE tags SET n = 2")  # the app's write on B, as the app's role
+    pair.b.sql("DELETE FROM tags WHERE n = 2")
+
+
+def test_without_createrole_at_b_the_move_names_the_roles_and_no_owner_moves_anyway(pair: Pair) -> None:
+    """B's user may not create roles and no admin is given: the move fails in one line naming
+    the role and the SQL; ``--no-owner`` then moves the rows, owned by B's user, without grants."""
+    role = f"auditor_{pair.a.database}"
+    pair.a.sql(f"CREATE ROLE {role} NOLOGIN", admin=True)
+    pair.a.sql("CREATE TABLE ledger (id int PRIMARY KEY)")
+    pair.a.sql("INSERT INTO ledger SELECT generate_series(1, 50)")
+    pair.a.sql(f"GRANT SELECT ON ledger TO {role}")
+    env = {k: v for k, v in pair.env().items() if k != "MIGRATE_TO_ADMIN_URL"}
+    refused = run_cli("data", "sync", *pair.cli_args(), "--no-media", env=env)
+    assert refused.returncode != 0
+    assert role in refused.stderr and "CREATE ROLE" in refused.stderr and "Traceback" not in refused.stderr
+    moved = run_cli("data", "sync", *pair.cli_args(), "--no-media", "--no-owner", "--json", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["verify"]["ok"]
+    assert pair.b.sql(
+        "SELECT count(*), pg_get_userbyid(min(c.relowner)) FROM ledger, pg_class c WHERE c.relname = 'ledger'"
+    ) == [(50, "chirp")]
+    assert pair.b.sql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'") == [(0,)]

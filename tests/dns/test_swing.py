@@ -225,7 +225,7 @@ def test_concurrent_edit_between_plan_and_apply_is_never_overwritten(cluster, ho
 
     Each update carries "exists with exactly these values" prerequisites, so BIND and Knot
     answer NXRRSET and apply nothing of it; the other edit survives, and a fresh swing
-    (a new plan) then applies cleanly.
+    (a new plan, the edit let through by ``allow_unexpected``) then applies cleanly.
     """
     from providers.dnsbase import Change, RRset
 
@@ -248,6 +248,54 @@ def test_concurrent_edit_between_plan_and_apply_is_never_overwritten(cluster, ho
     assert served(cluster, "bind", f"www.{ZONE}") == [intruder]  # the other edit survives
     assert served(cluster, "bind", ZONE) == [OLD]  # nothing of the stale update was applied
 
-    second = swing(spec, outputs, providers=providers_for(spec, ["bind"]))
+    # The intruder's value points at neither target: the rail now refuses a fresh swing over
+    # it until the operator says so.
+    with pytest.raises(rail.SafetyRailError, match=r"www A serves 127\.77\.0\.9, which is neither target"):
+        swing(spec, outputs, providers=providers_for(spec, ["bind"]))
+    second = swing(spec, outputs, providers=providers_for(spec, ["bind"]), allow_unexpected=True, max_share=1.0)
     assert second.ok
     assert served(cluster, "bind", f"www.{ZONE}") == [NEW] and served(cluster, "bind", ZONE) == [NEW]
+
+
+def test_the_rail_refuses_owned_records_pointing_at_neither_target_and_unset_ttls(
+    cluster, health_base, home, tmp_path, reset
+):
+    """After a swing to B, someone points www elsewhere at BIND, then changes its TTL: swinging
+    back to A is refused, naming the record and the flag; ``--allow-unexpected`` lets it
+    through (journaled), ``--max-share`` still bounds it."""
+    from providers.dnsbase import Change, RRset
+
+    spec_file = cluster.write_spec(tmp_path / "migrate.yaml")
+    env = {"MIGRATE_HOME": str(home)}
+    to_b = outputs_file(tmp_path / "b.json", NEW, f"{health_base}/healthz")
+    to_a = outputs_file(tmp_path / "a.json", OLD, f"{health_base}/healthz", target="local-a")
+    swung = run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(to_b), "--json", env=env)
+    assert swung.returncode == 0, swung.stderr
+    bind = providers_for(cluster.spec(), ["bind"])[0]
+    www = (f"www.{ZONE}.", "A")
+    current = bind.plan(ZONE, [], None).current[www]
+    elsewhere = RRset.make("www", "A", current.ttl, ["127.66.6.6"], ZONE)
+    bind.apply(ZONE, [Change(current, elsewhere)])
+
+    def swing_back(*flags: str):
+        return run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(to_a), *flags, env=env)
+
+    refused = swing_back()
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "www A serves 127.66.6.6, which is neither target" in refused.stderr
+    assert "--allow-unexpected" in refused.stderr
+    assert served(cluster, "bind", f"www.{ZONE}") == ["127.66.6.6"], "a refused swing changes nothing"
+    assert both(cluster, ZONE) == {(NEW,)}
+
+    odd_ttl = RRset.make("www", "A", 7777, [NEW], ZONE)
+    bind.apply(ZONE, [Change(elsewhere, odd_ttl)])
+    refused = swing_back()
+    assert refused.returncode != 0 and "www A TTL 7777 would become" in refused.stderr
+
+    bounded = swing_back("--allow-unexpected", "--max-share", "0.0001")
+    assert bounded.returncode != 0 and "over the limit" in bounded.stderr
+    allowed = swing_back("--allow-unexpected", "--max-share", "1")
+    assert allowed.returncode == 0, allowed.stderr
+    assert both(cluster, f"www.{ZONE}") == {(OLD,)}
+    recorded = [e for e in Journal(ZONE, home).entries() if e["event"] == "allowed"]
+    assert recorded and recorded[-1]["provider"] == "bind" and "TTL 7777" in recorded[-1]["surprises"][0]

@@ -57,6 +57,19 @@ def wrap_postgres_tools(directory: Path, record: Path) -> None:
         wrapper.chmod(0o755)
 
 
+def wrap_the_engine(root: Path, record: Path) -> None:
+    """A Pulumi root whose CLI, and the dynamic-provider plugin the CLI starts, save their own
+    environment, then run the real ones (the CLI puts its root's bin first on PATH)."""
+    from migrate.engine.workspace import TOOLS_ROOT
+
+    (root / "bin").mkdir(parents=True)
+    for tool in ("pulumi", "pulumi-resource-pulumi-python"):
+        wrapper = root / "bin" / tool
+        real = (TOOLS_ROOT / "bin" / tool).resolve()
+        wrapper.write_text(f'#!/bin/sh\ncat /proc/$$/environ > "{record}/{tool}.$$" 2>/dev/null\nexec "{real}" "$@"\n')
+        wrapper.chmod(0o755)
+
+
 def environ_of(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/environ").read_bytes()
@@ -88,11 +101,13 @@ def deployed() -> Iterator[dict[str, Any]]:
     planted = planted_secrets()
     record = base / "tool-env"
     wrap_postgres_tools(base / "pgbin", record)
+    wrap_the_engine(base / "pulumi-root", record)
     env = {
         **planted,
         "MIGRATE_HOME": str(base / "home"),
         "CHIRP_SESSION_KEY": secrets.token_urlsafe(24),
         "MIGRATE_PG_BIN": str(base / "pgbin"),
+        "MIGRATE_PULUMI_ROOT": str(base / "pulumi-root"),
     }
     address = free_loopback_address()
     document = yaml.safe_load(CHIRP_SPEC.read_text())
@@ -127,10 +142,14 @@ def test_no_live_process_holds_a_planted_secret(deployed: dict[str, Any]) -> Non
     assert processes_holding(list(deployed["planted"].values())) == []
 
 
-def test_postgres_tools_were_given_no_planted_secret(deployed: dict[str, Any]) -> None:
+def test_postgres_tools_and_the_engine_were_given_no_planted_secret(deployed: dict[str, Any]) -> None:
+    """Also the Pulumi CLI (the Automation API would give it all of os.environ) and the
+    dynamic-provider plugins it starts: the passphrase reaches them as a file."""
     records = sorted(deployed["record"].iterdir())
     tools = {path.name.split(".")[0] for path in records}
-    assert {"postgres", "initdb", "pg_dump"} <= tools, tools
+    assert {"postgres", "initdb", "pg_dump", "pulumi", "pulumi-resource-pulumi-python"} <= tools, tools
+    engine_runs = [path.read_bytes() for path in records if path.name.startswith("pulumi.")]
+    assert any(b"PULUMI_CONFIG_PASSPHRASE_FILE=" in env and b"MIGRATE_HOME=" in env for env in engine_runs)
     for path in records:
         environ = path.read_bytes()
         assert environ, path
@@ -164,3 +183,25 @@ def test_the_postmaster_environment_read_through_sql_holds_none(deployed: dict[s
     assert b"PATH=" in environ  # it read something real
     for name, value in deployed["planted"].items():
         assert value.encode() not in environ, f"the postmaster's environment holds {name}"
+
+
+def test_the_s3_server_holds_its_key_pair_in_a_private_file_not_its_environment(deployed: dict[str, Any]) -> None:
+    from migrate.engine.stack_outputs import load_outputs
+    from migrate.spec.loader import load_spec
+
+    saved = dict(os.environ)
+    os.environ.update(deployed["env"])
+    try:
+        outputs = load_outputs(load_spec(deployed["base"] / "migrate.yaml"), TARGET)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert outputs.s3_secret_key is not None and outputs.s3_access_key is not None
+    secret = outputs.s3_secret_key.get_secret_value().encode()
+    pid = layout.recorded_pids(deployed["base"] / "home" / "sandbox" / TARGET)["s3"]
+    environ = environ_of(pid)
+    assert b"ROOT_SECRET_KEY=" in environ and secret not in environ  # only versitygw's throwaway root
+    iam = deployed["base"] / "home" / "sandbox" / TARGET / "s3" / "data.iam"
+    assert iam.stat().st_mode & 0o777 == 0o700
+    assert (iam / "users.json").stat().st_mode & 0o777 == 0o600
+    assert secret in (iam / "users.json").read_bytes()

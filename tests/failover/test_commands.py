@@ -130,3 +130,44 @@ def test_html_report_has_a_timeline_of_the_steps(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     html = Path(report["files"]["html"]).read_text()
     assert "<svg" in html and html.count("<rect") == 4 and "<script" not in html
+
+
+def test_runbook_run_checks_the_drills_parameters_as_migrate_drill_does(tmp_path: Path) -> None:
+    """The drill's rules are the runbook's (choices, targets, distinct), so ``runbook run drill``
+    refuses what ``migrate drill`` refuses, before anything is created."""
+    home = tmp_path / "home"
+    cases = [
+        (["-p", "from=local-a", "-p", "to=local-a"], "from and to must be different targets"),
+        (["-p", "from=local-a", "-p", "to=nowhere"], "unknown target 'nowhere'"),
+        (["-p", "from=local-a", "-p", "to=local-b", "-p", "data_mode=bogus"], "data_mode must be replica or restore"),
+    ]
+    for params, message in cases:
+        result = run_cli("-f", str(CHIRP_SPEC), "runbook", "run", "drill", *params, env={"MIGRATE_HOME": str(home)})
+        assert result.returncode == 2 and message in result.stderr, (params, result.stderr[-1500:])
+    same = run_cli("-f", str(CHIRP_SPEC), "drill", "--from", "local-a", "--to", "local-a", "--dry-run")
+    assert same.returncode == 2 and "must be different targets" in same.stderr
+    assert not home.exists()
+
+
+def test_a_throwaway_runbook_gives_unset_app_secrets_a_random_value_whichever_command_runs_it(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "data.bin").write_bytes(b"x" * 100)
+    mini = (Path(__file__).parent / "runbooks" / "mini.yaml").read_text()
+    runbook = tmp_path / "throwaway.yaml"
+    runbook.write_text(mini.replace("imports:", "throwaway_secrets: true\nimports:", 1))
+    result = run_cli(
+        "-f",
+        str(CHIRP_SPEC),
+        "runbook",
+        "run",
+        str(runbook),
+        "-p",
+        f"workdir={tmp_path}",
+        "--reports",
+        str(tmp_path / "reports"),
+        "--json",
+        env={"MIGRATE_HOME": str(tmp_path / "h")},
+        unset=("CHIRP_SESSION_KEY",),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "secrets.CHIRP_SESSION_KEY: CHIRP_SESSION_KEY is not set" in result.stderr

@@ -8,13 +8,16 @@ module proxy once and caches it (:func:`versitygw_binary`).
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from migrate.errors import MigrateError
+from migrate.private_files import make_private_dir, write_private_file
 from providers.local.servers import process
 
 VERSITYGW_VERSION = "v1.8.0"
@@ -37,9 +40,12 @@ def versitygw_binary() -> Path:
 class S3Server(process.ListeningServer):
     """versitygw serving ``data_dir`` on ``host:port`` for one key pair.
 
-    The keys reach the server in its environment (versitygw reads ``ROOT_ACCESS_KEY`` and
-    ``ROOT_SECRET_KEY``), never in its argv, which every local user can read; the environment
-    is otherwise empty but for PATH. ``event_webhook_url``: where versitygw POSTs an S3-format
+    The key pair is an account of versitygw's internal IAM, in ``iam_dir/users.json`` (0600 in a
+    0700 directory), never in the server's argv (every local user can read it) nor its
+    environment. versitygw also insists on a root key pair, which it reads from argv or the
+    environment only: that one is a random throwaway made at each start, given to nobody and
+    stored nowhere, so what sits in the server's environment is no key anyone holds.
+    ``event_webhook_url``: where versitygw POSTs an S3-format
     event for every change (it sends a test event at start and exits if nobody answers).
     """
 
@@ -58,6 +64,16 @@ class S3Server(process.ListeningServer):
         return f"http://{self.host}:{self.port}"
 
     @property
+    def iam_dir(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.iam"
+
+    def _write_account(self) -> None:
+        account: dict[str, str | int] = {"access": self.access_key, "secret": self.secret_key, "role": "admin"}
+        account.update({"userID": 0, "groupID": 0, "projectID": 0})
+        make_private_dir(self.iam_dir)
+        write_private_file(self.iam_dir / "users.json", json.dumps({"accessAccounts": {self.access_key: account}}))
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
@@ -71,7 +87,9 @@ class S3Server(process.ListeningServer):
         binary = versitygw_binary()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
+        self._write_account()
         argv = [str(binary), "--port", f"{self.host}:{self.port}", "--region", self.region, "--quiet"]
+        argv += ["--iam-dir", str(self.iam_dir)]
         if self.access_log:
             argv += ["--access-log", str(self.access_log_path)]
         if self.event_webhook_url:
@@ -79,8 +97,8 @@ class S3Server(process.ListeningServer):
         argv += ["posix", str(self.data_dir)]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "ROOT_ACCESS_KEY": self.access_key,
-            "ROOT_SECRET_KEY": self.secret_key,
+            "ROOT_ACCESS_KEY": "root-" + secrets.token_hex(8),  # a throwaway: see the class docstring
+            "ROOT_SECRET_KEY": secrets.token_urlsafe(30),
         }
         self.pid = process.start_server(
             argv,
@@ -95,6 +113,7 @@ class S3Server(process.ListeningServer):
     def remove_data(self) -> None:
         """Delete the objects and the log (a stopped server's; used by tests and benches)."""
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(self.iam_dir, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)
         self.access_log_path.unlink(missing_ok=True)
 
