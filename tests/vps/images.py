@@ -88,7 +88,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   printf '%s\\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
   chown postgres /tmp/pwfile
   $AS "$BIN/initdb" -D "$PGDATA" \\
-    -U "$POSTGRES_USER" --pwfile=/tmp/pwfile --encoding=UTF8 --locale=C.UTF-8 --auth-host=scram-sha-256 --auth-local=trust >/dev/null
+    -U "$POSTGRES_USER" --pwfile=/tmp/pwfile --encoding=UTF8 --locale=C.UTF-8 \\
+    --auth-host=scram-sha-256 --auth-local=trust >/dev/null
   rm -f /tmp/pwfile
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
   echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
