@@ -50,6 +50,8 @@ class Supports:
     superuser_url: bool = False
     bucket_events: bool = False
     disposable: bool = False
+    config_files: bool = False
+    database_locale: bool = False
 
     def as_dict(self) -> dict[str, bool]:
         return {f.name: bool(getattr(self, f.name)) for f in fields(self)}
@@ -84,6 +86,14 @@ FEATURES: dict[str, Feature] = {
     "disposable": Feature(
         "destroying it loses nothing off this machine, so a non-interactive destroy needs no --yes",
         "pass --yes",
+    ),
+    "config_files": Feature(
+        "it hands each replica the config files the spec's processes declare (files:)",
+        "deploy this app to a target whose adapter can (migrate providers lists them), or configure it by env",
+    ),
+    "database_locale": Feature(
+        "it creates the app's database with the locale the spec gives (postgres.locale)",
+        "create the database yourself with that locale before the first deploy, or drop postgres.locale",
     ),
 }
 

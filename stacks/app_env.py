@@ -7,15 +7,14 @@ from typing import Any
 
 import pulumi
 
-from migrate.spec import envrefs
+from migrate.spec import appfiles, envrefs
 
 
 def _expander(template: str) -> Any:
     return lambda values: envrefs.expand(template, values)
 
 
-def computed_env(
-    env: Mapping[str, str],
+def target_parts(
     *,
     domain: str,
     tls: bool = False,
@@ -26,11 +25,8 @@ def computed_env(
     s3_access_key: pulumi.Input[str] | None = None,
     s3_secret_key: pulumi.Input[str] | None = None,
     redis_url: pulumi.Input[str] | None = None,
-) -> dict[str, Any]:
-    """``env`` with every value that references the target's outputs computed from them; a value
-    built from a secret part (a password, a key, a URL with credentials) stays a secret."""
-    if not any(envrefs.refs(value) for value in env.values()):
-        return dict(env)
+) -> pulumi.Output[dict[str, str]]:
+    """Every reference's value on this target (``db.host`` -> ...), once the outputs are known."""
     links = {
         k: v
         for k, v in {
@@ -48,7 +44,16 @@ def computed_env(
         resolved, real_buckets = args
         return envrefs.parts(domain=domain, tls=tls, s3_region=s3_region, s3_buckets=real_buckets, **resolved)
 
-    values = pulumi.Output.all(pulumi.Output.all(**links), pulumi.Output.all(**buckets)).apply(build)
+    return pulumi.Output.all(pulumi.Output.all(**links), pulumi.Output.all(**buckets)).apply(build)
+
+
+def computed_env(env: Mapping[str, str], **links: Any) -> dict[str, Any]:
+    """``env`` with every value that references the target's outputs computed from them; a value
+    built from a secret part (a password, a key, a URL with credentials) stays a secret.
+    ``links``: the target's parts, as ``target_parts`` takes them."""
+    if not any(envrefs.refs(value) for value in env.values()):
+        return dict(env)
+    values = target_parts(**links)
     computed: dict[str, Any] = {}
     for key, value in env.items():
         if not envrefs.refs(value):
@@ -57,3 +62,22 @@ def computed_env(
         output = values.apply(_expander(value))
         computed[key] = pulumi.Output.secret(output) if envrefs.is_secret(value) else output
     return computed
+
+
+def computed_files(
+    files: Mapping[str, str],
+    spec_secrets: Mapping[str, pulumi.Input[str]],
+    replicas: list[tuple[str, int | None, str]],
+    **links: Any,
+) -> pulumi.Output[list[dict[str, str]]] | None:
+    """Each replica's rendered config files (``replicas``: host, port, files directory), as
+    one secret output; None when the process has none."""
+    if not files:
+        return None
+    values = target_parts(**links)
+
+    def render(args: list[Any]) -> list[dict[str, str]]:
+        parts, secret_values = args
+        return appfiles.render_all(files, parts, secret_values, replicas)
+
+    return pulumi.Output.secret(pulumi.Output.all(values, pulumi.Output.all(**dict(spec_secrets))).apply(render))

@@ -7,6 +7,7 @@ keys they are given in their environment.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -18,7 +19,7 @@ from providers.local.dynamic.host import Host
 from providers.local.dynamic.objectstore import ObjectStore
 from providers.local.dynamic.postgres import Postgres
 from providers.local.dynamic.redis import Redis
-from stacks.app_env import computed_env
+from stacks.app_env import computed_env, computed_files
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -37,8 +38,8 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunC
     sandbox_dir = host.sandbox_dir
 
     service_env: dict[str, Any] = dict(spec.env)
-    for key, ref in spec.secrets.items():
-        service_env[key] = pulumi.Output.secret(ref.resolve(f"secrets.{key}"))
+    spec_secrets = {key: pulumi.Output.secret(ref.resolve(f"secrets.{key}")) for key, ref in spec.secrets.items()}
+    service_env.update(spec_secrets)
     exports: dict[str, Any] = {}
 
     if spec.postgres:
@@ -49,6 +50,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunC
             port=layout.POSTGRES_PORT,
             database=spec.postgres.database,
             user=spec.postgres.user,
+            locale=spec.postgres.locale,
             opts=on_host,
         )
         service_env["DATABASE_URL"] = database.url
@@ -104,16 +106,25 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunC
             ported += 1
         if name == public_name:
             backends = [f"{address}:{port}" for port in ports]
-        own_env = computed_env(
-            {**spec.env, **proc.env},
-            domain=spec.service.domain,
-            database_url=exports.get("database_url"),
-            s3_endpoint=exports.get("s3_endpoint"),
-            s3_region=exports.get("s3_region"),
-            s3_buckets=exports.get("s3_buckets"),
-            s3_access_key=exports.get("s3_access_key"),
-            s3_secret_key=exports.get("s3_secret_key"),
-            redis_url=exports.get("redis_url"),
+        links: dict[str, Any] = {
+            "domain": spec.service.domain,
+            "database_url": exports.get("database_url"),
+            "s3_endpoint": exports.get("s3_endpoint"),
+            "s3_region": exports.get("s3_region"),
+            "s3_buckets": exports.get("s3_buckets"),
+            "s3_access_key": exports.get("s3_access_key"),
+            "s3_secret_key": exports.get("s3_secret_key"),
+            "redis_url": exports.get("redis_url"),
+        }
+        own_env = computed_env({**spec.env, **proc.env}, **links)
+        files = computed_files(
+            proc.files,
+            spec_secrets,
+            [
+                (address, ports[index] if ports else None, str(layout.files_dir(Path(directory), name, index)))
+                for index in range(proc.replicas)
+            ],
+            **links,
         )
         env = pulumi.Output.all(**{**service_env, **own_env}).apply(lambda values: dict(values))
         assert proc.command, f"process {name} has no command: the local adapter runs commands"
@@ -127,6 +138,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunC
             ports=ports,
             cwd=app_dir,
             env=env,
+            files=files,
             ready=proc.ready.model_dump(mode="json") if proc.ready else None,
             start_timeout=proc.start_timeout_seconds,
             opts=on_host,

@@ -72,3 +72,18 @@ def test_relative_secret_file_is_taken_beside_the_spec(tmp_path):
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()) == spec_dir / "app.secret"
     assert load_spec(spec_dir / "migrate.yaml") is not None
+
+
+def test_migrate_home_is_private_unless_the_sandboxs_postgres_user_must_pass(tmp_path, monkeypatch):
+    import os
+
+    from migrate.engine.workspace import backend_url
+
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    for euid, mode in ((1000, 0o700), (0, 0o711)):
+        home = tmp_path / f"home-{euid}"
+        monkeypatch.setenv("MIGRATE_HOME", str(home))
+        monkeypatch.setattr(os, "geteuid", lambda euid=euid: euid)
+        backend_url()
+        assert home.stat().st_mode & 0o777 == mode
+        assert (home / "state").stat().st_mode & 0o777 == 0o700

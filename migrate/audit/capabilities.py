@@ -37,6 +37,10 @@ def required(
     """Blocking (critical) where the run would fail at a later step; warnings where a step is
     skipped or slower."""
     found = [_lacks(spec, source, "holding_page", Severity.WARNING)]
+    if dest is not None and any(process.files for process in spec.processes.values()):
+        found.append(_lacks(spec, dest, "config_files", Severity.CRITICAL))
+    if dest is not None and spec.postgres is not None and spec.postgres.locale:
+        found.append(_lacks(spec, dest, "database_locale", Severity.CRITICAL))
     if drill:
         found.append(_lacks(spec, source, "terminate", Severity.CRITICAL))
     if drill and data_mode == "replica" and spec.postgres is not None:

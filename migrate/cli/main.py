@@ -31,9 +31,9 @@ def _leave_stranded_threads(code: object) -> None:
 
     from migrate.engine.errors import engine_failed
 
-    if not engine_failed() or not any(
-        t.is_alive() and not t.daemon and t is not threading.main_thread() for t in threading.enumerate()
-    ):
+    # Executor workers are daemon threads, yet concurrent.futures joins them at shutdown all
+    # the same: any live thread besides this one can hold the exit.
+    if not engine_failed() or not any(t.is_alive() and t is not threading.main_thread() for t in threading.enumerate()):
         return
     import atexit
     import contextlib

@@ -22,7 +22,7 @@ SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relreplident,
         WHERE x.indrelid = c.oid AND x.indisreplident),
     EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = c.oid AND x.indisprimary)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND {USER_SCHEMAS} AND {NOT_FROM_EXTENSION} ORDER BY 2"""
+WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND {USER_SCHEMAS} AND {NOT_FROM_EXTENSION} ORDER BY 2"""
 CANDIDATE_SQL = """
 SELECT format('%%I', i.relname) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
 WHERE x.indrelid = %s AND x.indisunique AND x.indimmediate AND x.indisvalid AND x.indpred IS NULL

@@ -47,9 +47,13 @@ if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
-TABLES_SQL = f"""
+# Unlogged tables cannot be published (their changes never reach the WAL): an app keeps
+# only what it can lose in them (locks, caches), and Postgres itself empties them after a crash.
+_TABLES = f"""
 SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {USER_SCHEMAS} AND {NOT_FROM_EXTENSION} ORDER BY 1"""
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {USER_SCHEMAS} AND {NOT_FROM_EXTENSION}"""
+TABLES_SQL = _TABLES + " AND c.relpersistence = 'p' ORDER BY 1"
+UNLOGGED_SQL = _TABLES + " AND c.relpersistence = 'u' ORDER BY 1"
 
 
 @dataclass
@@ -192,6 +196,11 @@ def start(
         tables = [row[0] for row in conn.execute(TABLES_SQL).fetchall()]
         if not tables:
             raise InputError(f"{src.label} has no tables to replicate")
+        if unlogged := [row[0] for row in conn.execute(UNLOGGED_SQL).fetchall()]:
+            done.append(
+                f"{len(unlogged)} unlogged table(s) not replicated (Postgres cannot publish them; their rows "
+                f"start empty on the standby): {', '.join(unlogged[:5])}{' …' if len(unlogged) > 5 else ''}"
+            )
         if not exists and leftovers.drop_slot(conn, name):
             done.append(f"dropped the leftover slot {name} at {src.label}")
         planned = identity.plan(conn)

@@ -98,8 +98,15 @@ def _engine_call(spec: ServiceSpec, target: str, events: EventLog, call: Callabl
 
 
 def _check_inputs(spec: ServiceSpec, target: str) -> None:
-    """Fail on bad input (an unset secret) before the engine starts."""
-    spec.target(target)
+    """Fail on bad input (an unset secret, a part the adapter cannot give) before the engine starts."""
+    from providers.hosting import UnsupportedError
+    from providers.registry import hosting_adapter
+
+    adapter = hosting_adapter(spec.target(target).provider)
+    if any(process.files for process in spec.processes.values()) and not adapter.supports.config_files:
+        raise UnsupportedError(adapter.unsupported("config_files", target))
+    if spec.postgres is not None and spec.postgres.locale and not adapter.supports.database_locale:
+        raise UnsupportedError(adapter.unsupported("database_locale", target))
     for key, ref in spec.secrets.items():
         ref.resolve(f"secrets.{key}")
 

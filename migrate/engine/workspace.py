@@ -36,7 +36,14 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_ROOT = REPO_ROOT / ".tools"
-HOME_MODE = 0o711
+
+
+def home_mode() -> int:
+    """MIGRATE_HOME's mode: 0700; as root 0711, since the sandbox's Postgres then runs as the
+    postgres user, who must pass through to its data directory (not list it)."""
+    return 0o711 if os.geteuid() == 0 else 0o700
+
+
 ORGANIZATION = "organization"  # the file backend's fixed organization name
 
 
@@ -57,9 +64,7 @@ def backend_url(override: str | None = None) -> str:
             path.mkdir(parents=True, exist_ok=True)
             return f"file://{path}"
         return url
-    # MIGRATE_HOME 0711: others may pass through to a sandbox's data directory (the postgres
-    # user must), not list it; the state itself 0700
-    make_private_dir(migrate_home(), HOME_MODE)
+    make_private_dir(migrate_home(), home_mode())
     state = make_private_dir(migrate_home() / "state")
     return f"file://{state}"
 

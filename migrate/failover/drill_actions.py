@@ -339,12 +339,26 @@ def load_start(
         canary = Canary(spec, out, canary_log)
         canary.start()
         _CANARIES[ctx.run_dir] = canary
+    started = time.time()
     time.sleep(float(seconds))
     acked = _acked(log)
     if spec.probes is not None and not acked:
-        raise MigrateError(
-            f"the probes got no acknowledged write from {target} in {seconds}s (see {ctx.run_dir / 'load.jsonl'})"
-        )
+        # A slow app (its setup requests, a first write that warms it) gets a grace, and the
+        # load then runs ``seconds`` from its first acknowledged write, so the drill measures
+        # writes in flight rather than a start-up.
+        grace = max(10.0, 2 * float(spec.probes.timeout_seconds))
+        deadline = time.monotonic() + grace
+        while not acked and time.monotonic() < deadline:
+            time.sleep(0.2)
+            acked = _acked(log)
+        if not acked:
+            raise MigrateError(
+                f"the probes got no acknowledged write from {target} in {float(seconds) + grace:.0f}s"
+                f" (see {ctx.run_dir / 'load.jsonl'})"
+            )
+        first = min(float(a.get("acked_at") or started) for a in acked)
+        time.sleep(max(0.0, first + float(seconds) - time.time()))
+        acked = _acked(log)
     canary_acks = read_acks(canary_log)
     if spec.probes is None and not canary_acks and (out.database_url or spec.media):
         raise MigrateError(f"the canary got no acknowledged write from {target} in {seconds}s")
@@ -392,6 +406,15 @@ def _events(path: Path) -> list[dict[str, Any]]:
 
 def _acked(path: Path) -> list[dict[str, Any]]:
     return [record for record in _events(path) if record.get("event") == "ack"]
+
+
+def _setup_values(path: Path) -> dict[str, Any]:
+    """What the load's setup requests captured (the last setup wins)."""
+    values: dict[str, Any] = {}
+    for record in _events(path):
+        if record.get("event") == "setup":
+            values = dict(record.get("values") or {})
+    return values
 
 
 @action("drill.load_stop")
@@ -511,7 +534,14 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
     if spec.probes is not None and acked:
         from migrate.probes.readback import read_back
 
-        checked = read_back(spec.probes, acked, base_url=_front(b), host=spec.service.domain, run=_run_of(load))
+        checked = read_back(
+            spec.probes,
+            acked,
+            base_url=_front(b),
+            host=spec.service.domain,
+            run=_run_of(load),
+            setup_values=_setup_values(Path(load["file"])),
+        )
         lost, media_lost, read_errors = checked.lost, checked.uploads_lost, checked.errors
     lost_seqs = {int(r["seq"]) for r in lost}
     media_on_b = media_keys(spec, b)

@@ -78,6 +78,8 @@ class Runner:
                     return False
                 values.update(outcome.captured)
             self.setup_values = values
+            # The read-back at the destination needs what setup captured (a room, a user's id).
+            self.recorder.write({"event": "setup", "values": {k: v for k, v in values.items() if k != "run"}})
             return True
 
     def one(self, client: Any, seq: int) -> None:

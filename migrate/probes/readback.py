@@ -22,11 +22,20 @@ class ReadBack:
 
 
 def read_back(
-    probes: Probes, acks: list[dict[str, Any]], *, base_url: str, host: str | None, run: str, threads: int = 16
+    probes: Probes,
+    acks: list[dict[str, Any]],
+    *,
+    base_url: str,
+    host: str | None,
+    run: str,
+    setup_values: dict[str, Any] | None = None,
+    threads: int = 16,
 ) -> ReadBack:
+    """``setup_values``: what the load's setup captured at the source (its ids are the
+    destination's too once the data moved); ``read_setup`` captures override them."""
     result = ReadBack()
     with client_for(base_url, host, probes.timeout_seconds, threads) as client:
-        values: dict[str, Any] = {"run": run}
+        values: dict[str, Any] = {**(setup_values or {}), "run": run}
         for index, request in enumerate(probes.read_setup):
             outcome = send(client, request, values)
             if not outcome.ok:

@@ -246,8 +246,8 @@ class Engine:
                 ok, detail = _verdict(_call(step.check, ctx))
                 if not ok:
                     raise CheckFailed(f"check {step.check.do} failed: {detail or 'no detail'}")
-        except (MigrateError, OSError, TimeoutError) as exc:
-            message = str(exc) or type(exc).__name__
+        except Exception as exc:  # a step's failure, journaled; never the run's crash
+            message = _failure_text(exc)
             journal.write(
                 "step-end",
                 step=step.id,
@@ -299,11 +299,12 @@ class Engine:
             started = time.monotonic()
             try:
                 _call(step.rollback, self.ctx)
-            except (MigrateError, OSError, TimeoutError) as exc:
+            except Exception as exc:  # recorded; the other rollbacks still run
+                error = _failure_text(exc)
                 self.journal.write(
-                    "rollback-end", step=step.id, ok=False, error=str(exc), seconds=round(time.monotonic() - started, 3)
+                    "rollback-end", step=step.id, ok=False, error=error, seconds=round(time.monotonic() - started, 3)
                 )
-                self._emit("rollback-failed", {"step": step.id, "error": redact(str(exc))})
+                self._emit("rollback-failed", {"step": step.id, "error": redact(error)})
                 continue
             self.journal.write("rollback-end", step=step.id, ok=True, seconds=round(time.monotonic() - started, 3))
             self._emit("rollback-ok", {"step": step.id})
@@ -312,3 +313,12 @@ class Engine:
 
     def _all_rolled_back(self, state: RunState) -> bool:
         return not any(s.status == "rollback-failed" for s in state.steps.values())
+
+
+def _failure_text(exc: Exception) -> str:
+    """A step's error line: ours as written; anything else (a library's error, a bug) named by
+    its type, so the journal says it was unexpected while the run still rolls back."""
+    if isinstance(exc, MigrateError | OSError | TimeoutError):
+        return str(exc) or type(exc).__name__
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"internal error: {type(exc).__name__}: {first}".rstrip(": ")

@@ -33,12 +33,13 @@ def refs(value: str) -> list[str]:
 
 
 def problems(spec: Any) -> list[tuple[tuple[str | int, ...], str]]:
-    """Unknown or unavailable references in the spec's env, as (field path, message)."""
+    """Unknown or unavailable references in the spec's env and files, as (field path, message)."""
     found: list[tuple[tuple[str | int, ...], str]] = []
     buckets = {b.name for b in spec.media.buckets} if spec.media else set()
     sections = {"db": spec.postgres is not None, "s3": spec.media is not None, "redis": spec.redis is not None}
     envs: list[tuple[tuple[str | int, ...], dict[str, str]]] = [(("env",), spec.env)]
     envs += [(("processes", name, "env"), p.env) for name, p in spec.processes.items()]
+    envs += [(("processes", name, "files"), p.files) for name, p in spec.processes.items()]
     for where, env in envs:
         for key, value in env.items():
             for ref in refs(value):

@@ -56,6 +56,12 @@ class Process(StrictModel):
     replicas: int = Field(1, ge=0, le=1000)
     public: bool = False
     env: dict[str, str] = Field(default_factory=dict)
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Config files the app reads, name -> template: the target's parts ({db.host}...), "
+        "{secret.NAME}, and per replica {host}, {port}, {replica}, {files} (their directory; use it in "
+        "the command). Private to each replica (0600) and secret in the state.",
+    )
 
     @model_validator(mode="after")
     def _runnable(self) -> Process:
@@ -75,6 +81,12 @@ class Postgres(StrictModel):
     database: Name
     user: Name = "app"
     extensions: list[str] = Field(default_factory=list)
+    locale: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_.@-]{0,63}$",
+        description="The database's collation and ctype (e.g. C, which Synapse requires); the provider's "
+        "default when unset. Fixed at creation.",
+    )
 
 
 class Redis(StrictModel):
@@ -202,6 +214,9 @@ def cross_check(spec: ServiceSpec) -> list[tuple[tuple[str | int, ...], str]]:
     from migrate.spec import envrefs
 
     problems += envrefs.problems(spec)
+    from migrate.spec import appfiles
+
+    problems += appfiles.problems(spec)
     for key in spec.secrets:
         if problem := env_name_problem(key):
             problems.append((("secrets", key), problem))

@@ -29,7 +29,15 @@ class LocalAdapter(HostingAdapter):
     }
     # The loopback address stays this machine's after its processes die, the stack exports
     # the cluster's superuser, and the object store announces uploads (SQS notifications).
-    supports = Supports(terminate=True, holding_page=True, superuser_url=True, bucket_events=True, disposable=True)
+    supports = Supports(
+        terminate=True,
+        holding_page=True,
+        superuser_url=True,
+        bucket_events=True,
+        disposable=True,
+        config_files=True,
+        database_locale=True,
+    )
     termination = "SIGKILL every process of the target at once (each process group); data stays on disk"
 
     def resource_plan(self, spec: ServiceSpec, settings: Any) -> list[tuple[str, int]]:

@@ -40,6 +40,11 @@ def target_address(target: str, address: str | None) -> str:
     return address or derived_address(target)
 
 
+def files_dir(sandbox: Path, process: str, replica: int) -> Path:
+    """Where replica ``replica`` of ``process`` finds its config files (spec ``files:``)."""
+    return sandbox / "files" / f"{process}-{replica}"
+
+
 def run_dir(sandbox: Path) -> Path:
     """Pid files of every process of the target, one file per process: ``pid starttime``."""
     return sandbox / "run"

@@ -1,5 +1,5 @@
-"""A private copy of chirp's spec for the failover tests: random loopback addresses for both
-targets and both sandbox DNS servers, its own MIGRATE_HOME, so nothing collides with anyone."""
+"""A private copy of an example app's spec (chirp's by default) for the failover tests: random loopback
+addresses for both targets and both sandbox DNS servers, its own MIGRATE_HOME, so nothing collides with anyone."""
 
 from __future__ import annotations
 
@@ -74,16 +74,20 @@ class PrivateSandbox:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def private_sandbox(prefix: str) -> PrivateSandbox:
+def private_sandbox(prefix: str, spec_path: Path = CHIRP_SPEC, env: dict[str, str] | None = None) -> PrivateSandbox:
+    """A copy of the app's spec (chirp's unless told) with its own addresses and home; the
+    app's other files (its code) are linked in beside it."""
     # Under /tmp with o+x: the postgres user must traverse to its data directory.
     base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     base.chmod(0o755)
-    (base / "chirp").symlink_to(CHIRP_SPEC.parent / "chirp")  # the app's code beside its spec
+    for item in spec_path.parent.iterdir():
+        if item != spec_path and not item.name.startswith((".", "__")):
+            (base / item.name).symlink_to(item)
     a = free_loopback_address()
     b = _other(a)
     bind_ns = _dns_address({a, b})
     knot_ns = _dns_address({a, b, bind_ns})
-    document = yaml.safe_load(CHIRP_SPEC.read_text())
+    document = yaml.safe_load(spec_path.read_text())
     document["targets"] = {
         "local-a": {"provider": "local", "address": a},
         "local-b": {"provider": "local", "address": b},
@@ -95,8 +99,8 @@ def private_sandbox(prefix: str) -> PrivateSandbox:
     }
     spec = base / "migrate.yaml"
     spec.write_text(yaml.safe_dump(document, sort_keys=False))
-    env = {"MIGRATE_HOME": str(base / "home"), "CHIRP_SESSION_KEY": secrets.token_urlsafe(24)}
-    return PrivateSandbox(base, spec, env, a, b, (bind_ns, knot_ns))
+    own = env if env is not None else {"CHIRP_SESSION_KEY": secrets.token_urlsafe(24)}
+    return PrivateSandbox(base, spec, {"MIGRATE_HOME": str(base / "home"), **own}, a, b, (bind_ns, knot_ns))
 
 
 def _other(taken: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
+from migrate.private_files import make_private_dir, write_private_file
 from providers.local import layout
 from providers.local.dynamic.base import (
     SandboxProvider,
@@ -21,6 +22,7 @@ from providers.local.dynamic.base import (
     clean_errors,
     command_argv,
     inputs_of,
+    remove_tree,
     spawned,
     stop,
 )
@@ -30,7 +32,7 @@ START_TIMEOUT = 30.0
 
 
 class AppProvider(SandboxProvider):
-    update_on = ("command", "env", "cwd", "replicas", "ports", "ready", "start_timeout")
+    update_on = ("command", "env", "files", "cwd", "replicas", "ports", "ready", "start_timeout")
     replace_on = ("sandbox_dir", "name", "host")
 
     def running(self, outs: dict[str, Any]) -> bool:
@@ -55,7 +57,7 @@ class AppProvider(SandboxProvider):
     @clean_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = inputs_of(news)
-        restart = any(olds.get(key) != inputs.get(key) for key in ("command", "env", "cwd", "ports"))
+        restart = any(olds.get(key) != inputs.get(key) for key in ("command", "env", "files", "cwd", "ports"))
         pids = self._converge(inputs, list(olds.get("pids") or []), restart=restart)
         return UpdateResult({**inputs, "pids": pids})
 
@@ -66,6 +68,7 @@ class AppProvider(SandboxProvider):
         ports: list[int] = [int(port) for port in inputs.get("ports") or []]
         for index in range(replicas, len(pids)):
             stop(directory, f"{name}-{index}", pids[index])
+            remove_tree(layout.files_dir(directory, name, index))
         result: list[list[int]] = []
         waiting: list[tuple[int, int | None, Path]] = []
         for index in range(replicas):
@@ -88,7 +91,8 @@ class AppProvider(SandboxProvider):
 
     def _spawn(self, inputs: dict[str, Any], index: int, port: int | None) -> tuple[int, Path]:
         host = inputs["host"]
-        argv = command_argv(inputs["command"], host=host, port=port if port is not None else "")
+        files = _write_files(inputs, index)
+        argv = command_argv(inputs["command"], host=host, port=port if port is not None else "", files=files)
         extra = {**inputs.get("env", {}), "HOST": host, "REPLICA": str(index)}
         if port is not None:
             extra["PORT"] = str(port)
@@ -113,9 +117,10 @@ class AppProvider(SandboxProvider):
         if ready:
             timeout = float(ready.get("timeout_seconds") or timeout)
             url = f"http://{host}:{port}{ready['path']}"
+            statuses = [int(s) for s in ready.get("status") or [200]]
             process.wait_until(
-                lambda: _answers(url, [int(s) for s in ready.get("status") or [200]]),
-                what=f"process {name}: {url} answering {ready.get('status') or [200]}",
+                lambda: _answers(url, statuses),
+                what=f"process {name}: {url} answering {statuses}",
                 timeout=timeout,
                 pid=pid,
                 log_path=log,
@@ -135,6 +140,22 @@ class AppProvider(SandboxProvider):
         for index, entry in enumerate(props.get("pids") or []):
             stop(directory, f"{props['name']}-{index}", entry)
             (directory / "logs" / f"{props['name']}-{index}.log").unlink(missing_ok=True)
+        for index in range(len(props.get("files") or [])):
+            remove_tree(layout.files_dir(directory, props["name"], index))
+
+
+def _write_files(inputs: dict[str, Any], index: int) -> str:
+    """Replica ``index``'s config files, rewritten (0600 in a 0700 directory of its own); the
+    directory, for ``{files}`` in the command. What the app keeps beside them (a media cache,
+    a pid file) stays: the directory is removed only when the replica is."""
+    directory = layout.files_dir(Path(inputs["sandbox_dir"]), inputs["name"], index)
+    rendered = inputs.get("files") or []
+    if index >= len(rendered):
+        return str(directory)
+    make_private_dir(directory)
+    for file_name, text in rendered[index].items():
+        write_private_file(directory / file_name, text)
+    return str(directory)
 
 
 def _answers(url: str, statuses: list[int]) -> bool:
@@ -161,6 +182,7 @@ class AppProcesses(Resource, module="local", name="Process"):
         ports: list[int],
         cwd: str,
         env: pulumi.Input[dict[str, str]],
+        files: pulumi.Input[list[dict[str, str]]] | None = None,
         ready: dict[str, Any] | None = None,
         start_timeout: float = START_TIMEOUT,
         opts: pulumi.ResourceOptions | None = None,
@@ -174,6 +196,7 @@ class AppProcesses(Resource, module="local", name="Process"):
             "ports": ports,
             "cwd": cwd,
             "env": env,
+            "files": files,
             "ready": ready,
             "start_timeout": start_timeout,
             "pids": None,

@@ -28,7 +28,7 @@ def _server(props: dict[str, Any], admin_password: str) -> PostgresServer:
 
 class PostgresProvider(ServerProvider):
     component = "postgres"
-    update_on = ("database", "user")
+    update_on = ("database", "user", "locale")
 
     @clean_errors
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -64,7 +64,7 @@ class PostgresProvider(ServerProvider):
             # Rare on a loaded machine: the postmaster dies before writing a line. Once more.
             logging.getLogger(__name__).warning("retrying Postgres start: %s", first)
             pid = server.start()
-        server.ensure_database(inputs["user"], password, inputs["database"])
+        server.ensure_database(inputs["user"], password, inputs["database"], inputs.get("locale"))
         return {
             **inputs,
             "pid": spawned(Path(inputs["sandbox_dir"]), "postgres", pid),
@@ -95,9 +95,11 @@ class Postgres(Resource, module="local", name="Postgres"):
         port: int,
         database: str,
         user: str,
+        locale: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
+            "locale": locale,
             "sandbox_dir": sandbox_dir,
             "host": host,
             "port": port,

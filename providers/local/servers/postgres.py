@@ -150,8 +150,9 @@ class PostgresServer:
             # group kills them all, and nothing of another cluster on the same port number.
             process.kill(pid)
 
-    def ensure_database(self, user: str, password: str, database: str) -> None:
-        """Create the app's role and database if absent (idempotent)."""
+    def ensure_database(self, user: str, password: str, database: str, locale: str | None = None) -> None:
+        """Create the app's role and database if absent (idempotent); ``locale``: its collation
+        and ctype (the cluster's when None). An existing database of another locale is an error."""
         import psycopg
         from psycopg import sql
 
@@ -166,9 +167,16 @@ class PostgresServer:
                     sql.Identifier(user), sql.Literal(password)
                 )
             )
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(user))
+            found = conn.execute("SELECT datcollate FROM pg_database WHERE datname = %s", (database,)).fetchone()
+            if found is None:
+                create = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(user))
+                if locale:
+                    create += sql.SQL(" TEMPLATE template0 LOCALE {}").format(sql.Literal(locale))
+                conn.execute(create)
+            elif locale and found[0] != locale:
+                raise MigrateError(
+                    f"database {database!r} on {self.host}:{self.port} has locale {found[0]!r}, the spec asks "
+                    f"for {locale!r}: a database's collation cannot change; dump, drop and restore it"
                 )
 
 
