@@ -83,7 +83,22 @@ def test_the_providers_table_comes_from_the_flags() -> None:
         assert entry["termination"] == adapter.termination
 
 
-def test_drill_preflight_refuses_a_source_that_cannot_be_terminated() -> None:
+def without_terminate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every adapter terminates now: the vps adapter, stripped of the flag, stands for one that cannot."""
+    from providers.vps.adapter import VpsAdapter
+
+    monkeypatch.setattr(VpsAdapter, "supports", Supports())
+
+
+# The same, in a child process: `python -c WITHOUT_TERMINATE migrate ARGS...` runs the CLI.
+WITHOUT_TERMINATE = (
+    "import sys; from providers.hosting import Supports; from providers.vps.adapter import VpsAdapter; "
+    "VpsAdapter.supports = Supports(); from migrate.cli.main import main; main(sys.argv[1:])"
+)
+
+
+def test_drill_preflight_refuses_a_source_that_cannot_be_terminated(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_terminate(monkeypatch)
     report = preflight(spec(), "box", "a", drill=True, data_mode="restore")
     lines = [f.message for f in report.blocking]
     assert any("cannot do 'terminate'" in line and "box (vps)" in line for line in lines), lines
@@ -106,17 +121,20 @@ def test_replica_drill_needs_a_superuser_url_at_both_ends(monkeypatch: pytest.Mo
 def test_chaos_terminate_on_an_adapter_without_it_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "shop.yaml"
     path.write_text(SPEC)
+    args = ["-f", str(path), "chaos", "terminate", "--target", "box"]
+    env = {**os.environ, "MIGRATE_HOME": str(tmp_path / "home")}
     done = subprocess.run(
-        [sys.executable, "-m", "migrate", "-f", str(path), "chaos", "terminate", "--target", "box"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "MIGRATE_HOME": str(tmp_path / "home")},
+        [sys.executable, "-c", WITHOUT_TERMINATE, *args], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "box (vps) cannot do 'terminate'" in done.stderr
     assert "Traceback" not in done.stderr
+    # the real vps adapter does terminate, and a host without a key is one line too, before any SSH
+    done = subprocess.run(
+        [sys.executable, "-m", "migrate", *args], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env
+    )
+    assert done.returncode == 1
+    assert done.stderr == "error: targets.box.hosts[0].private_key: give {file: PATH} or {env: NAME}\n"
 
 
 def _plan_aws(tmp_path: Path, *prefix: str) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -164,3 +182,14 @@ def test_an_engine_error_with_the_program_still_waiting_exits_promptly(tmp_path:
     assert "no resource plugin 'pulumi-resource-aws' found" in done.stderr
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == done.stderr.splitlines()[-1:]
     assert seconds < 60
+
+
+def test_a_vps_destination_refuses_process_files_and_a_database_locale() -> None:
+    text = SPEC.replace(
+        'image: "example/shop:1"}', 'image: "example/shop:1", files: {app.conf: "listen {host}:{port}"}}'
+    ).replace("user: shop}", "user: shop, locale: C}")
+    report = preflight(parse_spec(text, "shop.yaml"), "a", "box", drill=False, data_mode="restore")
+    lines = [f.message for f in report.blocking]
+    assert any("box (vps) cannot do 'config_files'" in line for line in lines), lines
+    assert any("box (vps) cannot do 'database_locale'" in line for line in lines), lines
+    assert preflight(parse_spec(text, "shop.yaml"), "box", "a", drill=False, data_mode="restore").blocking == []
