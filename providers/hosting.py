@@ -40,6 +40,11 @@ class ChangeFeed(StrEnum):
     WEBHOOK = "webhook"  # a server-wide event feed read over HTTP at outputs.s3_events_url
 
 
+# The stack config key migrate bumps after a promotion; a stack that declares
+# ``Supports.restart_processes`` restarts the processes marked restart_after_promotion on a new value.
+RESTART_GENERATION_KEY = "migrate:restart-generation"
+
+
 @dataclass(frozen=True)
 class Supports:
     """What the core may ask of an adapter. Each flag has a ``FEATURES`` entry: what it
@@ -52,6 +57,7 @@ class Supports:
     disposable: bool = False
     config_files: bool = False
     database_locale: bool = False
+    restart_processes: bool = False
 
     def as_dict(self) -> dict[str, bool]:
         return {f.name: bool(getattr(self, f.name)) for f in fields(self)}
@@ -94,6 +100,10 @@ FEATURES: dict[str, Feature] = {
     "database_locale": Feature(
         "it creates the app's database with the locale the spec gives (postgres.locale)",
         "create the database yourself with that locale before the first deploy, or drop postgres.locale",
+    ),
+    "restart_processes": Feature(
+        "its stack restarts the processes marked restart_after_promotion when migrate bumps their generation",
+        "restart them yourself on the destination right after promotion, before users arrive",
     ),
 }
 

@@ -81,3 +81,13 @@ def computed_files(
         return appfiles.render_all(files, parts, secret_values, replicas)
 
     return pulumi.Output.secret(pulumi.Output.all(values, pulumi.Output.all(**dict(spec_secrets))).apply(render))
+
+
+def restart_generation() -> str:
+    """The stack's restart generation (bumped by migrate after a promotion): a process marked
+    ``restart_after_promotion`` takes it as an input, so a new value restarts it, as a changed
+    pod-template annotation restarts a Kubernetes deployment."""
+    from providers.hosting import RESTART_GENERATION_KEY
+
+    namespace, key = RESTART_GENERATION_KEY.split(":")
+    return pulumi.Config(namespace).get(key) or ""

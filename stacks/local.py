@@ -19,7 +19,7 @@ from providers.local.dynamic.host import Host
 from providers.local.dynamic.objectstore import ObjectStore
 from providers.local.dynamic.postgres import Postgres
 from providers.local.dynamic.redis import Redis
-from stacks.app_env import computed_env, computed_files
+from stacks.app_env import computed_env, computed_files, restart_generation
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -141,6 +141,7 @@ def build(spec: ServiceSpec, target: str, settings: LocalSettings, context: RunC
             files=files,
             ready=proc.ready.model_dump(mode="json") if proc.ready else None,
             start_timeout=proc.start_timeout_seconds,
+            generation=restart_generation() if proc.restart_after_promotion else "",
             opts=on_host,
         )
 

@@ -41,6 +41,8 @@ def required(
         found.append(_lacks(spec, dest, "config_files", Severity.CRITICAL))
     if dest is not None and spec.postgres is not None and spec.postgres.locale:
         found.append(_lacks(spec, dest, "database_locale", Severity.CRITICAL))
+    if dest is not None and any(process.restart_after_promotion for process in spec.processes.values()):
+        found.append(_lacks(spec, dest, "restart_processes", Severity.WARNING))
     if drill:
         found.append(_lacks(spec, source, "terminate", Severity.CRITICAL))
     if drill and data_mode == "replica" and spec.postgres is not None:

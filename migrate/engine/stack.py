@@ -145,6 +145,25 @@ def up(
     return outputs_from_values(spec, target, {key: value.value for key, value in result.outputs.items()})
 
 
+def set_restart_generation(
+    spec: ServiceSpec, target: str, generation: str, *, options: EngineOptions | None = None
+) -> bool:
+    """Give ``target``'s stack a new restart generation (its next ``up`` restarts the processes
+    marked ``restart_after_promotion``); False when it already had this one (a resumed run)."""
+    from pulumi import automation as auto
+
+    from providers.hosting import RESTART_GENERATION_KEY as key
+
+    stack = open_stack(spec, target, options, create=False)
+    try:
+        if stack.get_config(key).value == generation:
+            return False
+    except auto.CommandError:
+        pass  # not set yet
+    stack.set_config(key, auto.ConfigValue(generation))
+    return True
+
+
 def preview(
     spec: ServiceSpec,
     target: str,

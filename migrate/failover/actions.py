@@ -169,6 +169,36 @@ def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
     return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
 
 
+@action("target.restart_wanted")
+def target_restart_wanted(ctx: StepContext, target: str) -> tuple[bool, str]:
+    """Precondition of ``restart``: some process of the spec asks to be restarted after a
+    promotion, and ``target``'s adapter can (else a warning says what to do by hand)."""
+    from providers.registry import hosting_adapter
+
+    spec = spec_of(ctx)
+    names = [name for name, proc in spec.processes.items() if proc.restart_after_promotion and proc.replicas]
+    if not names:
+        return False, "no process is marked restart_after_promotion"
+    adapter = hosting_adapter(spec.target(target).provider)
+    if not adapter.supports.restart_processes:
+        line = adapter.unsupported("restart_processes", target)
+        ctx.log(f"warning: {', '.join(names)} not restarted: {line}")
+        return False, line
+    return True, f"restarting {', '.join(names)} on {target}"
+
+
+@action("target.restart_processes")
+def target_restart_processes(ctx: StepContext, target: str) -> dict[str, Any]:
+    """Restart the processes marked ``restart_after_promotion`` through the engine: a new
+    restart generation (this run's id, so a resumed step restarts nothing twice), then ``up``."""
+    from migrate.engine.stack import set_restart_generation
+
+    spec = spec_of(ctx)
+    bumped = set_restart_generation(spec, target, ctx.run_id)
+    result = target_up(ctx, target)
+    return {**result, "generation": ctx.run_id, "bumped": bumped}
+
+
 def engine_progress(ctx: StepContext, target: str) -> Callable[[Any], None]:
     """One line per resource the engine finished (or failed), not the raw event stream."""
     from migrate.engine.detached import event_line

@@ -62,6 +62,11 @@ class Process(StrictModel):
         "{secret.NAME}, and per replica {host}, {port}, {replica}, {files} (their directory; use it in "
         "the command). Private to each replica (0600) and secret in the state.",
     )
+    restart_after_promotion: bool = Field(
+        False,
+        description="Restart it on the destination once its database is promoted, before any user is sent: "
+        "for an app that caches database state in memory (it ran beside a replica that changed under it).",
+    )
 
     @model_validator(mode="after")
     def _runnable(self) -> Process:

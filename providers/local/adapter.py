@@ -37,6 +37,7 @@ class LocalAdapter(HostingAdapter):
         disposable=True,
         config_files=True,
         database_locale=True,
+        restart_processes=True,
     )
     termination = "SIGKILL every process of the target at once (each process group); data stays on disk"
 

@@ -31,8 +31,13 @@ from providers.local.servers import process
 START_TIMEOUT = 30.0
 
 
+# A change to any of these restarts every replica (one at a time); "generation" is the stack's
+# restart generation, bumped after a promotion for processes marked restart_after_promotion.
+RESTART_ON = ("command", "env", "files", "cwd", "ports", "generation")
+
+
 class AppProvider(SandboxProvider):
-    update_on = ("command", "env", "files", "cwd", "replicas", "ports", "ready", "start_timeout")
+    update_on = (*RESTART_ON, "replicas", "ready", "start_timeout")
     replace_on = ("sandbox_dir", "name", "host")
 
     def running(self, outs: dict[str, Any]) -> bool:
@@ -57,7 +62,7 @@ class AppProvider(SandboxProvider):
     @clean_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs = inputs_of(news)
-        restart = any(olds.get(key) != inputs.get(key) for key in ("command", "env", "files", "cwd", "ports"))
+        restart = any(olds.get(key) != inputs.get(key) for key in RESTART_ON)
         pids = self._converge(inputs, list(olds.get("pids") or []), restart=restart)
         return UpdateResult({**inputs, "pids": pids})
 
@@ -185,6 +190,7 @@ class AppProcesses(Resource, module="local", name="Process"):
         files: pulumi.Input[list[dict[str, str]]] | None = None,
         ready: dict[str, Any] | None = None,
         start_timeout: float = START_TIMEOUT,
+        generation: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
@@ -200,5 +206,7 @@ class AppProcesses(Resource, module="local", name="Process"):
             "ready": ready,
             "start_timeout": start_timeout,
             "pids": None,
+            # Absent unless set: a stack deployed before generations existed sees no change.
+            **({"generation": generation} if generation else {}),
         }
         super().__init__(AppProvider(), name, props, opts)
