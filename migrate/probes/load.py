@@ -30,6 +30,17 @@ from migrate.probes.http import client_for, send
 from migrate.spec.probes import Probes
 
 
+def shareable(values: dict[str, Any]) -> dict[str, Any]:
+    """Setup captures fit for the run's files: not ``run``, nothing that looks like a credential."""
+    from migrate.spec.inline import name_looks_secret, secret_shape
+
+    return {
+        key: value
+        for key, value in values.items()
+        if key != "run" and not name_looks_secret(key) and not secret_shape(str(value))
+    }
+
+
 class Recorder:
     """One JSON line per event, thread-safe, flushed at once."""
 
@@ -78,8 +89,9 @@ class Runner:
                     return False
                 values.update(outcome.captured)
             self.setup_values = values
-            # The read-back at the destination needs what setup captured (a room, a user's id).
-            self.recorder.write({"event": "setup", "values": {k: v for k, v in values.items() if k != "run"}})
+            # The read-back at the destination needs what setup captured (a room, a user's id);
+            # a value whose name or shape says secret is not written (read_setup gets it on B).
+            self.recorder.write({"event": "setup", "values": shareable(values)})
             return True
 
     def one(self, client: Any, seq: int) -> None:

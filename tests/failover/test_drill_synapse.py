@@ -77,12 +77,23 @@ def _step(report: dict[str, Any], step_id: str) -> dict[str, Any]:
     return next(s for s in report["steps"] if s["id"] == step_id)
 
 
-def _client(sandbox: PrivateSandbox, token: str) -> httpx.Client:
-    """B's front, as a Matrix client reaches it: the service's Host, the account's token."""
+def _client(sandbox: PrivateSandbox, load_events: list[dict[str, Any]]) -> httpx.Client:
+    """B's front, as a Matrix client reaches it: the service's Host, logged in as the drill's
+    account with its password (the load's file holds no token: migrate never writes one)."""
+    run = next(e["run"] for e in load_events if e["event"] == "start")
+    with httpx.Client(base_url=f"http://{sandbox.b}", headers={"Host": DOMAIN}, timeout=30) as anonymous:
+        login = anonymous.post(
+            "/_matrix/client/v3/login",
+            json={
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": f"drill{run}"},
+                "password": f"drill-{run}-probe",
+            },
+        )
+    assert login.status_code == 200, login.text[:300]
+    token = login.json()["access_token"]
     return httpx.Client(
-        base_url=f"http://{sandbox.b}",
-        headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"},
-        timeout=30,
+        base_url=f"http://{sandbox.b}", headers={"Host": DOMAIN, "Authorization": f"Bearer {token}"}, timeout=30
     )
 
 
@@ -103,13 +114,21 @@ def test_replication_was_synchronous_and_says_what_it_could_not_carry(report: di
     assert any("unlogged table(s) not replicated" in change for change in replication["changes"])
 
 
+def test_the_load_file_holds_what_setup_captured_but_no_credential(
+    sandbox: PrivateSandbox, load_events: list[dict[str, Any]]
+) -> None:
+    setup = next(e["values"] for e in load_events if e["event"] == "setup")
+    assert setup["room"].startswith("!") and "access_token" not in setup
+    assert "syt_" not in json.dumps(load_events)  # Synapse's access tokens begin so
+
+
 def test_every_acknowledged_message_is_in_the_room_on_b(
     sandbox: PrivateSandbox, load_events: list[dict[str, Any]]
 ) -> None:
     setup = next(e["values"] for e in load_events if e["event"] == "setup")
     acked = {e["token"] for e in load_events if e["event"] == "ack"}
     assert acked
-    with _client(sandbox, setup["access_token"]) as client:
+    with _client(sandbox, load_events) as client:
         answer = client.get(f"/_matrix/client/v3/rooms/{setup['room']}/messages", params={"dir": "b", "limit": 10_000})
         assert answer.status_code == 200, answer.text[:300]
         bodies = " ".join(str(e.get("content", {}).get("body", "")) for e in answer.json()["chunk"])
@@ -119,7 +138,7 @@ def test_every_acknowledged_message_is_in_the_room_on_b(
 
 def test_b_takes_new_messages_as_the_new_primary(sandbox: PrivateSandbox, load_events: list[dict[str, Any]]) -> None:
     setup = next(e["values"] for e in load_events if e["event"] == "setup")
-    with _client(sandbox, setup["access_token"]) as client:
+    with _client(sandbox, load_events) as client:
         for n in range(20):  # new event ids and stream positions: none may collide with A's
             txn = uuid.uuid4().hex
             sent = client.put(
@@ -134,9 +153,8 @@ def test_b_takes_new_messages_as_the_new_primary(sandbox: PrivateSandbox, load_e
 def test_media_uploaded_on_b_lands_in_bs_bucket(
     sandbox: PrivateSandbox, load_events: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    setup = next(e["values"] for e in load_events if e["event"] == "setup")
     payload = uuid.uuid4().bytes * 1000
-    with _client(sandbox, setup["access_token"]) as client:
+    with _client(sandbox, load_events) as client:
         uploaded = client.post(
             "/_matrix/media/v3/upload", content=payload, headers={"Content-Type": "application/octet-stream"}
         )
