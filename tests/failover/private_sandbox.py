@@ -36,6 +36,39 @@ class PrivateSandbox:
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> Any:
         return run_cli("-f", str(self.spec), *args, env={**self.env, **(env or {})}, cwd=self.base, timeout=timeout)
 
+    def drill(
+        self,
+        *options: str,
+        load_seconds: float = 3,
+        rate: float = 40,
+        seed_mb: int = 1,
+        media_mb: int = 1,
+        env: dict[str, str] | None = None,
+        timeout: float = 900,
+    ) -> Any:
+        """``migrate drill`` local-a → local-b, reports under the sandbox, one JSON document."""
+        return self.cli(
+            "drill",
+            "--from",
+            "local-a",
+            "--to",
+            "local-b",
+            "--load-seconds",
+            str(load_seconds),
+            "--rate",
+            str(rate),
+            "--seed-mb",
+            str(seed_mb),
+            "--media-mb",
+            str(media_mb),
+            "--reports",
+            str(self.base / "reports"),
+            "--json",
+            *options,
+            env=env,
+            timeout=timeout,
+        )
+
     def leftovers(self, dns_dirs: bool = True) -> dict[str, Any]:
         """What of this sandbox still exists: listeners, processes, directories, lo addresses.
         (``migrate dns sandbox down`` keeps the servers' zones on disk: ``dns_dirs=False``.)"""

@@ -28,27 +28,7 @@ pytestmark = pytest.mark.slow
 def drill() -> Iterator[dict[str, Any]]:
     sb = private_sandbox("migrate-drill-")
     try:
-        result = sb.cli(
-            "drill",
-            "--from",
-            "local-a",
-            "--to",
-            "local-b",
-            "--load-seconds",
-            "3",
-            "--rate",
-            "40",
-            "--image-every",
-            "4",
-            "--seed-mb",
-            "1",
-            "--media-mb",
-            "4",
-            "--reports",
-            str(sb.base / "reports"),
-            "--json",
-            timeout=900,
-        )
+        result = sb.drill("--image-every", "4", media_mb=4)
         yield {"result": result, "a": sb.a, "b": sb.b, "nameservers": set(sb.nameservers), "leftovers": sb.leftovers()}
     finally:
         sb.clean_up()

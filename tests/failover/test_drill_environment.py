@@ -34,23 +34,9 @@ def scanned() -> Iterator[dict[str, Any]]:
     planted_file, out_file = sb.base / "planted.json", sb.base / "scan.json"
     planted_file.write_text(json.dumps(planted))
     try:
-        result = sb.cli(
-            "drill",
-            "--from",
-            "local-a",
-            "--to",
-            "local-b",
-            "--load-seconds",
-            "2",
-            "--rate",
-            "20",
-            "--seed-mb",
-            "1",
-            "--media-mb",
-            "1",
-            "--reports",
-            str(sb.base / "reports"),
-            "--json",
+        result = sb.drill(
+            load_seconds=2,
+            rate=20,
             env={
                 **planted,
                 "MIGRATE_FAULT_AT": "before:terminate",

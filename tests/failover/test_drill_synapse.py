@@ -3,15 +3,17 @@
 One real run: the Pulumi engine deploys Synapse twice from ``examples/synapse/migrate.yaml``
 (its config file rendered from the spec's ``files:`` with both targets' own database, bucket
 and secrets; a database of the ``C`` locale Synapse demands), the spec's probes register an
-account, open a room and send messages through Matrix's client API on A, A is SIGKILLed, B is
-promoted from its synchronous logical replica, DNS swings. Then, with the stacks kept, the
-test checks B as a Matrix client would — not only migrate's own read-back: every acknowledged
-message is in the room's history on B, B takes new messages as the new primary, and a media
-upload on B lands in B's bucket through Synapse's S3 storage provider. Nothing is left after.
+account, open a room and send messages through Matrix's client API on A, media goes up
+through its media API, A is SIGKILLed, B is promoted from its synchronous logical replica,
+DNS swings. Then, with the stacks kept, the test checks B as a Matrix client would — not only
+migrate's own read-back: every acknowledged message is in the room's history on B, the media
+A stored downloads byte-exact from B, B takes new messages as the new primary, and an upload
+on B lands in B's bucket through Synapse's S3 storage provider. Nothing is left after.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import uuid
@@ -42,25 +44,10 @@ def sandbox() -> Iterator[PrivateSandbox]:
 
 @pytest.fixture(scope="module")
 def report(sandbox: PrivateSandbox) -> dict[str, Any]:
-    result = sandbox.cli(
-        "drill",
-        "--from",
-        "local-a",
-        "--to",
-        "local-b",
-        "--load-seconds",
-        "3",
-        "--rate",
-        "30",
-        "--seed-mb",
-        "1",
-        "--media-mb",
-        "1",
-        "--keep",
-        "--reports",
-        str(sandbox.base / "reports"),
-        "--json",
-        timeout=900,
+    # Just before A is killed, media goes up to A through Synapse's own media API.
+    uploader = f"{sys.executable} -m tests.apps.synapse_upload {sandbox.a} {sandbox.base / 'uploaded.json'}"
+    result = sandbox.drill(
+        "--keep", rate=30, env={"MIGRATE_FAULT_AT": "before:terminate", "MIGRATE_FAULT_RUN": uploader}
     )
     assert result.returncode == 0, f"drill failed (exit {result.returncode}):\n{result.stderr[-5000:]}"
     document: dict[str, Any] = json.loads(result.stdout)
@@ -148,6 +135,18 @@ def test_b_takes_new_messages_as_the_new_primary(sandbox: PrivateSandbox, load_e
             assert sent.status_code == 200, sent.text[:300]
             read = client.get(f"/_matrix/client/v3/rooms/{setup['room']}/event/{sent.json()['event_id']}")
             assert read.status_code == 200 and txn in read.text
+
+
+def test_media_uploaded_to_a_before_the_kill_downloads_byte_exact_from_b(
+    sandbox: PrivateSandbox, report: dict[str, Any]
+) -> None:
+    uploaded = json.loads((sandbox.base / "uploaded.json").read_text())
+    assert len(uploaded["media"]) == 5
+    with httpx.Client(base_url=f"http://{sandbox.b}", headers={"Host": DOMAIN}, timeout=30) as client:
+        for item in uploaded["media"]:
+            answer = client.get(f"/_matrix/media/v3/download/{DOMAIN}/{item['id']}")
+            assert answer.status_code == 200, (item["id"], answer.status_code, answer.text[:200])
+            assert hashlib.sha256(answer.content).hexdigest() == item["sha256"], item["id"]
 
 
 def test_media_uploaded_on_b_lands_in_bs_bucket(
