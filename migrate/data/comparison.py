@@ -18,7 +18,8 @@ class Mismatch:
 
     def describe(self) -> str:
         detail = f" (source {self.source}, destination {self.dest})" if self.source or self.dest else ""
-        return f"{self.area}: {self.item}: {self.kind}{detail}"
+        item = self.item if self.item.isprintable() else self.item.encode("unicode_escape").decode("ascii")
+        return f"{self.area}: {item}: {self.kind}{detail}"
 
 
 @dataclass

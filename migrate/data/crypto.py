@@ -182,3 +182,6 @@ class EncryptedStore(ObjectStore):
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)
+
+    def abort_orphaned_uploads(self) -> int:
+        return self.inner.abort_orphaned_uploads()

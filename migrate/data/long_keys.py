@@ -149,3 +149,6 @@ class HashedLongKeys(ObjectStore):
         if stored != key:
             self.inner.delete(stored + NAME_SUFFIX)  # first: a crash in between leaves an unlisted object
         self.inner.delete(stored)
+
+    def abort_orphaned_uploads(self) -> int:
+        return self.inner.abort_orphaned_uploads()

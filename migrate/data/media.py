@@ -64,6 +64,8 @@ class ObjectSyncResult:
     bytes_copied: int = 0
     seconds: float = 0.0
     manifest: str = ""
+    # Multipart uploads a killed earlier run left at the destination, aborted by this one.
+    uploads_aborted: int = 0
     source_listing: dict[str, ObjectInfo] = field(default_factory=dict, repr=False)
     dest_listing: dict[str, ObjectInfo] = field(default_factory=dict, repr=False)
     # The manifest's rows as they stand after the run, when the run wrote none (else None: re-read).
@@ -72,7 +74,17 @@ class ObjectSyncResult:
     def to_json(self) -> dict[str, object]:
         return {
             k: getattr(self, k)
-            for k in ("source", "dest", "objects", "copied", "skipped", "deleted", "bytes_copied", "manifest")
+            for k in (
+                "source",
+                "dest",
+                "objects",
+                "copied",
+                "skipped",
+                "deleted",
+                "bytes_copied",
+                "manifest",
+                "uploads_aborted",
+            )
         } | {"seconds": round(self.seconds, 3)}
 
 
@@ -148,6 +160,7 @@ def sync_objects(
     src_list: dict[str, ObjectInfo] = {}
     written_here: dict[str, ObjectInfo] = {}
     try:
+        result.uploads_aborted = dest.abort_orphaned_uploads()
         with ThreadPoolExecutor(1) as lister:
             # Both listings at once, each on its own server; the copy starts on the source's first
             # page (the destination's whole listing is needed to decide any object).
@@ -316,6 +329,44 @@ def _check_read(source: ObjectStore, src: ObjectInfo, fetched: Fetched, sha: str
         raise MigrateError(f"{where}: content read does not match its sha256 metadata")
 
 
+# What a server answers for an object stored without a Content-Type: the same as none given.
+_DEFAULT_TYPES = frozenset({"binary/octet-stream", "application/octet-stream"})
+
+
+def meta_mismatches(area: str, key: str, source: ObjectStore, dest: ObjectStore) -> list[Mismatch]:
+    """Each header, user-metadata key and tag of ``key`` that differs between the two sides, named."""
+    a = source.object_meta(key)
+    b = dest.object_meta(key)
+    if a == b:
+        return []
+    if "content-type" not in a and b.get("content-type") in _DEFAULT_TYPES:
+        b = {k: v for k, v in b.items() if k != "content-type"}
+    found: list[Mismatch] = []
+    tags_a = stores.decode_tags(a.pop(stores.TAGS_META, ""))
+    tags_b = stores.decode_tags(b.pop(stores.TAGS_META, ""))
+    for name in sorted(a.keys() | b.keys()):
+        if a.get(name) != b.get(name):
+            what = f"header {name}" if name in stores.HEADER_PARAMS else f"metadata x-amz-meta-{name}"
+            found.append(Mismatch(area, key, what, _shown(a.get(name)), _shown(b.get(name))))
+    for name in sorted(tags_a.keys() | tags_b.keys()):
+        if tags_a.get(name) != tags_b.get(name):
+            shown = _shown(tags_a.get(name)), _shown(tags_b.get(name))
+            found.append(Mismatch(area, key, f"tag {_escaped(name)}", *shown))
+    return found
+
+
+def _escaped(text: str) -> str:
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def _shown(value: str | None, limit: int = 80) -> str:
+    """A value for a one-line report: escaped, cut short, "absent" when there is none."""
+    if value is None:
+        return "absent"
+    text = _escaped(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def _stored_size(dest: ObjectStore, plain: int) -> int:
     from migrate.data.crypto import CHUNK, HEADER, TAG
 
@@ -360,11 +411,17 @@ def verify_objects(
     records: dict[str, Record] | None = None,
     workers: int = DEFAULT_WORKERS,
     progress: ProgressCallback | None = None,
+    compare_meta: bool = True,
 ) -> VerifyReport:
-    """Every source object at the destination with equal size and checksum.
+    """Every source object at the destination with equal bytes, headers, user metadata and tags.
 
-    ``source_listing``/``dest_listing``: listings taken after a sync (else both sides are listed);
-    ``records``: the manifest's rows when the caller has them current (else they are read).
+    Bytes: equal plain-MD5 ETags (which each server computed itself), or the manifest's record
+    of the very ETags the copy saw at both sides (any rewrite at B changes B's ETag), else the
+    bytes of both sides read and hashed here: the destination's checksum metadata is never
+    taken on trust. Headers, metadata and tags: a HEAD and a GetObjectTagging at each side
+    (``compare_meta``; ``meta_mismatches``). ``source_listing``/``dest_listing``: listings
+    taken after a sync (else both sides are listed); ``records``: the manifest's rows when the
+    caller has them current (else they are read).
     """
     started = time.monotonic()
     if source_listing is None or dest_listing is None:
@@ -419,6 +476,17 @@ def verify_objects(
                     summary.matched += 1
                 else:
                     report.mismatches.append(mismatch)
+    if compare_meta:
+        present = [key for key in sorted(source_listing) if key in dest_listing]
+        bad_keys = {m.item for m in report.mismatches}
+        with ThreadPoolExecutor(workers) as pool:
+            differing = pool.map(lambda key: meta_mismatches(area, key, source, dest), present)
+            for key, found in zip(present, differing, strict=True):
+                if found:
+                    report.mismatches.extend(found)
+                    if key not in bad_keys:
+                        summary.matched -= 1
+                        bad_keys.add(key)
     summary.seconds = time.monotonic() - started
     report.sections.append(summary)
     report.seconds = summary.seconds

@@ -292,10 +292,46 @@ _HEADER_FIELDS = {
 
 
 def get_object(endpoint: Endpoint, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
-    """The object's bytes and the GetObject fields migrate reads (ETag, headers, ``Metadata``)."""
+    """The object's bytes and the GetObject fields migrate reads (ETag, headers, ``Metadata``, ``TagCount``)."""
     status, body, headers = endpoint.get(f"/{bucket}/{key}")
     if status != 200:
         raise LeanUnsupported(f"HTTP {status}")
+    return body, _object_fields(headers)
+
+
+def head_object(endpoint: Endpoint, bucket: str, key: str) -> dict[str, Any] | None:
+    """The HeadObject fields migrate reads (as ``get_object``), or None when the object is absent."""
+    status, _, headers = endpoint.request("HEAD", f"/{bucket}/{key}", {})
+    if status == 404:
+        return None
+    if status != 200:
+        raise LeanUnsupported(f"HTTP {status}")
+    fields = _object_fields(headers)
+    fields["ContentLength"] = int(headers.get("Content-Length", "0"))
+    return fields
+
+
+def get_tagging(endpoint: Endpoint, bucket: str, key: str) -> dict[str, str]:
+    """The object's tags (GetObjectTagging)."""
+    status, body, _ = endpoint.get(f"/{bucket}/{key}", {"tagging": ""})
+    if status != 200:
+        raise LeanUnsupported(f"HTTP {status}")
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        raise LeanUnsupported("tagging: not XML") from None
+    tags: dict[str, str] = {}
+    for tag in root.iter():
+        if tag.tag.rpartition("}")[2] != "Tag":
+            continue
+        found = {child.tag.rpartition("}")[2]: child.text or "" for child in tag}
+        if "Key" not in found:
+            raise LeanUnsupported("a tag without Key")
+        tags[found["Key"]] = found.get("Value", "")
+    return tags
+
+
+def _object_fields(headers: http.client.HTTPMessage) -> dict[str, Any]:
     fields: dict[str, Any] = {"Metadata": {}}
     for name, value in headers.items():
         lower = name.lower()
@@ -303,11 +339,13 @@ def get_object(endpoint: Endpoint, bucket: str, key: str) -> tuple[bytes, dict[s
             fields["Metadata"][lower[len("x-amz-meta-") :]] = value
         elif lower in _HEADER_FIELDS:
             fields[_HEADER_FIELDS[lower]] = value
+        elif lower == "x-amz-tagging-count":
+            fields["TagCount"] = int(value) if value.isdigit() else None
         elif lower == "x-amz-server-side-encryption-customer-algorithm":
             raise LeanUnsupported("SSE-C object")
     if "ETag" not in fields:
         raise LeanUnsupported("no ETag")
-    return body, fields
+    return fields
 
 
 def put_object(endpoint: Endpoint, bucket: str, key: str, body: bytes, headers: dict[str, str]) -> str:

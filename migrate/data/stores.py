@@ -25,7 +25,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrate.data import prefetch, s3_http
+from migrate.data import prefetch, s3_http, uploads
 from migrate.errors import InputError, MigrateError, MissingBucket
 
 if TYPE_CHECKING:
@@ -92,6 +92,22 @@ HEADER_PARAMS = {
 # carried like any other key and never overwritten.
 CHECKSUM_META = "migrate-sha256"
 OWN_META = frozenset({CHECKSUM_META, "plain-size"})
+# The object's tags, as the x-amz-tagging header writes them (URL-encoded ``k=v&k=v``, sorted).
+# The leading ':' cannot begin an HTTP header name, so no user-metadata key collides with it.
+TAGS_META = ":tags"
+
+
+def encode_tags(tags: dict[str, str]) -> str:
+    """Tags as the x-amz-tagging header and ``TAGS_META`` hold them (sorted: one spelling per set)."""
+    from urllib.parse import quote
+
+    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(tags.items()))
+
+
+def decode_tags(encoded: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(encoded, keep_blank_values=True))
 
 
 def carried_meta(response: dict[str, Any]) -> dict[str, str]:
@@ -115,6 +131,9 @@ def split_meta(meta: dict[str, str] | None) -> tuple[dict[str, str], dict[str, s
     for key, value in (meta or {}).items():
         if key in HEADER_PARAMS:
             headers[HEADER_PARAMS[key]] = value
+        elif key == TAGS_META:
+            if value:
+                headers["Tagging"] = value
         else:
             user[key] = value
     return headers, user
@@ -208,6 +227,10 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def delete(self, key: str) -> None: ...
+
+    def abort_orphaned_uploads(self) -> int:
+        """Abort the multipart uploads a killed migrate left here (``uploads``); return how many."""
+        return 0
 
 
 class S3Store(ObjectStore):
@@ -376,6 +399,8 @@ class S3Store(ObjectStore):
         if lean is None:
             return None
         headers = {name: value for name, value in meta.items() if name in HEADER_PARAMS}
+        if meta.get(TAGS_META):
+            headers["x-amz-tagging"] = meta[TAGS_META]
         headers |= {f"x-amz-meta-{name}": value for name, value in user.items()}
         headers["Content-MD5"] = content_md5
         try:
@@ -415,19 +440,70 @@ class S3Store(ObjectStore):
                 pass  # botocore repeats the request, with its retries and error reports
             else:
                 return Fetched(
-                    [body], fields["ETag"].strip('"'), fields["Metadata"].get(CHECKSUM_META), carried_meta(fields)
+                    [body],
+                    fields["ETag"].strip('"'),
+                    fields["Metadata"].get(CHECKSUM_META),
+                    self._with_tags(key, fields),
                 )
         response = self._call("get", self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
         return Fetched(
             [response["Body"].read()],
             str(response["ETag"]).strip('"'),
             response.get("Metadata", {}).get(CHECKSUM_META),
-            carried_meta(response),
+            self._with_tags(key, response),
         )
 
     def object_meta(self, key: str) -> dict[str, str]:
+        lean = self._lean()
+        if lean is not None:
+            try:
+                fields = s3_http.head_object(lean, self.bucket, self.prefix + key)
+            except s3_http.LeanUnsupported:
+                pass
+            else:
+                if fields is not None:
+                    return self._with_tags(key, fields, from_get=False)
         response = self._call("head", self.client.head_object, Bucket=self.bucket, Key=self.prefix + key)
-        return carried_meta(response)
+        return self._with_tags(key, response, from_get=False)
+
+    def _with_tags(self, key: str, response: dict[str, Any], *, from_get: bool = True) -> dict[str, str]:
+        """``carried_meta`` of a GET/HEAD answer plus the object's tags (``TAGS_META``).
+
+        A GetObject answer has ``x-amz-tagging-count`` exactly when the object has tags (S3's
+        documented behaviour, versitygw's too), so the tags are asked for only then. A HEAD
+        answer need not carry the count (AWS's does not): there, no count means ask. A server
+        without tagging has none to carry.
+        """
+        meta = carried_meta(response)
+        count = response.get("TagCount")
+        if count == 0 or (from_get and count is None):
+            return meta
+        tags = self.tags(key)
+        if tags:
+            meta[TAGS_META] = encode_tags(tags)
+        return meta
+
+    def tags(self, key: str) -> dict[str, str]:
+        """The object's tags; {} where the server has no tagging (NotImplemented)."""
+        from botocore.exceptions import ClientError
+
+        lean = self._lean()
+        if lean is not None:
+            try:
+                return s3_http.get_tagging(lean, self.bucket, self.prefix + key)
+            except s3_http.LeanUnsupported:
+                pass
+
+        def fetch() -> Any:
+            try:
+                return self.client.get_object_tagging(Bucket=self.bucket, Key=self.prefix + key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NotImplemented", "MethodNotAllowed", "501"):
+                    return {}
+                raise
+
+        response = self._call("tagging", fetch)
+        return {str(t["Key"]): str(t.get("Value", "")) for t in response.get("TagSet", [])}
 
     def get_parts(self, key: str, size: int, pool: Executor) -> Fetched:
         """Ranged GETs in parallel; every response must name the same ETag (no change mid-read)."""
@@ -454,7 +530,7 @@ class S3Store(ObjectStore):
             [data for data, _, _ in fetched],
             etags.pop(),
             first.get("Metadata", {}).get(CHECKSUM_META),
-            carried_meta(first),
+            self._with_tags(key, first),
         )
 
     def put_parts(
@@ -511,6 +587,7 @@ class S3Store(ObjectStore):
             **headers,
         )
         upload_id = upload["UploadId"]
+        uploads.started(self.endpoint.label, self.bucket, full_key, upload_id)
         try:
 
             def send(number: int) -> tuple[int, str, bytes]:
@@ -540,7 +617,9 @@ class S3Store(ObjectStore):
         except BaseException:
             with contextlib.suppress(Exception):  # best effort; the original error matters
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
+                uploads.ended(self.endpoint.label, self.bucket, upload_id)  # else the next run aborts it
             raise
+        uploads.ended(self.endpoint.label, self.bucket, upload_id)
         etag = str(response["ETag"]).strip('"')
         expected = multipart_etag([md5 for _, _, md5 in parts])
         if etag != expected:
@@ -549,6 +628,24 @@ class S3Store(ObjectStore):
 
     def delete(self, key: str) -> None:
         self._call("delete", self.client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
+
+    def abort_orphaned_uploads(self) -> int:
+        """Abort each upload a dead migrate process started here, by the id the server gave it."""
+        from botocore.exceptions import ClientError
+
+        aborted = 0
+        for upload in uploads.orphans(self.endpoint.label, self.bucket):
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id)
+                aborted += 1
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
+                    raise MigrateError(
+                        f"cannot abort migrate's unfinished upload of {upload.key!r} at {self.label}: "
+                        f"{exc.response.get('Error', {}).get('Code', 'error')}"
+                    ) from None
+            uploads.ended(self.endpoint.label, self.bucket, upload.upload_id)
+        return aborted
 
 
 META_DIR = ".migrate-meta"

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+from pathlib import Path
 
 from tests.conftest import run_cli
 from tests.data.conftest import Pair
@@ -59,3 +60,171 @@ def test_verify_reads_bs_bytes_not_its_checksum_metadata(pair: Pair) -> None:
     assert verify.returncode == 1, verify.stdout
     found = json.loads(verify.stdout)["mismatches"]
     assert [(m["item"], m["kind"]) for m in found] == [("video/clip.bin", "checksum")]
+
+
+TAGS = {"visibility": "public", "owner id": "user 42/ä", "empty": "", "a+b=c": "x:y@z_-."}
+
+
+def _app_object(side_s3: object, bucket: str, key: str, body: bytes, **extra: str) -> None:
+    from urllib.parse import urlencode
+
+    side_s3.put_object(  # type: ignore[attr-defined]
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        Metadata={"sha256": "the-apps-own-value", "uploaded-by": "user42"},
+        Tagging=urlencode(TAGS),
+        **{**HEADERS, **extra},
+    )
+
+
+def _tags(client: object, bucket: str, key: str) -> dict[str, str]:
+    got = client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]  # type: ignore[attr-defined]
+    return {t["Key"]: t["Value"] for t in got}
+
+
+def _assert_whole(pair: Pair, key: str, body: bytes) -> None:
+    """What the app sees on B: bytes, every header, its own metadata, its tags."""
+    b = pair.b.s3()
+    got = b.get_object(Bucket=pair.b.bucket, Key=key)
+    assert hashlib.sha256(got["Body"].read()).digest() == hashlib.sha256(body).digest(), key
+    for name, value in HEADERS.items():
+        shown = got.get("ExpiresString", got.get("Expires")) if name == "Expires" else got.get(name)
+        assert shown == value, (key, name, shown)
+    assert got["Metadata"]["sha256"] == "the-apps-own-value" and got["Metadata"]["uploaded-by"] == "user42"
+    assert _tags(b, pair.b.bucket, key) == TAGS, key
+
+
+def test_tags_are_carried_by_sync_including_multipart_uploads(pair: Pair, monkeypatch: object) -> None:
+    """A single PUT and a multipart upload (threshold lowered in-process) both keep the tags."""
+    from migrate.data import media, stores
+    from migrate.data.endpoints import S3Endpoint
+
+    monkeypatch.setattr(stores, "MULTIPART_THRESHOLD", 6 * 1024 * 1024)  # type: ignore[attr-defined]
+    monkeypatch.setenv("MIGRATE_HOME", str(pair.work / "home"))  # type: ignore[attr-defined]
+    small, large = os.urandom(30_000), os.urandom(20 * 1024 * 1024)
+    _app_object(pair.a.s3(), pair.a.bucket, "img/small.webp", small)
+    _app_object(pair.a.s3(), pair.a.bucket, "video/large.webp", large)
+    pair.a.s3().put_object(Bucket=pair.a.bucket, Key="plain.txt", Body=b"no tags")
+
+    def store(side: object) -> stores.S3Store:
+        from pydantic import SecretStr
+
+        from tests.data.conftest import KEYS
+
+        endpoint = S3Endpoint(url=side.s3_server.endpoint, access_key=SecretStr(KEYS[0]), secret_key=SecretStr(KEYS[1]))  # type: ignore[attr-defined]
+        return stores.S3Store(endpoint, side.bucket)  # type: ignore[attr-defined]
+
+    copied, report = media.sync_verified(store(pair.a), store(pair.b), area="media", task="media")
+    assert copied.copied == 3 and report.ok, report.mismatches
+    _assert_whole(pair, "img/small.webp", small)
+    _assert_whole(pair, "video/large.webp", large)
+    b = pair.b.s3()
+    assert b.head_object(Bucket=pair.b.bucket, Key="video/large.webp")["ETag"].strip('"').endswith("-3")
+    assert _tags(b, pair.b.bucket, "plain.txt") == {}
+
+
+def test_verify_names_every_difference_in_bytes_headers_metadata_and_tags(pair: Pair) -> None:
+    keys = ["tags.webp", "type.webp", "meta.webp", "bytes.webp", "dir/ünï key %41?.webp", "same.webp"]
+    bodies = {key: os.urandom(5_000) for key in keys}
+    for key, body in bodies.items():
+        _app_object(pair.a.s3(), pair.a.bucket, key, body)
+    synced = run_cli("data", "sync", *pair.cli_args(), "--no-postgres", "--json", env=pair.env())
+    assert synced.returncode == 0, synced.stderr
+    for key, body in bodies.items():
+        _assert_whole(pair, key, body)
+    clean = run_cli("data", "verify", *pair.cli_args(), "--no-postgres", env=pair.env())
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    b, bucket = pair.b.s3(), pair.b.bucket
+    b.put_object_tagging(
+        Bucket=bucket, Key="tags.webp", Tagging={"TagSet": [{"Key": "visibility", "Value": "private"}]}
+    )
+    kept = b.head_object(Bucket=bucket, Key="type.webp")
+    b.copy_object(
+        Bucket=bucket,
+        Key="type.webp",
+        CopySource={"Bucket": bucket, "Key": "type.webp"},
+        MetadataDirective="REPLACE",
+        TaggingDirective="COPY",
+        Metadata=kept["Metadata"],
+        **{**HEADERS, "ContentType": "text/html"},
+    )
+    meta = b.head_object(Bucket=bucket, Key="meta.webp")["Metadata"]
+    b.copy_object(
+        Bucket=bucket,
+        Key="meta.webp",
+        CopySource={"Bucket": bucket, "Key": "meta.webp"},
+        MetadataDirective="REPLACE",
+        TaggingDirective="COPY",
+        Metadata={**meta, "uploaded-by": "mallory"},
+        **HEADERS,
+    )
+    # Same size, every header, metadata (migrate's checksum included) and tag kept: only the bytes differ.
+    from urllib.parse import urlencode
+
+    kept = b.head_object(Bucket=bucket, Key="bytes.webp")
+    b.put_object(
+        Bucket=bucket,
+        Key="bytes.webp",
+        Body=os.urandom(5_000),
+        Metadata=kept["Metadata"],
+        Tagging=urlencode(TAGS),
+        **HEADERS,
+    )
+    b.delete_object_tagging(Bucket=bucket, Key="dir/ünï key %41?.webp")
+
+    verify = run_cli("data", "verify", *pair.cli_args(), "--no-postgres", "--json", env=pair.env())
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    found = {(m["item"], m["kind"]) for m in json.loads(verify.stdout)["mismatches"]}
+    assert found == {
+        ("tags.webp", "tag visibility"),
+        ("tags.webp", "tag owner id"),
+        ("tags.webp", "tag empty"),
+        ("tags.webp", "tag a+b=c"),
+        ("type.webp", "header content-type"),
+        ("meta.webp", "metadata x-amz-meta-uploaded-by"),
+        ("bytes.webp", "checksum"),
+        *{("dir/ünï key %41?.webp", f"tag {name}") for name in TAGS},
+    }, found
+    human = run_cli("data", "verify", *pair.cli_args(), "--no-postgres", env=pair.env())
+    assert human.returncode == 1
+    assert "dir/ünï key %41?.webp: tag visibility" in human.stdout, human.stdout
+    assert "everything matches" not in human.stdout.lower()
+    assert "'text/html'" in human.stdout and "'mallory'" in human.stdout
+
+
+def test_backup_and_restore_carry_tags_and_headers(pair: Pair, tmp_path: Path) -> None:
+    bodies = {f"m/{n}.webp": os.urandom(2_000 + n) for n in range(3)}
+    for key, body in bodies.items():
+        _app_object(pair.a.s3(), pair.a.bucket, key, body)
+    env = pair.env(MIGRATE_BACKUP_KEY="k3y-" + "w" * 40)
+    a, b = pair.files
+    location = tmp_path / "offsite"
+    made = run_cli(
+        "data",
+        "backup",
+        "--from-outputs",
+        str(a),
+        "--to",
+        str(location),
+        "--encrypt",
+        "--no-postgres",
+        "--json",
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    back = run_cli(
+        "data", "restore", "--from", str(location), "--to-outputs", str(b), "--service", "site-a", "--json", env=env
+    )
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["verify"]["ok"]
+    for key, body in bodies.items():
+        _assert_whole(pair, key, body)
+
+
+def test_a_difference_names_a_hostile_key_escaped() -> None:
+    from migrate.data.comparison import Mismatch
+
+    line = Mismatch("media:m", "evil\x1b[2J\nkey", "tag x", "'a'", "absent").describe()
+    assert line == "media:m: evil\\x1b[2J\\nkey: tag x (source 'a', destination absent)"
