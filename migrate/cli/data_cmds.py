@@ -260,7 +260,8 @@ def _summary_lines(out: Output, result: Any) -> None:
     for m in result.media:
         out.human.print(
             f"media {m.source} -> {m.dest}: {m.copied} copied ({_human_bytes(m.bytes_copied)}), "
-            f"{m.skipped} already there, {m.deleted} deleted, {m.seconds:.1f}s",
+            f"{m.skipped} already there, {m.deleted} deleted, {m.seconds:.1f}s"
+            + (f", {m.uploads_aborted} unfinished upload(s) of a killed run aborted" if m.uploads_aborted else ""),
             markup=False,
         )
     if result.redis is not None and result.redis.get("copied"):

@@ -228,3 +228,47 @@ def test_a_difference_names_a_hostile_key_escaped() -> None:
 
     line = Mismatch("media:m", "evil\x1b[2J\nkey", "tag x", "'a'", "absent").describe()
     assert line == "media:m: evil\\x1b[2J\\nkey: tag x (source 'a', destination absent)"
+
+
+def test_a_multipart_upload_left_by_a_killed_sync_is_aborted_by_the_next_run(pair: Pair) -> None:
+    """SIGKILL mid-upload leaves parts at B; the next sync aborts exactly that upload (an app's own
+    unfinished upload at B stays) and the object arrives whole."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    body = os.urandom(100 * 1024 * 1024)  # multipart (above the 64 MiB threshold)
+    _app_object(pair.a.s3(), pair.a.bucket, "video/big.webp", body)
+    b, bucket = pair.b.s3(), pair.b.bucket
+    apps = b.create_multipart_upload(Bucket=bucket, Key="video/app-upload.bin")["UploadId"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), **pair.env()}
+    sync = subprocess.Popen(
+        [sys.executable, "-m", "migrate", "data", "sync", *pair.cli_args(), "--no-postgres", "--json"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and sync.poll() is None:
+            ours = [u for u in b.list_multipart_uploads(Bucket=bucket).get("Uploads", []) if u["UploadId"] != apps]
+            if ours:
+                break
+            time.sleep(0.02)
+        assert sync.poll() is None, "the sync finished before its upload could be interrupted"
+        sync.send_signal(signal.SIGKILL)
+    finally:
+        sync.kill()
+        sync.wait()
+    left = {u["UploadId"] for u in b.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+    assert len(left) == 2 and apps in left, left
+
+    again = run_cli("data", "sync", *pair.cli_args(), "--no-postgres", "--json", env=pair.env())
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["media"][0]["uploads_aborted"] == 1
+    assert [u["UploadId"] for u in b.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [apps]
+    _assert_whole(pair, "video/big.webp", body)
