@@ -10,8 +10,10 @@ here sign exactly as botocore's client signs the same call. Anything but a plain
 refusal, a redirect, odd XML, a dropped connection) raises ``LeanUnsupported`` and the caller
 repeats the call through botocore, which retries and reports errors as always: an odd server
 loses speed, never correctness. Whole-object PUTs go the same way (``UNSIGNED-PAYLOAD``: the
-caller checks the ETag the server returns against the MD5 it computed); multipart uploads stay
-with botocore.
+caller checks the ETag the server returns against the MD5 it computed); a multipart upload
+begins here (so its headers go out as PUT's do) and continues with botocore. Header values are
+sent as the bytes they were read as, so a raw UTF-8 value survives byte-exact, which botocore
+cannot do (it refuses non-ASCII metadata and signs other headers as UTF-8 of what it was given).
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ def sign(
 ) -> dict[str, str]:
     """``headers`` plus what authenticates the request: AWS Signature Version 4 as S3 takes it.
 
-    ``url``'s path is not encoded yet. ``payload``: ``EMPTY_SHA256`` (no body) or
+    ``url``'s path is not encoded yet; header values are signed as the bytes http.client sends
+    (Latin-1, one byte per character: what the server hashes). ``payload``: ``EMPTY_SHA256`` (no body) or
     ``UNSIGNED_PAYLOAD`` (integrity then comes from the ETag check). Byte for byte what
     botocore's ``S3SigV4Auth`` writes for the same request (the tests compare the two): the
     algorithm is AWS's published one, and importing botocore's signer costs ~0.3 s of CPU
@@ -91,7 +94,7 @@ def sign(
         [method, path, canonical_query, *(f"{n}:{canonical[n]}" for n in names), "", signed_names, payload]
     )
     scope = f"{stamp[:8]}/{region}/s3/aws4_request"
-    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(request.encode()).hexdigest()}"
+    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(request.encode('latin-1')).hexdigest()}"
     signature = hmac.new(_signing_key(secret_key, stamp[:8], region), to_sign.encode(), hashlib.sha256).hexdigest()
     signed["Authorization"] = (
         f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed_names}, Signature={signature}"
@@ -348,13 +351,41 @@ def _object_fields(headers: http.client.HTTPMessage) -> dict[str, Any]:
     return fields
 
 
+def sendable(value: str) -> bool:
+    """True when ``value`` is one byte per character, as http.client sends (and we sign) a header."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def create_multipart_upload(endpoint: Endpoint, bucket: str, key: str, headers: dict[str, str]) -> str:
+    """Begin a multipart upload with ``headers`` (as ``put_object`` sends them); return its UploadId."""
+    if not all(name.isascii() and sendable(value) for name, value in headers.items()):
+        raise LeanUnsupported("a header value that is not one byte per character")
+    status, body, _ = endpoint.request("POST", f"/{bucket}/{key}", {"uploads": ""}, headers, b"")
+    if status != 200:
+        raise LeanUnsupported(f"HTTP {status}")
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        raise LeanUnsupported("not XML") from None
+    upload_id = root.findtext(f"{_NS}UploadId") or root.findtext("UploadId")
+    if not upload_id:
+        raise LeanUnsupported("no UploadId")
+    return upload_id
+
+
 def put_object(endpoint: Endpoint, bucket: str, key: str, body: bytes, headers: dict[str, str]) -> str:
     """Store ``body`` with ``headers`` (Content-Type, x-amz-meta-*...); return the ETag the server gives.
 
-    Header values must be ASCII (botocore's job otherwise).
+    Header values go out as the bytes they were read as: a value holding UTF-8 (which a server such
+    as versitygw keeps and returns raw) arrives from ``get_object`` as one character per byte
+    (http.client reads headers as Latin-1) and is sent, and signed, as those same bytes.
     """
-    if not all(value.isascii() and name.isascii() for name, value in headers.items()):
-        raise LeanUnsupported("non-ASCII header")
+    if not all(name.isascii() and sendable(value) for name, value in headers.items()):
+        raise LeanUnsupported("a header value that is not one byte per character")
     status, _, answer = endpoint.request("PUT", f"/{bucket}/{key}", {}, headers, body)
     etag = answer.get("ETag")
     if status != 200 or not etag:

@@ -376,6 +376,7 @@ class S3Store(ObjectStore):
         headers, user = split_meta(meta)
         etag = self._lean_put(key, data, {**user, CHECKSUM_META: sha256}, meta or {}, content_md5)
         if etag is None:
+            self._refuse_non_ascii(key, meta)
             response = self._call(
                 "put",
                 self.client.put_object,
@@ -398,15 +399,24 @@ class S3Store(ObjectStore):
         lean = self._lean()
         if lean is None:
             return None
-        headers = {name: value for name, value in meta.items() if name in HEADER_PARAMS}
-        if meta.get(TAGS_META):
-            headers["x-amz-tagging"] = meta[TAGS_META]
-        headers |= {f"x-amz-meta-{name}": value for name, value in user.items()}
+        headers = _wire_headers(user, meta)
         headers["Content-MD5"] = content_md5
         try:
             return s3_http.put_object(lean, self.bucket, self.prefix + key, data, headers)
         except s3_http.LeanUnsupported:
             return None
+
+    def _refuse_non_ascii(self, key: str, meta: dict[str, str] | None) -> None:
+        """One line naming the header or metadata key botocore cannot write byte-exact (it refuses
+        non-ASCII metadata and would re-encode other headers), instead of an altered copy."""
+        for name, value in (meta or {}).items():
+            if not value.isascii():
+                shown = name if name in HEADER_PARAMS else f"x-amz-meta-{name}"
+                raise MigrateError(
+                    f"{self.label}/{key!r}: {shown} holds non-ASCII bytes, which only migrate's direct "
+                    "requests to an S3 endpoint URL carry byte-exact and this write had to go through "
+                    "botocore: not copied (store it RFC 2047-encoded at the source, as AWS does)"
+                )
 
     def download_to_file(self, key: str, size: int, path: Path, pool: Executor) -> None:
         step = part_size_for(size)
@@ -578,15 +588,18 @@ class S3Store(ObjectStore):
         """Upload parts 1..count (``read(n)`` gives a part and its MD5); check every ETag the server returns."""
         full_key = self.prefix + key
         headers, user = split_meta(meta)
-        upload = self._call(
-            "start upload",
-            self.client.create_multipart_upload,
-            Bucket=self.bucket,
-            Key=full_key,
-            Metadata={**user, CHECKSUM_META: sha256},
-            **headers,
-        )
-        upload_id = upload["UploadId"]
+        upload_id = self._lean_create_upload(full_key, {**user, CHECKSUM_META: sha256}, meta or {})
+        if upload_id is None:
+            self._refuse_non_ascii(key, meta)
+            upload = self._call(
+                "start upload",
+                self.client.create_multipart_upload,
+                Bucket=self.bucket,
+                Key=full_key,
+                Metadata={**user, CHECKSUM_META: sha256},
+                **headers,
+            )
+            upload_id = upload["UploadId"]
         uploads.started(self.endpoint.label, self.bucket, full_key, upload_id)
         try:
 
@@ -626,6 +639,16 @@ class S3Store(ObjectStore):
             raise MigrateError(f"{self.label}/{key}: multipart ETag {etag} differs from the parts sent ({expected})")
         return etag
 
+    def _lean_create_upload(self, full_key: str, user: dict[str, str], meta: dict[str, str]) -> str | None:
+        """CreateMultipartUpload without botocore (headers byte-exact as ``_lean_put``); None: use botocore."""
+        lean = self._lean()
+        if lean is None:
+            return None
+        try:
+            return s3_http.create_multipart_upload(lean, self.bucket, full_key, _wire_headers(user, meta))
+        except s3_http.LeanUnsupported:
+            return None
+
     def delete(self, key: str) -> None:
         self._call("delete", self.client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
 
@@ -646,6 +669,15 @@ class S3Store(ObjectStore):
                     ) from None
             uploads.ended(self.endpoint.label, self.bucket, upload.upload_id)
         return aborted
+
+
+def _wire_headers(user: dict[str, str], meta: dict[str, str]) -> dict[str, str]:
+    """The HTTP headers that write an object's headers, user metadata and tags."""
+    headers = {name: value for name, value in meta.items() if name in HEADER_PARAMS}
+    if meta.get(TAGS_META):
+        headers["x-amz-tagging"] = meta[TAGS_META]
+    headers |= {f"x-amz-meta-{name}": value for name, value in user.items()}
+    return headers
 
 
 META_DIR = ".migrate-meta"

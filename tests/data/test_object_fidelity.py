@@ -272,3 +272,43 @@ def test_a_multipart_upload_left_by_a_killed_sync_is_aborted_by_the_next_run(pai
     assert json.loads(again.stdout)["media"][0]["uploads_aborted"] == 1
     assert [u["UploadId"] for u in b.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [apps]
     _assert_whole(pair, "video/big.webp", body)
+
+
+def _raw_utf8_put(side: object, key: str, headers: dict[str, str]) -> None:
+    """Write as a client that sends raw UTF-8 header bytes does (versitygw keeps them as sent):
+    a signed request whose header values are those bytes, one character per byte."""
+    from migrate.data import s3_http
+    from tests.data.conftest import KEYS
+
+    endpoint = s3_http.Endpoint(side.s3_server.endpoint, "us-east-1", *KEYS)  # type: ignore[attr-defined]
+    raw = {name: value.encode().decode("latin-1") for name, value in headers.items()}
+    status, body, _ = endpoint.request("PUT", f"/{side.bucket}/{key}", {}, raw, b"non-ascii headers")  # type: ignore[attr-defined]
+    assert status == 200, body
+
+
+UTF8 = {"x-amz-meta-title": "Café — 日本語 ✓", "Content-Disposition": 'inline; filename="résumé.pdf"'}
+
+
+def test_non_ascii_values_survive_byte_exact_or_are_refused_naming_the_key(pair: Pair) -> None:
+    _raw_utf8_put(pair.a, "docs/utf8.pdf", UTF8)
+    a = pair.a.s3()
+    a.put_object(Bucket=pair.a.bucket, Key="docs/rfc2047.pdf", Body=b"x", Metadata={"title": "=?UTF-8?B?w6ljb2xl?="})
+    done = run_cli("data", "sync", *pair.cli_args(), "--no-postgres", "--json", env=pair.env())
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verify"]["ok"]
+    head = pair.b.s3().head_object(Bucket=pair.b.bucket, Key="docs/utf8.pdf")
+    # botocore shows header bytes one character per byte: back to bytes, they are the app's UTF-8.
+    assert head["Metadata"]["title"].encode("latin-1") == UTF8["x-amz-meta-title"].encode()
+    assert head["ContentDisposition"].encode("latin-1") == UTF8["Content-Disposition"].encode()
+    got = pair.b.s3().head_object(Bucket=pair.b.bucket, Key="docs/rfc2047.pdf")["Metadata"]
+    assert got["title"] == "=?UTF-8?B?w6ljb2xl?="
+
+    # Where only botocore can write, such a value is refused in one line naming it, not altered.
+    _raw_utf8_put(pair.a, "docs/refused.pdf", {"x-amz-meta-title": "naïve"})
+    refused = run_cli("data", "sync", *pair.cli_args(), "--no-postgres", env=pair.env(MIGRATE_S3_CLIENT="botocore"))
+    assert refused.returncode != 0
+    errors = [line for line in refused.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "docs/refused.pdf" in errors[0] and "x-amz-meta-title" in errors[0], refused.stderr
+    assert "Traceback" not in refused.stderr
+    listed = {o["Key"] for o in pair.b.s3().list_objects_v2(Bucket=pair.b.bucket)["Contents"]}
+    assert "docs/refused.pdf" not in listed
