@@ -13,7 +13,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -70,6 +70,7 @@ class ObjectSyncResult:
     dest_listing: dict[str, ObjectInfo] = field(default_factory=dict, repr=False)
     # The manifest's rows as they stand after the run, when the run wrote none (else None: re-read).
     records: dict[str, Record] | None = field(default=None, repr=False)
+    copied_keys: frozenset[str] = field(default=frozenset(), repr=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -242,6 +243,7 @@ def sync_objects(
                     manifest.forget(key)
                 result.deleted = len(extras)
         result.source_listing = src_list
+        result.copied_keys = frozenset(written_here)
         if dest_listing is not None:
             result.dest_listing = {**dst_list, **written_here}
         else:
@@ -385,7 +387,9 @@ def sync_verified(
     progress: ProgressCallback | None = None,
 ) -> tuple[ObjectSyncResult, VerifyReport]:
     """``sync_objects`` then ``verify_objects`` on the listings and records the copy left current
-    (no second listing of either side)."""
+    (no second listing of either side). Headers, metadata and tags are compared for the objects
+    this run wrote (the write itself checked); those it found in place are not re-read (a re-sync
+    stays two listings): ``data verify`` compares every object's."""
     copied = sync_objects(
         source, dest, workers=workers, delete=delete, create_dest=create_dest, progress=progress, task=task
     )
@@ -397,6 +401,7 @@ def sync_verified(
         dest_listing=copied.dest_listing,
         records=copied.records,
         workers=workers,
+        compare_meta=copied.copied_keys,
     )
     return copied, report
 
@@ -411,7 +416,7 @@ def verify_objects(
     records: dict[str, Record] | None = None,
     workers: int = DEFAULT_WORKERS,
     progress: ProgressCallback | None = None,
-    compare_meta: bool = True,
+    compare_meta: bool | Collection[str] = True,
 ) -> VerifyReport:
     """Every source object at the destination with equal bytes, headers, user metadata and tags.
 
@@ -419,7 +424,8 @@ def verify_objects(
     of the very ETags the copy saw at both sides (any rewrite at B changes B's ETag), else the
     bytes of both sides read and hashed here: the destination's checksum metadata is never
     taken on trust. Headers, metadata and tags: a HEAD and a GetObjectTagging at each side
-    (``compare_meta``; ``meta_mismatches``). ``source_listing``/``dest_listing``: listings
+    (``meta_mismatches``) of every object, or of the keys ``compare_meta`` names, or none.
+    ``source_listing``/``dest_listing``: listings
     taken after a sync (else both sides are listed); ``records``: the manifest's rows when the
     caller has them current (else they are read).
     """
@@ -477,7 +483,8 @@ def verify_objects(
                 else:
                     report.mismatches.append(mismatch)
     if compare_meta:
-        present = [key for key in sorted(source_listing) if key in dest_listing]
+        chosen = source_listing if compare_meta is True else compare_meta
+        present = [key for key in sorted(chosen) if key in source_listing and key in dest_listing]
         bad_keys = {m.item for m in report.mismatches}
         with ThreadPoolExecutor(workers) as pool:
             differing = pool.map(lambda key: meta_mismatches(area, key, source, dest), present)

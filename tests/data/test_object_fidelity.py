@@ -312,3 +312,18 @@ def test_non_ascii_values_survive_byte_exact_or_are_refused_naming_the_key(pair:
     assert "Traceback" not in refused.stderr
     listed = {o["Key"] for o in pair.b.s3().list_objects_v2(Bucket=pair.b.bucket)["Contents"]}
     assert "docs/refused.pdf" not in listed
+
+
+def test_the_media_follower_carries_tags_and_headers(pair: Pair, monkeypatch: object) -> None:
+    import threading
+
+    from migrate.data.follow import follow_media
+    from migrate.outputs import TargetOutputs
+
+    monkeypatch.setenv("MIGRATE_HOME", str(pair.work / "home"))  # type: ignore[attr-defined]
+    body = os.urandom(7_000)
+    _app_object(pair.a.s3(), pair.a.bucket, "followed.webp", body)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    state = follow_media(None, a, b, interval=0.0, stop=threading.Event(), max_passes=1)
+    assert state.passes == 1 and state.failed_passes == 0, state
+    _assert_whole(pair, "followed.webp", body)
