@@ -34,6 +34,8 @@ def _encoded(key: str) -> bytes:
 class HashedLongKeys(ObjectStore):
     """Wraps an ``S3Store``: keys that would not fit under its prefix live under their hash."""
 
+    server_etags = True
+
     def __init__(self, inner: S3Store) -> None:
         self.inner = inner
         self.label = inner.label

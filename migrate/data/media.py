@@ -423,7 +423,9 @@ def verify_objects(
     Bytes: equal plain-MD5 ETags (which each server computed itself), or the manifest's record
     of the very ETags the copy saw at both sides (any rewrite at B changes B's ETag), else the
     bytes of both sides read and hashed here: the destination's checksum metadata is never
-    taken on trust. Headers, metadata and tags: a HEAD and a GetObjectTagging at each side
+    taken on trust. A destination whose ETags are a record beside the bytes (a directory) has
+    its bytes read and hashed, against the sha256 the copy computed from the same source object.
+    Headers, metadata and tags: a HEAD and a GetObjectTagging at each side
     (``meta_mismatches``) of every object, or of the keys ``compare_meta`` names, or none.
     ``source_listing``/``dest_listing``: listings
     taken after a sync (else both sides are listed); ``records``: the manifest's rows when the
@@ -452,7 +454,7 @@ def verify_objects(
     decided = decided_bytes = 0
     for key, src in sorted(source_listing.items()):
         dst = dest_listing.get(key)
-        same = _same(src, dst, records.get(key))
+        same = _same(src, dst, records.get(key)) if dest.server_etags else None
         if dst is None:
             report.mismatches.append(Mismatch(area, key, "missing", f"{src.size} bytes", "absent"))
         elif same is None:
@@ -472,8 +474,12 @@ def verify_objects(
 
             def compare(src: ObjectInfo) -> Mismatch | None:
                 dst = dest_listing[src.key]
-                a = _content_sha256(source, src, parts)
                 b = _content_sha256(dest, dst, parts, trust_meta=False)
+                record = records.get(src.key)
+                if record and record.sha256 and (record.src_size, record.src_etag) == (src.size, src.etag):
+                    a = record.sha256  # what the copy hashed reading this very source object
+                else:
+                    a = _content_sha256(source, src, parts)
                 reporter.advance(1, src.size)
                 return None if a == b else Mismatch(area, src.key, "checksum", f"sha256 {a[:16]}", f"sha256 {b[:16]}")
 

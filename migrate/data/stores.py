@@ -156,6 +156,10 @@ class ObjectStore(ABC):
     # come from the source's ETag instead of hashing here): the returned ETag is the MD5 of
     # what the store received and ``put`` fails unless it equals M.
     checks_content_md5 = False
+    # True when the ETags its listings give are computed by the server from the bytes it holds
+    # (S3); False when they are a record kept beside the bytes (a directory's sidecar files),
+    # which a replaced file would leave standing: a verify then reads the bytes.
+    server_etags = False
 
     @abstractmethod
     def check(self, create: bool = False) -> None:
@@ -235,6 +239,7 @@ class ObjectStore(ABC):
 
 class S3Store(ObjectStore):
     checks_content_md5 = True
+    server_etags = True
 
     def __init__(self, endpoint: S3Endpoint, bucket: str, prefix: str = "", max_connections: int = 64) -> None:
         self.endpoint = endpoint

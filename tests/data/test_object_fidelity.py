@@ -327,3 +327,34 @@ def test_the_media_follower_carries_tags_and_headers(pair: Pair, monkeypatch: ob
     state = follow_media(None, a, b, interval=0.0, stop=threading.Event(), max_passes=1)
     assert state.passes == 1 and state.failed_passes == 0, state
     _assert_whole(pair, "followed.webp", body)
+
+
+def test_a_backup_file_replaced_behind_its_sidecar_is_reported(pair: Pair, tmp_path: Path, monkeypatch: object) -> None:
+    """A directory's ETags are a record beside the bytes: verify reads the bytes instead."""
+    from pydantic import SecretStr
+
+    from migrate.data import media
+    from migrate.data.endpoints import S3Endpoint
+    from migrate.data.keyed_dir import KeyedDirStore
+    from migrate.data.stores import S3Store
+    from tests.data.conftest import KEYS
+
+    monkeypatch.setenv("MIGRATE_HOME", str(pair.work / "home"))  # type: ignore[attr-defined]
+    body = os.urandom(9_000)
+    _app_object(pair.a.s3(), pair.a.bucket, "kept.webp", body)
+    a, _ = pair.files
+    location = tmp_path / "offsite"
+    args = ["data", "backup", "--from-outputs", str(a), "--to", str(location), "--no-postgres", "--json"]
+    made = run_cli(*args, env=pair.env())
+    assert made.returncode == 0, made.stderr
+    subpath = Path(json.loads(made.stdout)["media"][0]["dest"]).relative_to(location).as_posix()
+    source = S3Store(
+        S3Endpoint(pair.a.s3_server.endpoint, "us-east-1", SecretStr(KEYS[0]), SecretStr(KEYS[1])), pair.a.bucket
+    )
+    backup = KeyedDirStore(location, subpath)
+    assert media.verify_objects(source, backup, area="media").ok
+    [stored] = [p for p in location.rglob("*") if p.is_file() and p.stat().st_size == len(body)]
+    assert stored.read_bytes() == body
+    stored.write_bytes(os.urandom(len(body)))  # same size; its sidecar (ETag, sha256) untouched
+    found = media.verify_objects(source, backup, area="media").mismatches
+    assert [(m.item, m.kind) for m in found] == [("kept.webp", "checksum")], found
