@@ -246,7 +246,7 @@ def test_a_multipart_upload_left_by_a_killed_sync_is_aborted_by_the_next_run(pai
     apps = b.create_multipart_upload(Bucket=bucket, Key="video/app-upload.bin")["UploadId"]
     env = {**os.environ, "PYTHONPATH": str(REPO), **pair.env()}
     sync = subprocess.Popen(
-        [sys.executable, "-m", "migrate", "data", "sync", *pair.cli_args(), "--no-postgres", "--json"],
+        [sys.executable, "-m", "migrate", "data", "sync", *pair.cli_args(), "--no-postgres", "--workers", "1"],
         env=env,
         cwd=REPO,
         stdout=subprocess.DEVNULL,
@@ -256,7 +256,8 @@ def test_a_multipart_upload_left_by_a_killed_sync_is_aborted_by_the_next_run(pai
     try:
         while time.monotonic() < deadline and sync.poll() is None:
             ours = [u for u in b.list_multipart_uploads(Bucket=bucket).get("Uploads", []) if u["UploadId"] != apps]
-            if ours:
+            # parts going up: the upload's id is on record (written before the first part is sent)
+            if ours and b.list_parts(Bucket=bucket, Key=ours[0]["Key"], UploadId=ours[0]["UploadId"]).get("Parts"):
                 break
             time.sleep(0.02)
         assert sync.poll() is None, "the sync finished before its upload could be interrupted"
