@@ -267,8 +267,11 @@ def _work_dir(spec: ServiceSpec, backend: str) -> Path:
     return make_private_dir(real)
 
 
-def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.LocalWorkspace:
-    """The service's Pulumi workspace (no stack selected)."""
+def workspace(
+    spec: ServiceSpec, options: EngineOptions | None = None, target: str | None = None
+) -> auto.LocalWorkspace:
+    """The service's Pulumi workspace (no stack selected); with ``target``, its CLI sees only
+    the operator's variables that target's adapter declares (not every target's)."""
     from pulumi import automation as auto
 
     options = options or EngineOptions()
@@ -287,16 +290,17 @@ def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.L
         project_settings=settings,
         env_vars=engine_env(backend),
         secrets_provider="passphrase",
-        pulumi_command=pulumi_command(engine_declared(spec, backend)),
+        pulumi_command=pulumi_command(engine_declared(spec, backend, target)),
     )
 
 
-def engine_declared(spec: ServiceSpec, backend: str) -> tuple[str, ...]:
-    """The operator's variables the engine may see for this service: those the adapters of
-    its targets declare (``engine_env``), and the AWS chain when the state lives in S3."""
+def engine_declared(spec: ServiceSpec, backend: str, target: str | None = None) -> tuple[str, ...]:
+    """The operator's variables the engine may see: those the adapter of ``target`` (else of
+    every target) declares (``engine_env``), and the AWS chain when the state lives in S3."""
     from providers.registry import hosting_adapter
 
-    names = {name for settings in spec.targets.values() for name in hosting_adapter(settings.provider).engine_env}
+    chosen = [spec.target(target)] if target is not None else list(spec.targets.values())
+    names = {name for settings in chosen for name in hosting_adapter(settings.provider).engine_env}
     if backend.startswith("s3://"):
         names.add("AWS_")
     return tuple(sorted(names))
@@ -314,7 +318,7 @@ def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = N
     options = options or EngineOptions()
     source = spec.source_path
     app_dir = (options.app_dir or (source.parent if source else None) or Path.cwd()).resolve()
-    ws = workspace(spec, options)
+    ws = workspace(spec, options, target)
     ws.program = make_program(spec, target, RunContext(app_dir=app_dir))
     name = stack_name(spec, target)
     try:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 from tests.failover.private_sandbox import PrivateSandbox, private_sandbox
@@ -82,6 +83,9 @@ class Scanner(threading.Thread):
 
     def run(self) -> None:
         values = {name: value.encode() for name, value in self.planted.items()}
+        # A child caught between fork and exec still shows its parent's command line and
+        # environment: one that shows migrate's own is migrate, not something it started.
+        own = read(Path(f"/proc/{self.root}/cmdline"))
         while not self.stop.is_set():
             family = descendants(self.root, parents())
             for entry in Path("/proc").iterdir():
@@ -89,6 +93,8 @@ class Scanner(threading.Thread):
                     continue
                 pid = int(entry.name)
                 environ = read(entry / "environ")
+                if own and read(entry / "cmdline") == own:
+                    continue
                 if pid in family and pid not in self.seen and environ:
                     self.seen[pid] = read(entry / "cmdline").replace(b"\0", b" ").decode(errors="replace")
                 for name, value in values.items():
@@ -101,6 +107,10 @@ class Scanner(threading.Thread):
 @pytest.fixture(scope="module")
 def box() -> Iterator[PrivateSandbox]:
     sandbox = private_sandbox("migrate-upenv-")
+    document = yaml.safe_load(sandbox.spec.read_text())
+    # Another target whose adapter's plugin reads AWS_*: deploying local-a must not pass them on.
+    document["targets"]["aws-prod"] = {"provider": "aws", "region": "us-west-2"}
+    sandbox.spec.write_text(yaml.safe_dump(document, sort_keys=False))
     try:
         yield sandbox
     finally:
