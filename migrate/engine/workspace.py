@@ -121,8 +121,14 @@ def _scratch_pulumi_home(scratch: Path) -> Path:
     real = Path(os.environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
     (home / "plugins").mkdir(parents=True, mode=0o700)
     if (real / "plugins").is_dir():
-        for entry in (real / "plugins").iterdir():
-            (home / "plugins" / entry.name).symlink_to(entry)
+        # The CLI lists only real directories (a linked one is skipped): each plugin gets one,
+        # holding links to the plugin's files.
+        for plugin in (real / "plugins").iterdir():
+            if plugin.is_symlink() or not plugin.is_dir() or Path(f"{plugin}.partial").exists():
+                continue
+            (home / "plugins" / plugin.name).mkdir(mode=0o700)
+            for item in plugin.iterdir():
+                (home / "plugins" / plugin.name / item.name).symlink_to(item)
     if (real / "credentials.json").is_file():
         (home / "credentials.json").symlink_to(real / "credentials.json")
     return home
