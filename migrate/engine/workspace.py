@@ -5,7 +5,9 @@ State goes to a local ``file://`` backend under ``$MIGRATE_HOME/state`` unless
 ``--backend URL`` / ``PULUMI_BACKEND_URL`` names another (an ``s3://`` bucket a team
 shares). Secrets in state are encrypted with a passphrase: ``PULUMI_CONFIG_PASSPHRASE``,
 ``PULUMI_CONFIG_PASSPHRASE_FILE``, or else ``$MIGRATE_HOME/passphrase`` (created once,
-0600). Nothing phones home: no update check, no plugin download.
+0600). Nothing phones home: no update check, no plugin download. Read-only commands run the
+engine under ``read_only_engine`` (a scratch Pulumi home and work directory), and preview a
+target that has no stack in ``scratch_engine``: they create nothing.
 """
 
 from __future__ import annotations
