@@ -1,4 +1,4 @@
-"""``migrate up`` in-process: no process it starts, directly or not, holds the operator's secrets.
+"""``migrate up`` in-process, and the detached update: no process they start holds the operator's secrets.
 
 The Automation API would start the Pulumi CLI with ``{**os.environ, ...}`` and the CLI hands
 its environment to every plugin it starts. Recognisable fake secrets are planted in the
@@ -74,9 +74,9 @@ class Scanner(threading.Thread):
     """Reads the environment of every process but ``root`` (the operator's own `migrate up`,
     which holds what the operator gave it) and this test, until stopped."""
 
-    def __init__(self, root: int, planted: dict[str, str]) -> None:
+    def __init__(self, root: int, planted: dict[str, str], migrate_may_hold: frozenset[str] = frozenset()) -> None:
         super().__init__(daemon=True)
-        self.root, self.planted = root, planted
+        self.root, self.planted, self.migrate_may_hold = root, planted, migrate_may_hold
         self.stop = threading.Event()
         self.seen: dict[int, str] = {}  # descendant pid -> its command line
         self.leaks: list[str] = []
@@ -100,6 +100,8 @@ class Scanner(threading.Thread):
                 for name, value in values.items():
                     if value in environ:
                         command = read(entry / "cmdline").replace(b"\0", b" ").decode(errors="replace")
+                        if name in self.migrate_may_hold and " -m migrate" in f" {command}":
+                            continue  # migrate itself (the detached update) holds the passphrase
                         self.leaks.append(f"{name} in {pid} {command[:160]}")
             time.sleep(0.03)
 
@@ -114,7 +116,8 @@ def box() -> Iterator[PrivateSandbox]:
     try:
         yield sandbox
     finally:
-        sandbox.cli("destroy", "--target", "local-a", "--yes", env={"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE})
+        for target in ("local-a", "local-b"):
+            sandbox.cli("destroy", "--target", target, "--yes", env={"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE})
         sandbox.clean_up()
 
 
@@ -145,3 +148,41 @@ def test_nothing_migrate_up_starts_holds_a_planted_secret(box: PrivateSandbox) -
     assert any(c.split()[0].endswith("/pulumi") for c in commands if c), commands  # the engine's CLI
     assert any("pulumi-resource-pulumi-python" in c or "pulumi.dynamic" in c for c in commands), commands
     assert any("postgres" in c for c in commands) and any("versitygw" in c for c in commands), commands
+
+
+DETACHED = """
+import sys
+from pathlib import Path
+from migrate.engine.detached import up_detached
+from migrate.spec.loader import load_spec
+spec_path = Path(sys.argv[1])
+up_detached(load_spec(spec_path), spec_path, "local-b", lambda line: None)
+"""
+
+
+def test_nothing_the_detached_update_starts_holds_a_planted_secret(box: PrivateSandbox) -> None:
+    """The update a failover provisions with runs in a process of its own (migrate itself,
+    which may hold the passphrase); it and everything under it hold no other planted value."""
+    planted = {**planted_secrets(), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **box.env, **planted}
+    with subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "python"), "-c", DETACHED, str(box.spec)],
+        env=env,
+        cwd=box.base,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as caller:
+        scanner = Scanner(caller.pid, planted, frozenset({"PULUMI_CONFIG_PASSPHRASE"}))
+        scanner.start()
+        try:
+            _, stderr = caller.communicate(timeout=600)
+        finally:
+            scanner.stop.set()
+            scanner.join(timeout=30)
+    assert caller.returncode == 0, stderr[-3000:]
+    assert scanner.leaks == [], scanner.leaks[:20]
+    commands = list(scanner.seen.values())
+    assert any("migrate.engine.detached" in c for c in commands), commands
+    assert any(c.split()[0].endswith("/pulumi") for c in commands if c), commands
+    assert any("postgres" in c for c in commands), commands
