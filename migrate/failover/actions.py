@@ -389,18 +389,26 @@ def restore_both_at_once(
 
 @action("data.ready")
 def data_ready(ctx: StepContext, target: str) -> tuple[bool, str]:
+    from contextlib import ExitStack
+
     import psycopg
 
-    out = outputs_of(ctx, target)
-    if out.database_url is None:
+    from migrate.data.reach import reach
+
+    if outputs_of(ctx, target).database_url is None:
         return True, f"{target} has no database"
     try:
-        with psycopg.connect(out.database_url.get_secret_value(), connect_timeout=5) as conn:
-            tables = conn.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
-            ).fetchone()
+        with ExitStack() as reached:  # through the adapter's way in (an SSH tunnel), if it has one
+            out = reach(ctx.spec, outputs_of(ctx, target), reached)
+            assert out.database_url is not None
+            with psycopg.connect(out.database_url.get_secret_value(), connect_timeout=5) as conn:
+                tables = conn.execute(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+                ).fetchone()
     except psycopg.Error as exc:
         return False, f"{target}'s database does not answer: {type(exc).__name__}"
+    except MigrateError as exc:
+        return False, f"{target}'s database cannot be reached: {exc}"
     count = tables[0] if tables else 0
     return count > 0, f"{target}'s database answers with {count} tables"
 

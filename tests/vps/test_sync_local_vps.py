@@ -1,4 +1,5 @@
-"""chirp's data moved local-a → vps and back with ``migrate data sync``, proven through chirp's API.
+"""chirp's data moved local-a → vps and back with ``migrate data sync``, then ``migrate failover``
+local-a → vps, each proven through chirp's API.
 
 local-a is the local sandbox on a private loopback address (tests/failover/private_sandbox.py);
 the vps target is an SSH host in its own network namespace running chirp in containers, whose
@@ -6,7 +7,9 @@ Postgres and Redis admit only the app hosts (DOCKER-USER). ``data sync`` reaches
 the adapter's SSH tunnel (``VpsAdapter.data_access``); the object store is reached at the
 storage host's address, as the apps reach it. A post with an image written through chirp's
 API on one side must be readable, the image byte for byte, through chirp's API on the other,
-each way; then both targets are destroyed and nothing of either is left.
+each way. Then a third post on local-a and the whole failover to the vps (DNS swung at both
+sandbox nameservers): all three posts readable there. Both targets are destroyed and nothing
+of either is left.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def _synced(box: PrivateSandbox, source: str, dest: str) -> dict[str, Any]:
     return moved
 
 
-def test_data_sync_local_to_vps_and_back(
+def test_data_sync_local_to_vps_and_back_then_failover(
     chirp_host: tuple[SshTestHost, HostDocker, dict[str, str]], sandbox: PrivateSandbox
 ) -> None:
     host, docker, tags = chirp_host
@@ -108,6 +111,17 @@ def test_data_sync_local_to_vps_and_back(
     _synced(sandbox, VPS, "local-a")
     _readable(local, *second)
     _readable(local, *first)
+
+    # Then the whole failover local-a → vps (a planned move: local-a still answers, so its data
+    # step copies through the tunnel), DNS swung and proven at both sandbox nameservers.
+    third = _post_with_image(local, "ada")
+    _ok(sandbox, "dns", "sandbox", "up")
+    _ok(sandbox, "dns", "swing", "--to", "local-a")
+    report = _ok(sandbox, "failover", "--from", "local-a", "--to", VPS)
+    assert report["status"] == "ok", report
+    for post in (first, second, third):
+        _readable(vps, *post)
+    _ok(sandbox, "dns", "sandbox", "down")
 
     for target in (VPS, "local-a"):
         destroyed = _ok(sandbox, "destroy", "--target", target, "--yes")
