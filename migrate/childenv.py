@@ -17,7 +17,17 @@ BASE_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER
 # A migrate child (the media follower) reads stack outputs through the Pulumi engine and the
 # spec's own references; the backup key is given only to the commands that use it.
 MIGRATE_PREFIXES = ("PULUMI_", "MIGRATE_")
-NEVER_PASSED = frozenset({"MIGRATE_BACKUP_KEY", "MIGRATE_BACKUP_S3_ACCESS_KEY", "MIGRATE_BACKUP_S3_SECRET_KEY"})
+# (The admin URLs carry a superuser's password: only the data commands that run in migrate's
+# own process use them.)
+NEVER_PASSED = frozenset(
+    {
+        "MIGRATE_BACKUP_KEY",
+        "MIGRATE_BACKUP_S3_ACCESS_KEY",
+        "MIGRATE_BACKUP_S3_SECRET_KEY",
+        "MIGRATE_FROM_ADMIN_URL",
+        "MIGRATE_TO_ADMIN_URL",
+    }
+)
 
 
 def child_env(extra: Mapping[str, str] | None = None, *, keep: Iterable[str] = ()) -> dict[str, str]:

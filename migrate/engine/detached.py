@@ -39,6 +39,38 @@ RESULT_PREFIX = "result: "
 _NOT_INHERITED = ("MIGRATE_CRASH_AT", "MIGRATE_FAULT_AT", "MIGRATE_FAULT_RUN")
 
 
+def referenced_variables(node: object) -> set[str]:
+    """Every environment variable a ``{env: NAME}`` reference anywhere in the spec names."""
+    from pydantic import BaseModel
+
+    from migrate.spec.secrets import SecretRef
+
+    if isinstance(node, SecretRef):
+        return {node.env} if node.env else set()
+    if isinstance(node, BaseModel):
+        return referenced_variables(list(node.__dict__.values()))
+    if isinstance(node, dict):
+        return referenced_variables(list(node.values()))
+    if isinstance(node, list | tuple | set | frozenset):
+        return set().union(*(referenced_variables(item) for item in node)) if node else set()
+    return set()
+
+
+def detached_env(spec: ServiceSpec, target: str) -> dict[str, str]:
+    """The detached update's environment: it is migrate itself, so the engine's variables (the
+    passphrase included, never the backup key) and those the spec's references and the target's
+    adapter name — not the operator's whole environment (other tokens, CI secrets)."""
+    from migrate.childenv import migrate_child_env
+    from migrate.engine.pulumi_cli import NETWORK_KEYS, engine_names
+    from migrate.engine.workspace import engine_declared
+
+    declared = engine_declared(spec, os.environ.get("PULUMI_BACKEND_URL", ""), target)
+    names = [*referenced_variables(spec), *engine_names(os.environ, declared), *NETWORK_KEYS]
+    env = {key: value for key, value in migrate_child_env(keep=names).items() if key not in _NOT_INHERITED}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*sys.path, os.environ.get("PYTHONPATH", "")]))
+    return env
+
+
 def _files(service: str, target: str) -> tuple[Path, Path]:
     from migrate.home import migrate_home
 
@@ -127,8 +159,7 @@ def up_detached(
         on_line(f"an earlier update of {target} is still running (pid {earlier}): waiting for it to finish")
         start = _start_time(earlier)
         _wait(lambda: _start_time(earlier) == start, log, on_line, offset=log.stat().st_size if log.exists() else 0)
-    env = {key: value for key, value in os.environ.items() if key not in _NOT_INHERITED}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*sys.path, env.get("PYTHONPATH", "")]))
+    env = detached_env(spec, target)
     reader, writer = os.pipe()
     try:
         with open(log, "wb") as output:

@@ -6,7 +6,8 @@ is looked up where the Pulumi CLI keeps plugins (``$PULUMI_HOME/plugins``, defau
 installed through the Automation API when Pulumi's plugin source answers within a few
 seconds; otherwise the run stops before the engine with one line naming the plugin, its
 version and the command that installs it (exit 2). ``MIGRATE_PLUGIN_INSTALL=never`` skips
-the download attempt (air-gapped machines, tests).
+the download attempt (air-gapped machines, tests); a read-only ``plan`` never installs (it is
+given no workspace), it names the plugin and the command.
 
 Why before the engine: a Pulumi run whose program registers a resource of a provider the
 engine cannot load fails inside the engine while the inline program is still waiting on

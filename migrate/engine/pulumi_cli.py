@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO
@@ -64,10 +65,13 @@ class ScopedPulumiCommand(PulumiCommand):
         # Not PulumiCommand.__init__: it probes the version with the whole os.environ.
         self.command = command
         self.declared = tuple(declared)
-        probe = self._environment({"PULUMI_SKIP_UPDATE_CHECK": "true"})
-        text = subprocess.run(
-            [command, "version"], env=probe, capture_output=True, text=True, check=True, timeout=60
-        ).stdout.strip()
+        # In a throwaway Pulumi home: the CLI writes an automatic log on every run, and
+        # ``pulumi version`` needs nothing from the operator's home.
+        with tempfile.TemporaryDirectory(prefix="migrate-pulumi-version-") as home:
+            probe = self._environment({"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_HOME": home})
+            text = subprocess.run(
+                [command, "version"], env=probe, capture_output=True, text=True, check=True, timeout=60
+            ).stdout.strip()
         self.version: VersionInfo | None = VersionInfo.parse(text.removeprefix("v"))
 
     def _environment(self, additional: Mapping[str, str]) -> dict[str, str]:

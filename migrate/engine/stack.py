@@ -172,23 +172,28 @@ def preview(
     refresh: bool = False,
     options: EngineOptions | None = None,
 ) -> PreviewResult:
-    """What ``up`` would create, update or delete (nothing is changed; a target never deployed
-    is previewed in a scratch engine home, so nothing is created either)."""
-    from migrate.engine.workspace import local_state_missing, scratch_engine
+    """What ``up`` would create, update or delete. Nothing is changed, nor created: a deployed
+    target is previewed under ``read_only_engine``, one never deployed (no stack in the state)
+    in a scratch engine home removed afterwards, so no stack, passphrase or state is made."""
+    from migrate.engine.workspace import local_state_missing, read_only_engine, scratch_engine
 
     _check_inputs(spec, target)
     options = options or EngineOptions()
-    if local_state_missing(options.backend):
+    with read_only_engine():
+        if not local_state_missing(options.backend):
+            try:
+                return _preview(spec, target, on_event, refresh, options, create=False)
+            except NotDeployedError:
+                pass
         with scratch_engine():
-            return _preview(spec, target, on_event, refresh, dataclasses.replace(options, backend=None))
-    return _preview(spec, target, on_event, refresh, options)
+            return _preview(spec, target, on_event, refresh, dataclasses.replace(options, backend=None), create=True)
 
 
 def _preview(
-    spec: ServiceSpec, target: str, on_event: OnEvent | None, refresh: bool, options: EngineOptions
+    spec: ServiceSpec, target: str, on_event: OnEvent | None, refresh: bool, options: EngineOptions, *, create: bool
 ) -> PreviewResult:
-    stack = open_stack(spec, target, options, create=True)
-    ensure_plugins(spec, target, stack.workspace)  # type: ignore[arg-type]
+    stack = open_stack(spec, target, options, create=create)
+    ensure_plugins(spec, target)  # read-only: a missing plugin is named, not installed
     events = EventLog(forward=on_event)
     result = _engine_call(
         spec,
@@ -232,15 +237,20 @@ def unlock(spec: ServiceSpec, target: str, *, options: EngineOptions | None = No
 
 def status(spec: ServiceSpec, *, options: EngineOptions | None = None, check_health: bool = True) -> list[TargetStatus]:
     """Every target of the spec: deployed or not, its outputs, and its health URL's answer."""
-    from pulumi import automation as auto
-
-    from migrate.engine.workspace import local_state_missing
+    from migrate.engine.workspace import local_state_missing, read_only_engine
 
     if local_state_missing((options or EngineOptions()).backend):  # read-only: create no state to find none
         return [
             TargetStatus(target=t, provider=s.provider, stack=stack_name(spec, t), deployed=False)
             for t, s in spec.targets.items()
         ]
+    with read_only_engine():
+        return _status(spec, options, check_health)
+
+
+def _status(spec: ServiceSpec, options: EngineOptions | None, check_health: bool) -> list[TargetStatus]:
+    from pulumi import automation as auto
+
     ws = workspace(spec, options)
     try:
         summaries = {summary.name.rsplit("/", 1)[-1]: summary for summary in ws.list_stacks()}

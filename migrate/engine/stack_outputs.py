@@ -17,15 +17,16 @@ def load_outputs(spec: ServiceSpec, target: str, *, options: EngineOptions | Non
 
     from migrate.engine.errors import engine_error
     from migrate.engine.stack import outputs_from_values
-    from migrate.engine.workspace import local_state_missing
+    from migrate.engine.workspace import local_state_missing, read_only_engine
 
     if local_state_missing((options or EngineOptions()).backend):  # create no state to find none
         raise not_deployed(spec, target)
-    stack = open_stack(spec, target, options, create=False)
-    try:
-        values = {key: value.value for key, value in stack.outputs().items()}
-    except auto.CommandError as exc:
-        raise engine_error(exc, spec, target) from None
+    with read_only_engine():  # reading outputs writes nothing (no Pulumi log, workspace file)
+        stack = open_stack(spec, target, options, create=False)
+        try:
+            values = {key: value.value for key, value in stack.outputs().items()}
+        except auto.CommandError as exc:
+            raise engine_error(exc, spec, target) from None
     if not values:
         raise not_deployed(spec, target, stack.workspace)  # type: ignore[arg-type]
     return outputs_from_values(spec, target, values)

@@ -5,7 +5,9 @@ State goes to a local ``file://`` backend under ``$MIGRATE_HOME/state`` unless
 ``--backend URL`` / ``PULUMI_BACKEND_URL`` names another (an ``s3://`` bucket a team
 shares). Secrets in state are encrypted with a passphrase: ``PULUMI_CONFIG_PASSPHRASE``,
 ``PULUMI_CONFIG_PASSPHRASE_FILE``, or else ``$MIGRATE_HOME/passphrase`` (created once,
-0600). Nothing phones home: no update check, no plugin download.
+0600). Nothing phones home: no update check, no plugin download. Read-only commands run the
+engine under ``read_only_engine`` (a scratch Pulumi home and work directory), and preview a
+target that has no stack in ``scratch_engine``: they create nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,12 +61,16 @@ class EngineOptions:
 def backend_url(override: str | None = None) -> str:
     """``--backend``, else ``PULUMI_BACKEND_URL``, else ``file://$MIGRATE_HOME/state``."""
     url = override or os.environ.get("PULUMI_BACKEND_URL")
+    read_only = _READ_ONLY.get() is not None
     if url:
         if url.startswith("file://"):
             path = Path(url.removeprefix("file://")).expanduser().resolve()
-            path.mkdir(parents=True, exist_ok=True)
+            if not read_only:
+                path.mkdir(parents=True, exist_ok=True)
             return f"file://{path}"
         return url
+    if read_only:
+        return f"file://{migrate_home() / 'state'}"
     make_private_dir(migrate_home(), home_mode())
     state = make_private_dir(migrate_home() / "state")
     return f"file://{state}"
@@ -79,6 +86,56 @@ def local_state_missing(override: str | None = None) -> bool:
     return not path.is_dir()
 
 
+# Set while a read-only command uses the engine: the scratch directory its Pulumi home and
+# work directory copies live in (see read_only_engine).
+_READ_ONLY: ContextVar[Path | None] = ContextVar("migrate_read_only_engine", default=None)
+
+
+@contextlib.contextmanager
+def read_only_engine() -> Iterator[None]:
+    """For the engine runs of a read-only command (plan, status, reading outputs): nothing of
+    the operator's is created or rewritten. The Pulumi CLI writes on every run — a workspace
+    file and an automatic log in its home, ``Pulumi.yaml`` in the work directory — so it gets
+    a scratch ``PULUMI_HOME`` (whose plugins are links to the real ones) and a copy of the work
+    directory, both removed afterwards; no passphrase, state directory or plugin is created."""
+    if _READ_ONLY.get() is not None:
+        yield
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="migrate-read-"))  # 0700
+    token = _READ_ONLY.set(scratch)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def read_only() -> bool:
+    return _READ_ONLY.get() is not None
+
+
+def _scratch_pulumi_home(scratch: Path) -> Path:
+    """A Pulumi home for one read-only command: the operator's plugins (and login) linked in,
+    so the CLI finds them, while what it writes (logs, workspace files) stays in ``scratch``."""
+    home = scratch / "pulumi-home"
+    if home.is_dir():
+        return home
+    real = Path(os.environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
+    (home / "plugins").mkdir(parents=True, mode=0o700)
+    if (real / "plugins").is_dir():
+        # The CLI lists only real directories (a linked one is skipped): each plugin gets one,
+        # holding links to the plugin's files.
+        for plugin in (real / "plugins").iterdir():
+            if plugin.is_symlink() or not plugin.is_dir() or Path(f"{plugin}.partial").exists():
+                continue
+            (home / "plugins" / plugin.name).mkdir(mode=0o700)
+            for item in plugin.iterdir():
+                (home / "plugins" / plugin.name / item.name).symlink_to(item)
+    if (real / "credentials.json").is_file():
+        (home / "credentials.json").symlink_to(real / "credentials.json")
+    return home
+
+
 ENGINE_VARIABLES = ("MIGRATE_HOME", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 
@@ -89,6 +146,7 @@ def scratch_engine() -> Iterator[None]:
     read-only ``plan`` creates nothing of the operator's (no MIGRATE_HOME, stack, passphrase)."""
     saved = {name: os.environ.get(name) for name in ENGINE_VARIABLES}
     scratch = Path(tempfile.mkdtemp(prefix="migrate-plan-"))  # 0700
+    (scratch / "state").mkdir(mode=0o700)  # a read-only engine creates no state directory itself
     for name in ENGINE_VARIABLES:
         os.environ.pop(name, None)
     os.environ["MIGRATE_HOME"] = str(scratch)
@@ -106,7 +164,8 @@ def scratch_engine() -> Iterator[None]:
 
 def passphrase_env(create: bool = True) -> dict[str, str]:
     """The passphrase the stack's secrets are encrypted with, as Pulumi's env variables.
-    Without ``create`` (read-only commands) a missing passphrase file is not made."""
+    Without ``create`` (and under ``read_only_engine``) a missing passphrase file is not made."""
+    create = create and not read_only()
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None:
         return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(_passphrase_file(os.environ["PULUMI_CONFIG_PASSPHRASE"]))}
     if os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
@@ -176,7 +235,9 @@ def engine_env(backend: str) -> dict[str, str]:
         path_parts.insert(0, str(Path(os.environ["MIGRATE_PULUMI_ROOT"]) / "bin"))
     path_parts.append(os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
     pythonpath = [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]
+    scratch = _READ_ONLY.get()
     return {
+        **({"PULUMI_HOME": str(_scratch_pulumi_home(scratch))} if scratch is not None else {}),
         "PULUMI_BACKEND_URL": backend,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
@@ -200,12 +261,25 @@ def stack_name(spec: ServiceSpec, target: str) -> str:
 def _work_dir(spec: ServiceSpec, backend: str) -> Path:
     """Per service and backend: Pulumi.yaml and each stack's encryption salt live here."""
     digest = hashlib.sha256(backend.encode()).hexdigest()[:10]
+    real = migrate_home() / "pulumi" / f"{spec.service.name}-{digest}"
+    scratch = _READ_ONLY.get()
+    if scratch is not None:  # a copy: the CLI rewrites Pulumi.yaml (and may add a salt) there
+        copy = scratch / "work" / real.name
+        if not copy.is_dir():
+            if real.is_dir():
+                shutil.copytree(real, copy, symlinks=True)
+            else:
+                copy.mkdir(parents=True, mode=0o700)
+        return copy
     make_private_dir(migrate_home() / "pulumi")  # 0700: the stacks' salts and config
-    return make_private_dir(migrate_home() / "pulumi" / f"{spec.service.name}-{digest}")
+    return make_private_dir(real)
 
 
-def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.LocalWorkspace:
-    """The service's Pulumi workspace (no stack selected)."""
+def workspace(
+    spec: ServiceSpec, options: EngineOptions | None = None, target: str | None = None
+) -> auto.LocalWorkspace:
+    """The service's Pulumi workspace (no stack selected); with ``target``, its CLI sees only
+    the operator's variables that target's adapter declares (not every target's)."""
     from pulumi import automation as auto
 
     options = options or EngineOptions()
@@ -224,16 +298,17 @@ def workspace(spec: ServiceSpec, options: EngineOptions | None = None) -> auto.L
         project_settings=settings,
         env_vars=engine_env(backend),
         secrets_provider="passphrase",
-        pulumi_command=pulumi_command(engine_declared(spec, backend)),
+        pulumi_command=pulumi_command(engine_declared(spec, backend, target)),
     )
 
 
-def engine_declared(spec: ServiceSpec, backend: str) -> tuple[str, ...]:
-    """The operator's variables the engine may see for this service: those the adapters of
-    its targets declare (``engine_env``), and the AWS chain when the state lives in S3."""
+def engine_declared(spec: ServiceSpec, backend: str, target: str | None = None) -> tuple[str, ...]:
+    """The operator's variables the engine may see: those the adapter of ``target`` (else of
+    every target) declares (``engine_env``), and the AWS chain when the state lives in S3."""
     from providers.registry import hosting_adapter
 
-    names = {name for settings in spec.targets.values() for name in hosting_adapter(settings.provider).engine_env}
+    chosen = [spec.target(target)] if target is not None else list(spec.targets.values())
+    names = {name for settings in chosen for name in hosting_adapter(settings.provider).engine_env}
     if backend.startswith("s3://"):
         names.add("AWS_")
     return tuple(sorted(names))
@@ -251,7 +326,7 @@ def open_stack(spec: ServiceSpec, target: str, options: EngineOptions | None = N
     options = options or EngineOptions()
     source = spec.source_path
     app_dir = (options.app_dir or (source.parent if source else None) or Path.cwd()).resolve()
-    ws = workspace(spec, options)
+    ws = workspace(spec, options, target)
     ws.program = make_program(spec, target, RunContext(app_dir=app_dir))
     name = stack_name(spec, target)
     try:

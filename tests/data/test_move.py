@@ -140,8 +140,12 @@ def _start_cli(pair: Pair, *args: str) -> subprocess.Popen[str]:
     )
 
 
+COPY_KILL_OBJECTS = 1_000
+
+
 def test_media_copy_killed_halfway_resumes_without_copying_twice(pair: Pair) -> None:
-    made = put_objects(pair.a, 400, 20_000)
+    # Many small objects: the kill (as soon as a few are there) lands long before the end.
+    made = put_objects(pair.a, COPY_KILL_OBJECTS, 4_000)
     assert isinstance(pair.b.s3_server, S3Server)
     log = pair.b.s3_server.access_log_path
     log_start = log.stat().st_size
@@ -150,20 +154,23 @@ def test_media_copy_killed_halfway_resumes_without_copying_twice(pair: Pair) -> 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         present = client.list_objects_v2(Bucket=pair.b.bucket).get("KeyCount", 0)
-        if present >= 120:
+        if present >= 60:
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
     present = client.list_objects_v2(Bucket=pair.b.bucket).get("KeyCount", 0)
-    assert 0 < present < 400, "the kill must land half-way"
+    assert 0 < present < COPY_KILL_OBJECTS, "the kill must land half-way"
 
     rerun = _start_cli(pair, "--no-postgres")
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     doc = json.loads(out)
     assert doc["verify"]["ok"]
-    assert doc["media"][0]["skipped"] >= present and doc["media"][0]["copied"] == 400 - doc["media"][0]["skipped"]
+    assert (
+        doc["media"][0]["skipped"] >= present
+        and doc["media"][0]["copied"] == COPY_KILL_OBJECTS - doc["media"][0]["skipped"]
+    )
 
     # The destination server's own access log: every key PUT exactly once across both runs.
     puts: dict[str, int] = {}

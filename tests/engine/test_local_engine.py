@@ -226,6 +226,35 @@ def test_env_computed_from_outputs_readiness_and_exec(box: Sandbox, deployed: di
     box.cli_json("up", "--to", TARGET)
 
 
+def test_a_new_restart_generation_restarts_only_the_marked_processes(
+    box: Sandbox, deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the failover's ``restart`` step does after a promotion: a new restart generation in
+    the stack's config, then ``up``; only processes marked restart_after_promotion restart,
+    once (the same generation again changes nothing)."""
+    from migrate.engine.stack import set_restart_generation
+    from migrate.spec.loader import load_spec
+
+    box.write_spec(web={"restart_after_promotion": True})
+    try:
+        marked = box.cli_json("up", "--to", TARGET)
+        assert marked["changes"] == {}, marked  # the flag alone restarts nothing
+        before = layout.recorded_pids(box.home / "sandbox" / TARGET)
+        for key, value in box.env.items():
+            monkeypatch.setenv(key, value)
+        assert set_restart_generation(load_spec(box.spec), TARGET, "drill-test-1") is True
+        restarted = box.cli_json("up", "--to", TARGET)
+        assert restarted["changes"] == {"update": 1}, restarted
+        after = layout.recorded_pids(box.home / "sandbox" / TARGET)
+        assert after["web-0"] != before["web-0"] and after["worker-0"] == before["worker-0"]
+        assert httpx.get(f"{box.url}/healthz", timeout=10).status_code == 200
+        assert set_restart_generation(load_spec(box.spec), TARGET, "drill-test-1") is False
+        assert box.cli_json("plan", "--to", TARGET)["has_changes"] is False
+    finally:
+        box.write_spec()
+    box.cli_json("up", "--to", TARGET)
+
+
 def _reveal_password(box: Sandbox) -> str:
     from urllib.parse import unquote, urlsplit
 

@@ -43,3 +43,7 @@ def test_declared_names_follow_the_specs_targets_and_the_backend(monkeypatch: py
     assert engine_declared(local_only, "file:///state") == ()
     assert engine_declared(local_only, "s3://team-state") == ("AWS_",)
     assert set(engine_declared(spec, "file:///state")) == {"AWS_", "KUBECONFIG"}
+    # An engine run for one target sees only what that target's adapter declares.
+    assert engine_declared(spec, "file:///state", "local-a") == ()
+    assert engine_declared(spec, "file:///state", "aws-prod") == ("AWS_",)
+    assert engine_declared(spec, "s3://team-state", "local-a") == ("AWS_",)
