@@ -21,8 +21,9 @@ from migrate.errors import InputError
 OUTPUTS_FILE_LIMIT = 1 << 20
 
 # Exported only where the provider has them: a superuser URL (the local sandbox; managed databases
-# give none) and an S3 change feed of its own (the sandbox's webhook listener).
-OPTIONAL_OUTPUTS = frozenset({"database_admin_url", "s3_events_url"})
+# give none), an S3 change feed of its own (the sandbox's webhook listener) and the SSH host keys
+# of hosts reached over SSH (vps).
+OPTIONAL_OUTPUTS = frozenset({"database_admin_url", "s3_events_url", "ssh_host_keys"})
 SECRET_OUTPUTS = frozenset({"database_url", "database_admin_url", "s3_access_key", "s3_secret_key", "redis_url"})
 
 
@@ -50,6 +51,10 @@ class TargetOutputs(BaseModel):
         None, description="The object store's own change feed, where its provider has one (see media_change_feed)."
     )
     redis_url: SecretStr | None = None
+    ssh_host_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="SSH host keys the stack pinned (address -> 'type base64'): its adapter's own way in.",
+    )
 
     @classmethod
     def from_stack(cls, target: str, provider: str, values: dict[str, Any]) -> TargetOutputs:

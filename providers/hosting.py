@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from migrate.errors import InputError
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
@@ -177,6 +179,8 @@ class HostingAdapter(ABC):
     # Host suffixes of the provider's object storage endpoints: the audit tells whose storage
     # a backup or state location is by them.
     storage_hosts: ClassVar[tuple[str, ...]] = ()
+    # One line: how the machine running migrate reaches the data services (``migrate providers``).
+    data_route: ClassVar[str] = "direct: the addresses the stack exports"
 
     def program(self, spec: ServiceSpec, target: str, settings: Any, context: RunContext | None = None) -> None:
         """Declare the target's resources and ``pulumi.export`` the shared outputs.
@@ -201,6 +205,16 @@ class HostingAdapter(ABC):
         finds the target's resources itself (by the tags every stack puts on them), so it
         needs nothing from the state backend, which may be slow or gone."""
         raise UnsupportedError(self.unsupported("terminate", target))
+
+    def data_access(
+        self, spec: ServiceSpec, target: str, settings: Any, outputs: TargetOutputs, stack: ExitStack
+    ) -> TargetOutputs:
+        """The outputs as the machine running migrate reaches the data services (Postgres,
+        Redis, object storage): as exported, by default. An adapter whose services listen
+        only where that machine cannot reach them opens its way in (an SSH tunnel, say) on
+        ``stack``, which the data step closes when it ends, and returns outputs pointing
+        there. What the apps themselves use stays as exported."""
+        return outputs
 
     def holding_address(
         self, spec: ServiceSpec, target: str, settings: Any, outputs: Callable[[], TargetOutputs]

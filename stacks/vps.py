@@ -126,12 +126,15 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
         if spec.postgres is not None:
             pg = spec.postgres
             password = _password(f"{name}-db-password")
-            owner = {
-                "POSTGRES_USER": pg.user,
-                "POSTGRES_DB": pg.database,
+            # The cluster's superuser is ``postgres`` (its own password, used only on the host);
+            # the app's role owns its database and is no superuser, as on a managed database.
+            superuser = _password(f"{name}-db-superuser-password")
+            cluster = {
+                "POSTGRES_USER": "postgres",
+                "POSTGRES_DB": "postgres",
                 "PGDATA": "/var/lib/postgresql/data/pgdata",
             }
-            env = password.apply(lambda pw: common.env_file_text({**owner, "POSTGRES_PASSWORD": pw}))
+            env = superuser.apply(lambda pw: common.env_file_text({**cluster, "POSTGRES_PASSWORD": pw}))
             lines += [
                 _write_file(f"{base}/postgres.env", env),
                 _container_line(
@@ -141,6 +144,7 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
                     settings.postgres_image or f"postgres:{pg.version}",
                     label=svc,
                 ),
+                password.apply(lambda pw: _app_role(f"{svc}-postgres", pg.user, pw, pg.database)),
                 _admit_only(5432, app_addresses),
             ]
             links.database_url = common.postgres_url(pg.user, password, bind, 5432, pg.database)
@@ -290,6 +294,15 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
             probe=_running_probe([front_name]),
         )
 
+    # The key each host proved it holds (the spec's pin, or the first one seen): migrate's own
+    # data tunnel (providers/vps/access.py) enforces it too.
+    addresses = list(runtime)
+    pulumi.export(
+        "ssh_host_keys",
+        pulumi.Output.all(*(runtime[a].host_key_seen for a in addresses)).apply(
+            lambda seen: {a: key for a, key in zip(addresses, seen, strict=True) if key}
+        ),
+    )
     front = fronts[0].address
     common.export_outputs(
         target=target,
@@ -318,6 +331,39 @@ def _container_line(name: str, env_file: str, extra: str, image: str, argv: str 
         f"docker run -d --name {name} --restart unless-stopped --label migrate.service={label} "
         f"--env-file {env_file} {extra} {shlex.quote(image)} {argv}".rstrip()
         + "\n"
+    )
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_name(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _app_role(container: str, user: str, password: str, database: str) -> str:
+    """Shell that makes (or updates) the app's login role and its database, as ``postgres`` over
+    the container's local socket; the SQL, password included, is on psql's stdin. Retried while
+    the image's first start initialises the cluster (it restarts the server once)."""
+    marker = "MIGRATE_SQL_5d1c"
+    sql = (
+        f"SELECT 'CREATE ROLE {_sql_name(user)}' WHERE NOT EXISTS "
+        f"(SELECT FROM pg_roles WHERE rolname = {_sql_literal(user)})\\gexec\n"
+        f"ALTER ROLE {_sql_name(user)} LOGIN NOSUPERUSER PASSWORD {_sql_literal(password)};\n"
+        f"SELECT 'CREATE DATABASE {_sql_name(database)} OWNER {_sql_name(user)}' WHERE NOT EXISTS "
+        f"(SELECT FROM pg_database WHERE datname = {_sql_literal(database)})\\gexec\n"
+    )
+    return (
+        "made=\n"
+        "for i in $(seq 90); do\n"
+        f"  if docker exec -i {container} psql -q -v ON_ERROR_STOP=1 -U postgres -d postgres "
+        f">/dev/null 2>&1 <<'{marker}'\n{sql}{marker}\n"
+        "  then made=1; break; fi\n"
+        "  sleep 1\n"
+        "done\n"
+        f'[ -n "$made" ] || {{ docker logs --tail 5 {container} >&2; '
+        'echo "postgres: the app role was not made" >&2; exit 1; }\n'
     )
 
 

@@ -8,6 +8,7 @@ exit codes (1 when anything differs).
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -117,22 +118,38 @@ def _admin_url(dest: TargetOutputs) -> str | None:
     return dest.database_admin_url.get_secret_value() if dest.database_admin_url is not None else None
 
 
-def _one_side(spec: Path, target: str | None, file: Path | None, side: str) -> tuple[ServiceSpec | None, TargetOutputs]:
+def _one_side(
+    spec: Path, target: str | None, file: Path | None, side: str, reach: ExitStack | None = None
+) -> tuple[ServiceSpec | None, TargetOutputs]:
     """The spec (when needed) and one side's outputs (``--from``/``--to`` or its outputs file),
-    its secrets registered for redaction."""
+    its secrets registered for redaction. With ``reach``, as this machine reaches the data
+    services (``migrate.data.reach``: an adapter's tunnels, closed with that stack)."""
     loaded = _spec(spec, required=target is not None and file is None)
     outputs = _outputs(loaded, target, file, side)
     _register_secrets(outputs)
-    return loaded, outputs
+    return loaded, _reached(loaded, outputs, reach)
 
 
 def _both_sides(
-    spec: Path, source: str | None, from_outputs: Path | None, dest: str | None, to_outputs: Path | None
+    spec: Path,
+    source: str | None,
+    from_outputs: Path | None,
+    dest: str | None,
+    to_outputs: Path | None,
+    reach: ExitStack | None = None,
 ) -> tuple[ServiceSpec | None, TargetOutputs, TargetOutputs]:
-    loaded, a = _one_side(spec, source, from_outputs, "from")
+    loaded, a = _one_side(spec, source, from_outputs, "from", reach)
     b = _outputs(loaded, dest, to_outputs, "to")
     _register_secrets(b)
-    return loaded, a, b
+    return loaded, a, _reached(loaded, b, reach)
+
+
+def _reached(spec: ServiceSpec | None, outputs: TargetOutputs, reach: ExitStack | None) -> TargetOutputs:
+    if reach is None:
+        return outputs
+    from migrate.data.reach import reach as reach_outputs
+
+    return reach_outputs(spec, outputs, reach)
 
 
 def _register_secrets(*outputs: TargetOutputs) -> None:
@@ -308,27 +325,28 @@ def sync(
     from migrate.data import move
 
     out = Output(json_output)
-    loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs)
-    with ProgressView(out) as view:
-        result = move.sync(
-            loaded,
-            a,
-            b,
-            postgres=not no_postgres,
-            media_too=not no_media,
-            redis=redis,
-            delete=delete,
-            workers=workers,
-            jobs=jobs,
-            verify=not no_verify,
-            no_owner=no_owner,
-            admin_url=_admin_url(b),
-            progress=view,
-            source_admin_url=os.environ.get(FROM_ADMIN_ENV)
-            or (a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None),
-        )
-    _summary_lines(out, result)
-    _finish(out, result.to_json(), result.verify)
+    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
+        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, reach)
+        with ProgressView(out) as view:
+            result = move.sync(
+                loaded,
+                a,
+                b,
+                postgres=not no_postgres,
+                media_too=not no_media,
+                redis=redis,
+                delete=delete,
+                workers=workers,
+                jobs=jobs,
+                verify=not no_verify,
+                no_owner=no_owner,
+                admin_url=_admin_url(b),
+                progress=view,
+                source_admin_url=os.environ.get(FROM_ADMIN_ENV)
+                or (a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None),
+            )
+        _summary_lines(out, result)
+        _finish(out, result.to_json(), result.verify)
 
 
 def verify(
@@ -346,12 +364,13 @@ def verify(
     from migrate.data import move
 
     out = Output(json_output)
-    loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs)
-    with ProgressView(out) as view:
-        report = move.verify(
-            loaded, a, b, postgres=not no_postgres, media_too=not no_media, workers=workers, progress=view
-        )
-    _finish(out, report.to_json(), report)
+    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
+        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, reach)
+        with ProgressView(out) as view:
+            report = move.verify(
+                loaded, a, b, postgres=not no_postgres, media_too=not no_media, workers=workers, progress=view
+            )
+        _finish(out, report.to_json(), report)
 
 
 def backup(
@@ -377,22 +396,24 @@ def backup(
     if not location:
         raise InputError("give --to LOCATION (s3://BUCKET[/PREFIX] or a directory)")
     out = Output(json_output)
-    loaded, a = _one_side(spec, source, from_outputs, "from")
-    with ProgressView(out) as view:
-        result = move.backup(
-            loaded,
-            a,
-            parse_location(location),
-            postgres=not no_postgres,
-            media_too=not no_media,
-            encrypt=encrypt,
-            workers=workers,
-            jobs=jobs,
-            progress=view,
-        )
-    _summary_lines(out, result)
-    out.human.print(f"backup {result.backup_id} at {location}" + ("" if result.ok else " (NOT complete)"), markup=False)
-    _finish(out, result.to_json(), result.verify)
+    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
+        loaded, a = _one_side(spec, source, from_outputs, "from", reach)
+        with ProgressView(out) as view:
+            result = move.backup(
+                loaded,
+                a,
+                parse_location(location),
+                postgres=not no_postgres,
+                media_too=not no_media,
+                encrypt=encrypt,
+                workers=workers,
+                jobs=jobs,
+                progress=view,
+            )
+        _summary_lines(out, result)
+        done = "" if result.ok else " (NOT complete)"
+        out.human.print(f"backup {result.backup_id} at {location}{done}", markup=False)
+        _finish(out, result.to_json(), result.verify)
 
 
 def restore(
@@ -417,24 +438,25 @@ def restore(
     if not location:
         raise InputError("give --from LOCATION")
     out = Output(json_output)
-    loaded, b = _one_side(spec, dest, to_outputs, "to")
-    with ProgressView(out) as view:
-        result = move.restore(
-            loaded,
-            parse_location(location),
-            b,
-            backup_id=backup_id,
-            service=service,
-            postgres=not no_postgres,
-            media_too=not no_media,
-            workers=workers,
-            jobs=jobs,
-            no_owner=no_owner,
-            admin_url=_admin_url(b),
-            progress=view,
-        )
-    _summary_lines(out, result)
-    _finish(out, result.to_json(), result.verify)
+    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
+        loaded, b = _one_side(spec, dest, to_outputs, "to", reach)
+        with ProgressView(out) as view:
+            result = move.restore(
+                loaded,
+                parse_location(location),
+                b,
+                backup_id=backup_id,
+                service=service,
+                postgres=not no_postgres,
+                media_too=not no_media,
+                workers=workers,
+                jobs=jobs,
+                no_owner=no_owner,
+                admin_url=_admin_url(b),
+                progress=view,
+            )
+        _summary_lines(out, result)
+        _finish(out, result.to_json(), result.verify)
 
 
 def backups(

@@ -28,6 +28,7 @@ def providers(json_output: JsonOption = False) -> None:
                 "capabilities": {c.value: a.capabilities.get(c, "none") for c in Capability},
                 "supports": a.supports.as_dict(),
                 "termination": a.termination,
+                "data_route": a.data_route,
                 "plugins": [f"{n} {v}" for n, v in a.plugins],
             }
             for a in adapters
@@ -61,5 +62,7 @@ def providers(json_output: JsonOption = False) -> None:
         out.human.print(f"  {feature}: {about.meaning}", markup=False)
     for adapter in adapters:
         out.human.print(f"terminate on {adapter.name}: {adapter.termination}", markup=False)
+    for adapter in adapters:
+        out.human.print(f"data reached on {adapter.name}: {adapter.data_route}", markup=False)
     out.human.print("DNS providers: " + ", ".join(sorted(DNS_PROVIDERS)))
     out.human.print("Registrars: " + ", ".join(sorted(REGISTRARS)))

@@ -16,6 +16,8 @@ from migrate.runbook.registry import action
 from migrate.spec.probes import HttpCheck
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
     from migrate.data.move import SyncResult
     from migrate.outputs import TargetOutputs
     from migrate.runbook.runner import StepContext
@@ -304,17 +306,27 @@ def data_move(ctx: StepContext, source: str, dest: str, backup: str | None = Non
 
 
 def _move_data(ctx: StepContext, source: str, dest: str, backup: str | None) -> dict[str, Any]:
+    from contextlib import ExitStack
+
+    with ExitStack() as reached:  # the adapters' ways in (SSH tunnels), open for this step only
+        return _move_data_reached(ctx, source, dest, backup, reached)
+
+
+def _move_data_reached(
+    ctx: StepContext, source: str, dest: str, backup: str | None, reached: ExitStack
+) -> dict[str, Any]:
     from migrate.data import replication
     from migrate.data.move import sync
+    from migrate.data.reach import reach
 
     spec = spec_of(ctx)
     backup = backup or ctx.results.get("backup", {}).get("location")  # one taken earlier in this run
-    b = outputs_of(ctx, dest)
+    b = reach(spec, outputs_of(ctx, dest), reached)
     admin = admin_url(b)
     try:
-        a: TargetOutputs | None = outputs_of(ctx, source)
+        a: TargetOutputs | None = reach(spec, outputs_of(ctx, source), reached)
     except MigrateError:
-        a = None
+        a = None  # gone, or its way in is (an SSH host that does not answer)
     if a is not None and spec.postgres is not None:
         state = replication.status(spec, a, b, admin_url=admin)
         if state.state in ("streaming", "initializing", "disabled"):
@@ -377,18 +389,26 @@ def restore_both_at_once(
 
 @action("data.ready")
 def data_ready(ctx: StepContext, target: str) -> tuple[bool, str]:
+    from contextlib import ExitStack
+
     import psycopg
 
-    out = outputs_of(ctx, target)
-    if out.database_url is None:
+    from migrate.data.reach import reach
+
+    if outputs_of(ctx, target).database_url is None:
         return True, f"{target} has no database"
     try:
-        with psycopg.connect(out.database_url.get_secret_value(), connect_timeout=5) as conn:
-            tables = conn.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
-            ).fetchone()
+        with ExitStack() as reached:  # through the adapter's way in (an SSH tunnel), if it has one
+            out = reach(ctx.spec, outputs_of(ctx, target), reached)
+            assert out.database_url is not None
+            with psycopg.connect(out.database_url.get_secret_value(), connect_timeout=5) as conn:
+                tables = conn.execute(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+                ).fetchone()
     except psycopg.Error as exc:
         return False, f"{target}'s database does not answer: {type(exc).__name__}"
+    except MigrateError as exc:
+        return False, f"{target}'s database cannot be reached: {exc}"
     count = tables[0] if tables else 0
     return count > 0, f"{target}'s database answers with {count} tables"
 

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
+    from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
 
 
@@ -34,6 +37,15 @@ class VpsAdapter(HostingAdapter):
 
         return terminate(spec, target, settings)
 
+    data_route = "SSH tunnels (paramiko, the host key pinned) to Postgres and Redis, which admit only the app hosts"
+
+    def data_access(
+        self, spec: ServiceSpec, target: str, settings: Any, outputs: TargetOutputs, stack: ExitStack
+    ) -> TargetOutputs:
+        from providers.vps.access import tunnelled
+
+        return tunnelled(target, settings, outputs, stack)
+
     def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
         return self.self_run_backups(spec, settings)
 
@@ -46,7 +58,7 @@ class VpsAdapter(HostingAdapter):
         fronts = sum(1 for h in settings.hosts if "front" in h.roles)
         data = spec.postgres is not None or spec.redis is not None
         commands = len(settings.hosts) + used_app_hosts + fronts + data + (spec.media is not None)
-        passwords = (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
+        passwords = 2 * (spec.postgres is not None) + (spec.redis is not None) + 2 * (spec.media is not None)
         plan = [
             ("pulumi-python:dynamic/vps:RemoteScript", commands),
             ("docker containers (app replicas)", replicas),

@@ -81,6 +81,7 @@ def test_the_providers_table_comes_from_the_flags() -> None:
         assert entry["supports"] == adapter.supports.as_dict()
         assert set(entry["supports"]) == set(FEATURES)
         assert entry["termination"] == adapter.termination
+        assert entry["data_route"] == adapter.data_route
 
 
 def without_terminate(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.vps.sshhost import SshTestHost, host_network_snapshot
+from tests.vps.images import load_images
+from tests.vps.sshhost import HostDocker, SshTestHost, host_network_snapshot
+
+CHIRP = Path(__file__).resolve().parents[2] / "examples" / "chirp"
 
 
 @pytest.fixture
@@ -18,3 +24,17 @@ def ssh_host() -> Iterator[SshTestHost]:
         host.close()
     assert host.leftovers() == []
     assert host_network_snapshot() == before
+
+
+@pytest.fixture
+def chirp_host(ssh_host: SshTestHost) -> Iterator[tuple[SshTestHost, HostDocker, dict[str, str]]]:
+    docker = HostDocker(ssh_host).start()
+    try:
+        build = Path(tempfile.mkdtemp(prefix="migrate-images-"))
+        try:
+            tags = load_images(["docker", "-H", f"unix://{docker.socket}"], build, app_dir=CHIRP)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+        yield ssh_host, docker, tags
+    finally:
+        docker.close()

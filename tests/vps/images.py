@@ -21,9 +21,8 @@ import zipfile
 from pathlib import Path
 
 CACHE = Path.home() / ".cache" / "migrate" / "test-images"
-ROOTFS_VERSION = "1"
+ROOTFS_VERSION = "2"
 PACKAGES = [
-    "postgresql-15",
     "redis-server",
     "nginx-light",
     "python3",
@@ -44,9 +43,23 @@ def versitygw_binary() -> Path:
     return found[-1]
 
 
+def machine_postgres_version() -> str:
+    """The machine's own PostgreSQL 15 package version: the one the local sandbox runs.
+
+    The hosts' image gets the same, so a move between the sandbox and a test host crosses no
+    minor release: PostgreSQL 15.20 (bookworm-security) gives every new column a
+    ``pg_attver`` option that 15.18 (bookworm) rejects at restore (``unrecognized parameter``).
+    """
+    found = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "postgresql-15"], capture_output=True, text=True)
+    if found.returncode != 0 or not found.stdout.strip():
+        raise RuntimeError("postgresql-15 is not installed: run scripts/bootstrap")
+    return found.stdout.strip()
+
+
 def debian_rootfs(cache: Path = CACHE) -> Path:
     """The cached root filesystem tarball; built once with mmdebstrap (a few minutes cold)."""
-    tarball = cache / f"debian-services-{ROOTFS_VERSION}.tar"
+    postgres = machine_postgres_version()
+    tarball = cache / f"debian-services-{ROOTFS_VERSION}-pg{postgres}.tar"
     if tarball.exists():
         return tarball
     cache.mkdir(parents=True, exist_ok=True)
@@ -58,7 +71,7 @@ def debian_rootfs(cache: Path = CACHE) -> Path:
             "mmdebstrap",
             "--quiet",
             "--variant=minbase",
-            "--include=" + ",".join(PACKAGES),
+            "--include=" + ",".join([f"postgresql-15={postgres}", f"postgresql-client-15={postgres}", *PACKAGES]),
             "--dpkgopt=path-exclude=/usr/share/doc/*",
             "--dpkgopt=path-exclude=/usr/share/man/*",
             "--dpkgopt=path-exclude=/usr/share/locale/*",
@@ -70,7 +83,7 @@ def debian_rootfs(cache: Path = CACHE) -> Path:
         capture_output=True,
     )
     partial.rename(tarball)
-    (cache / f"debian-services-{ROOTFS_VERSION}.seconds").write_text(f"{time.monotonic() - started:.0f}\n")
+    tarball.with_suffix(".seconds").write_text(f"{time.monotonic() - started:.0f}\n")
     return tarball
 
 

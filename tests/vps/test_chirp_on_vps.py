@@ -15,8 +15,6 @@ import json
 import secrets
 import shutil
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
-from tests.vps.images import load_images
+from tests.vps.chirp_target import vps_target, wait_healthy, with_images
 from tests.vps.sshhost import HostDocker, SshTestHost
 
 pytestmark = pytest.mark.slow
@@ -34,42 +32,10 @@ CHIRP = REPO / "examples" / "chirp"
 TARGET = "vps-t"
 
 
-@pytest.fixture
-def chirp_host(ssh_host: SshTestHost) -> Iterator[tuple[SshTestHost, HostDocker, dict[str, str]]]:
-    docker = HostDocker(ssh_host).start()
-    try:
-        build = Path(tempfile.mkdtemp(prefix="migrate-images-"))
-        try:
-            tags = load_images(["docker", "-H", f"unix://{docker.socket}"], build, app_dir=CHIRP)
-        finally:
-            shutil.rmtree(build, ignore_errors=True)
-        yield ssh_host, docker, tags
-    finally:
-        docker.close()
-
-
 def _spec(base: Path, host: SshTestHost, tags: dict[str, str]) -> Path:
     document = yaml.safe_load((CHIRP / "migrate.yaml").read_text())
-    document["targets"] = {
-        TARGET: {
-            "provider": "vps",
-            "hosts": [
-                {
-                    "address": host.address,
-                    "user": host.user,
-                    "private_key": {"file": str(host.private_key_path)},
-                    "host_key": host.host_key,
-                }
-            ],
-            "base_dir": str(host.directory / "srv"),
-            "postgres_image": tags["postgres"],
-            "redis_image": tags["redis"],
-            "front_image": tags["nginx"],
-            "object_store_image": tags["versitygw"],
-        }
-    }
-    for process in document["processes"].values():
-        process["image"] = tags["app"]
+    document["targets"] = {TARGET: vps_target(host, tags)}
+    with_images(document, tags)
     spec = base / "migrate.yaml"
     spec.write_text(yaml.safe_dump(document, sort_keys=False))
     return spec
@@ -82,25 +48,6 @@ def _cli(spec: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
     return document
 
 
-def _wait_healthy(url: str, docker: HostDocker, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    in_a_row = 0  # nginx balances over both replicas: every one must answer
-    while time.monotonic() < deadline:
-        try:
-            ok = httpx.get(url, headers={"Host": "chirp.test"}, timeout=2).status_code == 200
-        except httpx.HTTPError:
-            ok = False
-        in_a_row = in_a_row + 1 if ok else 0
-        if in_a_row >= 6:
-            return
-        time.sleep(0.3)
-    logs = {
-        name: docker.docker("logs", "--tail", "8", name, check=False).stderr[-800:]
-        for name in docker.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
-    }
-    pytest.fail(f"{url} never answered 200: {docker.docker('ps', '-a').stdout} {logs}")
-
-
 def test_chirp_up_terminate_up_destroy(chirp_host: tuple[SshTestHost, HostDocker, dict[str, str]]) -> None:
     host, docker, tags = chirp_host
     base = Path(tempfile.mkdtemp(prefix="migrate-vps-spec-"))
@@ -109,7 +56,7 @@ def test_chirp_up_terminate_up_destroy(chirp_host: tuple[SshTestHost, HostDocker
     front = f"http://{host.address}"
     try:
         _cli(spec, env, "up", "--to", TARGET)
-        _wait_healthy(f"{front}/healthz", docker)
+        wait_healthy(f"{front}/healthz", docker)
         api = httpx.Client(base_url=front, headers={"Host": "chirp.test"}, timeout=10)
         user = api.post("/users", json={"name": "ada"})
         assert user.status_code in (201, 409), docker.docker("logs", "--tail", "30", "chirp-web-0").stderr[-2500:]
@@ -133,7 +80,7 @@ def test_chirp_up_terminate_up_destroy(chirp_host: tuple[SshTestHost, HostDocker
             httpx.get(f"{front}/healthz", timeout=2)  # the front's port is closed
 
         _cli(spec, env, "up", "--to", TARGET)  # the probes fail: the stopped containers start again
-        _wait_healthy(f"{front}/healthz", docker)
+        wait_healthy(f"{front}/healthz", docker)
         assert token in api.get(f"/posts/{post_id}").text  # data stayed on the host's disk
 
         _cli(spec, env, "destroy", "--target", TARGET, "--yes")
