@@ -270,11 +270,16 @@ def list_pages(endpoint: Endpoint, bucket: str, prefix: str) -> Iterator[list[tu
             raise LeanUnsupported("truncated listing without a continuation token")
 
 
-def _listing(status: int, body: bytes) -> ElementTree.Element:
+def _xml(body: bytes, what: str) -> ElementTree.Element:
+    """A response body as XML; anything else means the lean path cannot go on (botocore can)."""
     try:
-        root = ElementTree.fromstring(body)
+        return ElementTree.fromstring(body)
     except ElementTree.ParseError:
-        raise LeanUnsupported(f"HTTP {status}: not XML") from None
+        raise LeanUnsupported(f"{what}: not XML") from None
+
+
+def _listing(status: int, body: bytes) -> ElementTree.Element:
+    root = _xml(body, f"HTTP {status}")
     if status == 200 and root.tag == f"{_NS}ListBucketResult":
         return root
     if (root.findtext("Code") or root.findtext(f"{_NS}Code")) == "NoSuchBucket":
@@ -319,10 +324,7 @@ def get_tagging(endpoint: Endpoint, bucket: str, key: str) -> dict[str, str]:
     status, body, _ = endpoint.get(f"/{bucket}/{key}", {"tagging": ""})
     if status != 200:
         raise LeanUnsupported(f"HTTP {status}")
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        raise LeanUnsupported("tagging: not XML") from None
+    root = _xml(body, "tagging")
     tags: dict[str, str] = {}
     for tag in root.iter():
         if tag.tag.rpartition("}")[2] != "Tag":
@@ -367,10 +369,7 @@ def create_multipart_upload(endpoint: Endpoint, bucket: str, key: str, headers: 
     status, body, _ = endpoint.request("POST", f"/{bucket}/{key}", {"uploads": ""}, headers, b"")
     if status != 200:
         raise LeanUnsupported(f"HTTP {status}")
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        raise LeanUnsupported("not XML") from None
+    root = _xml(body, "multipart upload")
     upload_id = root.findtext(f"{_NS}UploadId") or root.findtext("UploadId")
     if not upload_id:
         raise LeanUnsupported("no UploadId")

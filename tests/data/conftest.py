@@ -184,3 +184,43 @@ def put_objects(side: Side, count: int, size: int, prefix: str = "img/") -> dict
         client.put_object(Bucket=side.bucket, Key=key, Body=body)
         made[key] = body
     return made
+
+
+BACKUP_KEY = "k3y-" + "w" * 40
+
+
+def backup_media(pair: Pair, location: Path) -> dict[str, Any]:
+    """``data backup --encrypt --no-postgres`` of A's media to ``location``, through the CLI."""
+    from tests.conftest import run_cli
+
+    a, _ = pair.files
+    made = run_cli(
+        "data",
+        "backup",
+        "--from-outputs",
+        str(a),
+        "--to",
+        str(location),
+        "--encrypt",
+        "--no-postgres",
+        "--json",
+        env=pair.env(MIGRATE_BACKUP_KEY=BACKUP_KEY),
+    )
+    assert made.returncode == 0, made.stderr
+    document: dict[str, Any] = json.loads(made.stdout)
+    return document
+
+
+def restore_media(pair: Pair, location: Path) -> dict[str, Any]:
+    """``data restore`` of that backup onto B, through the CLI; its verify must pass."""
+    from tests.conftest import run_cli
+
+    _, b = pair.files
+    env = pair.env(MIGRATE_BACKUP_KEY=BACKUP_KEY)
+    back = run_cli(
+        "data", "restore", "--from", str(location), "--to-outputs", str(b), "--service", "site-a", "--json", env=env
+    )
+    assert back.returncode == 0, back.stderr
+    document: dict[str, Any] = json.loads(back.stdout)
+    assert document["verify"]["ok"]
+    return document

@@ -10,11 +10,9 @@ carry. Real Postgres 15 beside them (tests/data/conftest.py); a directory locati
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
-from tests.conftest import run_cli
-from tests.data.conftest import Pair, Side
+from tests.data.conftest import Pair, Side, backup_media, restore_media
 from tests.moto_aws import MotoAws
 
 LONG = "long/" + "ü" * 509 + "x"  # 1,024 bytes of UTF-8
@@ -39,31 +37,12 @@ def test_backup_and_restore_of_awkward_keys(pair: Pair, aws: MotoAws, tmp_path: 
         bodies[key] = f"body {index} of {key}".encode()
         client.put_object(Bucket=pair.a.bucket, Key=key, Body=bodies[key], ContentType="text/plain; charset=utf-8")
     location = tmp_path / "offsite"
-    env = pair.env(MIGRATE_BACKUP_KEY="k3y-" + "w" * 40)
-    a, b = pair.files
-    made = run_cli(
-        "data",
-        "backup",
-        "--from-outputs",
-        str(a),
-        "--to",
-        str(location),
-        "--encrypt",
-        "--no-postgres",
-        "--json",
-        env=env,
-    )
-    assert made.returncode == 0, made.stderr
-    assert json.loads(made.stdout)["ok"]
+    assert backup_media(pair, location)["ok"]
     # No file is named after a key: every name is a hash (or its sidecar).
     names = [p.name for p in location.rglob("*") if p.is_file()]
     assert all(len(n.removesuffix(".json")) == 64 for n in names), names
 
-    back = run_cli(
-        "data", "restore", "--from", str(location), "--to-outputs", str(b), "--service", "site-a", "--json", env=env
-    )
-    assert back.returncode == 0, back.stderr
-    assert json.loads(back.stdout)["verify"]["ok"]
+    restore_media(pair, location)
     got = pair.b.s3()
     listed = {o["Key"] for o in got.list_objects_v2(Bucket=pair.b.bucket)["Contents"]}
     assert listed == set(KEYS)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from tests.conftest import run_cli
-from tests.data.conftest import Pair
+from tests.data.conftest import Pair, backup_media, restore_media
 
 HEADERS = {
     "ContentType": "image/webp",
@@ -198,27 +198,9 @@ def test_backup_and_restore_carry_tags_and_headers(pair: Pair, tmp_path: Path) -
     bodies = {f"m/{n}.webp": os.urandom(2_000 + n) for n in range(3)}
     for key, body in bodies.items():
         _app_object(pair.a.s3(), pair.a.bucket, key, body)
-    env = pair.env(MIGRATE_BACKUP_KEY="k3y-" + "w" * 40)
-    a, b = pair.files
     location = tmp_path / "offsite"
-    made = run_cli(
-        "data",
-        "backup",
-        "--from-outputs",
-        str(a),
-        "--to",
-        str(location),
-        "--encrypt",
-        "--no-postgres",
-        "--json",
-        env=env,
-    )
-    assert made.returncode == 0, made.stderr
-    back = run_cli(
-        "data", "restore", "--from", str(location), "--to-outputs", str(b), "--service", "site-a", "--json", env=env
-    )
-    assert back.returncode == 0, back.stderr
-    assert json.loads(back.stdout)["verify"]["ok"]
+    backup_media(pair, location)
+    restore_media(pair, location)
     for key, body in bodies.items():
         _assert_whole(pair, key, body)
 
