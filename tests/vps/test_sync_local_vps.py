@@ -1,5 +1,5 @@
 """chirp's data moved local-a → vps and back with ``migrate data sync``, then ``migrate failover``
-local-a → vps, each proven through chirp's API.
+local-a → vps and back again, each proven through chirp's API.
 
 local-a is the local sandbox on a private loopback address (tests/failover/private_sandbox.py);
 the vps target is an SSH host in its own network namespace running chirp in containers, whose
@@ -8,7 +8,8 @@ the adapter's SSH tunnel (``VpsAdapter.data_access``); the object store is reach
 storage host's address, as the apps reach it. A post with an image written through chirp's
 API on one side must be readable, the image byte for byte, through chirp's API on the other,
 each way. Then a third post on local-a and the whole failover to the vps (DNS swung at both
-sandbox nameservers): all three posts readable there. Both targets are destroyed and nothing
+sandbox nameservers): all three posts readable there; a fourth post on the vps and the
+failover back to local-a: all four readable on local-a. Both targets are destroyed and nothing
 of either is left.
 """
 
@@ -121,6 +122,13 @@ def test_data_sync_local_to_vps_and_back_then_failover(
     assert report["status"] == "ok", report
     for post in (first, second, third):
         _readable(vps, *post)
+
+    # And back: a post written on the vps as the live service, then the failover vps → local-a.
+    fourth = _post_with_image(vps, "ada")
+    back = _ok(sandbox, "failover", "--from", VPS, "--to", "local-a")
+    assert back["status"] == "ok", back
+    for post in (first, second, third, fourth):
+        _readable(local, *post)
     _ok(sandbox, "dns", "sandbox", "down")
 
     for target in (VPS, "local-a"):
