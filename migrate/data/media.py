@@ -348,7 +348,7 @@ def meta_mismatches(area: str, key: str, source: ObjectStore, dest: ObjectStore)
     tags_b = stores.decode_tags(b.pop(stores.TAGS_META, ""))
     for name in sorted(a.keys() | b.keys()):
         if a.get(name) != b.get(name):
-            what = f"header {name}" if name in stores.HEADER_PARAMS else f"metadata x-amz-meta-{name}"
+            what = stores.entry_label(name)
             found.append(Mismatch(area, key, what, _shown(a.get(name)), _shown(b.get(name))))
     for name in sorted(tags_a.keys() | tags_b.keys()):
         if tags_a.get(name) != tags_b.get(name):

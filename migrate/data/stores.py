@@ -95,6 +95,29 @@ OWN_META = frozenset({CHECKSUM_META, "plain-size"})
 # The object's tags, as the x-amz-tagging header writes them (URL-encoded ``k=v&k=v``, sorted).
 # The leading ':' cannot begin an HTTP header name, so no user-metadata key collides with it.
 TAGS_META = ":tags"
+# One mapping holds an object's headers and its user metadata. A user-metadata key spelt like
+# a header (an app's own ``x-amz-meta-content-type``), or already carrying this prefix, is kept
+# under the prefix, so it can never overwrite the header of the same name or be taken for it.
+USER_PREFIX = "x-amz-meta-"
+
+
+def _user_entry(key: str) -> str:
+    return USER_PREFIX + key if key in HEADER_PARAMS or key.startswith(USER_PREFIX) or key == TAGS_META else key
+
+
+def user_key(entry: str) -> str | None:
+    """The user-metadata key an entry of the mapping holds (None for a header or the tags)."""
+    if entry.startswith(USER_PREFIX):
+        return entry[len(USER_PREFIX) :]
+    if entry in HEADER_PARAMS or entry == TAGS_META:
+        return None
+    return entry
+
+
+def entry_label(entry: str) -> str:
+    """How a report names an entry: ``header content-type`` or ``x-amz-meta-KEY``."""
+    key = user_key(entry)
+    return f"header {entry}" if key is None else f"metadata {USER_PREFIX}{key}"
 
 
 def encode_tags(tags: dict[str, str]) -> str:
@@ -112,7 +135,7 @@ def decode_tags(encoded: str) -> dict[str, str]:
 
 def carried_meta(response: dict[str, Any]) -> dict[str, str]:
     """The headers and user metadata of an S3 GET/HEAD response that a copy must keep."""
-    meta = {k: str(v) for k, v in response.get("Metadata", {}).items() if k not in OWN_META}
+    meta = {_user_entry(k): str(v) for k, v in response.get("Metadata", {}).items() if k not in OWN_META}
     for header, param in HEADER_PARAMS.items():
         # Expires as the app wrote it (botocore also parses it into a datetime, or drops it
         # when it is not a date: the raw string is the one to carry).
@@ -135,7 +158,7 @@ def split_meta(meta: dict[str, str] | None) -> tuple[dict[str, str], dict[str, s
             if value:
                 headers["Tagging"] = value
         else:
-            user[key] = value
+            user[user_key(key) or key] = value
     return headers, user
 
 
@@ -416,7 +439,7 @@ class S3Store(ObjectStore):
         non-ASCII metadata and would re-encode other headers), instead of an altered copy."""
         for name, value in (meta or {}).items():
             if not value.isascii():
-                shown = name if name in HEADER_PARAMS else f"x-amz-meta-{name}"
+                shown = entry_label(name)
                 raise MigrateError(
                     f"{self.label}/{key!r}: {shown} holds non-ASCII bytes, which only migrate's direct "
                     "requests to an S3 endpoint URL carry byte-exact and this write had to go through "

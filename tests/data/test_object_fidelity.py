@@ -26,16 +26,25 @@ HEADERS = {
 
 def test_headers_and_the_apps_own_sha256_metadata_are_carried(pair: Pair) -> None:
     body = os.urandom(40_000)
-    meta = {"sha256": "the-apps-own-value", "uploaded-by": "user42"}
+    # Also user-metadata keys spelt like a header, or like the metadata prefix: the app's own.
+    meta = {
+        "sha256": "the-apps-own-value",
+        "uploaded-by": "user42",
+        "content-type": "the-apps-own-type",
+        "x-amz-meta-odd": "kept as written",
+    }
     pair.a.s3().put_object(Bucket=pair.a.bucket, Key="img/a.webp", Body=body, Metadata=meta, **HEADERS)
     done = run_cli("data", "sync", *pair.cli_args(), "--no-postgres", "--json", env=pair.env())
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verify"]["ok"]
     head = pair.b.s3().head_object(Bucket=pair.b.bucket, Key="img/a.webp")
     for name, value in HEADERS.items():
         got = head.get("ExpiresString", head.get("Expires")) if name == "Expires" else head.get(name)
         assert got == value, (name, got)
     assert head["Metadata"]["sha256"] == "the-apps-own-value"  # the app's, not migrate's
     assert head["Metadata"]["uploaded-by"] == "user42"
+    assert head["Metadata"]["content-type"] == "the-apps-own-type"  # not the header's value
+    assert head["Metadata"]["x-amz-meta-odd"] == "kept as written"
     assert head["Metadata"]["migrate-sha256"] == hashlib.sha256(body).hexdigest()
 
 
