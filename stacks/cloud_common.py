@@ -8,7 +8,6 @@ later step (data moving, DNS, drills) the same ``TargetOutputs`` fields.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ import pulumi
 
 from migrate.errors import InputError
 from migrate.spec import envrefs
+from providers.naming import slug
 
 if TYPE_CHECKING:
     from migrate.spec.model import Process, ServiceSpec
@@ -37,12 +37,6 @@ class StackPart(pulumi.ComponentResource):
 
 # Spec sizes -> a rough (vCPU, GiB memory) every adapter maps to its own instance types.
 SIZES = ("small", "medium", "large")
-
-
-def slug(text: str, limit: int = 63) -> str:
-    """A lowercase DNS-label-like name: what every provider accepts for names."""
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return cleaned[:limit].rstrip("-")
 
 
 def base_name(spec: ServiceSpec, target: str, limit: int = 40) -> str:

@@ -11,7 +11,6 @@ Tested against the recorded shape of the DigitalOcean API
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ import httpx
 
 from migrate.errors import MigrateError
 from providers.hosting import Termination
+from providers.naming import slug
 from providers.rest import checked_json
 
 if TYPE_CHECKING:
@@ -29,8 +29,7 @@ API = "https://api.digitalocean.com/v2"
 
 def app_tag(spec: ServiceSpec, target: str) -> str:
     """``stacks.cloud_common.base_name`` + ``-app`` (that module imports pulumi, so not used here)."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", f"{spec.service.name}-{target}".lower()).strip("-")[:40].rstrip("-")
-    return f"{slug}-app"
+    return f"{slug(f'{spec.service.name}-{target}', 40)}-app"
 
 
 def terminate(

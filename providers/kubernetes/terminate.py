@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import ssl
 import tempfile
 import time
@@ -29,6 +28,7 @@ import yaml
 
 from migrate.errors import InputError, MigrateError
 from providers.hosting import Termination
+from providers.naming import slug
 from providers.rest import checked_json
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ POLICY = "migrate-terminated"
 
 
 def target_labels(spec: ServiceSpec, target: str) -> dict[str, str]:
-    part_of = re.sub(r"[^a-z0-9-]+", "-", spec.service.name.lower()).strip("-")[:40].rstrip("-")
+    part_of = slug(spec.service.name, 40)
     return {"app.kubernetes.io/part-of": part_of, "app.kubernetes.io/managed-by": "migrate", "migrate/target": target}
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrate.errors import MigrateError
 from providers.hosting import Termination
+from providers.naming import slug
 from providers.vps.ssh import Endpoint, Session, SshError
 
 if TYPE_CHECKING:
@@ -34,9 +35,7 @@ def stop_script(service: str) -> str:
 
 
 def terminate(spec: ServiceSpec, target: str, settings: Any) -> Termination:
-    from stacks import cloud_common as common
-
-    service = common.slug(spec.service.name, 40)
+    service = slug(spec.service.name, 40)
     started = time.monotonic()
 
     def cut(index_host: tuple[int, SshHost]) -> tuple[str, list[str]]:
