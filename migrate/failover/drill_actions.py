@@ -405,13 +405,17 @@ def _events(path: Path) -> list[dict[str, Any]]:
 
 
 def _acked(path: Path) -> list[dict[str, Any]]:
-    return [record for record in _events(path) if record.get("event") == "ack"]
+    return _acks_in(_events(path))
 
 
-def _setup_values(path: Path) -> dict[str, Any]:
+def _acks_in(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [record for record in events if record.get("event") == "ack"]
+
+
+def _setup_values(events: list[dict[str, Any]]) -> dict[str, Any]:
     """What the load's setup requests captured (the last setup wins)."""
     values: dict[str, Any] = {}
-    for record in _events(path):
+    for record in events:
         if record.get("event") == "setup":
             values = dict(record.get("values") or {})
     return values
@@ -527,7 +531,8 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
     ctx.mark("service restored", restored_at)
     load_stop(ctx)
     load = ctx.results.get("load", {})
-    acked = _acked(Path(load["file"])) if load.get("file") else []
+    events = _events(Path(load["file"])) if load.get("file") else []  # the load's file, read once
+    acked = _acks_in(events)
     lost: list[dict[str, Any]] = []
     media_lost: list[dict[str, Any]] = []
     read_errors: dict[str, int] = {}
@@ -539,8 +544,8 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
             acked,
             base_url=_front(b),
             host=spec.service.domain,
-            run=_run_of(load),
-            setup_values=_setup_values(Path(load["file"])),
+            run=_run_of(events),
+            setup_values=_setup_values(events),
         )
         lost, media_lost, read_errors = checked.lost, checked.uploads_lost, checked.errors
     lost_seqs = {int(r["seq"]) for r in lost}
@@ -592,9 +597,9 @@ def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) ->
     }
 
 
-def _run_of(load: dict[str, Any]) -> str:
+def _run_of(events: list[dict[str, Any]]) -> str:
     """The load run's id (its first line): read-backs may name it ({run})."""
-    for event in _events(Path(load["file"])):
+    for event in events:
         if event.get("event") == "start":
             return str(event.get("run"))
     return ""
