@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     from migrate.runbook.runner import StepContext
     from migrate.spec.model import ServiceSpec
 
-# A drill's canary runs in this process (the database and S3 credentials stay here): run dir -> canary.
-_CANARIES: dict[Path, Any] = {}
-
 
 def _uses_sandbox_dns(ctx: StepContext) -> bool:
     spec = spec_of(ctx)
@@ -335,10 +332,10 @@ def load_start(
             [sys.executable, "-m", "migrate.probes.load", "--config", str(config), "--out", str(log)],
             _runner_env(spec),
         )
-    if ctx.run_dir not in _CANARIES:
+    if "canary" not in ctx.held:
         canary = Canary(spec, out, canary_log)
         canary.start()
-        _CANARIES[ctx.run_dir] = canary
+        ctx.held["canary"] = canary
     started = time.time()
     time.sleep(float(seconds))
     acked = _acked(log)
@@ -391,7 +388,7 @@ def _runner_env(spec: ServiceSpec) -> dict[str, str]:
 
 
 def _stop_canary(ctx: StepContext) -> bool:
-    canary = _CANARIES.pop(ctx.run_dir, None)
+    canary = ctx.held.pop("canary", None)
     if canary is None:
         return False
     canary.stop()

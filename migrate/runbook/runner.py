@@ -53,6 +53,8 @@ class StepContext:
     on_event: EventCallback | None = None
     # Targets' outputs read during this run (TargetOutputs by target), shared by concurrent steps.
     outputs: dict[str, Any] = field(default_factory=dict)
+    # What a step leaves running for later steps of this run, in this process (a canary writer).
+    held: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
