@@ -2,7 +2,8 @@
 
 A file written then chmod'ed is readable by anyone in between; these are created 0600 (and
 their directories 0700) by ``open`` itself, and replaced atomically so a reader never sees
-half of one.
+half of one. The one atomic replace in the project: state files (saved plans, a replication
+round's journal) are written through it too, so a crash leaves the old file or the new one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ DIR_MODE = 0o700
 
 
 def write_private_file(path: Path, data: str | bytes, mode: int = FILE_MODE) -> None:
-    """Write ``data`` to ``path`` atomically; the file has ``mode`` from its first byte."""
+    """Write ``data`` to ``path`` atomically and durably (the file, then the rename, fsynced);
+    the file has ``mode`` from its first byte."""
     payload = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -33,6 +35,11 @@ def write_private_file(path: Path, data: str | bytes, mode: int = FILE_MODE) -> 
         with _suppress_missing():
             tmp.unlink()
         raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
+    finally:
+        os.close(directory)
 
 
 def make_private_dir(path: Path, mode: int = DIR_MODE) -> Path:

@@ -10,14 +10,13 @@ with the source dead — what is still to be undone at the source when it is see
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migrate.data.identity import Change
 from migrate.data.manifest import data_dir
+from migrate.private_files import write_private_file
 
 
 def _directory() -> Path:
@@ -48,21 +47,7 @@ class RoundJournal:
             **{k: v for k, v in self.__dict__.items() if k != "identity"},
             "identity": [change.to_json() for change in self.identity],
         }
-        fd, temp = tempfile.mkstemp(dir=_directory(), prefix=".journal-")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(document, handle, indent=1, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        directory = os.open(_directory(), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_private_file(self.path, json.dumps(document, indent=1, sort_keys=True))
 
 
 def load(subscription: str, source_target: str, dest_target: str) -> RoundJournal:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from migrate.dns.journal import rrset_from_row, rrset_row
 from migrate.errors import InputError, MigrateError
+from migrate.private_files import write_private_file
 from providers.dnsbase import Change, Key, Plan, RRset, relative
 
 FORMAT = "migrate-dns-plan/1"
@@ -121,14 +121,7 @@ def from_plans(
 
 def write(plan: SavedPlan, path: Path) -> None:
     """Write the plan (record data only, no credentials), owner-only, atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(plan.to_json(), f, separators=(",", ":"))
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_private_file(path, json.dumps(plan.to_json(), separators=(",", ":")) + "\n")
 
 
 def read(path: Path) -> SavedPlan:
