@@ -257,9 +257,18 @@ class DnsProvider(ProviderAccount, abc.ABC):
     def records(self, zone: str) -> dict[Key, RRset]:
         """Every RRset the provider serves in ``zone``."""
 
+    def apply(self, plan: Plan, progress: ProgressCallback | None = None) -> None:
+        """Apply ``plan`` (this provider's, from ``plan`` or read back from a saved plan); raise
+        ``DnsProviderError`` naming the record at fault. A plan made for another provider is
+        refused before anything is sent."""
+        if plan.provider != self.name:
+            raise DnsProviderError(f"{self.name}: refusing a plan made for {plan.provider!r}")
+        if plan.changes:
+            self._apply(plan.zone, plan.changes, progress)
+
     @abc.abstractmethod
-    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
-        """Apply ``changes``; raise ``DnsProviderError`` naming the record at fault."""
+    def _apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None) -> None:
+        """Send ``changes`` (never empty) to the provider: what each subclass implements."""
 
     def nameservers(self) -> list[str]:
         """``host:port`` of servers this provider answers on directly, if it knows them."""

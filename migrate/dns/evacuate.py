@@ -121,7 +121,7 @@ def evacuate(
         protected |= {(h, t) for h in (ns.values if ns else ()) for t in ("A", "AAAA")}
         owned |= set(current) - protected
     changes = diff(current, wanted, owned)
-    result.plan = Plan(destination, zone, changes, len(current), current)
+    plan = result.plan = Plan(destination, zone, changes, len(current), current)
     result.copied = len(wanted)
     if dry_run:
         return result
@@ -140,7 +140,7 @@ def evacuate(
     run_id, _ = open_swing(journal, "evacuate", destination, wanted, touched, befores=[before])
     outcome = SwingResult(run_id, destination, zone, [ProviderResult(destination, plan=result.plan)])
     try:
-        dst.apply(zone, changes, progress)
+        dst.apply(plan, progress)
     except Exception as exc:
         outcome.providers[0].error = str(exc)
         journal_outcome(journal, run_id, outcome)

@@ -257,7 +257,7 @@ def swing(
     def apply_one(p: ProviderResult) -> None:
         assert p.plan is not None
         p.plan.changes = users_first(p.plan.changes, spec.zone)
-        by_name[p.provider].apply(spec.zone, p.plan.changes, _acknowledging(journal, swing_id, p.provider, progress))
+        by_name[p.provider].apply(p.plan, _acknowledging(journal, swing_id, p.provider, progress))
 
     outcomes = parallel([p for p in result.providers if p.plan and p.plan.changes], apply_one)
     applying = [p for p in result.providers if p.plan and p.plan.changes]
@@ -453,7 +453,7 @@ def _prepare(
                 lowered.append(Change(change.old, replace(change.old, ttl=low)))
                 wait = max(wait, change.old.ttl)
         if lowered:
-            by_name[p.provider].apply(spec.zone, lowered, progress)
+            by_name[p.provider].apply(Plan(p.provider, spec.zone, lowered), progress)
             p.plan.changes = [
                 Change(replace(c.old, ttl=low), c.new) if c.old is not None and c.old.ttl > low else c
                 for c in p.plan.changes
@@ -519,7 +519,7 @@ def rollback(
 
     def apply_one(p: ProviderResult) -> None:
         assert p.plan is not None
-        by_name[p.provider].apply(spec.zone, p.plan.changes, progress)
+        by_name[p.provider].apply(p.plan, progress)
 
     for p, outcome in zip(applying, parallel(applying, apply_one), strict=True):
         if isinstance(outcome, BaseException):

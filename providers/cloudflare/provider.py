@@ -118,9 +118,7 @@ class CloudflareProvider(DnsProvider):
             page += 1
         return {k: RRset(k[0], k[1], ttl, tuple(sorted(v))) for k, (ttl, v) in grouped.items()}
 
-    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
-        if not changes:
-            return
+    def _apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None) -> None:
         zone_id = self.zone_id(zone)
         if not self._ids:
             self.records(zone)

@@ -76,9 +76,7 @@ class PowerDnsProvider(DnsProvider):
         body = {"name": name, "kind": "Native", "nameservers": [n.rstrip(".") + "." for n in self.settings.nameservers]}
         self._request("POST", "/zones", json=body)
 
-    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
-        if not changes:
-            return
+    def _apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None) -> None:
         rrsets: list[dict[str, Any]] = []
         for change in changes:
             name, rtype = change.key

@@ -110,7 +110,7 @@ class Rfc2136Provider(DnsProvider):
                         out[found.key] = found
         return out
 
-    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
+    def _apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None) -> None:
         """Send the changes as few UPDATE messages as fit in 64 KiB, one after the other on
         one TCP connection; stop at the first the server refuses (each is all or nothing).
 

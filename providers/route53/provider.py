@@ -119,7 +119,7 @@ class Route53Provider(DnsProvider):
         weight = super().batch_weight(change)
         return weight if change.action != "update" else 2 * len(change.new.values)  # type: ignore[union-attr]
 
-    def apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None = None) -> None:
+    def _apply(self, zone: str, changes: Sequence[Change], progress: ProgressCallback | None) -> None:
         from botocore.exceptions import ClientError
 
         zone_id = self.zone_id(zone)

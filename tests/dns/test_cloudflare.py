@@ -26,7 +26,7 @@ from migrate.errors import DnsProviderError
 from migrate.outputs import TargetOutputs
 from migrate.spec.loader import parse_spec
 from providers.cloudflare.provider import CloudflareProvider
-from providers.dnsbase import Change, RRset
+from providers.dnsbase import Change, Plan, RRset
 from tests.dns.conftest import ZONE, Cluster, start_cluster, stop_cluster
 
 TOKEN = "cf-test-token-123456"
@@ -249,6 +249,6 @@ def test_evacuate_srv_and_caa_from_bind_to_cloudflare(bind_zone, monkeypatch, tm
     old = records[(f"_sip._tcp.{ZONE}.", "SRV")]
     ids = {r["id"] for r in fake.records.values() if r["type"] == "SRV"}
     new = RRset.make("_sip._tcp", "SRV", 300, ["10 60 5070 sip", "20 0 5061 sip2.example.net."], ZONE)
-    cf.apply(ZONE, [Change(old, new)])
+    cf.apply(Plan(cf.name, ZONE, [Change(old, new)]))
     assert {r["id"] for r in fake.records.values() if r["type"] == "SRV"} == ids
     assert cf.records(ZONE)[new.key].values == new.values

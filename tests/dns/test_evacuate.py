@@ -169,7 +169,7 @@ def test_prune_goes_through_the_rail_and_the_journal(evac, tmp_path: Path):
     """--prune deletes what the source lacks only within --max-share of the destination's
     RRsets, journals what it deletes, and `dns rollback --swing ID` restores it."""
     from migrate.dns.swing import providers_for
-    from providers.dnsbase import Change, RRset
+    from providers.dnsbase import Change, Plan, RRset
 
     cluster, extra, _, _ = evac
     env = {"MIGRATE_HOME": str(tmp_path / "home")}
@@ -177,7 +177,7 @@ def test_prune_goes_through_the_rail_and_the_journal(evac, tmp_path: Path):
     assert run_cli("dns", "evacuate", "-f", str(spec_file), "--from", "bind", "--to", "knot", env=env).returncode == 0
     knot = next(p for p in providers_for(cluster.spec()) if p.name == "knot")
     stale = [RRset.make(f"stale{i}", "A", 300, [f"127.60.0.{i}"], ZONE) for i in range(4)]
-    knot.apply(ZONE, [Change(None, r) for r in stale])
+    knot.apply(Plan(knot.name, ZONE, [Change(None, r) for r in stale]))
     size = len(knot.records(ZONE))
 
     args = ("dns", "evacuate", "-f", str(spec_file), "--from", "bind", "--to", "knot", "--prune")
@@ -197,4 +197,4 @@ def test_prune_goes_through_the_rail_and_the_journal(evac, tmp_path: Path):
     undo = run_cli("dns", "rollback", "-f", str(spec_file), "--swing", doc["journal_id"], env=env)
     assert undo.returncode == 0, undo.stderr
     assert ask(cluster.servers["knot"].address, f"stale3.{ZONE}", "A") == ["127.60.0.3"]
-    knot.apply(ZONE, [Change(r, None) for r in stale])
+    knot.apply(Plan(knot.name, ZONE, [Change(r, None) for r in stale]))

@@ -12,7 +12,7 @@ import pytest
 from migrate.dns.swing import providers_for, rollback, swing
 from migrate.errors import DnsProviderError
 from migrate.outputs import TargetOutputs
-from providers.dnsbase import Change, RRset
+from providers.dnsbase import Change, Plan, RRset
 from providers.local.servers.process import free_port
 from tests.dns.conftest import ZONE, Cluster
 from tests.moto_aws import MotoAws
@@ -107,7 +107,7 @@ def test_batches_respect_route53_limits(r53, moto):
     big = [Change(None, RRset.make(f"t{i}", "TXT", 60, ['"' + "x" * 250 + '"'], ZONE)) for i in range(200)]
     sizes = [sum(len(c.new.values[0]) for c in b if c.new is not None) for b in provider.batches(big)]
     assert len(sizes) > 1 and max(sizes) <= 32_000
-    provider.apply(ZONE, creates)  # two real batches, each polled until INSYNC
+    provider.apply(Plan(provider.name, ZONE, creates))  # two real batches, each polled until INSYNC
     assert len(provider.records(ZONE)) >= 1500
 
 
@@ -118,5 +118,5 @@ def test_rejected_batch_names_the_record(r53, moto):
     # rejects, e.g. CREATE of an existing name, but not this one).
     clash = Change(RRset.make("ghost", "A", 60, ["127.1.0.8"], ZONE), None)
     with pytest.raises(DnsProviderError, match=r"rejected record: ghost A"):
-        provider.apply(ZONE, [fine, clash])
+        provider.apply(Plan(provider.name, ZONE, [fine, clash]))
     assert (f"fresh.{ZONE}.", "A") not in provider.records(ZONE)  # the batch was atomic

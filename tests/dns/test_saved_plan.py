@@ -17,7 +17,7 @@ import dns.rdatatype
 import pytest
 
 from migrate.dns.swing import providers_for
-from providers.dnsbase import Change, RRset
+from providers.dnsbase import Change, Plan, RRset
 from providers.local.servers.pdns import PowerDnsServer
 from tests.conftest import run_cli
 from tests.dns.conftest import NEW, OLD, ZONE, Cluster, outputs_file, start_cluster, stop_cluster
@@ -59,7 +59,7 @@ def edit(spec, provider: str, name: str, ttl: int, values: list[str]) -> None:
     p = next(x for x in providers_for(spec) if x.name == provider)
     current = p.records(ZONE)
     new = RRset.make(name, "A", ttl, values, ZONE)
-    p.apply(ZONE, [Change(current.get(new.key), new)])
+    p.apply(Plan(p.name, ZONE, [Change(current.get(new.key), new)]))
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def env(trio, tmp_path: Path) -> Iterator[dict[str, str]]:
         if old_aaaa is not None:
             changes.append(Change(old_aaaa, None))
         if changes:
-            p.apply(ZONE, changes)
+            p.apply(Plan(p.name, ZONE, changes))
 
 
 def test_swing_applies_the_saved_plan_and_refuses_one_that_moved(trio, env, tmp_path: Path):
@@ -168,7 +168,9 @@ def test_interrupted_swing_reports_what_each_server_serves(trio, env, tmp_path: 
     seed = [RRset.make(n, "A", 300, [OLD], ZONE) for n in names]
     for p in providers_for(spec):
         current = p.records(ZONE)
-        p.apply(ZONE, [Change(current.get(r.key), r) for r in seed if not r.same_data(current.get(r.key))])
+        p.apply(
+            Plan(p.name, ZONE, [Change(current.get(r.key), r) for r in seed if not r.same_data(current.get(r.key))])
+        )
     last = sorted(f"{n}.{ZONE}." for n in names)[-1].split(".")[0]
     edited: list[int] = []
 

@@ -50,7 +50,7 @@ def reset(cluster: Cluster):
     spec = cluster.spec()
     outputs = TargetOutputs(target="local-a", provider="local", public_addresses=[OLD], health_url="")
     for p in providers_for(spec):
-        p.apply(ZONE, p.plan(ZONE, [r for r in _old(spec, outputs)], None).changes)
+        p.apply(p.plan(ZONE, [r for r in _old(spec, outputs)], None))
 
 
 def _old(spec, outputs):
@@ -176,9 +176,9 @@ def test_server_down_mid_swing_then_rerun_finishes(cluster, home, reset):
     knot = next(p for p in providers if p.name == "knot")
     real_apply = knot.apply
 
-    def dies_then_apply(zone, changes, progress=None):
+    def dies_then_apply(plan, progress=None):
         cluster.servers["knot"].kill()  # the server dies after the plan was read
-        real_apply(zone, changes, progress)
+        real_apply(plan, progress)
 
     knot.apply = dies_then_apply  # type: ignore[method-assign]
     first = swing(spec, outputs, providers=providers)
@@ -227,7 +227,7 @@ def test_concurrent_edit_between_plan_and_apply_is_never_overwritten(cluster, ho
     answer NXRRSET and apply nothing of it; the other edit survives, and a fresh swing
     (a new plan, the edit let through by ``allow_unexpected``) then applies cleanly.
     """
-    from providers.dnsbase import Change, RRset
+    from providers.dnsbase import Change, Plan, RRset
 
     spec = cluster.spec()
     outputs = TargetOutputs(target="local-b", provider="local", public_addresses=[NEW], health_url="")
@@ -236,10 +236,10 @@ def test_concurrent_edit_between_plan_and_apply_is_never_overwritten(cluster, ho
     real_apply = bind.apply
     intruder = "127.77.0.9"
 
-    def someone_edits_then_apply(zone, changes, progress=None):
-        old = bind.records(zone)[(f"www.{ZONE}.", "A")]
-        real_apply(zone, [Change(old, RRset.make("www", "A", old.ttl, [intruder], ZONE))])
-        real_apply(zone, changes, progress)
+    def someone_edits_then_apply(plan, progress=None):
+        old = bind.records(plan.zone)[(f"www.{ZONE}.", "A")]
+        real_apply(Plan(bind.name, plan.zone, [Change(old, RRset.make("www", "A", old.ttl, [intruder], ZONE))]))
+        real_apply(plan, progress)
 
     bind.apply = someone_edits_then_apply  # type: ignore[method-assign]
     first = swing(spec, outputs, providers=providers)
@@ -263,7 +263,7 @@ def test_the_rail_refuses_owned_records_pointing_at_neither_target_and_unset_ttl
     """After a swing to B, someone points www elsewhere at BIND, then changes its TTL: swinging
     back to A is refused, naming the record and the flag; ``--allow-unexpected`` lets it
     through (journaled), ``--max-share`` still bounds it."""
-    from providers.dnsbase import Change, RRset
+    from providers.dnsbase import Change, Plan, RRset
 
     spec_file = cluster.write_spec(tmp_path / "migrate.yaml")
     env = {"MIGRATE_HOME": str(home)}
@@ -275,7 +275,7 @@ def test_the_rail_refuses_owned_records_pointing_at_neither_target_and_unset_ttl
     www = (f"www.{ZONE}.", "A")
     current = bind.plan(ZONE, [], None).current[www]
     elsewhere = RRset.make("www", "A", current.ttl, ["127.66.6.6"], ZONE)
-    bind.apply(ZONE, [Change(current, elsewhere)])
+    bind.apply(Plan(bind.name, ZONE, [Change(current, elsewhere)]))
 
     def swing_back(*flags: str):
         return run_cli("dns", "swing", "-f", str(spec_file), "--outputs", str(to_a), *flags, env=env)
@@ -288,7 +288,7 @@ def test_the_rail_refuses_owned_records_pointing_at_neither_target_and_unset_ttl
     assert both(cluster, ZONE) == {(NEW,)}
 
     odd_ttl = RRset.make("www", "A", 7777, [NEW], ZONE)
-    bind.apply(ZONE, [Change(elsewhere, odd_ttl)])
+    bind.apply(Plan(bind.name, ZONE, [Change(elsewhere, odd_ttl)]))
     refused = swing_back()
     assert refused.returncode != 0 and "www A TTL 7777 would become" in refused.stderr
 
@@ -299,3 +299,18 @@ def test_the_rail_refuses_owned_records_pointing_at_neither_target_and_unset_ttl
     assert both(cluster, f"www.{ZONE}") == {(OLD,)}
     recorded = [e for e in Journal(ZONE, home).entries() if e["event"] == "allowed"]
     assert recorded and recorded[-1]["provider"] == "bind" and "TTL 7777" in recorded[-1]["surprises"][0]
+
+
+def test_a_provider_refuses_a_plan_made_for_another(cluster, home, reset):
+    """A plan names the provider it was made for: handed to another, nothing is sent."""
+    from migrate.errors import DnsProviderError
+    from providers.dnsbase import RRset
+
+    providers = {p.name: p for p in providers_for(cluster.spec())}
+    bind, knot = providers["bind"], providers["knot"]
+    before = served(cluster, "bind", f"www.{ZONE}")
+    knots = knot.plan(ZONE, [RRset.make("www", "A", 60, ["127.66.0.1"], ZONE)], None)
+    assert knots.changes  # a real change, that knot would apply
+    with pytest.raises(DnsProviderError, match="refusing a plan made for 'knot'"):
+        bind.apply(knots)
+    assert served(cluster, "bind", f"www.{ZONE}") == before

@@ -25,7 +25,7 @@ import pytest
 from migrate.dns.swing import providers_for, swing
 from migrate.dns.verify import verify
 from migrate.outputs import TargetOutputs
-from providers.dnsbase import Change, RRset
+from providers.dnsbase import Change, Plan, RRset
 from providers.local.servers.dns import free_loopback_address, new_tsig_secret
 from tests.dns.conftest import NEW, OLD, ZONE, Cluster
 
@@ -133,7 +133,9 @@ def test_each_key_goes_only_to_its_own_servers_and_ttls_are_compared(cluster, ot
     seed = [RRset.make(n, "A", 300, [OLD], ZONE) for n in NAMES]
     for p in providers_for(ours):
         current = p.records(ZONE)
-        p.apply(ZONE, [Change(current.get(r.key), r) for r in seed if not r.same_data(current.get(r.key))])
+        p.apply(
+            Plan(p.name, ZONE, [Change(current.get(r.key), r) for r in seed if not r.same_data(current.get(r.key))])
+        )
     assert swing(ours, outputs).ok
 
     both = cluster.spec(records=RECORDS, extra_providers=block, providers=["bind", "knot", "other"])
@@ -148,7 +150,7 @@ def test_each_key_goes_only_to_its_own_servers_and_ttls_are_compared(cluster, ot
     # A wrong TTL at BIND (values right) fails, and fails fast: not after the 30 s timeout.
     bind = next(p for p in providers_for(ours) if p.name == "bind")
     h7 = bind.records(ZONE)[(f"h7.{ZONE}.", "A")]
-    bind.apply(ZONE, [Change(h7, RRset(h7.name, "A", 5, h7.values))])
+    bind.apply(Plan(bind.name, ZONE, [Change(h7, RRset(h7.name, "A", 5, h7.values))]))
     started = time.monotonic()
     bad = verify(ours, outputs=outputs, timeout=30, interval=0.2)
     assert time.monotonic() - started < 10
