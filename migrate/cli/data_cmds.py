@@ -24,6 +24,7 @@ from migrate.data.follow import (  # stdlib-only module: cheap at start-up
 
 if TYPE_CHECKING:
     from migrate.data.comparison import VerifyReport
+    from migrate.data.locations import Location
     from migrate.data.progress import ProgressUpdate
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
@@ -116,6 +117,23 @@ def _admin_url(dest: TargetOutputs) -> str | None:
     if os.environ.get(ADMIN_ENV):
         return os.environ[ADMIN_ENV]
     return dest.database_admin_url.get_secret_value() if dest.database_admin_url is not None else None
+
+
+def _source_admin_url(source: TargetOutputs) -> str | None:
+    """MIGRATE_FROM_ADMIN_URL, else the superuser URL the source's stack exports (if any)."""
+    return os.environ.get(FROM_ADMIN_ENV) or (
+        source.database_admin_url.get_secret_value() if source.database_admin_url is not None else None
+    )
+
+
+def _location(text: str, missing: str) -> Location:
+    """The backup location a command was given; ``missing`` is the error when it was given none."""
+    from migrate.data.locations import parse_location
+    from migrate.errors import InputError
+
+    if not text:
+        raise InputError(missing)
+    return parse_location(text)
 
 
 def _one_side(
@@ -291,6 +309,23 @@ def _summary_lines(out: Output, result: Any) -> None:
         out.human.print(result.redis["note"], markup=False)
 
 
+class _Run(ExitStack):
+    """What sync, verify, backup and restore share: their output, and the adapters' ways in to
+    the data services (tunnels: entered on this stack, closed when the command ends)."""
+
+    def __init__(self, json_output: bool) -> None:
+        super().__init__()
+        self.out = Output(json_output)
+
+    def finish(self, result: Any, *lines: str) -> None:
+        """A move's summary (then ``lines``), its --json document and its verification (exit 1 if
+        anything differs)."""
+        _summary_lines(self.out, result)
+        for line in lines:
+            self.out.human.print(line, markup=False)
+        _finish(self.out, result.to_json(), result.verify)
+
+
 # --- commands ----------------------------------------------------------------------------------
 
 
@@ -324,10 +359,9 @@ def sync(
     """
     from migrate.data import move
 
-    out = Output(json_output)
-    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
-        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, reach)
-        with ProgressView(out) as view:
+    with _Run(json_output) as run:
+        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, run)
+        with ProgressView(run.out) as view:
             result = move.sync(
                 loaded,
                 a,
@@ -341,12 +375,10 @@ def sync(
                 verify=not no_verify,
                 no_owner=no_owner,
                 admin_url=_admin_url(b),
+                source_admin_url=_source_admin_url(a),
                 progress=view,
-                source_admin_url=os.environ.get(FROM_ADMIN_ENV)
-                or (a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None),
             )
-        _summary_lines(out, result)
-        _finish(out, result.to_json(), result.verify)
+        run.finish(result)
 
 
 def verify(
@@ -363,14 +395,13 @@ def verify(
     """Compare two targets now: per table rows and content hash, per object size and checksum (exit 1 if any differ)."""
     from migrate.data import move
 
-    out = Output(json_output)
-    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
-        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, reach)
-        with ProgressView(out) as view:
+    with _Run(json_output) as run:
+        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, run)
+        with ProgressView(run.out) as view:
             report = move.verify(
                 loaded, a, b, postgres=not no_postgres, media_too=not no_media, workers=workers, progress=view
             )
-        _finish(out, report.to_json(), report)
+        _finish(run.out, report.to_json(), report)
 
 
 def backup(
@@ -390,19 +421,15 @@ def backup(
 ) -> None:
     """Back up a target's database and media to a location outside every provider, then verify the copy."""
     from migrate.data import move
-    from migrate.data.locations import parse_location
-    from migrate.errors import InputError
 
-    if not location:
-        raise InputError("give --to LOCATION (s3://BUCKET[/PREFIX] or a directory)")
-    out = Output(json_output)
-    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
-        loaded, a = _one_side(spec, source, from_outputs, "from", reach)
-        with ProgressView(out) as view:
+    where = _location(location, "give --to LOCATION (s3://BUCKET[/PREFIX] or a directory)")
+    with _Run(json_output) as run:
+        loaded, a = _one_side(spec, source, from_outputs, "from", run)
+        with ProgressView(run.out) as view:
             result = move.backup(
                 loaded,
                 a,
-                parse_location(location),
+                where,
                 postgres=not no_postgres,
                 media_too=not no_media,
                 encrypt=encrypt,
@@ -410,10 +437,7 @@ def backup(
                 jobs=jobs,
                 progress=view,
             )
-        _summary_lines(out, result)
-        done = "" if result.ok else " (NOT complete)"
-        out.human.print(f"backup {result.backup_id} at {location}{done}", markup=False)
-        _finish(out, result.to_json(), result.verify)
+        run.finish(result, f"backup {result.backup_id} at {location}{'' if result.ok else ' (NOT complete)'}")
 
 
 def restore(
@@ -432,18 +456,14 @@ def restore(
 ) -> None:
     """Restore a backup into a target and verify it against the fingerprint taken at backup time."""
     from migrate.data import move
-    from migrate.data.locations import parse_location
-    from migrate.errors import InputError
 
-    if not location:
-        raise InputError("give --from LOCATION")
-    out = Output(json_output)
-    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
-        loaded, b = _one_side(spec, dest, to_outputs, "to", reach)
-        with ProgressView(out) as view:
+    where = _location(location, "give --from LOCATION")
+    with _Run(json_output) as run:
+        loaded, b = _one_side(spec, dest, to_outputs, "to", run)
+        with ProgressView(run.out) as view:
             result = move.restore(
                 loaded,
-                parse_location(location),
+                where,
                 b,
                 backup_id=backup_id,
                 service=service,
@@ -455,8 +475,7 @@ def restore(
                 admin_url=_admin_url(b),
                 progress=view,
             )
-        _summary_lines(out, result)
-        _finish(out, result.to_json(), result.verify)
+        run.finish(result)
 
 
 def backups(
@@ -467,13 +486,10 @@ def backups(
 ) -> None:
     """List the backups at a location (complete ones carry a verified backup.json)."""
     from migrate.data import move
-    from migrate.data.locations import parse_location
-    from migrate.errors import InputError
 
-    if not location:
-        raise InputError("give --at LOCATION")
+    where = _location(location, "give --at LOCATION")
     out = Output(json_output)
-    found = move.list_backups(_spec(spec, required=service is None), service, parse_location(location))
+    found = move.list_backups(_spec(spec, required=service is None), service, where)
     out.emit({"location": location, "backups": found})
     for item in found:
         out.human.print(f"{item['id']}  {'complete' if item['complete'] else 'unfinished'}", markup=False)
@@ -514,10 +530,7 @@ def replicate(
         raise InputError(f"unknown action {action!r}: start, status, stop or promote")
     out = Output(json_output)
     loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs)
-    admin = _admin_url(b)
-    source_admin = os.environ.get(FROM_ADMIN_ENV) or (
-        a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None
-    )
+    admin, source_admin = _admin_url(b), _source_admin_url(a)
     if action == "start":
         state = replication.start(
             loaded, a, b, admin_url=admin, timeout=timeout, synchronous=sync, source_admin_url=source_admin
