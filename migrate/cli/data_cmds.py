@@ -24,7 +24,6 @@ from migrate.data.follow import (  # stdlib-only module: cheap at start-up
 
 if TYPE_CHECKING:
     from migrate.data.comparison import VerifyReport
-    from migrate.data.locations import Location
     from migrate.data.progress import ProgressUpdate
     from migrate.outputs import TargetOutputs
     from migrate.spec.model import ServiceSpec
@@ -124,16 +123,6 @@ def _source_admin_url(source: TargetOutputs) -> str | None:
     return os.environ.get(FROM_ADMIN_ENV) or (
         source.database_admin_url.get_secret_value() if source.database_admin_url is not None else None
     )
-
-
-def _location(text: str, missing: str) -> Location:
-    """The backup location a command was given; ``missing`` is the error when it was given none."""
-    from migrate.data.locations import parse_location
-    from migrate.errors import InputError
-
-    if not text:
-        raise InputError(missing)
-    return parse_location(text)
 
 
 def _one_side(
@@ -421,15 +410,18 @@ def backup(
 ) -> None:
     """Back up a target's database and media to a location outside every provider, then verify the copy."""
     from migrate.data import move
+    from migrate.data.locations import parse_location
+    from migrate.errors import InputError
 
-    where = _location(location, "give --to LOCATION (s3://BUCKET[/PREFIX] or a directory)")
+    if not location:
+        raise InputError("give --to LOCATION (s3://BUCKET[/PREFIX] or a directory)")
     with _Run(json_output) as run:
         loaded, a = _one_side(spec, source, from_outputs, "from", run)
         with ProgressView(run.out) as view:
             result = move.backup(
                 loaded,
                 a,
-                where,
+                parse_location(location),
                 postgres=not no_postgres,
                 media_too=not no_media,
                 encrypt=encrypt,
@@ -456,14 +448,17 @@ def restore(
 ) -> None:
     """Restore a backup into a target and verify it against the fingerprint taken at backup time."""
     from migrate.data import move
+    from migrate.data.locations import parse_location
+    from migrate.errors import InputError
 
-    where = _location(location, "give --from LOCATION")
+    if not location:
+        raise InputError("give --from LOCATION")
     with _Run(json_output) as run:
         loaded, b = _one_side(spec, dest, to_outputs, "to", run)
         with ProgressView(run.out) as view:
             result = move.restore(
                 loaded,
-                where,
+                parse_location(location),
                 b,
                 backup_id=backup_id,
                 service=service,
@@ -486,10 +481,13 @@ def backups(
 ) -> None:
     """List the backups at a location (complete ones carry a verified backup.json)."""
     from migrate.data import move
+    from migrate.data.locations import parse_location
+    from migrate.errors import InputError
 
-    where = _location(location, "give --at LOCATION")
+    if not location:
+        raise InputError("give --at LOCATION")
     out = Output(json_output)
-    found = move.list_backups(_spec(spec, required=service is None), service, where)
+    found = move.list_backups(_spec(spec, required=service is None), service, parse_location(location))
     out.emit({"location": location, "backups": found})
     for item in found:
         out.human.print(f"{item['id']}  {'complete' if item['complete'] else 'unfinished'}", markup=False)
