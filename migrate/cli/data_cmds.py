@@ -118,6 +118,13 @@ def _admin_url(dest: TargetOutputs) -> str | None:
     return dest.database_admin_url.get_secret_value() if dest.database_admin_url is not None else None
 
 
+def _source_admin_url(source: TargetOutputs) -> str | None:
+    """MIGRATE_FROM_ADMIN_URL, else the superuser URL the source's stack exports (if any)."""
+    return os.environ.get(FROM_ADMIN_ENV) or (
+        source.database_admin_url.get_secret_value() if source.database_admin_url is not None else None
+    )
+
+
 def _one_side(
     spec: Path, target: str | None, file: Path | None, side: str, reach: ExitStack | None = None
 ) -> tuple[ServiceSpec | None, TargetOutputs]:
@@ -291,6 +298,23 @@ def _summary_lines(out: Output, result: Any) -> None:
         out.human.print(result.redis["note"], markup=False)
 
 
+class _Run(ExitStack):
+    """What sync, verify, backup and restore share: their output, and the adapters' ways in to
+    the data services (tunnels: entered on this stack, closed when the command ends)."""
+
+    def __init__(self, json_output: bool) -> None:
+        super().__init__()
+        self.out = Output(json_output)
+
+    def finish(self, result: Any, *lines: str) -> None:
+        """A move's summary (then ``lines``), its --json document and its verification (exit 1 if
+        anything differs)."""
+        _summary_lines(self.out, result)
+        for line in lines:
+            self.out.human.print(line, markup=False)
+        _finish(self.out, result.to_json(), result.verify)
+
+
 # --- commands ----------------------------------------------------------------------------------
 
 
@@ -324,10 +348,9 @@ def sync(
     """
     from migrate.data import move
 
-    out = Output(json_output)
-    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
-        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, reach)
-        with ProgressView(out) as view:
+    with _Run(json_output) as run:
+        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, run)
+        with ProgressView(run.out) as view:
             result = move.sync(
                 loaded,
                 a,
@@ -341,12 +364,10 @@ def sync(
                 verify=not no_verify,
                 no_owner=no_owner,
                 admin_url=_admin_url(b),
+                source_admin_url=_source_admin_url(a),
                 progress=view,
-                source_admin_url=os.environ.get(FROM_ADMIN_ENV)
-                or (a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None),
             )
-        _summary_lines(out, result)
-        _finish(out, result.to_json(), result.verify)
+        run.finish(result)
 
 
 def verify(
@@ -363,14 +384,13 @@ def verify(
     """Compare two targets now: per table rows and content hash, per object size and checksum (exit 1 if any differ)."""
     from migrate.data import move
 
-    out = Output(json_output)
-    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
-        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, reach)
-        with ProgressView(out) as view:
+    with _Run(json_output) as run:
+        loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs, run)
+        with ProgressView(run.out) as view:
             report = move.verify(
                 loaded, a, b, postgres=not no_postgres, media_too=not no_media, workers=workers, progress=view
             )
-        _finish(out, report.to_json(), report)
+        _finish(run.out, report.to_json(), report)
 
 
 def backup(
@@ -395,10 +415,9 @@ def backup(
 
     if not location:
         raise InputError("give --to LOCATION (s3://BUCKET[/PREFIX] or a directory)")
-    out = Output(json_output)
-    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
-        loaded, a = _one_side(spec, source, from_outputs, "from", reach)
-        with ProgressView(out) as view:
+    with _Run(json_output) as run:
+        loaded, a = _one_side(spec, source, from_outputs, "from", run)
+        with ProgressView(run.out) as view:
             result = move.backup(
                 loaded,
                 a,
@@ -410,10 +429,7 @@ def backup(
                 jobs=jobs,
                 progress=view,
             )
-        _summary_lines(out, result)
-        done = "" if result.ok else " (NOT complete)"
-        out.human.print(f"backup {result.backup_id} at {location}{done}", markup=False)
-        _finish(out, result.to_json(), result.verify)
+        run.finish(result, f"backup {result.backup_id} at {location}{'' if result.ok else ' (NOT complete)'}")
 
 
 def restore(
@@ -437,10 +453,9 @@ def restore(
 
     if not location:
         raise InputError("give --from LOCATION")
-    out = Output(json_output)
-    with ExitStack() as reach:  # the adapters' ways in (tunnels), closed when the command ends
-        loaded, b = _one_side(spec, dest, to_outputs, "to", reach)
-        with ProgressView(out) as view:
+    with _Run(json_output) as run:
+        loaded, b = _one_side(spec, dest, to_outputs, "to", run)
+        with ProgressView(run.out) as view:
             result = move.restore(
                 loaded,
                 parse_location(location),
@@ -455,8 +470,7 @@ def restore(
                 admin_url=_admin_url(b),
                 progress=view,
             )
-        _summary_lines(out, result)
-        _finish(out, result.to_json(), result.verify)
+        run.finish(result)
 
 
 def backups(
@@ -514,10 +528,7 @@ def replicate(
         raise InputError(f"unknown action {action!r}: start, status, stop or promote")
     out = Output(json_output)
     loaded, a, b = _both_sides(spec, source, from_outputs, dest, to_outputs)
-    admin = _admin_url(b)
-    source_admin = os.environ.get(FROM_ADMIN_ENV) or (
-        a.database_admin_url.get_secret_value() if a.database_admin_url is not None else None
-    )
+    admin, source_admin = _admin_url(b), _source_admin_url(a)
     if action == "start":
         state = replication.start(
             loaded, a, b, admin_url=admin, timeout=timeout, synchronous=sync, source_admin_url=source_admin

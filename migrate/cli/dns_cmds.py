@@ -5,6 +5,8 @@ A thin layer over ``migrate.dns``: parse options, call the API, print tables or 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -89,7 +91,9 @@ def _emit(out: Output, result: Any) -> None:
             out.emit(result.to_json())
 
 
-def _progress(out: Output) -> Any:
+@contextmanager
+def _progress(out: Output) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress display on stderr while the block runs; yields the callback that feeds it."""
     progress = out.progress()
     tasks: dict[str, Any] = {}
 
@@ -98,7 +102,8 @@ def _progress(out: Output) -> Any:
             tasks[what] = progress.add_task(what, total=total)
         progress.update(tasks[what], completed=done, total=total)
 
-    return progress, callback
+    with progress:
+        yield callback
 
 
 # Rows per provider (rich takes ~2 ms a row): a swing of thousands of records is summarised;
@@ -212,8 +217,7 @@ def swing_cmd(
             saved.health_url = health_url
     else:
         outputs = target_outputs(spec, to, outputs_file, address, health_url)
-    progress, callback = _progress(out)
-    with progress:
+    with _progress(out) as callback:
         result = swing(
             spec,
             outputs,
@@ -230,8 +234,7 @@ def swing_cmd(
     if then_verify and result.ok:
         from migrate.dns.verify import verify
 
-        progress, callback = _progress(out)
-        with progress:
+        with _progress(out) as callback:
             if saved is not None:
                 from migrate.dns.desired import owned_keys
 
@@ -291,8 +294,7 @@ def verify_cmd(
     out = Output(json_output)
     spec = load(spec_path)
     outputs = target_outputs(spec, to, outputs_file, address) if (to or outputs_file or address) else None
-    progress, callback = _progress(out)
-    with progress:
+    with _progress(out) as callback:
         result = verify(
             spec,
             outputs=outputs,
@@ -334,8 +336,7 @@ def rollback_cmd(
 
     out = Output(json_output)
     spec = load(spec_path)
-    progress, callback = _progress(out)
-    with progress:
+    with _progress(out) as callback:
         result = rollback(spec, swing_id=swing_id, progress=callback, force=force)
     _emit(out, result)
     _plan_table(out, result)
@@ -410,8 +411,7 @@ def evacuate_cmd(
 
     out = Output(json_output)
     spec = load(spec_path)
-    progress, callback = _progress(out)
-    with progress:
+    with _progress(out) as callback:
         result = evacuate(
             spec, source, destination, prune=prune, dry_run=dry_run, max_share=max_share, progress=callback
         )

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from migrate.cli.common import DEFAULT_SPEC, JsonOption, Output, SpecOption, load
 
 if TYPE_CHECKING:
+    from migrate.engine.events import EventLog
     from migrate.engine.workspace import EngineOptions
+    from migrate.spec.model import ServiceSpec
+
+T = TypeVar("T")
 
 BackendOption = Annotated[
     str | None,
@@ -31,11 +36,26 @@ def register(app: typer.Typer) -> None:
     app.command("unlock")(unlock)
 
 
-def _options(spec_path: Path, backend: str | None) -> EngineOptions:
+def _start(json_output: bool, spec_path: Path, backend: str | None) -> tuple[Output, ServiceSpec, EngineOptions]:
+    """What every command here starts from: its output, the spec, and the engine's options."""
     from migrate.engine.workspace import EngineOptions
 
+    out = Output(json_output)
+    loaded = load(spec_path)
     # The app's code sits beside its spec: local processes run there.
-    return EngineOptions(backend=backend, app_dir=spec_path.resolve().parent)
+    return out, loaded, EngineOptions(backend=backend, app_dir=spec_path.resolve().parent)
+
+
+def _watched(out: Output, title: str, work: Callable[[EventLog], T]) -> tuple[T, EventLog, float]:
+    """``work`` given the engine's event log, its progress drawn on stderr: what it returned,
+    the log (what changed) and the seconds it took."""
+    from migrate.engine.events import EventLog, ProgressDisplay
+
+    started = time.monotonic()
+    with ProgressDisplay(out.stderr, title) as display:
+        events = EventLog(forward=display)
+        value = work(events)
+    return value, events, time.monotonic() - started
 
 
 def plan(
@@ -48,9 +68,8 @@ def plan(
     """Preview what `up` would create, update or delete on a target (changes nothing)."""
     from migrate.engine import stack
 
-    out = Output(json_output)
-    loaded = load(spec)
-    result = stack.preview(loaded, to, refresh=refresh, options=_options(spec, backend))
+    out, loaded, options = _start(json_output, spec, backend)
+    result = stack.preview(loaded, to, refresh=refresh, options=options)
     out.emit({"ok": True, **result.to_json()})
     changing = [step for step in result.steps if step.op != "same"]
     for step in changing:
@@ -83,15 +102,11 @@ def up(
 ) -> None:
     """Create or update every resource of a target; print its outputs (secrets hidden)."""
     from migrate.engine import stack
-    from migrate.engine.events import EventLog, ProgressDisplay
 
-    out = Output(json_output)
-    loaded = load(spec)
-    started = time.monotonic()
-    with ProgressDisplay(out.stderr, f"up {to}") as display:
-        events = EventLog(forward=display)
-        outputs = stack.up(loaded, to, on_event=events, refresh=refresh, options=_options(spec, backend))
-    seconds = time.monotonic() - started
+    out, loaded, options = _start(json_output, spec, backend)
+    outputs, events, seconds = _watched(
+        out, f"up {to}", lambda log: stack.up(loaded, to, on_event=log, refresh=refresh, options=options)
+    )
     changes = {op: n for op, n in events.changes().items() if op != "same"}
     out.emit(
         {"ok": True, "target": to, "changes": changes, "seconds": round(seconds, 2), "outputs": outputs.public_view()}
@@ -116,11 +131,9 @@ def destroy(
 ) -> None:
     """Delete every resource of a target and its stack (local targets leave nothing behind)."""
     from migrate.engine import stack
-    from migrate.engine.events import EventLog, ProgressDisplay
     from migrate.errors import InputError
 
-    out = Output(json_output)
-    loaded = load(spec)
+    out, loaded, options = _start(json_output, spec, backend)
     from providers.registry import hosting_adapter
 
     provider = loaded.target(target).provider
@@ -129,11 +142,9 @@ def destroy(
             typer.confirm(f"destroy every resource of {target} ({provider})?", abort=True, err=True)
         elif not hosting_adapter(provider).supports.disposable:
             raise InputError(f"destroying {target} ({provider}) needs --yes when not run interactively")
-    started = time.monotonic()
-    with ProgressDisplay(out.stderr, f"destroy {target}") as display:
-        events = EventLog(forward=display)
-        existed = stack.destroy(loaded, target, on_event=events, options=_options(spec, backend))
-    seconds = time.monotonic() - started
+    existed, events, seconds = _watched(
+        out, f"destroy {target}", lambda log: stack.destroy(loaded, target, on_event=log, options=options)
+    )
     deleted = events.changes().get("delete", 0)
     out.emit({"ok": True, "target": target, "was_deployed": existed, "deleted": deleted, "seconds": round(seconds, 2)})
     if existed:
@@ -153,9 +164,8 @@ def status(
 
     from migrate.engine import stack
 
-    out = Output(json_output)
-    loaded = load(spec)
-    report = stack.status(loaded, options=_options(spec, backend), check_health=health)
+    out, loaded, options = _start(json_output, spec, backend)
+    report = stack.status(loaded, options=options, check_health=health)
     out.emit({"ok": True, "targets": [entry.to_json() for entry in report]})
     table = Table("target", "provider", "deployed", "resources", "address", "health", box=None)
     for entry in report:
@@ -180,7 +190,7 @@ def unlock(
     """Clear a stale stack lock left by a killed run (only when no run is active)."""
     from migrate.engine import stack
 
-    out = Output(json_output)
-    stack.unlock(load(spec), target, options=_options(spec, backend))
+    out, loaded, options = _start(json_output, spec, backend)
+    stack.unlock(loaded, target, options=options)
     out.emit({"ok": True, "target": target})
     out.human.print(f"unlocked the stack of {target}", markup=False)
