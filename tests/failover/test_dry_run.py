@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from migrate.errors import InputError
+from migrate.runbook.dry_run import PlanContext, plan_steps
+from migrate.runbook.model import Runbook, parse_runbook
+from migrate.runbook.registry import action
+from tests.conftest import run_cli
 from tests.engine.helpers import listening_ports
 from tests.failover.private_sandbox import PrivateSandbox, private_sandbox, processes_mentioning
 from tests.test_read_only_commands import NOTHING, changes, snapshot
+
+MINI = Path(__file__).parent / "runbooks" / "mini.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +97,50 @@ def test_runbook_run_dry_run_is_the_same_plan(sandbox: PrivateSandbox) -> None:
     direct = _dry_run(sandbox, "failover", "--from", "local-a", "--to", "local-b")
     generic = _dry_run(sandbox, "runbook", "run", "failover", "-p", "from=local-a", "-p", "to=local-b")
     assert generic == direct
+
+
+def test_a_runbooks_dry_run_resolves_arguments_and_runs_no_action(tmp_path: Path) -> None:
+    """``runbook run --dry-run`` of the stand-in runbook: the arguments as a run passes them,
+    the describer's facts, {} for a step without one, and not one action run (no calls.log)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "data.bin").write_bytes(b"x" * 1234)
+    before = snapshot(tmp_path)
+    result = run_cli(
+        "runbook", "run", str(MINI), "-p", f"workdir={tmp_path}", "-f", str(tmp_path / "none"), "--dry-run", "--json"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    steps = {step["id"]: step for step in json.loads(result.stdout)["steps"]}
+    assert steps["provision"] == {
+        "id": "provision",
+        "title": "Provision B",
+        "action": "test.provision",
+        "with": {"name": "b"},
+        "precondition": None,
+        "plan": {},
+    }
+    assert steps["restore"]["plan"] == {"copies": "1234 bytes", "to": str(tmp_path / "b")}
+    assert steps["restore"]["precondition"] == {"do": "test.exists(name=a/data.bin)"}
+    assert changes(before, snapshot(tmp_path)) == NOTHING
+
+
+def _runbook(action: str, **arguments: Any) -> Runbook:
+    return parse_runbook(
+        {
+            "name": "one",
+            "title": "One",
+            "params": {"to": {}},
+            "steps": [{"id": "only", "title": "Only", "action": {"do": action, "with": arguments}}],
+        },
+        "test",
+    )
+
+
+def test_a_describer_that_journals_is_refused_and_wrong_arguments_are_bad_input() -> None:
+    @action("test.dry-run-journals", describe=lambda ctx, at: ctx.log(f"pointing at {at}") or {})
+    def journals(ctx: Any, at: str) -> None:
+        raise AssertionError("a dry run ran the action")
+
+    with pytest.raises(RuntimeError, match="journals nothing"):
+        plan_steps(_runbook("test.dry-run-journals", at="${to}"), PlanContext("dry-run", {"to": "b"}))
+    with pytest.raises(InputError, match="cannot take"):
+        plan_steps(_runbook("test.dry-run-journals", where="b"), PlanContext("dry-run", {"to": "b"}))
