@@ -70,9 +70,10 @@ def where(spec: ServiceSpec, target: str) -> str:
     return f"{target} ({settings.provider}{', ' + address if address else ''})"
 
 
-def deployed_by(ctx: PlanContext, target: str) -> str | None:
-    """The earlier step of a dry run that deploys ``target``, if one does."""
-    return next((step for step, plan in ctx.plans.items() if plan.get("deploys") == target), None)
+def planned_by(ctx: PlanContext, what: str, value: str) -> str | None:
+    """The earlier step of a dry run whose plan says it does ``what`` to ``value`` (``deploys``
+    a target, ``terminates`` one, ``replicates`` ``A → B``), if one does."""
+    return next((step for step, plan in ctx.plans.items() if plan.get(what) == value), None)
 
 
 _HTTP: list[Any] = []  # one client for the process: a new one per check costs a TLS context each time
@@ -150,7 +151,24 @@ def holding_down(ctx: StepContext, on: str) -> dict[str, Any]:
     return {"stopped": holding_page.down(address, port)}
 
 
-@action("holding_page.needed")
+def describe_holding_needed(ctx: PlanContext, target: str, on: str) -> dict[str, Any]:
+    """Asked now, unless an earlier step changes ``target``: terminated, it will be down;
+    deployed by this run, whether it answers then cannot be told yet."""
+    from providers.registry import hosting_adapter
+
+    terminating = planned_by(ctx, "terminates", target)
+    if terminating is None and planned_by(ctx, "deploys", target) is not None:
+        return {}
+    if terminating is None:
+        holds, detail = holding_needed(ctx, target, on)
+        return {"holds": holds, "detail": detail}
+    adapter = hosting_adapter(spec_of(ctx).target(on).provider)
+    if not adapter.supports.holding_page:
+        return {"holds": False, "detail": adapter.unsupported("holding_page", on)}
+    return {"holds": True, "detail": f"step {terminating} terminates {target}"}
+
+
+@action("holding_page.needed", describe=describe_holding_needed)
 def holding_needed(ctx: StepContext, target: str, on: str) -> tuple[bool, str]:
     """Precondition of the holding page: ``target`` is down and ``on``'s adapter can serve a
     page on its address; else the step is skipped with the line saying why (and the way out)."""
@@ -216,22 +234,33 @@ def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
     return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
 
 
-@action("target.restart_wanted")
-def target_restart_wanted(ctx: StepContext, target: str) -> tuple[bool, str]:
-    """Precondition of ``restart``: some process of the spec asks to be restarted after a
-    promotion, and ``target``'s adapter can (else a warning says what to do by hand)."""
+def _restart_verdict(spec: ServiceSpec, target: str) -> tuple[bool, str, str | None]:
+    """Whether ``restart`` runs, why, and the warning to journal when it cannot although asked."""
     from providers.registry import hosting_adapter
 
-    spec = spec_of(ctx)
     names = [name for name, proc in spec.processes.items() if proc.restart_after_promotion and proc.replicas]
     if not names:
-        return False, "no process is marked restart_after_promotion"
+        return False, "no process is marked restart_after_promotion", None
     adapter = hosting_adapter(spec.target(target).provider)
     if not adapter.supports.restart_processes:
         line = adapter.unsupported("restart_processes", target)
-        ctx.log(f"warning: {', '.join(names)} not restarted: {line}")
-        return False, line
-    return True, f"restarting {', '.join(names)} on {target}"
+        return False, line, f"warning: {', '.join(names)} not restarted: {line}"
+    return True, f"restarting {', '.join(names)} on {target}", None
+
+
+def describe_restart_wanted(ctx: StepContext, target: str) -> dict[str, Any]:
+    holds, detail, warning = _restart_verdict(spec_of(ctx), target)
+    return {"holds": holds, "detail": detail, **({"warning": warning} if warning else {})}
+
+
+@action("target.restart_wanted", describe=describe_restart_wanted)
+def target_restart_wanted(ctx: StepContext, target: str) -> tuple[bool, str]:
+    """Precondition of ``restart``: some process of the spec asks to be restarted after a
+    promotion, and ``target``'s adapter can (else a warning says what to do by hand)."""
+    holds, detail, warning = _restart_verdict(spec_of(ctx), target)
+    if warning:
+        ctx.log(warning)
+    return holds, detail
 
 
 def describe_restart(ctx: StepContext, target: str) -> dict[str, Any]:
@@ -348,8 +377,8 @@ def describe_data_move(ctx: PlanContext, source: str, dest: str, backup: str | N
         "else restore the backup",
         "backup": backup or None,
     }
-    replicating = next((s for s, p in ctx.plans.items() if p.get("replicates") == f"{source} → {dest}"), None)
-    terminating = next((s for s, p in ctx.plans.items() if p.get("terminates") == source), None)
+    replicating = planned_by(ctx, "replicates", f"{source} → {dest}")
+    terminating = planned_by(ctx, "terminates", source)
     if replicating is not None and spec.postgres is not None:
         return {**plan, "route": "promote", "because": f"step {replicating} replicates {source} → {dest}"}
     if terminating is not None:
@@ -557,7 +586,7 @@ def describe_swing(ctx: PlanContext, target: str) -> dict[str, Any]:
 
     spec = spec_of(ctx)
     out = known_outputs(ctx, target)
-    deploying = deployed_by(ctx, target)
+    deploying = planned_by(ctx, "deploys", target)
     if out is not None:
         addresses = ", ".join(out.public_addresses)
     elif deploying is not None:

@@ -177,7 +177,14 @@ def replication_stop(ctx: StepContext, source: str, dest: str) -> dict[str, Any]
     return {"stopped": True}
 
 
-@action("data.media_copy")
+def describe_media(ctx: StepContext, source: str, dest: str, **_: Any) -> dict[str, Any]:
+    spec = spec_of(ctx)
+    if spec.media is None:
+        return {"media": False}
+    return {"buckets": [bucket.name for bucket in spec.media.buckets], "from": source, "to": dest}
+
+
+@action("data.media_copy", describe=describe_media)
 def media_copy(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
     """Copy A's media to B while A lives, verified object by object.
 
@@ -221,7 +228,7 @@ def _stop_detached(ctx: StepContext, name: str, grace: float = 10.0) -> bool:
     return True
 
 
-@action("data.follow_start")
+@action("data.follow_start", describe=describe_media)
 def follow_start(
     ctx: StepContext, source: str, dest: str, interval: float = 0.5, events: str = "auto"
 ) -> dict[str, Any]:

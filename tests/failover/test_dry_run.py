@@ -72,7 +72,11 @@ def test_failover_dry_run_plans_each_step_from_what_is_there(sandbox: PrivateSan
     assert plans["dns-swing"]["dns providers"] == ["sandbox-bind", "sandbox-knot"]
     verified = " ".join(plans["dns-verify"]["nameservers"])
     assert sandbox.nameservers[0] in verified and sandbox.nameservers[1] in verified
+    assert steps["holding-page"]["precondition"]["holds"] is True  # local-a does not answer
     assert plans["holding-page"]["url"] == f"http://{sandbox.a}:80/"
+    assert plans["restart"] == {
+        "skipped": "precondition target.restart_wanted not met: no process is marked restart_after_promotion"
+    }
     assert plans["provision"]["engine"].startswith("creates the stack")
     assert plans["data"]["route"] == "none: the step fails"  # local-a is not deployed, no backup given
     backup = sandbox.base / "backups"
@@ -88,6 +92,8 @@ def test_drill_dry_run_follows_the_data_mode(sandbox: PrivateSandbox) -> None:
     assert plans["replicate"]["replicates"] == "local-a → local-b"
     assert plans["data"]["route"] == "promote" and "skipped" in plans["backup"]
     assert set(plans["sandbox-dns"]["already running"]) == {"sandbox-bind", "sandbox-knot"}
+    holding = next(step for step in replica["steps"] if step["id"] == "holding-page")["precondition"]
+    assert holding["holds"] is True and holding["detail"] == "step terminate terminates local-a"
     restore = _plans(_dry_run(sandbox, "drill", "--from", "local-a", "--to", "local-b", "--data", "restore"))
     assert "skipped" in restore["replicate"] and "skipped" in restore["standby-up"]
     assert restore["data"]["route"] == "restore" and restore["data"]["because"].startswith("step terminate")
