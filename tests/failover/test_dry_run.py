@@ -16,7 +16,7 @@ from migrate.errors import InputError
 from migrate.runbook.dry_run import PlanContext, plan_steps
 from migrate.runbook.model import Runbook, parse_runbook
 from migrate.runbook.registry import action
-from tests.conftest import CHIRP_SPEC, run_cli
+from tests.conftest import run_cli
 from tests.engine.helpers import listening_ports
 from tests.failover.private_sandbox import PrivateSandbox, private_sandbox, processes_mentioning
 from tests.test_read_only_commands import NOTHING, changes, snapshot
@@ -150,26 +150,3 @@ def test_a_describer_that_journals_is_refused_and_wrong_arguments_are_bad_input(
         plan_steps(_runbook("test.dry-run-journals", at="${to}"), PlanContext("dry-run", {"to": "b"}))
     with pytest.raises(InputError, match="cannot take"):
         plan_steps(_runbook("test.dry-run-journals", where="b"), PlanContext("dry-run", {"to": "b"}))
-
-
-def test_a_password_in_the_backup_url_is_not_printed(tmp_path: Path) -> None:
-    backup = "s3://drill:hunter2-secret@127.0.0.1:9/backups"
-    result = run_cli(
-        "-f",
-        str(CHIRP_SPEC),
-        "failover",
-        "--from",
-        "local-a",
-        "--to",
-        "local-b",
-        "--backup",
-        backup,
-        "--dry-run",
-        "--json",
-        env={"MIGRATE_HOME": str(tmp_path / "home")},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "hunter2-secret" not in result.stdout + result.stderr
-    (data,) = [step["plan"] for step in json.loads(result.stdout)["steps"] if step["id"] == "data"]
-    assert data["route"] == "restore" and data["backup"] == "s3://drill:[secret]@127.0.0.1:9/backups"
-    assert not (tmp_path / "home").exists()
