@@ -67,6 +67,9 @@ def plan_steps(runbook: Runbook, ctx: PlanContext) -> list[dict[str, Any]]:
 
 def _plan_step(step: Step, ctx: PlanContext) -> dict[str, Any]:
     arguments = _arguments(step, step.action, ctx)
+    for call in (step.precondition, step.check, step.rollback):  # a run would fail on these too
+        if call is not None:
+            _arguments(step, call, ctx)
     planned: dict[str, Any] = {}
     precondition = None
     if step.precondition is not None:
