@@ -36,6 +36,8 @@ READ_ONLY = [
     ("dns", "verify", "--address", "127.0.0.9", "--json"),
     ("audit", "--json"),
     ("plan", "--to", "local-a", "--json"),
+    ("failover", "--from", "local-a", "--to", "local-b", "--dry-run", "--json"),
+    ("drill", "--from", "local-a", "--to", "local-b", "--dry-run", "--json"),
 ]
 
 
@@ -142,4 +144,10 @@ def test_read_only_command_writes_nothing_once_a_target_is_deployed(deployed, co
             assert changes_planned.get("create"), changes_planned
         else:  # deployed and running: nothing to do
             assert set(changes_planned) == {"same"}, changes_planned
+    if command[0] == "failover":  # each step's plan read what is deployed: local-a answers
+        assert result.returncode == 0, result.stderr[-2000:]
+        steps = {step["id"]: step for step in json.loads(result.stdout)["steps"]}
+        assert steps["preflight"]["plan"]["deployed now"] == {"local-a": True, "local-b": False}
+        assert steps["data"]["plan"]["route"].startswith("sync"), steps["data"]["plan"]
+        assert steps["holding-page"]["precondition"]["holds"] is False  # a planned move: no holding page
     assert changes(before, snapshot(base, exclude=running)) == NOTHING, result.stderr[-2000:]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,12 +16,54 @@ from migrate.errors import InputError
 
 FromOption = Annotated[str, typer.Option("--from", help="The target being left (A).")]
 ToOption = Annotated[str, typer.Option("--to", help="The target taking over (B).")]
-ResumeOption = Annotated[
-    bool, typer.Option("--resume", help="Continue the latest unfinished run (or --run) where it stopped.")
-]
-RunOption = Annotated[str | None, typer.Option("--run", help="A run id (see the journal), for --resume/--rollback.")]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan and the runbook; change nothing.")]
-ReportsOption = Annotated[Path, typer.Option("--reports", help="Where reports are written.")]
+RUN_OPTIONS = (  # every command that starts a runbook takes these (see ``_runbook_command``)
+    (
+        "resume",
+        Annotated[
+            bool, typer.Option("--resume", help="Continue the latest unfinished run (or --run) where it stopped.")
+        ],
+        False,
+    ),
+    (
+        "run_id",
+        Annotated[str | None, typer.Option("--run", help="A run id (see the journal), for --resume/--rollback.")],
+        None,
+    ),
+    (
+        "dry_run",
+        Annotated[bool, typer.Option("--dry-run", help="Print the runbook and each step's plan; change nothing.")],
+        False,
+    ),
+    ("reports", Annotated[Path, typer.Option("--reports", help="Where reports are written.")], Path("reports")),
+    ("spec", SpecOption, DEFAULT_SPEC),
+    ("json_output", JsonOption, False),
+)
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """The options of ``RUN_OPTIONS``, handed to a runbook command as one value."""
+
+    resume: bool
+    run_id: str | None
+    dry_run: bool
+    reports: Path
+    spec: Path
+    json_output: bool
+
+
+def _runbook_command(fn: Callable[..., None]) -> Callable[..., None]:
+    """The command ``fn(..., run: RunArgs)`` with the options of ``RUN_OPTIONS`` after its own,
+    declared once for every command that starts a runbook (Typer reads the signature)."""
+    own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "run"]
+    shared = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d) for n, a, d in RUN_OPTIONS]
+
+    @functools.wraps(fn)
+    def command(**options: Any) -> None:
+        fn(**{p.name: options[p.name] for p in own}, run=RunArgs(**{n: options[n] for n, _, _ in RUN_OPTIONS}))
+
+    command.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+    return command
 
 
 def register(app: typer.Typer) -> None:
@@ -66,46 +111,39 @@ def spec_params(spec: Any) -> dict[str, Any]:
     return {"domain": spec.service.domain, "health_path": health_path}
 
 
-def _dry_run(
-    out: Output, runbook_name: str, params: dict[str, Any], plan: Callable[[], dict[str, Any]], spec: Any = None
-) -> None:
-    from migrate.failover.run import checked_params
-    from migrate.runbook.model import load_runbook
+def _dry_run(out: Output, runbook_name: str, params: dict[str, Any], spec: Any, spec_path: Path | None) -> None:
+    """The runbook for a person, then each step's plan: what it would do, nothing changed."""
+    from migrate.failover.run import dry_run
     from migrate.runbook.render import to_markdown
 
-    runbook = load_runbook(runbook_name)
-    params = checked_params(runbook, params, spec)
-    planned = plan()
-    out.emit(
-        {
-            "dry_run": True,
-            "runbook": runbook.name,
-            "params": params,
-            "plan": planned,
-            "steps": [s.model_dump(mode="json", by_alias=True) for s in runbook.steps],
-        }
-    )
-    shown = {**(spec_params(spec) if spec is not None else {}), **params}
+    runbook, document = dry_run(runbook_name, params, spec=spec, spec_path=spec_path)
+    out.emit(document)
+    shown = {**(spec_params(spec) if spec is not None else {}), **document["params"]}
     out.human.print(to_markdown(runbook, shown), markup=False, soft_wrap=True)
-    out.human.print("## Plan\n", markup=False)
-    for key, value in planned.items():
-        out.human.print(f"- {key}: {value}", markup=False, soft_wrap=True)
+    out.human.print("## Plan (dry run: nothing was changed)\n", markup=False)
+    for number, step in enumerate(document["steps"], 1):
+        arguments = ", ".join(f"{k}={v}" for k, v in step["with"].items())
+        lines = [f"### {number}. {step['title']} (`{step['id']}`)", "", f"- do: {step['action']}({arguments})"]
+        if step["precondition"] is not None:
+            verdict = step["precondition"]
+            holds = "" if "holds" not in verdict else f" ({'holds' if verdict['holds'] else 'does not hold'})"
+            lines.append(f"- before: {verdict['do']}{holds}")
+        for key, value in step["plan"].items():
+            if isinstance(value, list):
+                lines += [f"- {key}:" + ("" if value else " none"), *(f"  - {item}" for item in value)]
+            else:
+                lines.append(f"- {key}: {value}")
+        out.human.print("\n".join(lines) + "\n", markup=False, soft_wrap=True)
 
 
-def _run(
-    out: Output,
-    runbook: str,
-    params: dict[str, Any],
-    *,
-    spec: Any,
-    spec_path: Path | None,
-    resume: bool,
-    run_id: str | None,
-    on_failure: str,
-    reports: Path,
-) -> Any:
+def _start(out: Output, runbook: str, params: dict[str, Any], run: RunArgs, spec: Any, on_failure: str) -> Any:
+    """A dry run (printed; None) or the run itself, new or resumed (its outcome)."""
     from migrate.failover.run import start_or_resume
 
+    spec_path = run.spec if spec is not None else None
+    if run.dry_run:
+        _dry_run(out, runbook, params, spec, spec_path)
+        return None
     if on_failure not in ("stop", "rollback"):
         raise InputError(f"--on-failure must be stop or rollback, not {on_failure!r}")
     return start_or_resume(
@@ -113,13 +151,19 @@ def _run(
         params,
         spec=spec,
         spec_path=spec_path,
-        resume=(run_id or True) if resume else None,
+        resume=(run.run_id or True) if run.resume else None,
         on_failure=on_failure,  # type: ignore[arg-type]
         console=out.stderr,
-        reports_dir=reports,
+        reports_dir=run.reports,
     )
 
 
+def _pair(source: str, dest: str, run: RunArgs) -> None:
+    if not run.resume and (not source or not dest):
+        raise InputError("give --from and --to (or --resume to continue a run)")
+
+
+@_runbook_command
 def failover(
     source: FromOption = "",
     dest: ToOption = "",
@@ -137,48 +181,29 @@ def failover(
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Undo the steps that ran in the last run (or --run).")
     ] = False,
-    resume: ResumeOption = False,
-    run_id: RunOption = None,
-    dry_run: DryRunOption = False,
-    reports: ReportsOption = Path("reports"),
-    spec: SpecOption = DEFAULT_SPEC,
-    json_output: JsonOption = False,
+    *,
+    run: RunArgs,
 ) -> None:
     """Move the service from A to B: holding page, provision, data, smoke, DNS swing, verify, report."""
-    out = Output(json_output)
-    loaded = _load_spec(spec)
+    out = Output(run.json_output)
+    loaded = _load_spec(run.spec)
     if rollback:
         from migrate.failover.run import rollback_run
 
-        outcome = rollback_run(run_id, "failover", spec=loaded, spec_path=spec, console=out.stderr, reports_dir=reports)
+        outcome = rollback_run(
+            run.run_id, "failover", spec=loaded, spec_path=run.spec, console=out.stderr, reports_dir=run.reports
+        )
         _finish(out, outcome, [f"rolled back run {outcome.journal.run_id}: {outcome.report['status']}"])
         return
-    if not resume and (not source or not dest):
-        raise InputError("give --from and --to (or --resume to continue a run)")
+    _pair(source, dest, run)
     params = {"from": source, "to": dest, "backup": backup, "holding_on": holding_on}
-    if dry_run:
-        from migrate.failover.plan import failover_plan
-
-        _dry_run(out, "failover", params, lambda: failover_plan(loaded, params), loaded)
-        return
-    outcome = _run(
-        out,
-        "failover",
-        params,
-        spec=loaded,
-        spec_path=spec,
-        resume=resume,
-        run_id=run_id,
-        on_failure=on_failure,
-        reports=reports,
-    )
-    _finish(
-        out,
-        outcome,
-        [f"failover {outcome.report['params']['from']} → {outcome.report['params']['to']}: {outcome.report['status']}"],
-    )
+    outcome = _start(out, "failover", params, run, loaded, on_failure)
+    if outcome is not None:
+        moved = outcome.report["params"]
+        _finish(out, outcome, [f"failover {moved['from']} → {moved['to']}: {outcome.report['status']}"])
 
 
+@_runbook_command
 def drill(
     source: FromOption = "",
     dest: ToOption = "",
@@ -208,18 +233,13 @@ def drill(
     seed_mb: Annotated[int, typer.Option("--seed-mb", help="MB of ballast rows seeded into A's database.")] = 0,
     media_mb: Annotated[int, typer.Option("--media-mb", help="MB of media objects seeded into A's bucket.")] = 0,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the drill's stacks up for inspection.")] = False,
-    resume: ResumeOption = False,
-    run_id: RunOption = None,
-    dry_run: DryRunOption = False,
-    reports: ReportsOption = Path("reports"),
-    spec: SpecOption = DEFAULT_SPEC,
-    json_output: JsonOption = False,
+    *,
+    run: RunArgs,
 ) -> None:
     """Rehearse a failover on throwaway stacks under write load; measure RTO and RPO; report."""
-    out = Output(json_output)
-    loaded = _load_spec(spec)
-    if not resume and (not source or not dest):
-        raise InputError("give --from and --to (or --resume to continue a run)")
+    out = Output(run.json_output)
+    loaded = _load_spec(run.spec)
+    _pair(source, dest, run)
     params = {
         "from": source,
         "to": dest,
@@ -232,22 +252,9 @@ def drill(
         "media_mb": media_mb,
         "keep": keep,
     }
-    if dry_run:
-        from migrate.failover.plan import failover_plan
-
-        _dry_run(out, "drill", params, lambda: failover_plan(loaded, params, drill=True), loaded)
+    outcome = _start(out, "drill", params, run, loaded, "rollback")
+    if outcome is None:
         return
-    outcome = _run(
-        out,
-        "drill",
-        params,
-        spec=loaded,
-        spec_path=spec,
-        resume=resume,
-        run_id=run_id,
-        on_failure="rollback",
-        reports=reports,
-    )
     figures = outcome.report.get("figures", {})
     lines = [f"drill {outcome.report['params']['from']} → {outcome.report['params']['to']}: {outcome.report['status']}"]
     if figures.get("rto_seconds") is not None:
@@ -364,34 +371,22 @@ def runbook_show(
         typer.echo(to_markdown(runbook, params or None))
 
 
+@_runbook_command
 def runbook_run(
     name: Annotated[str, typer.Argument(help="Runbook name or file.")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE, repeatable.")] = None,
     on_failure: Annotated[str, typer.Option("--on-failure", help="stop or rollback.")] = "stop",
-    resume: ResumeOption = False,
-    run_id: RunOption = None,
-    reports: ReportsOption = Path("reports"),
-    spec: SpecOption = DEFAULT_SPEC,
-    json_output: JsonOption = False,
+    *,
+    run: RunArgs,
 ) -> None:
-    """Run any runbook with the journal, resume and rollback machinery."""
-    out = Output(json_output)
+    """Run any runbook with the journal, resume and rollback machinery (or --dry-run it)."""
+    out = Output(run.json_output)
     params: dict[str, Any] = {}
     for item in param or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise InputError(f"--param {item!r}: expected KEY=VALUE")
         params[key] = value
-    loaded = _load_spec(spec) if spec.exists() else None
-    outcome = _run(
-        out,
-        name,
-        params,
-        spec=loaded,
-        spec_path=spec if loaded else None,
-        resume=resume,
-        run_id=run_id,
-        on_failure=on_failure,
-        reports=reports,
-    )
-    _finish(out, outcome, [f"run {outcome.journal.run_id}: {outcome.report['status']}"])
+    outcome = _start(out, name, params, run, _load_spec(run.spec) if run.spec.exists() else None, on_failure)
+    if outcome is not None:
+        _finish(out, outcome, [f"run {outcome.journal.run_id}: {outcome.report['status']}"])

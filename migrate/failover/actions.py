@@ -2,7 +2,8 @@
 
 Each is re-runnable (a resumed run repeats the step that was under way), takes target names,
 and reads secrets only from the engine's outputs at run time: the journal gets the redacted
-outputs, so nothing secret is ever handed from step to step through it.
+outputs, so nothing secret is ever handed from step to step through it. Most have a describer
+(``describe_*``, registered with it) saying for ``--dry-run`` what the step would do.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from migrate.data.move import SyncResult
     from migrate.outputs import TargetOutputs
+    from migrate.runbook.dry_run import PlanContext
     from migrate.runbook.runner import StepContext
     from migrate.spec.model import ServiceSpec
 
@@ -51,6 +53,27 @@ def holding_address(spec: ServiceSpec, target: str, read_outputs: Callable[[], T
     if not adapter.supports.holding_page:
         raise InputError(adapter.unsupported("holding_page", target))
     return adapter.holding_address(spec, target, settings, read_outputs)
+
+
+def known_outputs(ctx: StepContext, target: str) -> TargetOutputs | None:
+    """The target's outputs if it is deployed now (read-only), else None: for describers."""
+    try:
+        return outputs_of(ctx, target)
+    except MigrateError:
+        return None
+
+
+def where(spec: ServiceSpec, target: str) -> str:
+    """``target (provider, address)``: a target as a plan names it."""
+    settings = spec.target(target)
+    address = getattr(settings, "address", None)
+    return f"{target} ({settings.provider}{', ' + address if address else ''})"
+
+
+def planned_by(ctx: PlanContext, what: str, value: str) -> str | None:
+    """The earlier step of a dry run whose plan says it does ``what`` to ``value`` (``deploys``
+    a target, ``terminates`` one, ``replicates`` ``A → B``), if one does."""
+    return next((step for step, plan in ctx.plans.items() if plan.get(what) == value), None)
 
 
 _HTTP: list[Any] = []  # one client for the process: a new one per check costs a TLS context each time
@@ -100,7 +123,16 @@ def target_down(ctx: StepContext, target: str) -> tuple[bool, str]:
 
 
 # -- holding page ----------------------------------------------------------------------------------
-@action("holding_page.up")
+def describe_holding(ctx: StepContext, on: str) -> dict[str, Any]:
+    spec = spec_of(ctx)
+    try:
+        address, port = holding_address(spec, on, lambda: outputs_of(ctx, on))
+    except MigrateError as exc:
+        return {"on": where(spec, on), "address": f"unknown now: {exc}"}
+    return {"on": where(spec, on), "url": f"http://{address}:{port}/", "title": spec.holding_page.title}
+
+
+@action("holding_page.up", describe=describe_holding)
 def holding_up(ctx: StepContext, on: str) -> dict[str, Any]:
     from migrate import holding_page
 
@@ -111,7 +143,7 @@ def holding_up(ctx: StepContext, on: str) -> dict[str, Any]:
     return result
 
 
-@action("holding_page.down")
+@action("holding_page.down", describe=describe_holding)
 def holding_down(ctx: StepContext, on: str) -> dict[str, Any]:
     from migrate import holding_page
 
@@ -119,7 +151,24 @@ def holding_down(ctx: StepContext, on: str) -> dict[str, Any]:
     return {"stopped": holding_page.down(address, port)}
 
 
-@action("holding_page.needed")
+def describe_holding_needed(ctx: PlanContext, target: str, on: str) -> dict[str, Any]:
+    """Asked now, unless an earlier step changes ``target``: terminated, it will be down;
+    deployed by this run, whether it answers then cannot be told yet."""
+    from providers.registry import hosting_adapter
+
+    terminating = planned_by(ctx, "terminates", target)
+    if terminating is None and planned_by(ctx, "deploys", target) is not None:
+        return {}
+    if terminating is None:
+        holds, detail = holding_needed(ctx, target, on)
+        return {"holds": holds, "detail": detail}
+    adapter = hosting_adapter(spec_of(ctx).target(on).provider)
+    if not adapter.supports.holding_page:
+        return {"holds": False, "detail": adapter.unsupported("holding_page", on)}
+    return {"holds": True, "detail": f"step {terminating} terminates {target}"}
+
+
+@action("holding_page.needed", describe=describe_holding_needed)
 def holding_needed(ctx: StepContext, target: str, on: str) -> tuple[bool, str]:
     """Precondition of the holding page: ``target`` is down and ``on``'s adapter can serve a
     page on its address; else the step is skipped with the line saying why (and the way out)."""
@@ -147,7 +196,21 @@ def holding_serving(ctx: StepContext, on: str) -> tuple[bool, str]:
 
 
 # -- provision ---------------------------------------------------------------------------------------
-@action("target.up")
+def describe_target_up(ctx: StepContext, target: str) -> dict[str, Any]:
+    from migrate.engine.workspace import stack_name
+
+    spec = spec_of(ctx)
+    out = known_outputs(ctx, target)
+    return {
+        "deploys": target,
+        "target": where(spec, target),
+        "stack": stack_name(spec, target),
+        "engine": "converges the deployed stack" if out is not None else "creates the stack (not deployed now)",
+        "processes": {name: proc.replicas for name, proc in spec.processes.items()},
+    }
+
+
+@action("target.up", describe=describe_target_up)
 def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
     """Deploy (or converge) the target's stack through the Pulumi engine; idempotent.
 
@@ -171,25 +234,42 @@ def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
     return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
 
 
-@action("target.restart_wanted")
-def target_restart_wanted(ctx: StepContext, target: str) -> tuple[bool, str]:
-    """Precondition of ``restart``: some process of the spec asks to be restarted after a
-    promotion, and ``target``'s adapter can (else a warning says what to do by hand)."""
+def _restart_verdict(spec: ServiceSpec, target: str) -> tuple[bool, str, str | None]:
+    """Whether ``restart`` runs, why, and the warning to journal when it cannot although asked."""
     from providers.registry import hosting_adapter
 
-    spec = spec_of(ctx)
     names = [name for name, proc in spec.processes.items() if proc.restart_after_promotion and proc.replicas]
     if not names:
-        return False, "no process is marked restart_after_promotion"
+        return False, "no process is marked restart_after_promotion", None
     adapter = hosting_adapter(spec.target(target).provider)
     if not adapter.supports.restart_processes:
         line = adapter.unsupported("restart_processes", target)
-        ctx.log(f"warning: {', '.join(names)} not restarted: {line}")
-        return False, line
-    return True, f"restarting {', '.join(names)} on {target}"
+        return False, line, f"warning: {', '.join(names)} not restarted: {line}"
+    return True, f"restarting {', '.join(names)} on {target}", None
 
 
-@action("target.restart_processes")
+def describe_restart_wanted(ctx: StepContext, target: str) -> dict[str, Any]:
+    holds, detail, warning = _restart_verdict(spec_of(ctx), target)
+    return {"holds": holds, "detail": detail, **({"warning": warning} if warning else {})}
+
+
+@action("target.restart_wanted", describe=describe_restart_wanted)
+def target_restart_wanted(ctx: StepContext, target: str) -> tuple[bool, str]:
+    """Precondition of ``restart``: some process of the spec asks to be restarted after a
+    promotion, and ``target``'s adapter can (else a warning says what to do by hand)."""
+    holds, detail, warning = _restart_verdict(spec_of(ctx), target)
+    if warning:
+        ctx.log(warning)
+    return holds, detail
+
+
+def describe_restart(ctx: StepContext, target: str) -> dict[str, Any]:
+    spec = spec_of(ctx)
+    names = [name for name, proc in spec.processes.items() if proc.restart_after_promotion and proc.replicas]
+    return {"target": where(spec, target), "restarts": names}
+
+
+@action("target.restart_processes", describe=describe_restart)
 def target_restart_processes(ctx: StepContext, target: str) -> dict[str, Any]:
     """Restart the processes marked ``restart_after_promotion`` through the engine: a new
     restart generation (this run's id, so a resumed step restarts nothing twice), then ``up``."""
@@ -287,7 +367,35 @@ def raise_unverified(what: str, result: SyncResult) -> None:
         raise MigrateError(f"{what}: the data on the destination does not match: {detail}")
 
 
-@action("data.move")
+def describe_data_move(ctx: PlanContext, source: str, dest: str, backup: str | None = None) -> dict[str, Any]:
+    """The route the move would take, by the same order as the move: what the earlier steps
+    of the run do (a replication, a termination, a backup), else what answers now."""
+    spec = spec_of(ctx)
+    backup = backup or ctx.plans.get("backup", {}).get("location")
+    plan: dict[str, Any] = {
+        "order": f"promote the replica if replication is active, else copy from a live {source}, "
+        "else restore the backup",
+        "backup": backup or None,
+    }
+    replicating = planned_by(ctx, "replicates", f"{source} → {dest}")
+    terminating = planned_by(ctx, "terminates", source)
+    if replicating is not None and spec.postgres is not None:
+        return {**plan, "route": "promote", "because": f"step {replicating} replicates {source} → {dest}"}
+    if terminating is not None:
+        answers, detail = False, f"step {terminating} terminates {source}"
+    elif known_outputs(ctx, source) is None:
+        answers, detail = False, f"{source} is not deployed"
+    else:
+        answers, detail = target_healthy(ctx, source)
+    if answers:
+        note = f" (or promote, if replication {source} → {dest} is active then)" if spec.postgres else ""
+        return {**plan, "route": "sync" + note, "because": f"{source} answers: {detail}"}
+    if backup:
+        return {**plan, "route": "restore", "because": f"{detail}: restoring {backup}"}
+    return {**plan, "route": "none: the step fails", "because": f"{detail}, and no --backup LOCATION was given"}
+
+
+@action("data.move", describe=describe_data_move)
 def data_move(ctx: StepContext, source: str, dest: str, backup: str | None = None) -> dict[str, Any]:
     """Get B's data current by the best route still open: promote a replica, copy from a live A,
     or restore the latest backup (A gone). The journal records which route was taken.
@@ -426,7 +534,19 @@ def _plain(value: Any) -> Any:
 
 
 # -- smoke ---------------------------------------------------------------------------------------------
-@action("smoke.check")
+def describe_smoke(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str, Any]:
+    spec = spec_of(ctx)
+    out = known_outputs(ctx, target)
+    checks = spec.smoke or [HttpCheck(path=spec.public_process()[1].health_path), HttpCheck(path="/")]
+    return {
+        "front": f"http://{out.public_addresses[0]}:{out.http_port}" if out else f"{target}'s front, once deployed",
+        "host": spec.service.domain,
+        "checks": [f"{c.path} answers {' or '.join(str(s) for s in c.status)}" for c in checks],
+        "within": f"{timeout:g}s",
+    }
+
+
+@action("smoke.check", describe=describe_smoke)
 def smoke_check(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str, Any]:
     """B answers the spec's smoke paths with their expected statuses, directly (before DNS points
     at it), sent with the service's Host header. Default: its health path and / answer 200."""
@@ -461,7 +581,27 @@ def smoke_check(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[st
 
 
 # -- DNS -------------------------------------------------------------------------------------------------
-@action("dns.swing")
+def describe_swing(ctx: PlanContext, target: str) -> dict[str, Any]:
+    from migrate.dns.desired import owned_keys
+
+    spec = spec_of(ctx)
+    out = known_outputs(ctx, target)
+    deploying = planned_by(ctx, "deploys", target)
+    if out is not None:
+        addresses = ", ".join(out.public_addresses)
+    elif deploying is not None:
+        addresses = f"{target}'s addresses, once step {deploying} has deployed it"
+    else:
+        addresses = f"unknown: {target} is not deployed"
+    return {
+        "records": [f"{name} {rdtype}" for name, rdtype in owned_keys(spec)],
+        "dns providers": list(spec.dns.providers),
+        "points at": addresses,
+        "ttl": f"{spec.dns.ttl}s",
+    }
+
+
+@action("dns.swing", describe=describe_swing)
 def dns_swing(ctx: StepContext, target: str) -> dict[str, Any]:
     """Point the owned records at ``target`` at every provider (re-running finishes a partial swing).
 
@@ -543,7 +683,22 @@ def dns_rollback(ctx: StepContext) -> dict[str, Any]:
     return result.to_json()
 
 
-@action("dns.verify")
+def describe_verify(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str, Any]:
+    from migrate.dns.swing import providers_for
+
+    spec = spec_of(ctx)
+    return {
+        "nameservers": [
+            *spec.dns.nameservers,
+            *(f"{p.name} ({', '.join(p.nameservers())})" for p in providers_for(spec)),
+            "every nameserver the zone's NS records name",
+        ],
+        "expects": f"{target}'s addresses for every owned record",
+        "within": f"{timeout:g}s",
+    }
+
+
+@action("dns.verify", describe=describe_verify)
 def dns_verify(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str, Any]:
     """Every authoritative nameserver answers every owned record with ``target``'s addresses."""
     from migrate.dns.verify import verify

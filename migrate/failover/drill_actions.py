@@ -5,7 +5,8 @@ service answers correctly for its domain as resolved at every authoritative name
 B's address (the holding page does not count). RPO is what A acknowledged that B lacks, per
 kind, as a count and as the span of time it covers: the writes and uploads of the spec's probes
 (read back through B's front with the app's own API) and the canary's heartbeat rows and
-objects (migrate's own, needing no app knowledge).
+objects (migrate's own, needing no app knowledge). The ``describe_*`` functions, registered
+with their actions, say for ``--dry-run`` what a step would do.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from migrate.failover.actions import (
     outputs_of,
     raise_unverified,
     spec_of,
+    where,
 )
 from migrate.runbook.registry import action
 
@@ -42,7 +44,19 @@ def _uses_sandbox_dns(ctx: StepContext) -> bool:
     return any(getattr(spec.dns_providers[n], "sandbox", None) for n in spec.dns.providers)
 
 
-@action("sandbox.dns_up")
+def describe_sandbox_dns(ctx: StepContext) -> dict[str, Any]:
+    from migrate.dns import sandbox_servers
+
+    if not _uses_sandbox_dns(ctx):
+        return {"sandbox": False}
+    states = sandbox_servers.status(spec_of(ctx))
+    return {
+        "starts": [f"{s.provider} ({s.kind} on {s.address}:{s.port})" for s in states if not s.running],
+        "already running": [s.provider for s in states if s.running],
+    }
+
+
+@action("sandbox.dns_up", describe=describe_sandbox_dns)
 def sandbox_dns_up(ctx: StepContext) -> dict[str, Any]:
     """Start the spec's sandbox DNS servers; remember which this run started (only those are
     stopped and removed at teardown: servers already running belong to someone else)."""
@@ -118,7 +132,17 @@ def seed(ctx: StepContext, target: str, db_mb: int = 0, media_mb: int = 0) -> di
     return result
 
 
-@action("data.replicate")
+def describe_replicate(ctx: StepContext, source: str, dest: str, synchronous: bool = False) -> dict[str, Any]:
+    spec = spec_of(ctx)
+    if spec.postgres is None:
+        return {"replicates": None, "why": "the spec has no postgres"}
+    return {
+        "replicates": f"{source} → {dest}",
+        "how": "logical replication, " + ("synchronous (RPO 0)" if bool(synchronous) else "asynchronous"),
+    }
+
+
+@action("data.replicate", describe=describe_replicate)
 def replicate(ctx: StepContext, source: str, dest: str, synchronous: bool = False) -> dict[str, Any]:
     """Warm standby: logical replication A → B, waited on until every table is streaming.
 
@@ -150,7 +174,14 @@ def replication_stop(ctx: StepContext, source: str, dest: str) -> dict[str, Any]
     return {"stopped": True}
 
 
-@action("data.media_copy")
+def describe_media(ctx: StepContext, source: str, dest: str, **_: Any) -> dict[str, Any]:
+    spec = spec_of(ctx)
+    if spec.media is None:
+        return {"media": False}
+    return {"buckets": [bucket.name for bucket in spec.media.buckets], "from": source, "to": dest}
+
+
+@action("data.media_copy", describe=describe_media)
 def media_copy(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
     """Copy A's media to B while A lives, verified object by object.
 
@@ -194,7 +225,7 @@ def _stop_detached(ctx: StepContext, name: str, grace: float = 10.0) -> bool:
     return True
 
 
-@action("data.follow_start")
+@action("data.follow_start", describe=describe_media)
 def follow_start(
     ctx: StepContext, source: str, dest: str, interval: float = 0.5, events: str = "auto"
 ) -> dict[str, Any]:
@@ -269,7 +300,11 @@ def follow_stop(ctx: StepContext, grace: float = 10.0) -> dict[str, Any]:
     return {"stopped": True, **{k: v for k, v in _follow_state(ctx).items() if k != "last_error"}}
 
 
-@action("data.backup")
+def describe_backup(ctx: StepContext, source: str, location: str = "") -> dict[str, Any]:
+    return {"of": where(spec_of(ctx), source), "location": location or "backup/ in the run's directory"}
+
+
+@action("data.backup", describe=describe_backup)
 def backup(ctx: StepContext, source: str, location: str = "") -> dict[str, Any]:
     """A backup off A (default: a directory of this run, on the machine running the drill)."""
     from migrate.data.locations import parse_location
@@ -282,7 +317,12 @@ def backup(ctx: StepContext, source: str, location: str = "") -> dict[str, Any]:
     return {"location": where, "backup_id": result.backup_id, "result": result.to_json()}
 
 
-@action("drill.mode_is")
+def describe_mode(ctx: StepContext, mode: str) -> dict[str, Any]:
+    holds, detail = mode_is(ctx, mode)
+    return {"holds": holds, "detail": detail}
+
+
+@action("drill.mode_is", describe=describe_mode)
 def mode_is(ctx: StepContext, mode: str) -> tuple[bool, str]:
     actual = ctx.params.get("data_mode")
     return actual == mode, f"data mode is {actual}"
@@ -300,7 +340,22 @@ def _front(out: TargetOutputs) -> str:
     return f"http://{out.public_addresses[0]}:{out.http_port}"
 
 
-@action("drill.load_start")
+def describe_load(
+    ctx: StepContext, target: str, rate: float = 50.0, seconds: float = 5.0, image_every: int = 0
+) -> dict[str, Any]:
+    spec = spec_of(ctx)
+    probes = spec.probes
+    every, rate, seconds = int(image_every), float(rate), float(seconds)
+    return {
+        "against": where(spec, target),
+        "load": f"{rate:g} writes/s for {seconds:g}s (about {round(rate * seconds)} writes)",
+        "writes": f"{probes.write.method} {probes.write.path}" if probes else "none: the spec has no probes",
+        "uploads": f"every {every}th write" if probes and probes.upload and every else "none",
+        "canary": "heartbeat rows and objects",
+    }
+
+
+@action("drill.load_start", describe=describe_load)
 def load_start(
     ctx: StepContext, target: str, rate: float = 50.0, seconds: float = 5.0, image_every: int = 0
 ) -> dict[str, Any]:
@@ -434,7 +489,17 @@ def media_keys(spec: ServiceSpec, out: TargetOutputs) -> dict[str, list[str]]:
     return {b.name: sorted(S3Store(endpoint, out.s3_buckets.get(b.name, b.name)).list()) for b in spec.media.buckets}
 
 
-@action("drill.terminate")
+def describe_terminate(ctx: StepContext, target: str) -> dict[str, Any]:
+    from providers.registry import hosting_adapter
+
+    spec = spec_of(ctx)
+    adapter = hosting_adapter(spec.target(target).provider)
+    if not adapter.supports.terminate:
+        return {"fails": adapter.unsupported("terminate", target)}
+    return {"terminates": target, "how": f"{where(spec, target)} cut off by its adapter, no goodbye"}
+
+
+@action("drill.terminate", describe=describe_terminate)
 def terminate(ctx: StepContext, target: str) -> dict[str, Any]:
     """Kill A outright (no graceful shutdown, no Pulumi call): the provider just vanished.
 
@@ -518,7 +583,17 @@ def _span(acks: list[dict[str, Any]], lost: list[dict[str, Any]], default: float
     return last_ack - min(float(r["acked_at"]) for r in lost)
 
 
-@action("drill.measure")
+def describe_measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) -> dict[str, Any]:
+    recovery = spec_of(ctx).recovery
+    return {
+        "rto": f"from the kill of {source} until the domain answers on {dest} at every nameserver",
+        "rpo": f"acknowledged writes, uploads and canary entries of {source} missing on {dest}",
+        "recovery goal": f"RTO {recovery.rto_seconds}s, RPO {recovery.rpo_seconds}s",
+        "waits at most": f"{float(timeout):g}s",
+    }
+
+
+@action("drill.measure", describe=describe_measure)
 def measure(ctx: StepContext, source: str, dest: str, timeout: float = 300.0) -> dict[str, Any]:
     """RTO: until the domain, resolved at every nameserver, answers correctly on B. RPO: acked writes lost."""
     spec = spec_of(ctx)
@@ -646,7 +721,17 @@ def _remove_own_backup(ctx: StepContext) -> None:
         shutil.rmtree(location, ignore_errors=True)
 
 
-@action("drill.teardown")
+def describe_teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> dict[str, Any]:
+    if keep:
+        return {"keeps": [source, dest], "stops": "the load, the media follower"}
+    return {
+        "destroys": f"the stacks this run created of {dest} and {source}",
+        "stops": "the load, the media follower, the holding page, the sandbox DNS servers this run started",
+        "removes": "the canary's table and objects, the drill's own backup",
+    }
+
+
+@action("drill.teardown", describe=describe_teardown)
 def teardown(ctx: StepContext, source: str, dest: str, keep: bool = False) -> dict[str, Any]:
     """Remove everything the drill created; each part is attempted even if another fails."""
     from migrate.failover.actions import holding_down, target_destroy_created

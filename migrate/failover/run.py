@@ -1,4 +1,5 @@
-"""Drive one runbook run for the CLI: new or resumed, progress on stderr, reports at the end."""
+"""Drive one runbook run for the CLI: new or resumed, progress on stderr, reports at the end;
+or its dry run."""
 
 from __future__ import annotations
 
@@ -72,6 +73,23 @@ def checked_params(runbook: Runbook, params: dict[str, Any], spec: Any) -> dict[
     resolved = runbook.resolve_params(params)
     runbook.check_params(resolved, spec)
     return resolved
+
+
+def dry_run(
+    runbook_name: str, params: dict[str, Any], *, spec: Any, spec_path: Path | None
+) -> tuple[Runbook, dict[str, Any]]:
+    """What a run would do, changing nothing: the parameters checked as a real run checks them,
+    then each step's arguments resolved and its describer asked (``migrate.runbook.dry_run``).
+    Redacted as a run's journal is (a password in a backup URL, a secret a describer read)."""
+    import json
+
+    from migrate.runbook.dry_run import PlanContext, plan_steps
+
+    runbook = load_runbook(runbook_name)
+    params = checked_params(runbook, params, spec)
+    steps = plan_steps(runbook, PlanContext("dry-run", params, spec=spec, spec_path=spec_path))
+    document = {"dry_run": True, "runbook": runbook.name, "params": params, "steps": steps}
+    return runbook, json.loads(redact(json.dumps(document, default=str)))
 
 
 def throwaway_secrets(spec: Any) -> list[str]:

@@ -8,7 +8,8 @@ answers its health URL and its front page directly. The runbooks then skip ``pro
 (precondition ``target.stale``), promote, swing and verify, and run ``target.up`` afterwards
 (precondition ``target.was_current``, ``on_failure: report``): its failure is reported but
 does not undo a failover that works. When the standby is not current, ``provision`` runs
-before anything else touches it, as before.
+before anything else touches it, as before. For ``--dry-run``, ``describe_current`` reads
+only the record of the last update.
 """
 
 from __future__ import annotations
@@ -21,12 +22,27 @@ from migrate.failover.actions import http_ok, outputs_of, spec_of
 from migrate.runbook.registry import action
 
 if TYPE_CHECKING:
+    from migrate.runbook.dry_run import PlanContext
     from migrate.runbook.runner import StepContext
 
 STANDBY_STEP = "standby"  # the step whose verdict the provision and converge steps read
 
 
-@action("target.current")
+def describe_current(ctx: StepContext, target: str) -> dict[str, Any]:
+    """The verdict as far as the record of the last update tells it (nothing is computed or run)."""
+    from migrate.engine import fingerprint
+
+    found = fingerprint.recorded(spec_of(ctx), target)
+    if found is None:
+        return {"path": "cold", "because": f"{target} has no record of a finished update: provision runs"}
+    age = time.time() - float(found.get("recorded_at", 0))
+    return {
+        "path": "warm, if its fingerprint still matches and it answers; else cold",
+        "because": f"{target}'s last finished update was {age:.0f}s ago",
+    }
+
+
+@action("target.current", describe=describe_current)
 def target_current(ctx: StepContext, target: str) -> dict[str, Any]:
     """Is ``target`` deployed from this very spec, program and engine, and does it answer?
 
@@ -80,7 +96,25 @@ def _standby_verdict(ctx: StepContext, step: str) -> dict[str, Any]:
     return verdict
 
 
-@action("target.stale")
+def _planned_cold(ctx: PlanContext, step: str) -> bool:
+    """In a dry run: the standby's plan already says cold (then provision runs, converge not);
+    otherwise the verdict waits for the run."""
+    return ctx.plans.get(step, {}).get("path") == "cold"
+
+
+def describe_stale(ctx: PlanContext, target: str, step: str = STANDBY_STEP) -> dict[str, Any]:
+    if not _planned_cold(ctx, step):
+        return {}
+    return {"holds": True, "detail": f"step {step} finds {target} not current"}
+
+
+def describe_was_current(ctx: PlanContext, target: str, step: str = STANDBY_STEP) -> dict[str, Any]:
+    if not _planned_cold(ctx, step):
+        return {}
+    return {"holds": False, "detail": f"{target} is provisioned before the swing"}
+
+
+@action("target.stale", describe=describe_stale)
 def target_stale(ctx: StepContext, target: str, step: str = STANDBY_STEP) -> tuple[bool, str]:
     """Precondition of ``provision``: the standby check found ``target`` not current."""
     verdict = _standby_verdict(ctx, step)
@@ -89,7 +123,7 @@ def target_stale(ctx: StepContext, target: str, step: str = STANDBY_STEP) -> tup
     return True, str(verdict.get("detail", ""))
 
 
-@action("target.was_current")
+@action("target.was_current", describe=describe_was_current)
 def target_was_current(ctx: StepContext, target: str, step: str = STANDBY_STEP) -> tuple[bool, str]:
     """Precondition of ``converge``: the warm path was taken, so the engine has not run on ``target`` yet."""
     verdict = _standby_verdict(ctx, step)

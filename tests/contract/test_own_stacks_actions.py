@@ -70,7 +70,7 @@ def test_preflight_records_which_targets_were_deployed(ctx: StepContext, monkeyp
     from migrate.errors import MigrateError
     from migrate.failover import preflight
 
-    monkeypatch.setattr(preflight, "_deployed", lambda _ctx, target: target == "cloud")
+    monkeypatch.setattr(preflight, "_deployed", lambda _ctx, target: (target == "cloud", ""))
     with pytest.raises(MigrateError, match="cloud is already deployed"):
         preflight.run(ctx, "a", "cloud", drill=True, data_mode="restore")
     result: dict[str, Any] = preflight.run(ctx, "a", "cloud", drill=False)

@@ -45,7 +45,13 @@ def destroy(ctx: Any, name: str) -> None:
     shutil.rmtree(_dir(ctx) / name, ignore_errors=True)
 
 
-@action("test.copy")
+def describe_copy(ctx: Any, source: str, dest: str) -> dict[str, Any]:
+    """Read-only: what would be copied (a dry run's plan)."""
+    src = _dir(ctx) / source / "data.bin"
+    return {"copies": f"{src.stat().st_size} bytes", "to": str(_dir(ctx) / dest)}
+
+
+@action("test.copy", describe=describe_copy)
 def copy(ctx: Any, source: str, dest: str) -> dict[str, Any]:
     _called(ctx, "copy")
     if (_dir(ctx) / "fail-copy").exists():

@@ -93,6 +93,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
         "local-a",
         "--to",
         "local-b",
+        "--backup",
+        "s3://drill:hunter2-secret@127.0.0.1:9/backups",
         "--dry-run",
         "--json",
         env={"MIGRATE_HOME": str(tmp_path / "home")},
@@ -100,8 +102,12 @@ def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["dry_run"] and document["steps"][0]["id"] == "preflight"
-    assert "127.0.53.1" in document["plan"]["verified at"]
+    plans = {step["id"]: step["plan"] for step in document["steps"]}
+    assert any("127.0.53.1" in server for server in plans["dns-verify"]["nameservers"])
     assert not (tmp_path / "home").exists()
+    # Redacted as a run's journal is: the backup URL's password is not printed.
+    assert "hunter2-secret" not in result.stdout + result.stderr
+    assert plans["data"]["route"] == "restore" and plans["data"]["backup"] == "s3://drill:[secret]@127.0.0.1:9/backups"
 
 
 def test_unknown_target_is_bad_input() -> None:
