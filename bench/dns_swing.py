@@ -44,14 +44,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from providers.local.servers.dns import (  # noqa: E402
-    DnsServer,
-    TsigSpec,
-    ZoneSeed,
-    free_loopback_address,
-    launcher,
-    new_tsig_secret,
-)
+from providers.local.servers.dns import DnsServer, TsigSpec, ZoneSeed, free_loopback_address, launcher, new_tsig_secret  # noqa: E402
 
 ZONE = "bench.test"
 OLD = "127.10.0.1"

@@ -152,10 +152,10 @@ def _rclone_floor(source: str, dest: str, media_mb: int, work: Path) -> float:
     return time.monotonic() - started
 
 
-def warm_route(args: argparse.Namespace) -> dict[str, Any]:
-    report = run_drill(args, "replica")
-    figures, steps = report["figures"], step_seconds(report)
-    floor = sum(steps.get(step, 0.0) for step in WARM_FLOOR_STEPS)
+def route_result(report: dict[str, Any], steps: dict[str, float], floor: float, **judged: Any) -> dict[str, Any]:
+    """One route's figures against its ``floor`` (seconds): the RTOs and floors first, then what
+    the route is judged by (``judged``, in order), then the steps, figures and report behind them."""
+    figures = report["figures"]
     ttl = float(figures["dns_ttl_seconds"])
     return {
         "route": figures.get("takeover_route"),
@@ -163,14 +163,26 @@ def warm_route(args: argparse.Namespace) -> dict[str, Any]:
         "rto_with_ttl_seconds": figures["rto_with_ttl_seconds"],
         "floor_seconds": round(floor, 3),
         "floor_with_ttl_seconds": round(floor + ttl, 3),
-        "floor_parts": {step: steps.get(step) for step in WARM_FLOOR_STEPS},
-        "rto_over_floor": round(figures["rto_seconds"] / floor, 2) if floor else None,
-        "goal": "RTO excluding TTL <= 3 s",
-        "met": figures["rto_seconds"] <= 3.0,
+        **judged,
         "steps": steps,
         "figures": figures,
         "report": report["files"].get("html"),
     }
+
+
+def warm_route(args: argparse.Namespace) -> dict[str, Any]:
+    report = run_drill(args, "replica")
+    figures, steps = report["figures"], step_seconds(report)
+    floor = sum(steps.get(step, 0.0) for step in WARM_FLOOR_STEPS)
+    return route_result(
+        report,
+        steps,
+        floor,
+        floor_parts={step: steps.get(step) for step in WARM_FLOOR_STEPS},
+        rto_over_floor=round(figures["rto_seconds"] / floor, 2) if floor else None,
+        goal="RTO excluding TTL <= 3 s",
+        met=figures["rto_seconds"] <= 3.0,
+    )
 
 
 def cold_route(args: argparse.Namespace) -> dict[str, Any]:
@@ -180,21 +192,16 @@ def cold_route(args: argparse.Namespace) -> dict[str, Any]:
     floor = raw["pg_restore"] + raw["rclone_copy"] + steps.get("provision", 0.0)
     ttl = float(figures["dns_ttl_seconds"])
     ratio = figures["rto_seconds"] / floor if floor else None
-    return {
-        "route": figures.get("takeover_route"),
-        "rto_seconds": figures["rto_seconds"],
-        "rto_with_ttl_seconds": figures["rto_with_ttl_seconds"],
-        "floor_seconds": round(floor, 3),
-        "floor_with_ttl_seconds": round(floor + ttl, 3),
-        "floor_parts": {**{k: round(v, 3) for k, v in raw.items()}, "provision_from_nothing": steps.get("provision")},
-        "rto_over_floor": round(ratio, 2) if ratio else None,
-        "rto_with_ttl_over_floor_with_ttl": round(figures["rto_with_ttl_seconds"] / (floor + ttl), 2),
-        "goal": "RTO <= 1.3 x floor",
-        "met": ratio is not None and ratio <= 1.3,
-        "steps": steps,
-        "figures": figures,
-        "report": report["files"].get("html"),
-    }
+    return route_result(
+        report,
+        steps,
+        floor,
+        floor_parts={**{k: round(v, 3) for k, v in raw.items()}, "provision_from_nothing": steps.get("provision")},
+        rto_over_floor=round(ratio, 2) if ratio else None,
+        rto_with_ttl_over_floor_with_ttl=round(figures["rto_with_ttl_seconds"] / (floor + ttl), 2),
+        goal="RTO <= 1.3 x floor",
+        met=ratio is not None and ratio <= 1.3,
+    )
 
 
 def main() -> None:

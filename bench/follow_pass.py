@@ -28,7 +28,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from providers.local.servers.process import free_port  # noqa: E402
+from s3_pair import rclone_conf, s3_pair  # noqa: E402
+
 from providers.local.servers.s3 import S3Server, s3_client  # noqa: E402
 
 KEYS = ("bench-access", "bench-secret-key")
@@ -115,14 +116,7 @@ def _count(server: S3Server, bucket: str, prefix: str) -> int:
 def rclone_passes(
     work: Path, a: S3Server, b: S3Server, bucket_a: str, bucket_b: str, passes: int, upload: Uploads
 ) -> dict[str, float]:
-    conf = work / "rclone.conf"
-    conf.write_text(
-        "".join(
-            f"[{n}]\ntype = s3\nprovider = Other\nendpoint = {s.endpoint}\naccess_key_id = {KEYS[0]}\n"
-            f"secret_access_key = {KEYS[1]}\nforce_path_style = true\n\n"
-            for n, s in (("a", a), ("b", b))
-        )
-    )
+    conf = rclone_conf(work, a, b, KEYS)
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     args = [
         "rclone",
@@ -173,11 +167,7 @@ def main() -> None:
         args.objects, args.passes = 1000, 6
     work = Path(tempfile.mkdtemp(prefix="bench-follow-"))
     os.environ["MIGRATE_HOME"] = str(work / "home")
-    a = S3Server("127.0.0.1", free_port(), work / "a", *KEYS)
-    b = S3Server("127.0.0.1", free_port(), work / "b", *KEYS)
-    try:
-        a.start()
-        b.start()
+    with s3_pair(work, KEYS) as (a, b):
         seed(a, "media", args.objects)
         both = follower_passes(a, b, "media", "media", args.passes, 1, Uploads(a, "media", "both"))
         source_only = follower_passes(a, b, "media", "media", args.passes, 10_000, Uploads(a, "media", "src"))
@@ -204,10 +194,6 @@ def main() -> None:
         )
         if has_rclone:
             print(f"ratio pass median: rclone / A only = {peer['median'] / source_only['median']:.2f}x")
-    finally:
-        a.stop()
-        b.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

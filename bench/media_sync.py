@@ -31,7 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from providers.local.servers.process import free_port  # noqa: E402
+from s3_pair import rclone_conf, s3_pair  # noqa: E402
+
 from providers.local.servers.s3 import VERSITYGW_VERSION, S3Server, s3_client  # noqa: E402
 
 KEYS = ("bench-access", "bench-secret-key")
@@ -256,23 +257,10 @@ def migrate_sync(
     }
 
 
-def rclone_conf(work: Path, a: S3Server, b: S3Server) -> Path:
-    conf = work / "rclone.conf"
-    conf.write_text(
-        "".join(
-            f"[{n}]\ntype = s3\nprovider = Other\nendpoint = {s.endpoint}\naccess_key_id = {KEYS[0]}\n"
-            f"secret_access_key = {KEYS[1]}\nforce_path_style = true\n\n"
-            for n, s in (("a", a), ("b", b))
-        )
-    )
-    conf.chmod(0o600)
-    return conf
-
-
 def tools_run(work: Path, a: S3Server, b: S3Server, source: str, workers: int, tag: str) -> dict[str, float]:
     """Every tool's first copy and unchanged re-sync of ``source``, each into a bucket of its own."""
     dst = s3_client(b.endpoint, *KEYS)
-    conf = rclone_conf(work, a, b)
+    conf = rclone_conf(work, a, b, KEYS)
     got: dict[str, float] = {}
     bucket = f"by-rclone-{tag}"
     dst.create_bucket(Bucket=bucket)
@@ -374,11 +362,7 @@ def main() -> None:
     if args.quick:
         args.small, args.large = 500, 5
     work = Path(tempfile.mkdtemp(prefix="bench-media-", dir="/var/tmp"))
-    a = S3Server("127.0.0.1", free_port(), work / "a", *KEYS)
-    b = S3Server("127.0.0.1", free_port(), work / "b", *KEYS)
-    try:
-        a.start()
-        b.start()
+    with s3_pair(work, KEYS) as (a, b):
         src = s3_client(a.endpoint, *KEYS)
         objects = {f"small/{i:05d}.jpg": os.urandom(50_000) for i in range(args.small)}
         objects |= {f"large/{i:03d}.mp4": os.urandom(20 * 1024 * 1024) for i in range(args.large)}
@@ -426,10 +410,6 @@ def main() -> None:
                 f"load average at the start {load_start}, at the end {load}"
             )
             table(many, limit_many, args.many * 2048 / 1024 / 1024, args.many)
-    finally:
-        a.stop()
-        b.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

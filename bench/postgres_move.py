@@ -68,6 +68,11 @@ def migrate(work: Path, *args: str) -> tuple[float, dict[str, Any]]:
     return elapsed, doc
 
 
+def as_app(server: PostgresServer) -> list[str]:
+    """The Postgres tools' options to connect to ``server`` as the app user."""
+    return ["-h", server.host, "-p", str(server.port), "-U", USER]
+
+
 def superuser_sql(server: PostgresServer, *statements: str) -> None:
     import psycopg
 
@@ -142,20 +147,7 @@ def main() -> None:
             started.append(server)
         a.ensure_database(USER, PASSWORD, "chirp")
         init = run(
-            [
-                pg_tool("pgbench"),
-                "-i",
-                "-q",
-                "-s",
-                str(args.scale),
-                "-h",
-                a.host,
-                "-p",
-                str(a.port),
-                "-U",
-                USER,
-                "chirp",
-            ],
+            [pg_tool("pgbench"), "-i", "-q", "-s", str(args.scale), *as_app(a), "chirp"],
             env,
         )
         src, dst = outputs(work, "a", a, "chirp"), outputs(work, "b", b, "chirp")
@@ -168,38 +160,11 @@ def main() -> None:
             checkpoint(a, b)
             cpu_before = cpu(a, b)
             dump_s = run(
-                [
-                    pg_tool("pg_dump"),
-                    "-Fd",
-                    "-j",
-                    str(args.jobs),
-                    "-f",
-                    str(dump_dir),
-                    "-h",
-                    a.host,
-                    "-p",
-                    str(a.port),
-                    "-U",
-                    USER,
-                    "chirp",
-                ],
+                [pg_tool("pg_dump"), "-Fd", "-j", str(args.jobs), "-f", str(dump_dir), *as_app(a), "chirp"],
                 env,
             )
             restore_s = run(
-                [
-                    pg_tool("pg_restore"),
-                    "-j",
-                    str(args.jobs),
-                    "-h",
-                    b.host,
-                    "-p",
-                    str(b.port),
-                    "-U",
-                    USER,
-                    "-d",
-                    "baseline",
-                    str(dump_dir),
-                ],
+                [pg_tool("pg_restore"), "-j", str(args.jobs), *as_app(b), "-d", "baseline", str(dump_dir)],
                 env,
             )
             checkpoint(a, b)  # the writing-out of what the restore left dirty is part of its cost
@@ -251,18 +216,7 @@ def main() -> None:
         assert report["ok"], report
         loads.append(load())
         size = subprocess.run(
-            [
-                pg_tool("psql"),
-                "-Atc",
-                "SELECT pg_size_pretty(pg_database_size('chirp'))",
-                "-h",
-                a.host,
-                "-p",
-                str(a.port),
-                "-U",
-                USER,
-                "chirp",
-            ],
+            [pg_tool("psql"), "-Atc", "SELECT pg_size_pretty(pg_database_size('chirp'))", *as_app(a), "chirp"],
             env={**os.environ, **env},
             capture_output=True,
             text=True,

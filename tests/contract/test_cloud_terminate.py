@@ -15,23 +15,13 @@ import httpx
 import pytest
 
 from migrate.spec.loader import parse_spec
+from tests.contract.shop import shop_spec_text
 
-SPEC = """
-version: 1
-service: {name: shop, domain: shop.test}
-processes:
-  web: {image: "example/shop:1", port: 8080, public: true}
-targets:
-  aws-a: {provider: aws, region: us-east-1}
-  hz: {provider: hetzner, token: {env: HCLOUD_TOKEN}}
-  do: {provider: digitalocean, token: {env: DO_TOKEN}}
-dns:
-  ttl: 30
-  records: [{name: "@", type: A}]
-  providers: [ns]
-dns_providers:
-  ns: {provider: rfc2136, server: 127.0.0.1, port: 5399}
-"""
+SPEC = shop_spec_text(
+    "aws-a: {provider: aws, region: us-east-1}",
+    "hz: {provider: hetzner, token: {env: HCLOUD_TOKEN}}",
+    "do: {provider: digitalocean, token: {env: DO_TOKEN}}",
+)
 
 
 @pytest.fixture
@@ -192,20 +182,7 @@ def test_digitalocean_powers_droplets_off_and_removes_inbound_rules(spec: Any) -
     assert result.stopped == {"droplet:shop-do-web-0": 21, "firewall:shop-do-app-x": "fw-1"}
 
 
-KUBE_SPEC = """
-version: 1
-service: {name: shop, domain: shop.test}
-processes:
-  web: {image: "example/shop:1", port: 8080, public: true}
-targets:
-  k: {provider: kubernetes, namespace: shop, kubeconfig: KUBECONFIG_PATH}
-dns:
-  ttl: 30
-  records: [{name: "@", type: A}]
-  providers: [ns]
-dns_providers:
-  ns: {provider: rfc2136, server: 127.0.0.1, port: 5399}
-"""
+KUBE_SPEC = shop_spec_text("k: {provider: kubernetes, namespace: shop, kubeconfig: KUBECONFIG_PATH}")
 
 
 def test_kubernetes_scales_to_zero_and_denies_all_traffic(tmp_path: Any) -> None:

@@ -12,22 +12,12 @@ from migrate.failover import actions
 from migrate.runbook.journal import RunJournal
 from migrate.runbook.runner import StepContext
 from migrate.spec.loader import parse_spec
+from tests.contract.shop import shop_spec_text
 
-SPEC = """
-version: 1
-service: {name: shop, domain: shop.test}
-processes:
-  web: {image: "example/shop:1", port: 8080, public: true}
-targets:
-  a: {provider: local}
-  cloud: {provider: aws, region: us-east-1}
-dns:
-  ttl: 30
-  records: [{name: "@", type: A}]
-  providers: [ns]
-dns_providers:
-  ns: {provider: rfc2136, server: 127.0.0.1, port: 5399}
-"""
+SPEC = shop_spec_text(
+    "a: {provider: local}",
+    "cloud: {provider: aws, region: us-east-1}",
+)
 
 
 @pytest.fixture

@@ -12,22 +12,10 @@ import pytest
 from migrate.engine.plugins import PluginMissingError, ensure_plugins, installed
 from migrate.errors import MigrateError
 from migrate.spec.loader import parse_spec
+from tests.contract.shop import shop_spec_text
 from tests.engine.helpers import free_loopback_address
 
-SPEC = """
-version: 1
-service: {name: shop, domain: shop.test}
-processes:
-  web: {image: "example/shop:1", port: 8080, public: true}
-targets:
-  do: {provider: digitalocean, token: {env: DO_TOKEN}}
-dns:
-  ttl: 30
-  records: [{name: "@", type: A}]
-  providers: [ns]
-dns_providers:
-  ns: {provider: rfc2136, server: 127.0.0.1, port: 5399}
-"""
+SPEC = shop_spec_text("do: {provider: digitalocean, token: {env: DO_TOKEN}}")
 
 
 class Workspace:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -176,11 +177,11 @@ def _sqs(side: Side) -> Any:
     )
 
 
-def test_the_sandbox_feed_copies_an_upload_at_once_and_a_provider_without_one_follows_by_passes(pair: Pair) -> None:
-    """The local provider declares a webhook feed: versitygw posts each change to the target's
-    event listener, which the follower reads; a provider that declares none gets passes alone."""
-    put_objects(pair.a, 3, 1_000)
-    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+def _one_upload_copied_on_its_event(
+    pair: Pair, a: TargetOutputs, b: TargetOutputs, key: str, after_first_pass: Callable[[], None] = lambda: None
+) -> None:
+    """Follow A (holding 3 objects) to B with events on and passes an hour apart: after the first
+    pass (and ``after_first_pass``), one upload of ``key`` at A must reach B by its event alone."""
     stop, first_pass = threading.Event(), threading.Event()
     states: list[FollowState] = []
     follower = threading.Thread(
@@ -191,10 +192,11 @@ def test_the_sandbox_feed_copies_an_upload_at_once_and_a_provider_without_one_fo
     follower.start()
     try:
         assert first_pass.wait(60)
+        after_first_pass()
         body = os.urandom(9_000)
-        pair.a.s3().put_object(Bucket=pair.a.bucket, Key="late/photo 1+x%.jpg", Body=body)
+        pair.a.s3().put_object(Bucket=pair.a.bucket, Key=key, Body=body)
         deadline = time.monotonic() + 20
-        while "late/photo 1+x%.jpg" not in _objects(pair.b.s3(), pair.b.bucket):
+        while key not in _objects(pair.b.s3(), pair.b.bucket):
             assert time.monotonic() < deadline and follower.is_alive(), states
             time.sleep(0.1)
     finally:
@@ -203,8 +205,16 @@ def test_the_sandbox_feed_copies_an_upload_at_once_and_a_provider_without_one_fo
     [state] = states
     assert state.passes == 1, state  # no second pass: the event did it
     assert state.events == "on" and state.copied_on_events == 1 and state.objects_copied == 4
-    got = pair.b.s3().get_object(Bucket=pair.b.bucket, Key="late/photo 1+x%.jpg")["Body"].read()
-    assert got == body
+    got = pair.b.s3().get_object(Bucket=pair.b.bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(body).hexdigest()
+
+
+def test_the_sandbox_feed_copies_an_upload_at_once_and_a_provider_without_one_follows_by_passes(pair: Pair) -> None:
+    """The local provider declares a webhook feed: versitygw posts each change to the target's
+    event listener, which the follower reads; a provider that declares none gets passes alone."""
+    put_objects(pair.a, 3, 1_000)
+    a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
+    _one_upload_copied_on_its_event(pair, a, b, "late/photo 1+x%.jpg")
 
     elsewhere = a.model_copy(update={"provider": "hetzner"})
     with pytest.raises(MigrateError, match="provider hetzner declares no change feed"):
@@ -223,34 +233,13 @@ def test_events_copy_an_upload_at_once_and_leave_the_source_as_they_found_it(aws
     theirs = {"QueueConfigurations": [{"Id": "app-deletes", "QueueArn": app_arn, "Events": ["s3:ObjectRemoved:*"]}]}
     client_a.put_bucket_notification_configuration(Bucket=pair.a.bucket, NotificationConfiguration=theirs)
     a, b = (TargetOutputs.model_validate(side.outputs()) for side in (pair.a, pair.b))
-    stop, first_pass = threading.Event(), threading.Event()
-    states: list[FollowState] = []
 
-    def on_pass(state: FollowState) -> None:
-        first_pass.set()
-
-    follower = threading.Thread(
-        target=lambda: states.append(follow_media(None, a, b, interval=3600.0, stop=stop, events="on", on_pass=on_pass))
-    )
-    follower.start()
-    try:
-        assert first_pass.wait(60)
+    def both_rules_while_following() -> None:
         during = client_a.get_bucket_notification_configuration(Bucket=pair.a.bucket)["QueueConfigurations"]
         assert sorted(rule["Id"].split("-")[0] for rule in during) == ["app", "migrate"], during
-        body = os.urandom(9_000)
-        client_a.put_object(Bucket=pair.a.bucket, Key="late/photo 1+x.jpg", Body=body)  # needs URL-decoding
-        deadline = time.monotonic() + 20
-        while "late/photo 1+x.jpg" not in _objects(pair.b.s3(), pair.b.bucket):
-            assert time.monotonic() < deadline and follower.is_alive(), states
-            time.sleep(0.1)
-    finally:
-        stop.set()
-        follower.join(30)
-    [state] = states
-    assert state.passes == 1, state  # no second pass: the event did it
-    assert state.events == "on" and state.copied_on_events == 1 and state.objects_copied == 4
-    got = pair.b.s3().get_object(Bucket=pair.b.bucket, Key="late/photo 1+x.jpg")["Body"].read()
-    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(body).hexdigest()
+
+    key = "late/photo 1+x.jpg"  # needs URL-decoding
+    _one_upload_copied_on_its_event(pair, a, b, key, after_first_pass=both_rules_while_following)
     after = client_a.get_bucket_notification_configuration(Bucket=pair.a.bucket)
     assert after["QueueConfigurations"] == theirs["QueueConfigurations"], after
     assert [url for url in sqs.list_queues().get("QueueUrls", []) if "migrate-follow" in url] == []

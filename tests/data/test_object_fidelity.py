@@ -10,6 +10,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import run_cli
 from tests.data.conftest import Pair, backup_media, restore_media
@@ -133,6 +134,19 @@ def test_tags_are_carried_by_sync_including_multipart_uploads(pair: Pair, monkey
     assert _tags(b, pair.b.bucket, "plain.txt") == {}
 
 
+def _rewrite_in_place(client: Any, bucket: str, key: str, metadata: dict[str, str], **headers: str) -> None:
+    """Copy an object onto itself with new metadata and headers, its bytes and tags kept."""
+    client.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        MetadataDirective="REPLACE",
+        TaggingDirective="COPY",
+        Metadata=metadata,
+        **headers,
+    )
+
+
 def test_verify_names_every_difference_in_bytes_headers_metadata_and_tags(pair: Pair) -> None:
     keys = ["tags.webp", "type.webp", "meta.webp", "bytes.webp", "dir/ünï key %41?.webp", "same.webp"]
     bodies = {key: os.urandom(5_000) for key in keys}
@@ -150,25 +164,9 @@ def test_verify_names_every_difference_in_bytes_headers_metadata_and_tags(pair: 
         Bucket=bucket, Key="tags.webp", Tagging={"TagSet": [{"Key": "visibility", "Value": "private"}]}
     )
     kept = b.head_object(Bucket=bucket, Key="type.webp")
-    b.copy_object(
-        Bucket=bucket,
-        Key="type.webp",
-        CopySource={"Bucket": bucket, "Key": "type.webp"},
-        MetadataDirective="REPLACE",
-        TaggingDirective="COPY",
-        Metadata=kept["Metadata"],
-        **{**HEADERS, "ContentType": "text/html"},
-    )
+    _rewrite_in_place(b, bucket, "type.webp", kept["Metadata"], **{**HEADERS, "ContentType": "text/html"})
     meta = b.head_object(Bucket=bucket, Key="meta.webp")["Metadata"]
-    b.copy_object(
-        Bucket=bucket,
-        Key="meta.webp",
-        CopySource={"Bucket": bucket, "Key": "meta.webp"},
-        MetadataDirective="REPLACE",
-        TaggingDirective="COPY",
-        Metadata={**meta, "uploaded-by": "mallory"},
-        **HEADERS,
-    )
+    _rewrite_in_place(b, bucket, "meta.webp", {**meta, "uploaded-by": "mallory"}, **HEADERS)
     # Same size, every header, metadata (migrate's checksum included) and tag kept: only the bytes differ.
     from urllib.parse import urlencode
 

@@ -16,14 +16,7 @@ import pytest
 
 from migrate.spec.loader import parse_spec
 from migrate.spec.model import ServiceSpec
-from providers.local.servers.dns import (
-    DnsServer,
-    TsigSpec,
-    ZoneSeed,
-    free_loopback_address,
-    launcher,
-    new_tsig_secret,
-)
+from providers.local.servers.dns import DnsServer, TsigSpec, ZoneSeed, free_loopback_address, launcher, new_tsig_secret
 
 ZONE = "chirp.test"
 OLD = "127.10.0.1"

@@ -24,16 +24,9 @@ import dns.tsigkeyring
 import dns.update
 import pytest
 
-from providers.local.servers.dns import (
-    DnsServer,
-    TsigSpec,
-    ZoneSeed,
-    free_loopback_address,
-    launcher,
-    new_tsig_secret,
-)
-from tests.conftest import run_cli
+from providers.local.servers.dns import DnsServer, TsigSpec, ZoneSeed, free_loopback_address, launcher, new_tsig_secret
 from tests.dns.conftest import ZONE
+from tests.dns.delegation import delegate, write_delegation_spec
 
 pytestmark = pytest.mark.slow
 
@@ -165,17 +158,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...]]
 
 
 def write_spec(path: Path, directory: Path, knot: DnsServer, fake: FakeGandi) -> Path:
-    path.write_text(f"""version: 1
-service: {{name: chirp, domain: {ZONE}}}
-processes:
-  web: {{command: "true", port: 8080, public: true}}
-dns:
-  records: [{{name: www}}]
-  providers: [knot]
-targets:
-  local-a: {{provider: local, address: 127.10.0.1}}
-dns_providers:
-  knot:
+    return write_delegation_spec(
+        path,
+        ZONE,
+        "knot",
+        f"""  knot:
     provider: rfc2136
     server: {knot.address}
     timeout: 3
@@ -186,8 +173,8 @@ registrars:
     token: {{env: GANDI_PAT}}
     base_url: {fake.url}
     timeout: 5
-""")
-    return path
+""",
+    )
 
 
 def parent_ns(parent: DnsServer) -> list[str]:
@@ -206,9 +193,8 @@ def test_delegate_to_dns_provider_then_roll_back(world, tmp_path: Path) -> None:
     directory, _tsig, parent, knot, fake = world
     spec = write_spec(tmp_path / "migrate.yaml", directory, knot, fake)
     env = {"GANDI_PAT": TOKEN, "MIGRATE_HOME": str(tmp_path / "home")}
-    base = ("dns", "delegate", "-f", str(spec), "--registrar", "gandi")
 
-    dry = run_cli(*base, "--to", "knot", "--dry-run", "--json", env=env)
+    dry = delegate(spec, "gandi", "--to", "knot", "--dry-run", "--json", env=env)
     assert dry.returncode == 0, dry.stderr
     doc = json.loads(dry.stdout)
     assert doc["dry_run"] and doc["change_needed"] and not doc["changed"]
@@ -217,7 +203,7 @@ def test_delegate_to_dns_provider_then_roll_back(world, tmp_path: Path) -> None:
     assert fake.nameservers[ZONE] == ["ns1.chirp.test"]
     assert not any(method == "PUT" for method, _ in fake.requests)
 
-    moved = run_cli(*base, "--to", "knot", "--parent", parent.address, "--wait", "10", "--json", env=env)
+    moved = delegate(spec, "gandi", "--to", "knot", "--parent", parent.address, "--wait", "10", "--json", env=env)
     assert moved.returncode == 0, moved.stderr
     doc = json.loads(moved.stdout)
     assert doc["ok"] and doc["changed"] and doc["delegation"]["ok"]
@@ -227,12 +213,12 @@ def test_delegate_to_dns_provider_then_roll_back(world, tmp_path: Path) -> None:
     journal = (tmp_path / "home" / "journal" / "registrar" / f"{ZONE}.jsonl").read_text()
     assert "ns1.chirp.test." in journal and TOKEN not in journal
 
-    again = run_cli(*base, "--to", "knot", "--parent", parent.address, "--json", env=env)
+    again = delegate(spec, "gandi", "--to", "knot", "--parent", parent.address, "--json", env=env)
     assert again.returncode == 0, again.stderr
     assert not json.loads(again.stdout)["changed"]  # already delegated: no second PUT
     assert sum(method == "PUT" for method, _ in fake.requests) == 1
 
-    back = run_cli(*base, "--rollback", "--parent", parent.address, "--wait", "10", "--json", env=env)
+    back = delegate(spec, "gandi", "--rollback", "--parent", parent.address, "--wait", "10", "--json", env=env)
     assert back.returncode == 0, back.stderr
     assert json.loads(back.stdout)["delegation"]["ok"]
     assert fake.nameservers[ZONE] == ["ns1.chirp.test"]
@@ -244,12 +230,8 @@ def test_wrong_token_is_one_line_and_changes_nothing(world, tmp_path: Path) -> N
     spec = write_spec(tmp_path / "migrate.yaml", directory, knot, fake)
     before = list(fake.nameservers[ZONE])
     puts = sum(method == "PUT" for method, _ in fake.requests)
-    result = run_cli(
-        "dns",
-        "delegate",
-        "-f",
-        str(spec),
-        "--registrar",
+    result = delegate(
+        spec,
         "gandi",
         "--to",
         "knot",

@@ -21,7 +21,7 @@ import pytest
 
 from providers.local.servers import process
 from providers.local.servers.process import free_port
-from tests.conftest import run_cli
+from tests.dns.delegation import delegate, write_delegation_spec
 from tests.moto_aws import MotoAws
 
 pytestmark = pytest.mark.slow
@@ -44,25 +44,19 @@ CONTACT = {
 def write_spec(path: Path, domain: str, endpoint: str, *, r53: str = "", registrar: str = "") -> Path:
     """A spec with one Route 53 DNS provider and one Route 53 Domains registrar at ``endpoint``;
     ``r53`` / ``registrar`` are extra setting lines (credentials, poll interval)."""
-    path.write_text(f"""version: 1
-service: {{name: chirp, domain: {domain}}}
-processes:
-  web: {{command: "true", port: 8080, public: true}}
-dns:
-  records: [{{name: www}}]
-  providers: [r53]
-targets:
-  local-a: {{provider: local, address: 127.10.0.1}}
-dns_providers:
-  r53:
+    return write_delegation_spec(
+        path,
+        domain,
+        "r53",
+        f"""  r53:
     provider: route53
     endpoint_url: "{endpoint}"
 {r53}registrars:
   aws-domains:
     provider: route53domains
     endpoint_url: "{endpoint}"
-{registrar}""")
-    return path
+{registrar}""",
+    )
 
 
 CREDENTIALS = "    access_key_id: {env: AWS_ACCESS_KEY_ID}\n    secret_access_key: {env: AWS_SECRET_ACCESS_KEY}\n"
@@ -121,8 +115,8 @@ def test_delegate_to_route53_hosted_zone_with_glue(moto: str, tmp_path: Path) ->
         tmp_path / "migrate.yaml", DOMAIN, moto, r53=CREDENTIALS, registrar=CREDENTIALS + "    poll_interval: 0.2\n"
     )
     env = {"MIGRATE_HOME": str(tmp_path / "home")}
-    base = ("dns", "delegate", "-f", str(spec), "--registrar", "aws-domains", "--to", "r53", "--no-check", "--json")
-    moved = run_cli(*base, env=env)
+    to_r53 = ("--to", "r53", "--no-check", "--json")
+    moved = delegate(spec, "aws-domains", *to_r53, env=env)
     assert moved.returncode == 0, moved.stderr
     doc = json.loads(moved.stdout)
     assert doc["changed"] and doc["operation"]
@@ -137,7 +131,7 @@ def test_delegate_to_route53_hosted_zone_with_glue(moto: str, tmp_path: Path) ->
     start = json.loads(journal.read_text().splitlines()[0])
     assert sorted(n["name"].rstrip(".") for n in start["before"]) == first
 
-    again = run_cli(*base, env=env)  # already delegated there: no second operation
+    again = delegate(spec, "aws-domains", *to_r53, env=env)  # already delegated there: no second operation
     assert again.returncode == 0, again.stderr
     assert not json.loads(again.stdout)["changed"]
 
@@ -149,12 +143,8 @@ def test_in_domain_nameserver_without_address_is_refused(moto: str, tmp_path: Pa
     )
     before = domains.get_domain_detail(DomainName=OTHER)["Nameservers"]
     spec = write_spec(tmp_path / "migrate.yaml", OTHER, moto)
-    result = run_cli(
-        "dns",
-        "delegate",
-        "-f",
-        str(spec),
-        "--registrar",
+    result = delegate(
+        spec,
         "aws-domains",
         "--ns",
         f"ns1.{OTHER}",
@@ -186,12 +176,8 @@ def test_rejected_credentials_are_one_line_and_change_nothing(tmp_path: Path) ->
             f"http://127.0.0.1:{port}",
             registrar="    access_key_id: {env: R53D_KEY}\n    secret_access_key: {env: R53D_SECRET}\n",
         )
-        result = run_cli(
-            "dns",
-            "delegate",
-            "-f",
-            str(spec),
-            "--registrar",
+        result = delegate(
+            spec,
             "aws-domains",
             "--ns",
             "ns1.example.net",

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from migrate.outputs import TargetOutputs
 from providers.local import layout
 from providers.local.servers.postgres import PG_BIN
 from tests.conftest import CHIRP_SPEC, run_cli
@@ -134,6 +135,20 @@ def deployed() -> Iterator[dict[str, Any]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def deployed_outputs(deployed: dict[str, Any]) -> TargetOutputs:
+    """The target's outputs, read as the CLI reads them: with the CLI's environment (its home, the planted values)."""
+    from migrate.engine.stack_outputs import load_outputs
+    from migrate.spec.loader import load_spec
+
+    saved = dict(os.environ)
+    os.environ.update(deployed["env"])
+    try:
+        return load_outputs(load_spec(deployed["base"] / "migrate.yaml"), TARGET)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def test_no_live_process_holds_a_planted_secret(deployed: dict[str, Any]) -> None:
     recorded = layout.recorded_pids(deployed["base"] / "home" / "sandbox" / TARGET)
     assert {"postgres", "front"} <= set(recorded) or len(recorded) >= 4, recorded  # the servers are up
@@ -160,16 +175,7 @@ def test_postgres_tools_and_the_engine_were_given_no_planted_secret(deployed: di
 def test_the_postmaster_environment_read_through_sql_holds_none(deployed: dict[str, Any]) -> None:
     import psycopg
 
-    from migrate.engine.stack_outputs import load_outputs
-    from migrate.spec.loader import load_spec
-
-    saved = dict(os.environ)
-    os.environ.update(deployed["env"])
-    try:
-        outputs = load_outputs(load_spec(deployed["base"] / "migrate.yaml"), TARGET)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    outputs = deployed_outputs(deployed)
     assert outputs.database_admin_url is not None
     with psycopg.connect(outputs.database_admin_url.get_secret_value(), connect_timeout=10) as conn:
         postmaster = conn.execute(
@@ -186,16 +192,7 @@ def test_the_postmaster_environment_read_through_sql_holds_none(deployed: dict[s
 
 
 def test_the_s3_server_holds_its_key_pair_in_a_private_file_not_its_environment(deployed: dict[str, Any]) -> None:
-    from migrate.engine.stack_outputs import load_outputs
-    from migrate.spec.loader import load_spec
-
-    saved = dict(os.environ)
-    os.environ.update(deployed["env"])
-    try:
-        outputs = load_outputs(load_spec(deployed["base"] / "migrate.yaml"), TARGET)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    outputs = deployed_outputs(deployed)
     assert outputs.s3_secret_key is not None and outputs.s3_access_key is not None
     secret = outputs.s3_secret_key.get_secret_value().encode()
     pid = layout.recorded_pids(deployed["base"] / "home" / "sandbox" / TARGET)["s3"]

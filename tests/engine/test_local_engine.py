@@ -115,20 +115,26 @@ def test_up_deploys_chirp_through_the_engine(box: Sandbox, deployed: dict[str, A
     assert passphrase.stat().st_mode & 0o777 == 0o600
 
 
+def _post_image(box: Sandbox, text: str, filename: str, image: bytes) -> Any:
+    """Alice posts ``text`` with a PNG through chirp's front; the new post's id."""
+    created = httpx.post(
+        f"{box.url}/posts",
+        data={"user": "alice", "text": text},
+        files={"image": (filename, image, "image/png")},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["id"]
+
+
 def test_chirp_answers_on_the_target_address_and_an_image_round_trips(box: Sandbox, deployed: dict[str, Any]) -> None:
     health = httpx.get(f"{box.url}/healthz", timeout=10)
     assert health.status_code == 200, health.text
     assert health.json()["checks"] == {"database": "ok", "media": "ok", "redis": "ok"}
     assert httpx.post(f"{box.url}/users", json={"name": "alice"}, timeout=10).status_code == 201
     image = png(300, 300)  # ~270 KB through the front's streaming path, both ways
-    created = httpx.post(
-        f"{box.url}/posts",
-        data={"user": "alice", "text": "hello from local-a"},
-        files={"image": ("cat.png", image, "image/png")},
-        timeout=30,
-    )
-    assert created.status_code == 201, created.text
-    post = httpx.get(f"{box.url}/posts/{created.json()['id']}", timeout=10).json()
+    post_id = _post_image(box, "hello from local-a", "cat.png", image)
+    post = httpx.get(f"{box.url}/posts/{post_id}", timeout=10).json()
     assert post["text"] == "hello from local-a"
     media = httpx.get(f"{box.url}/media/{post['media_key']}", timeout=30)
     assert media.status_code == 200
@@ -297,14 +303,8 @@ def test_a_wrong_passphrase_is_one_clear_line(box: Sandbox, deployed: dict[str, 
 
 def test_terminate_kills_everything_at_once_and_up_recovers(box: Sandbox, deployed: dict[str, Any]) -> None:
     image = png(120, 90, seed=7)
-    created = httpx.post(
-        f"{box.url}/posts",
-        data={"user": "alice", "text": "before the kill"},
-        files={"image": ("dog.png", image, "image/png")},
-        timeout=30,
-    )
-    assert created.status_code == 201, created.text
-    media_key = httpx.get(f"{box.url}/posts/{created.json()['id']}", timeout=10).json()["media_key"]
+    post_id = _post_image(box, "before the kill", "dog.png", image)
+    media_key = httpx.get(f"{box.url}/posts/{post_id}", timeout=10).json()["media_key"]
     recorded = layout.recorded_pids(box.home / "sandbox" / TARGET)
     terminated = box.cli_json("chaos", "terminate", "--target", TARGET)
     stopped = {"front", "postgres", "s3", "s3-events", "redis", "web-0", "web-1", "worker-0"}

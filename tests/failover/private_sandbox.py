@@ -3,11 +3,14 @@ addresses for both targets and both sandbox DNS servers, its own MIGRATE_HOME, s
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +137,29 @@ def private_sandbox(prefix: str, spec_path: Path = CHIRP_SPEC, env: dict[str, st
     spec.write_text(yaml.safe_dump(document, sort_keys=False))
     own = env if env is not None else {"CHIRP_SESSION_KEY": secrets.token_urlsafe(24)}
     return PrivateSandbox(base, spec, {"MIGRATE_HOME": str(base / "home"), **own}, a, b, (bind_ns, knot_ns))
+
+
+@contextmanager
+def deployed_pair(prefix: str) -> Iterator[PrivateSandbox]:
+    """A private sandbox with both targets up and its DNS sending users to local-a (each step
+    must succeed); every part of it torn down after a clean exit, cleaned up after any."""
+    sb = private_sandbox(prefix)
+    try:
+        ok(sb.cli("up", "--to", "local-a", "--json"))
+        ok(sb.cli("up", "--to", "local-b", "--json"))
+        ok(sb.cli("dns", "sandbox", "up", "--json"))
+        ok(sb.cli("dns", "swing", "--to", "local-a", "--json"))
+        yield sb
+        sb.tear_down_pair()
+    finally:
+        sb.clean_up()
+
+
+def ok(result: Any) -> dict[str, Any]:
+    """A CLI run that must have succeeded: its JSON answer (``{}`` where it printed none)."""
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr[-4000:]}"
+    document: dict[str, Any] = json.loads(result.stdout) if result.stdout.strip() else {}
+    return document
 
 
 def _other(taken: str) -> str:

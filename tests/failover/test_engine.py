@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.failover.runbook_cli import home_env, run_runbook
+from tests.failover.runbook_cli import run_runbook
 
 RUNBOOK = str(Path(__file__).parent / "runbooks" / "mini.yaml")
 STEPS = ["provision", "restore", "swing", "verify"]
@@ -129,20 +128,7 @@ def test_planted_secret_appears_in_no_output_journal_or_report(work: Path) -> No
         "params: {workdir: {required: true}}\n"
         "steps:\n  - id: leak\n    title: Leak\n    action: {do: test.leak, with: {env: PLANTED}}\n"
     )
-    result = run_cli(
-        "runbook",
-        "run",
-        str(runbook),
-        "-p",
-        f"workdir={work}",
-        "-f",
-        str(work / "none.yaml"),
-        "--reports",
-        str(work / "reports"),
-        "--json",
-        env=home_env(work, PLANTED=SECRET),
-        timeout=60,
-    )
+    result = run_runbook(str(runbook), work, "--json", PLANTED=SECRET)
     assert result.returncode == 0, result.stderr
     written = [p.read_text() for p in (work / "home").rglob("*") if p.is_file()]
     written += [p.read_text() for p in (work / "reports").rglob("*") if p.is_file()]

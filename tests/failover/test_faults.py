@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from migrate.runbook.journal import RunJournal
-from tests.failover.private_sandbox import PrivateSandbox, private_sandbox
+from tests.failover.private_sandbox import PrivateSandbox, deployed_pair, ok
 
 pytestmark = pytest.mark.slow
 BALLAST_ROWS = 40_000  # ~40 MB: pg_restore runs long enough to be cut in the middle
@@ -32,12 +32,6 @@ def _served(address: str, name: str = "chirp.test.") -> set[str] | str:
     except (dns.exception.DNSException, OSError) as exc:
         return type(exc).__name__
     return {item.to_text() for rrset in answer.answer for item in rrset}
-
-
-def _ok(result: Any) -> dict[str, Any]:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr[-4000:]}"
-    document: dict[str, Any] = json.loads(result.stdout) if result.stdout.strip() else {}
-    return document
 
 
 def _seed(sb: PrivateSandbox, target: str, rows: int) -> None:
@@ -76,18 +70,10 @@ def _rows(sb: PrivateSandbox, target: str) -> int:
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[PrivateSandbox]:
-    sb = private_sandbox("migrate-faults-")
-    try:
-        _ok(sb.cli("up", "--to", "local-a", "--json"))
-        _ok(sb.cli("up", "--to", "local-b", "--json"))
-        _ok(sb.cli("dns", "sandbox", "up", "--json"))
-        _ok(sb.cli("dns", "swing", "--to", "local-a", "--json"))
+    with deployed_pair("migrate-faults-") as sb:
         _seed(sb, "local-a", BALLAST_ROWS)
-        _ok(sb.cli("data", "backup", "--from", "local-a", "--to", str(sb.base / "backup"), "--json"))
+        ok(sb.cli("data", "backup", "--from", "local-a", "--to", str(sb.base / "backup"), "--json"))
         yield sb
-        sb.tear_down_pair()
-    finally:
-        sb.clean_up()
 
 
 def _journal(sb: PrivateSandbox, run_id: str) -> list[dict[str, Any]]:
@@ -116,8 +102,8 @@ def test_a_dns_server_down_at_the_swing_stops_clearly_and_resume_finishes(pair: 
     assert _served(bind_ns) == {sb.a}  # nothing changed silently: BIND still sends users to A
     assert next(s for s in report["steps"] if s["id"] == "data")["outputs"]["route"] == "sync"
 
-    _ok(sb.cli("dns", "sandbox", "up", "--json"))  # the DNS server is back
-    resumed = _ok(sb.cli("failover", "--resume", "--json"))
+    ok(sb.cli("dns", "sandbox", "up", "--json"))  # the DNS server is back
+    resumed = ok(sb.cli("failover", "--resume", "--json"))
     assert resumed["status"] == "ok" and resumed["run_id"] == report["run_id"]
     assert _served(bind_ns) == _served(knot_ns) == {sb.b}
     assert _served(bind_ns, "www.chirp.test.") == _served(knot_ns, "www.chirp.test.") == {sb.b}
@@ -127,7 +113,7 @@ def test_a_dns_server_down_at_the_swing_stops_clearly_and_resume_finishes(pair: 
 
 def test_the_target_terminated_while_restoring_fails_clearly_and_up_then_resume_finish(pair: PrivateSandbox) -> None:
     sb = pair  # B serves now (previous test); B dies, the service goes back to A from the backup
-    _ok(sb.cli("chaos", "terminate", "--target", "local-b", "--json"))
+    ok(sb.cli("chaos", "terminate", "--target", "local-b", "--json"))
     fault = {
         "MIGRATE_FAULT_AT": "start:data",
         "MIGRATE_FAULT_RUN": f"{sys.executable} -m tests.failover.faults terminate-while-restoring "
@@ -149,8 +135,8 @@ def test_the_target_terminated_while_restoring_fails_clearly_and_up_then_resume_
     assert data_events[-1]["status"] == "failed" and "restoring the latest backup" in json.dumps(journal)
     assert next(s for s in report["steps"] if s["id"] == "holding-page")["status"] == "ok"
 
-    _ok(sb.cli("up", "--to", "local-a", "--json"))  # the target comes back (on the same disk)
-    resumed = _ok(sb.cli("failover", "--resume", "--json"))
+    ok(sb.cli("up", "--to", "local-a", "--json"))  # the target comes back (on the same disk)
+    resumed = ok(sb.cli("failover", "--resume", "--json"))
     assert resumed["status"] == "ok"
     data = next(s for s in resumed["steps"] if s["id"] == "data")
     assert data["outputs"]["route"] == "restore" and data["outputs"]["result"]["verify"]["ok"]

@@ -37,8 +37,8 @@ import pytest
 from migrate.runbook.journal import RunJournal
 from migrate.runbook.model import load_runbook
 from tests.failover.faults import stat_of
-from tests.failover.private_sandbox import PrivateSandbox, private_sandbox, processes_mentioning
-from tests.failover.test_faults import _ok, _served
+from tests.failover.private_sandbox import PrivateSandbox, ok, private_sandbox, processes_mentioning
+from tests.failover.test_faults import _served
 
 pytestmark = pytest.mark.slow
 BALLAST_ROWS = 8_000  # ~8 MB: pg_restore runs long enough to be killed in the middle
@@ -115,15 +115,15 @@ def a_gone() -> Iterator[tuple[PrivateSandbox, dict[str, Any]]]:
     """A deployed, seeded, backed up, fingerprinted, then terminated; B not deployed yet."""
     sb = private_sandbox("migrate-kill-")
     try:
-        _ok(sb.cli("up", "--to", "local-a", "--json"))
-        _ok(sb.cli("dns", "sandbox", "up", "--json"))
-        _ok(sb.cli("dns", "swing", "--to", "local-a", "--json"))
+        ok(sb.cli("up", "--to", "local-a", "--json"))
+        ok(sb.cli("dns", "sandbox", "up", "--json"))
+        ok(sb.cli("dns", "swing", "--to", "local-a", "--json"))
         a = _outputs(sb, "local-a")
         _seed(a)
-        _ok(sb.cli("data", "backup", "--from", "local-a", "--to", str(sb.base / "backup"), "--json"))
+        ok(sb.cli("data", "backup", "--from", "local-a", "--to", str(sb.base / "backup"), "--json"))
         before = _fingerprint(a)
         assert before["tables"]["kill_ballast"][0] == BALLAST_ROWS and len(before["media"]) == MEDIA_OBJECTS
-        _ok(sb.cli("chaos", "terminate", "--target", "local-a", "--json"))
+        ok(sb.cli("chaos", "terminate", "--target", "local-a", "--json"))
         yield sb, before
         sb.tear_down_pair()
     finally:
@@ -283,7 +283,7 @@ def test_killed_at_every_step_boundary_the_failover_resumes_to_completion(
         seen = entries
 
     finished = sb.cli("failover", "--resume", "--json")
-    report = _ok(finished)
+    report = ok(finished)
     (journal,) = _journals(sb)
     assert report["status"] == "ok" and report["run_id"] == journal.stem and report["resumed"]
     entries = RunJournal(journal).entries()

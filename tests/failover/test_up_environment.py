@@ -124,27 +124,33 @@ def box() -> Iterator[PrivateSandbox]:
 PASSPHRASE = f"planted-passphrase-{secrets.token_hex(8)}"
 
 
-def test_nothing_migrate_up_starts_holds_a_planted_secret(box: PrivateSandbox) -> None:
+def scanned_run(box: PrivateSandbox, *args: str, migrate_may_hold: frozenset[str] = frozenset()) -> list[str]:
+    """Run the sandbox's Python with ``args`` and freshly planted secrets, scanning all the while;
+    it must succeed and no process may hold a planted value. The command lines the scan saw."""
     planted = {**planted_secrets(), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
     env = {**os.environ, "PYTHONPATH": str(REPO), **box.env, **planted}
     with subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "python"), "-m", "migrate", "-f", str(box.spec), "up", "--to", "local-a"],
+        [str(REPO / ".venv" / "bin" / "python"), *args],
         env=env,
         cwd=box.base,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    ) as up:
-        scanner = Scanner(up.pid, planted)
+    ) as run:
+        scanner = Scanner(run.pid, planted, migrate_may_hold)
         scanner.start()
         try:
-            _, stderr = up.communicate(timeout=600)
+            _, stderr = run.communicate(timeout=600)
         finally:
             scanner.stop.set()
             scanner.join(timeout=30)
-    assert up.returncode == 0, stderr[-3000:]
+    assert run.returncode == 0, stderr[-3000:]
     assert scanner.leaks == [], scanner.leaks[:20]
-    commands = list(scanner.seen.values())
+    return list(scanner.seen.values())
+
+
+def test_nothing_migrate_up_starts_holds_a_planted_secret(box: PrivateSandbox) -> None:
+    commands = scanned_run(box, "-m", "migrate", "-f", str(box.spec), "up", "--to", "local-a")
     assert any(c.split()[0].endswith("/pulumi") for c in commands if c), commands  # the engine's CLI
     assert any("pulumi-resource-pulumi-python" in c or "pulumi.dynamic" in c for c in commands), commands
     assert any("postgres" in c for c in commands) and any("versitygw" in c for c in commands), commands
@@ -163,26 +169,7 @@ up_detached(load_spec(spec_path), spec_path, "local-b", lambda line: None)
 def test_nothing_the_detached_update_starts_holds_a_planted_secret(box: PrivateSandbox) -> None:
     """The update a failover provisions with runs in a process of its own (migrate itself,
     which may hold the passphrase); it and everything under it hold no other planted value."""
-    planted = {**planted_secrets(), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
-    env = {**os.environ, "PYTHONPATH": str(REPO), **box.env, **planted}
-    with subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "python"), "-c", DETACHED, str(box.spec)],
-        env=env,
-        cwd=box.base,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as caller:
-        scanner = Scanner(caller.pid, planted, frozenset({"PULUMI_CONFIG_PASSPHRASE"}))
-        scanner.start()
-        try:
-            _, stderr = caller.communicate(timeout=600)
-        finally:
-            scanner.stop.set()
-            scanner.join(timeout=30)
-    assert caller.returncode == 0, stderr[-3000:]
-    assert scanner.leaks == [], scanner.leaks[:20]
-    commands = list(scanner.seen.values())
+    commands = scanned_run(box, "-c", DETACHED, str(box.spec), migrate_may_hold=frozenset({"PULUMI_CONFIG_PASSPHRASE"}))
     assert any("migrate.engine.detached" in c for c in commands), commands
     assert any(c.split()[0].endswith("/pulumi") for c in commands if c), commands
     assert any("postgres" in c for c in commands), commands

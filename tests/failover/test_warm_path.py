@@ -20,24 +20,16 @@ import pytest
 import yaml
 
 from migrate.runbook.journal import RunJournal
-from tests.failover.private_sandbox import PrivateSandbox, private_sandbox
-from tests.failover.test_faults import _ok, _served
+from tests.failover.private_sandbox import PrivateSandbox, deployed_pair, ok
+from tests.failover.test_faults import _served
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[PrivateSandbox]:
-    sb = private_sandbox("migrate-warm-")
-    try:
-        _ok(sb.cli("up", "--to", "local-a", "--json"))
-        _ok(sb.cli("up", "--to", "local-b", "--json"))
-        _ok(sb.cli("dns", "sandbox", "up", "--json"))
-        _ok(sb.cli("dns", "swing", "--to", "local-a", "--json"))
+    with deployed_pair("migrate-warm-") as sb:
         yield sb
-        sb.tear_down_pair()
-    finally:
-        sb.clean_up()
 
 
 def _latest_journal(sb: PrivateSandbox) -> list[dict[str, Any]]:
@@ -56,7 +48,7 @@ def _events(entries: list[dict[str, Any]], step: str) -> list[str]:
 
 def test_a_current_standby_takes_over_before_the_engine_converges_it(pair: PrivateSandbox) -> None:
     sb = pair
-    report = _ok(sb.cli("failover", "--from", "local-a", "--to", "local-b", "--json"))
+    report = ok(sb.cli("failover", "--from", "local-a", "--to", "local-b", "--json"))
     assert report["status"] == "ok"
     entries = _latest_journal(sb)
     steps = {s["id"]: s for s in report["steps"]}
@@ -81,7 +73,7 @@ def test_a_changed_spec_makes_the_engine_run_before_the_swing(pair: PrivateSandb
     document = yaml.safe_load(sb.spec.read_text())
     document.setdefault("env", {})["WARM_PATH_TEST"] = "changed"
     sb.spec.write_text(yaml.safe_dump(document, sort_keys=False))
-    report = _ok(sb.cli("failover", "--from", "local-b", "--to", "local-a", "--json"))
+    report = ok(sb.cli("failover", "--from", "local-b", "--to", "local-a", "--json"))
     assert report["status"] == "ok"
     entries = _latest_journal(sb)
     steps = {s["id"]: s for s in report["steps"]}
