@@ -188,10 +188,11 @@ def main() -> None:
                 f"server CPU per pass: A {row['cpu_a']:.3f} s, B {row['cpu_b']:.3f} s"
             )
         print(f"ratio pass median: both / A only = {both['median'] / source_only['median']:.2f}x")
-        print(
-            f"ratio servers' CPU per pass: both / A only = "
-            f"{(both['cpu_a'] + both['cpu_b']) / (source_only['cpu_a'] + source_only['cpu_b']):.2f}x"
-        )
+        source_cpu = source_only["cpu_a"] + source_only["cpu_b"]
+        if source_cpu > 0:
+            print(f"ratio servers' CPU per pass: both / A only = {(both['cpu_a'] + both['cpu_b']) / source_cpu:.2f}x")
+        else:  # a listing small enough that the servers' CPU did not register
+            print("ratio servers' CPU per pass: not measurable (the servers used no CPU the clock could see)")
         if has_rclone:
             print(f"ratio pass median: rclone / A only = {peer['median'] / source_only['median']:.2f}x")
 
