@@ -12,12 +12,15 @@ import contextlib
 import os
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from providers.hosting import Termination
 
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
 
-def terminate(target: str, settings: Any) -> Termination:
+
+def terminate(spec: ServiceSpec, target: str, settings: Any) -> Termination:
     from providers.local import layout
 
     directory = layout.sandbox_dir(target, getattr(settings, "base_dir", None))
