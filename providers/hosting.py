@@ -8,6 +8,7 @@ what a target cannot do, before step 1) and never on a provider's name.
 
 from __future__ import annotations
 
+import time
 from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -140,6 +141,23 @@ class Termination:
     def killed(self) -> dict[str, Any]:
         """The older name of ``stopped``."""
         return self.stopped
+
+
+class Cut:
+    """A termination under way, timed from its start: what it has stopped so far (``kind:name``
+    -> id, as ``Termination.stopped``), and, when it is ``done``, the ``Termination``."""
+
+    def __init__(self, target: str, address: str) -> None:
+        self.target, self.address = target, address
+        self.stopped: dict[str, Any] = {}
+        self.started = time.monotonic()
+
+    def count(self, kind: str) -> int:
+        """How many things of ``kind`` (the ``kind:`` their names start with) it has stopped."""
+        return sum(1 for name in self.stopped if name.startswith(f"{kind}:"))
+
+    def done(self, how: str) -> Termination:
+        return Termination(self.target, self.address, self.stopped, time.monotonic() - self.started, how)
 
 
 @dataclass(frozen=True)
