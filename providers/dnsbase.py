@@ -232,6 +232,10 @@ def diff(current: dict[Key, RRset], desired: Iterable[RRset], owned: Iterable[Ke
     return changes
 
 
+# The record types every DNS provider here stores; each names what it stores beyond them.
+COMMON_RECORD_TYPES = frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"})
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a provider can do: record types it stores, how big one atomic batch may be."""
