@@ -17,16 +17,7 @@ import httpx
 
 from migrate.errors import DnsProviderError
 from providers.cloudflare.settings import CloudflareSettings
-from providers.dnsbase import (
-    COMMON_RECORD_TYPES,
-    Capabilities,
-    Change,
-    DnsProvider,
-    Key,
-    ProgressCallback,
-    RRset,
-    relative,
-)
+from providers.dnsbase import Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset, relative
 from providers.http_retry import request_rate_limited
 from providers.rest import bearer_client
 
@@ -37,7 +28,6 @@ class CloudflareProvider(DnsProvider):
     kind = "cloudflare"
     company = "cloudflare"
     capabilities = Capabilities(
-        record_types=COMMON_RECORD_TYPES,
         max_batch_records=200,
         atomic_batches=True,
     )

@@ -21,7 +21,7 @@ import dns.rcode
 
 from migrate.errors import DnsProviderError
 from providers.dnsbase import (
-    COMMON_RECORD_TYPES,
+    COMMON_TYPES,
     Capabilities,
     Change,
     DnsProvider,
@@ -36,7 +36,7 @@ from providers.rfc2136.update import Update, sign, updates
 from providers.rfc2136.wire import axfr, explain, query_rrset, tsig_key
 
 # Everything dnspython can carry in an UPDATE that a zone here holds.
-RECORD_TYPES = COMMON_RECORD_TYPES | frozenset(
+RECORD_TYPES = COMMON_TYPES | frozenset(
     {"PTR", "SSHFP", "TLSA", "DS", "NAPTR", "SPF", "HINFO", "LOC", "DNAME", "HTTPS", "SVCB", "URI"}
 )
 

@@ -14,16 +14,7 @@ from typing import Any
 
 from migrate.errors import DnsProviderError
 from providers.aws_client import aws_client, call_with_backoff
-from providers.dnsbase import (
-    COMMON_RECORD_TYPES,
-    Capabilities,
-    Change,
-    DnsProvider,
-    Key,
-    ProgressCallback,
-    RRset,
-    relative,
-)
+from providers.dnsbase import COMMON_TYPES, Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset, relative
 from providers.route53.settings import Route53Settings
 
 
@@ -31,7 +22,7 @@ class Route53Provider(DnsProvider):
     kind = "route53"
     company = "aws"
     capabilities = Capabilities(
-        record_types=COMMON_RECORD_TYPES | frozenset({"PTR", "NAPTR", "SPF", "DS", "HTTPS", "SVCB", "TLSA", "SSHFP"}),
+        record_types=COMMON_TYPES | frozenset({"PTR", "NAPTR", "SPF", "DS", "HTTPS", "SVCB", "TLSA", "SSHFP"}),
         max_batch_records=1000,
         max_batch_chars=32_000,
         atomic_batches=True,
