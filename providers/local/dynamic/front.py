@@ -6,10 +6,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pulumi
-from pulumi.dynamic import CreateResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, UpdateResult
 
 from providers.local.dynamic.base import (
     REPO_ROOT,
@@ -21,6 +21,7 @@ from providers.local.dynamic.base import (
     spawned,
     stop,
 )
+from providers.local.dynamic.resource import DynamicResource, ServerInputs
 from providers.local.servers import process
 
 
@@ -70,16 +71,12 @@ class FrontProvider(ServerProvider):
         return {**inputs, "pid": entry}
 
 
-class Front(Resource, module="local", name="Front"):
-    def __init__(
-        self,
-        name: str,
-        *,
-        sandbox_dir: pulumi.Input[str],
-        host: str,
-        port: int,
-        backends: list[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        props = {"sandbox_dir": sandbox_dir, "host": host, "port": port, "backends": backends}
-        super().__init__(FrontProvider(), name, props, opts)
+class FrontInputs(ServerInputs):
+    backends: list[str]  # host:port of each web replica
+
+
+class Front(DynamicResource, module="local", name="Front"):
+    provider_type = FrontProvider
+
+    def __init__(self, name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[FrontInputs]) -> None:
+        super().__init__(name, inputs, opts)

@@ -6,25 +6,18 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pulumi
-from pulumi.dynamic import CreateResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, UpdateResult
 
 from providers.local import layout
-from providers.local.dynamic.base import (
-    ServerProvider,
-    clean_errors,
-    inputs_of,
-    remove_tree,
-    serving,
-    spawned,
-    stop,
-)
+from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, remove_tree, serving, spawned, stop
+from providers.local.dynamic.resource import DynamicResource, ServerInputs
 from providers.local.servers.s3 import S3Server, s3_client
 from providers.local.servers.s3_events import EventListener
 
-SECRETS = ["access_key", "secret_key"]
+SECRETS = ("access_key", "secret_key")
 EVENTS = "s3-events"  # the listener's name in the target's run directory
 
 
@@ -100,38 +93,24 @@ class ObjectStoreProvider(ServerProvider):
         remove_tree(directory / "s3")
 
 
-class ObjectStore(Resource, module="local", name="ObjectStore"):
+class ObjectStoreInputs(ServerInputs):
+    events_port: int  # the change feed's listener, on the same host
+    region: str
+    buckets: list[str]
+
+
+class ObjectStore(DynamicResource, module="local", name="ObjectStore"):
+    provider_type = ObjectStoreProvider
+    secret_outputs = SECRETS
     endpoint: pulumi.Output[str]
     events_url: pulumi.Output[str]
     access_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        sandbox_dir: pulumi.Input[str],
-        host: str,
-        port: int,
-        events_port: int,
-        region: str,
-        buckets: list[str],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[ObjectStoreInputs]
     ) -> None:
-        props = {
-            "sandbox_dir": sandbox_dir,
-            "host": host,
-            "port": port,
-            "events_port": events_port,
-            "region": region,
-            "buckets": buckets,
-            "endpoint": None,
-            "events_url": None,
-            "access_key": None,
-            "secret_key": None,
-        }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRETS))
-        super().__init__(ObjectStoreProvider(), name, props, opts)
+        super().__init__(name, inputs, opts)
 
 
 def _recorded(directory: Path, name: str) -> list[int] | None:

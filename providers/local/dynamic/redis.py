@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pulumi
-from pulumi.dynamic import CreateResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, UpdateResult
 
 from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, spawned
+from providers.local.dynamic.resource import DynamicResource, ServerInputs
 from providers.local.servers.redis import RedisServer
 
-SECRETS = ["password", "url"]
+SECRETS = ("password", "url")
 
 
 class RedisProvider(ServerProvider):
@@ -34,18 +35,12 @@ class RedisProvider(ServerProvider):
         return {**inputs, "password": password, "url": server.url, "pid": spawned(directory, "redis", pid)}
 
 
-class Redis(Resource, module="local", name="Redis"):
+class Redis(DynamicResource, module="local", name="Redis"):
+    provider_type = RedisProvider
+    secret_outputs = SECRETS
     url: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        sandbox_dir: pulumi.Input[str],
-        host: str,
-        port: int,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[ServerInputs]
     ) -> None:
-        props = {"sandbox_dir": sandbox_dir, "host": host, "port": port, "url": None}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRETS))
-        super().__init__(RedisProvider(), name, props, opts)
+        super().__init__(name, inputs, opts)
