@@ -9,14 +9,11 @@ from pathlib import Path
 from typing import Any, Unpack
 
 import pulumi
-from pulumi.dynamic import CreateResult, UpdateResult
 
 from providers.local.dynamic.base import (
     REPO_ROOT,
     ServerProvider,
     clean_env,
-    clean_errors,
-    inputs_of,
     serving,
     spawned,
     stop,
@@ -29,16 +26,8 @@ class FrontProvider(ServerProvider):
     component = "front"
     update_on = ("backends",)
 
-    @clean_errors
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_of(props)
-        return self.created(inputs, lambda: self._serve(inputs, None))
-
-    @clean_errors
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._serve(inputs_of(news), olds.get("pid")))
-
-    def _serve(self, inputs: dict[str, Any], pid_entry: list[int] | None) -> dict[str, Any]:
+    def serve(self, inputs: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
+        pid_entry = kept.get("pid")
         directory = Path(inputs["sandbox_dir"]) / "front"
         directory.mkdir(parents=True, exist_ok=True)
         backends = directory / "backends.json"
