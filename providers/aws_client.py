@@ -34,17 +34,23 @@ def aws_client(service: str, settings: Any, *, secret_label: str, max_attempts: 
     )
 
 
-def call_with_backoff(client: Any, method: str, kwargs: dict[str, Any], *, attempts: int) -> Any:
+def call_with_backoff(
+    client: Any, method: str, kwargs: dict[str, Any], *, attempts: int, error: type[Exception], who: str
+) -> Any:
     """Call ``client.method(**kwargs)``, sleeping 0.5 s, 1 s, 2 s … (at most 10 s) while throttled.
 
-    Any other ClientError, or the last throttling one, is raised for the caller to explain.
+    No answer at all (a ``BotoCoreError``: endpoint, credentials) raises ``error``, one line
+    naming ``who`` and the method; any other ClientError, or the last throttling one, is
+    raised for the caller to explain.
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     delay = 0.5
     for attempt in range(attempts):
         try:
             return getattr(client, method)(**kwargs)
+        except BotoCoreError as exc:
+            raise error(f"{who}: {method}: {exc}") from None
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code", "") not in AWS_THROTTLED or attempt == attempts - 1:
                 raise

@@ -232,11 +232,16 @@ def diff(current: dict[Key, RRset], desired: Iterable[RRset], owned: Iterable[Ke
     return changes
 
 
+# The record types every DNS provider here stores: a provider's ``record_types`` unless it
+# stores more (``COMMON_TYPES | {...}``).
+COMMON_TYPES = frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"})
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a provider can do: record types it stores, how big one atomic batch may be."""
 
-    record_types: frozenset[str]
+    record_types: frozenset[str] = COMMON_TYPES
     max_batch_records: int | None = None
     max_batch_chars: int | None = None
     atomic_batches: bool = True

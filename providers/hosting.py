@@ -8,6 +8,7 @@ what a target cannot do, before step 1) and never on a provider's name.
 
 from __future__ import annotations
 
+import time
 from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -142,6 +143,23 @@ class Termination:
         return self.stopped
 
 
+class Cut:
+    """A termination under way, timed from its start: what it has stopped so far (``kind:name``
+    -> id, as ``Termination.stopped``), and, when it is ``done``, the ``Termination``."""
+
+    def __init__(self, target: str, address: str) -> None:
+        self.target, self.address = target, address
+        self.stopped: dict[str, Any] = {}
+        self.started = time.monotonic()
+
+    def count(self, kind: str) -> int:
+        """How many things of ``kind`` (the ``kind:`` their names start with) it has stopped."""
+        return sum(1 for name in self.stopped if name.startswith(f"{kind}:"))
+
+    def done(self, how: str) -> Termination:
+        return Termination(self.target, self.address, self.stopped, time.monotonic() - self.started, how)
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What a stack needs beyond the spec and the target's settings, handed to its ``build``:
@@ -150,13 +168,20 @@ class RunContext:
     app_dir: Path
 
 
+# What an adapter covers when its ``capabilities`` leave a capability out: hosting adapters
+# serve no DNS unless they say so (the zone belongs with a DNS provider the spec names).
+DEFAULT_CAPABILITIES: dict[Capability, str] = {Capability.DNS: "none: use a DNS provider"}
+
+
 class HostingAdapter(ABC):
     """Turns the one service spec into one provider's resources, inside a Pulumi program.
 
     ``capabilities`` says, per capability, how the adapter covers it: ``native`` when
     the provider offers it as a service, or a short description of the self-run
-    stand-in (``self-run: Postgres on a server with a volume``). ``supports`` is what the
-    core may ask of it; the methods below are the per-provider behaviour behind those flags.
+    stand-in (``self-run: Postgres on a server with a volume``); one it leaves out takes
+    its ``DEFAULT_CAPABILITIES`` entry. ``supports`` is what the core may ask of it; the
+    methods below are the per-provider behaviour behind those flags. An adapter declares
+    only what differs from these defaults.
     """
 
     name: ClassVar[str]
@@ -182,6 +207,11 @@ class HostingAdapter(ABC):
     # One line: how the machine running migrate reaches the data services (``migrate providers``).
     data_route: ClassVar[str] = "direct: the addresses the stack exports"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "capabilities" in cls.__dict__:
+            cls.capabilities = {**DEFAULT_CAPABILITIES, **cls.capabilities}
+
     def program(self, spec: ServiceSpec, target: str, settings: Any, context: RunContext | None = None) -> None:
         """Declare the target's resources and ``pulumi.export`` the shared outputs.
 
@@ -203,8 +233,17 @@ class HostingAdapter(ABC):
         """Cut the service off at once, without a Pulumi call (the stack still believes it all
         runs), so that ``migrate up`` brings it back. Only when ``supports.terminate``. It
         finds the target's resources itself (by the tags every stack puts on them), so it
-        needs nothing from the state backend, which may be slow or gone."""
-        raise UnsupportedError(self.unsupported("terminate", target))
+        needs nothing from the state backend, which may be slow or gone.
+
+        The work is ``terminate(spec, target, settings)`` in ``providers.<name>.terminate``,
+        imported only here (as ``program`` imports the stack), so listing adapters loads no
+        provider SDK."""
+        if not self.supports.terminate:
+            raise UnsupportedError(self.unsupported("terminate", target))
+        import importlib
+
+        cut: Termination = importlib.import_module(f"providers.{self.name}.terminate").terminate(spec, target, settings)
+        return cut
 
     def data_access(
         self, spec: ServiceSpec, target: str, settings: Any, outputs: TargetOutputs, stack: ExitStack

@@ -14,15 +14,19 @@ MAX_WAIT_SECONDS = 60.0
 
 
 def request_rate_limited(
-    client: httpx.Client, method: str, path: str, *, retries: int, **kwargs: Any
+    client: httpx.Client, method: str, path: str, *, retries: int, error: type[Exception], who: str, **kwargs: Any
 ) -> httpx.Response:
-    """The first answer that is not a 429, or the last 429 after ``retries`` waits.
-
-    Transport errors (``httpx.HTTPError``) are the caller's to explain.
-    """
+    """The first answer that is not a 429, after at most ``retries`` waits. No answer at all, or
+    a 429 still after the last wait, raises ``error``: one line naming ``who``, the method and path."""
+    where = f"{who}: {method} {path}"
     for attempt in range(retries + 1):
-        response = client.request(method, path, **kwargs)
-        if response.status_code != 429 or attempt == retries:
+        try:
+            response = client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise error(f"{where}: {exc}") from None
+        if response.status_code != 429:
             return response
+        if attempt == retries:
+            break
         time.sleep(min(float(response.headers.get("Retry-After", "1")), MAX_WAIT_SECONDS))
-    raise AssertionError("unreachable")
+    raise error(f"{where}: still rate-limited after {retries} retries")

@@ -2,7 +2,8 @@
 
 Adding a provider is one package: ``providers/<name>/adapter.py`` (a hosting adapter),
 ``provider.py`` (a DNS provider) or ``registrar.py`` (a registrar), beside its
-``settings.py``; and, for a hosting adapter, ``stacks/<name>.py``. Nothing is listed by
+``settings.py``; and, for a hosting adapter, ``stacks/<name>.py`` (and ``terminate.py`` when
+it declares ``supports.terminate``). Nothing is listed by
 hand. The tables are found from the file tree, so listing them imports no provider SDK;
 a provider's module is imported when it is used, and its class is the one subclass of the
 kind's base defined there.

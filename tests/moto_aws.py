@@ -18,7 +18,7 @@ class MotoAws(process.ListeningServer):
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.http_url()
 
     def start(self, timeout: float = 30.0) -> int:
         if self.pid and process.alive(self.pid):

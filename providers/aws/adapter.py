@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import AdapterFinding, Capability, ChangeFeed, HostingAdapter, Supports, Termination
+from providers.hosting import AdapterFinding, Capability, ChangeFeed, HostingAdapter, Supports
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -24,8 +24,8 @@ class AwsAdapter(HostingAdapter):
         Capability.TLS: "native: ACM certificate (certificate_arn)",
         Capability.DNS: "native: Route53 (keep a second DNS operator)",
     }
-    plugins: ClassVar[tuple[tuple[str, str], ...]] = (("aws", "7.51.1"), ("random", "4.21.4"))
-    engine_env: ClassVar[tuple[str, ...]] = ("AWS_",)  # the AWS credential chain its plugin reads (profiles, SSO, keys)
+    plugins = (("aws", "7.51.1"), ("random", "4.21.4"))
+    engine_env = ("AWS_",)  # the AWS credential chain its plugin reads (profiles, SSO, keys)
     # RDS hands out no superuser; S3 notifications go to SQS (data follow --events).
     supports = Supports(terminate=True, bucket_events=True)
     termination = (
@@ -34,11 +34,6 @@ class AwsAdapter(HostingAdapter):
     )
     default_s3_endpoint = True
     storage_hosts = ("amazonaws.com",)
-
-    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
-        from providers.aws.terminate import terminate
-
-        return terminate(spec, target, settings)
 
     def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
 

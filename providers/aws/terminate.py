@@ -11,11 +11,10 @@ AWS emulator), which implements these ECS and EC2 calls.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from migrate.errors import MigrateError
-from providers.hosting import Termination
+from providers.hosting import Cut, Termination
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -41,20 +40,16 @@ def client(service: str, settings: Any) -> Any:
 def terminate(spec: ServiceSpec, target: str, settings: Any) -> Termination:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    started = time.monotonic()
+    cut = Cut(target, settings.region)
     tags = target_tags(spec, target)
     try:
-        stopped = {**_stop_services(client("ecs", settings), tags), **_close_groups(client("ec2", settings), tags)}
+        cut.stopped.update(_stop_services(client("ecs", settings), tags))
+        cut.stopped.update(_close_groups(client("ec2", settings), tags))
     except (BotoCoreError, ClientError) as exc:
         raise MigrateError(f"terminate {target} (aws {settings.region}): {exc}") from None
-    services = sum(1 for k in stopped if k.startswith("service:"))
-    groups = sum(1 for k in stopped if k.startswith("security-group:"))
-    return Termination(
-        target=target,
-        address=settings.region,
-        stopped=stopped,
-        seconds=time.monotonic() - started,
-        how=f"{services} ECS services scaled to 0, their tasks stopped; ingress of {groups} security groups revoked",
+    services, groups = cut.count("service"), cut.count("security-group")
+    return cut.done(
+        f"{services} ECS services scaled to 0, their tasks stopped; ingress of {groups} security groups revoked"
     )
 
 

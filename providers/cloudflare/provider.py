@@ -19,6 +19,7 @@ from migrate.errors import DnsProviderError
 from providers.cloudflare.settings import CloudflareSettings
 from providers.dnsbase import Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset, relative
 from providers.http_retry import request_rate_limited
+from providers.rest import bearer_client
 
 AUTO_TTL = 300  # Cloudflare's ttl=1 ("automatic") is 300 s
 
@@ -27,7 +28,6 @@ class CloudflareProvider(DnsProvider):
     kind = "cloudflare"
     company = "cloudflare"
     capabilities = Capabilities(
-        record_types=frozenset({"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"}),
         max_batch_records=200,
         atomic_batches=True,
     )
@@ -48,21 +48,15 @@ class CloudflareProvider(DnsProvider):
     def client(self) -> httpx.Client:
         if self._client is None:
             token = self.settings.api_token.resolve(f"dns_providers.{self.name}.api_token")
-            self._client = httpx.Client(
-                base_url=self.settings.base_url,
-                timeout=self.settings.timeout,
-                headers={"Authorization": f"Bearer {token}"},
-                transport=self._transport,
+            self._client = bearer_client(
+                self.settings.base_url, token, timeout=self.settings.timeout, transport=self._transport
             )
         return self._client
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = request_rate_limited(self.client, method, path, retries=self.max_retries, **kwargs)
-        except httpx.HTTPError as exc:
-            raise DnsProviderError(f"{self.name}: {method} {path}: {exc}") from None
-        if response.status_code == 429:
-            raise DnsProviderError(f"{self.name}: {method} {path}: still rate-limited after {self.max_retries} retries")
+        response = request_rate_limited(
+            self.client, method, path, retries=self.max_retries, error=DnsProviderError, who=self.name, **kwargs
+        )
         try:
             body = response.json()
         except ValueError:

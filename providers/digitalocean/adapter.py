@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -21,9 +21,8 @@ class DigitalOceanAdapter(HostingAdapter):
         Capability.OBJECT_STORAGE: "native: Spaces (S3)",
         Capability.LOAD_BALANCER: "native: DO Load Balancer",
         Capability.TLS: "native: certificate on the LB (certificate_name)",
-        Capability.DNS: "none: use a DNS provider",
     }
-    plugins: ClassVar[tuple[tuple[str, str], ...]] = (("digitalocean", "4.84.1"),)
+    plugins = (("digitalocean", "4.84.1"),)
     # Managed Postgres hands out no superuser; Spaces sends no bucket notifications.
     supports = Supports(terminate=True)
     storage_hosts = ("digitaloceanspaces.com",)
@@ -31,11 +30,6 @@ class DigitalOceanAdapter(HostingAdapter):
         "every Droplet of the target powered off and every inbound rule of its firewalls removed "
         "(through the DigitalOcean API)"
     )
-
-    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
-        from providers.digitalocean.terminate import terminate
-
-        return terminate(spec, target, settings)
 
     def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
 

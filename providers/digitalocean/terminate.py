@@ -11,15 +11,13 @@ Tested against the recorded shape of the DigitalOcean API
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from migrate.errors import MigrateError
-from providers.hosting import Termination
+from providers.hosting import Cut, Termination
 from providers.naming import slug
-from providers.rest import checked_json
+from providers.rest import bearer_client, checked_json, named_failures
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -37,33 +35,22 @@ def terminate(
 ) -> Termination:
     token = settings.token.resolve(f"targets.{target}.token")
     tag = app_tag(spec, target)
-    started = time.monotonic()
-    stopped: dict[str, Any] = {}
-    with httpx.Client(
-        base_url=API, headers={"Authorization": f"Bearer {token}"}, timeout=15.0, transport=transport
-    ) as api:
-        try:
-            for droplet in _all(api, "/droplets", "droplets", {"tag_name": tag}):
-                if droplet.get("status") != "off":
-                    _ok(api.post(f"/droplets/{droplet['id']}/actions", json={"type": "power_off"}))
-                stopped[f"droplet:{droplet['name']}"] = droplet["id"]
-            for firewall in _all(api, "/firewalls", "firewalls", {}):
-                guarded = set(firewall.get("droplet_ids") or [])
-                if tag not in (firewall.get("tags") or []) and not guarded & set(stopped.values()):
-                    continue
-                rules = firewall.get("inbound_rules") or []
-                if rules:
-                    _ok(api.request("DELETE", f"/firewalls/{firewall['id']}/rules", json={"inbound_rules": rules}))
-                stopped[f"firewall:{firewall['name']}"] = firewall["id"]
-        except httpx.HTTPError as exc:
-            raise MigrateError(f"terminate {target} (digitalocean): {type(exc).__name__}: {exc}") from None
-    droplets = sum(1 for k in stopped if k.startswith("droplet:"))
-    return Termination(
-        target=target,
-        address=settings.region,
-        stopped=stopped,
-        seconds=time.monotonic() - started,
-        how=f"{droplets} Droplets powered off; inbound rules of {len(stopped) - droplets} firewalls removed",
+    cut = Cut(target, settings.region)
+    with bearer_client(API, token, transport=transport) as api, named_failures(f"terminate {target} (digitalocean)"):
+        for droplet in _all(api, "/droplets", "droplets", {"tag_name": tag}):
+            if droplet.get("status") != "off":
+                _ok(api.post(f"/droplets/{droplet['id']}/actions", json={"type": "power_off"}))
+            cut.stopped[f"droplet:{droplet['name']}"] = droplet["id"]
+        for firewall in _all(api, "/firewalls", "firewalls", {}):
+            guarded = set(firewall.get("droplet_ids") or [])
+            if tag not in (firewall.get("tags") or []) and not guarded & set(cut.stopped.values()):
+                continue
+            rules = firewall.get("inbound_rules") or []
+            if rules:
+                _ok(api.request("DELETE", f"/firewalls/{firewall['id']}/rules", json={"inbound_rules": rules}))
+            cut.stopped[f"firewall:{firewall['name']}"] = firewall["id"]
+    return cut.done(
+        f"{cut.count('droplet')} Droplets powered off; inbound rules of {cut.count('firewall')} firewalls removed"
     )
 
 

@@ -20,6 +20,7 @@ from migrate.errors import RegistrarError
 from providers.gandi.settings import GandiSettings
 from providers.http_retry import request_rate_limited
 from providers.registrarbase import Nameserver, Registrar, RegistrarCapabilities, StatusCallback, same_names
+from providers.rest import bearer_client
 
 
 class GandiRegistrar(Registrar):
@@ -39,24 +40,20 @@ class GandiRegistrar(Registrar):
         if self._client is None:
             token = self.settings.token.resolve(f"registrars.{self.name}.token")
             params = {"sharing_id": self.settings.sharing_id} if self.settings.sharing_id else {}
-            self._client = httpx.Client(
-                base_url=self.settings.base_url.rstrip("/"),
+            self._client = bearer_client(
+                self.settings.base_url.rstrip("/"),
+                token,
                 timeout=self.settings.timeout,
-                headers={"Authorization": f"Bearer {token}"},
-                params=params,
                 transport=self._transport,
+                params=params,
             )
         return self._client
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = request_rate_limited(self.client, method, path, retries=self.max_retries, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RegistrarError(f"registrar {self.name}: {method} {path}: {exc}") from None
-        if response.status_code == 429:
-            raise RegistrarError(
-                f"registrar {self.name}: {method} {path}: still rate-limited after {self.max_retries} retries"
-            )
+        who = f"registrar {self.name}"
+        response = request_rate_limited(
+            self.client, method, path, retries=self.max_retries, error=RegistrarError, who=who, **kwargs
+        )
         if response.status_code >= 400:
             raise RegistrarError(f"registrar {self.name}: {method} {path}: {_error(response)}")
         try:

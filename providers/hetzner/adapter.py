@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -21,9 +21,8 @@ class HetznerAdapter(HostingAdapter):
         Capability.OBJECT_STORAGE: "native: Hetzner Object Storage (S3; keys made in the console)",
         Capability.LOAD_BALANCER: "native: Hetzner Load Balancer",
         Capability.TLS: "native: certificate on the LB (certificate_id)",
-        Capability.DNS: "none: use a DNS provider",
     }
-    plugins: ClassVar[tuple[tuple[str, str], ...]] = (
+    plugins = (
         ("hcloud", "1.43.3"),
         ("aws", "7.51.1"),
         ("random", "4.21.4"),
@@ -36,11 +35,6 @@ class HetznerAdapter(HostingAdapter):
         "every server of the target powered off and its firewalls' rules emptied (deny all inbound), "
         "through the Hetzner Cloud API"
     )
-
-    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
-        from providers.hetzner.terminate import terminate
-
-        return terminate(spec, target, settings)
 
     def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
 

@@ -11,14 +11,12 @@ recorded shape of the Hetzner Cloud API (https://docs.hetzner.cloud), which cann
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from migrate.errors import MigrateError
-from providers.hosting import Termination
-from providers.rest import checked_json
+from providers.hosting import Cut, Termination
+from providers.rest import bearer_client, checked_json, named_failures
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -31,29 +29,17 @@ def terminate(
 ) -> Termination:
     token = settings.token.resolve(f"targets.{target}.token")
     selector = f"app={spec.service.name},migrate-target={target},managed-by=migrate"
-    started = time.monotonic()
-    stopped: dict[str, Any] = {}
-    with httpx.Client(
-        base_url=API, headers={"Authorization": f"Bearer {token}"}, timeout=15.0, transport=transport
-    ) as api:
-        try:
-            for server in _all(api, "/servers", "servers", selector):
-                if server.get("status") != "off":
-                    _ok(api.post(f"/servers/{server['id']}/actions/poweroff"))
-                stopped[f"server:{server['name']}"] = server["id"]
-            for firewall in _all(api, "/firewalls", "firewalls", selector):
-                _ok(api.post(f"/firewalls/{firewall['id']}/actions/set_rules", json={"rules": []}))
-                stopped[f"firewall:{firewall['name']}"] = firewall["id"]
-        except httpx.HTTPError as exc:
-            raise MigrateError(f"terminate {target} (hetzner): {type(exc).__name__}: {exc}") from None
-    servers = sum(1 for k in stopped if k.startswith("server:"))
-    firewalls = len(stopped) - servers
-    return Termination(
-        target=target,
-        address=settings.location,
-        stopped=stopped,
-        seconds=time.monotonic() - started,
-        how=f"{servers} servers powered off; {firewalls} firewalls set to deny all inbound",
+    cut = Cut(target, settings.location)
+    with bearer_client(API, token, transport=transport) as api, named_failures(f"terminate {target} (hetzner)"):
+        for server in _all(api, "/servers", "servers", selector):
+            if server.get("status") != "off":
+                _ok(api.post(f"/servers/{server['id']}/actions/poweroff"))
+            cut.stopped[f"server:{server['name']}"] = server["id"]
+        for firewall in _all(api, "/firewalls", "firewalls", selector):
+            _ok(api.post(f"/firewalls/{firewall['id']}/actions/set_rules", json={"rules": []}))
+            cut.stopped[f"firewall:{firewall['name']}"] = firewall["id"]
+    return cut.done(
+        f"{cut.count('server')} servers powered off; {cut.count('firewall')} firewalls set to deny all inbound"
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -21,23 +21,17 @@ class KubernetesAdapter(HostingAdapter):
         Capability.OBJECT_STORAGE: "self-run: MinIO StatefulSet",
         Capability.LOAD_BALANCER: "native: Ingress",
         Capability.TLS: "native: Ingress TLS secret (tls_secret or cert-manager)",
-        Capability.DNS: "none: use a DNS provider",
     }
-    plugins: ClassVar[tuple[tuple[str, str], ...]] = (
+    plugins = (
         ("kubernetes", "4.34.2"),
         ("random", "4.21.4"),
     )
-    engine_env: ClassVar[tuple[str, ...]] = ("KUBECONFIG",)  # the cluster its plugin reaches when settings name none
+    engine_env = ("KUBECONFIG",)  # the cluster its plugin reaches when settings name none
     supports = Supports(terminate=True)
     termination = (
         "every Deployment and StatefulSet of the target scaled to 0 and a deny-all NetworkPolicy "
         "(migrate-terminated) on its pods, through the Kubernetes API"
     )
-
-    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
-        from providers.kubernetes.terminate import terminate
-
-        return terminate(spec, target, settings)
 
     def audit_findings(self, spec: ServiceSpec, target: str, settings: Any) -> list[AdapterFinding]:
         return self.self_run_backups(spec, settings)

@@ -19,17 +19,16 @@ import base64
 import os
 import ssl
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
 
-from migrate.errors import InputError, MigrateError
-from providers.hosting import Termination
+from migrate.errors import InputError
+from providers.hosting import Cut, Termination
 from providers.naming import slug
-from providers.rest import checked_json
+from providers.rest import checked_json, named_failures
 
 if TYPE_CHECKING:
     from migrate.spec.model import ServiceSpec
@@ -101,15 +100,14 @@ def terminate(
     labels = target_labels(spec, target)
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
     ns = settings.namespace
-    started = time.monotonic()
-    stopped: dict[str, Any] = {}
+    cut = Cut(target, ns)
     keep: list[str] = []
     if transport is not None:
         api = httpx.Client(base_url="https://kubernetes.invalid", transport=transport)
     else:
         api, keep = client_from_kubeconfig(settings, target)
     try:
-        with api:
+        with api, named_failures(f"terminate {target} (kubernetes)"):
             for kind in ("deployments", "statefulsets"):
                 listed = _ok(api.get(f"/apis/apps/v1/namespaces/{ns}/{kind}", params={"labelSelector": selector}))
                 for item in listed.get("items", []):
@@ -121,7 +119,7 @@ def terminate(
                             headers={"Content-Type": "application/merge-patch+json"},
                         )
                     )
-                    stopped[f"{kind[:-1]}:{name}"] = item.get("spec", {}).get("replicas")
+                    cut.stopped[f"{kind[:-1]}:{name}"] = item.get("spec", {}).get("replicas")
             policy = {
                 "apiVersion": "networking.k8s.io/v1",
                 "kind": "NetworkPolicy",
@@ -131,20 +129,12 @@ def terminate(
             created = api.post(f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies", json=policy)
             if created.status_code != 409:  # already there from an earlier terminate
                 _ok(created)
-            stopped[f"networkpolicy:{POLICY}"] = ns
-    except httpx.HTTPError as exc:
-        raise MigrateError(f"terminate {target} (kubernetes): {type(exc).__name__}: {exc}") from None
+            cut.stopped[f"networkpolicy:{POLICY}"] = ns
     finally:
         for name in keep:
             Path(name).unlink(missing_ok=True)
-    scaled = len(stopped) - 1
-    return Termination(
-        target=target,
-        address=ns,
-        stopped=stopped,
-        seconds=time.monotonic() - started,
-        how=f"{scaled} workloads scaled to 0; deny-all NetworkPolicy {POLICY} in {ns}",
-    )
+    scaled = len(cut.stopped) - 1
+    return cut.done(f"{scaled} workloads scaled to 0; deny-all NetworkPolicy {POLICY} in {ns}")
 
 
 def _ok(response: httpx.Response) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import Capability, ChangeFeed, HostingAdapter, Supports, Termination
+from providers.hosting import Capability, ChangeFeed, HostingAdapter, Supports
 
 if TYPE_CHECKING:
     from migrate.outputs import TargetOutputs
@@ -25,7 +25,6 @@ class LocalAdapter(HostingAdapter):
         Capability.OBJECT_STORAGE: "native: S3 server (versitygw, objects on the target's disk)",
         Capability.LOAD_BALANCER: "native: HTTP front on the target's port 80",
         Capability.TLS: "none: plain HTTP on loopback",
-        Capability.DNS: "none: use a DNS provider",
     }
     # The loopback address stays this machine's after its processes die, the stack exports
     # the cluster's superuser, and the object store announces uploads (SQS notifications).
@@ -48,11 +47,6 @@ class LocalAdapter(HostingAdapter):
         plan += [("local:Redis", 1)] if spec.redis else []
         plan += [("local:Process", len(spec.processes)), ("local:Front", 1)]
         return plan
-
-    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
-        from providers.local.terminate import terminate
-
-        return terminate(target, settings)
 
     def holding_address(
         self, spec: ServiceSpec, target: str, settings: Any, outputs: Callable[[], TargetOutputs]

@@ -12,17 +12,20 @@ import contextlib
 import os
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from providers.hosting import Termination
+from providers.hosting import Cut, Termination
+
+if TYPE_CHECKING:
+    from migrate.spec.model import ServiceSpec
 
 
-def terminate(target: str, settings: Any) -> Termination:
+def terminate(spec: ServiceSpec, target: str, settings: Any) -> Termination:
     from providers.local import layout
 
     directory = layout.sandbox_dir(target, getattr(settings, "base_dir", None))
     address = layout.target_address(target, getattr(settings, "address", None))
-    started = time.monotonic()
+    cut = Cut(target, address)
     victims = layout.recorded_pids(directory)
     for pid in victims.values():
         try:
@@ -33,10 +36,5 @@ def terminate(target: str, settings: Any) -> Termination:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(layout.start_time(pid) is not None for pid in victims.values()):
         time.sleep(0.01)
-    return Termination(
-        target=target,
-        address=address,
-        stopped=dict(victims),
-        seconds=time.monotonic() - started,
-        how=f"SIGKILL to {len(victims)} process groups",
-    )
+    cut.stopped.update(victims)
+    return cut.done(f"SIGKILL to {len(victims)} process groups")

@@ -14,6 +14,7 @@ import httpx
 from migrate.errors import DnsProviderError
 from providers.dnsbase import Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset
 from providers.powerdns.settings import PowerDnsSettings
+from providers.rest import named_failures
 from providers.rfc2136.provider import RECORD_TYPES
 
 
@@ -43,10 +44,8 @@ class PowerDnsProvider(DnsProvider):
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = self.base + path
-        try:
+        with named_failures(f"{self.name}: {method} {url}", DnsProviderError):
             response = self.client.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            raise DnsProviderError(f"{self.name}: {method} {url}: {type(exc).__name__}: {exc}") from None
         if response.status_code >= 400 and response.status_code != 404:
             try:
                 detail = response.json().get("error", response.text)

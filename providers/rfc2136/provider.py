@@ -20,34 +20,24 @@ import dns.query
 import dns.rcode
 
 from migrate.errors import DnsProviderError
-from providers.dnsbase import Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset, absolute, relative
+from providers.dnsbase import (
+    COMMON_TYPES,
+    Capabilities,
+    Change,
+    DnsProvider,
+    Key,
+    ProgressCallback,
+    RRset,
+    absolute,
+    relative,
+)
 from providers.rfc2136.settings import Rfc2136Settings
 from providers.rfc2136.update import Update, sign, updates
 from providers.rfc2136.wire import axfr, explain, query_rrset, tsig_key
 
-RECORD_TYPES = frozenset(
-    {
-        "A",
-        "AAAA",
-        "CNAME",
-        "MX",
-        "TXT",
-        "NS",
-        "SRV",
-        "CAA",
-        "PTR",
-        "SSHFP",
-        "TLSA",
-        "DS",
-        "NAPTR",
-        "SPF",
-        "HINFO",
-        "LOC",
-        "DNAME",
-        "HTTPS",
-        "SVCB",
-        "URI",
-    }
+# Everything dnspython can carry in an UPDATE that a zone here holds.
+RECORD_TYPES = COMMON_TYPES | frozenset(
+    {"PTR", "SSHFP", "TLSA", "DS", "NAPTR", "SPF", "HINFO", "LOC", "DNAME", "HTTPS", "SVCB", "URI"}
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from migrate.errors import DnsProviderError
 from providers.aws_client import aws_client, call_with_backoff
-from providers.dnsbase import Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset, relative
+from providers.dnsbase import COMMON_TYPES, Capabilities, Change, DnsProvider, Key, ProgressCallback, RRset, relative
 from providers.route53.settings import Route53Settings
 
 
@@ -22,30 +22,10 @@ class Route53Provider(DnsProvider):
     kind = "route53"
     company = "aws"
     capabilities = Capabilities(
-        record_types=frozenset(
-            {
-                "A",
-                "AAAA",
-                "CNAME",
-                "MX",
-                "TXT",
-                "NS",
-                "SRV",
-                "CAA",
-                "PTR",
-                "NAPTR",
-                "SPF",
-                "DS",
-                "HTTPS",
-                "SVCB",
-                "TLSA",
-                "SSHFP",
-            }
-        ),
+        record_types=COMMON_TYPES | frozenset({"PTR", "NAPTR", "SPF", "DS", "HTTPS", "SVCB", "TLSA", "SSHFP"}),
         max_batch_records=1000,
         max_batch_chars=32_000,
         atomic_batches=True,
-        managed_types=frozenset({"SOA"}),
     )
 
     def __init__(self, name: str, settings: Route53Settings, client: Any = None) -> None:
@@ -63,12 +43,7 @@ class Route53Provider(DnsProvider):
         return self._client
 
     def _call(self, method: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError
-
-        try:
-            return call_with_backoff(self.client, method, kwargs, attempts=8)
-        except BotoCoreError as exc:
-            raise DnsProviderError(f"{self.name}: {method}: {exc}") from None
+        return call_with_backoff(self.client, method, kwargs, attempts=8, error=DnsProviderError, who=self.name)
 
     def zone_id(self, zone: str) -> str:
         from botocore.exceptions import ClientError

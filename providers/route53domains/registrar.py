@@ -47,16 +47,15 @@ class Route53DomainsRegistrar(Registrar):
         return self._client
 
     def _call(self, method: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import ClientError
 
+        who = f"registrar {self.name}"
         try:
-            return call_with_backoff(self.client, method, kwargs, attempts=6)
+            return call_with_backoff(self.client, method, kwargs, attempts=6, error=RegistrarError, who=who)
         except ClientError as exc:
             code, message, status = _error(exc)
             hint = " (check the registrar's AWS credentials)" if code in AUTH or status in (401, 403) else ""
-            raise RegistrarError(f"registrar {self.name}: {method}: {code}: {message}{hint}") from None
-        except BotoCoreError as exc:
-            raise RegistrarError(f"registrar {self.name}: {method}: {exc}") from None
+            raise RegistrarError(f"{who}: {method}: {code}: {message}{hint}") from None
 
     def nameservers(self, domain: str) -> list[Nameserver]:
         detail = self._call("get_domain_detail", DomainName=domain.rstrip("."))

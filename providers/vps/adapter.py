@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports, Termination
+from providers.hosting import AdapterFinding, Capability, HostingAdapter, Supports
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
@@ -24,18 +24,11 @@ class VpsAdapter(HostingAdapter):
         Capability.OBJECT_STORAGE: "self-run: versitygw over SSH",
         Capability.LOAD_BALANCER: "self-run: nginx container on the front host",
         Capability.TLS: "self-run: certificate on nginx (tls_certificate)",
-        Capability.DNS: "none: use a DNS provider",
     }
-    plugins: ClassVar[tuple[tuple[str, str], ...]] = ()  # its own dynamic resources: no plugin
     # Terminate stops every container of the service over SSH; the hosts' addresses are the
     # user's own, so a holding page is served from elsewhere.
     supports = Supports(terminate=True)
     termination = "over SSH, docker stop -t 0 of every container of the service at once (ports close); data stays"
-
-    def terminate(self, spec: ServiceSpec, target: str, settings: Any) -> Termination:
-        from providers.vps.terminate import terminate
-
-        return terminate(spec, target, settings)
 
     data_route = "SSH tunnels (paramiko, the host key pinned) to Postgres and Redis, which admit only the app hosts"
 

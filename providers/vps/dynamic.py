@@ -20,12 +20,13 @@ import secrets
 from typing import Any, ClassVar
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from providers.local.dynamic.base import UNKNOWN, clean_errors, inputs_of
+from providers.local.dynamic.resource import DynamicResource
 from providers.vps.ssh import Endpoint, Session, SshError, parse_host_key
 
-SCRIPT_SECRETS = ["private_key", "script", "delete_script"]
+SCRIPT_SECRETS = ("private_key", "script", "delete_script")
 
 
 def _endpoint(props: dict[str, Any], recorded: str | None) -> Endpoint:
@@ -104,9 +105,12 @@ class RemoteScriptProvider(ResourceProvider):
             return session.host_key
 
 
-class RemoteScript(Resource, module="vps", name="RemoteScript"):
+class RemoteScript(DynamicResource, module="vps", name="RemoteScript"):
     """An idempotent script run as root on an SSH host; ``delete_script`` undoes it; ``probe``
     (read-only, exit 0 = as deployed) is checked by every diff."""
+
+    provider_type = RemoteScriptProvider
+    secret_outputs = SCRIPT_SECRETS
 
     host_key_seen: pulumi.Output[str]
     script_sha256: pulumi.Output[str]
@@ -134,11 +138,8 @@ class RemoteScript(Resource, module="vps", name="RemoteScript"):
             "script": pulumi.Output.secret(script),
             "delete_script": delete_script,
             "probe": probe,
-            "host_key_seen": None,
-            "script_sha256": None,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SCRIPT_SECRETS))
-        super().__init__(RemoteScriptProvider(), name, props, opts)
+        super().__init__(name, props, opts)
 
 
 class GeneratedSecretProvider(ResourceProvider):
@@ -158,9 +159,10 @@ class GeneratedSecretProvider(ResourceProvider):
         return CreateResult(secrets.token_hex(8), {"length": length, "result": value})
 
 
-class GeneratedSecret(Resource, module="vps", name="GeneratedSecret"):
+class GeneratedSecret(DynamicResource, module="vps", name="GeneratedSecret"):
+    provider_type = GeneratedSecretProvider
+    secret_outputs = ("result",)
     result: pulumi.Output[str]
 
     def __init__(self, name: str, *, length: int = 32, opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["result"]))
-        super().__init__(GeneratedSecretProvider(), name, {"length": length, "result": None}, opts)
+        super().__init__(name, {"length": length}, opts)

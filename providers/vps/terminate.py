@@ -10,12 +10,11 @@ probes fail and starts them again.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from migrate.errors import MigrateError
-from providers.hosting import Termination
+from providers.hosting import Cut, Termination
 from providers.naming import slug
 from providers.vps.ssh import Endpoint, Session, SshError
 
@@ -36,9 +35,9 @@ def stop_script(service: str) -> str:
 
 def terminate(spec: ServiceSpec, target: str, settings: Any) -> Termination:
     service = slug(spec.service.name, 40)
-    started = time.monotonic()
+    cut = Cut(target, settings.hosts[0].address)
 
-    def cut(index_host: tuple[int, SshHost]) -> tuple[str, list[str]]:
+    def stop(index_host: tuple[int, SshHost]) -> tuple[str, list[str]]:
         index, host = index_host
         where = f"targets.{target}.hosts[{index}]"
         if host.private_key is None:
@@ -54,12 +53,6 @@ def terminate(spec: ServiceSpec, target: str, settings: Any) -> Termination:
         return host.address, out.split()
 
     with ThreadPoolExecutor(max_workers=max(1, len(settings.hosts))) as pool:
-        results = list(pool.map(cut, enumerate(settings.hosts)))
-    stopped = {f"{address}/{name}": "stopped" for address, names in results for name in names}
-    return Termination(
-        target=target,
-        address=settings.hosts[0].address,
-        stopped=stopped,
-        seconds=round(time.monotonic() - started, 3),
-        how=f"docker stop -t 0 of every container labelled migrate.service={service} on {len(results)} host(s)",
-    )
+        results = list(pool.map(stop, enumerate(settings.hosts)))
+    cut.stopped.update({f"{address}/{name}": "stopped" for address, names in results for name in names})
+    return cut.done(f"docker stop -t 0 of every container labelled migrate.service={service} on {len(results)} host(s)")

@@ -135,6 +135,21 @@ def test_hetzner_api_error_is_one_line(spec: Any) -> None:
         terminate(spec, "hz", spec.target("hz"), transport=httpx.MockTransport(api.handler))
 
 
+@pytest.mark.parametrize("target", ["hz", "do"])
+def test_no_answer_from_the_api_is_one_line_naming_target_and_provider(spec: Any, target: str) -> None:
+    from migrate.errors import MigrateError
+    from providers.digitalocean.terminate import terminate as do_terminate
+    from providers.hetzner.terminate import terminate as hz_terminate
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    terminate = {"hz": hz_terminate, "do": do_terminate}[target]
+    provider = spec.target(target).provider
+    with pytest.raises(MigrateError, match=rf"^terminate {target} \({provider}\): ConnectError: connection refused$"):
+        terminate(spec, target, spec.target(target), transport=httpx.MockTransport(unreachable))
+
+
 def test_digitalocean_powers_droplets_off_and_removes_inbound_rules(spec: Any) -> None:
     from providers.digitalocean.terminate import terminate
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import pytest
 from migrate.audit.checks import preflight
 from migrate.spec.loader import parse_spec
 from providers.discovery import PACKAGE_DIR
-from providers.hosting import FEATURES, HostingAdapter, Supports
+from providers.hosting import FEATURES, Capability, HostingAdapter, Supports, UnsupportedError
 from providers.registry import DNS_PROVIDERS, HOSTING_ADAPTERS, REGISTRARS, hosting_adapter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,9 +64,11 @@ def test_registries_are_the_packages() -> None:
         adapter = hosting_adapter(name)
         assert isinstance(adapter, HostingAdapter) and adapter.name == name
         assert isinstance(adapter.supports, Supports)
-        # a declared flag has its method: terminate / holding_address are overridden
+        # a declared flag has its method: terminate's module, an overridden holding_address
         if adapter.supports.terminate:
-            assert type(adapter).terminate is not HostingAdapter.terminate, name
+            assert callable(importlib.import_module(f"providers.{name}.terminate").terminate), name
+        # an adapter that leaves DNS out covers it the default way, never as a missing entry
+        assert set(adapter.capabilities) == set(Capability), name
         if adapter.supports.holding_page:
             assert type(adapter).holding_address is not HostingAdapter.holding_address, name
 
@@ -89,6 +92,12 @@ def without_terminate(monkeypatch: pytest.MonkeyPatch) -> None:
     from providers.vps.adapter import VpsAdapter
 
     monkeypatch.setattr(VpsAdapter, "supports", Supports())
+
+
+def test_an_adapter_without_the_flag_refuses_to_terminate(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_terminate(monkeypatch)
+    with pytest.raises(UnsupportedError, match=r"target box \(vps\) cannot do 'terminate'"):
+        hosting_adapter("vps").terminate(spec(), "box", None)
 
 
 # The same, in a child process: `python -c WITHOUT_TERMINATE migrate ARGS...` runs the CLI.

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, UpdateResult
 
 from migrate.private_files import make_private_dir, write_private_file
 from providers.local import layout
@@ -26,6 +26,7 @@ from providers.local.dynamic.base import (
     spawned,
     stop,
 )
+from providers.local.dynamic.resource import DynamicResource
 from providers.local.servers import process
 
 START_TIMEOUT = 30.0
@@ -172,7 +173,8 @@ def _answers(url: str, statuses: list[int]) -> bool:
         return False
 
 
-class AppProcesses(Resource, module="local", name="Process"):
+class AppProcesses(DynamicResource, module="local", name="Process"):
+    provider_type = AppProvider
     pids: pulumi.Output[list[list[int]]]
 
     def __init__(
@@ -205,8 +207,7 @@ class AppProcesses(Resource, module="local", name="Process"):
             "files": files,
             "ready": ready,
             "start_timeout": start_timeout,
-            "pids": None,
             # Absent unless set: a stack deployed before generations existed sees no change.
             **({"generation": generation} if generation else {}),
         }
-        super().__init__(AppProvider(), name, props, opts)
+        super().__init__(name, props, opts)

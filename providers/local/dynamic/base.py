@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from migrate.childenv import child_env
 from providers.local import layout
@@ -77,14 +77,25 @@ class ServerProvider(SandboxProvider):
     def running(self, outs: dict[str, Any]) -> bool:
         return serving(outs.get("pid"), outs["host"], int(outs["port"]))
 
-    def created(self, inputs: dict[str, Any], serve: Callable[[], dict[str, Any]]) -> CreateResult:
+    def serve(self, inputs: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
+        """Serve ``inputs`` (start, or resume, the server) and return the outputs. ``kept`` is
+        what the last create or update returned (its secrets, its pids); ``{}`` at create."""
+        raise NotImplementedError
+
+    @clean_errors
+    def create(self, props: dict[str, Any]) -> CreateResult:
         """Create is all or nothing: when ``serve`` fails, ``delete`` removes what it began."""
+        inputs = inputs_of(props)
         try:
-            outs = serve()
+            outs = self.serve(inputs, {})
         except BaseException:
             self.delete("", inputs)
             raise
         return CreateResult(f"{inputs['host']}:{inputs['port']}", outs)
+
+    @clean_errors
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self.serve(inputs_of(news), olds))
 
     def resume_or_start(self, sandbox_dir: Path, server: RedisServer | S3Server, pid_entry: list[int] | None) -> int:
         """The server's pid: the recorded process while it still serves, else a fresh start."""

@@ -6,21 +6,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pulumi
-from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
 from providers.local.dynamic.base import (
     REPO_ROOT,
     ServerProvider,
     clean_env,
-    clean_errors,
-    inputs_of,
     serving,
     spawned,
     stop,
 )
+from providers.local.dynamic.resource import DynamicResource, ServerInputs
 from providers.local.servers import process
 
 
@@ -28,16 +26,8 @@ class FrontProvider(ServerProvider):
     component = "front"
     update_on = ("backends",)
 
-    @clean_errors
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_of(props)
-        return self.created(inputs, lambda: self._serve(inputs, None))
-
-    @clean_errors
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._serve(inputs_of(news), olds.get("pid")))
-
-    def _serve(self, inputs: dict[str, Any], pid_entry: list[int] | None) -> dict[str, Any]:
+    def serve(self, inputs: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
+        pid_entry = kept.get("pid")
         directory = Path(inputs["sandbox_dir"]) / "front"
         directory.mkdir(parents=True, exist_ok=True)
         backends = directory / "backends.json"
@@ -70,16 +60,12 @@ class FrontProvider(ServerProvider):
         return {**inputs, "pid": entry}
 
 
-class Front(Resource, module="local", name="Front"):
-    def __init__(
-        self,
-        name: str,
-        *,
-        sandbox_dir: pulumi.Input[str],
-        host: str,
-        port: int,
-        backends: list[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        props = {"sandbox_dir": sandbox_dir, "host": host, "port": port, "backends": backends}
-        super().__init__(FrontProvider(), name, props, opts)
+class FrontInputs(ServerInputs):
+    backends: list[str]  # host:port of each web replica
+
+
+class Front(DynamicResource, module="local", name="Front"):
+    provider_type = FrontProvider
+
+    def __init__(self, name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[FrontInputs]) -> None:
+        super().__init__(name, inputs, opts)

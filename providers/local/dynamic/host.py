@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pulumi
-from pulumi.dynamic import CreateResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, UpdateResult
 
 from providers.local import layout
 from providers.local.dynamic.base import SandboxProvider, clean_errors, inputs_of, remove_tree
+from providers.local.dynamic.resource import DynamicResource
 from providers.local.servers import postgres as pg
 from providers.local.servers import process
 
@@ -82,19 +83,17 @@ def claim_directory(directory: Path, target: str) -> None:
         )
 
 
-class Host(Resource, module="local", name="Host"):
+class HostInputs(TypedDict):
+    target: str
+    address: str
+    http_port: int
+    sandbox_dir: str
+
+
+class Host(DynamicResource, module="local", name="Host"):
+    provider_type = HostProvider
     sandbox_dir: pulumi.Output[str]
     address: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        target: str,
-        address: str,
-        http_port: int,
-        sandbox_dir: str,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        props = {"target": target, "address": address, "http_port": http_port, "sandbox_dir": sandbox_dir}
-        super().__init__(HostProvider(), name, props, opts)
+    def __init__(self, name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[HostInputs]) -> None:
+        super().__init__(name, inputs, opts)

@@ -6,25 +6,17 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pulumi
-from pulumi.dynamic import CreateResult, Resource, UpdateResult
 
 from providers.local import layout
-from providers.local.dynamic.base import (
-    ServerProvider,
-    clean_errors,
-    inputs_of,
-    remove_tree,
-    serving,
-    spawned,
-    stop,
-)
+from providers.local.dynamic.base import ServerProvider, clean_errors, remove_tree, serving, spawned, stop
+from providers.local.dynamic.resource import DynamicResource, ServerInputs
 from providers.local.servers.s3 import S3Server, s3_client
 from providers.local.servers.s3_events import EventListener
 
-SECRETS = ["access_key", "secret_key"]
+SECRETS = ("access_key", "secret_key")
 EVENTS = "s3-events"  # the listener's name in the target's run directory
 
 
@@ -36,27 +28,14 @@ class ObjectStoreProvider(ServerProvider):
     def running(self, outs: dict[str, Any]) -> bool:
         return super().running(outs) and serving(outs.get("events_pid"), outs["host"], int(outs["events_port"]))
 
-    @clean_errors
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        inputs = inputs_of(props)
+    def serve(self, inputs: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
         # The server's root key pair, issued once and kept in the (secret) state: a restart
         # after a kill serves the same objects to the same keys.
-        keys = {"access_key": "AK" + secrets.token_hex(9).upper(), "secret_key": secrets.token_urlsafe(30)}
-        return self.created(inputs, lambda: self._serve(inputs, keys, None))
-
-    @clean_errors
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        inputs = inputs_of(news)
-        keys = {"access_key": olds["access_key"], "secret_key": olds["secret_key"]}
-        return UpdateResult(self._serve(inputs, keys, olds.get("pid"), olds.get("events_pid")))
-
-    def _serve(
-        self,
-        inputs: dict[str, Any],
-        keys: dict[str, str],
-        pid_entry: list[int] | None,
-        events_entry: list[int] | None = None,
-    ) -> dict[str, Any]:
+        if kept:
+            keys = {"access_key": kept["access_key"], "secret_key": kept["secret_key"]}
+        else:
+            keys = {"access_key": "AK" + secrets.token_hex(9).upper(), "secret_key": secrets.token_urlsafe(30)}
+        pid_entry, events_entry = kept.get("pid"), kept.get("events_pid")
         directory = Path(inputs["sandbox_dir"])
         listener = EventListener(inputs["host"], int(inputs["events_port"]), directory / "s3" / "events")
         if events_entry and serving(events_entry, listener.host, listener.port):
@@ -100,38 +79,24 @@ class ObjectStoreProvider(ServerProvider):
         remove_tree(directory / "s3")
 
 
-class ObjectStore(Resource, module="local", name="ObjectStore"):
+class ObjectStoreInputs(ServerInputs):
+    events_port: int  # the change feed's listener, on the same host
+    region: str
+    buckets: list[str]
+
+
+class ObjectStore(DynamicResource, module="local", name="ObjectStore"):
+    provider_type = ObjectStoreProvider
+    secret_outputs = SECRETS
     endpoint: pulumi.Output[str]
     events_url: pulumi.Output[str]
     access_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        sandbox_dir: pulumi.Input[str],
-        host: str,
-        port: int,
-        events_port: int,
-        region: str,
-        buckets: list[str],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[ObjectStoreInputs]
     ) -> None:
-        props = {
-            "sandbox_dir": sandbox_dir,
-            "host": host,
-            "port": port,
-            "events_port": events_port,
-            "region": region,
-            "buckets": buckets,
-            "endpoint": None,
-            "events_url": None,
-            "access_key": None,
-            "secret_key": None,
-        }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRETS))
-        super().__init__(ObjectStoreProvider(), name, props, opts)
+        super().__init__(name, inputs, opts)
 
 
 def _recorded(directory: Path, name: str) -> list[int] | None:

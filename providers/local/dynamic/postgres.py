@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, Unpack
 
 import pulumi
-from pulumi.dynamic import CreateResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, UpdateResult
 
 from migrate.errors import MigrateError
 from providers.local.dynamic.base import ServerProvider, clean_errors, inputs_of, remove_tree, spawned
+from providers.local.dynamic.resource import DynamicResource, ServerInputs
 from providers.local.servers.postgres import PostgresServer
 
-SECRETS = ["admin_password", "password", "url", "admin_url"]
+SECRETS = ("admin_password", "password", "url", "admin_url")
 
 
 def _server(props: dict[str, Any], admin_password: str) -> PostgresServer:
@@ -82,31 +83,19 @@ class PostgresProvider(ServerProvider):
         (Path(props["sandbox_dir"]) / "run" / "postgres.pid").unlink(missing_ok=True)
 
 
-class Postgres(Resource, module="local", name="Postgres"):
+class PostgresInputs(ServerInputs):
+    database: str
+    user: str
+    locale: NotRequired[str | None]  # the database's locale; None: the cluster's
+
+
+class Postgres(DynamicResource, module="local", name="Postgres"):
+    provider_type = PostgresProvider
+    secret_outputs = SECRETS
     url: pulumi.Output[str]
     admin_url: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        sandbox_dir: pulumi.Input[str],
-        host: str,
-        port: int,
-        database: str,
-        user: str,
-        locale: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, *, opts: pulumi.ResourceOptions | None = None, **inputs: Unpack[PostgresInputs]
     ) -> None:
-        props = {
-            "locale": locale,
-            "sandbox_dir": sandbox_dir,
-            "host": host,
-            "port": port,
-            "database": database,
-            "user": user,
-            "url": None,
-            "admin_url": None,
-        }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRETS))
-        super().__init__(PostgresProvider(), name, props, opts)
+        super().__init__(name, {"locale": None, **inputs}, opts)

@@ -203,6 +203,10 @@ class ListeningServer:
     def listening(self) -> bool:
         return port_open(self.host, self.port)
 
+    def http_url(self, path: str = "") -> str:
+        """``path`` on the server, for one that speaks plain HTTP (loopback only: no TLS)."""
+        return f"http://{self.host}:{self.port}{path}"
+
     def stop(self) -> None:
         stop(self.pid)  # the module's stop(): SIGTERM, then SIGKILL after a while
 

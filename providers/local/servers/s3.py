@@ -61,7 +61,7 @@ class S3Server(process.ListeningServer):
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.http_url()
 
     @property
     def iam_dir(self) -> Path:

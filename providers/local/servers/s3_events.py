@@ -47,11 +47,11 @@ class EventListener(process.ListeningServer):
 
     @property
     def webhook_url(self) -> str:
-        return f"http://{self.host}:{self.port}/hook"
+        return self.http_url("/hook")
 
     @property
     def feed_url(self) -> str:
-        return f"http://{self.host}:{self.port}/events"
+        return self.http_url("/events")
 
     def write_token(self, secret_key: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
