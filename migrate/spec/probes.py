@@ -14,9 +14,9 @@ written anywhere). ``{{`` and ``}}`` are literal braces.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PLACEHOLDER = re.compile(r"\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<arg>[^{}]+))?\}")
 JSON_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*$")
@@ -25,6 +25,16 @@ SECRET_SOURCES = ("env", "file")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("path must start with /")
+    return value
+
+
+UrlPath = Annotated[str, AfterValidator(_absolute)]
+"""A path (and query) on the service's front: it starts with ``/``."""
 
 
 def _secret_placeholders(value: Any) -> list[str]:
@@ -49,7 +59,7 @@ class ProbeFile(_Strict):
 
 class ProbeRequest(_Strict):
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] = "GET"
-    path: str = Field(description="Path and query, a template (e.g. /posts/{id}).")
+    path: UrlPath = Field(description="Path and query, a template (e.g. /posts/{id}).")
     headers: dict[str, str] = Field(default_factory=dict, description="Secrets only as {env:NAME} or {file:PATH}.")
     body: Any = Field(None, description="A JSON body (templates in its strings).")
     form: dict[str, str] | None = Field(None, description="Form fields (multipart when a file is sent).")
@@ -59,13 +69,6 @@ class ProbeRequest(_Strict):
         default_factory=dict, description="Name -> JSON path ($.a.b[0]) of a value of the response body."
     )
     expect: str | None = Field(None, description="A template the response body must contain (for read-backs).")
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("path must start with /")
-        return value
 
     @field_validator("capture")
     @classmethod
@@ -126,15 +129,8 @@ class Probes(_Strict):
 class HttpCheck(_Strict):
     """A path that must answer with one of ``status`` (sent with the service's Host header)."""
 
-    path: str
+    path: UrlPath
     status: list[int] = Field(default_factory=lambda: [200])
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("path must start with /")
-        return value
 
 
 class Readiness(HttpCheck):
