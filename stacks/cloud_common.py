@@ -40,6 +40,14 @@ class StackPart(pulumi.ComponentResource):
         )
 
 
+class TargetPart(StackPart):
+    """A part of a target's stack built from its ``Build``: named after the target, made with
+    the target's options (its provider)."""
+
+    def __init__(self, b: Build[Any]) -> None:
+        super().__init__(b.name, b.opts)
+
+
 S = TypeVar("S")
 
 

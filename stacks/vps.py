@@ -16,6 +16,7 @@ what was stopped. Scripts use ``sudo -n`` when the SSH user is not root.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pulumi
@@ -95,14 +96,14 @@ def build(spec: ServiceSpec, target: str, settings: VpsSettings, context: RunCon
     )
 
 
-class _Part(common.StackPart):
+class _Part(common.TargetPart):
     """A vps part. Its resources were declared at the stack's root before parts existed, so
     each is made with ``moved`` (an alias to its old URN): existing stacks keep them."""
 
     adapter = "vps"
 
     def __init__(self, b: common.Build[VpsSettings]) -> None:
-        super().__init__(b.name, b.opts)
+        super().__init__(b)
         self.name = b.name
         self.svc = common.slug(b.spec.service.name, 40)
         self.base = b.settings.base_dir.rstrip("/") + "/" + self.svc
@@ -126,8 +127,7 @@ class Hosts(_Part):
         }
         setup = f"{INSTALL_DOCKER}\nmkdir -p {self.base}\nchmod 700 {self.base}\n"
         self.runtime = {
-            h.address: self._script(self, f"runtime-{common.slug(h.address)}", h, setup, None, [], None)
-            for h in b.settings.hosts
+            h.address: self.run(self, f"runtime-{common.slug(h.address)}", h, [setup]) for h in b.settings.hosts
         }
         self.register_outputs({})
 
@@ -139,25 +139,15 @@ class Hosts(_Part):
         part: _Part,
         label: str,
         host: SshHost,
-        script: pulumi.Input[str],
-        delete: str,
-        probe: str,
-        after: list[pulumi.Resource] | None = None,
+        script: list[pulumi.Input[str]],
+        *,
+        delete: str | None = None,
+        probe: str | None = None,
+        after: Sequence[pulumi.Resource] = (),
     ) -> RemoteScript:
-        """``script`` on ``host`` as a resource of ``part``, once the host's runtime is there;
-        ``delete`` undoes it, ``probe`` (read-only) says whether it still runs."""
-        return self._script(part, label, host, script, delete, [self.runtime[host.address], *(after or [])], probe)
-
-    def _script(
-        self,
-        part: _Part,
-        label: str,
-        host: SshHost,
-        script: pulumi.Input[str],
-        delete: str | None,
-        after: list[pulumi.Resource],
-        probe: str | None,
-    ) -> RemoteScript:
+        """``script``'s pieces, joined, run on ``host`` as a resource of ``part`` (after the host's
+        runtime); ``delete`` undoes it, ``probe`` (read-only) says whether it still runs."""
+        runtime = [] if part is self else [self.runtime[host.address]]
         return RemoteScript(
             f"{self.name}-{label}",
             host=host.address,
@@ -165,10 +155,10 @@ class Hosts(_Part):
             user=host.user,
             private_key=self.keys[host.address],  # check() made sure every host has one
             host_key=host.host_key,
-            script=script,
+            script=pulumi.Output.concat(*script),
             delete_script=f"{delete}\n" if delete else None,
             probe=probe,
-            opts=pulumi.ResourceOptions.merge(part.moved, pulumi.ResourceOptions(depends_on=after)),
+            opts=pulumi.ResourceOptions.merge(part.moved, pulumi.ResourceOptions(depends_on=[*runtime, *after])),
         )
 
     def keys_seen(self) -> pulumi.Output[dict[str, str]]:
@@ -234,7 +224,7 @@ class DataHost(_Part):
             self,
             "data",
             db,
-            pulumi.Output.secret(pulumi.Output.concat(*lines)),
+            lines,
             delete=f"docker rm -f {svc}-postgres {svc}-redis >/dev/null 2>&1 || true",
             probe=_running_probe(containers),
         )
@@ -263,7 +253,7 @@ class ObjectStore(_Part):
             lambda a: common.env_file_text({"ROOT_ACCESS_KEY_ID": a[0], "ROOT_SECRET_ACCESS_KEY": a[1]})
         )
         mkdirs = "".join(f"mkdir -p {base}/s3/{real}\n" for real in self.buckets.values())
-        script = pulumi.Output.concat(
+        script: list[pulumi.Input[str]] = [
             _write_file(f"{base}/s3.env", env),
             f"mkdir -p {base}/s3\n{mkdirs}",
             _container_line(
@@ -276,12 +266,12 @@ class ObjectStore(_Part):
             ),
             f"for i in $(seq 60); do curl -sS -o /dev/null http://{_private(store)}:9000/ "
             ">/dev/null 2>&1 && break; sleep 1; done\n",
-        )
+        ]
         hosts.run(
             self,
             "object-store",
             store,
-            pulumi.Output.secret(script),
+            script,
             delete=f"docker rm -f {svc}-s3 >/dev/null 2>&1 || true",
             probe=_running_probe([f"{svc}-s3"]),
         )
@@ -336,7 +326,7 @@ class App(_Part):
                     self,
                     f"app-{common.slug(host.address)}",
                     host,
-                    pulumi.Output.secret(pulumi.Output.concat(*parts)),
+                    parts,
                     delete=f"docker ps -aq --filter label=migrate.app={svc} | xargs -r docker rm -f >/dev/null",
                     probe=_running_probe(names),
                 )
@@ -386,7 +376,7 @@ class Front(_Part):
                 self,
                 f"front-{common.slug(host.address)}",
                 host,
-                pulumi.Output.secret(pulumi.Output.concat(*parts)),
+                parts,
                 delete=f"docker rm -f {front_name} >/dev/null 2>&1 || true; rm -rf {front_dir}",
                 probe=_running_probe([front_name]),
                 after=app.scripts,
