@@ -54,23 +54,21 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings, context: RunCon
     """The target as six parts, each a ComponentResource: network, database, cache, media,
     front (the load balancer) and app. A part takes only what it needs from the ones before."""
     check(spec)
-    name = common.base_name(spec, target)
-    tags = common.labels(spec, target)
-    opts = pulumi.ResourceOptions(provider=provider_for(settings))
+    b = common.Build(spec, target, settings, pulumi.ResourceOptions(provider=provider_for(settings)))
     web_name, web = common.public_process(spec)
     assert web.port is not None
     tls = settings.certificate_arn is not None
 
-    network = Network(name, settings, web.port, tls, tags, opts)
+    network = Network(b, web.port, tls)
     links = common.ServiceLinks(s3_region=settings.region, tls=tls)
     if spec.postgres is not None:
-        links.database_url = Database(name, spec, network, tags, opts).url
+        links.database_url = Database(b, network).url
     if spec.redis is not None:
-        links.redis_url = Cache(name, spec, target, network, tags, opts).url
+        links.redis_url = Cache(b, network).url
     if spec.media is not None:
-        Media(name, spec, settings.region, tags, opts).link(links)
-    front = Front(name, web_name, web, settings, network, tags, opts)
-    App(name, spec, settings.region, links, network, front, tags, opts)
+        Media(b).link(links)
+    front = Front(b, web_name, web, network)
+    App(b, links, network, front)
 
     common.export_outputs(
         target=target,
@@ -83,25 +81,23 @@ def build(spec: ServiceSpec, target: str, settings: AwsSettings, context: RunCon
     )
 
 
-class _Part(common.StackPart):
+class _Part(common.TargetPart):
+    """An aws part: its resources carry the target's tags."""
+
     adapter = "aws"
+
+    def __init__(self, b: common.Build[AwsSettings]) -> None:
+        super().__init__(b)
+        self.tags = b.labels
 
 
 class Network(_Part):
     """A VPC with two public subnets (ALB, tasks) and two private ones with no route out (RDS,
     ElastiCache); security groups internet -> ALB -> app."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: AwsSettings,
-        web_port: int,
-        tls: bool,
-        tags: dict[str, str],
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        super().__init__(name, opts)
-        child = self.child
+    def __init__(self, b: common.Build[AwsSettings], web_port: int, tls: bool) -> None:
+        super().__init__(b)
+        name, settings, tags, child = b.name, b.settings, self.tags, self.child
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=settings.vpc_cidr,
@@ -110,7 +106,7 @@ class Network(_Part):
             tags=tags,
             opts=child,
         )
-        invoke = pulumi.InvokeOptions(provider=opts.provider)
+        invoke = pulumi.InvokeOptions(provider=b.opts.provider)
         zones = aws.get_availability_zones(state="available", opts=invoke).names[:2]
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags, opts=child)
         public_rt = aws.ec2.RouteTable(
@@ -145,6 +141,7 @@ class Network(_Part):
             )
             self.public_subnets.append(public)
             self.private_subnets.append(private)
+        self.private_subnet_ids = [s.id for s in self.private_subnets]
 
         vpc_id = self.vpc.id
         self.alb_sg = aws.ec2.SecurityGroup(
@@ -196,9 +193,11 @@ class Network(_Part):
             opts=self.child,
         )
 
-    def private_group(self, name: str, description: str, port: int, tags: dict[str, str]) -> aws.ec2.SecurityGroup:
+    def private_group(self, name: str, description: str, port: int) -> aws.ec2.SecurityGroup:
         """A security group for a data service, reachable from the app's tasks only."""
-        group = aws.ec2.SecurityGroup(name, vpc_id=self.vpc.id, description=description, tags=tags, opts=self.child)
+        group = aws.ec2.SecurityGroup(
+            name, vpc_id=self.vpc.id, description=description, tags=self.tags, opts=self.child
+        )
         self.admit_from_app(f"{name}-from-app", group, port)
         return group
 
@@ -206,15 +205,13 @@ class Network(_Part):
 class Database(_Part):
     """RDS Postgres in the private subnets, encrypted, reachable from the app only."""
 
-    def __init__(
-        self, name: str, spec: ServiceSpec, network: Network, tags: dict[str, str], opts: pulumi.ResourceOptions
-    ) -> None:
-        super().__init__(name, opts)
-        pg = spec.postgres
+    def __init__(self, b: common.Build[AwsSettings], network: Network) -> None:
+        super().__init__(b)
+        name, tags, pg = b.name, self.tags, b.spec.postgres
         assert pg is not None
-        db_sg = network.private_group(f"{name}-db", "postgres", 5432, tags)
+        db_sg = network.private_group(f"{name}-db", "postgres", 5432)
         subnet_group = aws.rds.SubnetGroup(
-            f"{name}-db", subnet_ids=[s.id for s in network.private_subnets], tags=tags, opts=self.child
+            f"{name}-db", subnet_ids=network.private_subnet_ids, tags=tags, opts=self.child
         )
         password = common.random_password(f"{name}-db-password", opts=self.child)
         db = aws.rds.Instance(
@@ -243,26 +240,18 @@ class Database(_Part):
 class Cache(_Part):
     """ElastiCache Redis with TLS and an auth token, reachable from the app only."""
 
-    def __init__(
-        self,
-        name: str,
-        spec: ServiceSpec,
-        target: str,
-        network: Network,
-        tags: dict[str, str],
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        super().__init__(name, opts)
-        redis = spec.redis
+    def __init__(self, b: common.Build[AwsSettings], network: Network) -> None:
+        super().__init__(b)
+        name, tags, redis = b.name, self.tags, b.spec.redis
         assert redis is not None
-        cache_sg = network.private_group(f"{name}-cache", "redis", 6379, tags)
+        cache_sg = network.private_group(f"{name}-cache", "redis", 6379)
         cache_subnets = aws.elasticache.SubnetGroup(
-            f"{name}-cache", subnet_ids=[s.id for s in network.private_subnets], opts=self.child
+            f"{name}-cache", subnet_ids=network.private_subnet_ids, opts=self.child
         )
         token = common.random_password(f"{name}-cache-token", opts=self.child)
         cache = aws.elasticache.ReplicationGroup(
             f"{name}-cache",
-            description=f"{spec.service.name} redis ({target})",
+            description=f"{b.spec.service.name} redis ({b.target})",
             engine="redis",
             engine_version=redis.version,
             node_type=CACHE_NODES[redis.size],
@@ -284,15 +273,13 @@ class Media(_Part):
     """The spec's buckets (encrypted, public only where asked) and an IAM user whose keys the
     app and the data mover use."""
 
-    def __init__(
-        self, name: str, spec: ServiceSpec, region: str, tags: dict[str, str], opts: pulumi.ResourceOptions
-    ) -> None:
-        super().__init__(name, opts)
-        assert spec.media is not None
-        child = self.child
-        self.region = region
+    def __init__(self, build: common.Build[AwsSettings]) -> None:
+        super().__init__(build)
+        assert build.spec.media is not None
+        name, tags, child = build.name, self.tags, self.child
+        self.region = build.settings.region
         self.buckets: dict[str, aws.s3.Bucket] = {}
-        for b in spec.media.buckets:
+        for b in build.spec.media.buckets:
             bucket = aws.s3.Bucket(
                 f"{name}-{b.name}", bucket_prefix=common.slug(f"{b.name}-", 37), tags=tags, opts=child
             )
@@ -348,18 +335,9 @@ class Front(_Part):
     """The application load balancer: HTTPS with the given certificate, and HTTP, both
     forwarding to the public process's target group."""
 
-    def __init__(
-        self,
-        name: str,
-        web_name: str,
-        web: Process,
-        settings: AwsSettings,
-        network: Network,
-        tags: dict[str, str],
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        super().__init__(name, opts)
-        child = self.child
+    def __init__(self, b: common.Build[AwsSettings], web_name: str, web: Process, network: Network) -> None:
+        super().__init__(b)
+        name, settings, tags, child = b.name, b.settings, self.tags, self.child
         assert web.port is not None
         self.web_name, self.web_port = web_name, web.port
         self.alb = aws.lb.LoadBalancer(
@@ -417,18 +395,10 @@ class App(_Part):
     never as plain task-definition environment."""
 
     def __init__(
-        self,
-        name: str,
-        spec: ServiceSpec,
-        region: str,
-        links: common.ServiceLinks,
-        network: Network,
-        front: Front,
-        tags: dict[str, str],
-        opts: pulumi.ResourceOptions,
+        self, b: common.Build[AwsSettings], links: common.ServiceLinks, network: Network, front: Front
     ) -> None:
-        super().__init__(name, opts)
-        child = self.child
+        super().__init__(b)
+        name, spec, region, tags, child = b.name, b.spec, b.settings.region, self.tags, self.child
         cluster = aws.ecs.Cluster(f"{name}", tags=tags, opts=child)
         logs = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=30, tags=tags, opts=child)
         execution_role = aws.iam.Role(
@@ -442,7 +412,7 @@ class App(_Part):
         )
         spec_secrets = common.resolve_spec_secrets(spec)
         env_by_process = {p: common.app_environment(spec, p, links, spec_secrets) for p in spec.processes}
-        secret_arns = self._secrets(name, env_by_process, tags)
+        secret_arns = self._secrets(name, env_by_process)
         aws.iam.RolePolicy(
             f"{name}-exec-secrets",
             role=execution_role.id,
@@ -497,16 +467,14 @@ class App(_Part):
             )
         self.register_outputs({})
 
-    def _secrets(
-        self, name: str, env_by_process: dict[str, common.AppEnvironment], tags: dict[str, str]
-    ) -> dict[str, pulumi.Output[str]]:
+    def _secrets(self, name: str, env_by_process: dict[str, common.AppEnvironment]) -> dict[str, pulumi.Output[str]]:
         """One Secrets Manager secret per secret variable any process uses; their ARNs."""
         arns: dict[str, pulumi.Output[str]] = {}
         all_secret_keys = sorted({k for env in env_by_process.values() for k in env.secret})
         any_env = next(iter(env_by_process.values()))
         for key in all_secret_keys:
             secret = aws.secretsmanager.Secret(
-                f"{name}-{common.slug(key)}", name_prefix=f"{name}/{key}-", tags=tags, opts=self.child
+                f"{name}-{common.slug(key)}", name_prefix=f"{name}/{key}-", tags=self.tags, opts=self.child
             )
             aws.secretsmanager.SecretVersion(
                 f"{name}-{common.slug(key)}", secret_id=secret.id, secret_string=any_env.secret[key], opts=self.child

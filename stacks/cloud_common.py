@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pulumi
 
@@ -33,6 +33,41 @@ class StackPart(pulumi.ComponentResource):
     def __init__(self, name: str, opts: pulumi.ResourceOptions) -> None:
         super().__init__(f"migrate:{self.adapter}:{type(self).__name__}", name, None, opts)
         self.child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=self))
+        # For a resource the stack declared at its root before this part existed: the alias
+        # keeps its old URN, so an existing stack's next ``up`` moves it instead of replacing it.
+        self.moved = pulumi.ResourceOptions.merge(
+            self.child, pulumi.ResourceOptions(aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)])
+        )
+
+
+class TargetPart(StackPart):
+    """A part of a target's stack built from its ``Build``: named after the target, made with
+    the target's options (its provider)."""
+
+    def __init__(self, b: Build[Any]) -> None:
+        super().__init__(b.name, b.opts)
+
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Build(Generic[S]):
+    """The target a stack builds, as each of its parts sees it: the spec, the target and its
+    settings, and the options (the provider) every part is made with."""
+
+    spec: ServiceSpec
+    target: str
+    settings: S
+    opts: pulumi.ResourceOptions = field(default_factory=pulumi.ResourceOptions)
+
+    @property
+    def name(self) -> str:
+        return base_name(self.spec, self.target)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return labels(self.spec, self.target)
 
 
 # Spec sizes -> a rough (vCPU, GiB memory) every adapter maps to its own instance types.
@@ -349,6 +384,12 @@ def app_user_data(
     envs = {p: resolved_env(app_environment(spec, p, links, spec_secrets)) for p in processes}
     user_data = pulumi.Output.all(**envs).apply(functools.partial(app_cloud_init, spec, processes))
     return secret_input(user_data)
+
+
+def app_servers_user_data(spec: ServiceSpec, layout: list[list[str]], links: ServiceLinks) -> list[pulumi.Output[str]]:
+    """The (secret) cloud-init of each app server of ``layout`` (see ``placement``), in order."""
+    spec_secrets = resolve_spec_secrets(spec)
+    return [app_user_data(spec, processes, links, spec_secrets) for processes in layout]
 
 
 def cloud_config(files: dict[str, str], script_lines: list[str]) -> str:

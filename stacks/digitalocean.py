@@ -43,7 +43,6 @@ def check(spec: ServiceSpec, target: str, settings: DigitalOceanSettings) -> Non
 
 def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings, context: RunContext) -> None:
     check(spec, target, settings)
-    name = common.base_name(spec, target)
     spaces_id = spaces_secret = None
     if settings.spaces_access_key and settings.spaces_secret_key:
         spaces_id = pulumi.Output.secret(settings.spaces_access_key.resolve("spaces_access_key"))
@@ -54,21 +53,21 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings, contex
         spaces_access_id=spaces_id,
         spaces_secret_key=spaces_secret,
     )
-    opts = pulumi.ResourceOptions(provider=provider)
+    b = common.Build(spec, target, settings, pulumi.ResourceOptions(provider=provider))
     web_name, web = common.public_process(spec)
     assert web.port is not None
 
-    network = Network(name, spec, target, settings, opts)
+    network = Network(b)
     links = common.ServiceLinks(s3_region=settings.region, tls=bool(settings.certificate_name))
     if spec.postgres is not None:
-        links.database_url = Database(name, spec, settings, network, opts).url
+        links.database_url = Database(b, network).url
     if spec.redis is not None:
-        links.redis_url = Cache(name, spec, settings, network, opts).url
+        links.redis_url = Cache(b, network).url
     if spec.media is not None:
-        Spaces(name, spec, target, settings, opts).link(links)
+        Spaces(b).link(links)
     layout = common.placement(spec)
-    droplets = Droplets(name, spec, settings, network, layout, links, opts)
-    lb = Front(name, web_name, web, settings, network, droplets, layout, opts).lb
+    droplets = Droplets(b, network, common.app_servers_user_data(spec, layout, links))
+    lb = Front(b, web_name, web, network, droplets, layout).lb
 
     common.export_outputs(
         target=target,
@@ -80,18 +79,18 @@ def build(spec: ServiceSpec, target: str, settings: DigitalOceanSettings, contex
     )
 
 
-class _Part(common.StackPart):
+class _Part(common.TargetPart):
     adapter = "digitalocean"
 
 
 class Network(_Part):
     """The VPC, the target's tags, and the app droplets' tag the data services trust."""
 
-    def __init__(
-        self, name: str, spec: ServiceSpec, target: str, settings: DigitalOceanSettings, opts: pulumi.ResourceOptions
-    ) -> None:
-        super().__init__(name, opts)
-        tag_names = [f"{k}:{v}" for k, v in common.labels(spec, target).items()]
+    def __init__(self, b: common.Build[DigitalOceanSettings]) -> None:
+        super().__init__(b)
+        name, settings = b.name, b.settings
+        self.settings = settings
+        tag_names = [f"{k}:{v}" for k, v in b.labels.items()]
         self.tags = [do.Tag(f"{name}-{i}", name=t.replace(":", "-"), opts=self.child) for i, t in enumerate(tag_names)]
         self.app_tag = do.Tag(f"{name}-app", name=f"{name}-app", opts=self.child)
         self.vpc = do.Vpc(f"{name}-vpc", region=settings.region, ip_range=settings.vpc_cidr, opts=self.child)
@@ -109,7 +108,6 @@ class Network(_Part):
         engine: str,
         version: str,
         size: str,
-        settings: DigitalOceanSettings,
         storage_size_mib: str | None = None,
     ) -> do.DatabaseCluster:
         """A one-node managed database cluster on the VPC, with the target's tags."""
@@ -119,7 +117,7 @@ class Network(_Part):
             version=version,
             size=size,
             node_count=1,
-            region=settings.region,
+            region=self.settings.region,
             private_network_uuid=self.vpc.id,
             storage_size_mib=storage_size_mib,
             tags=self.tag_names,
@@ -130,19 +128,12 @@ class Network(_Part):
 class Database(_Part):
     """Managed Postgres on the VPC, trusting only the app droplets' tag."""
 
-    def __init__(
-        self,
-        name: str,
-        spec: ServiceSpec,
-        settings: DigitalOceanSettings,
-        network: Network,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        super().__init__(name, opts)
-        pg = spec.postgres
+    def __init__(self, b: common.Build[DigitalOceanSettings], network: Network) -> None:
+        super().__init__(b)
+        name, pg = b.name, b.spec.postgres
         assert pg is not None
         storage = str(pg.storage_gb * 1024) if pg.storage_gb > 10 else None
-        cluster = network.cluster(self, f"{name}-pg", "pg", str(pg.version), DB_SIZES[pg.size], settings, storage)
+        cluster = network.cluster(self, f"{name}-pg", "pg", str(pg.version), DB_SIZES[pg.size], storage)
         database = do.DatabaseDb(f"{name}-pg-db", cluster_id=cluster.id, name=pg.database, opts=self.child)
         user = do.DatabaseUser(f"{name}-pg-user", cluster_id=cluster.id, name=pg.user, opts=self.child)
         do.DatabaseFirewall(f"{name}-pg", cluster_id=cluster.id, rules=network.trusted, opts=self.child)
@@ -155,17 +146,11 @@ class Database(_Part):
 class Cache(_Part):
     """Managed Valkey (Redis-compatible) on the VPC, trusting only the app droplets' tag."""
 
-    def __init__(
-        self,
-        name: str,
-        spec: ServiceSpec,
-        settings: DigitalOceanSettings,
-        network: Network,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        super().__init__(name, opts)
-        assert spec.redis is not None
-        cache = network.cluster(self, f"{name}-valkey", "valkey", VALKEY_VERSION, DB_SIZES[spec.redis.size], settings)
+    def __init__(self, b: common.Build[DigitalOceanSettings], network: Network) -> None:
+        super().__init__(b)
+        name, redis = b.name, b.spec.redis
+        assert redis is not None
+        cache = network.cluster(self, f"{name}-valkey", "valkey", VALKEY_VERSION, DB_SIZES[redis.size])
         do.DatabaseFirewall(f"{name}-valkey", cluster_id=cache.id, rules=network.trusted, opts=self.child)
         self.url = common.redis_url(cache.password, cache.private_host, cache.port, tls=True, user="default")
         self.register_outputs({})
@@ -174,24 +159,18 @@ class Cache(_Part):
 class Spaces(_Part):
     """The spec's buckets in Spaces and a key scoped to them (read-write)."""
 
-    def __init__(
-        self,
-        name: str,
-        spec: ServiceSpec,
-        target: str,
-        settings: DigitalOceanSettings,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        super().__init__(name, opts)
-        assert spec.media is not None
-        self.region = settings.region
+    def __init__(self, build: common.Build[DigitalOceanSettings]) -> None:
+        super().__init__(build)
+        assert build.spec.media is not None
+        name = build.name
+        self.region = build.settings.region
         self.buckets: dict[str, pulumi.Output[str]] = {}
         grants = []
-        for b in spec.media.buckets:
+        for b in build.spec.media.buckets:
             bucket = do.SpacesBucket(
                 f"{name}-{b.name}",
-                name=common.bucket_name(spec, target, b.name),
-                region=settings.region,
+                name=common.bucket_name(build.spec, build.target, b.name),
+                region=self.region,
                 acl="public-read" if b.public else "private",
                 opts=self.child,
             )
@@ -210,20 +189,13 @@ class Droplets(_Part):
     """App droplets, each running its share of the processes' containers."""
 
     def __init__(
-        self,
-        name: str,
-        spec: ServiceSpec,
-        settings: DigitalOceanSettings,
-        network: Network,
-        layout: list[list[str]],
-        links: common.ServiceLinks,
-        opts: pulumi.ResourceOptions,
+        self, b: common.Build[DigitalOceanSettings], network: Network, user_data: list[pulumi.Output[str]]
     ) -> None:
-        super().__init__(name, opts)
-        spec_secrets = common.resolve_spec_secrets(spec)
+        """``user_data``: each droplet's cloud-init (``common.app_servers_user_data``)."""
+        super().__init__(b)
+        name, settings = b.name, b.settings
         self.droplets = []
-        for index, processes in enumerate(layout):
-            user_data = common.app_user_data(spec, processes, links, spec_secrets)
+        for index, cloud_init in enumerate(user_data):
             self.droplets.append(
                 do.Droplet(
                     f"{name}-app-{index}",
@@ -234,7 +206,7 @@ class Droplets(_Part):
                     monitoring=True,
                     ssh_keys=settings.ssh_keys or None,
                     tags=[network.app_tag.name, *network.tag_names],
-                    user_data=user_data,
+                    user_data=cloud_init,
                     opts=self.child,
                 )
             )
@@ -247,16 +219,15 @@ class Front(_Part):
 
     def __init__(
         self,
-        name: str,
+        b: common.Build[DigitalOceanSettings],
         web_name: str,
         web: Process,
-        settings: DigitalOceanSettings,
         network: Network,
         droplets: Droplets,
         layout: list[list[str]],
-        opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__(name, opts)
+        super().__init__(b)
+        name, settings = b.name, b.settings
         assert web.port is not None
         web_droplets = [d for d, procs in zip(droplets.droplets, layout, strict=True) if web_name in procs]
         rules = [

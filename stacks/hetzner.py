@@ -58,23 +58,21 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings, context: Ru
     """The target as parts (ComponentResources): the private network, the data server,
     Object Storage, the app servers and the load balancer in front of them."""
     check(spec, target, settings)
-    name = common.base_name(spec, target)
-    labels = common.labels(spec, target)
     provider = hcloud.Provider("hcloud", token=pulumi.Output.secret(settings.token.resolve("token")))
-    opts = pulumi.ResourceOptions(provider=provider)
+    b = common.Build(spec, target, settings, pulumi.ResourceOptions(provider=provider))
     web_name, web = common.public_process(spec)
     assert web.port is not None
     layout = common.placement(spec)
     lb_ip, db_ip, app_ips = addresses(settings, len(layout))
 
-    network = PrivateNetwork(name, settings, labels, opts)
+    network = PrivateNetwork(b)
     links = common.ServiceLinks(s3_region=settings.location, tls=settings.certificate_id is not None)
     if spec.postgres is not None or spec.redis is not None:
-        DataServer(name, spec, settings, network, db_ip, app_ips, opts).link(links)
+        DataServer(b, network, db_ip, app_ips).link(links)
     if spec.media is not None:
-        ObjectStorage(name, spec, target, settings, opts).link(links)
-    servers = AppServers(name, spec, settings, network, layout, app_ips, links, opts)
-    front = Front(name, web_name, web, settings, network, servers, layout, lb_ip, labels, opts)
+        ObjectStorage(b).link(links)
+    servers = AppServers(b, network, common.app_servers_user_data(spec, layout, links), app_ips)
+    front = Front(b, web_name, web, network, servers, layout, lb_ip)
 
     common.export_outputs(
         target=target,
@@ -86,7 +84,7 @@ def build(spec: ServiceSpec, target: str, settings: HetznerSettings, context: Ru
     )
 
 
-class _Part(common.StackPart):
+class _Part(common.TargetPart):
     adapter = "hetzner"
 
 
@@ -94,10 +92,9 @@ class PrivateNetwork(_Part):
     """The private network every server sits on, and the firewall that closes their public
     side: traffic arrives through the load balancer over the private network."""
 
-    def __init__(
-        self, name: str, settings: HetznerSettings, labels: dict[str, str], opts: pulumi.ResourceOptions
-    ) -> None:
-        super().__init__(name, opts)
+    def __init__(self, b: common.Build[HetznerSettings]) -> None:
+        super().__init__(b)
+        name, settings, labels = b.name, b.settings, b.labels
         self.name, self.settings, self.labels = name, settings, labels
         self.network = hcloud.Network(f"{name}-net", ip_range=settings.network_cidr, labels=labels, opts=self.child)
         subnet = hcloud.NetworkSubnet(
@@ -143,16 +140,10 @@ class DataServer(_Part):
     reachable from the app servers' private addresses only."""
 
     def __init__(
-        self,
-        name: str,
-        spec: ServiceSpec,
-        settings: HetznerSettings,
-        network: PrivateNetwork,
-        db_ip: str,
-        app_ips: list[str],
-        opts: pulumi.ResourceOptions,
+        self, b: common.Build[HetznerSettings], network: PrivateNetwork, db_ip: str, app_ips: list[str]
     ) -> None:
-        super().__init__(name, opts)
+        super().__init__(b)
+        name, spec, settings = b.name, b.spec, b.settings
         storage = spec.postgres.storage_gb if spec.postgres else 10
         volume = hcloud.Volume(
             f"{name}-data",
@@ -194,12 +185,11 @@ class ObjectStorage(_Part):
     """The spec's buckets in Hetzner Object Storage, through its S3 API (the aws provider
     pointed at it: Hetzner's own API has no buckets)."""
 
-    def __init__(
-        self, name: str, spec: ServiceSpec, target: str, settings: HetznerSettings, opts: pulumi.ResourceOptions
-    ) -> None:
-        super().__init__(name, opts)
+    def __init__(self, build: common.Build[HetznerSettings]) -> None:
+        super().__init__(build)
         import pulumi_aws as aws
 
+        name, spec, target, settings = build.name, build.spec, build.target, build.settings
         assert spec.media is not None
         assert settings.s3_access_key is not None and settings.s3_secret_key is not None
         self.endpoint = settings.object_storage_endpoint or (f"https://{settings.location}.your-objectstorage.com")
@@ -243,23 +233,18 @@ class AppServers(_Part):
 
     def __init__(
         self,
-        name: str,
-        spec: ServiceSpec,
-        settings: HetznerSettings,
+        b: common.Build[HetznerSettings],
         network: PrivateNetwork,
-        layout: list[list[str]],
-        app_ips: list[str],
-        links: common.ServiceLinks,
-        opts: pulumi.ResourceOptions,
+        user_data: list[pulumi.Output[str]],
+        ips: list[str],
     ) -> None:
-        super().__init__(name, opts)
-        spec_secrets = common.resolve_spec_secrets(spec)
-        self.servers = []
-        for index, processes in enumerate(layout):
-            user_data = common.app_user_data(spec, processes, links, spec_secrets)
-            self.servers.append(
-                network.server(self, f"app-{index}", "app", settings.server_type, app_ips[index], user_data)
-            )
+        """``user_data``: each server's cloud-init (``common.app_servers_user_data``); ``ips``: their
+        private addresses."""
+        super().__init__(b)
+        server_type = b.settings.server_type
+        self.servers = [
+            network.server(self, f"app-{i}", "app", server_type, ips[i], data) for i, data in enumerate(user_data)
+        ]
         self.register_outputs({})
 
 
@@ -269,25 +254,23 @@ class Front(_Part):
 
     def __init__(
         self,
-        name: str,
+        b: common.Build[HetznerSettings],
         web_name: str,
         web: Process,
-        settings: HetznerSettings,
         network: PrivateNetwork,
         servers: AppServers,
         layout: list[list[str]],
         lb_ip: str,
-        labels: dict[str, str],
-        opts: pulumi.ResourceOptions,
     ) -> None:
-        super().__init__(name, opts)
+        super().__init__(b)
+        name, settings = b.name, b.settings
         assert web.port is not None
         child = self.child
         self.lb = hcloud.LoadBalancer(
             f"{name}-lb",
             load_balancer_type=settings.load_balancer_type,
             location=settings.location,
-            labels=labels,
+            labels=network.labels,
             opts=child,
         )
         lb_net = hcloud.LoadBalancerNetwork(

@@ -13,11 +13,11 @@ a backup stays readable by any S3 tool.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from pathlib import Path
 
-from migrate.data.stores import Fetched, ObjectInfo, ObjectStore, S3Store
+from migrate.data.stores import Fetched, ObjectInfo, ObjectStore, Parts, S3Store
 from migrate.errors import InputError, MigrateError
 
 MAX_KEY_BYTES = 1024  # S3's limit on a whole key
@@ -58,12 +58,14 @@ class HashedLongKeys(ObjectStore):
             return HASHED + hashlib.sha256(raw).hexdigest()
         return key
 
-    def _name_object(self, key: str) -> None:
-        """After the data: the companion object that names a hashed key (listing reads it)."""
+    def _named(self, key: str, etag: str) -> str:
+        """After the data (stored as ``etag``, which is returned): the companion object that names
+        a hashed key (listing reads it)."""
         stored = self.stored_key(key)
         if stored != key:
             raw = _encoded(key)
             self.inner.put(stored + NAME_SUFFIX, raw, sha256=hashlib.sha256(raw).hexdigest())
+        return etag
 
     def check(self, create: bool = False) -> None:
         self.inner.check(create)
@@ -121,30 +123,17 @@ class HashedLongKeys(ObjectStore):
     def put(
         self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None, md5: bytes | None = None
     ) -> str:
-        etag = self.inner.put(self.stored_key(key), data, sha256=sha256, meta=meta, md5=md5)
-        self._name_object(key)
-        return etag
+        return self._named(key, self.inner.put(self.stored_key(key), data, sha256=sha256, meta=meta, md5=md5))
 
     def put_parts(
-        self,
-        key: str,
-        parts: Sequence[bytes],
-        md5s: Sequence[bytes],
-        *,
-        sha256: str,
-        pool: Executor,
-        meta: dict[str, str] | None = None,
+        self, key: str, parts: Parts, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None
     ) -> str:
-        etag = self.inner.put_parts(self.stored_key(key), parts, md5s, sha256=sha256, pool=pool, meta=meta)
-        self._name_object(key)
-        return etag
+        return self._named(key, self.inner.put_parts(self.stored_key(key), parts, sha256=sha256, pool=pool, meta=meta))
 
     def upload_file(
         self, key: str, path: Path, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None
     ) -> str:
-        etag = self.inner.upload_file(self.stored_key(key), path, sha256=sha256, pool=pool, meta=meta)
-        self._name_object(key)
-        return etag
+        return self._named(key, self.inner.upload_file(self.stored_key(key), path, sha256=sha256, pool=pool, meta=meta))
 
     def delete(self, key: str) -> None:
         stored = self.stored_key(key)

@@ -290,15 +290,13 @@ def _copy_one(
     if src.size <= IN_MEMORY_MAX:
         with memory.hold(src.size):
             fetched = source.get_parts(src.key, src.size, parts)
-            md5s = [hashlib.md5(part).digest() for part in fetched.parts]
+            body = stores.Parts.of(fetched.parts)
             digest = hashlib.sha256()
             for part in fetched.parts:
                 digest.update(part)
             sha = digest.hexdigest()
             _check_read(source, src, fetched, sha)
-            etag = dest.put_parts(
-                src.key, fetched.parts, md5s, sha256=sha, pool=parts, meta=_carried(source, src, fetched)
-            )
+            etag = dest.put_parts(src.key, body, sha256=sha, pool=parts, meta=_carried(source, src, fetched))
             return _stored_size(dest, sum(len(part) for part in fetched.parts)), etag, sha
     with tempfile.TemporaryDirectory(dir=data_dir()) as scratch:
         path = Path(scratch) / "object"

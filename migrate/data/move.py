@@ -22,8 +22,9 @@ from migrate.data.endpoints import PgEndpoint, bucket_pairs, postgres_endpoint, 
 from migrate.data.fingerprint import DbFingerprint, fingerprint
 from migrate.data.locations import Location
 from migrate.data.manifest import data_dir
+from migrate.data.media import ObjectSyncResult
 from migrate.data.progress import ProgressCallback
-from migrate.data.stores import DirStore, S3Store
+from migrate.data.stores import DirStore, ObjectStore, S3Store
 from migrate.errors import InputError, MigrateError
 
 if TYPE_CHECKING:
@@ -47,6 +48,34 @@ class SyncResult:
     @property
     def ok(self) -> bool:
         return self.verify is None or self.verify.ok
+
+    def copy_bucket(
+        self,
+        name: str,
+        source: ObjectStore,
+        dest: ObjectStore,
+        *,
+        workers: int,
+        progress: ProgressCallback | None,
+        delete: bool = False,
+        create_dest: bool = False,
+    ) -> ObjectSyncResult:
+        """Copy the spec bucket ``name`` and verify the copy: the copy joins ``media``, what the
+        check found joins ``verify`` (which the move must have)."""
+        assert self.verify is not None
+        copied, found = media.sync_verified(
+            source,
+            dest,
+            area=f"media:{name}",
+            task=f"media {name}",
+            workers=workers,
+            delete=delete,
+            create_dest=create_dest,
+            progress=progress,
+        )
+        self.media.append(copied)
+        self.verify.extend(found)
+        return copied
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,8 +124,8 @@ def sync(
 
     ``source_admin_url`` (a superuser at the source) lets role passwords be carried."""
     started = time.monotonic()
-    result = SyncResult(source.target, dest.target)
     report = VerifyReport() if verify else None
+    result = SyncResult(source.target, dest.target, verify=report)
     if postgres and _has_postgres(spec, source):
         src, dst = postgres_endpoint(source), postgres_endpoint(dest)
         admin = _admin(admin_url, dest.target)
@@ -122,28 +151,19 @@ def sync(
         for name, src_bucket, dst_bucket in bucket_pairs(spec, source, dest):
             src_store, dst_store = S3Store(src_s3, src_bucket), S3Store(dst_s3, dst_bucket)
             if report is None:
-                copied = media.sync_objects(
-                    src_store, dst_store, workers=workers, delete=delete, progress=progress, task=f"media {name}"
+                result.media.append(
+                    media.sync_objects(
+                        src_store, dst_store, workers=workers, delete=delete, progress=progress, task=f"media {name}"
+                    )
                 )
             else:
-                copied, found = media.sync_verified(
-                    src_store,
-                    dst_store,
-                    area=f"media:{name}",
-                    task=f"media {name}",
-                    workers=workers,
-                    delete=delete,
-                    progress=progress,
-                )
-                report.extend(found)
-            result.media.append(copied)
+                result.copy_bucket(name, src_store, dst_store, workers=workers, delete=delete, progress=progress)
     if redis:
         result.redis = _copy_redis(source, dest, progress)
     elif source.redis_url is not None:
         from migrate.data.redis_copy import NOTE
 
         result.redis = {"copied": False, "note": NOTE}
-    result.verify = report
     result.seconds = time.monotonic() - started
     return result
 
@@ -234,8 +254,8 @@ def backup(
     _, unfinished = _backup_ids(location, service)
     backup_id = unfinished[-1] if unfinished else datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     prefix = f"{service}/{backup_id}"
-    result = SyncResult(source.target, location.label, backup_id=backup_id)
     report = VerifyReport()
+    result = SyncResult(source.target, location.label, backup_id=backup_id, verify=report)
     doc: dict[str, Any] = {
         "format": 1,
         "service": service,
@@ -304,22 +324,13 @@ def backup(
         src_s3 = s3_endpoint(source)
         for name, src_bucket, _ in bucket_pairs(spec, source, source):
             src_store, dst_store = S3Store(src_s3, src_bucket), location.store(f"{prefix}/media/{name}", key)
-            copied, found = media.sync_verified(
-                src_store,
-                dst_store,
-                area=f"media:{name}",
-                task=f"media {name}",
-                workers=workers,
-                create_dest=True,
-                progress=progress,
+            copied = result.copy_bucket(
+                name, src_store, dst_store, workers=workers, create_dest=True, progress=progress
             )
-            result.media.append(copied)
-            report.extend(found)
             doc["media"][name] = {
                 "objects": copied.objects,
                 "bytes": sum(o.size for o in copied.source_listing.values()),
             }
-    result.verify = report
     if report.ok:  # the document marks the backup complete: only a verified backup gets one
         doc["created"] = datetime.now(UTC).isoformat()
         location.store(prefix).check(create=True)
@@ -371,8 +382,8 @@ def restore(
                 f"backup {chosen} was encrypted with key id {doc.get('key_id')}; "
                 f"MIGRATE_BACKUP_KEY has key id {key.key_id}"
             )
-    result = SyncResult(location.label, dest.target, backup_id=chosen)
     report = VerifyReport()
+    result = SyncResult(location.label, dest.target, backup_id=chosen, verify=report)
     if postgres and doc.get("postgres") and dest.database_url is not None:
         dst = postgres_endpoint(dest)
         roles_created: list[str] = []
@@ -420,11 +431,6 @@ def restore(
         for name_, _info in doc["media"].items():
             bucket = dest.s3_buckets.get(name_, name_)
             src_store, dst_store = location.store(f"{prefix}/media/{name_}", key), S3Store(dst_s3, bucket)
-            copied, found = media.sync_verified(
-                src_store, dst_store, area=f"media:{name_}", task=f"media {name_}", workers=workers, progress=progress
-            )
-            result.media.append(copied)
-            report.extend(found)
-    result.verify = report
+            result.copy_bucket(name_, src_store, dst_store, workers=workers, progress=progress)
     result.seconds = time.monotonic() - started
     return result

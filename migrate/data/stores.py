@@ -67,6 +67,23 @@ def multipart_etag(part_md5s: list[bytes]) -> str:
     return f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
 
 
+@dataclass(frozen=True)
+class Parts:
+    """An object's body as upload parts, each with its binary MD5: what a multipart upload sends,
+    and what the server's part ETags are checked against."""
+
+    data: Sequence[bytes]
+    md5s: Sequence[bytes]
+
+    @classmethod
+    def of(cls, data: Sequence[bytes]) -> Parts:
+        return cls(data, [hashlib.md5(part).digest() for part in data])
+
+    def part(self, number: int) -> tuple[bytes, bytes]:
+        """Part ``number`` (from 1, as S3 numbers them) and its MD5."""
+        return self.data[number - 1], self.md5s[number - 1]
+
+
 @dataclass
 class Fetched:
     """An object read into memory part by part, with what the server said about it while reading."""
@@ -227,17 +244,11 @@ class ObjectStore(ABC):
         return Fetched([data[i : i + step] for i in range(0, len(data), step)] or [b""])
 
     def put_parts(
-        self,
-        key: str,
-        parts: Sequence[bytes],
-        md5s: Sequence[bytes],
-        *,
-        sha256: str,
-        pool: Executor,
-        meta: dict[str, str] | None = None,
+        self, key: str, parts: Parts, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None
     ) -> str:
-        """Store the concatenation of ``parts`` (their MD5s given); return the new ETag."""
-        return self.put(key, b"".join(parts), sha256=sha256, md5=md5s[0] if len(parts) == 1 else None, meta=meta)
+        """Store the concatenation of ``parts``; return the new ETag."""
+        md5 = parts.md5s[0] if len(parts.data) == 1 else None
+        return self.put(key, b"".join(parts.data), sha256=sha256, md5=md5, meta=meta)
 
     def object_meta(self, key: str) -> dict[str, str]:
         """The headers and user metadata a copy of ``key`` must keep (see ``carried_meta``)."""
@@ -572,20 +583,11 @@ class S3Store(ObjectStore):
         )
 
     def put_parts(
-        self,
-        key: str,
-        parts: Sequence[bytes],
-        md5s: Sequence[bytes],
-        *,
-        sha256: str,
-        pool: Executor,
-        meta: dict[str, str] | None = None,
+        self, key: str, parts: Parts, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None
     ) -> str:
-        if len(parts) == 1:
-            return self.put(key, parts[0], sha256=sha256, md5=md5s[0], meta=meta)
-        return self._multipart(
-            key, len(parts), lambda n: (parts[n - 1], md5s[n - 1]), sha256=sha256, pool=pool, meta=meta
-        )
+        if len(parts.data) == 1:
+            return self.put(key, parts.data[0], sha256=sha256, md5=parts.md5s[0], meta=meta)
+        return self._multipart(key, len(parts.data), parts.part, sha256=sha256, pool=pool, meta=meta)
 
     def upload_file(
         self, key: str, path: Path, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None

@@ -58,4 +58,7 @@ class VpsAdapter(HostingAdapter):
         ]
         if passwords:
             plan.append(("pulumi-python:dynamic/vps:GeneratedSecret", passwords))
+        # The stack's parts (ComponentResources), one per concern the spec asks for.
+        parts = ["Hosts", "App", "Front"] + ["DataHost"] * data + ["ObjectStore"] * (spec.media is not None)
+        plan += [(f"migrate:vps:{part}", 1) for part in parts]
         return plan

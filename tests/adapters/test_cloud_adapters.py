@@ -350,9 +350,10 @@ def test_vps_runs_everything_over_ssh_with_secrets_on_stdin(chirp: ServiceSpec) 
     d = deploy(chirp, "vps")
     # The stack's own dynamic resources: no plugin to download (pulumi-command is gone).
     commands = d.of_type("pulumi-python:dynamic/vps:RemoteScript")
-    assert {c.typ for c in d.resources} <= {
+    assert {c.typ for c in d.resources} == {
         "pulumi-python:dynamic/vps:RemoteScript",
         "pulumi-python:dynamic/vps:GeneratedSecret",
+        *(f"migrate:vps:{part}" for part in ("Hosts", "DataHost", "ObjectStore", "App", "Front")),
     }
     for c in commands:
         assert c.plain["host"] == "203.0.113.10"

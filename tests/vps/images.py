@@ -118,7 +118,11 @@ exec $AS "$BIN/postgres" -D "$PGDATA" \\
 """
 
 DOCKERFILES = {
+    # PGPORT: psql in the container reaches the server on 5432, as in the official image. Debian's
+    # psql wrapper would take the port of the cluster the package made when the rootfs was built:
+    # 5433 if the building machine had 5432 taken (a sandbox running), and the rootfs is cached.
     "postgres": (
+        "ENV PGPORT=5432\n"
         'COPY entrypoint /usr/local/bin/postgres-entrypoint\nENTRYPOINT ["/usr/local/bin/postgres-entrypoint"]\n'
     ),
     "redis": 'CMD ["redis-server"]\n',
