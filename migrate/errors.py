@@ -16,7 +16,9 @@ else is a bug ("internal error", exit 1, traceback with ``--verbose``).
     ├── HealthCheckError        exit 1  the target does not answer: swinging to it would be an outage
     ├── DnsProviderError        exit 1  a DNS provider refused or failed a read or a change
     ├── RegistrarError          exit 1  a registrar refused or failed a read or a change
-    └── MissingBucket           exit 1  a bucket (or directory) an operation names does not exist
+    ├── MissingBucket           exit 1  a bucket (or directory) an operation names does not exist
+    └── TaggingRefused          exit 1  an object store refused an object's tags (a copy then goes on
+                                        without them and names the objects: only seen if it cannot)
 
 Modules that raise these import them from here; a few still re-export them under the names
 callers used before.
@@ -103,3 +105,7 @@ class RegistrarError(MigrateError):
 
 class MissingBucket(MigrateError):
     """The bucket (or directory) an operation names does not exist."""
+
+
+class TaggingRefused(MigrateError):
+    """An object store refused a write's tags (x-amz-tagging): it keeps no object tags."""

@@ -256,6 +256,8 @@ def _print_report(out: Output, report: VerifyReport) -> None:
         out.human.print(f"DIFFERS {mismatch.describe()}", markup=False, soft_wrap=True)
     if len(report.mismatches) > 50:
         out.human.print(f"... and {len(report.mismatches) - 50} more (see --json)", markup=False)
+    for line in report.not_carried:
+        out.human.print(f"NOT CARRIED {line}", markup=False, soft_wrap=True)
     out.human.print(
         "verified: everything matches" if report.ok else f"verification FAILED: {len(report.mismatches)} difference(s)",
         markup=False,

@@ -44,6 +44,9 @@ class VerifyReport:
     sections: list[SectionSummary] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
     seconds: float = 0.0
+    # What the destination cannot hold, one line each (e.g. tags at a store without tagging):
+    # not a difference the copy could mend, and never left unsaid.
+    not_carried: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -52,6 +55,7 @@ class VerifyReport:
     def extend(self, other: VerifyReport) -> None:
         self.sections.extend(other.sections)
         self.mismatches.extend(other.mismatches)
+        self.not_carried.extend(other.not_carried)
         self.seconds += other.seconds
 
     def to_json(self) -> dict[str, Any]:
@@ -60,4 +64,5 @@ class VerifyReport:
             "seconds": round(self.seconds, 3),
             "sections": [{**asdict(s), "mismatched": s.mismatched} for s in self.sections],
             "mismatches": [{**asdict(m), "message": m.describe()} for m in self.mismatches],
+            "not_carried": self.not_carried,
         }

@@ -348,6 +348,9 @@ def meta_mismatches(area: str, key: str, source: ObjectStore, dest: ObjectStore)
         if a.get(name) != b.get(name):
             what = stores.entry_label(name)
             found.append(Mismatch(area, key, what, _shown(a.get(name)), _shown(b.get(name))))
+    if tags_a and not tags_b and not dest.keeps_tags(key):  # named once in the report instead
+        dest.note_untagged(key)
+        tags_a = {}
     for name in sorted(tags_a.keys() | tags_b.keys()):
         if tags_a.get(name) != tags_b.get(name):
             shown = _shown(tags_a.get(name)), _shown(tags_b.get(name))
@@ -498,6 +501,11 @@ def verify_objects(
                     if key not in bad_keys:
                         summary.matched -= 1
                         bad_keys.add(key)
+    if untagged := sorted(dest.untagged()):
+        report.not_carried.append(
+            f"{area}: the tags of {len(untagged)} object(s) (the first {untagged[0]!r}): {dest.label} keeps "
+            "no object tags (it refused them); the bytes, headers and metadata are verified"
+        )
     summary.seconds = time.monotonic() - started
     report.sections.append(summary)
     report.seconds = summary.seconds

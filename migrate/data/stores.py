@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrate.data import prefetch, s3_http, uploads
-from migrate.errors import InputError, MigrateError, MissingBucket
+from migrate.errors import InputError, MigrateError, MissingBucket, TaggingRefused
 
 if TYPE_CHECKING:
     from migrate.data.endpoints import S3Endpoint
@@ -112,6 +112,8 @@ OWN_META = frozenset({CHECKSUM_META, "plain-size"})
 # The object's tags, as the x-amz-tagging header writes them (URL-encoded ``k=v&k=v``, sorted).
 # The leading ':' cannot begin an HTTP header name, so no user-metadata key collides with it.
 TAGS_META = ":tags"
+# Error codes of a server that keeps no object tags (Cloudflare R2 answers NotImplemented).
+_NO_TAGGING = ("NotImplemented", "MethodNotAllowed", "501")
 # One mapping holds an object's headers and its user metadata. A user-metadata key spelt like
 # a header (an app's own ``x-amz-meta-content-type``), or already carrying this prefix, is kept
 # under the prefix, so it can never overwrite the header of the same name or be taken for it.
@@ -200,6 +202,21 @@ class ObjectStore(ABC):
     # (S3); False when they are a record kept beside the bytes (a directory's sidecar files),
     # which a replaced file would leave standing: a verify then reads the bytes.
     server_etags = False
+    # Set once the store has shown it keeps no object tags (it refused a write's x-amz-tagging,
+    # or answers GetObjectTagging NotImplemented): writes go without them from then on, and a
+    # verify names the objects whose tags it cannot hold instead of failing on each of them.
+    no_tagging = False
+
+    def untagged(self) -> frozenset[str]:
+        """The keys whose tags this store could not hold (written without them, or verified so)."""
+        return frozenset()
+
+    def keeps_tags(self, key: str) -> bool:
+        """Whether the store keeps object tags (asking it, with ``key``, when not known yet)."""
+        return True
+
+    def note_untagged(self, key: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} keeps every object's tags")
 
     @abstractmethod
     def check(self, create: bool = False) -> None:
@@ -284,6 +301,18 @@ class S3Store(ObjectStore):
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._lean_endpoint: Any = False  # not decided yet
+        self._untagged: set[str] = set()
+
+    def untagged(self) -> frozenset[str]:
+        return frozenset(self._untagged)
+
+    def note_untagged(self, key: str) -> None:
+        self._untagged.add(key)  # one set.add: safe from the copy's worker threads
+
+    def keeps_tags(self, key: str) -> bool:
+        if not self.no_tagging:
+            self.tags(key)  # a server without tagging answers NotImplemented, which sets no_tagging
+        return not self.no_tagging
 
     @property
     def client(self) -> Any:
@@ -307,6 +336,8 @@ class S3Store(ObjectStore):
                 raise MissingBucket(f"bucket {self.bucket} does not exist at {self.endpoint.label}") from None
             if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
                 raise MigrateError(f"access denied by {self.endpoint.label} ({what} {self.label}): {code}") from None
+            if code in _NO_TAGGING and kwargs.get("Tagging"):
+                raise TaggingRefused(f"S3 {what} {self.label}: {code}: the object's tags were refused") from None
             raise MigrateError(f"S3 {what} {self.label}: {code}: {exc}") from None
         except BotoCoreError as exc:
             raise MigrateError(f"S3 {what} {self.label}: {exc}") from None
@@ -410,6 +441,24 @@ class S3Store(ObjectStore):
     def put(
         self, key: str, data: bytes, *, sha256: str, meta: dict[str, str] | None = None, md5: bytes | None = None
     ) -> str:
+        return self._without_tags_if_refused(key, meta, lambda kept: self._put(key, data, sha256, kept, md5))
+
+    def _without_tags_if_refused(
+        self, key: str, meta: dict[str, str] | None, write: Callable[[dict[str, str] | None], str]
+    ) -> str:
+        """``write(meta)``; where the server keeps no object tags, again without them (the key is
+        then noted as untagged: the copy is complete but for its tags, and says so)."""
+        if meta and TAGS_META in meta and not self.no_tagging:
+            try:
+                return write(meta)
+            except TaggingRefused:
+                self.no_tagging = True
+        if meta and TAGS_META in meta:
+            self.note_untagged(key)
+            meta = {name: value for name, value in meta.items() if name != TAGS_META}
+        return write(meta)
+
+    def _put(self, key: str, data: bytes, sha256: str, meta: dict[str, str] | None, md5: bytes | None) -> str:
         md5 = md5 or hashlib.md5(data).digest()
         content_md5 = base64.b64encode(md5).decode()  # S3 refuses the body unless it matches
         headers, user = split_meta(meta)
@@ -547,7 +596,8 @@ class S3Store(ObjectStore):
             try:
                 return self.client.get_object_tagging(Bucket=self.bucket, Key=self.prefix + key)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NotImplemented", "MethodNotAllowed", "501"):
+                if exc.response.get("Error", {}).get("Code") in _NO_TAGGING:
+                    self.no_tagging = True
                     return {}
                 raise
 
@@ -587,7 +637,11 @@ class S3Store(ObjectStore):
     ) -> str:
         if len(parts.data) == 1:
             return self.put(key, parts.data[0], sha256=sha256, md5=parts.md5s[0], meta=meta)
-        return self._multipart(key, len(parts.data), parts.part, sha256=sha256, pool=pool, meta=meta)
+        return self._without_tags_if_refused(
+            key,
+            meta,
+            lambda kept: self._multipart(key, len(parts.data), parts.part, sha256=sha256, pool=pool, meta=kept),
+        )
 
     def upload_file(
         self, key: str, path: Path, *, sha256: str, pool: Executor, meta: dict[str, str] | None = None
@@ -603,7 +657,11 @@ class S3Store(ObjectStore):
                 data = os.pread(fd, step, (number - 1) * step)
                 return data, hashlib.md5(data).digest()
 
-            return self._multipart(key, -(-size // step), read, sha256=sha256, pool=pool, meta=meta)
+            return self._without_tags_if_refused(
+                key,
+                meta,
+                lambda kept: self._multipart(key, -(-size // step), read, sha256=sha256, pool=pool, meta=kept),
+            )
 
     def _multipart(
         self,
