@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -103,13 +104,22 @@ def _store(endpoint: str, bucket: str) -> S3Store:
     return S3Store(S3Endpoint(endpoint, access_key=SecretStr(KEYS[0]), secret_key=SecretStr(KEYS[1])), bucket)
 
 
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGRATE_HOME", str(tmp_path / "home"))  # the copy's manifest goes here
+
+
+def _new_bucket(server: S3Server, bucket: str) -> Any:
+    client = s3_client(server.endpoint, *KEYS)
+    client.create_bucket(Bucket=bucket)
+    return client
+
+
 def test_tags_refused_at_the_destination_are_named_and_the_rest_is_carried_and_verified(
-    servers: tuple[S3Server, S3Server, str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    servers: tuple[S3Server, S3Server, str, list[str]], home: None
 ) -> None:
     a, b, proxied, refused = servers
-    monkeypatch.setenv("MIGRATE_HOME", str(tmp_path / "home"))
-    source_client = s3_client(a.endpoint, *KEYS)
-    source_client.create_bucket(Bucket="media")
+    source_client = _new_bucket(a, "media")
     bodies = {f"img/{i}.png": os.urandom(30_000 + i) for i in range(6)}
     bodies["video/big.bin"] = os.urandom(20 * 1024 * 1024)  # multipart: the tags go with its start
     for key, body in bodies.items():
@@ -139,13 +149,11 @@ def test_tags_refused_at_the_destination_are_named_and_the_rest_is_carried_and_v
 
 
 def test_a_destination_that_keeps_tags_still_has_them_compared(
-    servers: tuple[S3Server, S3Server, str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    servers: tuple[S3Server, S3Server, str, list[str]], home: None
 ) -> None:
     """The same server without the proxy: tags are carried, and a tag changed at B is a difference."""
     a, b, _, _ = servers
-    monkeypatch.setenv("MIGRATE_HOME", str(tmp_path / "home"))
-    source_client = s3_client(a.endpoint, *KEYS)
-    source_client.create_bucket(Bucket="tagged")
+    source_client = _new_bucket(a, "tagged")
     source_client.put_object(Bucket="tagged", Key="one.png", Body=b"x" * 1000, Tagging="owner=alice")
     _, report = media.sync_verified(
         _store(a.endpoint, "tagged"), _store(b.endpoint, "tagged"), area="media:tagged", task="copy", create_dest=True
