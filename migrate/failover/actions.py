@@ -359,7 +359,7 @@ def data_progress(ctx: StepContext) -> Callable[[Any], None]:
     return progress
 
 
-def raise_unverified(ctx: StepContext, what: str, result: SyncResult) -> None:
+def check_verified(ctx: StepContext, what: str, result: SyncResult) -> None:
     """A move whose verification found differences fails its step, naming the first few; what
     the destination cannot hold (``not_carried``) is journaled, a line each, either way."""
     for line in result.verify.not_carried if result.verify is not None else []:
@@ -452,14 +452,14 @@ def _move_data_reached(
     if a is not None and target_healthy(ctx, source)[0]:
         ctx.log(f"{source} still answers: copying its data to {dest}")
         result = sync(spec, a, b, admin_url=admin, progress=data_progress(ctx))
-        raise_unverified(ctx, f"copy {source} → {dest}", result)
+        check_verified(ctx, f"copy {source} → {dest}", result)
         return {"route": "sync", "result": result.to_json()}
     if backup:
         from migrate.data.locations import parse_location
 
         ctx.log(f"{source} is gone: restoring the latest backup from {backup} (database and media at once)")
         result = restore_both_at_once(ctx, spec, parse_location(backup), b, admin)
-        raise_unverified(ctx, f"restore {backup} → {dest}", result)
+        check_verified(ctx, f"restore {backup} → {dest}", result)
         return {"route": "restore", "location": backup, "result": result.to_json()}
     raise MigrateError(
         f"no way to get the data onto {dest}: {source} does not answer, no replication is active, "

@@ -24,10 +24,10 @@ from migrate.childenv import child_env, migrate_child_env
 from migrate.errors import MigrateError
 from migrate.failover.actions import (
     admin_url,
+    check_verified,
     data_progress,
     http_ok,
     outputs_of,
-    raise_unverified,
     spec_of,
     where,
 )
@@ -195,7 +195,7 @@ def media_copy(ctx: StepContext, source: str, dest: str) -> dict[str, Any]:
     if spec.media is None:
         return {"media": False}
     result = sync(spec, outputs_of(ctx, source), outputs_of(ctx, dest), postgres=False, progress=data_progress(ctx))
-    raise_unverified(ctx, f"media copy {source} → {dest}", result)
+    check_verified(ctx, f"media copy {source} → {dest}", result)
     return {"result": result.to_json()}
 
 
@@ -313,7 +313,7 @@ def backup(ctx: StepContext, source: str, location: str = "") -> dict[str, Any]:
     spec = spec_of(ctx)
     where = location or str((ctx.run_dir / "backup").resolve())
     result = take_backup(spec, outputs_of(ctx, source), parse_location(where), progress=data_progress(ctx))
-    raise_unverified(ctx, f"backup of {source} to {where}", result)
+    check_verified(ctx, f"backup of {source} to {where}", result)
     return {"location": where, "backup_id": result.backup_id, "result": result.to_json()}
 
 
