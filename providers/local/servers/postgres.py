@@ -115,6 +115,7 @@ class PostgresServer:
         if pid and process.alive(pid) and self.ready():
             return pid
         (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        self._clear_stale_socket_locks()
         return process.start_server(
             [pg_tool("postgres"), "-D", str(self.data_dir)],
             self.log_path,
@@ -123,6 +124,15 @@ class PostgresServer:
             timeout=timeout,
             user=RUN_AS,
         )
+
+    def _clear_stale_socket_locks(self) -> None:
+        """A postmaster killed with SIGKILL leaves its socket's lock file naming its pid. Postgres
+        takes that pid for a live postmaster while it is a zombie not yet reaped (this machine's
+        PID 1 may reap late), and refuses to start. A lock whose pid is gone or a zombie is
+        cleared; one naming a live process is left, and Postgres says which."""
+        for lock in self.socket_dir.glob(".s.PGSQL.*.lock"):
+            if not process.alive(process.read_pid(lock)):
+                lock.unlink(missing_ok=True)
 
     def ready(self) -> bool:
         result = subprocess.run(
