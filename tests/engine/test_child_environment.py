@@ -128,7 +128,8 @@ def deployed() -> Iterator[dict[str, Any]]:
         assert page.returncode == 0, page.stderr[-3000:]
         yield {"base": base, "planted": planted, "record": record, "env": env, "cli": cli, "address": address}
     finally:
-        cli("holding-page", "down", "--json")
+        down = cli("holding-page", "down", "--bind", address, "--port", "8099", "--json")
+        assert down.returncode == 0, down.stderr[-3000:]  # the page this fixture put up is stopped
         cli("destroy", "--target", TARGET, "--yes")
         for pid in layout.recorded_pids(base / "home" / "sandbox" / TARGET).values():
             os.killpg(os.getpgid(pid), 9)
