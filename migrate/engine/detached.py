@@ -18,6 +18,7 @@ to a file) so the caller need not read them from the state again.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -151,14 +152,37 @@ def up_detached(
     An update started earlier (by a run that was killed) is waited for first. If this process
     is interrupted, the update goes on to its end; the next attempt waits for it the same way.
     """
-    from migrate.engine.stack import outputs_from_values
 
     state, log = _files(spec.service.name, target)
-    earlier = running_update(spec.service.name, target)
-    if earlier is not None:
-        on_line(f"an earlier update of {target} is still running (pid {earlier}): waiting for it to finish")
-        start = _start_time(earlier)
-        _wait(lambda: _start_time(earlier) == start, log, on_line, offset=log.stat().st_size if log.exists() else 0)
+    # The target's update lock: taken here and handed down to the update process, so it is held
+    # while either lives. An update started by a run that was killed holds it to its end; two
+    # updates of one target never overlap (nor write one log), whenever their callers die.
+    lock = os.open(state.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if not _try_lock(lock):
+            earlier = running_update(spec.service.name, target)
+            held = f" (pid {earlier})" if earlier else ""
+            on_line(f"an earlier update of {target} is still running{held}: waiting for it to finish")
+            offset = log.stat().st_size if log.exists() else 0
+            _wait(lambda: not _try_lock(lock), log, on_line, offset=offset)
+        return _run_update(spec, spec_path, target, on_line, state, log, lock)
+    finally:
+        os.close(lock)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _run_update(
+    spec: ServiceSpec, spec_path: Path, target: str, on_line: Callable[[str], None], state: Path, log: Path, lock: int
+) -> tuple[TargetOutputs, dict[str, Any]]:
+    from migrate.engine.stack import outputs_from_values
+
     env = detached_env(spec, target)
     reader, writer = os.pipe()
     try:
@@ -170,7 +194,7 @@ def up_detached(
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                pass_fds=(writer,),
+                pass_fds=(writer, lock),
             )
         os.close(writer)
         state.write_text(json.dumps({"pid": process.pid, "start": _start_time(process.pid), "target": target}))

@@ -213,6 +213,11 @@ def _update_not_cut(sb: PrivateSandbox) -> bool:
     return '"ok": true' in (sb.home / "updates" / "chirp-local-b.log").read_text().splitlines()[-1]
 
 
+def _update_log(sb: PrivateSandbox) -> str:
+    log = sb.home / "updates" / "chirp-local-b.log"
+    return log.read_text(errors="replace")[-3000:] if log.exists() else "(none)"
+
+
 def _lock_is_free(journal: Path) -> bool:
     with open(journal.with_suffix(".lock"), "a+") as handle:
         try:
@@ -276,7 +281,7 @@ def test_killed_at_every_step_boundary_the_failover_resumes_to_completion(
         if point == MID_RESTORE:
             assert any("pg_restore" in h["argv"] for h in helpers)
         if point == MID_PROVISION:
-            assert _update_not_cut(sb), "killing the failover cut B's Pulumi update"
+            assert _update_not_cut(sb), f"killing the failover cut B's Pulumi update; its log:\n{_update_log(sb)}"
         entries = RunJournal(journal).entries()
         assert entries[: len(seen)] == seen, f"{point}: the journal lost or changed entries"
         _expect_state(entries, point)
