@@ -234,11 +234,16 @@ def target_up(ctx: StepContext, target: str) -> dict[str, Any]:
     return {"outputs": outputs.public_view(), "seconds": round(time.monotonic() - started, 2)}
 
 
+def _restarted(spec: ServiceSpec) -> list[str]:
+    """The running processes marked ``restart_after_promotion``."""
+    return [name for name, proc in spec.processes.items() if proc.restart_after_promotion and proc.replicas]
+
+
 def _restart_verdict(spec: ServiceSpec, target: str) -> tuple[bool, str, str | None]:
     """Whether ``restart`` runs, why, and the warning to journal when it cannot although asked."""
     from providers.registry import hosting_adapter
 
-    names = [name for name, proc in spec.processes.items() if proc.restart_after_promotion and proc.replicas]
+    names = _restarted(spec)
     if not names:
         return False, "no process is marked restart_after_promotion", None
     adapter = hosting_adapter(spec.target(target).provider)
@@ -265,8 +270,7 @@ def target_restart_wanted(ctx: StepContext, target: str) -> tuple[bool, str]:
 
 def describe_restart(ctx: StepContext, target: str) -> dict[str, Any]:
     spec = spec_of(ctx)
-    names = [name for name, proc in spec.processes.items() if proc.restart_after_promotion and proc.replicas]
-    return {"target": where(spec, target), "restarts": names}
+    return {"target": where(spec, target), "restarts": _restarted(spec)}
 
 
 @action("target.restart_processes", describe=describe_restart)
@@ -537,10 +541,15 @@ def _plain(value: Any) -> Any:
 
 
 # -- smoke ---------------------------------------------------------------------------------------------
+def _smoke_checks(spec: ServiceSpec) -> list[HttpCheck]:
+    """The spec's smoke checks; by default its health path and / answer 200."""
+    return spec.smoke or [HttpCheck(path=spec.public_process()[1].health_path), HttpCheck(path="/")]
+
+
 def describe_smoke(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[str, Any]:
     spec = spec_of(ctx)
     out = known_outputs(ctx, target)
-    checks = spec.smoke or [HttpCheck(path=spec.public_process()[1].health_path), HttpCheck(path="/")]
+    checks = _smoke_checks(spec)
     return {
         "front": f"http://{out.public_addresses[0]}:{out.http_port}" if out else f"{target}'s front, once deployed",
         "host": spec.service.domain,
@@ -558,7 +567,7 @@ def smoke_check(ctx: StepContext, target: str, timeout: float = 60.0) -> dict[st
     spec = spec_of(ctx)
     out = outputs_of(ctx, target)
     front = f"http://{out.public_addresses[0]}:{out.http_port}"
-    checks = spec.smoke or [HttpCheck(path=spec.public_process()[1].health_path), HttpCheck(path="/")]
+    checks = _smoke_checks(spec)
     deadline = time.monotonic() + timeout
     while True:
         answers: list[tuple[bool, str]] = []

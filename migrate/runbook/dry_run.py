@@ -60,28 +60,27 @@ class PlanContext(StepContext):
 
 def plan_steps(runbook: Runbook, ctx: PlanContext) -> list[dict[str, Any]]:
     """Per step: id, title, action, the arguments a real run would pass, and its plan."""
-    registry.names()
-    registry.load_modules(runbook.imports)
+    registry.load_for(runbook.imports)
     return [_plan_step(step, dataclasses.replace(ctx, step_id=step.id)) for step in runbook.steps]
 
 
 def _plan_step(step: Step, ctx: PlanContext) -> dict[str, Any]:
     arguments = _arguments(step, step.action, ctx)
-    for call in (step.precondition, step.check, step.rollback):  # a run would fail on these too
+    for call in (step.check, step.rollback):  # a run would fail on these too
         if call is not None:
             _arguments(step, call, ctx)
     planned: dict[str, Any] = {}
     precondition = None
     if step.precondition is not None:
         precondition = {"do": step.precondition.describe(ctx.params)}
-        verdict = _described(step, step.precondition, ctx)
+        verdict = _described(step.precondition, _arguments(step, step.precondition, ctx), ctx)
         if "holds" in verdict:
             precondition.update(verdict)
             if not verdict["holds"]:
                 outcome = "skipped" if step.when_precondition_fails == "skip" else "fails"
                 planned = {outcome: f"precondition {step.precondition.do} not met: {verdict.get('detail', '')}"}
     if not planned:
-        planned = _described(step, step.action, ctx)
+        planned = _described(step.action, arguments, ctx)
     ctx.plans[step.id] = planned
     return {
         "id": step.id,
@@ -104,12 +103,12 @@ def _arguments(step: Step, call: Call, ctx: PlanContext) -> dict[str, Any]:
     return arguments
 
 
-def _described(step: Step, call: Call, ctx: PlanContext) -> dict[str, Any]:
-    """What ``call``'s describer says; {} without one. One that cannot tell says why."""
+def _described(call: Call, arguments: dict[str, Any], ctx: PlanContext) -> dict[str, Any]:
+    """What ``call``'s describer says, given its resolved ``arguments``; {} without one. One
+    that cannot tell says why."""
     describe = registry.describer(call.do)
     if describe is None:
         return {}
-    arguments = _arguments(step, call, ctx)
     try:
         return dict(describe(ctx, **arguments))
     except MigrateError as exc:

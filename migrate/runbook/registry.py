@@ -58,6 +58,13 @@ def load_modules(modules: list[str] | tuple[str, ...]) -> None:
             raise InputError(f"runbook imports {module!r}, which cannot be imported: {exc}") from None
 
 
+def load_for(imports: list[str] | tuple[str, ...]) -> None:
+    """Before a runbook's steps are looked up: the built-in actions, then the runbook's own
+    modules (so that their registrations win, and no step thread ever loads a module)."""
+    _ensure_builtins()
+    load_modules(imports)
+
+
 def _ensure_builtins() -> None:
     """Steps run in threads at the same time: the first lookup loads the actions while any
     other waits (marking them loaded before they are would let a lookup miss one)."""

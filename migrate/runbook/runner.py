@@ -105,8 +105,7 @@ def _verdict(result: Any) -> tuple[bool, str]:
 class Engine:
     def __init__(self, runbook: Runbook, journal: RunJournal, ctx: StepContext) -> None:
         self.runbook, self.journal, self.ctx = runbook, journal, ctx
-        registry.names()  # the built-in actions, loaded before any step thread looks one up
-        registry.load_modules(runbook.imports)
+        registry.load_for(runbook.imports)
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.ctx.on_event is not None:
