@@ -3,8 +3,6 @@ the path (the helpers the DNS providers, registrars and terminations share)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
@@ -43,11 +41,19 @@ def test_no_answer_is_the_callers_error_naming_the_call() -> None:
 
 
 def test_an_aws_call_without_an_answer_is_the_callers_error() -> None:
-    from botocore.exceptions import EndpointConnectionError
+    """A real botocore client, pointed at a loopback port nothing listens on."""
+    import boto3
+    from botocore.config import Config
 
-    class Unreachable:
-        def list_hosted_zones(self, **_kwargs: Any) -> Any:
-            raise EndpointConnectionError(endpoint_url="https://route53.test")
+    from providers.local.servers.process import free_port
 
-    with pytest.raises(DnsProviderError, match=r"^r53: list_hosted_zones: Could not connect .*route53\.test"):
-        call_with_backoff(Unreachable(), "list_hosted_zones", {}, attempts=3, error=DnsProviderError, who="r53")
+    client = boto3.client(
+        "route53",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2),
+    )
+    with pytest.raises(DnsProviderError, match=r"^r53: list_hosted_zones: Could not connect .*127\.0\.0\.1"):
+        call_with_backoff(client, "list_hosted_zones", {}, attempts=3, error=DnsProviderError, who="r53")
